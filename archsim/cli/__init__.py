@@ -1,0 +1,66 @@
+"""The ``archsim`` command line. ``archsim --help`` is the map of the tool.
+
+Each sub-command lives in its own module under ``archsim.cli.commands`` and exposes
+``register(app)``; modules are discovered, so adding a command touches no shared file.
+User-input errors (:class:`~archsim.errors.ConfigError`) print one line per problem and exit 2.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import sys
+
+import typer
+
+from archsim.errors import ConfigError
+
+app = typer.Typer(
+    name="archsim",
+    help="Hardware simulation and accelerator co-design for attention workloads on GPU, FPGA, PIM and mixed systems.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _register_commands() -> None:
+    from archsim.cli import commands
+
+    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"archsim.cli.commands.{info.name}")
+        register = getattr(module, "register", None)
+        if register is None:
+            raise RuntimeError(f"archsim.cli.commands.{info.name} has no register(app)")
+        register(app)
+
+
+_register_commands()
+
+
+def report_config_error(exc: ConfigError) -> None:
+    """Print every problem of ``exc`` to stderr (one per line)."""
+    for problem in exc.problems:
+        print(f"error: {problem}", file=sys.stderr)
+
+
+def main() -> None:
+    """Entry point: run the app, turning bad input into exit code 2 without a traceback."""
+    try:
+        app(standalone_mode=False)
+    except ConfigError as exc:
+        report_config_error(exc)
+        sys.exit(2)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        print("aborted", file=sys.stderr)
+        sys.exit(1)
+    except Exception as exc:  # click usage errors carry their own exit code
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+    sys.exit(0)

@@ -1,0 +1,1 @@
+"""Plugins of ``archsim microbench``: each module exposes ``register(microbench_app)``."""

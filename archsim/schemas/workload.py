@@ -1,0 +1,103 @@
+"""Workload descriptions: a model (preset name or inline) or explicit operator shapes, run in
+phases (prefill / decode) with batch and sequence lengths, a dtype, and a dataflow per operator.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Union
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from archsim.schemas.base import PositiveInt, StrictModel
+from archsim.schemas.hardware import Dtype
+from archsim.schemas.model import ModelSpec
+
+#: Attention dataflows the analytical backend understands; ``fused`` ones never write the
+#: N x N score matrix off-chip. Dataflow modules (``dataflows/``) register more.
+ATTENTION_DATAFLOWS: dict[str, bool] = {"naive": False, "flash": True}
+
+
+def register_attention_dataflow(name: str, *, fused: bool) -> None:
+    """Make ``name`` a valid ``dataflow.attention`` choice. Duplicates are an error."""
+    if name in ATTENTION_DATAFLOWS:
+        raise ValueError(f"attention dataflow {name!r} is already registered")
+    ATTENTION_DATAFLOWS[name] = fused
+
+
+class PrefillPhase(StrictModel):
+    phase: Literal["prefill"]
+    batch: PositiveInt
+    seq_len: PositiveInt | None = Field(None, description="tokens per sequence; ViT models take it from the image")
+
+
+class DecodePhase(StrictModel):
+    phase: Literal["decode"]
+    batch: PositiveInt
+    context_len: PositiveInt = Field(description="tokens already in the KV cache at the first step")
+    steps: PositiveInt = 1
+
+
+Phase = Annotated[Union[PrefillPhase, DecodePhase], Field(discriminator="phase")]
+
+
+class GemmLayer(StrictModel):
+    op: Literal["gemm"]
+    name: str
+    m: PositiveInt
+    n: PositiveInt
+    k: PositiveInt
+    count: PositiveInt = 1
+
+
+class AttentionLayer(StrictModel):
+    op: Literal["attention"]
+    name: str
+    batch: PositiveInt
+    heads: PositiveInt
+    kv_heads: PositiveInt | None = None
+    seq_q: PositiveInt
+    seq_kv: PositiveInt
+    head_dim: PositiveInt
+    causal: bool = False
+    count: PositiveInt = 1
+
+    @model_validator(mode="after")
+    def _gqa(self) -> "AttentionLayer":
+        if self.kv_heads is not None and self.heads % self.kv_heads:
+            raise PydanticCustomError("cross_field", "kv_heads {kv} does not divide heads {h}",
+                                      {"key": "kv_heads", "kv": self.kv_heads, "h": self.heads})
+        return self
+
+
+Layer = Annotated[Union[GemmLayer, AttentionLayer], Field(discriminator="op")]
+
+
+class DataflowChoice(StrictModel):
+    attention: str = "flash"
+
+    @field_validator("attention")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        if value not in ATTENTION_DATAFLOWS:
+            raise ValueError(f"unknown attention dataflow {value!r}; valid: {', '.join(sorted(ATTENTION_DATAFLOWS))}")
+        return value
+
+
+class Workload(StrictModel):
+    kind: Literal["workload"] = "workload"
+    name: str
+    description: str = ""
+    model: str | ModelSpec | None = Field(None, description="model preset name, or an inline model")
+    layers: list[Layer] | None = Field(None, description="explicit operator shapes instead of a model")
+    phases: list[Phase] = Field(default_factory=list)
+    dtype: Dtype = "bf16"
+    dataflow: DataflowChoice = Field(default_factory=DataflowChoice)
+
+    @model_validator(mode="after")
+    def _model_or_layers(self) -> "Workload":
+        if (self.model is None) == (self.layers is None):
+            raise PydanticCustomError("cross_field", "give exactly one of 'model' or 'layers'", {"key": "model"})
+        if self.model is not None and not self.phases:
+            raise PydanticCustomError("cross_field", "a model workload needs at least one phase", {"key": "phases"})
+        return self

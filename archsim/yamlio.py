@@ -1,0 +1,145 @@
+"""YAML loading that remembers where each key sits, and validation that reports it.
+
+``load_yaml`` returns the plain data plus a map from key path (tuple of keys/indices) to the
+1-based line it appears on. ``validate`` runs a pydantic model over the data and converts its
+errors into :class:`~archsim.errors.Problem` objects with file, line and dotted key path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from archsim.errors import ConfigError, Problem
+
+LineMap = dict[tuple[Any, ...], int]
+M = TypeVar("M", bound=BaseModel)
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that rejects duplicate keys instead of silently keeping the last one."""
+
+
+def _node_to_data(node: yaml.Node, loader: yaml.SafeLoader, path: tuple[Any, ...], lines: LineMap,
+                  problems: list[Problem], file: str) -> Any:
+    lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        out: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = loader.construct_object(key_node, deep=True)
+            if key in out:
+                problems.append(Problem(f"duplicate key {key!r}", file=file, line=key_node.start_mark.line + 1,
+                                        key_path=_dotted(path + (key,))))
+            lines[path + (key,)] = key_node.start_mark.line + 1
+            out[key] = _node_to_data(value_node, loader, path + (key,), lines, problems, file)
+            lines[path + (key,)] = key_node.start_mark.line + 1
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_node_to_data(item, loader, path + (i,), lines, problems, file) for i, item in enumerate(node.value)]
+    return loader.construct_object(node, deep=True)
+
+
+def load_yaml_text(text: str, file: str) -> tuple[Any, LineMap]:
+    """Parse YAML ``text`` (named ``file`` in messages). Raises ConfigError on malformed YAML."""
+    loader = _UniqueKeyLoader(text)
+    try:
+        node = loader.get_single_node()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        raise ConfigError.single(f"malformed YAML: {exc.problem or exc}", file=file, line=line) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError.single(f"malformed YAML: {exc}", file=file) from None
+    finally:
+        loader.dispose()
+    if node is None:
+        raise ConfigError.single("file is empty; expected a YAML mapping", file=file, line=1)
+    lines: LineMap = {}
+    problems: list[Problem] = []
+    data = _node_to_data(node, loader, (), lines, problems, file)
+    if problems:
+        raise ConfigError(problems)
+    if not isinstance(data, Mapping):
+        raise ConfigError.single(f"expected a YAML mapping at top level, got {type(data).__name__}", file=file,
+                                 line=1)
+    return data, lines
+
+
+def load_yaml(path: str | Path) -> tuple[Any, LineMap]:
+    """Read and parse a YAML file. A missing file is a ConfigError naming it."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError.single("file not found", file=str(path)) from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
+        raise ConfigError.single(f"cannot read file: {exc}", file=str(path)) from None
+    return load_yaml_text(text, str(path))
+
+
+def _dotted(path: tuple[Any, ...]) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _loc_to_path(data: Any, loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Keep the parts of a pydantic ``loc`` that exist in ``data`` (drops union tags, validator names).
+
+    A final part that is absent from a mapping is kept: it is a missing required key.
+    """
+    path: list[Any] = []
+    node = data
+    for i, part in enumerate(loc):
+        if isinstance(node, Mapping) and part in node:
+            path.append(part)
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            path.append(part)
+            node = node[part]
+        elif i == len(loc) - 1 and isinstance(node, Mapping) and isinstance(part, str):
+            path.append(part)
+    return tuple(path)
+
+
+def _line_for(path: tuple[Any, ...], lines: LineMap) -> int | None:
+    for cut in range(len(path), -1, -1):
+        if path[:cut] in lines:
+            return lines[path[:cut]]
+    return None
+
+
+def problems_from_validation(exc: ValidationError, data: Any, lines: LineMap, file: str,
+                             prefix: tuple[Any, ...] = ()) -> list[Problem]:
+    """Turn a pydantic ValidationError into Problems with file, line and key path."""
+    problems = []
+    seen: set[tuple[str, str]] = set()
+    for err in exc.errors(include_url=False):
+        loc = tuple(err["loc"])
+        ctx = err.get("ctx") or {}
+        path = _loc_to_path(data, loc)
+        if "key" in ctx:
+            path = path + (ctx["key"],)
+        full = prefix + path
+        message = err["msg"]
+        if message.startswith("Value error, "):
+            message = message[len("Value error, "):]
+        key = (_dotted(full), message)
+        if key in seen:
+            continue
+        seen.add(key)
+        problems.append(Problem(message, file=file, line=_line_for(full, lines), key_path=_dotted(full) or None))
+    return problems
+
+
+def validate(model: type[M], data: Any, lines: LineMap, file: str, prefix: tuple[Any, ...] = ()) -> M:
+    """Validate ``data`` against ``model``; every error becomes a Problem in one ConfigError."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(problems_from_validation(exc, data, lines, file, prefix)) from None
