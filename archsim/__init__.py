@@ -15,6 +15,6 @@ if TYPE_CHECKING:
 
 def simulate(workload: Any, hardware: Any, *, backend: str = "auto") -> "Result":
     """Simulate ``workload`` (Workload or preset name/path) on ``hardware`` (device or preset name/path)."""
-    from archsim.simulate import simulate as _simulate
+    from archsim.api import simulate as _simulate
 
     return _simulate(workload, hardware, backend=backend)

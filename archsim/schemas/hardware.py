@@ -45,8 +45,9 @@ class MemoryLevel(StrictModel):
     """One level of a device's memory hierarchy (bytes and bytes/s, energy in J per byte moved)."""
 
     kind: Literal["dram", "sram", "cache", "register"]
-    capacity_bytes: Bytes
-    bandwidth_bytes_per_s: BytesPerSecond
+    capacity_bytes: Bytes = Field(description="per instance")
+    instances: PositiveInt = Field(1, description="independent copies (e.g. one shared memory per SM)")
+    bandwidth_bytes_per_s: BytesPerSecond = Field(description="aggregate over all instances")
     read_energy_j_per_byte: JoulesPerByte = 0.0
     write_energy_j_per_byte: JoulesPerByte | None = None
     latency_s: Seconds | None = None

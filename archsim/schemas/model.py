@@ -30,14 +30,21 @@ class MoeSpec(StrictModel):
 
 
 class VisionSpec(StrictModel):
-    image_size: PositiveInt
+    image_size: PositiveInt = Field(description="image height (and width unless image_width is given), pixels")
+    image_width: PositiveInt | None = None
     patch_size: PositiveInt
     channels: PositiveInt = 3
     class_token: bool = True
 
     @property
     def num_tokens(self) -> int:
-        return (self.image_size // self.patch_size) ** 2 + (1 if self.class_token else 0)
+        width = self.image_width or self.image_size
+        patches = (self.image_size // self.patch_size) * (width // self.patch_size)
+        return patches + (1 if self.class_token else 0)
+
+    @property
+    def num_patches(self) -> int:
+        return self.num_tokens - (1 if self.class_token else 0)
 
 
 class ModelSpec(StrictModel):
