@@ -1,0 +1,75 @@
+"""``archsim trace <kernel>``: run a Triton kernel through the op-count tracer and print JSON.
+
+The JSON is :meth:`kernels.trace.KernelTrace.to_dict` (keys ``flops``, ``matmul_flops``,
+``elementwise_flops``, ``transcendentals``, ``bytes_loaded``, ``bytes_stored``, ``grid``,
+``block_sizes``, ``useful``, ``launches``...). With ``--formula`` it also carries the kernel's
+analytic counts and whether they equal the trace. Tracing runs Triton's interpreter: it needs
+torch and triton installed (``pip install -e .[kernels]``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import typer
+
+from archsim.errors import ConfigError
+
+_KERNELS_HELP = "flash_attention, flash_decoding, sliding_window_attention, gemm"
+
+
+def _trace(kernel: str, params: dict, full: bool, with_formula: bool) -> dict:
+    if "triton" not in sys.modules:
+        os.environ.setdefault("TRITON_INTERPRET", "1")  # this CLI process only traces
+    try:
+        from kernels import registry
+    except ImportError as exc:
+        raise ConfigError.single(f"tracing needs torch and triton ({exc}); install with pip install -e .[kernels]",
+                                 key_path="kernel") from exc
+    try:
+        resolved = registry.resolve(kernel, params)
+    except ValueError as exc:
+        raise ConfigError.single(str(exc), key_path=kernel) from exc
+    result = registry.trace(kernel, full=full, **params)
+    if with_formula:
+        executed = registry.formula(kernel, **resolved)["executed"]
+        result["formula"] = executed
+        result["formula_matches_trace"] = all(result[key] == executed[key] for key in executed)
+    return result
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("trace")
+    def trace(
+        kernel: str = typer.Argument(..., help=f"kernel name: {_KERNELS_HELP}"),
+        batch: int = typer.Option(None, help="batch size"),
+        heads: int = typer.Option(None, help="query heads"),
+        kv_heads: int = typer.Option(None, "--kv-heads", help="key/value heads (GQA/MQA); default = heads"),
+        seq_q: int = typer.Option(None, "--seq-q", help="query length (tokens)"),
+        seq_kv: int = typer.Option(None, "--seq-kv", help="key/value length (tokens); default = seq-q"),
+        head_dim: int = typer.Option(None, "--head-dim", help="head dimension"),
+        causal: bool = typer.Option(None, "--causal/--no-causal", help="causal mask, bottom-right aligned"),
+        dtype: str = typer.Option(None, help="fp16, bf16 or fp32"),
+        block_m: int = typer.Option(None, "--block-m", help="BLOCK_M"),
+        block_n: int = typer.Option(None, "--block-n", help="BLOCK_N"),
+        block_k: int = typer.Option(None, "--block-k", help="BLOCK_K (gemm)"),
+        num_warps: int = typer.Option(None, "--num-warps", help="warps per program"),
+        num_stages: int = typer.Option(None, "--num-stages", help="software-pipeline stages"),
+        window_left: int = typer.Option(None, "--window-left", help="sliding window: keys before (tokens)"),
+        window_right: int = typer.Option(None, "--window-right", help="sliding window: keys after (tokens)"),
+        num_splits: int = typer.Option(None, "--num-splits", help="flash_decoding: KV splits"),
+        m: int = typer.Option(None, "--m", help="gemm M"),
+        n: int = typer.Option(None, "--n", help="gemm N"),
+        k: int = typer.Option(None, "--k", help="gemm K"),
+        full: bool = typer.Option(False, "--full", help="trace every program instead of one per class"),
+        formula: bool = typer.Option(False, "--formula", help="also print the analytic counts and whether they match"),
+    ) -> None:
+        """Trace a kernel's ops and bytes (Triton interpreter) and print them as JSON."""
+        given = {"batch": batch, "heads": heads, "kv_heads": kv_heads, "seq_q": seq_q, "seq_kv": seq_kv,
+                 "head_dim": head_dim, "causal": causal, "dtype": dtype, "block_m": block_m, "block_n": block_n,
+                 "block_k": block_k, "num_warps": num_warps, "num_stages": num_stages, "window_left": window_left,
+                 "window_right": window_right, "num_splits": num_splits, "m": m, "n": n, "k": k}
+        params = {key: value for key, value in given.items() if value is not None}
+        print(json.dumps(_trace(kernel, params, full, formula), indent=2))
