@@ -156,6 +156,7 @@ class Result:
         out = Path(out_dir).resolve()
         out.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+        staging.chmod(0o755)
         try:
             (staging / "summary.json").write_text(json.dumps(self.summary(), indent=2, sort_keys=False))
             self.to_frame().to_csv(staging / "ops.csv", index=False)

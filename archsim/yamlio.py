@@ -51,7 +51,10 @@ def load_yaml_text(text: str, file: str) -> tuple[Any, LineMap]:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
-        raise ConfigError.single(f"malformed YAML: {exc.problem or exc}", file=file, line=line) from None
+        context = ""
+        if exc.context and exc.context_mark is not None:
+            context = f" ({exc.context} started on line {exc.context_mark.line + 1})"
+        raise ConfigError.single(f"malformed YAML: {exc.problem or exc}{context}", file=file, line=line) from None
     except yaml.YAMLError as exc:
         raise ConfigError.single(f"malformed YAML: {exc}", file=file) from None
     finally:
@@ -88,21 +91,39 @@ def _dotted(path: tuple[Any, ...]) -> str:
     return out
 
 
-def _loc_to_path(data: Any, loc: tuple[Any, ...]) -> tuple[Any, ...]:
-    """Keep the parts of a pydantic ``loc`` that exist in ``data`` (drops union tags, validator names).
+_UNION_TAG_KEYS = ("family", "phase", "op", "kind")
 
-    A final part that is absent from a mapping is kept: it is a missing required key.
+
+def _is_union_tag(node: Mapping[Any, Any], part: Any, next_part: Any) -> bool:
+    """True when ``part`` is the tag pydantic puts in a loc for a discriminated union.
+
+    A tag equal to a real key (``family: gpu`` with a ``gpu:`` section) is a tag unless the
+    next loc part continues into that section.
+    """
+    if not any(node.get(k) == part for k in _UNION_TAG_KEYS if k in node):
+        return False
+    section = node.get(part)
+    return not (isinstance(section, Mapping) and next_part in section)
+
+
+def _loc_to_path(data: Any, loc: tuple[Any, ...], missing: bool = False) -> tuple[Any, ...]:
+    """Keep the parts of a pydantic ``loc`` that exist in ``data``.
+
+    Dropped: discriminated-union tags (``gpu`` for ``family: gpu``), union branch names and
+    validator names. For a ``missing`` error the final part is kept: it names the absent key.
     """
     path: list[Any] = []
     node = data
     for i, part in enumerate(loc):
+        if isinstance(node, Mapping) and _is_union_tag(node, part, loc[i + 1] if i + 1 < len(loc) else None):
+            continue
         if isinstance(node, Mapping) and part in node:
             path.append(part)
             node = node[part]
         elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
             path.append(part)
             node = node[part]
-        elif i == len(loc) - 1 and isinstance(node, Mapping) and isinstance(part, str):
+        elif missing and i == len(loc) - 1 and isinstance(node, Mapping) and isinstance(part, str):
             path.append(part)
     return tuple(path)
 
@@ -122,7 +143,7 @@ def problems_from_validation(exc: ValidationError, data: Any, lines: LineMap, fi
     for err in exc.errors(include_url=False):
         loc = tuple(err["loc"])
         ctx = err.get("ctx") or {}
-        path = _loc_to_path(data, loc)
+        path = _loc_to_path(data, loc, missing=err["type"] == "missing")
         if "key" in ctx:
             path = path + (ctx["key"],)
         full = prefix + path

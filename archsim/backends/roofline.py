@@ -10,7 +10,8 @@ Traffic model (the part that decides whether a roofline is honest):
   the compute units). Those bytes depend on how much the *inner* level can hold: operands
   are tiled with square tiles of edge T, the largest T with 2*T^2*bytes <= the inner level's
   capacity per instance (A and B tiles; accumulators stay in registers); GEMM traffic is then
-  bytes*(M*K*ceil(N/T) + K*N*ceil(M/T) + M*N), never below the compulsory traffic.
+  bytes*(M*K*ceil(N/T) + K*N*ceil(M/T) + M*N), never below the compulsory traffic; an
+  operand that fits in half the inner level stays resident and is read once.
 - Fused attention (FlashAttention-style) never writes the N x N scores: per query head it
   reads Q and writes O once and streams K and V once per query block of Tq rows (Tq from the
   inner capacity, K/V tile of the same size). Off-chip, when the next level holds a head's
@@ -67,7 +68,10 @@ def gemm_traffic(m: int, n: int, k: int, b: float, inner_capacity: float, batch:
     """Bytes crossing a level for ``batch`` GEMMs (m x k) @ (k x n), tiled for ``inner_capacity``."""
     t = tile_edge(inner_capacity, b)
     tm, tn = min(t, m), min(t, n)
-    reads = b * (m * k * math.ceil(n / tn) + k * n * math.ceil(m / tm))
+    # an operand that fits in half the inner level stays resident and is read once
+    a_passes = 1 if m * k * b <= inner_capacity / 2 else math.ceil(n / tn)
+    b_passes = 1 if k * n * b <= inner_capacity / 2 else math.ceil(m / tm)
+    reads = b * (m * k * a_passes + k * n * b_passes)
     compulsory_reads = b * (m * k + k * n)
     return Traffic(batch * max(reads, compulsory_reads), batch * b * m * n)
 

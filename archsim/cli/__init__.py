@@ -38,6 +38,10 @@ def _register_commands() -> None:
 _register_commands()
 
 
+_CLICK_ERRORS = {"UsageError", "NoSuchOption", "BadParameter", "MissingParameter", "BadOptionUsage",
+                 "BadArgumentUsage", "ClickException", "FileError", "NoArgsIsHelpError"}
+
+
 def report_config_error(exc: ConfigError) -> None:
     """Print every problem of ``exc`` to stderr (one per line)."""
     for problem in exc.problems:
@@ -56,11 +60,10 @@ def main() -> None:
     except typer.Abort:
         print("aborted", file=sys.stderr)
         sys.exit(1)
-    except Exception as exc:  # click usage errors carry their own exit code
-        import click
-
-        if isinstance(exc, click.ClickException):
+    except Exception as exc:
+        # click's usage errors (typer may vendor click) carry .show() and their own exit code (2)
+        if type(exc).__name__ in _CLICK_ERRORS and hasattr(exc, "show"):
             exc.show()
-            sys.exit(exc.exit_code)
+            sys.exit(getattr(exc, "exit_code", 2))
         raise
     sys.exit(0)

@@ -49,6 +49,19 @@ class DramTiming(StrictModel):
     nREFI: PositiveInt
     nRFC: PositiveInt
     nBL: PositiveInt = Field(description="cycles a burst occupies the data bus")
+    refresh: Literal["all_bank", "per_bank"] = Field(
+        "all_bank", description="refresh mode the controller uses: REFab every nREFI, or REFpb round-robin")
+    nRFCpb: PositiveInt | None = Field(None, description="per-bank refresh cycle time (per_bank mode)")
+    nRREFD: PositiveInt | None = Field(None, description="REFpb to REFpb/ACT of another bank (per_bank mode)")
+
+    @model_validator(mode="after")
+    def _per_bank_fields(self) -> "DramTiming":
+        if self.refresh == "per_bank" and (self.nRFCpb is None or self.nRREFD is None):
+            raise PydanticCustomError("cross_field", "refresh: per_bank needs nRFCpb and nRREFD", {"key": "refresh"})
+        if self.nCCD_S < self.nBL:
+            raise PydanticCustomError("cross_field", "nCCD_S must be >= nBL (one burst at a time on the data bus)",
+                                      {"key": "nCCD_S"})
+        return self
 
 
 class DramEnergy(StrictModel):
@@ -74,7 +87,30 @@ class MemoryStandard(StrictModel):
         if t.nCCD_L < t.nCCD_S or t.nRRD_L < t.nRRD_S:
             raise PydanticCustomError("cross_field", "_L timings must be >= their _S counterparts",
                                       {"key": "timing"})
+        o = self.organisation
+        burst_s = o.burst_length / o.data_rate_transfers_per_s
+        if abs(t.nBL * t.tck_s - burst_s) > 0.01 * burst_s:
+            raise PydanticCustomError(
+                "cross_field", "nBL x tck_s ({a:.4g} s) must equal burst_length / data rate ({b:.4g} s)",
+                {"key": "timing.nBL", "a": t.nBL * t.tck_s, "b": burst_s})
+        units = o.channels * o.pseudo_channels
+        size = units * o.bank_groups * o.banks_per_group * o.rows * o.row_buffer_bytes
+        if abs(size - o.capacity_bytes) > 0.5:
+            raise PydanticCustomError(
+                "cross_field", "capacity_bytes {c:.0f} != (pseudo-)channels x banks x rows x row_buffer_bytes = {s:.0f}",
+                {"key": "organisation.capacity_bytes", "c": o.capacity_bytes, "s": size})
         return self
+
+    @property
+    def burst_bytes(self) -> int:
+        """Bytes one burst moves on one (pseudo-)channel."""
+        o = self.organisation
+        return o.bus_width_bits * o.burst_length // 8
+
+    @property
+    def units(self) -> int:
+        """Independently scheduled (pseudo-)channels."""
+        return self.organisation.channels * self.organisation.pseudo_channels
 
     @property
     def banks(self) -> int:

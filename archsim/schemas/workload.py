@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from archsim.schemas.base import PositiveInt, StrictModel
@@ -88,7 +88,9 @@ class Workload(StrictModel):
     kind: Literal["workload"] = "workload"
     name: str
     description: str = ""
-    model: str | ModelSpec | None = Field(None, description="model preset name, or an inline model")
+    model: Annotated[Union[Annotated[str, Tag("preset")], Annotated[ModelSpec, Tag("inline")]],
+                     Discriminator(lambda v: "preset" if isinstance(v, str) else "inline")] | None = Field(
+        None, description="model preset name, or an inline model")
     layers: list[Layer] | None = Field(None, description="explicit operator shapes instead of a model")
     phases: list[Phase] = Field(default_factory=list)
     dtype: Dtype = "bf16"

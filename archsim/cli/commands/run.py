@@ -1,0 +1,51 @@
+"""``archsim run``: simulate a workload on a device and write an output folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from archsim.api import DEFAULT_HARDWARE, DEFAULT_WORKLOAD
+
+
+def run(
+    workload: Annotated[Optional[str], typer.Argument(
+        help="workload YAML path or preset name (default: Llama-2-7B prefill 2048 + 1 decode step, batch 16)")] = None,
+    hw: Annotated[str, typer.Option("--hw", help="hardware preset name or YAML path")] = DEFAULT_HARDWARE,
+    out: Annotated[Path, typer.Option("--out", help="output folder (replaced atomically)")] = Path("archsim-out"),
+    backend: Annotated[str, typer.Option("--backend", help="backend name, or auto for the best available")] = "auto",
+    no_report: Annotated[bool, typer.Option("--no-report", help="skip report.html")] = False,
+) -> None:
+    """Simulate WORKLOAD on --hw; write summary.json, ops.csv, report.html to --out and print a table."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from archsim.api import simulate
+    from archsim.units import format_si
+
+    result = simulate(workload or DEFAULT_WORKLOAD, hw, backend=backend)
+    folder = result.write(out, report=not no_report)
+
+    console = Console()
+    console.width = max(console.width, 150)
+    table = Table(title=f"{result.workload} on {result.hardware} ({result.backend})")
+    for col in ("phase", "operator", "x", "time (total)", "share", "bound", "TFLOP/s", "off-chip bytes", "energy"):
+        table.add_column(col, justify="right" if col not in ("phase", "operator", "bound") else "left")
+    total = result.latency_s or 1.0
+    for o in result.ops:
+        offchip = next(iter(o.bytes_by_level.values()), 0.0) * o.count
+        table.add_row(o.phase, o.name, str(o.count), format_si(o.total_time_s, "s"),
+                      f"{100 * o.total_time_s / total:.1f}%", o.bound,
+                      f"{o.flops / o.time_s / 1e12:.1f}" if o.time_s else "-", format_si(offchip, "B"),
+                      format_si(o.total_energy_j, "J"))
+    console.print(table)
+    for phase, v in result.by_phase().items():
+        extra = f", {v['tokens_per_s']:.1f} tokens/s" if "tokens_per_s" in v else ""
+        console.print(f"{phase}: {format_si(v['latency_s'], 's')}, {format_si(v['energy_j'], 'J')}{extra}")
+    console.print(f"total: {format_si(result.latency_s, 's')}, {format_si(result.energy_j, 'J')} -> {folder}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run")(run)

@@ -1,0 +1,25 @@
+"""Project-wide pytest configuration.
+
+Tiers (markers, see pyproject.toml): default run = no GPU, no benchmarks; ``rtl`` and
+``browser`` run when their tools exist (CI installs them and sets ARCHSIM_REQUIRE_TOOLS=1 so
+a missing tool fails instead of skipping).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+REQUIRE_TOOLS = os.environ.get("ARCHSIM_REQUIRE_TOOLS") == "1"
+
+
+def require_tool(name: str) -> str:
+    """Path of executable ``name``; skip (locally) or fail (CI) when it is missing."""
+    path = shutil.which(name)
+    if path is None:
+        if REQUIRE_TOOLS:
+            pytest.fail(f"{name} is required (ARCHSIM_REQUIRE_TOOLS=1) but not on PATH")
+        pytest.skip(f"{name} not installed")
+    return path
