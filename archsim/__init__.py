@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from archsim.result import Result
 
 
-def simulate(workload: Any, hardware: Any, *, backend: str = "auto") -> "Result":
+def simulate(workload: Any, hardware: Any, *, backend: str = "auto") -> Result:
     """Simulate ``workload`` (Workload or preset name/path) on ``hardware`` (device or preset name/path)."""
     from archsim.api import simulate as _simulate
 

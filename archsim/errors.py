@@ -42,7 +42,7 @@ class ConfigError(Exception):
 
     @classmethod
     def single(cls, message: str, *, file: str | None = None, line: int | None = None,
-               key_path: str | None = None) -> "ConfigError":
+               key_path: str | None = None) -> ConfigError:
         return cls([Problem(message, file=file, line=line, key_path=key_path)])
 
 

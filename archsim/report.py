@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from archsim.result import Result
 
 
-def _figures(result: "Result") -> list[tuple[str, object]]:
+def _figures(result: Result) -> list[tuple[str, object]]:
     import plotly.graph_objects as go
 
     rows = result.rows()
@@ -70,7 +70,7 @@ def _figures(result: "Result") -> list[tuple[str, object]]:
     return figs
 
 
-def write_run_report(result: "Result", path: str | Path) -> None:
+def write_run_report(result: Result, path: str | Path) -> None:
     """Write ``report.html`` for one simulation result (plotly.js inlined once)."""
     import plotly.io as pio
 

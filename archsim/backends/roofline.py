@@ -186,7 +186,7 @@ def evaluate_op(op: Op, device: DeviceBase) -> OpResult:
     if work.transcendentals and device.compute.sfu_ops_per_s:
         times["sfu"] = work.transcendentals / device.compute.sfu_ops_per_s
     level_bytes: dict[str, Traffic] = {}
-    for i, (name, level) in enumerate(zip(names, levels)):
+    for i, (name, level) in enumerate(zip(names, levels, strict=True)):
         traffic = op_traffic(op, i, levels)
         level_bytes[name] = traffic
         times[f"memory:{name}"] = traffic.total / level.bandwidth_bytes_per_s
@@ -198,7 +198,7 @@ def evaluate_op(op: Op, device: DeviceBase) -> OpResult:
     e_matrix = device.compute.matrix_energy_j_per_flop.get(op.dtype, 0.0) * work.matrix_flops
     e_vector = device.compute.vector_energy_j_per_flop * work.vector_flops
     e_levels = {name: t.read_bytes * lvl.read_energy_j_per_byte + t.write_bytes * lvl.write_energy
-                for (name, t), lvl in zip(level_bytes.items(), levels)}
+                for (name, t), lvl in zip(level_bytes.items(), levels, strict=True)}
     e_static = device.static_power_w * time_s
     result = OpResult(
         name=op.name, kind=op.kind, phase=op.phase, count=op.count, dtype=op.dtype,

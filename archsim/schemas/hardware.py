@@ -8,7 +8,7 @@ parameters live in a section named after the family (``gpu:``, ``fpga:``, ``pim:
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 from pydantic_core import PydanticCustomError
@@ -54,7 +54,7 @@ class MemoryLevel(StrictModel):
     standard: str | None = Field(None, description="memory-standard preset (dram levels), e.g. hbm3")
 
     @model_validator(mode="after")
-    def _plausible(self) -> "MemoryLevel":
+    def _plausible(self) -> MemoryLevel:
         if self.bandwidth_bytes_per_s > MAX_PLAUSIBLE_BANDWIDTH_BYTES_PER_S:
             raise _key_error("bandwidth_bytes_per_s",
                              f"{self.bandwidth_bytes_per_s:.3g} B/s is beyond known silicon (limit 1 PB/s)")
@@ -77,7 +77,7 @@ class Compute(StrictModel):
     vector_energy_j_per_flop: JoulesPerOp = 0.0
 
     @model_validator(mode="after")
-    def _plausible(self) -> "Compute":
+    def _plausible(self) -> Compute:
         for dtype, rate in {**self.matrix_flops_per_s, **self.vector_flops_per_s}.items():
             if rate > MAX_PLAUSIBLE_FLOPS_PER_S:
                 raise _key_error("matrix_flops_per_s",
@@ -104,7 +104,7 @@ class DeviceBase(StrictModel):
     cost: Cost | None = None
 
     @model_validator(mode="after")
-    def _has_memory(self) -> "DeviceBase":
+    def _has_memory(self) -> DeviceBase:
         if not self.memory:
             raise _key_error("memory", "a device needs at least one memory level")
         return self
@@ -183,7 +183,7 @@ class AcceleratorDevice(DeviceBase):
     accelerator: ArrayParams
 
 
-Device = Annotated[Union[GpuDevice, FpgaDevice, PimDevice, AcceleratorDevice], Field(discriminator="family")]
+Device = Annotated[GpuDevice | FpgaDevice | PimDevice | AcceleratorDevice, Field(discriminator="family")]
 
 
 class DeviceRef(StrictModel):
@@ -195,7 +195,7 @@ class DeviceRef(StrictModel):
     role: str = ""
 
     @model_validator(mode="after")
-    def _one_source(self) -> "DeviceRef":
+    def _one_source(self) -> DeviceRef:
         if (self.preset is None) == (self.device is None):
             raise _key_error("preset", "give exactly one of 'preset' (a hardware preset name) or 'device' (inline)")
         return self
@@ -222,7 +222,7 @@ class SystemSpec(StrictModel):
     links: list[Link] = Field(default_factory=list)
 
     @model_validator(mode="after")
-    def _links_name_devices(self) -> "SystemSpec":
+    def _links_name_devices(self) -> SystemSpec:
         for i, link in enumerate(self.links):
             for end in link.between:
                 if end not in self.devices:
@@ -232,6 +232,6 @@ class SystemSpec(StrictModel):
         return self
 
 
-Hardware = Annotated[Union[GpuDevice, FpgaDevice, PimDevice, AcceleratorDevice, SystemSpec],
+Hardware = Annotated[GpuDevice | FpgaDevice | PimDevice | AcceleratorDevice | SystemSpec,
                      Field(discriminator="family")]
 HARDWARE_FAMILIES = ("gpu", "fpga", "pim", "accelerator", "system")

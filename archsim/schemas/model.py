@@ -22,7 +22,7 @@ class MoeSpec(StrictModel):
     every_n_layers: PositiveInt = Field(1, description="MoE replaces the FFN in every n-th layer")
 
     @model_validator(mode="after")
-    def _k_le_e(self) -> "MoeSpec":
+    def _k_le_e(self) -> MoeSpec:
         if self.top_k > self.num_experts:
             raise PydanticCustomError("cross_field", "top_k ({k}) exceeds num_experts ({e})",
                                       {"key": "top_k", "k": self.top_k, "e": self.num_experts})
@@ -66,7 +66,7 @@ class ModelSpec(StrictModel):
     vision: VisionSpec | None = None
 
     @model_validator(mode="after")
-    def _shapes(self) -> "ModelSpec":
+    def _shapes(self) -> ModelSpec:
         if self.head_dim is None and self.hidden_size % self.num_heads:
             raise PydanticCustomError(
                 "cross_field", "hidden_size {h} is not divisible by num_heads {n}; head_dim would not be whole",

@@ -4,7 +4,7 @@ phases (prefill / decode) with batch and sequence lengths, a dtype, and a datafl
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 from pydantic_core import PydanticCustomError
@@ -38,7 +38,7 @@ class DecodePhase(StrictModel):
     steps: PositiveInt = 1
 
 
-Phase = Annotated[Union[PrefillPhase, DecodePhase], Field(discriminator="phase")]
+Phase = Annotated[PrefillPhase | DecodePhase, Field(discriminator="phase")]
 
 
 class GemmLayer(StrictModel):
@@ -63,14 +63,14 @@ class AttentionLayer(StrictModel):
     count: PositiveInt = 1
 
     @model_validator(mode="after")
-    def _gqa(self) -> "AttentionLayer":
+    def _gqa(self) -> AttentionLayer:
         if self.kv_heads is not None and self.heads % self.kv_heads:
             raise PydanticCustomError("cross_field", "kv_heads {kv} does not divide heads {h}",
                                       {"key": "kv_heads", "kv": self.kv_heads, "h": self.heads})
         return self
 
 
-Layer = Annotated[Union[GemmLayer, AttentionLayer], Field(discriminator="op")]
+Layer = Annotated[GemmLayer | AttentionLayer, Field(discriminator="op")]
 
 
 class DataflowChoice(StrictModel):
@@ -88,7 +88,7 @@ class Workload(StrictModel):
     kind: Literal["workload"] = "workload"
     name: str
     description: str = ""
-    model: Annotated[Union[Annotated[str, Tag("preset")], Annotated[ModelSpec, Tag("inline")]],
+    model: Annotated[Annotated[str, Tag("preset")] | Annotated[ModelSpec, Tag("inline")],
                      Discriminator(lambda v: "preset" if isinstance(v, str) else "inline")] | None = Field(
         None, description="model preset name, or an inline model")
     layers: list[Layer] | None = Field(None, description="explicit operator shapes instead of a model")
@@ -97,7 +97,7 @@ class Workload(StrictModel):
     dataflow: DataflowChoice = Field(default_factory=DataflowChoice)
 
     @model_validator(mode="after")
-    def _model_or_layers(self) -> "Workload":
+    def _model_or_layers(self) -> Workload:
         if (self.model is None) == (self.layers is None):
             raise PydanticCustomError("cross_field", "give exactly one of 'model' or 'layers'", {"key": "model"})
         if self.model is not None and not self.phases:

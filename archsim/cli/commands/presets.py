@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 
 def presets_cmd(
-    kind: Annotated[Optional[str], typer.Argument(help="hardware | memory | models | workloads")] = None,
-    name: Annotated[Optional[str], typer.Argument(help="preset to print (YAML with its source comments)")] = None,
+    kind: Annotated[str | None, typer.Argument(help="hardware | memory | models | workloads")] = None,
+    name: Annotated[str | None, typer.Argument(help="preset to print (YAML with its source comments)")] = None,
 ) -> None:
     """List presets by kind, or print one preset's YAML (every number carries its source)."""
     from rich.console import Console

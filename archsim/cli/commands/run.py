@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -11,7 +11,7 @@ from archsim.api import DEFAULT_HARDWARE, DEFAULT_WORKLOAD
 
 
 def run(
-    workload: Annotated[Optional[str], typer.Argument(
+    workload: Annotated[str | None, typer.Argument(
         help="workload YAML path or preset name (default: Llama-2-7B prefill 2048 + 1 decode step, batch 16)")] = None,
     hw: Annotated[str, typer.Option("--hw", help="hardware preset name or YAML path")] = DEFAULT_HARDWARE,
     out: Annotated[Path, typer.Option("--out", help="output folder (replaced atomically)")] = Path("archsim-out"),
