@@ -137,7 +137,7 @@ def attention_launch(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, out: tor
                     UPCAST=needs_dot_upcast(dtype), PRECISION="ieee" if dtype == "fp32" else "tf32"),
         block_sizes={"BLOCK_M": block_m, "BLOCK_N": block_n, "HEAD_DIM": head_dim},
         num_warps=num_warps, num_stages=num_stages, uniform_axes=(1,),
-        class_key=(lambda p: p[0]) if banded else (lambda p: p[0] == n_m - 1))
+        class_key=(lambda p: p[0]) if banded else (lambda p: p[0] == n_m - 1 and seq_q % block_m != 0))
 
 
 def flash_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, causal: bool = False,
