@@ -20,12 +20,12 @@ class Problem:
     key_path: str | None = None
 
     def __str__(self) -> str:
-        where = self.file or "<input>"
-        if self.line is not None:
-            where += f":{self.line}"
+        parts = []
+        if self.file:
+            parts.append(self.file + (f":{self.line}" if self.line is not None else ""))
         if self.key_path:
-            where += f": {self.key_path}"
-        return f"{where}: {self.message}"
+            parts.append(self.key_path)
+        return ": ".join([*parts, self.message])
 
 
 @dataclass

@@ -1,0 +1,246 @@
+"""Decode-iteration model of LLM serving on homogeneous and attention-offloaded systems.
+
+A decode iteration runs every layer once for a batch of B sequences with context L.
+
+- Non-attention operators (QKV/out projections, FFN, norms, LM head) run on the compute
+  group: ``n_compute`` devices in tensor parallelism (each holds 1/n of every weight and does
+  1/n of the FLOPs; two ring all-reduces of B x hidden per layer over the compute links).
+- Attention reads the KV cache. Homogeneous: on the compute group, heads split over the
+  tensor-parallel devices. Offloaded: on the memory group (``n_memory`` devices), requests
+  split evenly across them; Q and the new K/V go out and O comes back over the link between
+  the groups for every layer (bytes below).
+- Micro-batch pipelining (Lamina's staggered pipelines): with m micro-batches the iteration
+  takes the larger of (a) the busiest resource's total work — compute, attention or either
+  link direction — and (b) one micro-batch's critical path through all layers
+  (compute + transfer + attention + transfer per layer). m = 1 is fully serial.
+- KV-cache capacity sets the largest batch: usable memory (``memory_utilisation`` of
+  capacity, minus weights where weights live) over the KV bytes of one sequence.
+
+Operator times come from the roofline backend (``archsim.backends.roofline``) of each device,
+so every number traces to the device presets. Ignored: prefill interference (decode-only
+iterations), scheduling gaps, network congestion, stragglers; all-reduce latency terms.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+from archsim.backends.roofline import evaluate_op
+from archsim.ops import Op, dtype_bytes, lower
+from archsim.schemas.hardware import DeviceBase
+from archsim.schemas.model import ModelSpec
+from archsim.schemas.workload import Workload
+
+Policy = Literal["homogeneous", "attention_offload", "headinfer"]
+
+
+@dataclass(frozen=True)
+class LinkSpec:
+    """One device's network port: bytes/s per direction and one-way latency in seconds."""
+
+    bandwidth_bytes_per_s: float
+    latency_s: float = 0.0
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class ServingConfig:
+    """A serving deployment. ``memory`` is the attention device (offload), or None."""
+
+    name: str
+    policy: Policy
+    compute: DeviceBase
+    n_compute: int
+    compute_link: LinkSpec  # between tensor-parallel compute devices (NVLink)
+    memory: DeviceBase | None = None
+    n_memory: int = 0
+    offload_link: LinkSpec | None = None  # per memory-device port between the groups
+    micro_batches: int = 2
+    memory_utilisation: float = 0.9
+    host_memory_bytes: float = 0.0  # headinfer: KV capacity in host DRAM
+    extra_usd_per_hour: float = 0.0
+    notes: str = ""
+
+    def usd_per_hour(self) -> float:
+        cost = self.n_compute * _price(self.compute)
+        if self.memory is not None:
+            cost += self.n_memory * _price(self.memory)
+        return cost + self.extra_usd_per_hour
+
+
+def _price(device: DeviceBase) -> float:
+    if device.cost is None or device.cost.rental_usd_per_hour is None:
+        raise ValueError(f"device {device.name!r} has no cost.rental_usd_per_hour; throughput per dollar needs it")
+    return device.cost.rental_usd_per_hour
+
+
+@dataclass(frozen=True)
+class Iteration:
+    """One decode iteration: seconds per part, bytes on links, and throughput."""
+
+    batch: int
+    context: int
+    time_s: float
+    compute_s: float
+    attention_s: float
+    transfer_s: float
+    allreduce_s: float
+    offload_bytes: float  # between compute and attention groups, both directions, per iteration
+    bound: str
+    tokens_per_s: float
+    required_link_bytes_per_s: float  # offload traffic per second of iteration, per memory device
+    parts: dict[str, float] = field(default_factory=dict)
+
+
+def _decode_ops(model: ModelSpec, batch: int, context: int, dtype: str) -> list[Op]:
+    wl = Workload(name="decode", model=model, dtype=dtype,  # type: ignore[arg-type]
+                  phases=[{"phase": "decode", "batch": batch, "context_len": context, "steps": 1}])
+    return lower(wl, model)
+
+
+def _split_tp(op: Op, tp: int) -> Op:
+    """One tensor-parallel shard of ``op`` (weights and FLOPs divided by ``tp``)."""
+    s = dict(op.shape)
+    if op.kind == "gemm":
+        s["n"] = max(1, math.ceil(s["n"] / tp))
+    elif op.kind == "moe_experts":
+        s["n"] = max(1, math.ceil(s["n"] / tp))
+    elif op.kind == "vector":
+        s["elements"] = max(1, math.ceil(s["elements"] / tp))
+    elif op.kind == "attention":
+        s["heads"] = max(1, math.ceil(s["heads"] / tp))
+        s["kv_heads"] = max(1, math.ceil(s["kv_heads"] / tp))
+    return replace(op, shape=s)
+
+
+def _split_requests(op: Op, parts: int) -> Op:
+    s = dict(op.shape)
+    s["batch"] = max(1, math.ceil(s["batch"] / parts))
+    return replace(op, shape=s)
+
+
+def kv_bytes_per_sequence(model: ModelSpec, context: int, dtype: str) -> float:
+    return 2.0 * model.num_layers * model.kv_heads * model.dhead * context * dtype_bytes(dtype)
+
+
+def weight_bytes(model: ModelSpec, dtype: str) -> float:
+    return model.parameter_count() * dtype_bytes(dtype)
+
+
+def max_batch(model: ModelSpec, cfg: ServingConfig, context: int, dtype: str) -> int:
+    """Largest batch whose KV cache fits (0 when even the weights do not fit)."""
+    kv = kv_bytes_per_sequence(model, context, dtype)
+    weights = weight_bytes(model, dtype)
+    compute_free = cfg.n_compute * cfg.compute.offchip.capacity_bytes * cfg.memory_utilisation - weights
+    if compute_free < 0:
+        return 0
+    if cfg.policy == "attention_offload":
+        assert cfg.memory is not None
+        kv_space = cfg.n_memory * cfg.memory.offchip.capacity_bytes * cfg.memory_utilisation
+    elif cfg.policy == "headinfer":
+        kv_space = cfg.host_memory_bytes * cfg.memory_utilisation
+    else:
+        kv_space = compute_free
+    return int(kv_space // kv)
+
+
+def decode_iteration(model: ModelSpec, cfg: ServingConfig, batch: int, context: int,
+                     dtype: str = "bf16") -> Iteration:
+    """Time one decode iteration of ``batch`` sequences at ``context`` tokens on ``cfg``."""
+    m = max(1, min(cfg.micro_batches, batch))
+    mb = math.ceil(batch / m)
+    ops = _decode_ops(model, mb, context, dtype)
+    b = dtype_bytes(dtype)
+    layers = model.num_layers
+    compute_t = 0.0
+    attention_t = 0.0
+    for op in ops:
+        if op.kind == "attention":
+            if cfg.policy == "attention_offload":
+                assert cfg.memory is not None
+                t = evaluate_op(_split_requests(op, cfg.n_memory), cfg.memory).time_s
+            else:
+                t = evaluate_op(_split_tp(op, cfg.n_compute), cfg.compute).time_s
+            attention_t += t * op.count
+        else:
+            compute_t += evaluate_op(_split_tp(op, cfg.n_compute), cfg.compute).time_s * op.count
+    # tensor-parallel all-reduces: two per layer of mb x hidden, ring algorithm
+    allreduce_t = 0.0
+    if cfg.n_compute > 1:
+        size = mb * model.hidden_size * b
+        ring = 2 * (cfg.n_compute - 1) / cfg.n_compute * size
+        allreduce_t = 2 * layers * (ring / cfg.compute_link.bandwidth_bytes_per_s + cfg.compute_link.latency_s)
+    # per micro-batch traffic between the groups, per layer
+    q_o = mb * model.num_heads * model.dhead * b
+    new_kv = mb * 2 * model.kv_heads * model.dhead * b
+    out_bytes = in_bytes = 0.0
+    transfer_t = 0.0
+    lat = 0.0
+    if cfg.policy == "attention_offload":
+        assert cfg.offload_link is not None
+        out_bytes, in_bytes = q_o + new_kv, q_o
+        bw = cfg.offload_link.bandwidth_bytes_per_s * cfg.n_memory
+        transfer_t = layers * max(out_bytes, in_bytes) / bw
+        lat = layers * 2 * cfg.offload_link.latency_s
+    elif cfg.policy == "headinfer":
+        # KV of every layer streams from host memory over PCIe (offload_link) and overlaps with compute
+        assert cfg.offload_link is not None
+        kv_stream = mb * kv_bytes_per_sequence(model, context, dtype) / cfg.n_compute
+        attention_t = max(attention_t, kv_stream / cfg.offload_link.bandwidth_bytes_per_s)
+    comp_total = m * (compute_t + allreduce_t)
+    attn_total = m * attention_t
+    link_total = m * transfer_t
+    critical = compute_t + allreduce_t + attention_t + 2 * transfer_t + lat
+    if cfg.policy == "homogeneous" or cfg.policy == "headinfer":
+        # the same devices do compute and attention: no overlap between them
+        busy = {"compute": comp_total + attn_total}
+        critical = busy["compute"]
+    else:
+        busy = {"compute": comp_total, "attention": attn_total, "link": link_total}
+    resources = {**busy, "critical_path": critical}
+    bound = max(resources, key=lambda k: resources[k])
+    time_s = resources[bound]
+    offload_bytes = m * layers * (out_bytes + in_bytes)
+    per_device = offload_bytes / max(1, cfg.n_memory) / time_s if cfg.policy == "attention_offload" else 0.0
+    return Iteration(batch=batch, context=context, time_s=time_s, compute_s=comp_total, attention_s=attn_total,
+                     transfer_s=link_total, allreduce_s=m * allreduce_t, offload_bytes=offload_bytes, bound=bound,
+                     tokens_per_s=batch / time_s, required_link_bytes_per_s=per_device, parts=resources)
+
+
+@dataclass(frozen=True)
+class Operating:
+    """The best operating point of a configuration for one model and context."""
+
+    config: str
+    policy: str
+    batch: int
+    max_batch: int
+    iteration: Iteration | None
+    usd_per_hour: float
+    tokens_per_dollar: float
+    limited_by: str
+
+
+def best_batch(model: ModelSpec, cfg: ServingConfig, context: int, dtype: str = "bf16",
+               tbt_limit_s: float | None = None, batch_cap: int = 4096) -> Operating:
+    """Throughput-maximising batch under KV capacity and a time-between-tokens limit."""
+    cap = min(max_batch(model, cfg, context, dtype), batch_cap)
+    cost = cfg.usd_per_hour()
+    if cap <= 0:
+        return Operating(cfg.name, cfg.policy, 0, 0, None, cost, 0.0, "weights or one sequence do not fit")
+    candidates = sorted({cap, *[1 << i for i in range(0, 13) if (1 << i) < cap]})
+    best: Iteration | None = None
+    limited = "kv_capacity"
+    for batch in candidates:
+        it = decode_iteration(model, cfg, batch, context, dtype)
+        if tbt_limit_s is not None and it.time_s > tbt_limit_s:
+            limited = "latency_limit"
+            break
+        if best is None or it.tokens_per_s > best.tokens_per_s:
+            best = it
+    if best is None:
+        return Operating(cfg.name, cfg.policy, 0, cap, None, cost, 0.0, "latency limit even at batch 1")
+    tokens_per_dollar = best.tokens_per_s * 3600.0 / cost
+    return Operating(cfg.name, cfg.policy, best.batch, cap, best, cost, tokens_per_dollar, limited)
