@@ -27,16 +27,22 @@ def test_preset_loads(kind, name):
 @pytest.mark.parametrize(("kind", "name"), [(k, n) for k, n in ALL if k in ("hardware", "memory", "models")],
                          ids=[f"{k}/{n}" for k, n in ALL if k in ("hardware", "memory", "models")])
 def test_every_number_cites_a_source(kind, name):
-    """Each line holding a number (not a name/description) carries a comment or sits under one."""
+    """Each line holding a number carries a comment, or its parent key's line does."""
     lines = presets.preset_path(kind, name).read_text().splitlines()
-    header = any(line.startswith("#") for line in lines[:3])
+
+    def indent(line: str) -> int:
+        return len(line) - len(line.lstrip(" -"))
+
     for i, line in enumerate(lines):
         body = line.split("#", 1)[0]
-        if not re.search(r":\s*[-+]?\d", body) or body.strip().startswith(("name:", "description:")):
+        if not re.search(r":\s*[-+]?\.?\d", body) or "#" in line:
             continue
-        parent_commented = any("#" in lines[j] for j in range(max(0, i - 8), i) if lines[j].rstrip().endswith(":")
-                               or "#" in lines[j] and lines[j].strip().endswith(tuple("abcdefghijklmnopqrstuvwxyz)]")))
-        assert "#" in line or parent_commented or header, f"{kind}/{name} line {i + 1} has no source: {line!r}"
+        if body.strip().startswith(("name:", "description:", "part:")):
+            continue
+        parent = next((lines[j] for j in range(i - 1, -1, -1)
+                       if lines[j].strip() and not lines[j].lstrip().startswith("#")
+                       and indent(lines[j]) < indent(line)), "")
+        assert "#" in parent, f"{kind}/{name} line {i + 1} has no source: {line.strip()!r}"
 
 
 @pytest.mark.parametrize("kind", sorted(REQUIRED))
