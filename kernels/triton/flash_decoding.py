@@ -85,7 +85,7 @@ def _decode_split(Q, K, V, O_PART, LSE, qk_scale,
 
 
 @triton.jit
-def _decode_reduce(O_PART, LSE, O, HEADS, NUM_SPLITS,
+def _decode_reduce(O_PART, LSE, Out, HEADS, NUM_SPLITS,
                    stride_pb, stride_ph, stride_ps, stride_pd,
                    stride_lb, stride_lh, stride_ls,
                    stride_ob, stride_oh, stride_od,
@@ -104,7 +104,7 @@ def _decode_reduce(O_PART, LSE, O, HEADS, NUM_SPLITS,
     num = tl.sum(w[:, None] * part, 0)
     den = tl.sum(w, 0)
     out = num / den
-    tl.store(O + off_b * stride_ob + off_h * stride_oh + offs_d * stride_od, out.to(O.dtype.element_ty))
+    tl.store(Out + off_b * stride_ob + off_h * stride_oh + offs_d * stride_od, out.to(Out.dtype.element_ty))
 
 
 def _geometry(seq_kv: int, num_splits: int, block_n: int) -> tuple[int, int]:

@@ -35,7 +35,8 @@ ATTN_CASES = [
 
 
 @pytest.mark.parametrize("dtype", ["fp32", "fp16", "bf16"])
-@pytest.mark.parametrize("case", ATTN_CASES, ids=lambda c: f"b{c[0]}h{c[1]}kv{c[2]}q{c[3]}k{c[4]}d{c[5]}{'c' if c[6] else ''}")
+@pytest.mark.parametrize("case", ATTN_CASES,
+                         ids=lambda c: f"b{c[0]}h{c[1]}kv{c[2]}q{c[3]}k{c[4]}d{c[5]}{'c' if c[6] else ''}")
 def test_flash_attention_matches_reference(case, dtype, device):
     batch, heads, kv_heads, seq_q, seq_kv, head_dim, causal = case
     q, k, v = _qkv(batch, heads, kv_heads, seq_q, seq_kv, head_dim, dtype, device)
