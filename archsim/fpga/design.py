@@ -1,0 +1,273 @@
+"""A unified-compute-unit FPGA design (Edge-MoE style) and what each operator costs on it.
+
+One linear unit of ``linear_in x linear_out`` MAC lanes serves every GEMM (QKV, projections,
+FFN, experts, router); attention has its own Q.K and A.V units of ``attn_parallel`` query rows
+x ``block`` lanes; vector ops stream one AXI beat per cycle. Every operator becomes a list of
+:class:`Step` s: dataflow regions (read -> compute -> write, joined by FIFOs) that run one
+after another, each with its MAC and off-chip byte counts.
+
+Default parameters are Edge-MoE's public HLS (github.com/sharc-lab/Edge-MoE, commit a214ade):
+``AXI_XFER_BIT_WIDTH = 256``, ``fm_t = ap_fixed<32,10>``, ``wt_linear_t = ap_fixed<16,2>``,
+``LINEAR_IN_SIZE = LINEAR_OUT_SIZE = 2 * 256/32 = 16``, ``ATTN_MATMUL_PARALLEL = 4``,
+``m_axi_latency 64``, 300 MHz; m_axi bundles inout1..4 + weights on five PS ports (vivado.tcl).
+
+Modelling choices (stated): a token of a region is one patch row (linear/vector) or a chunk
+of key rows (attention); the next weight load overlaps the current linear (ping/pong buffers,
+independent calls that HLS may overlap) when ``overlap_weight_loads``; GELU is fused into the
+linear's output (no extra pass); MoE experts run once each over their queue of patches when
+``patch_reordering`` (Edge-MoE), or per patch otherwise (weights reloaded for every patch).
+What it ignores: the PS/host time between layers, AXI read-modify-write alignment, and the
+softmax/GELU units' numeric error (see the RTL blocks for those).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from archsim.fpga.dataflow import AxiPort, DataflowRegion, Fifo, Stage
+from archsim.fpga.device import Design, FpgaPart, Resources, bram_for_array, mac_array
+from archsim.ops import Op
+
+
+#: Elements per streamed row of a vector op (its cost is linear in elements; this only sets tokens).
+STREAM_ROW_ELEMENTS = 192
+
+
+@dataclass(frozen=True)
+class UnifiedDesignConfig:
+    """Parameters of the unified design (defaults: Edge-MoE's HLS, see module docstring)."""
+
+    name: str = "edge-moe"
+    clock_hz: float = 300e6
+    axi_width_bits: int = 256
+    fm_bits: int = 32
+    weight_bits: int = 16
+    linear_in: int = 16
+    linear_out: int = 16
+    attn_parallel: int = 4
+    attention_reordering: bool = True
+    overlap_weight_loads: bool = True
+    patch_reordering: bool = True
+    fuse_gelu: bool = True
+    axi_latency_cycles: int = 64
+    softmax_ii: int = 1
+    gating_softmax_ii: int = 3
+    max_tokens_per_stage: int = 160
+    #: m_axi bundle of each stream (Edge-MoE: x/q on inout2, k on inout3, softmax info on inout4,
+    #: scores on inout1, weights on their own bundle).
+    ports: tuple[str, ...] = ("inout1", "inout2", "inout3", "inout4", "weights")
+
+    @property
+    def block(self) -> int:
+        """Feature elements per AXI beat (FEATURE_BLOCK_SIZE)."""
+        return self.axi_width_bits // self.fm_bits
+
+    @property
+    def beat_bytes(self) -> int:
+        return self.axi_width_bits // 8
+
+
+@dataclass
+class Step:
+    name: str
+    region: DataflowRegion
+    macs: float
+    offchip_bytes: float
+    exp_ops: float = 0.0
+    overlap_with_next: bool = False
+
+
+@dataclass
+class UnifiedDesign:
+    config: UnifiedDesignConfig
+    part: FpgaPart
+    design: Design = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.design = self._bill()
+
+    # ---- resources ----
+    def _bill(self) -> Design:
+        c = self.config
+        d = Design(c.name)
+        d.add("linear_unit", mac_array(c.linear_in * c.linear_out, c.fm_bits, c.weight_bits, c.fm_bits))
+        weights_word = c.linear_in * c.linear_out * c.weight_bits
+        depth = math.ceil(768 * 384 / (c.linear_in * c.linear_out))
+        d.add("linear_weights_ping_pong", Resources(bram_36k=2 * bram_for_array(weights_word, depth)))
+        d.add("attn_qk_unit", mac_array(c.attn_parallel * c.block, c.fm_bits, c.fm_bits, c.fm_bits))
+        d.add("attn_av_unit", mac_array(c.attn_parallel * c.block, c.fm_bits, c.fm_bits, c.fm_bits))
+        d.add("attn_q_buffer", Resources(bram_36k=c.attn_parallel * bram_for_array(c.axi_width_bits, 24)))
+        # softmax exp + reciprocal per (query lane, head): assumption (until rtl/resources.json):
+        # a fixed-point exp ~ 700 LUT + 2 DSP, a reciprocal ~ 900 LUT + 3 DSP (HLS hls::exp/recip order)
+        lanes = c.attn_parallel * 4
+        d.add("softmax_units", Resources(dsp=lanes * 7, lut=lanes * 2300, ff=lanes * 2500))
+        d.add("gelu_units", Resources(dsp=c.linear_out * 2, lut=c.linear_out * 600, ff=c.linear_out * 700))
+        d.add("patch_embed_unit", mac_array(2 * c.block * 16, 8, 16, c.fm_bits)
+              + Resources(bram_36k=bram_for_array(16 * 16 * c.block, 192 * 3 * 16 // c.block)))
+        d.add("moe_gating", mac_array(16 * c.block, c.fm_bits, c.weight_bits, c.fm_bits)
+              + Resources(bram_36k=16 * bram_for_array(64, 129)))
+        d.add("axi_masters", Resources(lut=len(c.ports) * 3000, ff=len(c.ports) * 4500,
+                                       bram_36k=len(c.ports) * 4, axi_ports=len(c.ports)))
+        return d
+
+    # ---- helpers ----
+    def port_rate(self) -> float:
+        return self.part.port_bytes_per_cycle(self.config.axi_width_bits, self.config.clock_hz)
+
+    def _ports(self) -> list[AxiPort]:
+        rate = self.port_rate()
+        return [AxiPort(p, rate, self.config.axi_latency_cycles) for p in self.config.ports]
+
+    def _region(self, name: str, stages: list[Stage], fifos: list[str], depth: int = 2) -> DataflowRegion:
+        return DataflowRegion(name, stages, [Fifo(f, depth) for f in fifos], self._ports())
+
+    def _tokens(self, rows: int) -> tuple[int, int]:
+        """Group ``rows`` into at most max_tokens_per_stage tokens: (tokens, rows per token)."""
+        per = math.ceil(rows / min(rows, self.config.max_tokens_per_stage))
+        return math.ceil(rows / per), per
+
+    # ---- operator costs ----
+    def stream(self, name: str, rows: int, in_width: int, out_width: int, inputs: int = 1,
+               passes: int = 1, macs_per_elem: float = 0.0) -> Step:
+        """Vector op: ``inputs`` streams of rows x in_width in, rows x out_width out."""
+        c = self.config
+        tokens, per = self._tokens(rows)
+        in_beats, out_beats = math.ceil(in_width / c.block), math.ceil(out_width / c.block)
+        row_in, row_out = in_beats * c.beat_bytes, out_beats * c.beat_bytes
+        stages = [Stage(f"read{i}", tokens, per * in_beats, 2, outputs=(f"x{i}",), port=c.ports[1 + i % 2],
+                        offchip_bytes_per_token=per * row_in) for i in range(inputs)]
+        stages.append(Stage("compute", tokens, per * in_beats * passes, 8,
+                            inputs=tuple(f"x{i}" for i in range(inputs)), outputs=("y",)))
+        stages.append(Stage("write", tokens, per * out_beats, 2, inputs=("y",), port=c.ports[0],
+                            offchip_bytes_per_token=per * row_out))
+        region = self._region(name, stages, [*(f"x{i}" for i in range(inputs)), "y"])
+        return Step(name, region, macs_per_elem * rows * in_width, tokens * per * (inputs * row_in + row_out))
+
+    def linear(self, name: str, rows: int, out_dim: int, in_dim: int, scored_rmw: bool = False) -> list[Step]:
+        """A GEMM on the linear unit: weight load step, then read -> MAC -> write."""
+        c = self.config
+        wbytes = out_dim * in_dim * c.weight_bits / 8
+        wbeats = math.ceil(wbytes / c.beat_bytes)
+        load = DataflowRegion(f"{name}.load_weights",
+                              [Stage("load", 1, wbeats, 4, port="weights", offchip_bytes_per_token=wbytes)],
+                              [], self._ports())
+        steps = [Step(f"{name}.load_weights", load, 0.0, wbytes, overlap_with_next=c.overlap_weight_loads)]
+        if rows == 0:
+            return steps
+        tokens, per = self._tokens(rows)
+        iters = math.ceil(out_dim / c.linear_out) * math.ceil(in_dim / c.linear_in)
+        in_row = math.ceil(in_dim / c.block) * c.beat_bytes
+        out_row = math.ceil(out_dim / c.block) * c.beat_bytes * (2 if scored_rmw else 1)
+        stages = [
+            Stage("read_in", tokens, per * in_row / c.beat_bytes, 2, outputs=("in",), port="inout2",
+                  offchip_bytes_per_token=per * in_row),
+            Stage("mac", tokens, per * iters, 12, inputs=("in",), outputs=("out",)),
+            Stage("write_out", tokens, per * out_row / c.beat_bytes, 2, inputs=("out",), port="inout3",
+                  offchip_bytes_per_token=per * out_row),
+        ]
+        region = self._region(name, stages, ["in", "out"])
+        macs = tokens * per * iters * c.linear_in * c.linear_out
+        steps.append(Step(name, region, macs, tokens * per * (in_row + out_row)))
+        return steps
+
+    def attention(self, name: str, seq: int, heads: int, head_dim: int, window: int | None = None) -> list[Step]:
+        """Q.K with the online (single-pass) softmax, then A.V; K and V re-read per query block.
+
+        Reordered (Edge-MoE): one K/V beat per cycle is broadcast to all ``attn_parallel`` query
+        rows, so off-chip traffic per cycle is one beat whatever the parallelism. Naive: each
+        query lane streams its own K/V row: ``attn_parallel`` beats per cycle.
+        ``window``: keys per query row (sliding window), None = all ``seq`` keys.
+        """
+        c = self.config
+        p = c.attn_parallel
+        width = heads * head_dim
+        beats = math.ceil(width / c.block)
+        row = beats * c.beat_bytes
+        keys = min(window or seq, seq)
+        q_blocks = math.ceil(seq / p)
+        lanes_per_beat = 1 if c.attention_reordering else p
+        kv_rows = q_blocks * keys
+        tokens, per = self._tokens(kv_rows)
+        score_bytes = p * 4 * c.fm_bits / 8  # heads_t: heads padded to a power of two
+        steps = []
+        for part, extra_in in (("qk", "q"), ("av", "info")):
+            stages = [
+                Stage(f"read_{extra_in}", tokens, per * (beats if extra_in == "q" else 1) * p / keys, 2,
+                      outputs=(extra_in,), port="inout2",
+                      offchip_bytes_per_token=per * p * (row if extra_in == "q" else 32) / keys),
+                Stage("read_kv", tokens, per * beats * lanes_per_beat, 2, outputs=("kv",), port="inout3",
+                      offchip_bytes_per_token=per * row * lanes_per_beat),
+            ]
+            if part == "qk":
+                stages += [
+                    Stage("qk_mac", tokens, per * beats, 10, inputs=("q", "kv"), outputs=("s",)),
+                    Stage("online_softmax", tokens, per * p * c.softmax_ii, 30, inputs=("s",), outputs=("w",)),
+                    Stage("write_scores", tokens, per * p, 2, inputs=("w",), port="inout1",
+                          offchip_bytes_per_token=per * score_bytes),
+                ]
+            else:
+                stages += [
+                    Stage("read_scores", tokens, per * p, 2, outputs=("s",), port="inout1",
+                          offchip_bytes_per_token=per * score_bytes),
+                    Stage("av_mac", tokens, per * beats, 30, inputs=("info", "kv", "s"), outputs=("w",)),
+                    Stage("write_out", tokens, per * beats * p / keys, 2, inputs=("w",), port="inout4",
+                          offchip_bytes_per_token=per * row * p / keys),
+                ]
+            region = self._region(f"{name}.{part}", stages, [extra_in, "kv", "s", "w"])
+            traffic = sum(s.tokens * s.offchip_bytes_per_token for s in stages)
+            macs = q_blocks * keys * p * width
+            steps.append(Step(f"{name}.{part}", region, macs, traffic, exp_ops=q_blocks * keys * p * heads))
+        return steps
+
+    def experts(self, name: str, pairs: int, active: float, hidden: int, ffn: int) -> list[Step]:
+        """MoE experts: each active expert's two linears over its queue of patches."""
+        steps: list[Step] = []
+        if self.config.patch_reordering:
+            n_active = max(1, round(active))
+            base, extra = divmod(pairs, n_active)
+            for e in range(n_active):
+                rows = base + (1 if e < extra else 0)
+                steps += self.linear(f"{name}.e{e}.fc1", rows, ffn, hidden)
+                steps += self.linear(f"{name}.e{e}.fc2", rows, hidden, ffn, scored_rmw=True)
+        else:
+            for i in range(pairs):  # naive: weights fetched for every (patch, expert) pair
+                steps += self.linear(f"{name}.pair{i}.fc1", 1, ffn, hidden)
+                steps += self.linear(f"{name}.pair{i}.fc2", 1, hidden, ffn, scored_rmw=True)
+        return steps
+
+    def op_steps(self, op: Op) -> list[Step]:
+        s = op.shape
+        if op.kind == "gemm":
+            if op.name.endswith("moe_router"):
+                c = self.config
+                rows = s["m"]
+                gate = self.stream(op.name, rows, s["k"], 0, passes=1)
+                per_row = math.ceil(s["k"] / c.block) + s["n"] * c.gating_softmax_ii + s["n"]
+                mac = gate.region.stages[1]
+                gate.region.stages[1] = Stage(mac.name, mac.tokens, mac.cycles_per_token / math.ceil(
+                    s["k"] / c.block) * per_row, mac.depth_cycles, mac.inputs, mac.outputs)
+                gate.macs = rows * s["n"] * s["k"]
+                return [gate]
+            return self.linear(op.name, s["m"], s["n"], s["k"])
+        if op.kind == "moe_experts":
+            # up and down are lowered as two ops; cost the pair once on the "up" op
+            if op.name.endswith("_down"):
+                return []
+            return self.experts(op.name, s["tokens"], s["active_experts"], s["k"], s["n"])
+        if op.kind == "vector":
+            fn = s["fn"]
+            if fn in ("gelu", "silu_mul", "relu") and self.config.fuse_gelu:
+                return []
+            width = STREAM_ROW_ELEMENTS
+            rows = math.ceil(s["elements"] / width)
+            passes = 2 if fn in ("layernorm", "rmsnorm") else 1
+            return [self.stream(op.name, rows, width, width, inputs=s["inputs"], passes=passes)]
+        if op.kind == "attention":
+            return self.attention(op.name, s["seq_q"], s["heads"], s["head_dim"], s.get("window"))
+        if op.kind == "attention_scores":  # unfused lowering: the whole attention is costed here
+            return self.attention(op.name, s["seq_q"], s["heads"], s["head_dim"], s.get("window"))
+        if op.kind in ("attention_context", "softmax"):
+            return []
+        raise ValueError(f"fpga design: no cost model for operator kind {op.kind!r} ({op.name})")
+
