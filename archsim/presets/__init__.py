@@ -18,6 +18,7 @@ from archsim.errors import ConfigError
 from archsim.schemas.hardware import Hardware, SystemSpec
 from archsim.schemas.memory import MemoryStandard
 from archsim.schemas.model import ModelSpec
+from archsim.schemas.sweep import Sweep
 from archsim.schemas.workload import Workload
 from archsim.yamlio import LineMap, load_yaml
 
@@ -26,9 +27,10 @@ KINDS: dict[str, Any] = {
     "memory": TypeAdapter(MemoryStandard),
     "models": TypeAdapter(ModelSpec),
     "workloads": TypeAdapter(Workload),
+    "sweeps": TypeAdapter(Sweep),
 }
 #: The top-level ``kind:``/``family:`` value that identifies a YAML file's kind (for ``archsim validate``).
-KIND_OF_DOCUMENT = {"workload": "workloads", "model": "models", "memory": "memory"}
+KIND_OF_DOCUMENT = {"workload": "workloads", "model": "models", "memory": "memory", "sweep": "sweeps"}
 
 
 def _preset_dir(kind: str) -> Path:
@@ -91,6 +93,10 @@ def load(kind: str, ref: str, *, where: str | None = None, line: int | None = No
         _check_workload_refs(obj, lines, file)
     if kind == "hardware" and isinstance(obj, SystemSpec):
         _check_system_refs(obj, lines, file)
+    if kind == "sweeps":  # key paths and base configs: archsim.sweep.plan
+        from archsim.sweep.plan import check_sweep
+
+        check_sweep(obj, lines, file)
     return obj
 
 
