@@ -41,3 +41,28 @@ def needs_dot_upcast(dtype_name: str) -> bool:
     hardware's arithmetic. Compiled kernels keep bf16 operands (real bf16 MMA).
     """
     return dtype_name == "bf16" and interpret_mode()
+
+
+def install_interpreter_compat() -> None:
+    """Make triton 3.6's interpreter take loop bounds that are kernel arguments (numpy >= 2.5).
+
+    Triton 3.6's interpreter converts a scalar tensor to ``int`` with ``int(data)`` where
+    ``data`` has shape ``(1,)``; numpy 2.5 refuses that, so ``range(0, SEQ_KV, BLOCK_N)``
+    fails. Triton 3.9 squeezes first; this applies the same fix to older interpreters. No-op
+    when not interpreting or when triton already squeezes.
+    """
+    if not interpret_mode():
+        return
+    import numpy as np
+    from triton.runtime import interpreter as interp
+
+    if getattr(interp, "_archsim_index_compat", False) or not hasattr(interp, "_patch_lang_tensor"):
+        return
+    original = interp._patch_lang_tensor
+
+    def patch_lang_tensor(tensor, scope):  # type: ignore[no-untyped-def]
+        original(tensor, scope)
+        scope.set_attr(tensor, "__index__", lambda self: int(np.asarray(self.handle.data).squeeze()))
+
+    interp._patch_lang_tensor = patch_lang_tensor
+    interp._archsim_index_compat = True

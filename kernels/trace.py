@@ -299,7 +299,7 @@ def trace_launch(launch: Launch, *, full: bool = False) -> LaunchTrace:
 
     ``full=True`` runs every program of the grid; otherwise one representative per class.
     """
-    from kernels.runtime import interpret_mode, triton_version_supported
+    from kernels.runtime import install_interpreter_compat, interpret_mode, triton_version_supported
 
     if not interpret_mode():
         raise RuntimeError("tracing needs the Triton interpreter: set TRITON_INTERPRET=1 before importing triton "
@@ -308,6 +308,7 @@ def trace_launch(launch: Launch, *, full: bool = False) -> LaunchTrace:
         import triton
 
         raise RuntimeError(f"the tracer was checked on triton 3.6-3.9, not {triton.__version__}")
+    install_interpreter_compat()
     rec = _Recorder()
     grid = launch.grid3
     if full:
