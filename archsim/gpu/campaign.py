@@ -164,6 +164,42 @@ extern "C" __global__ void smemk(float4* out, int iters) {
   out[blockIdx.x * blockDim.x + t] = acc;
 }
 """
+MMA_SRC = r"""
+extern "C" __global__ void mmak(float* out, int iters) {
+  // legacy warp-level tensor-core path (what FlashAttention-2 and Ampere-style code use on Hopper)
+  unsigned a0 = 0x3c003c00u, a1 = 0x3c013c01u, a2 = 0x3c023c02u, a3 = 0x3c033c03u, b0 = 0x3c003c00u, b1 = 0x3c013c01u;
+  float c[8][4];
+  #pragma unroll
+  for (int j = 0; j < 8; ++j) { c[j][0] = c[j][1] = c[j][2] = c[j][3] = 0.f; }
+  for (int it = 0; it < iters; ++it) {
+    #pragma unroll
+    for (int j = 0; j < 8; ++j) {
+      asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+                   : "+f"(c[j][0]), "+f"(c[j][1]), "+f"(c[j][2]), "+f"(c[j][3])
+                   : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+    }
+  }
+  float s = 0.f;
+  #pragma unroll
+  for (int j = 0; j < 8; ++j) s += c[j][0] + c[j][1] + c[j][2] + c[j][3];
+  out[blockIdx.x * blockDim.x + threadIdx.x] = s;
+}
+"""
+SFU_SRC = r"""
+extern "C" __global__ void sfuk(float* out, int iters) {
+  float x[8];
+  #pragma unroll
+  for (int j = 0; j < 8; ++j) x[j] = 0.001f * (threadIdx.x + j);
+  for (int it = 0; it < iters; ++it) {
+    #pragma unroll
+    for (int j = 0; j < 8; ++j) asm volatile("ex2.approx.ftz.f32 %0, %0;" : "+f"(x[j]));
+  }
+  float s = 0.f;
+  #pragma unroll
+  for (int j = 0; j < 8; ++j) s += x[j];
+  out[blockIdx.x * blockDim.x + threadIdx.x] = s;
+}
+"""
 CHASE_SRC = r"""
 extern "C" __global__ void chase(const long long* nxt, long long start, int steps, long long* out) {
   long long p = start;
@@ -249,6 +285,22 @@ def calibrate(cal: Sink, sm_count: int, l2_bytes: int, log) -> None:
         moved = g * 512 * iters * 8 * 16
         cal.row(bench="smem_read", ctas=g, threads=512, time_s=t, bytes_moved=moved, value=moved / t, unit="B/s",
                 note="LDS.128 conflict-free, 8 loads per iteration")
+    # tensor-core peak of the legacy mma.sync path, and the special-function (ex2) rate
+    try:
+        mk = cp.RawKernel(MMA_SRC, "mmak")
+        g, th, iters = sm_count * 4, 256, 2048
+        buf = cp.empty(g * th, dtype=cp.float32)
+        t, _, _ = bench(lambda: mk((g,), (th,), (buf, cp.int32(iters))), rep_ms=30)
+        flops = g * (th // 32) * iters * 8 * 4096
+        cal.row(bench="mma_sync_peak_bf16", ctas=g, threads=th, time_s=t, value=flops / t, unit="FLOP/s",
+                note="mma.sync m16n8k16 bf16->fp32, 8 independent accumulators per warp, registers only")
+        fk = cp.RawKernel(SFU_SRC, "sfuk")
+        t, _, _ = bench(lambda: fk((g,), (th,), (buf, cp.int32(iters))), rep_ms=30)
+        cal.row(bench="sfu_ex2_peak", ctas=g, threads=th, time_s=t, value=g * th * iters * 8 / t, unit="op/s",
+                note="ex2.approx.ftz.f32, 8 independent chains per thread")
+    except Exception as e:
+        cal.row(bench="mma_sfu_failed", note=repr(e)[:300])
+    log(f"clocks after mma/sfu: {smi('clocks.sm,clocks.mem,power.draw,temperature.gpu')}")
     ck = cp.RawKernel(CHASE_SRC, "chase")
     res = cp.zeros(1, dtype=cp.int64)
     for name, region_elems, cycle_len, spacing in [("chase_hbm", 1 << 27, 1 << 20, 32), ("chase_l2", 1 << 19, 1 << 12, 32)]:
@@ -492,6 +544,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--subset", choices=("full", "h200"), default="full")
     ap.add_argument("--budget-s", type=float, default=480.0)
     ap.add_argument("--skip-calibration", action="store_true")
+    ap.add_argument("--calibration-only", action="store_true")
     args = ap.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     t0 = time.time()
@@ -527,7 +580,7 @@ def main(argv: list[str] | None = None) -> int:
             log("calibration failed: " + traceback.format_exc())
         log("calibration done")
     val = Sink(os.path.join(args.out, "validation.csv"), VAL_FIELDS)
-    todo = cases(args.subset)
+    todo = [] if args.calibration_only else cases(args.subset)
     log(f"{len(todo)} validation cases")
     done = 0
     for case in todo:
