@@ -159,8 +159,7 @@ class DataflowRegion:
 
         def run(stage: Stage):  # type: ignore[no-untyped-def]
             pending = 0
-            yield env.timeout_s(stage.depth_cycles * cycle)
-            for _ in range(stage.tokens):
+            for index in range(stage.tokens):
                 t0 = env.now_s
                 for f in stage.inputs:
                     yield stores[f].get()
@@ -176,7 +175,8 @@ class DataflowRegion:
                         yield env.timeout_s((latency + transfer) * cycle)
                         port_bytes[port.name] += stage.offchip_bytes_per_token
                         compute = max(0.0, compute - transfer)
-                yield env.timeout_s(compute * cycle)
+                # pipeline depth: the first token's results leave ``depth`` cycles late
+                yield env.timeout_s((compute + (stage.depth_cycles if index == 0 else 0)) * cycle)
                 busy[stage.name] += compute
                 pending += 1
                 if pending == stage.burst:

@@ -29,7 +29,6 @@ from archsim.fpga.dataflow import AxiPort, DataflowRegion, Fifo, Stage
 from archsim.fpga.device import Design, FpgaPart, Resources, bram_for_array, mac_array
 from archsim.ops import Op
 
-
 #: Elements per streamed row of a vector op (its cost is linear in elements; this only sets tokens).
 STREAM_ROW_ELEMENTS = 192
 

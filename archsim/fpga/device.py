@@ -44,10 +44,10 @@ class Resources:
     uram: float = 0.0
     axi_ports: float = 0.0
 
-    def __add__(self, other: "Resources") -> "Resources":
+    def __add__(self, other: Resources) -> Resources:
         return Resources(**{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)})
 
-    def scaled(self, factor: float) -> "Resources":
+    def scaled(self, factor: float) -> Resources:
         return Resources(**{f.name: getattr(self, f.name) * factor for f in fields(self)})
 
     def as_dict(self) -> dict[str, float]:
@@ -81,7 +81,7 @@ class FpgaPart:
     static_power_w: float
 
     @classmethod
-    def from_device(cls, device: FpgaDevice) -> "FpgaPart":
+    def from_device(cls, device: FpgaDevice) -> FpgaPart:
         p = device.fpga
         levels = list(device.memory.values())
         onchip = levels[-1] if len(levels) > 1 else levels[0]
