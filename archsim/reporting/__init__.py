@@ -122,10 +122,13 @@ def _sweep_report(folder: Path, measured: list[Path]) -> Path:
                                          f"({summary.get('workers')} workers)"))
     if len(ok):
         grid, rand = sf.dimensions(meta, ok)
+        metrics = [(m, title) for m, title in (("latency_s", "Latency (s)"), ("energy_j", "Energy (J)"),
+                                               ("usd_per_million_tokens", "USD per million tokens"))
+                   if m in ok.columns and ok[m].notna().any()][:2]
         if len(grid) >= 2:
-            for section in sf.heatmaps(ok, grid, "latency_s", "Latency (s)") + \
-                    sf.heatmaps(ok, grid, "energy_j", "Energy (J)"):
-                page.add(section)
+            for metric, title in metrics:
+                for section in sf.heatmaps(ok, grid, metric, title):
+                    page.add(section)
         elif len(grid) == 1:
             page.add(sf.one_axis(ok, grid[0]))
         if rand:

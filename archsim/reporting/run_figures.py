@@ -49,8 +49,7 @@ def roofline(result: Any) -> Section:
                         line={"color": "grey", "dash": "dot"})
     for phase in dict.fromkeys(p[3].phase for p in pts):
         sel = [p for p in pts if p[3].phase == phase]
-        fig.add_scatter(x=[p[0] for p in sel], y=[p[1] for p in sel], mode="markers+text", name=f"ops ({phase})",
-                        text=[p[2] for p in sel], textposition="top center", marker={"size": 11},
+        fig.add_scatter(x=[p[0] for p in sel], y=[p[1] for p in sel], mode="markers", name=f"ops ({phase})", marker={"size": 11},
                         hovertext=[f"{p[2]}: bound {p[3].bound}" for p in sel])
     fig.update_layout(xaxis={"type": "log", "title": f"arithmetic intensity (FLOP per {offchip} byte)"},
                       yaxis={"type": "log", "title": "achieved FLOP/s"}, height=520)

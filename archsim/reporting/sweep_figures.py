@@ -102,20 +102,21 @@ def random_scatter(ok: pd.DataFrame, dims: list[str]) -> Section:
 
 
 def cost_column(ok: pd.DataFrame) -> str | None:
-    for col in ("capex_usd", "area_m2"):
-        if col in ok.columns and ok[col].notna().any() and ok[col].nunique() > 1:
-            return col
-    for col in ("capex_usd", "area_m2"):
-        if col in ok.columns and ok[col].notna().all():
-            return col
-    return None
+    """The cost-like objective: capital cost, else area, else serving cost per token."""
+    present = [c for c in ("capex_usd", "area_m2", "usd_per_million_tokens")
+               if c in ok.columns and ok[c].notna().all()]
+    varied = [c for c in present if ok[c].nunique() > 1]
+    return (varied or present or [None])[0]
 
 
 def pareto(ok: pd.DataFrame, inputs: list[str]) -> tuple[Section, pd.DataFrame]:
+    """Pareto front over latency, energy (when modelled) and cost; plotted latency vs energy (or cost)."""
     import plotly.graph_objects as go
 
     cost = cost_column(ok)
-    objectives = ["latency_s", "energy_j"] + ([cost] if cost else [])
+    has_energy = "energy_j" in ok.columns and ok["energy_j"].notna().any()
+    objectives = ["latency_s"] + (["energy_j"] if has_energy else []) + ([cost] if cost else [])
+    y = "energy_j" if has_energy else (cost or "latency_s")
     data = ok.dropna(subset=objectives)
     mask = pareto_mask(data[objectives].to_numpy(dtype=float)) if len(data) else np.zeros(0, dtype=bool)
     front = data[mask].sort_values("latency_s")
@@ -127,23 +128,26 @@ def pareto(ok: pd.DataFrame, inputs: list[str]) -> tuple[Section, pd.DataFrame]:
         return ["<br>".join(f"{short(c)}={r[c]:.4g}" if isinstance(r[c], (int, float)) else f"{short(c)}={r[c]}"
                             for c in hover) + f"<br>point {int(r['point'])}" for _, r in frame.iterrows()]
 
-    fig.add_scatter(x=rest["latency_s"], y=rest["energy_j"], mode="markers", name="dominated",
+    fig.add_scatter(x=rest["latency_s"], y=rest[y], mode="markers", name="dominated",
                     marker={"color": "#c8c8c8", "size": 6}, hovertext=text(rest), hoverinfo="text+x+y")
     marker: dict[str, Any] = {"size": 10, "line": {"width": 1, "color": "black"}}
-    if cost:
+    if cost and y != cost:
         marker |= {"color": front[cost], "colorscale": "Plasma", "showscale": True, "colorbar": {"title": cost}}
-    fig.add_scatter(x=front["latency_s"], y=front["energy_j"], mode="markers", name=f"Pareto ({', '.join(objectives)})",
+    fig.add_scatter(x=front["latency_s"], y=front[y], mode="markers", name=f"Pareto ({', '.join(objectives)})",
                     marker=marker, hovertext=text(front), hoverinfo="text+x+y")
-    front2 = data[pareto_mask(data[["latency_s", "energy_j"]].to_numpy(dtype=float))].sort_values("latency_s") \
+    front2 = data[pareto_mask(data[["latency_s", y]].to_numpy(dtype=float))].sort_values("latency_s") \
         if len(data) else data
-    fig.add_scatter(x=front2["latency_s"], y=front2["energy_j"], mode="lines", name="latency-energy front",
+    fig.add_scatter(x=front2["latency_s"], y=front2[y], mode="lines", name=f"latency-{y} front",
                     line={"color": "black", "shape": "hv"})
-    fig.update_layout(xaxis={"type": "log", "title": "latency (s)"}, yaxis={"type": "log", "title": "energy (J)"},
+    fig.update_layout(xaxis={"type": "log", "title": "latency (s)"}, yaxis={"type": "log", "title": y},
                       height=560, legend={"orientation": "h", "y": -0.18})
-    note = (f"{len(front)} of {len(data)} points are Pareto-optimal in {', '.join(objectives)} (all minimised); "
-            f"colour: {cost}." if cost else
-            f"{len(front)} of {len(data)} points are Pareto-optimal in latency and energy (no cost or area in the table).")
-    return Section("pareto", "Pareto front: latency vs energy" + (f" vs {cost}" if cost else ""), fig, note=note), front
+    note = f"{len(front)} of {len(data)} points are Pareto-optimal in {', '.join(objectives)} (all minimised)."
+    if cost and y != cost:
+        note += f" Colour: {cost}."
+    if not has_energy:
+        note += " The backend models no energy for these points."
+    title = "Pareto front: " + " vs ".join(["latency"] + (["energy"] if has_energy else []) + ([cost] if cost else []))
+    return Section("pareto", title, fig, note=note), front
 
 
 def bounds(ok: pd.DataFrame) -> Section | None:

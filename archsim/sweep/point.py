@@ -10,7 +10,8 @@ peak of the workload dtype)), ``bound`` (the bound of the operators holding most
 ``bound_time_share``, ``bytes_<level>`` per memory level, ``latency_<phase>_s`` per phase,
 ``tokens_per_s``, ``energy_per_token_j``, ``area_m2`` and ``capex_usd`` /
 ``rental_usd_per_hour`` when the hardware states them, ``usd_per_million_tokens`` from the
-rental price, plus ``backend``, ``hardware`` and ``family``.
+rental price, plus ``backend_used`` (what ``auto`` resolved to), ``hardware`` and ``family``. Points whose hardware is a
+``system`` go to :mod:`archsim.sweep.system_point` (decode serving with attention offloading).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ def result_outputs(result: Any, hardware: Any) -> dict[str, Any]:
     """Flatten a :class:`~archsim.result.Result` into output columns."""
     latency = result.latency_s
     out: dict[str, Any] = {
-        "backend": result.backend, "hardware": result.hardware, "family": result.family,
+        "backend_used": result.backend, "hardware": result.hardware, "family": result.family,
         "latency_s": latency, "energy_j": result.energy_j, "flops": result.flops,
     }
     dtypes = {o.dtype for o in result.ops}
@@ -74,6 +75,10 @@ def run_point(task: Task) -> dict[str, Any]:
     try:
         hardware = _HARDWARE.validate_python(config["hardware"])
         workload = _WORKLOAD.validate_python(config["workload"])
+        if hardware.family == "system":
+            from archsim.sweep.system_point import system_outputs
+
+            return {"point": index, "status": "ok", "error": ""} | system_outputs(workload, hardware)
         result = simulate(workload, hardware, backend=config["backend"])
         return {"point": index, "status": "ok", "error": ""} | result_outputs(result, hardware)
     except Exception as exc:  # noqa: BLE001 - by design: any model failure is recorded per point

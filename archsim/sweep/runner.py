@@ -24,7 +24,7 @@ BASE_COLUMNS = ["point", "config_hash", "status", "error"]
 #: Outputs shown first after the inputs; other output columns follow alphabetically.
 KEY_OUTPUTS = ["latency_s", "energy_j", "utilization", "bound", "bound_time_share", "flops", "tokens_per_s",
                "energy_per_token_j", "area_m2", "capex_usd", "rental_usd_per_hour", "usd_per_million_tokens",
-               "backend", "hardware", "family"]
+               "backend_used", "hardware", "family"]
 
 
 @dataclass
@@ -79,6 +79,9 @@ def run_sweep(sweep_file: str | Path, out_dir: str | Path, *, engine: str = "loc
 
     def with_inputs(row: dict[str, Any]) -> dict[str, Any]:
         point = by_index[row["point"]]
+        clash = set(point.inputs) & (set(row) - {"point"})
+        if clash:  # an output named like an input path would silently overwrite it
+            raise ValueError(f"output columns {sorted(clash)} collide with input paths")
         return {"point": point.index, "config_hash": point.config_hash} | point.inputs | row
 
     for p in plan.points:
