@@ -162,6 +162,8 @@ class PimParams(StrictModel):
     pim_dtype: Dtype
     pim_clock_hz: Hertz
     memory_standard: str
+    global_buffer_bytes: Bytes | None = Field(
+        None, description="per-channel input-vector buffer (AiM's global buffer); default: one DRAM row")
 
 
 class PimDevice(DeviceBase):
