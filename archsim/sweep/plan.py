@@ -131,21 +131,35 @@ def _axis_points(axis: Any, axis_index: int, sweep_file: str, lines: LineMap) ->
     return points
 
 
-def _validate_config(config: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
-    """Validate both parts; return (canonical config, "") or (None, error message)."""
-    parts = {}
+def _validate_config(config: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """Validate both parts. Returns (config with every part that validated in canonical SI form,
+    error message or "")."""
+    out = dict(config)
+    errors = []
     for part, adapter in (("hardware", _HARDWARE), ("workload", _WORKLOAD)):
         try:
-            parts[part] = adapter.validate_python(config[part])
+            obj = adapter.validate_python(config[part])
         except ValidationError as exc:
             messages = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False)]
-            return None, f"invalid {part}: " + "; ".join(messages)
-    try:
-        presets._check_workload_refs(parts["workload"], {}, "<sweep point>")
-    except ConfigError as exc:
-        return None, "invalid workload: " + "; ".join(f"{p.key_path}: {p.message}" for p in exc.problems)
-    return {"workload": parts["workload"].model_dump(mode="json"), "hardware": parts["hardware"].model_dump(mode="json"),
-            "backend": config["backend"]}, ""
+            errors.append(f"invalid {part}: " + "; ".join(messages))
+            continue
+        if part == "workload":
+            try:
+                presets._check_workload_refs(obj, {}, "<sweep point>")
+            except ConfigError as exc:
+                errors.append("invalid workload: " + "; ".join(f"{p.key_path}: {p.message}" for p in exc.problems))
+        out[part] = obj.model_dump(mode="json")
+    return out, "; ".join(errors)
+
+
+def _number(value: Any) -> Any:
+    """YAML 1.1 reads ``2.0e12`` (no exponent sign) as a string: take it as the number it spells."""
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
 
 
 def _problem(message: str, file: str, lines: LineMap, key: tuple[Any, ...]) -> Problem:
@@ -194,29 +208,30 @@ def _axis_kind(axis: Any) -> str:
 def _resolve_point(index: int, assignment: dict[str, Any], config: dict[str, Any], sweep: Sweep,
                    parsed: dict[str, tuple[Any, ...]], input_columns: list[str]) -> Point:
     for text, value in assignment.items():
-        set_path(config, parsed[text], value)
-    raw_inputs = {c: assignment.get(c) for c in input_columns}
-    valid, error = _validate_config(config)
-    if valid is not None and sweep.derive:
+        set_path(config, parsed[text], _number(value))
+    resolved, error = _validate_config(config)
+    if not error and sweep.derive:
         for text, expr in sweep.derive.items():
             try:
-                set_path(valid, parsed[text], evaluate(expr, valid))
+                set_path(resolved, parsed[text], evaluate(expr, resolved))
             except (ValueError, ArithmeticError, TypeError) as exc:
-                return Point(index, raw_inputs, "invalid", None, config_hash(config), f"derive {text}: {exc}")
-        valid, error = _validate_config(valid)
-    if valid is None:
-        return Point(index, raw_inputs, "invalid", None, config_hash(config), error)
-    inputs = {c: get_path(valid, parsed[c]) for c in input_columns}
+                error = f"derive {text}: {exc}"
+                break
+        if not error:
+            resolved, error = _validate_config(resolved)
+    inputs = {c: get_path(resolved, parsed[c]) for c in input_columns}
+    if error:
+        return Point(index, inputs, "invalid", None, config_hash(resolved), error)
     for constraint in sweep.constraints:
         try:
-            ok = bool(evaluate(constraint.expr, valid))
+            ok = bool(evaluate(constraint.expr, resolved))
         except (ValueError, ArithmeticError, TypeError) as exc:
-            return Point(index, inputs, "invalid", None, config_hash(valid),
+            return Point(index, inputs, "invalid", None, config_hash(resolved),
                          f"constraint {constraint.name or constraint.expr!r}: {exc}")
         if not ok:
-            return Point(index, inputs, "dropped", None, config_hash(valid),
+            return Point(index, inputs, "dropped", None, config_hash(resolved),
                          f"constraint {constraint.name or constraint.expr!r} is false")
-    return Point(index, inputs, "run", valid, config_hash(valid))
+    return Point(index, inputs, "run", resolved, config_hash(resolved))
 
 
 def load_sweep(path: str | Path) -> tuple[Sweep, LineMap, str]:
