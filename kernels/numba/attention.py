@@ -151,3 +151,29 @@ def counts(*, batch: int, heads: int, seq_q: int, seq_kv: int, head_dim: int, ca
             exps += int(n.sum() + np.count_nonzero(n))
     scale = batch * heads
     return {"flops": flops * scale, "exps": exps * scale, "kv_bytes": kv_bytes * scale, "tiles": tiles * scale}
+
+
+def reference(q: np.ndarray, k: np.ndarray, v: np.ndarray, *, causal: bool = False, window_left: int | None = None,
+              window_right: int | None = None, sm_scale: float | None = None) -> np.ndarray:
+    """Exact attention in float64 with numpy (rows that see no key give 0)."""
+    if causal:
+        window_right = 0
+    seq_q, dim = q.shape[2], q.shape[3]
+    seq_kv = k.shape[2]
+    group = q.shape[1] // k.shape[1]
+    kd = np.repeat(k.astype(np.float64), group, axis=1)
+    vd = np.repeat(v.astype(np.float64), group, axis=1)
+    scale = 1.0 / math.sqrt(dim) if sm_scale is None else sm_scale
+    s = np.einsum("bhqd,bhkd->bhqk", q.astype(np.float64), kd) * scale
+    pos = np.arange(seq_q)[:, None] + (seq_kv - seq_q)
+    j = np.arange(seq_kv)[None, :]
+    allowed = np.ones((seq_q, seq_kv), dtype=bool)
+    if window_right is not None:
+        allowed &= j <= pos + window_right
+    if window_left is not None:
+        allowed &= j >= pos - window_left
+    s = np.where(allowed, s, -np.inf)
+    m = s.max(axis=-1, keepdims=True)
+    e = np.where(allowed, np.exp(s - np.where(np.isfinite(m), m, 0.0)), 0.0)
+    denom = e.sum(axis=-1, keepdims=True)
+    return np.einsum("bhqk,bhkd->bhqd", e / np.where(denom > 0, denom, 1.0), vd)

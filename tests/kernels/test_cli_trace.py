@@ -43,3 +43,16 @@ def test_trace_bad_flags_exit_2_without_traceback(args, message):
     assert done.returncode == 2
     assert message in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_trace_numba_kernels_print_measured_and_formula():
+    done = _archsim("trace", "pim_gemv", "--m", "300", "--n", "700", "--channels", "2", "--banks-per-channel", "4")
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["formula_matches_measured"] is True and out["units"] == 8 and out["chunks_per_row"] == 2
+    assert out["max_rel_error_vs_float64"] < 1e-5
+    done = _archsim("trace", "numba_attention", "--seq-q", "40", "--seq-kv", "90", "--causal", "--heads", "2")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["formula_matches_measured"] is True
+    done = _archsim("trace", "pim_gemv", "--channels", "0")
+    assert done.returncode == 2 and "channels must be a positive integer" in done.stderr

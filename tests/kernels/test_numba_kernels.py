@@ -125,3 +125,12 @@ def test_pim_partition_rejects_bad_input():
         pim_gemv.partition(10, 10, 0, 4)
     with pytest.raises(ValueError, match="multiple of elem_bytes"):
         pim_gemv.partition(10, 10, 1, 4, elem_bytes=3, dram_row_bytes=1024)
+
+
+def test_numpy_reference_matches_torch_reference():
+    rng = np.random.default_rng()
+    q, k = rng.standard_normal((1, 4, 30, 16)), rng.standard_normal((1, 2, 50, 16))
+    v = rng.standard_normal(k.shape)
+    for left, right in ((None, None), (None, 0), (6, 2)):
+        ours = attention.reference(q, k, v, window_left=left, window_right=right)
+        assert np.allclose(ours, _reference_attention(q, k, v, left, right), rtol=1e-12, atol=1e-12)

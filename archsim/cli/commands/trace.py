@@ -1,5 +1,8 @@
 """``archsim trace <kernel>``: run a Triton kernel through the op-count tracer and print JSON.
 
+numba kernels (``numba_attention``, ``edge_moe``, ``pim_gemv``) run natively on fresh random
+inputs and print their self-measured counts, the formula's, and their error vs float64.
+
 The JSON is :meth:`kernels.trace.KernelTrace.to_dict` (keys ``flops``, ``matmul_flops``,
 ``elementwise_flops``, ``transcendentals``, ``bytes_loaded``, ``bytes_stored``, ``grid``,
 ``block_sizes``, ``useful``, ``launches``...). With ``--formula`` it also carries the kernel's
@@ -17,7 +20,19 @@ import typer
 
 from archsim.errors import ConfigError
 
-_KERNELS_HELP = "flash_attention, flash_decoding, sliding_window_attention, gemm"
+_KERNELS_HELP = ("Triton: flash_attention, flash_decoding, sliding_window_attention, gemm; "
+                 "numba: numba_attention, edge_moe, pim_gemv")
+_NUMBA = ("numba_attention", "edge_moe", "pim_gemv")
+
+
+def _run_numba(kernel: str, params: dict) -> dict:
+    from kernels import numba as numba_kernels
+
+    try:
+        numba_kernels.resolve(kernel, params)
+    except ValueError as exc:
+        raise ConfigError.single(str(exc), key_path=kernel) from exc
+    return numba_kernels.run(kernel, **params)
 
 
 def _trace(kernel: str, params: dict, full: bool, with_formula: bool) -> dict:
@@ -31,7 +46,10 @@ def _trace(kernel: str, params: dict, full: bool, with_formula: bool) -> dict:
     try:
         resolved = registry.resolve(kernel, params)
     except ValueError as exc:
-        raise ConfigError.single(str(exc), key_path=kernel) from exc
+        message = str(exc)
+        if message.startswith("unknown kernel"):
+            message += f"; numba kernels: {list(_NUMBA)}"
+        raise ConfigError.single(message, key_path=kernel) from exc
     result = registry.trace(kernel, full=full, **params)
     if with_formula:
         executed = registry.formula(kernel, **resolved)["executed"]
@@ -63,6 +81,12 @@ def register(app: typer.Typer) -> None:
         m: int = typer.Option(None, "--m", help="gemm M"),
         n: int = typer.Option(None, "--n", help="gemm N"),
         k: int = typer.Option(None, "--k", help="gemm K"),
+        channels: int = typer.Option(None, help="pim_gemv: DRAM channels"),
+        banks_per_channel: int = typer.Option(None, "--banks-per-channel", help="pim_gemv: banks per channel"),
+        elem_bytes: int = typer.Option(None, "--elem-bytes", help="pim_gemv: bytes per matrix element"),
+        dram_row_bytes: int = typer.Option(None, "--dram-row-bytes", help="pim_gemv: bytes per DRAM row"),
+        rows: int = typer.Option(None, help="edge_moe: softmax rows measured"),
+        row_len: int = typer.Option(None, "--row-len", help="edge_moe: softmax row length"),
         full: bool = typer.Option(False, "--full", help="trace every program instead of one per class"),
         formula: bool = typer.Option(False, "--formula", help="also print the analytic counts and whether they match"),
     ) -> None:
@@ -70,6 +94,12 @@ def register(app: typer.Typer) -> None:
         given = {"batch": batch, "heads": heads, "kv_heads": kv_heads, "seq_q": seq_q, "seq_kv": seq_kv,
                  "head_dim": head_dim, "causal": causal, "dtype": dtype, "block_m": block_m, "block_n": block_n,
                  "block_k": block_k, "num_warps": num_warps, "num_stages": num_stages, "window_left": window_left,
-                 "window_right": window_right, "num_splits": num_splits, "m": m, "n": n, "k": k}
+                 "window_right": window_right, "num_splits": num_splits, "m": m, "n": n, "k": k,
+                 "channels": channels, "banks_per_channel": banks_per_channel, "elem_bytes": elem_bytes,
+                 "dram_row_bytes": dram_row_bytes, "rows": rows, "row_len": row_len}
         params = {key: value for key, value in given.items() if value is not None}
-        print(json.dumps(_trace(kernel, params, full, formula), indent=2))
+        if kernel in _NUMBA:
+            result = _run_numba(kernel, params)
+        else:
+            result = _trace(kernel, params, full, formula)
+        print(json.dumps(result, indent=2))
