@@ -44,7 +44,9 @@ class StreamDriver:
     """Drives ``<prefix>_valid`` plus payload signals; waits for ``<prefix>_ready``.
 
     ``idle_prob``: chance of an idle (valid low) cycle before each item, from ``rng``.
-    ``fire_cycles`` collects the cycle of each accepted item.
+    ``fire_cycles`` collects the cycle of each accepted item; ``bubble_cycles`` counts idle
+    cycles after the first accepted item in which the DUT was ready, i.e. the cycles the
+    driver (not the DUT's back-pressure) left empty.
     """
 
     dut: object
@@ -52,7 +54,7 @@ class StreamDriver:
     rng: random.Random
     idle_prob: float = 0.0
     fire_cycles: list[int] = field(default_factory=list)
-    idle_cycles: int = 0
+    bubble_cycles: int = 0
 
     async def send(self, items: Sequence[Mapping[str, int]]) -> None:
         valid = getattr(self.dut, f"{self.prefix}_valid")
@@ -60,8 +62,10 @@ class StreamDriver:
         for item in items:
             while self.idle_prob and self.rng.random() < self.idle_prob:
                 valid.value = 0
+                await FallingEdge(self.dut.clk)
+                if self.fire_cycles and bool(ready.value):
+                    self.bubble_cycles += 1
                 await RisingEdge(self.dut.clk)
-                self.idle_cycles += 1
             for name, value in item.items():
                 getattr(self.dut, name).value = value
             valid.value = 1

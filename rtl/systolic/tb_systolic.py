@@ -44,7 +44,7 @@ def tiles_for(n: int, k: int, data_w: int, rng: random.Random) -> list[tuple[lis
 async def run_tile(dut, a, b, *, rng, idle_prob, stall_prob) -> tuple[int, int, int]:
     """Drive one tile and check its rows; return (measured cycles, idle cycles, stall cycles).
 
-    Idle cycles are the non-handshake cycles between the first and the last accepted slice;
+    Idle cycles are the bubbles the driver left between the first and the last slice;
     stall cycles are those with a valid result row held by out_ready low.
     """
     n, data_w, acc_w = param(dut, "N"), param(dut, "DATA_W"), param(dut, "ACC_W")
@@ -63,7 +63,7 @@ async def run_tile(dut, a, b, *, rng, idle_prob, stall_prob) -> tuple[int, int, 
     for _, (row, values) in monitor.items:
         assert values == expected[row], f"row {row}: got {values}, expected {expected[row]}"
     cycles = monitor.items[-1][0] - driver.fire_cycles[0] + 1
-    idle = (driver.fire_cycles[-1] - driver.fire_cycles[0] + 1) - k
+    idle = driver.bubble_cycles
     return cycles, idle, monitor.stall_cycles
 
 
