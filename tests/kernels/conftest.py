@@ -46,6 +46,9 @@ def device(request):
     from kernels.runtime import interpret_mode
 
     if request.param == "cpu" and not interpret_mode():
+        if not torch.cuda.is_available():
+            pytest.fail("triton was imported without TRITON_INTERPRET=1 before tests/kernels/conftest.py could set it; "
+                        "set TRITON_INTERPRET=1 in the environment or the root conftest")
         pytest.skip("this process compiles Triton (a CUDA GPU is present); CPU runs need TRITON_INTERPRET=1")
     if request.param == "cuda":
         if not torch.cuda.is_available():
