@@ -53,14 +53,17 @@ class StreamDriver:
     prefix: str
     rng: random.Random
     idle_prob: float = 0.0
+    gap_cycles: int = 0  # fixed idle cycles before every item but the first (a DRAM burst interval)
     fire_cycles: list[int] = field(default_factory=list)
     bubble_cycles: int = 0
 
     async def send(self, items: Sequence[Mapping[str, int]]) -> None:
         valid = getattr(self.dut, f"{self.prefix}_valid")
         ready = getattr(self.dut, f"{self.prefix}_ready")
-        for item in items:
-            while self.idle_prob and self.rng.random() < self.idle_prob:
+        for index, item in enumerate(items):
+            gaps = self.gap_cycles if index else 0
+            while gaps or (self.idle_prob and self.rng.random() < self.idle_prob):
+                gaps = max(0, gaps - 1)
                 valid.value = 0
                 await FallingEdge(self.dut.clk)
                 if self.fire_cycles and bool(ready.value):
