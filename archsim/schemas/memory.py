@@ -55,7 +55,7 @@ class DramTiming(StrictModel):
     nRREFD: PositiveInt | None = Field(None, description="REFpb to REFpb/ACT of another bank (per_bank mode)")
 
     @model_validator(mode="after")
-    def _per_bank_fields(self) -> "DramTiming":
+    def _per_bank_fields(self) -> DramTiming:
         if self.refresh == "per_bank" and (self.nRFCpb is None or self.nRREFD is None):
             raise PydanticCustomError("cross_field", "refresh: per_bank needs nRFCpb and nRREFD", {"key": "refresh"})
         if self.nCCD_S < self.nBL:
@@ -80,7 +80,7 @@ class MemoryStandard(StrictModel):
     energy: DramEnergy
 
     @model_validator(mode="after")
-    def _consistent(self) -> "MemoryStandard":
+    def _consistent(self) -> MemoryStandard:
         t = self.timing
         if t.nRAS + t.nRP < t.nRCD:
             raise PydanticCustomError("cross_field", "nRAS + nRP must be >= nRCD", {"key": "timing"})
@@ -97,7 +97,8 @@ class MemoryStandard(StrictModel):
         size = units * o.bank_groups * o.banks_per_group * o.rows * o.row_buffer_bytes
         if abs(size - o.capacity_bytes) > 0.5:
             raise PydanticCustomError(
-                "cross_field", "capacity_bytes {c:.0f} != (pseudo-)channels x banks x rows x row_buffer_bytes = {s:.0f}",
+                "cross_field",
+                "capacity_bytes {c:.0f} != (pseudo-)channels x banks x rows x row_buffer_bytes = {s:.0f}",
                 {"key": "organisation.capacity_bytes", "c": o.capacity_bytes, "s": size})
         return self
 

@@ -1,0 +1,355 @@
+"""The DRAM controller core (numba): bounded per-unit queues, FR-FCFS, page policy, refresh.
+
+``advance`` plays every command of every unit in global cycle order up to a horizon; the
+Python side (:mod:`archsim.engine.dram`) owns the arrays and turns completions into simpy
+events. Per unit and decision: the candidate command of each queued request (RD/WR on a row
+hit, else PRE on a conflict, else ACT) at its earliest legal cycle; the earliest candidate
+wins, ties go to column commands (first-ready) and then to the oldest request (FCFS). A row
+that still has queued hits is not precharged for another request. Closed-page policy
+auto-precharges after a column command when no queued request hits the row (no command-bus
+slot). Refresh: REFab every nREFI (all-bank mode) or REFpb every nREFI / banks (per-bank mode) to a
+bank not yet refreshed in this round, idle, closed and most recently used ones
+first (JEDEC allows any order); from its due cycle the refreshed bank(s) take no new commands
+until precharged and refreshed.
+
+Front end: transactions (linear bursts ``base + k * stride`` or seeded uniform random
+bursts) enter in order, one burst per decision, while the target unit's queue has room and
+fewer than ``max_inflight`` bursts are queued or in flight. A burst completes at
+RD + nCL + nBL (WR + nCWL + nBL).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from archsim.engine.dram_mapping import decode
+from archsim.engine.dram_timing import (
+    ACT,
+    FAW_IDX,
+    LAST_CMD,
+    P_BPG_SHIFT,
+    P_NBANKS,
+    P_NBL,
+    P_NCL,
+    P_NCWL,
+    P_NFAW,
+    P_PAGE,
+    P_Q,
+    P_REF_INTERVAL,
+    P_REF_MODE,
+    P_W,
+    PRE,
+    QN,
+    RD,
+    REF_DUE,
+    REF_MASK,
+    REFAB,
+    REFPB,
+    WR,
+    apply_a,
+    earliest_a,
+)
+
+INF = 1 << 62
+# transaction columns
+TX_KIND, TX_BASE, TX_COUNT, TX_STRIDE, TX_SEED, TX_WRITE, TX_ARRIVAL, TX_FED, TX_LEFT, TX_DONE = range(10)
+TX_COLS = 10
+# global scalars
+G_FRONT, G_NTX, G_QUEUED, G_HEAPN, G_SEQ, G_COMPN, G_NOW, G_MASK, G_NEXT_U, G_NEXT_B, G_NEXT_R, G_NEXT_OK = range(12)
+G_LEN = 12
+# counters per unit
+C_ACT, C_PRE, C_RD, C_WR, C_REFAB, C_REFPB, C_HIT, C_MISS, C_CONFLICT, C_AUTOPRE = range(10)
+C_LEN = 10
+COUNTER_NAMES = ("act", "pre", "rd", "wr", "refab", "refpb", "row_hits", "row_misses", "row_conflicts",
+                 "auto_precharges")
+
+
+@njit(cache=True)
+def _splitmix(x):
+    z = np.uint64(x) + np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+@njit(cache=True)
+def burst_address(tx, k, burst_bytes, n_bursts_total):
+    if tx[TX_KIND] == 0:
+        return tx[TX_BASE] + k * tx[TX_STRIDE]
+    r = _splitmix(np.uint64(tx[TX_SEED]) * np.uint64(0x100000001B3) + np.uint64(k))
+    return tx[TX_BASE] + np.int64(r % np.uint64(n_bursts_total)) * burst_bytes
+
+
+@njit(cache=True)
+def _heap_push(heap, n, v):
+    i = n
+    heap[i] = v
+    while i > 0:
+        parent = (i - 1) >> 1
+        if heap[parent] <= heap[i]:
+            break
+        heap[parent], heap[i] = heap[i], heap[parent]
+        i = parent
+    return n + 1
+
+
+@njit(cache=True)
+def _heap_pop(heap, n):
+    n -= 1
+    heap[0] = heap[n]
+    i = 0
+    while True:
+        left = 2 * i + 1
+        if left >= n:
+            break
+        c = left
+        if left + 1 < n and heap[left + 1] < heap[left]:
+            c = left + 1
+        if heap[i] <= heap[c]:
+            break
+        heap[i], heap[c] = heap[c], heap[i]
+        i = c
+    return n
+
+
+@njit(cache=True)
+def _candidate(u, s, now, open_row, q_bank, q_row, q_write, bank_next, bg_next, unit_next, faw, ui, p):
+    """(cycle, command) the queued request in slot ``s`` needs next (PRE on a row conflict)."""
+    b = q_bank[u, s]
+    r = open_row[u, b]
+    if r == q_row[u, s]:
+        cmd = WR if q_write[u, s] else RD
+    elif r >= 0:
+        cmd = PRE
+    else:
+        cmd = ACT
+    return max(now, earliest_a(cmd, u, b, bank_next, bg_next, unit_next, faw, ui, p)), cmd
+
+
+@njit(cache=True)
+def schedule(u, now, bank_next, bg_next, unit_next, open_row, faw, ui, p, q_valid, q_bank, q_row, q_write, q_seq,
+             nxt, qcount, protect):
+    """Store in ``nxt[u]`` = (cycle, command, queue slot or bank, is_refresh) of unit ``u``'s next command."""
+    nbanks = p[P_NBANKS]
+    per_bank = p[P_REF_MODE] == 1
+    due = ui[u, REF_DUE]
+    for b in range(nbanks):
+        qcount[b] = 0
+        protect[b] = False
+    nslots = q_valid.shape[1]
+    for s in range(nslots):
+        if q_valid[u, s]:
+            b = q_bank[u, s]
+            qcount[b] += 1
+            if open_row[u, b] == q_row[u, s]:
+                protect[b] = True  # a row with queued hits is not precharged for another request
+    # per-bank refresh may go to any bank not yet refreshed this round: prefer idle, closed, recently used
+    rb = -1
+    if per_bank:
+        mask = ui[u, REF_MASK]
+        score, recent = 4, -INF
+        for b in range(nbanks):
+            if (mask >> b) & 1:
+                continue
+            sc = (1 if qcount[b] > 0 else 0) + (2 if open_row[u, b] >= 0 else 0)
+            used = bank_next[u, b, ACT]  # later for a bank used more recently: the least likely to be needed soon
+            if sc < score or (sc == score and used > recent):
+                score, recent, rb = sc, used, b
+    best_t, best_cmd, best_slot, best_col, best_seq = INF, -1, -1, False, INF
+    # the gate arithmetic of earliest_a, inlined by hand: a call per slot costs ~20x more in numba
+    shift = p[P_BPG_SHIFT]
+    t_bus = max(now, ui[u, LAST_CMD] + 1)
+    t_faw = faw[u, ui[u, FAW_IDX]] + p[P_NFAW]
+    for s in range(nslots):
+        if not q_valid[u, s]:
+            continue
+        b = q_bank[u, s]
+        r = open_row[u, b]
+        if r == q_row[u, s]:
+            cmd = WR if q_write[u, s] else RD
+        elif r >= 0:
+            if protect[b]:
+                continue
+            cmd = PRE
+        else:
+            cmd = ACT
+        t = max(t_bus, bank_next[u, b, cmd], bg_next[u, b >> shift, cmd], unit_next[u, cmd])
+        if cmd == ACT and t_faw > t:
+            t = t_faw
+        if t >= due and (not per_bank or b == rb):
+            continue  # reserved for refresh from its due cycle on
+        col = cmd == RD or cmd == WR
+        seq = q_seq[u, s]
+        if t < best_t or (t == best_t and ((col and not best_col) or (col == best_col and seq < best_seq))):
+            best_t, best_cmd, best_slot, best_col, best_seq = t, cmd, s, col, seq
+    ref_t, ref_cmd, ref_bank = INF, -1, -1
+    if per_bank:
+        ref_cmd = PRE if open_row[u, rb] >= 0 else REFPB
+        ref_bank = rb
+        ref_t = max(now, due, earliest_a(ref_cmd, u, rb, bank_next, bg_next, unit_next, faw, ui, p))
+    else:
+        for b in range(nbanks):
+            if open_row[u, b] >= 0:
+                t = max(now, due, earliest_a(PRE, u, b, bank_next, bg_next, unit_next, faw, ui, p))
+                if t < ref_t:
+                    ref_t, ref_cmd, ref_bank = t, PRE, b
+        if ref_cmd < 0:
+            ref_cmd, ref_bank = REFAB, 0
+            ref_t = max(now, due, earliest_a(REFAB, u, 0, bank_next, bg_next, unit_next, faw, ui, p))
+    if best_t < ref_t:
+        nxt[u, 0], nxt[u, 1], nxt[u, 2], nxt[u, 3] = best_t, best_cmd, best_slot, 0
+    else:
+        nxt[u, 0], nxt[u, 1], nxt[u, 2], nxt[u, 3] = ref_t, ref_cmd, ref_bank, 1
+
+
+def schedule_unit(u: int, now: int, st: tuple, tb: tuple, qs: tuple, nxt: np.ndarray, scratch: tuple) -> None:
+    """Python entry to :func:`schedule` (initialisation, tests)."""
+    schedule(u, now, st[0], st[1], st[2], st[3], st[4], st[5], tb[3], qs[0], qs[1], qs[2], qs[3], qs[4], nxt,
+             scratch[0], scratch[1])
+
+
+def new_scratch(banks: int) -> tuple[np.ndarray, np.ndarray]:
+    """Work arrays for :func:`schedule` (kept across calls to avoid allocation)."""
+    return np.zeros(banks, np.int64), np.zeros(banks, np.bool_)
+
+
+@njit(cache=True)
+def advance(until, stop_when_drained, st, tb, qs, nxt, tx, g, heap, comp, counters, mp, scratch):
+    """Play commands and front-end entries with cycle < ``until``; returns the last event cycle."""
+    bank_next, bg_next, unit_next, open_row, faw, ui = st
+    d_bank, d_bg, d_unit, p = tb
+    q_valid, q_bank, q_row, q_write, q_seq, q_txn, q_flags = qs
+    qcount, protect = scratch
+    offset_bits, fields, widths, pcs, bpg, burst_bytes, n_bursts_total = mp
+    units = q_valid.shape[0]
+    qcap = p[P_Q]
+    nbl, ncl, ncwl = p[P_NBL], p[P_NCL], p[P_NCWL]
+    closed_page = p[P_PAGE] == 1
+    mask = g[G_MASK]
+    while True:
+        now = g[G_NOW]
+        # --- next front-end entry
+        tf = INF
+        front = g[G_FRONT]
+        if front < g[G_NTX]:
+            if g[G_NEXT_OK] == 0:
+                a = burst_address(tx[front & mask], tx[front & mask, TX_FED], burst_bytes, n_bursts_total)
+                du, db, dr, dc = decode(a, offset_bits, fields, widths, pcs, bpg)
+                g[G_NEXT_U], g[G_NEXT_B], g[G_NEXT_R], g[G_NEXT_OK] = du, db, dr, 1
+            tf = max(now, tx[front & mask, TX_ARRIVAL])
+            if ui[g[G_NEXT_U], QN] >= qcap:
+                tf = INF
+            elif g[G_QUEUED] + g[G_HEAPN] >= p[P_W]:
+                if g[G_HEAPN] > 0:
+                    tf = max(tf, heap[0])
+                else:
+                    tf = INF
+        # --- next command
+        bu = 0
+        for u in range(1, units):
+            if nxt[u, 0] < nxt[bu, 0]:
+                bu = u
+        tc = nxt[bu, 0]
+        if stop_when_drained and front >= g[G_NTX] and g[G_QUEUED] == 0:
+            break
+        if tf <= tc:
+            if tf >= until:
+                break
+            g[G_NOW] = tf
+            while g[G_HEAPN] > 0 and heap[0] <= tf:
+                g[G_HEAPN] = _heap_pop(heap, g[G_HEAPN])
+            u = g[G_NEXT_U]
+            s = 0
+            while q_valid[u, s]:
+                s += 1
+            q_valid[u, s] = True
+            q_bank[u, s], q_row[u, s] = g[G_NEXT_B], g[G_NEXT_R]
+            q_write[u, s] = tx[front & mask, TX_WRITE]
+            q_seq[u, s] = g[G_SEQ]
+            q_txn[u, s] = front
+            q_flags[u, s] = 0
+            g[G_SEQ] += 1
+            ui[u, QN] += 1
+            g[G_QUEUED] += 1
+            tx[front & mask, TX_FED] += 1
+            g[G_NEXT_OK] = 0
+            if tx[front & mask, TX_FED] == tx[front & mask, TX_COUNT]:
+                g[G_FRONT] = front + 1
+            # incremental decision: the new request can only win with a better (cycle, first-ready) key,
+            # unless it changes refresh or row-protection choices -- then decide afresh
+            t_new, c_new = _candidate(u, s, tf, open_row, q_bank, q_row, q_write, bank_next, bg_next, unit_next,
+                                      faw, ui, p)
+            due = ui[u, REF_DUE]
+            if (nxt[u, 3] == 1 or c_new == PRE or t_new >= due or nxt[u, 0] >= due
+                    or (nxt[u, 1] == PRE and q_bank[u, nxt[u, 2]] == q_bank[u, s])):
+                schedule(u, tf, bank_next, bg_next, unit_next, open_row, faw, ui, p, q_valid, q_bank, q_row,
+                         q_write, q_seq, nxt, qcount, protect)
+            elif t_new < nxt[u, 0] or (t_new == nxt[u, 0] and (c_new == RD or c_new == WR)
+                                       and not (nxt[u, 1] == RD or nxt[u, 1] == WR)):
+                nxt[u, 0], nxt[u, 1], nxt[u, 2], nxt[u, 3] = t_new, c_new, s, 0
+            continue
+        if tc >= until:
+            break
+        # --- issue the command of unit bu at cycle tc
+        g[G_NOW] = tc
+        u = bu
+        cmd, slot, is_ref = nxt[u, 1], nxt[u, 2], nxt[u, 3]
+        if is_ref == 1:
+            b = slot
+            apply_a(cmd, u, b, -1, tc, True, bank_next, bg_next, unit_next, open_row, faw, ui, d_bank, d_bg, d_unit, p)
+            if cmd == PRE:
+                counters[u, C_PRE] += 1
+            else:
+                counters[u, C_REFAB if cmd == REFAB else C_REFPB] += 1
+                ui[u, REF_DUE] += p[P_REF_INTERVAL]
+                if cmd == REFPB:
+                    ui[u, REF_MASK] |= 1 << b
+                    if ui[u, REF_MASK] == (1 << p[P_NBANKS]) - 1:
+                        ui[u, REF_MASK] = 0
+        else:
+            b = q_bank[u, slot]
+            if cmd == ACT:
+                apply_a(ACT, u, b, q_row[u, slot], tc, True, bank_next, bg_next, unit_next, open_row, faw, ui,
+                        d_bank, d_bg, d_unit, p)
+                counters[u, C_ACT] += 1
+                q_flags[u, slot] |= 1
+            elif cmd == PRE:
+                apply_a(PRE, u, b, -1, tc, True, bank_next, bg_next, unit_next, open_row, faw, ui, d_bank, d_bg,
+                        d_unit, p)
+                counters[u, C_PRE] += 1
+                q_flags[u, slot] |= 2
+            else:
+                apply_a(cmd, u, b, -1, tc, True, bank_next, bg_next, unit_next, open_row, faw, ui, d_bank, d_bg,
+                        d_unit, p)
+                fl = q_flags[u, slot]
+                counters[u, C_CONFLICT if fl & 2 else (C_MISS if fl & 1 else C_HIT)] += 1
+                counters[u, C_WR if cmd == WR else C_RD] += 1
+                done = tc + (ncwl if cmd == WR else ncl) + nbl
+                t_id = q_txn[u, slot]
+                q_valid[u, slot] = False
+                ui[u, QN] -= 1
+                g[G_QUEUED] -= 1
+                g[G_HEAPN] = _heap_push(heap, g[G_HEAPN], done)
+                k = t_id & mask
+                tx[k, TX_LEFT] -= 1
+                if done > tx[k, TX_DONE]:
+                    tx[k, TX_DONE] = done
+                if tx[k, TX_LEFT] == 0:
+                    comp[g[G_COMPN]] = t_id
+                    g[G_COMPN] += 1
+                if closed_page:
+                    row = q_row[u, slot]
+                    keep = False
+                    for s2 in range(q_valid.shape[1]):
+                        if q_valid[u, s2] and q_bank[u, s2] == b and q_row[u, s2] == row:
+                            keep = True
+                            break
+                    if not keep:
+                        t_pre = earliest_a(PRE, u, b, bank_next, bg_next, unit_next, faw, ui, p)
+                        apply_a(PRE, u, b, -1, max(t_pre, tc), False, bank_next, bg_next, unit_next, open_row, faw,
+                                ui, d_bank, d_bg, d_unit, p)
+                        counters[u, C_AUTOPRE] += 1
+        schedule(u, tc + 1, bank_next, bg_next, unit_next, open_row, faw, ui, p, q_valid, q_bank, q_row, q_write,
+                 q_seq, nxt, qcount, protect)
+    return g[G_NOW]
