@@ -74,6 +74,12 @@ def target_from_device(device: DeviceBase, dtype: str = "bf16") -> Target:
     names = list(device.memory)
     onchip = names[-1] if len(names) > 1 else names[0]
     level = device.memory[onchip]
+    extra: dict[str, float] = {}
+    if len(names) >= 3:
+        mid = device.memory[names[1]]
+        extra["mid_capacity_bytes"] = mid.capacity_bytes * mid.instances
+    gpu = getattr(device, "gpu", None)
+    extra["parallel_units"] = float(gpu.sm_count) if gpu is not None else 1.0
     kw: dict[str, int | None] = {}
     if isinstance(device, AcceleratorDevice):
         a = device.accelerator
@@ -81,4 +87,4 @@ def target_from_device(device: DeviceBase, dtype: str = "bf16") -> Target:
         rates["1d"] = a.vector_pes * device.clock_hz
         kw = {"pe_rows": a.pe_rows, "pe_cols": a.pe_cols, "vector_pes": a.vector_pes}
     return Target(device.name, device.family, dtype, device.clock_hz, rates, latency, names[0], onchip,
-                  level.capacity_bytes, energy, device.static_power_w, **kw)  # type: ignore[arg-type]
+                  level.capacity_bytes, energy, device.static_power_w, extra=extra, **kw)  # type: ignore[arg-type]

@@ -67,5 +67,5 @@ def _load_builtin() -> None:
     _LOADED = True
     import importlib
 
-    for module in ("archsim.backends.analytical", "archsim.fpga.backend", "archsim.pim.backend"):
+    for module in ("archsim.backends.analytical", "archsim.fpga.backend", "archsim.pim.backend", "dataflows"):
         importlib.import_module(module)
