@@ -63,6 +63,8 @@ class ResultsStore:
         self.column_order = column_order
         self.rows: dict[int, dict[str, Any]] = {}
         self.dirty = False
+        for stale in out_dir.glob(f".{RESULTS}.*"):  # temporaries of a run killed mid-write
+            stale.unlink(missing_ok=True)
 
     def load_existing(self, expected_hash: dict[int, str]) -> int:
         """Read rows of a previous run; keep those whose config hash matches this plan."""
