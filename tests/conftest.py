@@ -14,6 +14,12 @@ import pytest
 
 REQUIRE_TOOLS = os.environ.get("ARCHSIM_REQUIRE_TOOLS") == "1"
 
+# Without a CUDA GPU, Triton kernels run in its interpreter. Set before any test module imports
+# triton (the interpreter flag is read at import). Compiling for sm_90 happens in subprocesses
+# that drop the flag (kernels.compile_info).
+if "TRITON_INTERPRET" not in os.environ and shutil.which("nvidia-smi") is None:
+    os.environ["TRITON_INTERPRET"] = "1"
+
 
 def require_tool(name: str) -> str:
     """Path of executable ``name``; skip (locally) or fail (CI) when it is missing."""
