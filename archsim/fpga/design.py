@@ -16,21 +16,66 @@ of key rows (attention); the next weight load overlaps the current linear (ping/
 independent calls that HLS may overlap) when ``overlap_weight_loads``; GELU is fused into the
 linear's output (no extra pass); MoE experts run once each over their queue of patches when
 ``patch_reordering`` (Edge-MoE), or per patch otherwise (weights reloaded for every patch).
+
+Softmax and GELU come from the RTL issue's cycle models (:mod:`archsim.engine.fixed_units`,
+checked against ``rtl/softmax/edge_softmax.v`` and the GELU RTL by cocotb), not from guesses:
+one :class:`EdgeSoftmaxUnit` per (query lane, padded head) takes ``2L + 23`` cycles for a row
+of ``L`` scores (load + online max/sum, restoring reciprocal, normalise), so a query block of
+``attn_parallel`` rows costs one unit-row time; the RTL unit does both passes, so the whole
+softmax sits in the Q.K region (the A.V region reads probabilities). ``linear_out`` GELU units
+(:class:`GeluUnit`, one value per cycle, 2 deep) follow the fc1 linears. Their resources come
+from ``rtl/resources.json`` (yosys, per block) when that file exists and names the block;
+otherwise from the stated HLS-order assumption in :func:`unit_resources`.
 What it ignores: the PS/host time between layers, AXI read-modify-write alignment, and the
-softmax/GELU units' numeric error (see the RTL blocks for those).
+softmax/GELU units' numeric error (the RTL tests bound those).
 """
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from archsim.engine.fixed_units import EdgeSoftmaxUnit, GeluUnit
 from archsim.fpga.dataflow import AxiPort, DataflowRegion, Fifo, Stage
 from archsim.fpga.device import Design, FpgaPart, Resources, bram_for_array, mac_array
 from archsim.ops import Op
 
 #: Elements per streamed row of a vector op (its cost is linear in elements; this only sets tokens).
 STREAM_ROW_ELEMENTS = 192
+
+#: yosys resource counts per RTL block (written by the RTL issue); used when present.
+RTL_RESOURCES_PATH = Path(__file__).resolve().parents[2] / "rtl" / "resources.json"
+
+#: Fallback per-unit resources (assumption, HLS order, until rtl/resources.json names the block):
+#: softmax = fixed-point exp ~700 LUT + 2 DSP plus a reciprocal ~900 LUT + 3 DSP (hls::exp / recip)
+#: + 2 DSP for the sum*exp update; GELU = a 200-entry table in LUTRAM + one interpolation multiply.
+_FALLBACK_UNIT_RESOURCES = {
+    "edge_softmax": Resources(dsp=7, lut=2300, ff=2500),
+    "gelu_unit": Resources(dsp=2, lut=600, ff=700),
+}
+
+
+def unit_resources(block: str, path: Path = RTL_RESOURCES_PATH) -> tuple[Resources, str]:
+    """Resources of one instance of an RTL block and where the numbers came from.
+
+    ``rtl/resources.json`` maps block name -> ``{"lut": .., "ff": .., "dsp": .., "bram_36k": ..}``
+    (yosys synth_xilinx counts). Missing file or block: the fallback assumption above.
+    """
+    if path.is_file():
+        table = json.loads(path.read_text())
+        entry = table.get(block)
+        if isinstance(entry, dict):
+            res = Resources(dsp=int(entry.get("dsp", 0)), lut=int(entry.get("lut", 0)),
+                            ff=int(entry.get("ff", 0)), bram_36k=float(entry.get("bram_36k", 0)))
+            return res, f"{path.name} (yosys)"
+    return _FALLBACK_UNIT_RESOURCES[block], "assumption (no rtl/resources.json entry)"
+
+
+def padded_heads(heads: int) -> int:
+    """Heads padded to a power of two (Edge-MoE's heads_t word: 3 heads -> 4 lanes)."""
+    return 1 << max(0, math.ceil(math.log2(max(1, heads))))
 
 
 @dataclass(frozen=True)
@@ -50,8 +95,9 @@ class UnifiedDesignConfig:
     patch_reordering: bool = True
     fuse_gelu: bool = True
     axi_latency_cycles: int = 64
-    softmax_ii: int = 1
     gating_softmax_ii: int = 3
+    #: GELU latency of the RTL unit (GeluUnit.latency_cycles)
+    gelu_latency_cycles: int = GeluUnit().latency_cycles
     max_tokens_per_stage: int = 160
     #: m_axi bundle of each stream (Edge-MoE: x/q on inout2, k on inout3, softmax info on inout4,
     #: scores on inout1, weights on their own bundle).
@@ -97,11 +143,11 @@ class UnifiedDesign:
         d.add("attn_qk_unit", mac_array(c.attn_parallel * c.block, c.fm_bits, c.fm_bits, c.fm_bits))
         d.add("attn_av_unit", mac_array(c.attn_parallel * c.block, c.fm_bits, c.fm_bits, c.fm_bits))
         d.add("attn_q_buffer", Resources(bram_36k=c.attn_parallel * bram_for_array(c.axi_width_bits, 24)))
-        # softmax exp + reciprocal per (query lane, head): assumption (until rtl/resources.json):
-        # a fixed-point exp ~ 700 LUT + 2 DSP, a reciprocal ~ 900 LUT + 3 DSP (HLS hls::exp/recip order)
-        lanes = c.attn_parallel * 4
-        d.add("softmax_units", Resources(dsp=lanes * 7, lut=lanes * 2300, ff=lanes * 2500))
-        d.add("gelu_units", Resources(dsp=c.linear_out * 2, lut=c.linear_out * 600, ff=c.linear_out * 700))
+        # one RTL softmax unit per (query lane, padded head); linear_out GELU units
+        softmax, self.softmax_resource_source = unit_resources("edge_softmax")
+        gelu, self.gelu_resource_source = unit_resources("gelu_unit")
+        d.add("softmax_units", softmax.scaled(self.softmax_unit_count(4)))
+        d.add("gelu_units", gelu.scaled(c.linear_out))
         d.add("patch_embed_unit", mac_array(2 * c.block * 16, 8, 16, c.fm_bits)
               + Resources(bram_36k=bram_for_array(16 * 16 * c.block, 192 * 3 * 16 // c.block)))
         d.add("moe_gating", mac_array(16 * c.block, c.fm_bits, c.weight_bits, c.fm_bits)
@@ -109,6 +155,19 @@ class UnifiedDesign:
         d.add("axi_masters", Resources(lut=len(c.ports) * 3000, ff=len(c.ports) * 4500,
                                        bram_36k=len(c.ports) * 4, axi_ports=len(c.ports)))
         return d
+
+    # ---- RTL-backed fixed units ----
+    def softmax_unit_count(self, heads: int) -> int:
+        return self.config.attn_parallel * padded_heads(heads)
+
+    def softmax_block_cycles(self, keys: int) -> int:
+        """Cycles of the softmax units for one query block (``attn_parallel`` rows x padded heads,
+        one unit each, all in parallel): one RTL row of ``keys`` scores."""
+        return EdgeSoftmaxUnit(max_length=max(keys, 1)).cycles(keys)
+
+    def gelu_cycles(self, values_per_unit: int) -> int:
+        """Cycles of one GELU unit over ``values_per_unit`` values (RTL: n + latency)."""
+        return GeluUnit(latency_cycles=self.config.gelu_latency_cycles).cycles(values_per_unit)
 
     # ---- helpers ----
     def port_rate(self) -> float:
@@ -143,8 +202,13 @@ class UnifiedDesign:
         region = self._region(name, stages, [*(f"x{i}" for i in range(inputs)), "y"])
         return Step(name, region, macs_per_elem * rows * in_width, tokens * per * (inputs * row_in + row_out))
 
-    def linear(self, name: str, rows: int, out_dim: int, in_dim: int, scored_rmw: bool = False) -> list[Step]:
-        """A GEMM on the linear unit: weight load step, then read -> MAC -> write."""
+    def linear(self, name: str, rows: int, out_dim: int, in_dim: int, scored_rmw: bool = False,
+               gelu: bool = False) -> list[Step]:
+        """A GEMM on the linear unit: weight load step, then read -> MAC [-> GELU] -> write.
+
+        ``gelu``: the output passes the ``linear_out`` RTL GELU units (fused, one value per unit
+        per cycle): ``rows * ceil(out_dim / linear_out)`` values per unit, ``gelu_latency_cycles`` deep.
+        """
         c = self.config
         wbytes = out_dim * in_dim * c.weight_bits / 8
         wbeats = math.ceil(wbytes / c.beat_bytes)
@@ -161,11 +225,17 @@ class UnifiedDesign:
         stages = [
             Stage("read_in", tokens, per * in_row / c.beat_bytes, 2, outputs=("in",), port="inout2",
                   offchip_bytes_per_token=per * in_row),
-            Stage("mac", tokens, per * iters, 12, inputs=("in",), outputs=("out",)),
-            Stage("write_out", tokens, per * out_row / c.beat_bytes, 2, inputs=("out",), port="inout3",
-                  offchip_bytes_per_token=per * out_row),
+            Stage("mac", tokens, per * iters, 12, inputs=("in",), outputs=("mac_out" if gelu else "out",)),
         ]
-        region = self._region(name, stages, ["in", "out"])
+        fifos = ["in", "out"]
+        if gelu:
+            per_unit = math.ceil(out_dim / c.linear_out)  # values per GELU unit per row
+            stages.append(Stage("gelu", tokens, rows * per_unit / tokens, c.gelu_latency_cycles,
+                                inputs=("mac_out",), outputs=("out",)))
+            fifos.insert(1, "mac_out")
+        stages.append(Stage("write_out", tokens, per * out_row / c.beat_bytes, 2, inputs=("out",), port="inout3",
+                            offchip_bytes_per_token=per * out_row))
+        region = self._region(name, stages, fifos)
         macs = tokens * per * iters * c.linear_in * c.linear_out
         steps.append(Step(name, region, macs, tokens * per * (in_row + out_row)))
         return steps
@@ -201,7 +271,9 @@ class UnifiedDesign:
             if part == "qk":
                 stages += [
                     Stage("qk_mac", tokens, per * beats, 10, inputs=("q", "kv"), outputs=("s",)),
-                    Stage("online_softmax", tokens, per * p * c.softmax_ii, 30, inputs=("s",), outputs=("w",)),
+                    # RTL softmax units: one row of `keys` scores per unit per query block
+                    Stage("online_softmax", tokens, q_blocks * self.softmax_block_cycles(keys) / tokens,
+                          EdgeSoftmaxUnit().recip_bits, inputs=("s",), outputs=("w",)),
                     Stage("write_scores", tokens, per * p, 2, inputs=("w",), port="inout1",
                           offchip_bytes_per_token=per * score_bytes),
                 ]
@@ -227,11 +299,11 @@ class UnifiedDesign:
             base, extra = divmod(pairs, n_active)
             for e in range(n_active):
                 rows = base + (1 if e < extra else 0)
-                steps += self.linear(f"{name}.e{e}.fc1", rows, ffn, hidden)
+                steps += self.linear(f"{name}.e{e}.fc1", rows, ffn, hidden, gelu=self.config.fuse_gelu)
                 steps += self.linear(f"{name}.e{e}.fc2", rows, hidden, ffn, scored_rmw=True)
         else:
             for i in range(pairs):  # naive: weights fetched for every (patch, expert) pair
-                steps += self.linear(f"{name}.pair{i}.fc1", 1, ffn, hidden)
+                steps += self.linear(f"{name}.pair{i}.fc1", 1, ffn, hidden, gelu=self.config.fuse_gelu)
                 steps += self.linear(f"{name}.pair{i}.fc2", 1, hidden, ffn, scored_rmw=True)
         return steps
 
@@ -248,7 +320,9 @@ class UnifiedDesign:
                     s["k"] / c.block) * per_row, mac.depth_cycles, mac.inputs, mac.outputs)
                 gate.macs = rows * s["n"] * s["k"]
                 return [gate]
-            return self.linear(op.name, s["m"], s["n"], s["k"])
+            # archsim.ops names the FFN's first linear "<tag>ffn_up"; its activation is fused here
+            return self.linear(op.name, s["m"], s["n"], s["k"],
+                               gelu=self.config.fuse_gelu and op.name.endswith("ffn_up"))
         if op.kind == "moe_experts":
             # up and down are lowered as two ops; cost the pair once on the "up" op
             if op.name.endswith("_down"):

@@ -134,3 +134,43 @@ def test_swat_too_many_lanes_overflows_dsps():
     cfg = dataclasses.replace(SwatConfig(), lanes_per_unit=8192)
     with pytest.raises(ResourceOveruseError, match="DSP slices"):
         check_fit(swat_design(cfg, part), part)
+
+
+def test_softmax_and_gelu_cycles_come_from_the_rtl_unit_models(zcu102):
+    """The design's softmax/GELU stage cycles equal archsim.engine.fixed_units' for the same sizes."""
+    from archsim.engine.fixed_units import EdgeSoftmaxUnit, GeluUnit
+
+    design = UnifiedDesign(UnifiedDesignConfig(), zcu102)
+    p = design.config.attn_parallel
+    for seq, keys in ((129, None), (64, 24)):
+        qk = design.attention("attn", seq, 3, 64, window=keys)[0]
+        stage = next(s for s in qk.region.stages if s.name == "online_softmax")
+        n_keys = keys or seq
+        blocks = -(-seq // p)
+        # one unit per (query lane, padded head): a query block costs one RTL row of n_keys scores
+        assert stage.work_cycles == pytest.approx(blocks * EdgeSoftmaxUnit(max_length=n_keys).cycles(n_keys))
+        assert stage.work_cycles == pytest.approx(blocks * (2 * n_keys + 23))
+    rows, out_dim = 129, 768
+    fc1 = design.linear("fc1", rows, out_dim, 192, gelu=True)[-1]
+    gelu = next(s for s in fc1.region.stages if s.name == "gelu")
+    per_unit = rows * (-(-out_dim // design.config.linear_out))
+    assert gelu.work_cycles + gelu.depth_cycles == GeluUnit().cycles(per_unit)
+    assert not any(s.name == "gelu" for s in design.linear("proj", rows, 192, 192)[-1].region.stages)
+    # resources: one softmax unit per (lane, padded head), linear_out GELU units, per-unit bill
+    from archsim.fpga.design import unit_resources
+
+    one_softmax, _ = unit_resources("edge_softmax")
+    one_gelu, _ = unit_resources("gelu_unit")
+    assert design.design.blocks["softmax_units"] == one_softmax.scaled(p * 4)
+    assert design.design.blocks["gelu_units"] == one_gelu.scaled(design.config.linear_out)
+
+
+def test_unit_resources_read_rtl_resources_json(tmp_path):
+    from archsim.fpga.design import unit_resources
+
+    path = tmp_path / "resources.json"
+    path.write_text('{"edge_softmax": {"lut": 812, "ff": 640, "dsp": 1}}')
+    res, source = unit_resources("edge_softmax", path)
+    assert (res.lut, res.ff, res.dsp) == (812, 640, 1) and "yosys" in source
+    res, source = unit_resources("gelu_unit", path)  # block not in the file: the stated fallback
+    assert "assumption" in source and res.dsp == 2
