@@ -244,3 +244,40 @@ def best_batch(model: ModelSpec, cfg: ServingConfig, context: int, dtype: str = 
         return Operating(cfg.name, cfg.policy, 0, cap, None, cost, 0.0, "latency limit even at batch 1")
     tokens_per_dollar = best.tokens_per_s * 3600.0 / cost
     return Operating(cfg.name, cfg.policy, best.batch, cap, best, cost, tokens_per_dollar, limited)
+
+
+@dataclass(frozen=True)
+class Prefill:
+    """Prefill of ``batch`` prompts of ``prompt_len`` tokens on the compute group."""
+
+    batch: int
+    prompt_len: int
+    compute_s: float
+    kv_handoff_s: float  # KV of the prompts sent to the attention devices (offload), else 0
+    ttft_s: float
+
+
+def prefill(model: ModelSpec, cfg: ServingConfig, prompt_len: int, batch: int = 1, dtype: str = "bf16") -> Prefill:
+    """Prefill runs every operator (attention included) on the compute group, as Lamina does;
+    with offloading, the prompt's K/V then move to the attention devices (overlapping the next
+    layer's compute, so only the last layer's share adds to the time to first token)."""
+    wl = Workload(name="prefill", model=model, dtype=dtype,  # type: ignore[arg-type]
+                  phases=[{"phase": "prefill", "batch": batch, "seq_len": prompt_len}])
+    compute_t = sum(evaluate_op(_split_tp(op, cfg.n_compute), cfg.compute).time_s * op.count
+                    for op in lower(wl, model))
+    if cfg.n_compute > 1:
+        size = batch * prompt_len * model.hidden_size * dtype_bytes(dtype)
+        ring = 2 * (cfg.n_compute - 1) / cfg.n_compute * size
+        compute_t += 2 * model.num_layers * (ring / cfg.compute_link.bandwidth_bytes_per_s
+                                             + cfg.compute_link.latency_s)
+    handoff = 0.0
+    exposed = 0.0
+    if cfg.policy == "attention_offload" and cfg.offload_link is not None:
+        kv = batch * kv_bytes_per_sequence(model, prompt_len, dtype)
+        handoff = kv / (cfg.offload_link.bandwidth_bytes_per_s * max(1, cfg.n_memory))
+        per_layer_compute = compute_t / model.num_layers
+        per_layer_handoff = handoff / model.num_layers
+        # layer i's K/V go out while layer i+1 computes: exposed = whatever the link cannot hide
+        exposed = max(0.0, handoff - (model.num_layers - 1) * per_layer_compute) \
+            if per_layer_handoff > per_layer_compute else per_layer_handoff
+    return Prefill(batch, prompt_len, compute_t, handoff, compute_t + exposed)

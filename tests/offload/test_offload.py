@@ -100,3 +100,16 @@ def test_cli_offload_json_and_errors():
     assert bad.returncode == 2 and "needs a system" in bad.stderr and "Traceback" not in bad.stderr
     big = subprocess.run([*run, "lamina-h100-h20", "--batch", "100000"], capture_output=True, text=True)
     assert big.returncode == 2 and "does not fit" in big.stderr
+
+
+def test_prefill_handoff_by_hand_and_ttft():
+    from archsim.offload.serving import prefill
+
+    off = ServingConfig("off", "attention_offload", H100, 2, NV, H20, 4, RDMA)
+    homo = ServingConfig("homo", "homogeneous", H100, 2, NV)
+    a = prefill(LLAMA3_70B, off, 8192)
+    b = prefill(LLAMA3_70B, homo, 8192)
+    assert a.kv_handoff_s == pytest.approx(kv_bytes_per_sequence(LLAMA3_70B, 8192, "bf16") / (4 * 50e9))
+    assert a.compute_s == pytest.approx(b.compute_s)
+    assert b.kv_handoff_s == 0 and b.ttft_s == b.compute_s
+    assert a.compute_s < a.ttft_s <= a.compute_s + a.kv_handoff_s

@@ -17,10 +17,11 @@ def offload(
     micro_batches: Annotated[int, typer.Option("--micro-batches", min=1)] = 2,
     dtype: Annotated[str, typer.Option("--dtype")] = "bf16",
 ) -> None:
-    """Print JSON: batch, time between tokens, tokens/s, USD/h, tokens per dollar, link traffic, bound."""
+    """Print JSON: decode batch, time between tokens, tokens/s, USD/h, tokens per dollar, link traffic, bound;
+    and the time to first token of one prompt of --context tokens (prefill on the compute devices)."""
     from archsim import presets
     from archsim.errors import ConfigError
-    from archsim.offload.serving import best_batch, decode_iteration, max_batch
+    from archsim.offload.serving import best_batch, decode_iteration, max_batch, prefill
     from archsim.offload.system import config_from_system
     from archsim.schemas.hardware import SystemSpec
 
@@ -47,6 +48,9 @@ def offload(
            "usd_per_hour": cfg.usd_per_hour(), "tokens_per_dollar": tokens_per_dollar,
            "usd_per_million_tokens": 1e6 / tokens_per_dollar,
            "link_bytes_per_s_per_memory_device": it.required_link_bytes_per_s, "parts_s": it.parts}
+    pf = prefill(spec, cfg, context, 1, dtype)
+    out["prefill_one_prompt"] = {"prompt_len": context, "compute_s": pf.compute_s, "kv_handoff_s": pf.kv_handoff_s,
+                                 "ttft_s": pf.ttft_s}
     typer.echo(json.dumps(out, indent=2))
 
 
