@@ -1,0 +1,124 @@
+"""Cascade pass analysis, task graphs, player, lowerings and the FuseMax reproduction."""
+
+from __future__ import annotations
+
+import pytest
+
+from archsim import presets
+from archsim.schemas.workload import ATTENTION_DATAFLOWS
+from dataflows.algorithms import CASCADES, ONE_PASS, THREE_PASS
+from dataflows.cascade import Cascade, Einsum, analyse
+from dataflows.evaluate import evaluate_attention, evaluate_gemm
+from dataflows.player import play, play_extrapolated
+from dataflows.shapes import AttentionShape
+from dataflows.target import target_from_device
+from dataflows.taskgraph import TaskGraph
+
+
+def test_pass_counts_are_the_known_answers():
+    assert analyse(CASCADES["three_pass"], seq_len=4096).passes == 3
+    assert analyse(CASCADES["two_pass"], seq_len=4096).passes == 2
+    assert analyse(ONE_PASS, seq_len=4096).passes == 1
+
+
+def test_flat_buffer_grows_with_n_fusemax_does_not():
+    flat = [analyse(THREE_PASS, seq_len=n, rows=256).buffer_elements for n in (1024, 8192, 1 << 20)]
+    fm = [analyse(ONE_PASS, seq_len=n, rows=256).buffer_elements for n in (1024, 8192, 1 << 20)]
+    assert flat[0] < flat[1] < flat[2]
+    assert flat[2] - flat[1] == pytest.approx((flat[1] - flat[0]) * ((1 << 20) - 8192) / (8192 - 1024))
+    assert fm[0] == fm[1] == fm[2]
+
+
+def test_a_full_reduction_consumed_over_m_starts_a_pass():
+    c = Cascade("t", {"X": ("M", "P")}, (
+        Einsum("S", ("X",), ("M", "P"), reduce=("M",)),
+        Einsum("Y", ("X", "S"), ("M", "P")),
+        Einsum("Z", ("Y",), ("M", "P"), scan=("M",)),
+        Einsum("W", ("Y", "Z:final"), ("M", "P")),
+    ))
+    r = analyse(c, seq_len=64)
+    assert r.pass_of == {"X": 0, "S": 1, "Y": 2, "Z": 2, "W": 3}
+    with pytest.raises(ValueError, match="not in its ranks"):
+        Einsum("bad", ("X",), ("P",), reduce=("M",))
+
+
+def test_dataflows_registered():
+    for name in ("flat", "fusemax", "edge_moe", "swat", "flash_decoding"):
+        assert ATTENTION_DATAFLOWS[name] is True
+
+
+def test_player_overlaps_units_and_respects_dependencies():
+    t = target_from_device(presets.load_hardware("fusemax-array"))
+    g = TaskGraph("t")
+    a = g.add("a", "compute", "2d", t.rates["2d"] * 1e-6)  # 1 us
+    g.add("b", "compute", "1d", t.rates["1d"] * 1e-6)  # independent: overlaps a
+    g.add("c", "compute", "2d", t.rates["2d"] * 1e-6, [a])
+    r = play(g, t)
+    assert r.time_s == pytest.approx(2e-6)
+    assert r.busy_s["1d"] == pytest.approx(1e-6)
+    with pytest.raises(ValueError, match="earlier task"):
+        g.add("d", "compute", "2d", 1.0, [10])
+
+
+def test_extrapolation_matches_a_full_run():
+    t = target_from_device(presets.load_hardware("fusemax-array"))
+    from dataflows.array_attention import plan_fusemax
+    plan = plan_fusemax(AttentionShape(1, 2, 8192, 8192, 64), t)
+    full = play(plan.build(t, plan.tiles, plan.groups), t)
+    ext = play_extrapolated(lambda a, b: plan.build(t, a, b), t, tiles=plan.tiles, groups=plan.groups)
+    assert ext.time_s == pytest.approx(full.time_s, rel=0.02)
+
+
+def test_fusemax_beats_flat_and_keeps_2d_busy():
+    fm = target_from_device(presets.load_hardware("fusemax-array"))
+    flat = fm.with_(onchip_capacity_bytes=32 * 2**20)
+    s = AttentionShape(8, 12, 16384, 16384, 64)
+    a = evaluate_attention("fusemax", s, fm)
+    b = evaluate_attention("flat", s, flat)
+    assert b.time_s / a.time_s > 4
+    assert a.utilisation("2d") > 0.8 > 0.2 > b.utilisation("2d")
+    assert a.time_s >= a.analytical_time_s * 0.999  # the event model never beats its own bound
+    assert a.bytes_at("dram") < b.bytes_at("dram")
+
+
+@pytest.mark.parametrize("df", ["naive", "flash", "swat", "edge_moe", "flash_decoding"])
+@pytest.mark.parametrize("hw", ["h100-sxm", "fusemax-array"])
+def test_every_dataflow_runs_on_gpu_and_array(df, hw):
+    t = target_from_device(presets.load_hardware(hw))
+    s = AttentionShape(1, 8, 1 if df == "flash_decoding" else 2048, 2048, 64,
+                       window=256 if df == "swat" else None)
+    r = evaluate_attention(df, s, t)
+    assert r.time_s >= r.analytical_time_s * 0.999 > 0
+    assert r.energy_j > 0
+
+
+def test_naive_moves_more_offchip_bytes_than_flash_and_swat_less():
+    t = target_from_device(presets.load_hardware("h100-sxm"))
+    s = AttentionShape(1, 8, 4096, 4096, 64)
+    naive, flash = evaluate_attention("naive", s, t), evaluate_attention("flash", s, t)
+    swat = evaluate_attention("swat", AttentionShape(1, 8, 4096, 4096, 64, window=512), t)
+    assert naive.bytes_at("hbm") > 10 * flash.bytes_at("hbm")
+    assert swat.time_s < flash.time_s
+
+
+def test_gemm_time_near_compute_bound_on_array():
+    t = target_from_device(presets.load_hardware("fusemax-array"))
+    r = evaluate_gemm(65536, 3072, 768, t)
+    assert r.time_s == pytest.approx(65536 * 3072 * 768 / t.rates["2d"], rel=0.1)
+
+
+def test_array_dataflow_on_gpu_is_a_clear_error():
+    from archsim.errors import ConfigError
+    t = target_from_device(presets.load_hardware("h100-sxm"))
+    with pytest.raises(ConfigError, match="accelerator"):
+        evaluate_attention("fusemax", AttentionShape(1, 1, 512, 512, 64), t)
+
+
+def test_reproduction_summary(tmp_path):
+    from dataflows.fusemax_repro import run
+    s = run(tmp_path)
+    for key in ("attention_speedup_geomean", "attention_energy_ratio", "e2e_speedup_geomean", "e2e_energy_ratio",
+                "fusemax_utilization_mean"):
+        assert s[key] > 0
+    assert len(s["rows"]) == 24
+    assert 1 < s["e2e_speedup_geomean"] < s["attention_speedup_geomean"]
