@@ -90,7 +90,8 @@ def _fusemax_graph(plan: ArrayPlan, target: Target, tiles: int, groups: int) -> 
     rows, tile, p1, chunks = int(p["rows"]), int(p["tile"]), int(p["p1"]), int(p["chunks"])
     b, e = s.elem_bytes, s.head_dim
     per_chunk = [p1 // chunks + (1 if c < p1 % chunks else 0) for c in range(chunks)]
-    stage_pe_cycles = [unit_cycles(ONE_PASS, outs, rows=rows, tile=tile, head_dim=e, width=1) for _, outs in FUSEMAX_STAGES]
+    stage_pe_cycles = [unit_cycles(ONE_PASS, outs, rows=rows, tile=tile, head_dim=e, width=1)
+                       for _, outs in FUSEMAX_STAGES]
     stage_actions = [action_counts(ONE_PASS, outs, rows=rows, tile=tile, head_dim=e) for _, outs in FUSEMAX_STAGES]
     epi = unit_cycles(ONE_PASS, FUSEMAX_EPILOGUE, rows=rows, tile=tile, head_dim=e, width=1)
     epi_actions = action_counts(ONE_PASS, FUSEMAX_EPILOGUE, rows=rows, tile=tile, head_dim=e)
@@ -171,7 +172,8 @@ def _flat_graph(plan: ArrayPlan, target: Target, tiles: int, groups: int) -> Tas
     qk_pe = unit_cycles(THREE_PASS, ("QK",), rows=rows, tile=tile, head_dim=e, width=1)
     av_pe = unit_cycles(THREE_PASS, ("AV",), rows=rows, tile=tile, head_dim=e, width=1)
     sm = {k: unit_cycles(THREE_PASS, (k,), rows=rows, tile=tile, head_dim=e, width=1) for k in FLAT_1D_SOFTMAX}
-    acts = {k: action_counts(THREE_PASS, (k,), rows=rows, tile=tile, head_dim=e) for k in ("QK", "AV", *FLAT_1D_SOFTMAX)}
+    acts = {k: action_counts(THREE_PASS, (k,), rows=rows, tile=tile, head_dim=e)
+            for k in ("QK", "AV", *FLAT_1D_SOFTMAX)}
     score = rows * tile * b
     g = TaskGraph(f"flat {s}")
     group_end: list[int] = []

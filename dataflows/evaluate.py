@@ -78,7 +78,8 @@ def plan_for(dataflow: str, shape: AttentionShape, target: Target) -> Any:
         return plan_flat(shape, target)
     if dataflow in GENERIC_DATAFLOWS:
         return plan_attention(dataflow, shape, target)
-    raise ValueError(f"unknown attention dataflow {dataflow!r}; valid: {', '.join(ARRAY_DATAFLOWS + GENERIC_DATAFLOWS)}")
+    valid = ", ".join(ARRAY_DATAFLOWS + GENERIC_DATAFLOWS)
+    raise ValueError(f"unknown attention dataflow {dataflow!r}; valid: {valid}")
 
 
 def evaluate_attention(dataflow: str, shape: AttentionShape, target: Target,

@@ -58,7 +58,8 @@ def target_from_device(device: DeviceBase, dtype: str = "bf16") -> Target:
     if dtype not in c.matrix_flops_per_s:
         raise ConfigError.single(f"hardware {device.name!r} has no {dtype} matrix rate; it has: "
                                  f"{', '.join(c.matrix_flops_per_s)}", key_path="compute.matrix_flops_per_s")
-    vec = c.vector_flops_per_s.get("fp32") or c.vector_flops_per_s.get(dtype) or next(iter(c.vector_flops_per_s.values()))
+    vectors = c.vector_flops_per_s
+    vec = vectors.get("fp32") or vectors.get(dtype) or next(iter(vectors.values()))
     rates = {"matrix": c.matrix_flops_per_s[dtype], "vector": vec}
     if c.sfu_ops_per_s:
         rates["sfu"] = c.sfu_ops_per_s
