@@ -50,7 +50,8 @@ def attention(
         raise ConfigError.single(f"unknown dtype {dtype!r}; valid: {', '.join(DTYPE_BYTES)}", key_path="dtype")
     shape = AttentionShape(batch, heads, seq_q, seq_kv or seq_q, head_dim, None, causal, window, DTYPE_BYTES[dtype])
     table = Table(title=f"attention {shape}{' causal' if causal else ''}{f' window {window}' if window else ''}")
-    for col in ("hardware", "family", "dataflow", "time", "analytical bound", "TFLOP/s", "busiest unit", "off-chip", "energy"):
+    for col in ("hardware", "family", "dataflow", "time", "analytical bound", "TFLOP/s", "busiest unit",
+                "off-chip", "energy"):
         table.add_column(col)
     for ref in hw:
         device = presets.load_hardware(ref)
