@@ -66,7 +66,9 @@ def run_ray(tasks: list[Task], workers: int, on_rows: RowsCallback, address: str
         raise ConfigError.single("--engine ray needs Ray: pip install 'archsim[distributed]'",
                                  key_path="--engine") from None
     import logging
+    import time
 
+    t0 = time.perf_counter()
     started_here = not ray.is_initialized()
     if started_here:
         kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
@@ -75,6 +77,9 @@ def run_ray(tasks: list[Task], workers: int, on_rows: RowsCallback, address: str
             ray.init(address=address, **kwargs)
         else:
             ray.init(num_cpus=workers, **kwargs)
+    info: dict[str, Any] = {"engine": "ray", "ray_address": address or "local",
+                            "ray_start_s": time.perf_counter() - t0}
+    t1 = time.perf_counter()
     try:
         remote_chunk = ray.remote(num_cpus=1)(run_chunk)
         cluster_cpus = int(ray.cluster_resources().get("CPU", workers))
@@ -92,7 +97,10 @@ def run_ray(tasks: list[Task], workers: int, on_rows: RowsCallback, address: str
                 nxt = next(pending, None)
                 if nxt is not None:
                     in_flight.append(remote_chunk.remote(nxt))
-        return {"engine": "ray", "workers": slots, "ray_address": address or "local"}
+        info |= {"workers": slots, "ray_tasks_s": time.perf_counter() - t1}
     finally:
         if started_here:
+            t2 = time.perf_counter()
             ray.shutdown()
+            info["ray_shutdown_s"] = time.perf_counter() - t2
+    return info
