@@ -105,20 +105,22 @@ def _mac(t0, half, banks_per_unit, nbanks, st, tb):  # pragma: no cover - numba
 
 
 @njit(cache=True)
-def _bursts(t0, cmd, n, st, tb):  # pragma: no cover - numba
-    """``n`` data-bus bursts (WR into the global buffer or RD of results) on bank 0's path."""
+def _bursts(t0, cmd, n, stride, nbanks, st, tb):  # pragma: no cover - numba
+    """``n`` data-bus bursts (WR into the global buffer or RD of results), rotating over the bank
+    groups (``stride`` = banks per group) so back-to-back bursts are tCCD_S apart, not tCCD_L."""
     t = t0
     last = t0 - 1
-    for _ in range(n):
-        t = max(t, earliest(cmd, 0, 0, st, tb))
-        apply(cmd, 0, 0, -1, t, True, st, tb)
+    for i in range(n):
+        b = (i * stride) % nbanks
+        t = max(t, earliest(cmd, 0, b, st, tb))
+        apply(cmd, 0, b, -1, t, True, st, tb)
         last = t
     return last
 
 
 @njit(cache=True)
 def run_stream(row_cols, row_new_chunk, chunk_gb_bursts, chunk_readout_bursts, gb_cols, gb_bursts_per_fill,
-               banks_per_unit, nbanks, cols_per_bank_row, mac_gap, nrefi, st, tb):  # pragma: no cover - numba
+               banks_per_unit, nbanks, stride, cols_per_bank_row, mac_gap, nrefi, st, tb):  # pragma: no cover - numba
     """Issue one channel's GEMV stream; returns int64 counters (see ``C_*``).
 
     ``row_cols[j]``: MAC commands of DRAM row ``j`` (issue order); ``row_new_chunk[j]``: chunk
@@ -137,13 +139,13 @@ def run_stream(row_cols, row_new_chunk, chunk_gb_bursts, chunk_readout_bursts, g
         if row_new_chunk[j] >= 0:
             if chunk >= 0 and chunk_readout_bursts[chunk] > 0:
                 start = max(t, last_mac + p[P_NCL] + p[P_NBL] + mac_gap)
-                end = _bursts(start, RD, chunk_readout_bursts[chunk], st, tb)
+                end = _bursts(start, RD, chunk_readout_bursts[chunk], stride, nbanks, st, tb)
                 out[C_RD] += chunk_readout_bursts[chunk]
                 out[C_READOUT_CYCLES] += end + p[P_NCL] + p[P_NBL] - t
                 t = end + p[P_NCL] + p[P_NBL]
             chunk = row_new_chunk[j]
             if gb_cols == 0 and chunk_gb_bursts[chunk] > 0:
-                end = _bursts(t, WR, chunk_gb_bursts[chunk], st, tb)
+                end = _bursts(t, WR, chunk_gb_bursts[chunk], stride, nbanks, st, tb)
                 out[C_WR] += chunk_gb_bursts[chunk]
                 out[C_GB_CYCLES] += end + p[P_NCWL] + p[P_NBL] - t
                 t = end + p[P_NCWL] + p[P_NBL]
@@ -162,7 +164,7 @@ def run_stream(row_cols, row_new_chunk, chunk_gb_bursts, chunk_readout_bursts, g
         for k in range(cols):
             if gb_cols > 0 and k % gb_cols == 0:
                 t_fill = max(t, last_mac + 1)
-                end = _bursts(t_fill, WR, gb_bursts_per_fill, st, tb)
+                end = _bursts(t_fill, WR, gb_bursts_per_fill, stride, nbanks, st, tb)
                 out[C_WR] += gb_bursts_per_fill
                 out[C_GB_CYCLES] += end + p[P_NCWL] + p[P_NBL] - t_fill
                 t = end + p[P_NCWL] + p[P_NBL]
@@ -173,7 +175,7 @@ def run_stream(row_cols, row_new_chunk, chunk_gb_bursts, chunk_readout_bursts, g
         t = _preab(t + 1, nbanks, st, tb) + 1
     if chunk >= 0 and chunk_readout_bursts[chunk] > 0:
         start = max(t, last_mac + p[P_NCL] + p[P_NBL] + mac_gap)
-        end = _bursts(start, RD, chunk_readout_bursts[chunk], st, tb)
+        end = _bursts(start, RD, chunk_readout_bursts[chunk], stride, nbanks, st, tb)
         out[C_RD] += chunk_readout_bursts[chunk]
         out[C_READOUT_CYCLES] += end + p[P_NCL] + p[P_NBL] - t
         t = end + p[P_NCL] + p[P_NBL]

@@ -114,7 +114,8 @@ class GemvTiming:
 def _time(pim: BankPim, p: GemvPlan) -> np.ndarray:
     state, tables = cmd.fresh_timing(pim.std)
     return cmd.run_stream(p.row_cols, p.row_new_chunk, p.chunk_gb_bursts, p.chunk_readout_bursts, p.gb_cols,
-                          p.gb_bursts_per_fill, pim.banks_per_unit, pim.std.banks, pim.cols_per_bank_row,
+                          p.gb_bursts_per_fill, pim.banks_per_unit, pim.std.banks,
+                          pim.std.organisation.banks_per_group, pim.cols_per_bank_row,
                           pim.mac_gap_cycles, pim.std.timing.nREFI, state, tables)
 
 

@@ -1,0 +1,148 @@
+"""Regenerate reports/pim-gpt.md + summary.json and reports/duplex.md + summary.json.
+
+Run: ``python -m archsim.pim.reproduce [--out reports]``. Every number in the reports comes
+from the models named there; the paper's numbers are quoted as published (abstracts), and no
+parameter was fitted to them (calibration, if any, lives in the presets' sources, not here).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from archsim import presets
+from archsim.ops import lower
+from archsim.pim import logic_die, pimgpt
+from archsim.schemas.workload import Workload
+
+PIMGPT_MODELS = ["gpt2-small", "gpt2-medium", "gpt2-large", "gpt2-xl",
+                 "gpt3-small", "gpt3-medium", "gpt3-large", "gpt3-xl"]
+PIMGPT_TOKENS = 1024  # assumption: tokens generated per model (one-token prompt); the paper's count was not available
+PAPER_PIMGPT = {"speedup_vs_gpu": (41, 137), "energy_eff_vs_gpu_v1": (339, 1085), "energy_eff_vs_gpu_v2": (123, 383),
+                "speedup_vs_cpu": (631, 1074), "energy_eff_vs_cpu_v1": (890, 1632)}
+DATA = Path(__file__).parent / "data"
+
+
+def pimgpt_rows(tokens: int = PIMGPT_TOKENS, models: list[str] | None = None) -> list[dict]:
+    sys = pimgpt.load_system()
+    rows = []
+    for name in models or PIMGPT_MODELS:
+        model = presets.load_model(name)
+        pim = pimgpt.generate(sys, model, tokens)
+        gpu_t, gpu_e = pimgpt.gpu_generate(name, tokens)
+        rows.append({"model": name, "params": model.parameter_count() if hasattr(model, "parameter_count") else None,
+                     "tokens": tokens, "pim_time_s": pim.time_s, "pim_energy_j": pim.energy_j,
+                     "pim_row_switch_share": pim.row_switch_s / pim.time_s, "asic_share": pim.asic_time_s / pim.time_s,
+                     "gpu_time_s": gpu_t, "gpu_energy_j": gpu_e,
+                     "speedup_vs_gpu": gpu_t / pim.time_s, "energy_eff_vs_gpu": gpu_e / pim.energy_j})
+    return rows
+
+
+def pimgpt_summary(rows: list[dict]) -> dict:
+    sp = [r["speedup_vs_gpu"] for r in rows]
+    ee = [r["energy_eff_vs_gpu"] for r in rows]
+    return {"speedup_vs_gpu_min": min(sp), "speedup_vs_gpu_max": max(sp),
+            "energy_eff_vs_gpu_min": min(ee), "energy_eff_vs_gpu_max": max(ee),
+            "paper": PAPER_PIMGPT, "tokens_generated": rows[0]["tokens"], "gpu_model": "nvidia-t4 (roofline)",
+            "models": rows,
+            "ratio_ours_over_paper": {"speedup_min": min(sp) / PAPER_PIMGPT["speedup_vs_gpu"][0],
+                                      "speedup_max": max(sp) / PAPER_PIMGPT["speedup_vs_gpu"][1],
+                                      "energy_eff_min_v1": min(ee) / PAPER_PIMGPT["energy_eff_vs_gpu_v1"][0],
+                                      "energy_eff_max_v1": max(ee) / PAPER_PIMGPT["energy_eff_vs_gpu_v1"][1]}}
+
+
+DUPLEX_CASES = [("mixtral-8x7b", DATA / "mixtral-8x7b.yaml"), ("llama-2-70b", "llama-2-70b")]
+DUPLEX_BATCHES = [8, 32, 128]
+DUPLEX_CONTEXT = 2048  # assumption: mean KV length of the requests in the continuous batch
+
+
+def duplex_rows(batches: list[int] | None = None, context: int = DUPLEX_CONTEXT) -> list[dict]:
+    xpu = presets.load_hardware("h100-sxm")
+    lpim = presets.load_hardware("duplex-logic-pim")
+    rows = []
+    for label, ref in DUPLEX_CASES:
+        model = presets.load("models", str(ref)) if isinstance(ref, Path) else presets.load_model(ref)
+        for batch in batches or DUPLEX_BATCHES:
+            wl = Workload(name=f"{label}-b{batch}", model=model, dtype="bf16",
+                          phases=[{"phase": "decode", "batch": batch, "context_len": context, "steps": 1}])
+            ops = lower(wl, model)
+            res = {}
+            for policy in ("gpu_only", "duplex"):
+                placed = logic_die.co_process(ops, xpu, lpim, policy=policy)
+                res[policy] = (sum(p.result.total_time_s for p in placed), sum(p.result.total_energy_j for p in placed),
+                               placed)
+            opb = {p.op.name: p.op_per_byte for p in res["gpu_only"][2]}
+            where = {p.op.name: p.device for p in res["duplex"][2]}
+            moe = [k for k in opb if "moe_experts" in k]
+            rows.append({
+                "model": label, "batch": batch, "context": context,
+                "gpu_step_s": res["gpu_only"][0], "duplex_step_s": res["duplex"][0],
+                "throughput_gain": res["gpu_only"][0] / res["duplex"][0],
+                "energy_ratio_duplex_over_gpu": res["duplex"][1] / res["gpu_only"][1],
+                "op_per_byte": {k: opb[k] for k in ("attention", "moe.attention", *moe, "ffn_up", "qkv_proj") if k in opb},
+                "placement": {k: where[k] for k in ("attention", "moe.attention", *moe, "ffn_up", "qkv_proj")
+                              if k in where},
+            })
+    return rows
+
+
+def duplex_summary(rows: list[dict]) -> dict:
+    xpu = presets.load_hardware("h100-sxm")
+    lpim = presets.load_hardware("duplex-logic-pim")
+    gains = [r["throughput_gain"] for r in rows]
+    return {"throughput_gain_min": min(gains), "throughput_gain_max": max(gains),
+            "energy_ratio_min": min(r["energy_ratio_duplex_over_gpu"] for r in rows),
+            "energy_ratio_max": max(r["energy_ratio_duplex_over_gpu"] for r in rows),
+            "paper": {"throughput_gain_max": 2.67, "op_per_byte_moe_min": 1, "op_per_byte_gqa_attention": [4, 8]},
+            "crossover_op_per_byte": logic_die.crossover_op_per_byte(xpu, lpim), "rows": rows}
+
+
+def _fmt(x: float, nd: int = 3) -> str:
+    return f"{x:.{nd}g}"
+
+
+def write_pimgpt(out: Path, summary: dict) -> None:
+    (out / "pim-gpt").mkdir(parents=True, exist_ok=True)
+    (out / "pim-gpt" / "summary.json").write_text(json.dumps(summary, indent=2))
+    lines = ["| model | PIM-GPT time (ms) | T4 time (ms) | speedup ours | energy (J) PIM / T4 | energy eff. ours | "
+             "row-switch share | ASIC share |", "|---|---|---|---|---|---|---|---|"]
+    for r in summary["models"]:
+        lines.append(f"| {r['model']} | {_fmt(r['pim_time_s']*1e3)} | {_fmt(r['gpu_time_s']*1e3)} | "
+                     f"{_fmt(r['speedup_vs_gpu'])}x | {_fmt(r['pim_energy_j'])} / {_fmt(r['gpu_energy_j'])} | "
+                     f"{_fmt(r['energy_eff_vs_gpu'])}x | {100*r['pim_row_switch_share']:.1f}% | "
+                     f"{100*r['asic_share']:.1f}% |")
+    (out / "pim-gpt.table.md").write_text("\n".join(lines) + "\n")
+
+
+def write_duplex(out: Path, summary: dict) -> None:
+    (out / "duplex").mkdir(parents=True, exist_ok=True)
+    (out / "duplex" / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    lines = ["| model | batch | GPU step (ms) | Duplex step (ms) | throughput gain | energy Duplex/GPU | "
+             "Op/B attention | Op/B MoE experts (up) | attention on | experts on |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in summary["rows"]:
+        opb, pl = r["op_per_byte"], r["placement"]
+        att = next((k for k in ("moe.attention", "attention") if k in opb), None)
+        moe = next((k for k in opb if k.endswith("moe_experts_up")), None)
+        lines.append(f"| {r['model']} | {r['batch']} | {_fmt(r['gpu_step_s']*1e3)} | {_fmt(r['duplex_step_s']*1e3)} | "
+                     f"{_fmt(r['throughput_gain'])}x | {_fmt(r['energy_ratio_duplex_over_gpu'])} | "
+                     f"{_fmt(opb[att]) if att else '-'} | {_fmt(opb[moe]) if moe else '-'} | "
+                     f"{pl.get(att, '-') if att else '-'} | {pl.get(moe, '-') if moe else '-'} |")
+    (out / "duplex.table.md").write_text("\n".join(lines) + "\n")
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--out", default="reports")
+    args = ap.parse_args(argv)
+    out = Path(args.out)
+    s1 = pimgpt_summary(pimgpt_rows())
+    write_pimgpt(out, s1)
+    s2 = duplex_summary(duplex_rows())
+    write_duplex(out, s2)
+    print(json.dumps({k: v for k, v in s1.items() if k.startswith(("speedup", "energy"))}, indent=1))
+    print(json.dumps({k: v for k, v in s2.items() if k != "rows"}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
