@@ -8,9 +8,10 @@ High-level use from a simpy process (times in seconds)::
 Each ``read``/``write`` is one transaction split into bursts of ``std.burst_bytes``; the
 numba core (:mod:`archsim.engine.dram_sched`) schedules every ACT/PRE/RD/WR/REF command
 cycle-exactly, but simpy sees only one event per transaction completion plus one controller
-wake-up per ``lookahead_cycles`` while busy. The core may run up to ``lookahead_cycles``
-ahead of simpy time, so a request arriving while the controller is busy enters the queues
-at most that many cycles late (0 when the controller is idle: unloaded latency is exact).
+wake-up per ``lookahead_cycles`` while busy (a new request wakes it at once). The core may
+have issued commands up to ``lookahead_cycles`` ahead of simpy time, so a request arriving
+while earlier ones are in progress enters the queues at most that many cycles late (0 when
+the controller is idle: unloaded latency is exact).
 Transactions enter the front end in arrival order (one DMA-like stream per device).
 
 :meth:`Dram.run_pattern` is the trace-driven fast path used by the micro-benchmark: the
@@ -202,6 +203,8 @@ class Dram:
         if not self._running:
             self._running = True
             self.engine.process(self._controller())
+        elif not self._wake.triggered:
+            self._wake.succeed()
         end = yield done
         self.engine.span(self.name, "write" if write else "read", start, end, bytes=nbytes, addr=addr)
         self.engine.count(self.name, "bytes_written" if write else "bytes_read", nbytes)
@@ -213,12 +216,15 @@ class Dram:
         self.engine.at_s(end).callbacks.append(lambda _ev: event.succeed(end))
 
     def _controller(self):
-        """Advance the core while work is pending, ``lookahead_cycles`` at a time."""
+        """Advance the core while work is pending, ``lookahead_cycles`` at a time; a new request wakes it."""
         while self.ctrl.busy:
             until = max(self._cycle(), self.ctrl.now_cycle) + self.lookahead_cycles
-            for t_id, done_cycle in self.ctrl.advance(until):
+            for t_id, done_cycle in self.ctrl.advance(until, drain=True):
                 self._finish(t_id, done_cycle)
-            yield self.engine.at_s(until * self.tck_s)
+            if not self.ctrl.busy:
+                break
+            self._wake = self.engine.event()
+            yield self.engine.any_of([self.engine.at_s(until * self.tck_s), self._wake])
         self._running = False
 
     def stats(self) -> DramStats:
