@@ -27,6 +27,21 @@ from archsim.schemas.workload import Workload
 #: The paper's headline claims (abstract, arXiv 2305.18691): energy efficiency over GPU and CPU.
 PAPER = {"energy_eff_vs_gpu": 2.24, "energy_eff_vs_cpu": 4.90}
 
+#: Measured batch-1 PyTorch eager M3ViT on an H100 (``python archsim/fpga/measure_gpu_m3vit.py``,
+#: 2026-11-23; see that file for the method). Not the paper's GPU (its model could not be read).
+GPU_MEASUREMENT = Path(__file__).resolve().parents[2] / "reports" / "edge-moe" / "gpu-h100-eager.json"
+
+
+def measured_gpu(path: Path = GPU_MEASUREMENT) -> dict[str, Any] | None:
+    """The fp32 row of the stored GPU measurement, or None when the file is absent."""
+    if not path.is_file():
+        return None
+    data = json.loads(path.read_text())
+    row = next(r for r in data["rows"] if r["dtype"] == "float32")
+    return {"device": data["nvidia_smi"].split(",")[0], "date_utc": data["date_utc"], "torch": data["torch"],
+            "latency_s": row["latency_s_median"], "power_w": row["power_w_mean_during_run"],
+            "energy_j": row["energy_j_per_image"], "source": str(path.name)}
+
 
 def workload() -> Workload:
     return Workload(name="m3vit-edge-moe", model="m3vit", phases=[{"phase": "prefill", "batch": 1}],
@@ -96,6 +111,7 @@ def reproduce(out_dir: Path, event: bool = True) -> dict[str, Any]:
         "energy_eff_vs_gpu": gpu.energy_j / e_fpga, "energy_eff_vs_cpu": cpu.energy_j / e_fpga,
         "gpu": {"device": gpu.device, "latency_s": gpu.latency_s, "energy_j": gpu.energy_j},
         "cpu": {"device": cpu.device, "latency_s": cpu.latency_s, "energy_j": cpu.energy_j},
+        "gpu_measured_eager": measured_gpu(),
         "paper": PAPER,
         "ratio_ours_over_paper": {k: (gpu.energy_j / e_fpga if k.endswith("gpu") else cpu.energy_j / e_fpga) / v
                                   for k, v in PAPER.items()},
@@ -104,6 +120,8 @@ def reproduce(out_dir: Path, event: bool = True) -> dict[str, Any]:
         "patch_reordering": patch_reordering(),
         "attention_sweep": attention_bandwidth_sweep([1, 2, 4, 8, 16, 32]),
     }
+    if summary["gpu_measured_eager"] is not None:
+        summary["energy_eff_vs_gpu_measured_eager"] = summary["gpu_measured_eager"]["energy_j"] / e_fpga
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     write_plot(summary["attention_sweep"], out_dir / "attention_bandwidth.html", device)
@@ -132,5 +150,6 @@ def write_plot(rows: list[dict[str, Any]], path: Path, device: Any) -> None:
 
 if __name__ == "__main__":
     result = reproduce(Path(sys.argv[1] if len(sys.argv) > 1 else "reports/edge-moe"))
-    keys = ("latency_s", "fps", "energy_j_per_image", "energy_eff_vs_gpu", "energy_eff_vs_cpu")
-    print(json.dumps({k: result[k] for k in keys}, indent=2))
+    keys = ("latency_s", "fps", "energy_j_per_image", "energy_eff_vs_gpu", "energy_eff_vs_gpu_measured_eager",
+            "energy_eff_vs_cpu")
+    print(json.dumps({k: result.get(k) for k in keys}, indent=2))

@@ -87,15 +87,21 @@ def swat_cycles(seq: int, cfg: SwatConfig, part: FpgaPart, event: bool) -> tuple
 
 
 def baseline_cycles(seq: int, cfg: SwatConfig, part: FpgaPart) -> tuple[float, float, float]:
-    """Dense attention on the same lanes: QK^T, softmax, SV as separate kernels, scores in HBM."""
+    """Dense attention on the same MAC budget: QK^T, softmax, SV as separate kernels, scores in HBM.
+
+    The kernels run one after another, so each gets the whole budget (2 x ``lanes_per_unit``
+    MACs, as SWAT's QK + SV units together). Before 2026-11-23 each kernel used only one unit's
+    lanes, leaving half the baseline's MACs idle: a 2x error in the baseline's latency.
+    """
     rate = _ports(cfg, part)[0].bytes_per_cycle
     row = cfg.head_dim * cfg.elem_bytes
     pairs = seq * seq * cfg.heads
-    qk = pairs * cfg.head_dim / cfg.lanes_per_unit
+    lanes = 2 * cfg.lanes_per_unit
+    qk = pairs * cfg.head_dim / lanes
     score_bytes = pairs * cfg.elem_bytes
     qk = max(qk, score_bytes / rate)                      # scores written
     softmax = 2 * score_bytes / rate                      # read scores, write probabilities
-    sv = max(pairs * cfg.head_dim / cfg.lanes_per_unit, score_bytes / rate)
+    sv = max(pairs * cfg.head_dim / lanes, score_bytes / rate)
     # K (for QK) and V (for SV) re-read per block of queries held on chip (1 query block of 512 rows)
     kv_reads = 2 * math.ceil(seq / 512) * seq * cfg.heads * row
     return qk + softmax + sv + kv_reads / rate, 2 * pairs * cfg.head_dim, 4 * score_bytes + kv_reads
