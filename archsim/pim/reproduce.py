@@ -112,7 +112,7 @@ def write_pimgpt(out: Path, summary: dict) -> None:
                      f"{_fmt(r['speedup_vs_gpu'])}x | {_fmt(r['pim_energy_j'])} / {_fmt(r['gpu_energy_j'])} | "
                      f"{_fmt(r['energy_eff_vs_gpu'])}x | {100*r['pim_row_switch_share']:.1f}% | "
                      f"{100*r['asic_share']:.1f}% |")
-    (out / "pim-gpt.table.md").write_text("\n".join(lines) + "\n")
+    (out / "pim-gpt" / "table.md").write_text("\n".join(lines) + "\n")
 
 
 def write_duplex(out: Path, summary: dict) -> None:
@@ -128,7 +128,7 @@ def write_duplex(out: Path, summary: dict) -> None:
                      f"{_fmt(r['throughput_gain'])}x | {_fmt(r['energy_ratio_duplex_over_gpu'])} | "
                      f"{_fmt(opb[att]) if att else '-'} | {_fmt(opb[moe]) if moe else '-'} | "
                      f"{pl.get(att, '-') if att else '-'} | {pl.get(moe, '-') if moe else '-'} |")
-    (out / "duplex.table.md").write_text("\n".join(lines) + "\n")
+    (out / "duplex" / "table.md").write_text("\n".join(lines) + "\n")
 
 
 def main(argv: list[str] | None = None) -> None:
