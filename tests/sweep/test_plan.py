@@ -154,4 +154,23 @@ def test_example_sweeps_cover_every_family():
     for path in (REPO / "workloads" / "sweeps").glob("*.yaml"):
         plan = load_plan(path)
         families.add(next(p for p in plan.points if p.status == "run").config["hardware"]["family"])
-    assert {"gpu", "fpga", "system", "accelerator"} <= families
+    assert {"gpu", "fpga", "pim", "system", "accelerator"} <= families
+
+
+def test_accelerator_derive_reproduces_the_preset_at_its_own_parameters():
+    """The DSE's derive rules, evaluated at the preset's array and buffer, give the preset's numbers."""
+    from archsim import presets
+
+    preset = presets.load_hardware("fusemax-array")
+    plan = load_plan(REPO / "workloads" / "sweeps" / "accelerator-attention-dse.yaml")
+    point = next(p for p in plan.points if p.inputs["hw.accelerator.pe_rows"] == 256
+                 and p.inputs["hw.memory.sram.capacity_bytes"] == preset.memory["sram"].capacity_bytes)
+    hw = point.config["hardware"]
+    assert hw["compute"]["matrix_flops_per_s"]["fp16"] == pytest.approx(preset.compute.matrix_flops_per_s["fp16"],
+                                                                        rel=1e-3)
+    assert hw["compute"]["vector_flops_per_s"]["fp16"] == pytest.approx(preset.compute.vector_flops_per_s["fp16"],
+                                                                        rel=1e-3)
+    assert hw["memory"]["sram"]["bandwidth_bytes_per_s"] == pytest.approx(
+        preset.memory["sram"].bandwidth_bytes_per_s, rel=1e-3)
+    assert hw["area_m2"] == pytest.approx(preset.area_m2, rel=1e-3)
+    assert hw["static_power_w"] == pytest.approx(preset.static_power_w, rel=1e-3)
