@@ -120,7 +120,7 @@ def test_deterministic_results_and_traces():
         dram = Dram(eng, std)
 
         def worker(i):
-            for j in range(4):
+            for _ in range(4):
                 yield eng.process(dram.read(int(eng.rng.integers(0, 1 << 30)) // 64 * 64, 4096 * (i + 1)))
 
         for i in range(3):
