@@ -59,6 +59,11 @@ def choose(name: str, family: str) -> Backend:
 _LOADED = False
 
 
+def load_plugins() -> None:
+    """Import every module that registers backends or dataflow names (idempotent)."""
+    _load_builtin()
+
+
 def _load_builtin() -> None:
     """Import backend modules that register themselves (plugins add their module here)."""
     global _LOADED

@@ -80,6 +80,10 @@ class DataflowChoice(StrictModel):
     @classmethod
     def _known(cls, value: str) -> str:
         if value not in ATTENTION_DATAFLOWS:
+            from archsim.backends import load_plugins  # dataflow packages register more names
+
+            load_plugins()
+        if value not in ATTENTION_DATAFLOWS:
             raise ValueError(f"unknown attention dataflow {value!r}; valid: {', '.join(sorted(ATTENTION_DATAFLOWS))}")
         return value
 
