@@ -72,13 +72,21 @@ def run_page(result: Any, events: list[dict[str, Any]] | None, *, derived_timeli
 
 
 def write_run_report(result: Any, path: str | Path) -> None:
-    """Write ``report.html`` for one Result (used by ``Result.write`` and ``archsim run``)."""
-    from archsim.reporting.trace import serial_schedule
+    """Write ``report.html`` for one Result (used by ``Result.write`` and ``archsim run``).
+
+    A result without its own timeline gets the serial schedule, also written beside the report
+    as ``timeline.json`` (Chrome/Perfetto) unless that file exists.
+    """
+    from archsim.reporting.trace import serial_schedule, write_trace
     from archsim.sweep.store import atomic_write_bytes
 
+    path = Path(path)
     events = result.timeline if result.timeline else serial_schedule(result)
+    trace = path.with_name("timeline.json")
+    if not result.timeline and not trace.exists():
+        write_trace(events, trace, note="serial schedule derived from per-operator times (no overlap)")
     page = run_page(result, events, derived_timeline=not result.timeline)
-    atomic_write_bytes(Path(path), page.render().encode())
+    atomic_write_bytes(path, page.render().encode())
 
 
 def _run_report(folder: Path, measured: list[Path]) -> Path:
