@@ -200,6 +200,24 @@ extern "C" __global__ void sfuk(float* out, int iters) {
   out[blockIdx.x * blockDim.x + threadIdx.x] = s;
 }
 """
+READ_SRC = r"""
+extern "C" __global__ void readk(const int4* __restrict__ src, long long n, int passes, int* out) {
+  // read-only streaming: every thread reads int4s grid-stride, `passes` times over the buffer
+  long long tid = blockIdx.x * (long long)blockDim.x + threadIdx.x;
+  long long stride = (long long)gridDim.x * blockDim.x;
+  int acc = 0;
+  for (int p = 0; p < passes; ++p) {
+    for (long long i = tid; i < n; i += 4 * stride) {
+      int4 r0 = __ldcg(src + i);
+      int4 r1 = (i + stride < n) ? __ldcg(src + i + stride) : make_int4(0, 0, 0, 0);
+      int4 r2 = (i + 2 * stride < n) ? __ldcg(src + i + 2 * stride) : make_int4(0, 0, 0, 0);
+      int4 r3 = (i + 3 * stride < n) ? __ldcg(src + i + 3 * stride) : make_int4(0, 0, 0, 0);
+      acc ^= r0.x ^ r1.y ^ r2.z ^ r3.w;
+    }
+  }
+  out[tid] = acc;
+}
+"""
 CHASE_SRC = r"""
 extern "C" __global__ void chase(const long long* nxt, long long start, int steps, long long* out) {
   long long p = start;
@@ -207,6 +225,27 @@ extern "C" __global__ void chase(const long long* nxt, long long start, int step
   out[0] = p;
 }
 """
+
+
+def calibrate_reads(cal: Sink, sm_count: int) -> None:
+    """Read-only bandwidth: L2-resident (slope between 20 and 60 passes) and HBM (1 pass, 1 GiB)."""
+    import cupy as cp
+    rk = cp.RawKernel(READ_SRC, "readk")
+    g, th = sm_count * 4, 512
+    out = cp.empty(g * th, dtype=cp.int32)
+    for size in (4 << 20, 8 << 20, 16 << 20):
+        buf = cp.random.randint(0, 1 << 30, size // 4, dtype=cp.int32)
+        times = {}
+        for passes in (20, 60):
+            times[passes], _, _ = bench(lambda: rk((g,), (th,), (buf, cp.int64(size // 16), cp.int32(passes), out)),
+                                        rep_ms=30)
+        t = (times[60] - times[20]) / 40
+        cal.row(bench="read_l2_resident", size_bytes=size, ctas=g, threads=th, unroll=4, time_s=t, bytes_moved=size,
+                value=size / t, unit="B/s", note="__ldcg int4 reads, time slope between 20 and 60 passes")
+    buf = cp.random.randint(0, 1 << 30, (1 << 30) // 4, dtype=cp.int32)
+    t, _, _ = bench(lambda: rk((g,), (th,), (buf, cp.int64((1 << 30) // 16), cp.int32(1), out)), rep_ms=30)
+    cal.row(bench="read_hbm", size_bytes=1 << 30, ctas=g, threads=th, unroll=4, time_s=t, bytes_moved=1 << 30,
+            value=(1 << 30) / t, unit="B/s", note="__ldcg int4 reads, one pass over 1 GiB, L2 flushed")
 
 
 def calibrate(cal: Sink, sm_count: int, l2_bytes: int, log) -> None:
@@ -301,6 +340,10 @@ def calibrate(cal: Sink, sm_count: int, l2_bytes: int, log) -> None:
     except Exception as e:
         cal.row(bench="mma_sfu_failed", note=repr(e)[:300])
     log(f"clocks after mma/sfu: {smi('clocks.sm,clocks.mem,power.draw,temperature.gpu')}")
+    try:
+        calibrate_reads(cal, sm_count)
+    except Exception as e:
+        cal.row(bench="reads_failed", note=repr(e)[:300])
     ck = cp.RawKernel(CHASE_SRC, "chase")
     res = cp.zeros(1, dtype=cp.int64)
     for name, region_elems, cycle_len, spacing in [("chase_hbm", 1 << 27, 1 << 20, 32), ("chase_l2", 1 << 19, 1 << 12, 32)]:
@@ -545,6 +588,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--budget-s", type=float, default=480.0)
     ap.add_argument("--skip-calibration", action="store_true")
     ap.add_argument("--calibration-only", action="store_true")
+    ap.add_argument("--reads-only", action="store_true", help="only the read-bandwidth microbenchmarks")
     args = ap.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     t0 = time.time()
@@ -575,7 +619,10 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_calibration:
         cal = Sink(os.path.join(args.out, "calibration.csv"), CAL_FIELDS)
         try:
-            calibrate(cal, sm_count, meta["l2_bytes"] or 0, log)
+            if args.reads_only:
+                calibrate_reads(cal, sm_count)
+            else:
+                calibrate(cal, sm_count, meta["l2_bytes"] or 0, log)
         except Exception:
             log("calibration failed: " + traceback.format_exc())
         log("calibration done")

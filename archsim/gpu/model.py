@@ -1,0 +1,197 @@
+"""Wave/occupancy model of one kernel launch on an H100-class GPU.
+
+A launch is a grid of CTAs (thread blocks) described by :class:`LaunchSpec`: per-CTA work
+(tensor-core FLOPs, FP32-pipe lane ops, special-function ops, shared-memory bytes, bytes through
+L2 and the part of them that comes from HBM), the CTA's resources (threads, registers, shared
+memory) and how the kernel overlaps its phases.
+
+Model (per launch):
+1. Occupancy: resident CTAs per SM = min over threads, registers (allocated per warp in units of
+   256), shared memory (+1 KiB reserved per CTA), and the CTA limit.
+2. A CTA resident with ``r - 1`` others gets ``1/r`` of its SM's pipes. Compute time of a CTA is
+   the sum of its pipe times (``serial``: one instruction stream, phases do not overlap, as in
+   FlashAttention-2 and Triton kernels) or their maximum (``overlap``: warp-specialised
+   ping-pong, as FlashAttention-3/cuDNN). Memory time: HBM bytes at ``min(HBM/concurrent CTAs,
+   bytes-in-flight / latency)`` (Little's law, latency from the 1-CTA copy) and L2 bytes at
+   ``L2/concurrent CTAs``; loads are pipelined, so CTA time = max(compute, memory) + one memory
+   latency to fill the pipeline.
+3. CTAs are dispatched in launch order to the earliest free slot (``SMs x occupancy`` slots):
+   wave quantisation and causal imbalance come out of this list schedule.
+4. Clock: power limits the SM clock under tensor-core load. The clock falls linearly with the
+   tensor-core duty ``u`` (achieved MMA FLOP/s over the full-clock wgmma peak) from the maximum
+   to the clock at which cuBLAS's GEMM peak ran (calibrated); solved by fixed-point iteration.
+5. Kernel time = launch floor + DRAM ramp (both calibrated from copy microbenchmarks) + makespan.
+
+Ignored: instruction issue limits and latencies inside a warp, bank conflicts, register-spill
+traffic, L2 misses caused by capacity (K/V and GEMM operands are assumed L2-resident while their
+consumers run), L2 partition crossing, DRAM refresh/page effects (see the DRAM model for those),
+clock ramp-up, launch overlap between consecutive kernels.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from dataclasses import dataclass, field
+
+from archsim.gpu.calibration import DeviceRates
+
+PIPES = ("mma", "vec", "sfu", "smem")
+
+
+@dataclass(frozen=True)
+class CtaWork:
+    """Work of one CTA. Units: FLOPs (mma), lane operations (vec, sfu), bytes."""
+
+    mma_flops: float = 0.0
+    vec_ops: float = 0.0
+    sfu_ops: float = 0.0
+    smem_bytes: float = 0.0
+    l2_bytes: float = 0.0
+    hbm_bytes: float = 0.0
+
+
+@dataclass(frozen=True)
+class LaunchSpec:
+    """One kernel launch: CTA classes in launch order ``(count, work)`` and CTA resources."""
+
+    name: str
+    ctas: tuple[tuple[int, CtaWork], ...]
+    threads_per_cta: int
+    regs_per_thread: int
+    smem_per_cta_bytes: float
+    mma_path: str = "wgmma"  # wgmma | mma_sync | none
+    schedule: str = "serial"  # serial | overlap
+    inflight_bytes_per_cta: float = 32768.0
+    note: str = ""
+
+    @property
+    def grid(self) -> int:
+        return sum(n for n, _ in self.ctas)
+
+    def total(self, key: str) -> float:
+        return sum(n * getattr(w, key) for n, w in self.ctas)
+
+
+@dataclass
+class LaunchResult:
+    """Predicted time of one launch (seconds) and what bounded it."""
+
+    name: str
+    time_s: float
+    bound: str
+    grid: int
+    ctas_per_sm: int
+    occupancy_limiter: str
+    waves: float
+    clock_hz: float
+    busy_s: dict[str, float]
+    totals: dict[str, float]
+    timeline: list[dict] = field(default_factory=list)
+
+
+def occupancy(spec: LaunchSpec, rates: DeviceRates) -> tuple[int, str]:
+    """(resident CTAs per SM, the limiting resource)."""
+    warps = math.ceil(spec.threads_per_cta / 32)
+    regs_per_warp = math.ceil(spec.regs_per_thread * 32 / 256) * 256
+    limits = {
+        "threads": rates.max_threads_per_sm // max(1, warps * 32),
+        "registers": rates.registers_per_sm // max(1, warps * regs_per_warp),
+        "shared_memory": int(rates.shared_memory_per_sm_bytes // (spec.smem_per_cta_bytes + 1024)),
+        "cta_limit": rates.max_ctas_per_sm,
+    }
+    limiter = min(limits, key=lambda k: limits[k])
+    if limits[limiter] < 1:
+        from archsim.errors import PhysicalLimitError
+        raise PhysicalLimitError(f"{spec.name}: a CTA does not fit on one SM ({limiter})")
+    return limits[limiter], limiter
+
+
+def _pipe_rates(spec: LaunchSpec, rates: DeviceRates, clock: float) -> dict[str, float]:
+    """Per-SM rates at ``clock`` (FLOP/s, op/s, B/s)."""
+    s = clock / rates.clock_hz / rates.sm_count
+    mma = rates.mma_sync_fmax if spec.mma_path == "mma_sync" else rates.mma_fmax
+    return {"mma": mma * s, "vec": rates.vec_fmax * s, "sfu": rates.sfu_fmax * s, "smem": rates.smem_fmax * s}
+
+
+def _cta_time(w: CtaWork, spec: LaunchSpec, rates: DeviceRates, per_sm: dict[str, float], r: int,
+              concurrent: int) -> tuple[float, dict[str, float]]:
+    parts = {
+        "mma": w.mma_flops * r / per_sm["mma"] if w.mma_flops else 0.0,
+        "vec": w.vec_ops * r / per_sm["vec"] if w.vec_ops else 0.0,
+        "sfu": w.sfu_ops * r / per_sm["sfu"] if w.sfu_ops else 0.0,
+        "smem": w.smem_bytes * r / per_sm["smem"] if w.smem_bytes else 0.0,
+    }
+    compute = sum(parts.values()) if spec.schedule == "serial" else max(parts.values())
+    hbm_share = rates.hbm_bw / concurrent
+    little = spec.inflight_bytes_per_cta / rates.cta_mem_latency_s
+    parts["hbm"] = w.hbm_bytes / min(hbm_share, little)
+    parts["latency"] = w.hbm_bytes / little if little < hbm_share else 0.0
+    parts["l2"] = w.l2_bytes / (rates.l2_bw / concurrent)
+    memory = max(parts["hbm"], parts["l2"])
+    parts["compute"] = compute
+    return max(compute, memory) + rates.cta_mem_latency_s, parts
+
+
+def _schedule(durations: list[tuple[int, float]], slots: int, wave_events: bool) -> tuple[float, list[dict]]:
+    """List-schedule CTA runs ``(count, duration)`` onto ``slots`` in order; returns makespan."""
+    if len(durations) == 1:
+        n, d = durations[0]
+        waves = math.ceil(n / slots)
+        events = [{"wave": k, "start_s": k * d, "dur_s": d, "ctas": min(slots, n - k * slots)}
+                  for k in range(min(waves, 64))] if wave_events else []
+        return waves * d, events
+    free = [0.0] * slots
+    heapq.heapify(free)
+    end = 0.0
+    events: list[dict] = []
+    started = 0
+    for n, d in durations:
+        for _ in range(n):
+            t0 = heapq.heappop(free)
+            heapq.heappush(free, t0 + d)
+            end = max(end, t0 + d)
+            if wave_events and started % slots == 0 and len(events) < 64:
+                events.append({"wave": started // slots, "start_s": t0, "dur_s": d, "ctas": min(slots, n)})
+            started += 1
+    return end, events
+
+
+def simulate_launch(spec: LaunchSpec, rates: DeviceRates, *, timeline: bool = False) -> LaunchResult:
+    """Predict one launch (see module docstring)."""
+    occ, limiter = occupancy(spec, rates)
+    grid = spec.grid
+    r = max(1, min(occ, math.ceil(grid / rates.sm_count)))
+    slots = rates.sm_count * r
+    concurrent = min(grid, slots)
+    clock = rates.clock_hz
+    for _ in range(3):  # fixed point on the power-limited clock
+        per_sm = _pipe_rates(spec, rates, clock)
+        runs, worst_parts, worst = [], {}, -1.0
+        for n, w in spec.ctas:
+            d, parts = _cta_time(w, spec, rates, per_sm, r, concurrent)
+            runs.append((n, d))
+            if d > worst:
+                worst, worst_parts = d, parts
+        makespan, events = _schedule(runs, slots, timeline)
+        fixed = rates.launch_floor_s + max(0.0, rates.mem_fixed_s - rates.launch_floor_s)
+        time_s = fixed + makespan
+        duty = spec.total("mma_flops") / rates.mma_fmax / time_s
+        new_clock = rates.clock_hz * (1.0 - (1.0 - rates.throttle_at_full_mma) * min(1.0, duty))
+        if abs(new_clock - clock) < 1e-4 * clock:
+            break
+        clock = new_clock
+    candidates = {"launch": fixed, "compute": worst_parts["compute"], "memory:hbm": worst_parts["hbm"],
+                  "memory:l2": worst_parts["l2"]}
+    bound = max(candidates, key=lambda k: candidates[k]) if fixed < makespan else "launch"
+    if bound == "compute":
+        bound = "compute:" + max(PIPES, key=lambda p: worst_parts[p])
+    if bound == "memory:hbm" and worst_parts["latency"]:
+        bound = "latency"
+    busy = {k: v for k, v in worst_parts.items()}
+    totals = {"mma_flops": spec.total("mma_flops"), "vec_ops": spec.total("vec_ops"),
+              "sfu_ops": spec.total("sfu_ops"), "hbm_bytes": spec.total("hbm_bytes"),
+              "l2_bytes": spec.total("l2_bytes"), "smem_bytes": spec.total("smem_bytes")}
+    return LaunchResult(name=spec.name, time_s=time_s, bound=bound, grid=grid, ctas_per_sm=occ,
+                        occupancy_limiter=limiter, waves=grid / slots, clock_hz=clock, busy_s=busy, totals=totals,
+                        timeline=events)
