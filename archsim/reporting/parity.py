@@ -78,9 +78,10 @@ def parity_section(qty: str, frame: pd.DataFrame, source: str, index: int) -> Se
     fig.add_scatter(x=[lo, hi], y=[lo / 1.25, hi / 1.25], mode="lines", name="-25%",
                     line={"color": "grey", "dash": "dot"}, showlegend=False)
     fig.add_scatter(x=frame["measured"], y=frame["modeled"], mode="markers", name="points",
-                    text=frame["label"], hovertext=[f"{t}: error {100 * e:+.1f}%" for t, e in zip(frame["label"], err)],
+                    text=frame["label"],
+                    hovertext=[f"{t}: error {100 * e:+.1f}%" for t, e in zip(frame["label"], err, strict=True)],
                     marker={"size": 9})
-    fig.update_layout(xaxis={"type": "log", "title": f"measured {qty}"}, yaxis={"type": "log", "title": f"modeled {qty}"},
-                      height=480)
+    fig.update_layout(xaxis={"type": "log", "title": f"measured {qty}"},
+                      yaxis={"type": "log", "title": f"modeled {qty}"}, height=480)
     return Section(f"parity-{index}", f"Modeled vs measured: {qty} ({Path(source).name})", fig,
                    note=f"{len(frame)} points; MAPE {mape:.1f}%, max |error| {worst:.1f}%.")

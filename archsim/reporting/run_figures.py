@@ -28,7 +28,7 @@ def roofline(result: Any) -> Section:
     offchip = next(iter(bws), None)
     fig = go.Figure()
     pts = []
-    for o, label in zip(result.ops, _labels(result)):
+    for o, label in zip(result.ops, _labels(result), strict=True):
         nbytes = o.bytes_by_level.get(offchip, 0.0) if offchip else 0.0
         if o.flops > 0 and nbytes > 0 and o.time_s > 0:
             pts.append((o.flops / nbytes, o.flops / o.time_s, label, o))
@@ -39,7 +39,8 @@ def roofline(result: Any) -> Section:
     vector = peaks.get("vector_flops_per_s", {})
     top = max(list(matrix.values()) + list(vector.values()) or [1.0])
     for i, (level, bw) in enumerate(bws.items()):
-        fig.add_scatter(x=[lo, top / bw, hi], y=[lo * bw, top, top], mode="lines", name=f"{level} bandwidth",
+        fig.add_scatter(x=[lo, top / bw, hi], y=[lo * bw, top, top], mode="lines",
+                        name=f"{level} bandwidth",
                         line={"color": _PALETTE[i % len(_PALETTE)], "dash": "solid" if i == 0 else "dash"})
     for dtype, peak in matrix.items():
         fig.add_scatter(x=[lo, hi], y=[peak, peak], mode="lines", name=f"{dtype} matrix peak",
@@ -49,7 +50,8 @@ def roofline(result: Any) -> Section:
                         line={"color": "grey", "dash": "dot"})
     for phase in dict.fromkeys(p[3].phase for p in pts):
         sel = [p for p in pts if p[3].phase == phase]
-        fig.add_scatter(x=[p[0] for p in sel], y=[p[1] for p in sel], mode="markers", name=f"ops ({phase})", marker={"size": 11},
+        fig.add_scatter(x=[p[0] for p in sel], y=[p[1] for p in sel], mode="markers", name=f"ops ({phase})",
+                        marker={"size": 11},
                         hovertext=[f"{p[2]}: bound {p[3].bound}" for p in sel])
     fig.update_layout(xaxis={"type": "log", "title": f"arithmetic intensity (FLOP per {offchip} byte)"},
                       yaxis={"type": "log", "title": "achieved FLOP/s"}, height=520)
@@ -75,14 +77,13 @@ def operator_breakdown(result: Any) -> Section:
     rows = [{"operator": label, "count": o.count, "bound": o.bound, "time_s": o.total_time_s,
              "share": o.total_time_s / result.latency_s if result.latency_s else 0.0,
              "GFLOP": o.flops * o.count / 1e9, "energy_j": o.total_energy_j}
-            for label, o in zip(labels, result.ops)]
+            for label, o in zip(labels, result.ops, strict=True)]
     return Section("operators", "Per-operator time by resource", fig, table=rows,
                    note="Bars: the time each resource would need for the operator; the operator takes the "
                         "largest (its bound).")
 
 
 def energy_breakdown(result: Any) -> Section:
-    import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
     labels = _labels(result)

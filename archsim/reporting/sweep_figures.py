@@ -75,7 +75,6 @@ def heatmaps(ok: pd.DataFrame, dims: list[str], metric: str, title: str) -> list
 
 
 def one_axis(ok: pd.DataFrame, dim: str) -> Section:
-    import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
     best = ok.groupby(dim, sort=True)[["latency_s", "energy_j"]].min()
@@ -89,7 +88,6 @@ def one_axis(ok: pd.DataFrame, dim: str) -> Section:
 
 
 def random_scatter(ok: pd.DataFrame, dims: list[str]) -> Section:
-    import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
     fig = make_subplots(rows=1, cols=len(dims), subplot_titles=[short(d) for d in dims])

@@ -69,7 +69,8 @@ class ZipAxis(StrictModel):
         for path in value:
             _check_path(path)
         if len(set(lengths.values())) > 1:
-            raise ValueError("zip lists must have equal lengths; got " + ", ".join(f"{p}: {n}" for p, n in lengths.items()))
+            raise ValueError("zip lists must have equal lengths; got "
+                             + ", ".join(f"{p}: {n}" for p, n in lengths.items()))
         if any(n == 0 for n in lengths.values()):
             raise ValueError("zip lists need at least one value")
         return value
@@ -145,7 +146,8 @@ def _axis_tag(value: Any) -> str | None:
 
 
 Axis = Annotated[
-    Annotated[GridAxis, Tag("grid")] | Annotated[ZipAxis, Tag("zip")] | Annotated[ListAxis, Tag("list")] | Annotated[RandomAxis, Tag("random")],
+    Annotated[GridAxis, Tag("grid")] | Annotated[ZipAxis, Tag("zip")] | Annotated[ListAxis, Tag("list")]
+    | Annotated[RandomAxis, Tag("random")],
     Discriminator(_axis_tag, custom_error_type="axis_kind",
                   custom_error_message="an axis is a mapping with exactly one of: grid, zip, list, random"),
 ]

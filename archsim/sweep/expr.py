@@ -111,7 +111,7 @@ def _eval(node: ast.AST, config: dict[str, Any]) -> Any:
         return any(_eval(v, config) for v in node.values)
     if isinstance(node, ast.Compare):
         left = _eval(node.left, config)
-        for op, comp in zip(node.ops, node.comparators):
+        for op, comp in zip(node.ops, node.comparators, strict=True):
             right = _eval(comp, config)
             if not _CMPOPS[type(op)](left, right):
                 return False

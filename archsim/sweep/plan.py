@@ -105,10 +105,10 @@ def base_config(sweep: Sweep, file: str, lines: LineMap) -> dict[str, Any]:
 def _axis_points(axis: Any, axis_index: int, sweep_file: str, lines: LineMap) -> list[dict[str, Any]]:
     if isinstance(axis, GridAxis):
         keys = list(axis.grid)
-        return [dict(zip(keys, combo)) for combo in itertools.product(*(axis.grid[k] for k in keys))]
+        return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*(axis.grid[k] for k in keys))]
     if isinstance(axis, ZipAxis):
         keys = list(axis.zip)
-        return [dict(zip(keys, combo)) for combo in zip(*(axis.zip[k] for k in keys))]
+        return [dict(zip(keys, combo, strict=True)) for combo in zip(*(axis.zip[k] for k in keys), strict=True)]
     if isinstance(axis, ListAxis):
         return [dict(p) for p in axis.points]
     assert isinstance(axis, RandomAxis)
@@ -126,7 +126,7 @@ def _axis_points(axis: Any, axis_index: int, sweep_file: str, lines: LineMap) ->
             else:
                 raw = rng.uniform(lo, hi, size=spec.samples)
             column = [int(round(v)) if param.integer else float(v) for v in raw]
-        for point, value in zip(points, column):
+        for point, value in zip(points, column, strict=True):
             point[key] = value
     return points
 

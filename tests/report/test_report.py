@@ -34,7 +34,7 @@ def test_run_report_sections_and_trace(run_dir, tmp_path):
     assert len(slices) == len(result.ops)
     # back to back, in order, durations = operator totals (microseconds)
     ends = [e["ts"] + e["dur"] for e in slices]
-    assert all(abs(b["ts"] - a) < 1e-6 for a, b in zip(ends, slices[1:]))
+    assert all(abs(b["ts"] - a) < 1e-6 for a, b in zip(ends, slices[1:], strict=False))
     assert sum(e["dur"] for e in slices) == pytest.approx(result.latency_s * 1e6, rel=1e-12)
 
 

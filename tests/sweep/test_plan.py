@@ -7,12 +7,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from sweep_data import N_DROPPED, N_INVALID, N_POINTS, SMALL_SWEEP
 
 from archsim.cli.commands.validate import validate_file
 from archsim.errors import ConfigError
 from archsim.sweep.plan import load_plan
-
-from sweep_data import N_DROPPED, N_INVALID, N_POINTS, SMALL_SWEEP
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 
 def report(
     folder: Annotated[Path, typer.Argument(help="output folder of `archsim run` or `archsim sweep`")],
-    measured: Annotated[Optional[list[Path]], typer.Option(
+    measured: Annotated[list[Path] | None, typer.Option(
         "--measured", help="measurement CSV (measured_<x> columns) for parity plots; measured*.csv in FOLDER "
                            "are used automatically")] = None,
 ) -> None:

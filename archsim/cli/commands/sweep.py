@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 
 def sweep(
     sweep_file: Annotated[Path, typer.Argument(help="sweep YAML (kind: sweep)")],
-    out: Annotated[Path, typer.Option("--out", help="output folder; rerunning into it resumes")] = Path("archsim-sweep"),
+    out: Annotated[Path, typer.Option(
+        "--out", help="output folder; rerunning into it resumes")] = Path("archsim-sweep"),
     engine: Annotated[str, typer.Option("--engine", help="local (process pool) or ray")] = "local",
-    workers: Annotated[Optional[int], typer.Option("--workers", help="parallel workers (default: CPU cores)")] = None,
-    address: Annotated[Optional[str], typer.Option("--address", help="Ray cluster address (default: start a local Ray)")] = None,
-    checkpoint_s: Annotated[float, typer.Option("--checkpoint-s", help="seconds between results.parquet checkpoints")] = 1.0,
+    workers: Annotated[int | None, typer.Option("--workers", help="parallel workers (default: CPU cores)")] = None,
+    address: Annotated[str | None, typer.Option(
+        "--address", help="Ray cluster address (default: start a local Ray)")] = None,
+    checkpoint_s: Annotated[float, typer.Option(
+        "--checkpoint-s", help="seconds between results.parquet checkpoints")] = 1.0,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="discard results already in --out")] = False,
     retry_failed: Annotated[bool, typer.Option("--retry-failed", help="rerun points recorded as failed")] = False,
     no_report: Annotated[bool, typer.Option("--no-report", help="skip report.html")] = False,
@@ -24,7 +27,14 @@ def sweep(
     Killed runs resume: rerun the same command and only the missing points are simulated.
     """
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     from archsim.errors import ConfigError
     from archsim.sweep.plan import load_plan
