@@ -44,7 +44,8 @@ def model_cycles(r: dict) -> tuple[str, int | None]:
 
 
 def describe(r: dict) -> str:
-    keys = {"systolic": ("n", "k"), "softmax": ("length",), "gelu": ("n_values",), "pim_mac": ("lanes", "bursts", "interval")}
+    keys = {"systolic": ("n", "k"), "softmax": ("length",), "gelu": ("n_values",),
+            "pim_mac": ("lanes", "bursts", "interval")}
     return ", ".join(f"{k}={r[k]}" for k in keys[r["block"]])
 
 

@@ -1,8 +1,8 @@
-"""FPGA resource counts of the RTL blocks with yosys ``synth_xilinx`` (7-series cells).
+"""FPGA resource counts of the RTL blocks with yosys ``synth_xilinx -family xcup`` (UltraScale+).
 
 ``python -m rtl.synth`` synthesises every block in :data:`BLOCKS` (flattened, Debian yosys)
 and writes ``rtl/resources.json``: per block, LUTs (LUT1..LUT6), flip-flops (FD*), DSP48E1
-slices, LUTRAM and BRAM cells, CARRY4 chains, plus the yosys version and the command. IO
+slices (DSP48E2), LUTRAM and BRAM cells, CARRY chains, plus the yosys version and the command. IO
 buffers (IBUF/OBUF/BUFG) are left out: the blocks are parts of a design, not top levels.
 Counts are yosys's mapping before place-and-route (no Vivado optimisation): expect them to
 differ from vendor-tool numbers by tens of percent, mostly in LUTs.
@@ -15,7 +15,6 @@ import re
 import shutil
 import subprocess
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from rtl import RTL_DIR
 
@@ -50,7 +49,7 @@ def yosys_script(block: Block) -> str:
     reads = " ".join(str(RTL_DIR / s) for s in block.sources)
     chparams = "".join(f"chparam -set {k} {v} {block.top}; " for k, v in block.parameters.items())
     return (f"read_verilog -I {RTL_DIR} {reads}; {chparams}"
-            f"synth_xilinx -top {block.top} -flatten; stat")
+            f"synth_xilinx -family xcup -top {block.top} -flatten; stat")
 
 
 def count_cells(stat_text: str) -> dict[str, int]:
@@ -75,7 +74,7 @@ def summarise(cells: dict[str, int]) -> dict[str, int]:
         "dsp": total(lambda c: c.startswith("DSP48")),
         "lutram": total(lambda c: c.startswith("RAM") and not c.startswith("RAMB")),
         "bram": total(lambda c: c.startswith("RAMB")),
-        "carry4": cells.get("CARRY4", 0),
+        "carry": cells.get("CARRY4", 0) + cells.get("CARRY8", 0),
         "muxf7_f8": cells.get("MUXF7", 0) + cells.get("MUXF8", 0),
     }
 
@@ -96,7 +95,8 @@ def yosys_version() -> str:
 
 def main() -> None:
     blocks = {b.name: synthesise(b) for b in BLOCKS}
-    doc = {"tool": yosys_version(), "flow": "synth_xilinx -flatten (xc7 cells), IO buffers excluded",
+    doc = {"tool": yosys_version(),
+           "flow": "synth_xilinx -family xcup -flatten (UltraScale+ cells, as on the ZCU102), IO buffers excluded",
            "command": "python -m rtl.synth", "blocks": blocks}
     tmp = RESOURCES_JSON.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n", encoding="utf-8")

@@ -28,7 +28,7 @@ def rows_for(lanes: int, data_w: int, bursts: int, rng: random.Random) -> list[t
         return [[rng.randint(lo, hi) for _ in range(lanes)] for _ in range(bursts)]
 
     most_negative = [[lo] * lanes for _ in range(bursts)]
-    alternating = [[hi if (b + l) % 2 else lo for l in range(lanes)] for b in range(bursts)]
+    alternating = [[hi if (b + lane) % 2 else lo for lane in range(lanes)] for b in range(bursts)]
     return [(rand_row(), rand_row()), (most_negative, most_negative), (alternating, rand_row())]
 
 
