@@ -113,7 +113,7 @@ def _heap_pop(heap, n):
     return n
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _candidate(u, s, now, open_row, q_bank, q_row, q_write, bank_next, bg_next, unit_next, faw, ui, p):
     """(cycle, command) the queued request in slot ``s`` needs next (PRE on a row conflict)."""
     b = q_bank[u, s]
@@ -127,7 +127,7 @@ def _candidate(u, s, now, open_row, q_bank, q_row, q_write, bank_next, bg_next, 
     return max(now, earliest_a(cmd, u, b, bank_next, bg_next, unit_next, faw, ui, p)), cmd
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def schedule(u, now, bank_next, bg_next, unit_next, open_row, faw, ui, p, q_valid, q_bank, q_row, q_write, q_seq,
              nxt, qcount, protect):
     """Store in ``nxt[u]`` = (cycle, command, queue slot or bank, is_refresh) of unit ``u``'s next command."""

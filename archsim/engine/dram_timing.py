@@ -87,7 +87,7 @@ def earliest_a(cmd, u, b, bank_next, bg_next, unit_next, faw, ui, p):
     return t
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def apply_a(cmd, u, b, row, t, uses_bus, bank_next, bg_next, unit_next, open_row, faw, ui, d_bank, d_bg, d_unit, p):
     """Record ``cmd`` issued at cycle ``t`` (caller checked legality): update every gate it sets."""
     g = b >> p[P_BPG_SHIFT]

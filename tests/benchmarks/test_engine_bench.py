@@ -1,0 +1,83 @@
+"""Engine speed: DRAM bursts per wall second (1 GiB through HBM3 and DDR4), simpy events per second.
+
+Prints figures; asserts only correctness (never wall-clock time). Run:
+``pytest tests/benchmarks/test_engine_bench.py -m benchmark -s``.
+"""
+
+import time
+import tracemalloc
+
+import pytest
+
+from archsim.engine import Dram, Engine, Link, LinkSpec
+from archsim.presets import load_memory_standard
+
+GiB = 1 << 30
+MiB = 1 << 20
+
+pytestmark = pytest.mark.benchmark
+
+
+@pytest.mark.parametrize("standard", ["hbm3", "ddr4"])
+def test_one_gib_stream(standard):
+    std = load_memory_standard(standard)
+    Dram.run_pattern(std, pattern="stream", nbytes=MiB)  # compile / load the numba cache first
+    tracemalloc.start()
+    wall, cpu = time.perf_counter(), time.process_time()
+    st = Dram.run_pattern(std, pattern="stream", nbytes=GiB, queue_depth=64)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    bursts = st.counters["rd"]
+    commands = sum(st.counters[k] for k in ("act", "pre", "rd", "wr", "refab", "refpb"))
+    sim_s = st.elapsed_cycles * std.timing.tck_s
+    print(f"\n{standard}: 1 GiB stream, {bursts} bursts, {commands} commands in {wall:.2f} s wall ({cpu:.2f} s CPU) "
+          f"-> {bursts / wall / 1e6:.2f} M bursts per wall s ({bursts / cpu / 1e6:.2f} per CPU s), "
+          f"{commands / wall / 1e6:.2f} M commands/s; "
+          f"simulated {sim_s * 1e3:.3f} ms at {st.bytes_read / sim_s / 1e9:.1f} GB/s "
+          f"({100 * st.bytes_read / sim_s / std.peak_bandwidth_bytes_per_s:.1f}% of peak); "
+          f"peak traced memory {peak / MiB:.1f} MiB")
+    assert st.bytes_read == GiB
+
+
+def test_engine_events_per_second():
+    """The bare simpy core with links: one timeout per transfer, FIFO tie order."""
+    eng = Engine()
+    links = [Link(eng, LinkSpec(bandwidth_bytes_per_s=100e9, latency_s=1e-6, flit_bytes=16)) for _ in range(8)]
+
+    def sender(link):
+        for _ in range(25_000):
+            yield eng.process(link.send(4096))
+
+    for link in links:
+        eng.process(sender(link))
+    wall = time.perf_counter()
+    eng.run()
+    wall = time.perf_counter() - wall
+    events = next(eng._eid)  # simpy's event counter: events scheduled so far
+    print(f"\nengine: {events} simpy events (200k link transfers) in {wall:.2f} s wall -> {events / wall / 1e6:.3f} M "
+          f"events/s")
+    assert sum(link.payload_bytes[0] for link in links) == 200_000 * 4096
+
+
+def test_dram_through_simpy_path():
+    std = load_memory_standard("hbm3")
+    eng = Engine()
+    dram = Dram(eng, std)
+    link = Link(eng, LinkSpec(bandwidth_bytes_per_s=400e9, latency_s=100e-9, flit_bytes=32))
+
+    def tile(i):
+        yield eng.process(dram.read(i * 64 * 1024, 64 * 1024))
+        yield eng.process(link.send(64 * 1024))
+
+    for i in range(2048):  # 128 MiB in 64 KiB tiles
+        eng.process(tile(i))
+    wall = time.perf_counter()
+    eng.run()
+    wall = time.perf_counter() - wall
+    events = next(eng._eid)  # simpy's event counter: events scheduled so far
+    print(f"\nsimpy path: 128 MiB in 2048 tiles through HBM3 + link: {events} simpy events, "
+          f"{dram.stats().counters['rd']} DRAM bursts in {wall:.2f} s wall -> "
+          f"{dram.stats().counters['rd'] / wall / 1e6:.2f} M DRAM bursts/s; simulated {eng.now * 1e6:.1f} us "
+          f"({128 * MiB / eng.now / 1e9:.0f} GB/s end to end)")
+    assert link.payload_bytes[0] == 128 * MiB
