@@ -42,7 +42,7 @@ def load_result(folder: Path) -> Any:
 def _measured_sections(folder: Path, model: Any, extra: list[Path]) -> list[Any]:
     from archsim.reporting.parity import find_measurements, pairs, parity_section, read_measurements
 
-    sections = []
+    sections: list[Any] = []
     for path in list(dict.fromkeys(find_measurements(folder) + extra)):
         for qty, frame in pairs(model, read_measurements(path), str(path)):
             sections.append(parity_section(qty, frame, str(path), len(sections)))

@@ -19,7 +19,7 @@ def pareto_mask(values: np.ndarray) -> np.ndarray:
     for start in range(0, n, step):
         idx = order[start:start + step]
         block = values[idx][:, None, :]  # b x 1 x k
-        le = (values[None, :, :] <= block).all(axis=2)  # b x n: other j <= point i everywhere
-        lt = (values[None, :, :] < block).any(axis=2)
-        keep[idx] = ~(le & lt).any(axis=1)
+        le = np.all(values[None, :, :] <= block, axis=2)  # b x n: other j <= point i everywhere
+        lt = np.any(values[None, :, :] < block, axis=2)
+        keep[idx] = ~np.any(le & lt, axis=1)
     return keep

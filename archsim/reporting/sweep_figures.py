@@ -54,7 +54,7 @@ def _cat(values: pd.Series) -> list[str]:
 def heatmaps(ok: pd.DataFrame, dims: list[str], metric: str, title: str) -> list[Section]:
     import plotly.graph_objects as go
 
-    sections = []
+    sections: list[Section] = []
     pairs = [(a, b) for i, a in enumerate(dims) for b in dims[i + 1:]][:MAX_HEATMAP_PAIRS]
     for a, b in pairs:
         table = ok.groupby([b, a], sort=True)[metric].min().unstack(a)
@@ -104,7 +104,7 @@ def cost_column(ok: pd.DataFrame) -> str | None:
     present = [c for c in ("capex_usd", "area_m2", "usd_per_million_tokens")
                if c in ok.columns and ok[c].notna().all()]
     varied = [c for c in present if ok[c].nunique() > 1]
-    return (varied or present or [None])[0]
+    return (varied or present or [None])[0]  # type: ignore[list-item]
 
 
 def pareto(ok: pd.DataFrame, inputs: list[str]) -> tuple[Section, pd.DataFrame]:

@@ -84,14 +84,14 @@ def _resolve_part(kind: str, ref: str | dict[str, Any], where: str, lines: LineM
             beside = Path(where).parent / ref  # relative to the sweep file
             ref_path = str(beside) if beside.exists() else ref
         return presets.load(kind, ref_path, where=where, line=lines.get(key), key=format_path(key))
-    adapter = _HARDWARE if kind == "hardware" else _WORKLOAD
     try:
-        obj = adapter.validate_python(ref)
+        if kind == "hardware":
+            return _HARDWARE.validate_python(ref)
+        workload = _WORKLOAD.validate_python(ref)
     except ValidationError as exc:
         raise ConfigError(problems_from_validation(exc, ref, lines, where, prefix=key)) from None
-    if kind == "workloads":
-        presets._check_workload_refs(obj, lines, where)
-    return obj
+    presets._check_workload_refs(workload, lines, where)
+    return workload
 
 
 def base_config(sweep: Sweep, file: str, lines: LineMap) -> dict[str, Any]:
@@ -138,7 +138,7 @@ def _validate_config(config: dict[str, Any]) -> tuple[dict[str, Any], str]:
     errors = []
     for part, adapter in (("hardware", _HARDWARE), ("workload", _WORKLOAD)):
         try:
-            obj = adapter.validate_python(config[part])
+            obj: Any = adapter.validate_python(config[part])
         except ValidationError as exc:
             messages = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False)]
             errors.append(f"invalid {part}: " + "; ".join(messages))
@@ -202,7 +202,8 @@ def build_plan(sweep: Sweep, file: str, lines: LineMap) -> Plan:
 
 
 def _axis_kind(axis: Any) -> str:
-    return {GridAxis: "grid", ZipAxis: "zip", ListAxis: "list", RandomAxis: "random"}[type(axis)]
+    kinds: dict[type, str] = {GridAxis: "grid", ZipAxis: "zip", ListAxis: "list", RandomAxis: "random"}
+    return kinds[type(axis)]
 
 
 def _resolve_point(index: int, assignment: dict[str, Any], config: dict[str, Any], sweep: Sweep,
