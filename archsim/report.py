@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from archsim.result import Result
 
 
-def write_run_report(result: "Result", path: str | Path) -> None:
+def write_run_report(result: Result, path: str | Path) -> None:
     """Write ``report.html`` (and ``timeline.json`` when the result has none) for one result."""
     from archsim.reporting import write_run_report as _write
 
