@@ -8,15 +8,18 @@ memory) and how the kernel overlaps its phases.
 Model (per launch):
 1. Occupancy: resident CTAs per SM = min over threads, registers (allocated per warp in units of
    256), shared memory (+1 KiB reserved per CTA), and the CTA limit.
-2. A CTA resident with ``r - 1`` others gets ``1/r`` of its SM's pipes. Compute time of a CTA is
-   the sum of its pipe times (``serial``: one instruction stream, phases do not overlap, as in
-   FlashAttention-2 and Triton kernels) or their maximum (``overlap``: warp-specialised
-   ping-pong, as FlashAttention-3/cuDNN). Memory time: HBM bytes at ``min(HBM/concurrent CTAs,
-   bytes-in-flight / latency)`` (Little's law, latency from the 1-CTA copy) and L2 bytes at
-   ``L2/concurrent CTAs``; loads are pipelined, so CTA time = max(compute, memory) + one memory
-   latency to fill the pipeline.
+2. A CTA resident with ``r - 1`` others gets ``1/r`` of its SM's pipes. A CTA has a GEMM phase
+   (tensor cores, with its shared-memory operand traffic pipelined alongside: the max of the two)
+   and a softmax phase (special-function + FP32 ops issued by the same warps: their sum).
+   ``serial`` kernels run the phases one after the other (FlashAttention-2, Triton kernels);
+   ``overlap`` kernels run them concurrently (warp-specialised ping-pong, FlashAttention-3/cuDNN;
+   cuBLAS's producer/consumer pipeline). A CTA alone cannot stream faster than its bytes in
+   flight over the memory latency (Little's law, latency from the 1-CTA copy microbenchmark);
+   loads are pipelined, so CTA time = max(compute, HBM bytes / Little rate) + one latency.
 3. CTAs are dispatched in launch order to the earliest free slot (``SMs x occupancy`` slots):
-   wave quantisation and causal imbalance come out of this list schedule.
+   wave quantisation and causal imbalance come out of this list schedule. Shared resources bound
+   the launch as a whole: makespan = max(list schedule, all HBM bytes / HBM bandwidth, all L2
+   bytes / L2 bandwidth) — so a memory-bound tail wave gets the bandwidth the others left.
 4. Clock: power limits the SM clock under tensor-core load. The clock falls linearly with the
    tensor-core duty ``u`` (achieved MMA FLOP/s over the full-clock wgmma peak) from the maximum
    to the clock at which cuBLAS's GEMM peak ran (calibrated); solved by fixed-point iteration.
@@ -114,23 +117,22 @@ def _pipe_rates(spec: LaunchSpec, rates: DeviceRates, clock: float) -> dict[str,
     return {"mma": mma * s, "vec": rates.vec_fmax * s, "sfu": rates.sfu_fmax * s, "smem": rates.smem_fmax * s}
 
 
-def _cta_time(w: CtaWork, spec: LaunchSpec, rates: DeviceRates, per_sm: dict[str, float], r: int,
-              concurrent: int) -> tuple[float, dict[str, float]]:
+def _cta_time(w: CtaWork, spec: LaunchSpec, rates: DeviceRates, per_sm: dict[str, float],
+              r: int) -> tuple[float, dict[str, float]]:
+    """A CTA's own time: compute at 1/r of its SM, memory at its Little's-law rate, plus one latency."""
     parts = {
         "mma": w.mma_flops * r / per_sm["mma"] if w.mma_flops else 0.0,
         "vec": w.vec_ops * r / per_sm["vec"] if w.vec_ops else 0.0,
         "sfu": w.sfu_ops * r / per_sm["sfu"] if w.sfu_ops else 0.0,
         "smem": w.smem_bytes * r / per_sm["smem"] if w.smem_bytes else 0.0,
     }
-    compute = sum(parts.values()) if spec.schedule == "serial" else max(parts.values())
-    hbm_share = rates.hbm_bw / concurrent
+    gemm_phase = max(parts["mma"], parts["smem"])  # operand loads from shared memory pipeline with the MMAs
+    softmax_phase = parts["sfu"] + parts["vec"]  # issued by the same warps, one after the other
+    compute = gemm_phase + softmax_phase if spec.schedule == "serial" else max(gemm_phase, softmax_phase)
     little = spec.inflight_bytes_per_cta / rates.cta_mem_latency_s
-    parts["hbm"] = w.hbm_bytes / min(hbm_share, little)
-    parts["latency"] = w.hbm_bytes / little if little < hbm_share else 0.0
-    parts["l2"] = w.l2_bytes / (rates.l2_bw / concurrent)
-    memory = max(parts["hbm"], parts["l2"])
+    parts["latency"] = w.hbm_bytes / little
     parts["compute"] = compute
-    return max(compute, memory) + rates.cta_mem_latency_s, parts
+    return max(compute, parts["latency"]) + rates.cta_mem_latency_s, parts
 
 
 def _schedule(durations: list[tuple[int, float]], slots: int, wave_events: bool) -> tuple[float, list[dict]]:
@@ -163,32 +165,34 @@ def simulate_launch(spec: LaunchSpec, rates: DeviceRates, *, timeline: bool = Fa
     grid = spec.grid
     r = max(1, min(occ, math.ceil(grid / rates.sm_count)))
     slots = rates.sm_count * r
-    concurrent = min(grid, slots)
     clock = rates.clock_hz
-    for _ in range(3):  # fixed point on the power-limited clock
+    fixed = rates.launch_floor_s + max(0.0, rates.mem_fixed_s - rates.launch_floor_s)
+    shared = {"memory:hbm": spec.total("hbm_bytes") / rates.hbm_bw, "memory:l2": spec.total("l2_bytes") / rates.l2_bw}
+    for _ in range(4):  # fixed point on the power-limited clock
         per_sm = _pipe_rates(spec, rates, clock)
         runs, worst_parts, worst = [], {}, -1.0
         for n, w in spec.ctas:
-            d, parts = _cta_time(w, spec, rates, per_sm, r, concurrent)
+            d, parts = _cta_time(w, spec, rates, per_sm, r)
             runs.append((n, d))
             if d > worst:
                 worst, worst_parts = d, parts
-        makespan, events = _schedule(runs, slots, timeline)
-        fixed = rates.launch_floor_s + max(0.0, rates.mem_fixed_s - rates.launch_floor_s)
+        sched, events = _schedule(runs, slots, timeline)
+        makespan = max(sched, *shared.values())
         time_s = fixed + makespan
-        duty = spec.total("mma_flops") / rates.mma_fmax / time_s
+        # tensor-core duty relative to the calibrated full-load GEMM rate (u = 1 at the cuBLAS peak)
+        duty = spec.total("mma_flops") / time_s / (rates.mma_fmax * rates.throttle_at_full_mma)
         new_clock = rates.clock_hz * (1.0 - (1.0 - rates.throttle_at_full_mma) * min(1.0, duty))
         if abs(new_clock - clock) < 1e-4 * clock:
             break
         clock = new_clock
-    candidates = {"launch": fixed, "compute": worst_parts["compute"], "memory:hbm": worst_parts["hbm"],
-                  "memory:l2": worst_parts["l2"]}
-    bound = max(candidates, key=lambda k: candidates[k]) if fixed < makespan else "launch"
-    if bound == "compute":
-        bound = "compute:" + max(PIPES, key=lambda p: worst_parts[p])
-    if bound == "memory:hbm" and worst_parts["latency"]:
-        bound = "latency"
-    busy = {k: v for k, v in worst_parts.items()}
+    if fixed >= makespan:
+        bound = "launch"
+    elif sched >= max(shared.values()):
+        bound = "latency" if worst_parts["latency"] > worst_parts["compute"] else \
+            "compute:" + max(PIPES, key=lambda p: worst_parts[p])
+    else:
+        bound = max(shared, key=lambda k: shared[k])
+    busy = {**worst_parts, **{f"launch_{k}": v for k, v in shared.items()}, "schedule": sched}
     totals = {"mma_flops": spec.total("mma_flops"), "vec_ops": spec.total("vec_ops"),
               "sfu_ops": spec.total("sfu_ops"), "hbm_bytes": spec.total("hbm_bytes"),
               "l2_bytes": spec.total("l2_bytes"), "smem_bytes": spec.total("smem_bytes")}

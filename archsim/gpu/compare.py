@@ -1,0 +1,119 @@
+"""Modeled vs measured: predict every row of a campaign validation CSV and summarise the error.
+
+Error of a row = (modeled - measured) / measured. Summary: MAPE (mean |error|), max |error|,
+per kernel family (``prefill``/``decode``/``gemm`` x implementation) and per set (``grid`` vs
+``holdout``). Rows that failed on the device (``ok != 1``) and implementations the model does
+not cover (``efficient``: the CUTLASS memory-efficient kernel) are listed as skipped.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+from archsim.errors import ConfigError
+from archsim.gpu.predict import device_rates, predict_attention, predict_gemm
+
+NOT_MODELLED = {"efficient": "PyTorch's memory-efficient (CUTLASS) attention is not modelled"}
+REQUIRED = ("family", "impl", "time_s", "ok")
+
+
+def _int(v: str) -> int | None:
+    return int(float(v)) if v not in ("", None) else None
+
+
+def read_rows(path: str | Path) -> list[dict[str, str]]:
+    try:
+        with open(path, newline="") as fh:
+            reader = csv.DictReader(fh)
+            rows = list(reader)
+            fields = reader.fieldnames or []
+    except OSError as e:
+        raise ConfigError.single(f"cannot read {path}: {e.strerror}") from None
+    missing = [k for k in REQUIRED if k not in fields]
+    if missing:
+        raise ConfigError.single(f"{path}: not a validation CSV (missing columns: {', '.join(missing)})",
+                                 file=str(path), line=1)
+    return rows
+
+
+def predict_row(row: dict[str, str], hw: str, rates=None) -> float:
+    """Modeled seconds for one validation row."""
+    impl = row["impl"]
+    cfg = {k: _int(row.get(k, "")) for k in ("block_m", "block_n", "block_k", "num_warps", "num_stages", "num_splits")}
+    if row["family"] == "gemm":
+        return predict_gemm(hw, m=_int(row["m"]), n=_int(row["n"]), k=_int(row["k"]), dtype=row["dtype"],
+                            impl=impl, config=cfg if impl == "triton-gemm" else None, rates=rates).latency_s
+    if impl == "flash-decoding":
+        cfg = {k: cfg[k] for k in ("block_n", "num_warps", "num_stages", "num_splits")}
+    elif impl == "triton-flash":
+        cfg = {k: cfg[k] for k in ("block_m", "block_n", "num_warps", "num_stages")}
+    else:
+        cfg = {}
+    return predict_attention(hw, impl, batch=_int(row["batch"]), heads=_int(row["heads"]),
+                             kv_heads=_int(row["kv_heads"]), seq_q=_int(row["seq_q"]), seq_kv=_int(row["seq_kv"]),
+                             head_dim=_int(row["head_dim"]), causal=bool(_int(row["causal"])), dtype=row["dtype"],
+                             config=cfg, rates=rates).latency_s
+
+
+def label(row: dict[str, str]) -> str:
+    if row["family"] == "gemm":
+        return f"{row['m']}x{row['n']}x{row['k']}"
+    return (f"b{row['batch']} h{row['heads']}/{row['kv_heads']} q{row['seq_q']} kv{row['seq_kv']} d{row['head_dim']}"
+            + (" causal" if row["causal"] == "1" else ""))
+
+
+def compare(path: str | Path, hw: str, rates=None) -> tuple[list[dict], list[dict]]:
+    """(compared rows, skipped rows). Each compared row: family, impl, set, shape, measured_s, modeled_s, error."""
+    if rates is None:
+        from archsim.presets import load_hardware
+        rates = device_rates(load_hardware(hw))
+    done, skipped = [], []
+    for row in read_rows(path):
+        base = {"family": row["family"], "impl": row["impl"], "set": row.get("set", ""), "shape": label(row)}
+        if row["ok"] != "1":
+            skipped.append({**base, "reason": "failed on device: " + row.get("error", "")[:80]})
+            continue
+        if row["impl"] in NOT_MODELLED:
+            skipped.append({**base, "reason": NOT_MODELLED[row["impl"]]})
+            continue
+        measured = float(row["time_s"])
+        modeled = predict_row(row, hw, rates)
+        done.append({**base, "measured_s": measured, "modeled_s": modeled, "error": (modeled - measured) / measured})
+    return done, skipped
+
+
+def summarise(rows: list[dict]) -> dict:
+    """MAPE and max |error| overall, by family/impl and by set."""
+    def stats(sub: list[dict]) -> dict:
+        errs = [abs(r["error"]) for r in sub]
+        return {"n": len(errs), "mape": sum(errs) / len(errs) if errs else math.nan, "max": max(errs, default=math.nan),
+                "within_25pct": sum(e <= 0.25 for e in errs) / len(errs) if errs else math.nan}
+    groups: dict[str, list[dict]] = {}
+    sets: dict[str, list[dict]] = {}
+    for r in rows:
+        groups.setdefault(f"{r['family']}/{r['impl']}", []).append(r)
+        sets.setdefault(r["set"], []).append(r)
+    return {"all": stats(rows), "by_family": {k: stats(v) for k, v in sorted(groups.items())},
+            "by_set": {k: stats(v) for k, v in sorted(sets.items())}}
+
+
+def parity_figure(rows: list[dict], title: str):
+    """Plotly log-log scatter of modeled vs measured with the parity line and +-25% bands."""
+    import plotly.graph_objects as go
+    fig = go.Figure()
+    for key in sorted({f"{r['family']}/{r['impl']}" for r in rows}):
+        sub = [r for r in rows if f"{r['family']}/{r['impl']}" == key]
+        fig.add_trace(go.Scatter(
+            x=[r["measured_s"] * 1e6 for r in sub], y=[r["modeled_s"] * 1e6 for r in sub], mode="markers", name=key,
+            marker={"symbol": ["diamond" if r["set"] == "holdout" else "circle" for r in sub], "size": 7},
+            text=[f"{r['shape']} ({r['set']}) err {r['error']:+.1%}" for r in sub]))
+    lo = min(min(r["measured_s"], r["modeled_s"]) for r in rows) * 1e6 / 1.5
+    hi = max(max(r["measured_s"], r["modeled_s"]) for r in rows) * 1e6 * 1.5
+    for f, dash, name in ((1.0, "solid", "parity"), (1.25, "dot", "+25%"), (0.75, "dot", "-25%")):
+        fig.add_trace(go.Scatter(x=[lo, hi], y=[lo * f, hi * f], mode="lines", name=name,
+                                 line={"color": "gray", "dash": dash, "width": 1}))
+    fig.update_layout(title=title, xaxis={"type": "log", "title": "measured (us)"},
+                      yaxis={"type": "log", "title": "modeled (us)"}, width=900, height=700)
+    return fig

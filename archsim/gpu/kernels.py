@@ -1,0 +1,283 @@
+"""Known kernels lowered to :class:`~archsim.gpu.model.LaunchSpec`: how each one tiles its work.
+
+Every builder takes a problem shape (and a launch configuration for our Triton kernels) and
+returns the launches the kernel makes. Counts are executed work (padding included): tensor-core
+FLOPs per tile, softmax lane operations, special-function ops, shared-memory traffic, bytes through
+L2 and the compulsory share of each CTA in HBM traffic (K/V and GEMM operands are read from HBM
+once and re-read from L2 by the other CTAs that need them).
+
+Tilings (design facts, not fitted):
+- ``triton-flash`` / ``flash-decoding`` / ``triton-gemm``: our kernels in ``kernels/triton``
+  with their launch configuration (defaults as shipped). Registers are estimated as 40 + fp32
+  accumulator and score tiles per thread (the device compile gave 127-168 for attention, 58-117
+  for GEMM); shared memory = pipeline stages x tiles, as Triton allocates it.
+- ``flash2`` (PyTorch SDPA FLASH = FlashAttention-2 v2.x, flash_fwd_launch_template.h): 4 warps,
+  BM x BN = 128x128 for head dim <= 64, 128x64 up to 128, 64x64 above; ``mma.sync`` (Ampere
+  path on Hopper); Q in registers, K/V single-buffered in shared memory, each warp reads the
+  whole K/V tile (ldmatrix); softmax not overlapped with the GEMMs (FA3 paper, sec. 3.1).
+  Decode (seq_q small): the split-KV kernel (BM 64, BN 256/128/64 by head dim) with FA2's
+  ``num_splits_heuristic`` over 2 x SMs, GQA query heads packed into the M tile
+  (``seqlenq_ngroups_swapped``), plus a combine kernel.
+- ``cudnn``: modelled as FlashAttention-3-style (cuDNN 9 internals are not public): 3 warpgroups,
+  BM=BN=128, wgmma, softmax overlapped with the GEMMs; decode as FA2's split-KV.
+- ``cublas``: wgmma tiles from {64,128,256}x{64,128,256}, BK=64, 4 stages, one CTA per SM,
+  2x1 clusters sharing the B tile through TMA multicast (CUTLASS sm90 default), optional split-K with an fp32 reduction kernel; the tile/split with the least predicted time is
+  taken (cuBLAS's heuristic picks from such a list).
+- ``naive``: torch eager = batched GEMM QK^T, scale, (mask), softmax, batched GEMM PV.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+from archsim.gpu.calibration import DeviceRates
+from archsim.gpu.model import CtaWork, LaunchSpec, simulate_launch
+
+ELEM = {"bf16": 2, "fp16": 2, "fp32": 4}
+#: FP32-pipe lane ops per score element in the softmax phase: scale (FFMA), row max, subtract,
+#: row sum, convert to the MMA dtype; Triton applies its mask on every block (+1 select, +2 for
+#: the causal compare/and). Plus the accumulator rescale: head_dim / BN per element.
+SOFTMAX_VEC_OPS = 4.0
+
+
+def _cdiv(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def _kv_blocks(m: int, bm: int, bn: int, sq: int, skv: int, causal: bool) -> int:
+    """KV blocks a query block visits (bottom-right causal alignment skips blocks above the band)."""
+    if not causal:
+        return _cdiv(skv, bn)
+    hi = min(skv, (m + 1) * bm - 1 + (skv - sq) + 1)
+    return _cdiv(hi, bn) if hi > 0 else 0
+
+
+def _attention_prefill(name: str, s: dict, *, bm: int, bn: int, threads: int, regs: int, smem: float, path: str,
+                       schedule: str, vec_per_elem: float, smem_reads_per_tile: float, inflight: float) -> LaunchSpec:
+    b, h, hkv, sq, skv, d = s["batch"], s["heads"], s["kv_heads"], s["seq_q"], s["seq_kv"], s["head_dim"]
+    e = ELEM[s["dtype"]]
+    n_m = _cdiv(sq, bm)
+    kv_head_bytes = 2 * skv * d * e
+    hbm_kv_share = kv_head_bytes / (n_m * (h // hkv))
+    tile = bn * d * e
+    classes: dict[int, int] = {}
+    for m in range(n_m):
+        nb = _kv_blocks(m, bm, bn, sq, skv, s["causal"])
+        classes[nb] = classes.get(nb, 0) + 1
+    order = sorted(classes.items()) if s["causal"] else list(classes.items())
+    ctas = []
+    for nb, count in order:
+        elems = nb * bm * bn
+        w = CtaWork(mma_flops=nb * 4.0 * bm * bn * d, sfu_ops=elems + nb * bm,
+                    vec_ops=elems * vec_per_elem + nb * bm * d,
+                    smem_bytes=nb * 2 * tile * (1 + smem_reads_per_tile) + bm * d * e,
+                    l2_bytes=nb * 2 * tile + 2 * bm * d * e, hbm_bytes=hbm_kv_share * (nb * bn / max(1, skv)) + 2 * bm * d * e)
+        ctas.append((count * b * h, w))
+    return LaunchSpec(name=name, ctas=tuple(ctas), threads_per_cta=threads, regs_per_thread=regs,
+                      smem_per_cta_bytes=smem, mma_path=path, schedule=schedule, inflight_bytes_per_cta=inflight)
+
+
+def _triton_regs(rows: int, cols: int, d: int, threads: int) -> int:
+    return min(255, 40 + (rows * d + 2 * rows * cols) // threads)
+
+
+def triton_flash(s: dict, block_m: int = 64, block_n: int = 64, num_warps: int = 4, num_stages: int = 2,
+                 **_: object) -> list[LaunchSpec]:
+    d, e = s["head_dim"], ELEM[s["dtype"]]
+    threads = 32 * num_warps
+    smem = num_stages * 2 * block_n * d * e + block_m * d * e
+    vec = SOFTMAX_VEC_OPS + 1 + (2 if s["causal"] else 0)
+    return [_attention_prefill("triton_flash_attention", s, bm=block_m, bn=block_n, threads=threads,
+                               regs=_triton_regs(block_m, block_n, d, threads), smem=smem, path="wgmma",
+                               schedule="serial", vec_per_elem=vec, smem_reads_per_tile=1,
+                               inflight=max(1, num_stages - 1) * 2 * block_n * d * e)]
+
+
+def fa2_tile(d: int) -> tuple[int, int]:
+    return (128, 128) if d <= 64 else (128, 64) if d <= 128 else (64, 64)
+
+
+def flash2(s: dict, **_: object) -> list[LaunchSpec]:
+    d, e = s["head_dim"], ELEM[s["dtype"]]
+    if s["seq_q"] <= 16:
+        return fa2_decode(s, "flash2")
+    bm, bn = fa2_tile(d)
+    smem = bm * d * e + 2 * bn * d * e
+    return [_attention_prefill("fa2_fwd", s, bm=bm, bn=bn, threads=128, regs=255, smem=smem, path="mma_sync",
+                               schedule="serial", vec_per_elem=SOFTMAX_VEC_OPS, smem_reads_per_tile=4,
+                               inflight=bn * d * e)]
+
+
+def cudnn(s: dict, **_: object) -> list[LaunchSpec]:
+    d, e = s["head_dim"], ELEM[s["dtype"]]
+    if s["seq_q"] <= 16:
+        return fa2_decode(s, "cudnn")
+    bm, bn = 128, (128 if d <= 128 else 64)
+    smem = bm * d * e + 2 * 2 * bn * d * e
+    return [_attention_prefill("cudnn_fa3_style", s, bm=bm, bn=bn, threads=384, regs=168, smem=smem, path="wgmma",
+                               schedule="overlap", vec_per_elem=SOFTMAX_VEC_OPS, smem_reads_per_tile=2,
+                               inflight=2 * bn * d * e)]
+
+
+def fa2_num_splits(batch_nheads_mblocks: int, num_sms: int, num_n_blocks: int, max_splits: int = 128) -> int:
+    """FlashAttention-2's ``num_splits_heuristic`` (flash_api.cpp), ``num_sms`` = 2 x SM count."""
+    if batch_nheads_mblocks >= 0.8 * num_sms:
+        return 1
+    max_splits = min(max_splits, num_sms, num_n_blocks)
+    effs, eligible = [], []
+    for splits in range(1, max_splits + 1):
+        ok = splits == 1 or _cdiv(num_n_blocks, splits) != _cdiv(num_n_blocks, splits - 1)
+        waves = batch_nheads_mblocks * splits / num_sms
+        effs.append(waves / math.ceil(waves) if ok else 0.0)
+        eligible.append(ok)
+    best = max(effs)
+    for splits in range(1, max_splits + 1):
+        if eligible[splits - 1] and effs[splits - 1] >= 0.85 * best:
+            return splits
+    return 1
+
+
+def fa2_decode(s: dict, label: str) -> list[LaunchSpec]:
+    b, h, hkv, sq, skv, d = s["batch"], s["heads"], s["kv_heads"], s["seq_q"], s["seq_kv"], s["head_dim"]
+    e = ELEM[s["dtype"]]
+    group = h // hkv
+    rows, heads = (sq * group, hkv) if (sq == 1 and group > 1) else (sq, h)  # seqlenq_ngroups_swapped
+    bm, bn = 64, (256 if d <= 64 else 128 if d <= 128 else 64)
+    n_m, n_n = _cdiv(rows, bm), _cdiv(skv, bn)
+    sm_count = s["_sm_count"]
+    splits = fa2_num_splits(b * heads * n_m, 2 * sm_count, n_n)
+    blocks_per_split = _cdiv(n_n, splits)
+    tile = bn * d * e
+    w = CtaWork(mma_flops=blocks_per_split * 4.0 * bm * bn * d, sfu_ops=blocks_per_split * bm * bn,
+                vec_ops=blocks_per_split * bm * (bn * SOFTMAX_VEC_OPS + d),
+                smem_bytes=blocks_per_split * 2 * tile * 5, l2_bytes=blocks_per_split * 2 * tile,
+                hbm_bytes=blocks_per_split * 2 * tile)
+    launches = [LaunchSpec(name=f"{label}_splitkv", ctas=((b * heads * n_m * splits, w),), threads_per_cta=128,
+                           regs_per_thread=255, smem_per_cta_bytes=bm * d * e + 2 * tile, mma_path="mma_sync",
+                           schedule="serial", inflight_bytes_per_cta=tile)]
+    if splits > 1:
+        out_rows = b * heads * rows
+        part = out_rows * splits * (d + 1) * 4
+        wc = CtaWork(vec_ops=out_rows * splits * d * 3 / max(1, _cdiv(out_rows, 16)),
+                     l2_bytes=part / _cdiv(out_rows, 16), hbm_bytes=part / _cdiv(out_rows, 16))
+        launches.append(LaunchSpec(name=f"{label}_combine", ctas=((_cdiv(out_rows, 16), wc),), threads_per_cta=128,
+                                   regs_per_thread=64, smem_per_cta_bytes=16 * 1024, mma_path="none",
+                                   inflight_bytes_per_cta=8 * 1024))
+    return launches
+
+
+def flash_decoding(s: dict, num_splits: int = 4, block_n: int = 64, num_warps: int = 4, num_stages: int = 2,
+                   **_: object) -> list[LaunchSpec]:
+    """Our split-KV decode kernel (kernels/triton/flash_decoding.py) and its reduce kernel."""
+    b, h, hkv, skv, d = s["batch"], s["heads"], s["kv_heads"], s["seq_kv"], s["head_dim"]
+    e = ELEM[s["dtype"]]
+    group = h // hkv
+    bh = max(16, 1 << (group - 1).bit_length())
+    split_len = _cdiv(_cdiv(skv, num_splits), block_n) * block_n
+    n_splits = _cdiv(skv, split_len)
+    tile = block_n * d * e
+    threads = 32 * num_warps
+    classes = []
+    for i in range(n_splits):
+        keys = min(split_len, skv - i * split_len)
+        nb = _cdiv(keys, block_n)
+        classes.append((nb, keys))
+    ctas = []
+    for nb, keys in classes:
+        w = CtaWork(mma_flops=nb * 4.0 * bh * block_n * d, sfu_ops=nb * bh * block_n,
+                    vec_ops=nb * bh * (block_n * (SOFTMAX_VEC_OPS + 1) + d), smem_bytes=nb * 2 * tile * 2,
+                    l2_bytes=keys * 2 * d * e, hbm_bytes=keys * 2 * d * e)
+        ctas.append((b * hkv, w))
+    split = LaunchSpec(name="flash_decoding_split", ctas=tuple(ctas), threads_per_cta=threads,
+                       regs_per_thread=_triton_regs(bh, block_n, d, threads),
+                       smem_per_cta_bytes=num_stages * tile + 3 * bh * d * e, mma_path="mma_sync",
+                       schedule="serial", inflight_bytes_per_cta=max(1, num_stages - 1) * 2 * tile)
+    part = n_splits * (d + 1) * 4
+    reduce = LaunchSpec(name="flash_decoding_reduce", ctas=((b * h, CtaWork(vec_ops=3 * n_splits * d, l2_bytes=part,
+                                                                           hbm_bytes=part + d * e)),),
+                        threads_per_cta=128, regs_per_thread=40, smem_per_cta_bytes=0, mma_path="none",
+                        inflight_bytes_per_cta=part)
+    return [split, reduce]
+
+
+def gemm_spec(name: str, m: int, n: int, k: int, e: int, *, bm: int, bn: int, bk: int, stages: int, threads: int,
+              regs: int, split_k: int = 1, batch: int = 1, schedule: str = "overlap",
+              smem_reads: float = 2.0, multicast: int = 1) -> list[LaunchSpec]:
+    """Tiled GEMM. ``multicast``: CTAs of a cluster sharing one B tile load from L2 (TMA multicast)."""
+    k_per = _cdiv(k, split_k)
+    grid = _cdiv(m, bm) * _cdiv(n, bn) * split_k * batch
+    steps = _cdiv(k_per, bk)
+    a_b = batch * (m * k + k * n) * e
+    out_e = 4 if split_k > 1 else e
+    w = CtaWork(mma_flops=2.0 * bm * bn * steps * bk, vec_ops=bm * bn,
+                smem_bytes=steps * (bm + bn) * bk * e * (1 + smem_reads / 2) + bm * bn * e,
+                l2_bytes=steps * (bm + bn / multicast) * bk * e + bm * bn * out_e,
+                hbm_bytes=(a_b + batch * m * n * out_e * split_k) / grid)
+    launches = [LaunchSpec(name=name, ctas=((grid, w),), threads_per_cta=threads, regs_per_thread=regs,
+                           smem_per_cta_bytes=stages * (bm + bn) * bk * e, mma_path="wgmma", schedule=schedule,
+                           inflight_bytes_per_cta=max(1, stages - 1) * (bm + bn) * bk * e)]
+    if split_k > 1:
+        elems = batch * m * n
+        launches.append(stream_kernel(f"{name}_splitk_reduce", elems, read_b=split_k * 4.0, write_b=float(e),
+                                      vec_per_elem=split_k))
+    return launches
+
+
+def stream_kernel(name: str, elems: int, *, read_b: float, write_b: float, vec_per_elem: float = 1.0,
+                  sfu_per_elem: float = 0.0, extra_l2_per_elem: float = 0.0) -> LaunchSpec:
+    """An elementwise/row kernel streaming ``elems`` elements (CTA: 256 threads x 8 elements)."""
+    per = 2048
+    grid = max(1, _cdiv(elems, per))
+    w = CtaWork(vec_ops=per * vec_per_elem, sfu_ops=per * sfu_per_elem,
+                l2_bytes=per * (read_b + write_b + extra_l2_per_elem), hbm_bytes=per * (read_b + write_b))
+    return LaunchSpec(name=name, ctas=((grid, w),), threads_per_cta=256, regs_per_thread=32, smem_per_cta_bytes=0,
+                      mma_path="none", inflight_bytes_per_cta=256 * 16 * 2)
+
+
+CUBLAS_TILES = ((128, 256), (256, 128), (128, 128), (64, 128), (64, 256), (128, 64), (64, 64))
+
+
+def cublas_gemm(m: int, n: int, k: int, dtype: str, rates: DeviceRates, batch: int = 1) -> list[LaunchSpec]:
+    """The cuBLAS-like choice: the tile and split-K with the least predicted time."""
+    e = ELEM[dtype]
+    best: tuple[float, list[LaunchSpec]] | None = None
+    for bm, bn in CUBLAS_TILES:
+        base_grid = _cdiv(m, bm) * _cdiv(n, bn) * batch
+        splits = [1] + [s for s in (2, 3, 4, 8, 16) if base_grid * s <= 2 * rates.sm_count and k // s >= 256]
+        for split in splits:
+            threads = 128 * (bm // 64) + 128  # consumer warpgroups of 64 rows + one producer
+            regs = min(168, (rates.registers_per_sm // threads) // 8 * 8)
+            launches = gemm_spec(f"cublas_gemm_{bm}x{bn}" + (f"_splitk{split}" if split > 1 else ""), m, n, k, e,
+                                 bm=bm, bn=bn, bk=64, stages=4, threads=threads, regs=regs, split_k=split, batch=batch,
+                                 multicast=2 if _cdiv(m, bm) >= 2 else 1)
+            t = sum(simulate_launch(ln, rates).time_s for ln in launches)
+            if best is None or t < best[0]:
+                best = (t, launches)
+    assert best is not None
+    return best[1]
+
+
+def triton_gemm(m: int, n: int, k: int, dtype: str, block_m: int = 64, block_n: int = 64, block_k: int = 32,
+                num_warps: int = 4, num_stages: int = 3, **_: object) -> list[LaunchSpec]:
+    threads = 32 * num_warps
+    return gemm_spec("triton_gemm", m, n, k, ELEM[dtype], bm=block_m, bn=block_n, bk=block_k, stages=num_stages,
+                     threads=threads, regs=min(255, 40 + block_m * block_n // threads), schedule="serial")
+
+
+def naive_attention(s: dict, rates: DeviceRates) -> list[LaunchSpec]:
+    b, h, sq, skv, d = s["batch"], s["heads"], s["seq_q"], s["seq_kv"], s["head_dim"]
+    e = ELEM[s["dtype"]]
+    scores = b * h * sq * skv
+    launches = cublas_gemm(sq, skv, d, s["dtype"], rates, batch=b * h)
+    launches.append(stream_kernel("scale", scores, read_b=e, write_b=e))
+    if s["causal"]:
+        launches.append(stream_kernel("masked_fill", scores, read_b=e, write_b=e, extra_l2_per_elem=1))
+    launches.append(stream_kernel("softmax", scores, read_b=e, write_b=e, vec_per_elem=4, sfu_per_elem=1))
+    launches += cublas_gemm(sq, d, skv, s["dtype"], rates, batch=b * h)
+    return launches
+
+
+ATTENTION_IMPLS: dict[str, Callable[..., list[LaunchSpec]]] = {
+    "triton-flash": triton_flash, "flash2": flash2, "cudnn": cudnn, "flash-decoding": flash_decoding,
+}
