@@ -101,6 +101,8 @@ def _fusemax_graph(plan: ArrayPlan, target: Target, tiles: int, groups: int) -> 
     off, on = target.offchip, target.onchip
     # the Q/state buffer of a group is double-buffered when two fit beside the K/V tiles
     q_slots = 2 if 2 * p1 * rows * (2 * e + 2) * b + kv_bytes <= target.onchip_capacity_bytes else 1
+    # P1 row blocks of Q and running state (max, denominator, numerator); K/V tiles double-buffered
+    g.buffers = [("Q+state", p1 * rows * (2 * e + 2) * b, q_slots == 2), ("KV", kv_bytes, True)]
     for grp in range(groups):
         q = g.load("Q", off, p1 * rows * e * b, [group_end[grp - q_slots]] if grp >= q_slots else [], grp)
         last_stage: list[int | None] = [None] * chunks
@@ -176,6 +178,10 @@ def _flat_graph(plan: ArrayPlan, target: Target, tiles: int, groups: int) -> Tas
             for k in ("QK", "AV", *FLAT_1D_SOFTMAX)}
     score = rows * tile * b
     g = TaskGraph(f"flat {s}")
+    # K/V tiles double-buffered; a score row block of rows x N per slot unless it spills
+    g.buffers = [("KV", 2 * tile * e * b, True), ("Q", rows * e * b, slots == 2)]
+    if not spill:
+        g.buffers.append(("S", rows * s.seq_kv * b, slots == 2))
     group_end: list[int] = []
     for grp in range(groups):
         buffer_free = group_end[grp - slots] if grp >= slots else None

@@ -1,5 +1,6 @@
-"""Evaluate a lowered operator: the event-model makespan (player), the analytical bound from
-the same task graph (max over units of work / rate), and energy from action counts.
+"""Evaluate a lowered operator: the event-model makespan (the player, on :mod:`archsim.engine`
+components), the analytical bound from the same task graph (max over units of work / rate),
+and energy from action counts.
 
 Energy = sum over actions of count x the target's energy per action, plus static power x the
 event-model time. Action counts and per-unit work are linear in key tiles and groups, so
@@ -14,7 +15,7 @@ from typing import Any
 
 from dataflows.array_attention import plan_flat, plan_fusemax
 from dataflows.generic import plan_attention, plan_gemm
-from dataflows.player import play_extrapolated
+from dataflows.player import play, play_extrapolated
 from dataflows.shapes import AttentionShape
 from dataflows.target import Target
 from dataflows.taskgraph import TaskGraph
@@ -35,6 +36,8 @@ class Evaluation:
     energy_j: float
     dynamic_energy_j: float
     params: dict[str, Any] = field(default_factory=dict)
+    #: Chrome/Perfetto events of the simulated probe slice (engine Timeline observer), when asked for
+    trace: list[dict[str, Any]] | None = None
 
     def utilisation(self, unit: str) -> float:
         return self.busy_s.get(unit, 0.0) / self.time_s if self.time_s else 0.0
@@ -55,7 +58,8 @@ def _linear(build: Callable[[int, int], TaskGraph], tiles: int, groups: int,
     return {k: v * groups for k, v in out.items()}
 
 
-def run_plan(name: str, plan: Any, target: Target, energy_j: dict[str, float] | None = None) -> Evaluation:
+def run_plan(name: str, plan: Any, target: Target, energy_j: dict[str, float] | None = None, *,
+             trace: bool = False) -> Evaluation:
     def build(t: int, g: int) -> TaskGraph:
         return plan.build(target, t, g)
 
@@ -66,9 +70,12 @@ def run_plan(name: str, plan: Any, target: Target, energy_j: dict[str, float] | 
     analytical = max(w / target.rate(u) for u, w in work.items())
     table = energy_j or target.energy_j
     dynamic = sum(n * table.get(a, 0.0) for a, n in actions.items())
+    spans = None
+    if trace:  # the largest slice the extrapolation simulated: a few key tiles of the first groups
+        spans = play(build(min(plan.tiles, 8), min(plan.groups, probe)), target, trace=True).spans
     return Evaluation(name, target.name, played.time_s, analytical, played.busy_s, work, actions,
                       dynamic + target.static_power_w * played.time_s, dynamic,
-                      {**plan.params, "tiles": plan.tiles, "groups": plan.groups, **played.slices})
+                      {**plan.params, "tiles": plan.tiles, "groups": plan.groups, **played.slices}, spans)
 
 
 def plan_for(dataflow: str, shape: AttentionShape, target: Target) -> Any:
@@ -83,10 +90,10 @@ def plan_for(dataflow: str, shape: AttentionShape, target: Target) -> Any:
 
 
 def evaluate_attention(dataflow: str, shape: AttentionShape, target: Target,
-                       energy_j: dict[str, float] | None = None) -> Evaluation:
-    return run_plan(f"attention/{dataflow}", plan_for(dataflow, shape, target), target, energy_j)
+                       energy_j: dict[str, float] | None = None, *, trace: bool = False) -> Evaluation:
+    return run_plan(f"attention/{dataflow}", plan_for(dataflow, shape, target), target, energy_j, trace=trace)
 
 
 def evaluate_gemm(m: int, n: int, k: int, target: Target, *, elem_bytes: float = 2.0, count: int = 1,
-                  energy_j: dict[str, float] | None = None) -> Evaluation:
-    return run_plan("gemm", plan_gemm(m, n, k, target, elem_bytes, count), target, energy_j)
+                  energy_j: dict[str, float] | None = None, trace: bool = False) -> Evaluation:
+    return run_plan("gemm", plan_gemm(m, n, k, target, elem_bytes, count), target, energy_j, trace=trace)

@@ -35,6 +35,8 @@ FLAT_STATIC_W = 16.63
 MODELS = {"BERT": "bert-base", "TrXL": "trxl", "T5": "t5-small", "XLM": "xlm"}
 SEQS = {"1K": 1 << 10, "4K": 1 << 12, "16K": 1 << 14, "64K": 1 << 16, "256K": 1 << 18, "1M": 1 << 20}
 BATCH = 64  # flat_validation.csv B
+TRACED = ("BERT", "4K")  # the (model, seq) whose engine timeline is written
+TRACE_FILE = "timeline_bert_4k.json"  # Chrome/Perfetto; open in ui.perfetto.dev
 PAPER = {"attention_speedup_geomean": 6.7, "attention_energy_ratio": 0.79, "e2e_speedup_geomean": 5.3,
          "e2e_energy_ratio": 0.83, "fusemax_utilization_mean": 1.0}
 
@@ -63,12 +65,20 @@ def run(out: Path) -> dict:
     with open(Path(__file__).parents[1] / "reports/fusemax/artifact_reference.csv") as fh:
         ref = {(r["model"], r["seq_len"]): r for r in csv.DictReader(line for line in fh if not line.startswith("#"))}
     rows = []
+    out.mkdir(parents=True, exist_ok=True)
     for label, preset in MODELS.items():
         model = presets.load_model(preset)
         for seq_label, n in SEQS.items():
             shape = AttentionShape(BATCH, model.num_heads, n, n, model.dhead)
-            a_fm = evaluate_attention("fusemax", shape, fm, ARTIFACT_ENERGY_J)
-            a_fl = evaluate_attention("flat", shape, flat, ARTIFACT_ENERGY_J)
+            traced = (label, seq_label) == TRACED
+            a_fm = evaluate_attention("fusemax", shape, fm, ARTIFACT_ENERGY_J, trace=traced)
+            a_fl = evaluate_attention("flat", shape, flat, ARTIFACT_ENERGY_J, trace=traced)
+            if traced:  # engine Timeline of the simulated probe slices, one process per dataflow
+                events = [dict(ev, pid=pid) for pid, ev_list in ((0, a_fm.trace), (1, a_fl.trace))
+                          for ev in ev_list or []]
+                events += [{"name": "process_name", "ph": "M", "pid": pid, "args": {"name": name}}
+                           for pid, name in ((0, "fusemax"), (1, "flat"))]
+                _write_json(out / TRACE_FILE, {"traceEvents": events, "displayTimeUnit": "ns"})
             lin_fm, lin_fm_e = linear_layers(model, n, fm)
             lin_fl, lin_fl_e = linear_layers(model, n, flat)
             r = ref.get((label, seq_label), {})
@@ -102,12 +112,16 @@ def run(out: Path) -> dict:
         "paper": PAPER,
         "rows": rows,
         "command": "python -m dataflows.fusemax_repro reports/fusemax",
+        "timeline": TRACE_FILE,
     }
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = out / "summary.json.tmp"
-    tmp.write_text(json.dumps(summary, indent=1))
-    tmp.replace(out / "summary.json")
+    _write_json(out / "summary.json", summary, indent=1)
     return summary
+
+
+def _write_json(path: Path, data: dict, indent: int | None = None) -> None:
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(data, indent=indent))
+    tmp.replace(path)
 
 
 if __name__ == "__main__":

@@ -59,10 +59,11 @@ def bind(target: Target, macs: float, vector_ops: float = 0.0, exps: float = 0.0
 
 
 def _compute(g: TaskGraph, target: Target, name: str, deps: list, grp: int, macs: float = 0.0,
-             vector_ops: float = 0.0, exps: float = 0.0) -> int:
+             vector_ops: float = 0.0, exps: float = 0.0, tile: tuple[int, int, int] | None = None) -> int:
     last = None
     for unit, amount, actions in bind(target, macs, vector_ops, exps):
-        last = g.add(f"{unit}:{name}", "compute", unit, amount, deps if last is None else [last], actions, grp)
+        last = g.add(f"{unit}:{name}", "compute", unit, amount, deps if last is None else [last], actions, grp,
+                     tile if "mac" in actions else None)
     assert last is not None, f"{name}: no work"
     return last
 
@@ -177,7 +178,11 @@ def _attention_graph(plan: GenericPlan, target: Target, tiles: int, groups: int)
 
 
 def plan_gemm(m: int, n: int, k: int, target: Target, elem_bytes: float = 2.0, count: int = 1) -> GenericPlan:
-    """Row panels of ``tm`` rows of A stay on chip while ``n``-tiles of B stream past them."""
+    """Row panels of ``tm`` rows of A stay on chip while ``n``-tiles of B stream past them.
+
+    Each ``tm x tn x k`` product is one GEMM tile task; on a spatial array the player times it
+    with the engine's weight-stationary systolic contract (B tile held, the panel's rows stream).
+    """
     tn = int(target.pe_rows or 128)
     tm = max(1, min(m, int(target.onchip_capacity_bytes / 2 // (k * elem_bytes))))
     if target.pe_cols:
@@ -197,7 +202,8 @@ def _gemm_graph(plan: GenericPlan, target: Target, tiles: int, groups: int) -> T
         done: list[int] = []
         for j in range(tiles):
             w = g.load(f"B{j}", off, k * tn * b, [done[j - 2] if j >= 2 else None], grp)
-            c = _compute(g, target, f"mm[{j}]", [a, w, done[-1] if done else None], grp, macs=tm * tn * k)
+            c = _compute(g, target, f"mm[{j}]", [a, w, done[-1] if done else None], grp, macs=tm * tn * k,
+                         tile=(tm, tn, k))
             done.append(g.store(f"C{j}", off, tm * tn * b, [c], grp))
         prev.append(done[-1])
     return g

@@ -32,6 +32,9 @@ class Task:
     deps: tuple[int, ...] = ()
     actions: dict[str, float] = field(default_factory=dict)
     group: int = 0
+    #: a matrix tile ``(m, n, k)`` when the task is one GEMM tile (C[m x n] += A[m x k] @ B[k x n]):
+    #: the player then times it with the engine's systolic-array contract instead of amount / rate
+    tile: tuple[int, int, int] | None = None
 
 
 @dataclass
@@ -41,9 +44,13 @@ class TaskGraph:
     name: str
     tasks: list[Task] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: on-chip buffers the schedule holds: (name, bytes, double_buffered); the player allocates
+    #: them in the engine's :class:`~archsim.engine.Sram` of the target (CapacityError past capacity)
+    buffers: list[tuple[str, float, bool]] = field(default_factory=list)
 
     def add(self, name: str, kind: Kind, unit: str, amount: float, deps: Iterable[int | None] = (),
-            actions: dict[str, float] | None = None, group: int = 0) -> int:
+            actions: dict[str, float] | None = None, group: int = 0,
+            tile: tuple[int, int, int] | None = None) -> int:
         tid = len(self.tasks)
         clean = tuple(sorted({d for d in deps if d is not None}))
         for d in clean:
@@ -51,7 +58,7 @@ class TaskGraph:
                 raise ValueError(f"task {name}: dependency {d} is not an earlier task")
         if amount < 0:
             raise ValueError(f"task {name}: negative amount {amount}")
-        self.tasks.append(Task(tid, name, kind, unit, float(amount), clean, dict(actions or {}), group))
+        self.tasks.append(Task(tid, name, kind, unit, float(amount), clean, dict(actions or {}), group, tile))
         return tid
 
     def load(self, name: str, level: str, nbytes: float, deps: Iterable[int | None] = (), group: int = 0) -> int:
