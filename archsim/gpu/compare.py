@@ -117,3 +117,48 @@ def parity_figure(rows: list[dict], title: str):
     fig.update_layout(title=title, xaxis={"type": "log", "title": "measured (us)"},
                       yaxis={"type": "log", "title": "modeled (us)"}, width=900, height=700)
     return fig
+
+
+def parity_svg(rows: list[dict], title: str, size: int = 560) -> str:
+    """The same parity plot as a small self-contained SVG (for Markdown reports; no browser needed)."""
+    colors = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+              "#17becf"]
+    keys = sorted({f"{r['family']}/{r['impl']}" for r in rows})
+    lo = math.log10(min(min(r["measured_s"], r["modeled_s"]) for r in rows) * 1e6 / 1.3)
+    hi = math.log10(max(max(r["measured_s"], r["modeled_s"]) for r in rows) * 1e6 * 1.3)
+    pad, plot = 60, size - 80
+
+    def xy(us_x: float, us_y: float) -> tuple[float, float]:
+        fx = (math.log10(us_x) - lo) / (hi - lo)
+        fy = (math.log10(us_y) - lo) / (hi - lo)
+        return pad + fx * plot, 20 + (1 - fy) * plot
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{size + 230}" height="{size}" font-family="sans-serif" '
+             f'font-size="11"><rect width="100%" height="100%" fill="white"/>',
+             f'<text x="{pad}" y="14" font-size="13">{title}</text>',
+             f'<rect x="{pad}" y="20" width="{plot}" height="{plot}" fill="none" stroke="black"/>']
+    for dec in range(math.ceil(lo), math.floor(hi) + 1):
+        x, y = xy(10 ** dec, 10 ** dec)
+        parts.append(f'<line x1="{x:.1f}" y1="20" x2="{x:.1f}" y2="{20 + plot}" stroke="#eee"/>')
+        parts.append(f'<line x1="{pad}" y1="{y:.1f}" x2="{pad + plot}" y2="{y:.1f}" stroke="#eee"/>')
+        parts.append(f'<text x="{x:.1f}" y="{36 + plot}" text-anchor="middle">{10 ** dec:g}</text>')
+        parts.append(f'<text x="{pad - 4}" y="{y + 4:.1f}" text-anchor="end">{10 ** dec:g}</text>')
+    for f, dash in ((1.0, ""), (1.25, ' stroke-dasharray="4,3"'), (0.75, ' stroke-dasharray="4,3"')):
+        (x1, y1), (x2, y2) = xy(10 ** lo, 10 ** lo * f), xy(10 ** hi, 10 ** hi * f)
+        parts.append(f'<line x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" y2="{y2:.1f}" stroke="gray"{dash}/>')
+    for i, key in enumerate(keys):
+        c = colors[i % len(colors)]
+        for r in rows:
+            if f"{r['family']}/{r['impl']}" != key:
+                continue
+            x, y = xy(r["measured_s"] * 1e6, r["modeled_s"] * 1e6)
+            shape = (f'<rect x="{x - 3:.1f}" y="{y - 3:.1f}" width="6" height="6" fill="{c}"/>' if r["set"] == "holdout"
+                     else f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{c}" fill-opacity="0.8"/>')
+            parts.append(shape)
+        parts.append(f'<circle cx="{size + 10}" cy="{40 + 16 * i}" r="4" fill="{c}"/>'
+                     f'<text x="{size + 18}" y="{44 + 16 * i}">{key}</text>')
+    parts.append(f'<text x="{size + 10}" y="{60 + 16 * len(keys)}">square = holdout shape</text>')
+    parts.append(f'<text x="{size + 10}" y="{76 + 16 * len(keys)}">dashed = +-25%</text>')
+    parts.append(f'<text x="{pad + plot / 2}" y="{52 + plot}" text-anchor="middle">measured (us)</text>')
+    parts.append(f'<text x="14" y="{20 + plot / 2}" transform="rotate(-90 14 {20 + plot / 2})" '
+                 f'text-anchor="middle">modeled (us)</text></svg>')
+    return "\n".join(parts)

@@ -1,0 +1,63 @@
+"""``archsim compare MEASURED.csv --hw h100-sxm``: modeled vs measured kernel times."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def _pct(x: float) -> str:
+    return f"{x * 100:+.1f}%"
+
+
+def compare_cmd(
+    measured: Annotated[Path, typer.Argument(help="validation CSV written by `archsim measure` / the campaign")],
+    hw: Annotated[str, typer.Option("--hw", help="GPU preset the model predicts (h100-sxm, h200, ...)")] = "h100-sxm",
+    plot: Annotated[Path | None, typer.Option(help="plotly HTML parity plot (default reports/gpu-parity-<hw>.html)")]
+    = None,
+    svg: Annotated[Path | None, typer.Option(help="also write the parity plot as SVG here")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="write rows and summary as JSON here")] = None,
+    rows_shown: Annotated[str, typer.Option("--rows", help="all | worst (the 25 largest errors) | none")] = "all",
+) -> None:
+    """Print per-row modeled vs measured time and error, then MAPE and max error by kernel family."""
+    from archsim.errors import ConfigError
+    from archsim.gpu.compare import compare, parity_figure, parity_svg, summarise
+
+    if rows_shown not in ("all", "worst", "none"):
+        raise ConfigError.single(f"--rows must be all, worst or none, got {rows_shown!r}", key_path="rows")
+    rows, skipped = compare(measured, hw)
+    if not rows:
+        raise ConfigError.single(f"{measured}: no successful, modelled rows to compare", file=str(measured))
+    shown = rows if rows_shown == "all" else sorted(rows, key=lambda r: -abs(r["error"]))[:25] \
+        if rows_shown == "worst" else []
+    if shown:
+        typer.echo(f"{'family':8} {'impl':15} {'set':8} {'shape':42} {'measured_us':>12} {'modeled_us':>11} {'error':>8}")
+    for r in shown:
+        typer.echo(f"{r['family']:8} {r['impl']:15} {r['set']:8} {r['shape']:42} {r['measured_s'] * 1e6:12.1f} "
+                   f"{r['modeled_s'] * 1e6:11.1f} {_pct(r['error']):>8}")
+    summary = summarise(rows)
+    typer.echo(f"\nskipped {len(skipped)} rows (failed on device or not modelled)")
+    typer.echo(f"{'group':28} {'n':>4} {'MAPE':>7} {'max':>7} {'<=25%':>6}")
+    for name, st in [("ALL", summary["all"])] + [(k, v) for k, v in summary["by_family"].items()] + \
+            [(f"set={k}", v) for k, v in summary["by_set"].items()]:
+        typer.echo(f"{name:28} {st['n']:4d} {st['mape'] * 100:6.1f}% {st['max'] * 100:6.1f}% "
+                   f"{st['within_25pct'] * 100:5.0f}%")
+    plot = plot or Path("reports") / f"gpu-parity-{hw}.html"
+    plot.parent.mkdir(parents=True, exist_ok=True)
+    title = f"archsim GPU model vs {measured.name} on {hw}: MAPE {summary['all']['mape'] * 100:.1f}%"
+    parity_figure(rows, title).write_html(str(plot), include_plotlyjs="cdn")
+    typer.echo(f"plot: {plot}")
+    if svg is not None:
+        svg.parent.mkdir(parents=True, exist_ok=True)
+        svg.write_text(parity_svg(rows, title))
+        typer.echo(f"svg: {svg}")
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps({"rows": rows, "skipped": skipped, "summary": summary}, indent=1))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("compare")(compare_cmd)

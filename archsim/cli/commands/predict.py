@@ -1,0 +1,80 @@
+"""``archsim predict attention|gemm``: one kernel's modeled latency on a GPU preset, as JSON."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+predict_app = typer.Typer(help="Predict one kernel's latency on a GPU (GPU model of archsim.gpu); prints JSON.",
+                          no_args_is_help=True)
+
+Hw = Annotated[str, typer.Option("--hw", help="GPU hardware preset or YAML path (h100-sxm, h200, a100-sxm)")]
+Timeline = Annotated[Path | None, typer.Option("--timeline", help="write a Chrome/Perfetto trace JSON here")]
+
+
+def _emit(pred, timeline: Path | None) -> None:
+    out = pred.to_dict(timeline=timeline is not None)
+    if timeline is not None:
+        timeline.parent.mkdir(parents=True, exist_ok=True)
+        timeline.write_text(json.dumps(out.pop("timeline")))
+        out["timeline_file"] = str(timeline)
+    typer.echo(json.dumps(out, indent=1))
+
+
+@predict_app.command("attention")
+def attention(
+    hw: Hw = "h100-sxm",
+    impl: Annotated[str, typer.Option(help="triton-flash | flash2 (PyTorch SDPA FLASH = FlashAttention-2) | cudnn "
+                                           "| naive | flash-decoding")] = "flash2",
+    batch: Annotated[int, typer.Option(help="batch size")] = 1,
+    heads: Annotated[int, typer.Option(help="query heads")] = 32,
+    kv_heads: Annotated[int | None, typer.Option("--kv-heads", help="key/value heads (default: heads)")] = None,
+    seq_q: Annotated[int, typer.Option("--seq-q", help="query length")] = 4096,
+    seq_kv: Annotated[int | None, typer.Option("--seq-kv", help="key/value length (default: seq-q)")] = None,
+    head_dim: Annotated[int, typer.Option("--head-dim", help="head dimension")] = 128,
+    causal: Annotated[bool, typer.Option("--causal/--no-causal", help="causal mask, bottom-right aligned")] = False,
+    dtype: Annotated[str, typer.Option(help="bf16 | fp16 | fp32")] = "bf16",
+    block_m: Annotated[int | None, typer.Option("--block-m", help="Triton BLOCK_M (triton-flash)")] = None,
+    block_n: Annotated[int | None, typer.Option("--block-n", help="Triton BLOCK_N (triton-flash, flash-decoding)")] = None,
+    num_warps: Annotated[int | None, typer.Option("--num-warps", help="Triton num_warps")] = None,
+    num_stages: Annotated[int | None, typer.Option("--num-stages", help="Triton num_stages")] = None,
+    num_splits: Annotated[int | None, typer.Option("--num-splits", help="KV splits (flash-decoding)")] = None,
+    timeline: Timeline = None,
+) -> None:
+    """Modeled latency of one attention forward: latency_s, bound, tflops, bytes per level, launches."""
+    from archsim.gpu.predict import predict_attention
+
+    cfg = {"block_m": block_m, "block_n": block_n, "num_warps": num_warps, "num_stages": num_stages,
+           "num_splits": num_splits}
+    if impl == "flash-decoding":
+        cfg.pop("block_m")
+    elif impl == "triton-flash":
+        cfg.pop("num_splits")
+    else:
+        cfg = {}
+    _emit(predict_attention(hw, impl, batch=batch, heads=heads, kv_heads=kv_heads, seq_q=seq_q, seq_kv=seq_kv,
+                            head_dim=head_dim, causal=causal, dtype=dtype, config=cfg,
+                            timeline=timeline is not None), timeline)
+
+
+@predict_app.command("gemm")
+def gemm(
+    hw: Hw = "h100-sxm",
+    m: Annotated[int, typer.Option("--m", help="rows of A and C")] = 4096,
+    n: Annotated[int, typer.Option("--n", help="columns of B and C")] = 4096,
+    k: Annotated[int, typer.Option("--k", help="inner dimension")] = 4096,
+    dtype: Annotated[str, typer.Option(help="bf16 | fp16 | fp32")] = "bf16",
+    impl: Annotated[str, typer.Option(help="cublas | triton-gemm")] = "cublas",
+    timeline: Timeline = None,
+) -> None:
+    """Modeled latency of C = A @ B: latency_s, bound, tflops, bytes per level, launches."""
+    from archsim.gpu.predict import predict_gemm
+
+    _emit(predict_gemm(hw, m=m, n=n, k=k, dtype=dtype, impl=impl, timeline=timeline is not None), timeline)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(predict_app, name="predict")
