@@ -32,8 +32,9 @@ def simulate(workload: Workload | str, hardware: Any, *, backend: str = "auto") 
     hw = presets.load_hardware(hardware) if isinstance(hardware, str) else hardware
     if isinstance(hw, SystemSpec):
         raise ConfigError.single(
-            f"hardware {hw.name!r} is a system of devices; `archsim run` simulates one device "
-            "(pick one of its devices' presets)", key_path="family")
+            f"hardware {hw.name!r} is a system of devices; `archsim run` simulates one device — serve a "
+            f"model on the system with `archsim offload {hw.name}`, or run one of its devices' presets",
+            key_path="family")
     model = presets.resolve_model(wl)
     ops = lower(wl, model)
     chosen = choose(backend, hw.family)
