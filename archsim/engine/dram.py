@@ -81,8 +81,7 @@ class DramController:
         self.tables = (*distance_tables(std), p)
         self.state = new_state(units, banks, std.organisation.bank_groups)
         self.state[5][:, REF_DUE] = p[P_REF_INTERVAL]
-        self.queues = (np.zeros((units, queue_depth), np.bool_),) + tuple(
-            np.zeros((units, queue_depth), np.int64) for _ in range(6))
+        self.queues, self.bank_lists = core.new_queues(units, queue_depth, banks)
         self.nxt = np.zeros((units, 4), np.int64)
         self.tx = np.zeros((64, core.TX_COLS), np.int64)
         self.g = np.zeros(core.G_LEN, np.int64)
@@ -95,9 +94,8 @@ class DramController:
         self.mp = (m.offset_bits, m.fields, m.widths, m.pseudo_channels, m.banks_per_group, std.burst_bytes,
                    n_bursts_total)
         self._oldest_open_tx = 0
-        self.scratch = core.new_scratch(banks)
         for u in range(units):
-            core.schedule_unit(u, 0, self.state, self.tables, self.queues, self.nxt, self.scratch)
+            core.schedule_unit(u, 0, self.state, self.tables, self.queues, self.nxt, self.bank_lists)
 
     # --- transactions ---------------------------------------------------------------------
     def submit(self, *, base: int, count: int, write: bool, arrival_cycle: int, stride: int = 0,
@@ -129,8 +127,8 @@ class DramController:
     def advance(self, until_cycle: int, *, drain: bool = False) -> list[tuple[int, int]]:
         """Run the core to ``until_cycle``; returns (transaction id, done cycle) completed meanwhile."""
         self.g[core.G_COMPN] = 0
-        core.advance(until_cycle, drain, self.state, self.tables, self.queues, self.nxt, self.tx, self.g,
-                     self.heap, self.comp, self.counters, self.mp, self.scratch)
+        core.advance(until_cycle, drain, self.state, self.tables, self.queues, self.bank_lists, self.nxt, self.tx,
+                     self.g, self.heap, self.comp, self.counters, self.mp)
         mask = int(self.g[core.G_MASK])
         done = [(int(t), int(self.tx[t & mask, core.TX_DONE])) for t in self.comp[: self.g[core.G_COMPN]]]
         if done:

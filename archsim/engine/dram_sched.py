@@ -128,22 +128,18 @@ def _candidate(u, s, now, open_row, q_bank, q_row, q_write, bank_next, bg_next, 
 
 
 @njit(cache=True, inline="always")
-def schedule(u, now, bank_next, bg_next, unit_next, open_row, faw, ui, p, q_valid, q_bank, q_row, q_write, q_seq,
-             nxt, qcount, protect):
-    """Store in ``nxt[u]`` = (cycle, command, queue slot or bank, is_refresh) of unit ``u``'s next command."""
+def schedule(u, now, bank_next, bg_next, unit_next, open_row, faw, ui, p, q_row, q_write, q_seq, q_next,
+             b_head, b_count, b_wcount, nxt):
+    """Store in ``nxt[u]`` = (cycle, command, queue slot or bank, is_refresh) of unit ``u``'s next command.
+
+    Requests sit in per-bank lists in arrival order. Within a bank every request needing the
+    same command has the same earliest cycle, so only the oldest RD hit, the oldest WR hit and
+    (when the open row has no queued hits) the oldest request can win: FR-FCFS over the whole
+    queue, at the cost of a walk to the first hits of each bank.
+    """
     nbanks = p[P_NBANKS]
     per_bank = p[P_REF_MODE] == 1
     due = ui[u, REF_DUE]
-    for b in range(nbanks):
-        qcount[b] = 0
-        protect[b] = False
-    nslots = q_valid.shape[1]
-    for s in range(nslots):
-        if q_valid[u, s]:
-            b = q_bank[u, s]
-            qcount[b] += 1
-            if open_row[u, b] == q_row[u, s]:
-                protect[b] = True  # a row with queued hits is not precharged for another request
     # per-bank refresh may go to any bank not yet refreshed this round: prefer idle, closed, recently used
     rb = -1
     if per_bank:
@@ -152,37 +148,63 @@ def schedule(u, now, bank_next, bg_next, unit_next, open_row, faw, ui, p, q_vali
         for b in range(nbanks):
             if (mask >> b) & 1:
                 continue
-            sc = (1 if qcount[b] > 0 else 0) + (2 if open_row[u, b] >= 0 else 0)
+            sc = (1 if b_count[u, b] > 0 else 0) + (2 if open_row[u, b] >= 0 else 0)
             used = bank_next[u, b, ACT]  # later for a bank used more recently: the least likely to be needed soon
             if sc < score or (sc == score and used > recent):
                 score, recent, rb = sc, used, b
     best_t, best_cmd, best_slot, best_col, best_seq = INF, -1, -1, False, INF
-    # the gate arithmetic of earliest_a, inlined by hand: a call per slot costs ~20x more in numba
+    # the gate arithmetic of earliest_a, inlined by hand: a call per candidate costs much more in numba
     shift = p[P_BPG_SHIFT]
     t_bus = max(now, ui[u, LAST_CMD] + 1)
     t_faw = faw[u, ui[u, FAW_IDX]] + p[P_NFAW]
-    for s in range(nslots):
-        if not q_valid[u, s]:
+    for b in range(nbanks):
+        n = b_count[u, b]
+        if n == 0:
             continue
-        b = q_bank[u, s]
-        r = open_row[u, b]
-        if r == q_row[u, s]:
-            cmd = WR if q_write[u, s] else RD
-        elif r >= 0:
-            if protect[b]:
-                continue
-            cmd = PRE
+        if per_bank and b == rb:
+            reserved_from = due
+        elif per_bank:
+            reserved_from = INF
         else:
-            cmd = ACT
-        t = max(t_bus, bank_next[u, b, cmd], bg_next[u, b >> shift, cmd], unit_next[u, cmd])
-        if cmd == ACT and t_faw > t:
-            t = t_faw
-        if t >= due and (not per_bank or b == rb):
-            continue  # reserved for refresh from its due cycle on
-        col = cmd == RD or cmd == WR
-        seq = q_seq[u, s]
-        if t < best_t or (t == best_t and ((col and not best_col) or (col == best_col and seq < best_seq))):
-            best_t, best_cmd, best_slot, best_col, best_seq = t, cmd, s, col, seq
+            reserved_from = due
+        r = open_row[u, b]
+        rd_slot, wr_slot = -1, -1
+        if r >= 0:
+            nw = b_wcount[u, b]
+            s = b_head[u, b]
+            while s >= 0:
+                if q_row[u, s] == r:
+                    if q_write[u, s]:
+                        if wr_slot < 0:
+                            wr_slot = s
+                    elif rd_slot < 0:
+                        rd_slot = s
+                    if (rd_slot >= 0 or nw == n) and (wr_slot >= 0 or nw == 0):
+                        break
+                s = q_next[u, s]
+        g = b >> shift
+        for k in range(2):
+            s = rd_slot if k == 0 else wr_slot
+            if s < 0:
+                continue
+            cmd = RD if k == 0 else WR
+            t = max(t_bus, bank_next[u, b, cmd], bg_next[u, g, cmd], unit_next[u, cmd])
+            if t >= reserved_from:
+                continue  # reserved for refresh from its due cycle on
+            seq = q_seq[u, s]
+            if t < best_t or (t == best_t and (not best_col or seq < best_seq)):
+                best_t, best_cmd, best_slot, best_col, best_seq = t, cmd, s, True, seq
+        if rd_slot < 0 and wr_slot < 0:  # no hit: the oldest request precharges or activates
+            s = b_head[u, b]
+            cmd = PRE if r >= 0 else ACT
+            t = max(t_bus, bank_next[u, b, cmd], bg_next[u, g, cmd], unit_next[u, cmd])
+            if cmd == ACT and t_faw > t:
+                t = t_faw
+            if t >= reserved_from:
+                continue
+            seq = q_seq[u, s]
+            if t < best_t or (t == best_t and not best_col and seq < best_seq):
+                best_t, best_cmd, best_slot, best_col, best_seq = t, cmd, s, False, seq
     ref_t, ref_cmd, ref_bank = INF, -1, -1
     if per_bank:
         ref_cmd = PRE if open_row[u, rb] >= 0 else REFPB
@@ -203,24 +225,34 @@ def schedule(u, now, bank_next, bg_next, unit_next, open_row, faw, ui, p, q_vali
         nxt[u, 0], nxt[u, 1], nxt[u, 2], nxt[u, 3] = ref_t, ref_cmd, ref_bank, 1
 
 
-def schedule_unit(u: int, now: int, st: tuple, tb: tuple, qs: tuple, nxt: np.ndarray, scratch: tuple) -> None:
+@njit(cache=True)
+def _schedule_entry(u, now, st, tb, qs, bq, nxt):
+    schedule(u, now, st[0], st[1], st[2], st[3], st[4], st[5], tb[3], qs[2], qs[3], qs[4], qs[7], bq[0], bq[2],
+             bq[3], nxt)
+
+
+def schedule_unit(u: int, now: int, st: tuple, tb: tuple, qs: tuple, nxt: np.ndarray, bq: tuple) -> None:
     """Python entry to :func:`schedule` (initialisation, tests)."""
-    schedule(u, now, st[0], st[1], st[2], st[3], st[4], st[5], tb[3], qs[0], qs[1], qs[2], qs[3], qs[4], nxt,
-             scratch[0], scratch[1])
+    _schedule_entry(u, now, st, tb, qs, bq, nxt)
 
 
-def new_scratch(banks: int) -> tuple[np.ndarray, np.ndarray]:
-    """Work arrays for :func:`schedule` (kept across calls to avoid allocation)."""
-    return np.zeros(banks, np.int64), np.zeros(banks, np.bool_)
+def new_queues(units: int, depth: int, banks: int) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
+    """Request slots (valid, bank, row, write, seq, txn, flags, next, prev) and per-bank lists (head, tail,
+    count, writes)."""
+    slots = (np.zeros((units, depth), np.bool_),) + tuple(np.zeros((units, depth), np.int64) for _ in range(6)) \
+        + (np.full((units, depth), -1, np.int64), np.full((units, depth), -1, np.int64))
+    lists = (np.full((units, banks), -1, np.int64), np.full((units, banks), -1, np.int64),
+             np.zeros((units, banks), np.int64), np.zeros((units, banks), np.int64))
+    return slots, lists
 
 
 @njit(cache=True)
-def advance(until, stop_when_drained, st, tb, qs, nxt, tx, g, heap, comp, counters, mp, scratch):
+def advance(until, stop_when_drained, st, tb, qs, bq, nxt, tx, g, heap, comp, counters, mp):
     """Play commands and front-end entries with cycle < ``until``; returns the last event cycle."""
     bank_next, bg_next, unit_next, open_row, faw, ui = st
     d_bank, d_bg, d_unit, p = tb
-    q_valid, q_bank, q_row, q_write, q_seq, q_txn, q_flags = qs
-    qcount, protect = scratch
+    q_valid, q_bank, q_row, q_write, q_seq, q_txn, q_flags, q_next, q_prev = qs
+    b_head, b_tail, b_count, b_wcount = bq
     offset_bits, fields, widths, pcs, bpg, burst_bytes, n_bursts_total = mp
     units = q_valid.shape[0]
     qcap = p[P_Q]
@@ -269,6 +301,15 @@ def advance(until, stop_when_drained, st, tb, qs, nxt, tx, g, heap, comp, counte
             q_seq[u, s] = g[G_SEQ]
             q_txn[u, s] = front
             q_flags[u, s] = 0
+            b = q_bank[u, s]
+            q_prev[u, s], q_next[u, s] = b_tail[u, b], -1
+            if b_tail[u, b] >= 0:
+                q_next[u, b_tail[u, b]] = s
+            else:
+                b_head[u, b] = s
+            b_tail[u, b] = s
+            b_count[u, b] += 1
+            b_wcount[u, b] += q_write[u, s]
             g[G_SEQ] += 1
             ui[u, QN] += 1
             g[G_QUEUED] += 1
@@ -283,8 +324,8 @@ def advance(until, stop_when_drained, st, tb, qs, nxt, tx, g, heap, comp, counte
             due = ui[u, REF_DUE]
             if (nxt[u, 3] == 1 or c_new == PRE or t_new >= due or nxt[u, 0] >= due
                     or (nxt[u, 1] == PRE and q_bank[u, nxt[u, 2]] == q_bank[u, s])):
-                schedule(u, tf, bank_next, bg_next, unit_next, open_row, faw, ui, p, q_valid, q_bank, q_row,
-                         q_write, q_seq, nxt, qcount, protect)
+                schedule(u, tf, bank_next, bg_next, unit_next, open_row, faw, ui, p, q_row, q_write, q_seq, q_next,
+                         b_head, b_count, b_wcount, nxt)
             elif t_new < nxt[u, 0] or (t_new == nxt[u, 0] and (c_new == RD or c_new == WR)
                                        and not (nxt[u, 1] == RD or nxt[u, 1] == WR)):
                 nxt[u, 0], nxt[u, 1], nxt[u, 2], nxt[u, 3] = t_new, c_new, s, 0
@@ -328,6 +369,17 @@ def advance(until, stop_when_drained, st, tb, qs, nxt, tx, g, heap, comp, counte
                 done = tc + (ncwl if cmd == WR else ncl) + nbl
                 t_id = q_txn[u, slot]
                 q_valid[u, slot] = False
+                pv, nx = q_prev[u, slot], q_next[u, slot]
+                if pv >= 0:
+                    q_next[u, pv] = nx
+                else:
+                    b_head[u, b] = nx
+                if nx >= 0:
+                    q_prev[u, nx] = pv
+                else:
+                    b_tail[u, b] = pv
+                b_count[u, b] -= 1
+                b_wcount[u, b] -= q_write[u, slot]
                 ui[u, QN] -= 1
                 g[G_QUEUED] -= 1
                 g[G_HEAPN] = _heap_push(heap, g[G_HEAPN], done)
@@ -341,15 +393,17 @@ def advance(until, stop_when_drained, st, tb, qs, nxt, tx, g, heap, comp, counte
                 if closed_page:
                     row = q_row[u, slot]
                     keep = False
-                    for s2 in range(q_valid.shape[1]):
-                        if q_valid[u, s2] and q_bank[u, s2] == b and q_row[u, s2] == row:
+                    s2 = b_head[u, b]
+                    while s2 >= 0:
+                        if q_row[u, s2] == row:
                             keep = True
                             break
+                        s2 = q_next[u, s2]
                     if not keep:
                         t_pre = earliest_a(PRE, u, b, bank_next, bg_next, unit_next, faw, ui, p)
                         apply_a(PRE, u, b, -1, max(t_pre, tc), False, bank_next, bg_next, unit_next, open_row, faw,
                                 ui, d_bank, d_bg, d_unit, p)
                         counters[u, C_AUTOPRE] += 1
-        schedule(u, tc + 1, bank_next, bg_next, unit_next, open_row, faw, ui, p, q_valid, q_bank, q_row, q_write,
-                 q_seq, nxt, qcount, protect)
+        schedule(u, tc + 1, bank_next, bg_next, unit_next, open_row, faw, ui, p, q_row, q_write, q_seq, q_next,
+                 b_head, b_count, b_wcount, nxt)
     return g[G_NOW]

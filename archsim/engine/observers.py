@@ -56,16 +56,15 @@ class Timeline:
     def utilisation(self, component: str, elapsed_s: float) -> float:
         """Fraction of ``elapsed_s`` during which ``component`` had at least one span open."""
         intervals = sorted((s, e) for c, _, s, e, _ in self.spans if c == component)
-        busy, cur_s, cur_e = 0.0, None, None
+        busy = 0.0
+        cur_s = cur_e = float("-inf")
         for s, e in intervals:
-            if cur_e is None or s > cur_e:
-                if cur_e is not None:
-                    busy += cur_e - cur_s
+            if s > cur_e:
+                busy += max(0.0, cur_e - cur_s)
                 cur_s, cur_e = s, e
             else:
                 cur_e = max(cur_e, e)
-        if cur_e is not None:
-            busy += cur_e - cur_s
+        busy += max(0.0, cur_e - cur_s) if intervals else 0.0
         return busy / elapsed_s if elapsed_s > 0 else 0.0
 
 
