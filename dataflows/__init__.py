@@ -2,7 +2,8 @@
 
 Importing this package registers the attention dataflows it adds to
 ``archsim.schemas.workload.ATTENTION_DATAFLOWS`` (all keep the score matrix on chip):
-``flat``, ``fusemax``, ``edge_moe``, ``swat``, ``flash_decoding``.
+``flat``, ``fusemax``, ``edge_moe``, ``swat``, ``flash_decoding``; and the ``taskgraph``
+backend (:mod:`dataflows.backend`) that ``archsim run`` picks for ``family: accelerator``.
 """
 
 from __future__ import annotations
@@ -14,3 +15,6 @@ DATAFLOWS_ADDED = ("flat", "fusemax", "edge_moe", "swat", "flash_decoding")
 for _name in DATAFLOWS_ADDED:
     if _name not in ATTENTION_DATAFLOWS:
         register_attention_dataflow(_name, fused=True)
+
+# the ``taskgraph`` backend for ``family: accelerator`` (imported here: archsim.backends loads ``dataflows``)
+from dataflows import backend as _backend  # noqa: E402,F401
