@@ -4,6 +4,7 @@ Prints figures; asserts only correctness (never wall-clock time). Run:
 ``pytest tests/benchmarks/test_engine_bench.py -m benchmark -s``.
 """
 
+import resource
 import time
 import tracemalloc
 
@@ -36,7 +37,8 @@ def test_one_gib_stream(standard):
           f"{commands / wall / 1e6:.2f} M commands/s; "
           f"simulated {sim_s * 1e3:.3f} ms at {st.bytes_read / sim_s / 1e9:.1f} GB/s "
           f"({100 * st.bytes_read / sim_s / std.peak_bandwidth_bytes_per_s:.1f}% of peak); "
-          f"peak traced memory {peak / MiB:.1f} MiB")
+          f"peak traced (numpy + Python) memory {peak / MiB:.1f} MiB, process max RSS "
+          f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB (includes numba/LLVM)")
     assert st.bytes_read == GiB
 
 

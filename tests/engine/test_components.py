@@ -189,3 +189,19 @@ def test_microbench_cli_json_and_bad_input():
     assert out["peak_bytes_per_s"] == 25.6e9 and 0.9 < out["fraction_of_peak"] <= 1
     bad = subprocess.run(cmd + ["--preset", "ddr9"], capture_output=True, text=True)
     assert bad.returncode == 2 and "valid: ddr4" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_mapping_registry_names_valid_choices():
+    from archsim.engine.dram_mapping import SCHEMES, AddressMapping, register_scheme
+
+    std = load_memory_standard("hbm3")
+    with pytest.raises(ValueError, match="valid: RoBaCoBgPcCh"):
+        AddressMapping.build(std, "RoRoRo")
+    with pytest.raises(ValueError, match="already registered"):
+        register_scheme("RoBaCoBgPcCh", "dup")
+    for name in SCHEMES:  # every scheme is a bijection on the first bursts it maps
+        m = AddressMapping.build(std, name)
+        seen = {m.decode(i * std.burst_bytes) for i in range(4096)}
+        assert len(seen) == 4096
+    m = AddressMapping.build(std)
+    assert [m.decode(i * 32)[0] for i in range(4)] == [0, 2, 4, 6]  # Ch lowest: consecutive bursts change channel
