@@ -3,7 +3,7 @@
 Runs the cycle-exact controller (``Dram.run_pattern``) and prints JSON: achieved and peak
 bytes/s, row-hit rate, command counts, energy, and the analytic bounds that explain the gap
 (data bus, activation rate under tRRD_S / tFAW, bank cycling under tRC, refresh, channels
-touched by the pattern).
+touched by the pattern, tCCD_L when a unit's bursts all fall in one bank group).
 """
 
 from __future__ import annotations
@@ -14,8 +14,10 @@ import time
 import typer
 
 
-def bounds(std, pattern: str, stride_bytes: int, units_touched: int) -> dict[str, float]:
+def bounds(std, pattern: str, stride_bytes: int, units_touched: int, mapping: str) -> dict[str, float]:
     """Upper bounds in bytes/s for the pattern, from the timing parameters alone."""
+    from archsim.engine.dram_mapping import AddressMapping
+
     t = std.timing
     bb, units, tck = std.burst_bytes, std.units, t.tck_s
     peak = std.peak_bandwidth_bytes_per_s
@@ -23,6 +25,14 @@ def bounds(std, pattern: str, stride_bytes: int, units_touched: int) -> dict[str
     refresh_share = (t.nRFC / t.nREFI) if t.refresh == "all_bank" else 0.0
     out = {"data_bus": peak, "refresh_all_bank": peak * (1 - refresh_share),
            "units_touched": peak * units_touched / units}
+    if pattern in ("stream", "strided"):
+        amap = AddressMapping.build(std, mapping)
+        step = stride_bytes or (4 * std.burst_bytes if pattern == "strided" else std.burst_bytes)
+        groups = {(u, b // std.organisation.banks_per_group)
+                  for u, b, _, _ in (amap.decode(i * step) for i in range(4096))}
+        per_unit = len(groups) / max(1, len({u for u, _ in groups}))
+        if per_unit == 1:  # every burst of a unit in one bank group: column commands tCCD_L apart
+            out["one_bank_group_tCCD_L"] = peak * units_touched / units * t.nBL / t.nCCD_L
     if pattern == "random":
         out["act_rate_tRRD_tFAW"] = units * bb / (act_interval * tck)
         out["bank_cycle_tRC"] = units * std.banks * bb / ((t.nRAS + t.nRP) * tck)
@@ -94,7 +104,7 @@ def register(app: typer.Typer) -> None:
             "energy_j": st.energy_j,
             "energy_pj_per_bit": st.energy_j / (8 * moved) * 1e12,
             "units_touched": touched,
-            "bounds_bytes_per_s": bounds(std, pattern, stride_b, touched),
+            "bounds_bytes_per_s": bounds(std, pattern, stride_b, touched, mapping),
             "wall_s": wall,
             "bursts_per_wall_s": (st.counters["rd"] + st.counters["wr"]) / wall,
         }
