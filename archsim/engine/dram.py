@@ -67,7 +67,7 @@ class DramController:
     """The numba controller's arrays for one device, and the calls into it."""
 
     def __init__(self, std: MemoryStandard, *, mapping: str = "RoBaCoBgPcCh", page_policy: str = "open",
-                 queue_depth: int = 32, max_inflight: int | None = None) -> None:
+                 queue_depth: int = 64, max_inflight: int | None = None) -> None:
         if page_policy not in PAGE_POLICIES:
             raise ValueError(f"unknown page policy {page_policy!r}; valid: {', '.join(PAGE_POLICIES)}")
         if queue_depth < 1:
@@ -164,7 +164,7 @@ class Dram:
     """simpy component: ``read``/``write`` processes over one :class:`DramController`."""
 
     def __init__(self, engine: Engine, std: MemoryStandard, *, name: str = "dram", mapping: str = "RoBaCoBgPcCh",
-                 page_policy: str = "open", queue_depth: int = 32, max_inflight: int | None = None,
+                 page_policy: str = "open", queue_depth: int = 64, max_inflight: int | None = None,
                  lookahead_cycles: int = 256) -> None:
         self.engine, self.std, self.name = engine, std, name
         self.ctrl = DramController(std, mapping=mapping, page_policy=page_policy, queue_depth=queue_depth,
@@ -231,7 +231,7 @@ class Dram:
     # --- trace-driven fast path -----------------------------------------------------------
     @staticmethod
     def run_pattern(std: MemoryStandard, *, pattern: str, nbytes: int, write: bool = False, stride_bytes: int = 0,
-                    seed: int = 0, mapping: str = "RoBaCoBgPcCh", page_policy: str = "open", queue_depth: int = 32,
+                    seed: int = 0, mapping: str = "RoBaCoBgPcCh", page_policy: str = "open", queue_depth: int = 64,
                     max_inflight: int | None = None) -> DramStats:
         """Play ``nbytes`` of ``stream``/``strided``/``random`` bursts from cycle 0 to the last data."""
         bb = std.burst_bytes

@@ -116,7 +116,7 @@ def apply(cmd: int, u: int, b: int, row: int, t: int, uses_bus: bool, st: tuple,
     apply_a(cmd, u, b, row, t, uses_bus, st[0], st[1], st[2], st[3], st[4], st[5], tb[0], tb[1], tb[2], tb[3])
 
 
-def params_vector(std: MemoryStandard, *, queue_depth: int = 32, max_inflight: int = 0,
+def params_vector(std: MemoryStandard, *, queue_depth: int = 64, max_inflight: int = 0,
                   closed_page: bool = False) -> np.ndarray:
     t = std.timing
     p = np.zeros(P_LEN, np.int64)
