@@ -67,7 +67,8 @@ class DramController:
     """The numba controller's arrays for one device, and the calls into it."""
 
     def __init__(self, std: MemoryStandard, *, mapping: str = "RoBaCoBgPcCh", page_policy: str = "open",
-                 queue_depth: int = 64, max_inflight: int | None = None) -> None:
+                 queue_depth: int = 64, max_inflight: int | None = None, log_commands: int = 0) -> None:
+        """``log_commands``: record up to that many issued commands in :attr:`command_log`."""
         if page_policy not in PAGE_POLICIES:
             raise ValueError(f"unknown page policy {page_policy!r}; valid: {', '.join(PAGE_POLICIES)}")
         if queue_depth < 1:
@@ -89,6 +90,7 @@ class DramController:
         self.heap = np.zeros(int(p[P_W]) + 1, np.int64)
         self.comp = np.zeros(64, np.int64)
         self.counters = np.zeros((units, core.C_LEN), np.int64)
+        self._log = np.zeros((log_commands, core.LOG_COLS), np.int64)
         n_bursts_total = int(std.organisation.capacity_bytes) // std.burst_bytes
         m = self.mapping
         self.mp = (m.offset_bits, m.fields, m.widths, m.pseudo_channels, m.banks_per_group, std.burst_bytes,
@@ -128,7 +130,7 @@ class DramController:
         """Run the core to ``until_cycle``; returns (transaction id, done cycle) completed meanwhile."""
         self.g[core.G_COMPN] = 0
         core.advance(until_cycle, drain, self.state, self.tables, self.queues, self.bank_lists, self.nxt, self.tx,
-                     self.g, self.heap, self.comp, self.counters, self.mp)
+                     self.g, self.heap, self.comp, self.counters, self.mp, self._log)
         mask = int(self.g[core.G_MASK])
         done = [(int(t), int(self.tx[t & mask, core.TX_DONE])) for t in self.comp[: self.g[core.G_COMPN]]]
         if done:
@@ -141,6 +143,11 @@ class DramController:
         while t_id < self.g[core.G_NTX] and self.tx[t_id & mask, core.TX_LEFT] == 0:
             t_id += 1
         return t_id
+
+    @property
+    def command_log(self) -> np.ndarray:
+        """Rows (cycle, unit, command code, bank, row, uses command bus) of the commands logged so far."""
+        return self._log[: self.g[core.G_LOGN]]
 
     @property
     def busy(self) -> bool:

@@ -56,8 +56,11 @@ INF = 1 << 62
 TX_KIND, TX_BASE, TX_COUNT, TX_STRIDE, TX_SEED, TX_WRITE, TX_ARRIVAL, TX_FED, TX_LEFT, TX_DONE = range(10)
 TX_COLS = 10
 # global scalars
-G_FRONT, G_NTX, G_QUEUED, G_HEAPN, G_SEQ, G_COMPN, G_NOW, G_MASK, G_NEXT_U, G_NEXT_B, G_NEXT_R, G_NEXT_OK = range(12)
-G_LEN = 12
+(G_FRONT, G_NTX, G_QUEUED, G_HEAPN, G_SEQ, G_COMPN, G_NOW, G_MASK, G_NEXT_U, G_NEXT_B, G_NEXT_R, G_NEXT_OK,
+ G_LOGN) = range(13)
+G_LEN = 13
+#: columns of the optional command log: cycle, unit, command, bank, row (-1 unless ACT/RD/WR), uses the command bus
+LOG_COLS = 6
 # counters per unit
 C_ACT, C_PRE, C_RD, C_WR, C_REFAB, C_REFPB, C_HIT, C_MISS, C_CONFLICT, C_AUTOPRE = range(10)
 C_LEN = 10
@@ -246,9 +249,21 @@ def new_queues(units: int, depth: int, banks: int) -> tuple[tuple[np.ndarray, ..
     return slots, lists
 
 
+@njit(cache=True, inline="always")
+def _log(log, g, t, u, cmd, b, row, bus):
+    n = g[G_LOGN]
+    if n < log.shape[0]:
+        log[n, 0], log[n, 1], log[n, 2], log[n, 3], log[n, 4], log[n, 5] = t, u, cmd, b, row, bus
+        g[G_LOGN] = n + 1
+
+
 @njit(cache=True)
-def advance(until, stop_when_drained, st, tb, qs, bq, nxt, tx, g, heap, comp, counters, mp):
-    """Play commands and front-end entries with cycle < ``until``; returns the last event cycle."""
+def advance(until, stop_when_drained, st, tb, qs, bq, nxt, tx, g, heap, comp, counters, mp, log):
+    """Play commands and front-end entries with cycle < ``until``; returns the last event cycle.
+
+    ``log`` (rows of :data:`LOG_COLS`) receives every command issued while it has room (give a
+    0-row array for none).
+    """
     bank_next, bg_next, unit_next, open_row, faw, ui = st
     d_bank, d_bg, d_unit, p = tb
     q_valid, q_bank, q_row, q_write, q_seq, q_txn, q_flags, q_next, q_prev = qs
@@ -339,6 +354,7 @@ def advance(until, stop_when_drained, st, tb, qs, bq, nxt, tx, g, heap, comp, co
         if is_ref == 1:
             b = slot
             apply_a(cmd, u, b, -1, tc, True, bank_next, bg_next, unit_next, open_row, faw, ui, d_bank, d_bg, d_unit, p)
+            _log(log, g, tc, u, cmd, b, -1, 1)
             if cmd == PRE:
                 counters[u, C_PRE] += 1
             else:
@@ -350,6 +366,7 @@ def advance(until, stop_when_drained, st, tb, qs, bq, nxt, tx, g, heap, comp, co
                         ui[u, REF_MASK] = 0
         else:
             b = q_bank[u, slot]
+            _log(log, g, tc, u, cmd, b, q_row[u, slot] if cmd != PRE else -1, 1)
             if cmd == ACT:
                 apply_a(ACT, u, b, q_row[u, slot], tc, True, bank_next, bg_next, unit_next, open_row, faw, ui,
                         d_bank, d_bg, d_unit, p)
@@ -403,6 +420,7 @@ def advance(until, stop_when_drained, st, tb, qs, bq, nxt, tx, g, heap, comp, co
                         t_pre = earliest_a(PRE, u, b, bank_next, bg_next, unit_next, faw, ui, p)
                         apply_a(PRE, u, b, -1, max(t_pre, tc), False, bank_next, bg_next, unit_next, open_row, faw,
                                 ui, d_bank, d_bg, d_unit, p)
+                        _log(log, g, max(t_pre, tc), u, PRE, b, -1, 0)
                         counters[u, C_AUTOPRE] += 1
         schedule(u, tc + 1, bank_next, bg_next, unit_next, open_row, faw, ui, p, q_row, q_write, q_seq, q_next,
                  b_head, b_count, b_wcount, nxt)
