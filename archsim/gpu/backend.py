@@ -49,7 +49,8 @@ def op_launches(op: Op, rates: DeviceRates) -> list[LaunchSpec] | None:
     if op.kind == "vector":
         fn = s["fn"]
         return [K.stream_kernel(fn, s["elements"], read_b=e * s["inputs"], write_b=e,
-                                vec_per_elem=VECTOR_FLOPS_PER_ELEMENT[fn], sfu_per_elem=TRANSCENDENTALS_PER_ELEMENT[fn])]
+                                vec_per_elem=VECTOR_FLOPS_PER_ELEMENT[fn],
+                                sfu_per_elem=TRANSCENDENTALS_PER_ELEMENT[fn])]
     return None
 
 
@@ -84,7 +85,8 @@ def run_gpu(workload_name: str, device: DeviceBase, ops: list[Op], tokens: dict[
     notes = ["gpu: wave/occupancy model calibrated by microbenchmarks (archsim.gpu); kernels = cuBLAS, "
              "FlashAttention-2 (SDPA FLASH), streaming elementwise kernels"]
     if fallback:
-        notes.append(f"gpu: roofline used for operators the GPU model does not cover: {', '.join(sorted(set(fallback)))}")
+        names = ", ".join(sorted(set(fallback)))
+        notes.append(f"gpu: roofline used for operators the GPU model does not cover: {names}")
     return Result(workload=workload_name, hardware=device.name, family="gpu", backend="gpu", ops=out,
                   peaks=peaks(device), tokens_by_phase=tokens, notes=notes)
 

@@ -34,6 +34,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable
+from functools import partial
 
 import torch
 import triton
@@ -174,7 +175,8 @@ extern "C" __global__ void mmak(float* out, int iters) {
   for (int it = 0; it < iters; ++it) {
     #pragma unroll
     for (int j = 0; j < 8; ++j) {
-      asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+      asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
+                   "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
                    : "+f"(c[j][0]), "+f"(c[j][1]), "+f"(c[j][2]), "+f"(c[j][3])
                    : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
     }
@@ -237,7 +239,7 @@ def calibrate_reads(cal: Sink, sm_count: int) -> None:
         buf = cp.random.randint(0, 1 << 30, size // 4, dtype=cp.int32)
         times = {}
         for passes in (20, 60):
-            times[passes], _, _ = bench(lambda: rk((g,), (th,), (buf, cp.int64(size // 16), cp.int32(passes), out)),
+            times[passes], _, _ = bench(partial(rk, (g,), (th,), (buf, cp.int64(size // 16), cp.int32(passes), out)),
                                         rep_ms=30)
         t = (times[60] - times[20]) / 40
         cal.row(bench="read_l2_resident", size_bytes=size, ctas=g, threads=th, unroll=4, time_s=t, bytes_moved=size,
@@ -253,7 +255,7 @@ def calibrate(cal: Sink, sm_count: int, l2_bytes: int, log) -> None:
     for size in [1 << 20, 4 << 20, 16 << 20, 64 << 20, 256 << 20, 1 << 30, 4 << 30]:
         src = torch.randn(size // 2, dtype=BF16, device=DEVICE)
         dst = torch.empty_like(src)
-        t, _, _ = bench(lambda: dst.copy_(src))
+        t, _, _ = bench(partial(dst.copy_, src))
         cal.row(bench="copy_torch", size_bytes=size, time_s=t, bytes_moved=2 * size, value=2 * size / t, unit="B/s",
                 note="torch copy_, do_bench median, L2 flushed")
         del src, dst
@@ -290,7 +292,7 @@ def calibrate(cal: Sink, sm_count: int, l2_bytes: int, log) -> None:
     for s in [6144, 10240, 16384]:
         a = torch.randn(s, s, dtype=BF16, device=DEVICE)
         b = torch.randn(s, s, dtype=BF16, device=DEVICE)
-        t, _, _ = bench(lambda: torch.matmul(a, b), rep_ms=200)
+        t, _, _ = bench(partial(torch.matmul, a, b), rep_ms=200)
         cal.row(bench="gemm_peak_cublas_bf16", size_bytes=s, time_s=t, value=2 * s ** 3 / t, unit="FLOP/s",
                 note=f"torch.matmul {s}^3 bf16 random")
         del a, b
@@ -311,7 +313,7 @@ def calibrate(cal: Sink, sm_count: int, l2_bytes: int, log) -> None:
     for g, th, u in configs:
         k = kern[u]
         size = nbytes if g >= sm_count else nbytes // 8  # few CTAs are slow: copy 128 MB instead of 1 GB
-        t, _, _ = bench(lambda: k((g,), (th,), (src, dst, cp.int64(size // 16))), rep_ms=30)
+        t, _, _ = bench(partial(k, (g,), (th,), (src, dst, cp.int64(size // 16))), rep_ms=30)
         cal.row(bench="copy_ctas", size_bytes=size, ctas=g, threads=th, unroll=u, time_s=t, bytes_moved=2 * size,
                 value=2 * size / t, unit="B/s", note="int4 loads, U loads in flight per thread, grid-stride")
     del src, dst
@@ -320,7 +322,7 @@ def calibrate(cal: Sink, sm_count: int, l2_bytes: int, log) -> None:
     iters = 4096
     for blocks_per_sm in (1, 2, 4):
         g = sm_count * blocks_per_sm
-        t, _, _ = bench(lambda: sk((g,), (512,), (out, cp.int32(iters))), rep_ms=30)
+        t, _, _ = bench(partial(sk, (g,), (512,), (out, cp.int32(iters))), rep_ms=30)
         moved = g * 512 * iters * 8 * 16
         cal.row(bench="smem_read", ctas=g, threads=512, time_s=t, bytes_moved=moved, value=moved / t, unit="B/s",
                 note="LDS.128 conflict-free, 8 loads per iteration")
@@ -346,7 +348,8 @@ def calibrate(cal: Sink, sm_count: int, l2_bytes: int, log) -> None:
         cal.row(bench="reads_failed", note=repr(e)[:300])
     ck = cp.RawKernel(CHASE_SRC, "chase")
     res = cp.zeros(1, dtype=cp.int64)
-    for name, region_elems, cycle_len, spacing in [("chase_hbm", 1 << 27, 1 << 20, 32), ("chase_l2", 1 << 19, 1 << 12, 32)]:
+    chases = [("chase_hbm", 1 << 27, 1 << 20, 32), ("chase_l2", 1 << 19, 1 << 12, 32)]
+    for name, region_elems, cycle_len, spacing in chases:
         nxt = cp.zeros(region_elems, dtype=cp.int64)
         pos = cp.random.permutation(region_elems // spacing)[:cycle_len].astype(cp.int64) * spacing
         nxt[pos] = cp.roll(pos, -1)
@@ -362,7 +365,7 @@ def calibrate(cal: Sink, sm_count: int, l2_bytes: int, log) -> None:
             e1.synchronize()
             t = cp.cuda.get_elapsed_time(e0, e1) * 1e-3
         else:
-            t, _, _ = bench(lambda: ck((1,), (1,), (nxt, start, cp.int32(steps), res)), rep_ms=100)
+            t, _, _ = bench(partial(ck, (1,), (1,), (nxt, start, cp.int32(steps), res)), rep_ms=100)
         cal.row(bench=name, size_bytes=region_elems * 8, time_s=t, value=t / steps, unit="s",
                 note=f"dependent __ldcg loads, {steps} steps over {cycle_len} lines {spacing * 8} B apart")
         del nxt
@@ -603,7 +606,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(0)
     props = torch.cuda.get_device_properties(0)
     sm_count = props.multi_processor_count
-    meta = {"date_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    meta = {"date_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "device_name": props.name, "sm_count": sm_count,
             "l2_bytes": getattr(props, "L2_cache_size", None), "total_memory_bytes": props.total_memory,
             "compute_capability": f"{props.major}.{props.minor}",

@@ -21,7 +21,8 @@ Tilings (design facts, not fitted):
 - ``cudnn``: modelled as FlashAttention-3-style (cuDNN 9 internals are not public): 3 warpgroups,
   BM=BN=128, wgmma, softmax overlapped with the GEMMs; decode as FA2's split-KV.
 - ``cublas``: wgmma tiles from {64,128,256}x{64,128,256}, BK=64, 4 stages, one CTA per SM,
-  2x1 clusters sharing the B tile through TMA multicast (CUTLASS sm90 default), optional split-K with an fp32 reduction kernel; the tile/split with the least predicted time is
+  2x1 clusters sharing the B tile through TMA multicast (CUTLASS sm90 default), optional split-K
+  with an fp32 reduction kernel; the tile/split with the least predicted time is
   taken (cuBLAS's heuristic picks from such a list).
 - ``naive``: torch eager = batched GEMM QK^T, scale, (mask), softmax, batched GEMM PV.
 """
@@ -72,7 +73,8 @@ def _attention_prefill(name: str, s: dict, *, bm: int, bn: int, threads: int, re
         w = CtaWork(mma_flops=nb * 4.0 * bm * bn * d, sfu_ops=elems + nb * bm,
                     vec_ops=elems * vec_per_elem + nb * bm * d,
                     smem_bytes=nb * 2 * tile * (1 + smem_reads_per_tile) + bm * d * e,
-                    l2_bytes=nb * 2 * tile + 2 * bm * d * e, hbm_bytes=hbm_kv_share * (nb * bn / max(1, skv)) + 2 * bm * d * e)
+                    l2_bytes=nb * 2 * tile + 2 * bm * d * e,
+                    hbm_bytes=hbm_kv_share * (nb * bn / max(1, skv)) + 2 * bm * d * e)
         ctas.append((count * b * h, w))
     return LaunchSpec(name=name, ctas=tuple(ctas), threads_per_cta=threads, regs_per_thread=regs,
                       smem_per_cta_bytes=smem, mma_path=path, schedule=schedule, inflight_bytes_per_cta=inflight)
@@ -147,13 +149,16 @@ def fa2_decode(s: dict, label: str) -> list[LaunchSpec]:
     n_m, n_n = _cdiv(rows, bm), _cdiv(skv, bn)
     sm_count = s["_sm_count"]
     splits = fa2_num_splits(b * heads * n_m, 2 * sm_count, n_n)
-    blocks_per_split = _cdiv(n_n, splits)
+    per = _cdiv(n_n, splits)  # KV blocks per split; trailing splits may get fewer (or none)
     tile = bn * d * e
-    w = CtaWork(mma_flops=blocks_per_split * 4.0 * bm * bn * d, sfu_ops=blocks_per_split * bm * bn,
-                vec_ops=blocks_per_split * bm * (bn * SOFTMAX_VEC_OPS + d),
-                smem_bytes=blocks_per_split * 2 * tile * 5, l2_bytes=blocks_per_split * 2 * tile,
-                hbm_bytes=blocks_per_split * 2 * tile)
-    launches = [LaunchSpec(name=f"{label}_splitkv", ctas=((b * heads * n_m * splits, w),), threads_per_cta=128,
+    ctas = []
+    for i in range(splits):
+        keys = max(0, min(skv, (i + 1) * per * bn) - i * per * bn)
+        nb = _cdiv(keys, bn)
+        ctas.append((b * heads * n_m, CtaWork(
+            mma_flops=nb * 4.0 * bm * bn * d, sfu_ops=nb * bm * bn, vec_ops=nb * bm * (bn * SOFTMAX_VEC_OPS + d),
+            smem_bytes=nb * 2 * tile * 5, l2_bytes=keys * 2 * d * e, hbm_bytes=keys * 2 * d * e)))
+    launches = [LaunchSpec(name=f"{label}_splitkv", ctas=tuple(ctas), threads_per_cta=128,
                            regs_per_thread=255, smem_per_cta_bytes=bm * d * e + 2 * tile, mma_path="mma_sync",
                            schedule="serial", inflight_bytes_per_cta=tile)]
     if splits > 1:

@@ -103,7 +103,8 @@ def useful_attention_flops(s: dict) -> float:
 
 def predict_attention(hw: str, impl: str, *, batch: int, heads: int, kv_heads: int | None = None, seq_q: int,
                       seq_kv: int | None = None, head_dim: int, causal: bool = False, dtype: str = "bf16",
-                      config: dict | None = None, timeline: bool = False, rates: DeviceRates | None = None) -> Prediction:
+                      config: dict | None = None, timeline: bool = False,
+                      rates: DeviceRates | None = None) -> Prediction:
     """Predict one attention forward with implementation ``impl`` (see :data:`ATTENTION_IMPLS`)."""
     if impl not in ATTENTION_IMPLS:
         raise ConfigError.single(f"unknown attention impl {impl!r}; valid: {', '.join(ATTENTION_IMPLS)}",

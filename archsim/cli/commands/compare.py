@@ -34,7 +34,8 @@ def compare_cmd(
     shown = rows if rows_shown == "all" else sorted(rows, key=lambda r: -abs(r["error"]))[:25] \
         if rows_shown == "worst" else []
     if shown:
-        typer.echo(f"{'family':8} {'impl':15} {'set':8} {'shape':42} {'measured_us':>12} {'modeled_us':>11} {'error':>8}")
+        typer.echo(f"{'family':8} {'impl':15} {'set':8} {'shape':42} {'measured_us':>12} "
+                   f"{'modeled_us':>11} {'error':>8}")
     for r in shown:
         typer.echo(f"{r['family']:8} {r['impl']:15} {r['set']:8} {r['shape']:42} {r['measured_s'] * 1e6:12.1f} "
                    f"{r['modeled_s'] * 1e6:11.1f} {_pct(r['error']):>8}")

@@ -38,7 +38,8 @@ def attention(
     causal: Annotated[bool, typer.Option("--causal/--no-causal", help="causal mask, bottom-right aligned")] = False,
     dtype: Annotated[str, typer.Option(help="bf16 | fp16 | fp32")] = "bf16",
     block_m: Annotated[int | None, typer.Option("--block-m", help="Triton BLOCK_M (triton-flash)")] = None,
-    block_n: Annotated[int | None, typer.Option("--block-n", help="Triton BLOCK_N (triton-flash, flash-decoding)")] = None,
+    block_n: Annotated[int | None, typer.Option("--block-n", help="Triton BLOCK_N (triton-flash, flash-decoding)")]
+    = None,
     num_warps: Annotated[int | None, typer.Option("--num-warps", help="Triton num_warps")] = None,
     num_stages: Annotated[int | None, typer.Option("--num-stages", help="Triton num_stages")] = None,
     num_splits: Annotated[int | None, typer.Option("--num-splits", help="KV splits (flash-decoding)")] = None,
