@@ -132,7 +132,7 @@ def _candidate(u, s, now, open_row, q_bank, q_row, q_write, bank_next, bg_next, 
 
 @njit(cache=True, inline="always")
 def schedule(u, now, bank_next, bg_next, unit_next, open_row, faw, ui, p, q_row, q_write, q_seq, q_next,
-             b_head, b_count, b_wcount, nxt):
+             b_head, b_count, b_hits, b_wcount, nxt):
     """Store in ``nxt[u]`` = (cycle, command, queue slot or bank, is_refresh) of unit ``u``'s next command.
 
     Requests sit in per-bank lists in arrival order. Within a bank every request needing the
@@ -172,7 +172,7 @@ def schedule(u, now, bank_next, bg_next, unit_next, open_row, faw, ui, p, q_row,
             reserved_from = due
         r = open_row[u, b]
         rd_slot, wr_slot = -1, -1
-        if r >= 0:
+        if b_hits[u, b] > 0:
             nw = b_wcount[u, b]
             s = b_head[u, b]
             while s >= 0:
@@ -231,7 +231,7 @@ def schedule(u, now, bank_next, bg_next, unit_next, open_row, faw, ui, p, q_row,
 @njit(cache=True)
 def _schedule_entry(u, now, st, tb, qs, bq, nxt):
     schedule(u, now, st[0], st[1], st[2], st[3], st[4], st[5], tb[3], qs[2], qs[3], qs[4], qs[7], bq[0], bq[2],
-             bq[3], nxt)
+             bq[4], bq[3], nxt)
 
 
 def schedule_unit(u: int, now: int, st: tuple, tb: tuple, qs: tuple, nxt: np.ndarray, bq: tuple) -> None:
@@ -241,11 +241,11 @@ def schedule_unit(u: int, now: int, st: tuple, tb: tuple, qs: tuple, nxt: np.nda
 
 def new_queues(units: int, depth: int, banks: int) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
     """Request slots (valid, bank, row, write, seq, txn, flags, next, prev) and per-bank lists (head, tail,
-    count, writes)."""
+    count, writes, hits on the open row)."""
     slots = (np.zeros((units, depth), np.bool_),) + tuple(np.zeros((units, depth), np.int64) for _ in range(6)) \
         + (np.full((units, depth), -1, np.int64), np.full((units, depth), -1, np.int64))
     lists = (np.full((units, banks), -1, np.int64), np.full((units, banks), -1, np.int64),
-             np.zeros((units, banks), np.int64), np.zeros((units, banks), np.int64))
+             np.zeros((units, banks), np.int64), np.zeros((units, banks), np.int64), np.zeros((units, banks), np.int64))
     return slots, lists
 
 
@@ -267,7 +267,7 @@ def advance(until, stop_when_drained, st, tb, qs, bq, nxt, tx, g, heap, comp, co
     bank_next, bg_next, unit_next, open_row, faw, ui = st
     d_bank, d_bg, d_unit, p = tb
     q_valid, q_bank, q_row, q_write, q_seq, q_txn, q_flags, q_next, q_prev = qs
-    b_head, b_tail, b_count, b_wcount = bq
+    b_head, b_tail, b_count, b_wcount, b_hits = bq
     offset_bits, fields, widths, pcs, bpg, burst_bytes, n_bursts_total = mp
     units = q_valid.shape[0]
     qcap = p[P_Q]
@@ -325,6 +325,8 @@ def advance(until, stop_when_drained, st, tb, qs, bq, nxt, tx, g, heap, comp, co
             b_tail[u, b] = s
             b_count[u, b] += 1
             b_wcount[u, b] += q_write[u, s]
+            if open_row[u, b] == q_row[u, s]:
+                b_hits[u, b] += 1
             g[G_SEQ] += 1
             ui[u, QN] += 1
             g[G_QUEUED] += 1
@@ -337,10 +339,13 @@ def advance(until, stop_when_drained, st, tb, qs, bq, nxt, tx, g, heap, comp, co
             t_new, c_new = _candidate(u, s, tf, open_row, q_bank, q_row, q_write, bank_next, bg_next, unit_next,
                                       faw, ui, p)
             due = ui[u, REF_DUE]
-            if (nxt[u, 3] == 1 or c_new == PRE or t_new >= due or nxt[u, 0] >= due
-                    or (nxt[u, 1] == PRE and q_bank[u, nxt[u, 2]] == q_bank[u, s])):
+            col_new = c_new == RD or c_new == WR
+            if (nxt[u, 3] == 1 or t_new >= due or nxt[u, 0] >= due
+                    or (col_new and nxt[u, 1] == PRE and q_bank[u, nxt[u, 2]] == b)):
                 schedule(u, tf, bank_next, bg_next, unit_next, open_row, faw, ui, p, q_row, q_write, q_seq, q_next,
-                         b_head, b_count, b_wcount, nxt)
+                         b_head, b_count, b_hits, b_wcount, nxt)
+            elif c_new == PRE and b_count[u, b] > 1:
+                pass  # older requests of this bank need the same PRE (or hold its row open): no new candidate
             elif t_new < nxt[u, 0] or (t_new == nxt[u, 0] and (c_new == RD or c_new == WR)
                                        and not (nxt[u, 1] == RD or nxt[u, 1] == WR)):
                 nxt[u, 0], nxt[u, 1], nxt[u, 2], nxt[u, 3] = t_new, c_new, s, 0
@@ -356,6 +361,7 @@ def advance(until, stop_when_drained, st, tb, qs, bq, nxt, tx, g, heap, comp, co
             apply_a(cmd, u, b, -1, tc, True, bank_next, bg_next, unit_next, open_row, faw, ui, d_bank, d_bg, d_unit, p)
             _log(log, g, tc, u, cmd, b, -1, 1)
             if cmd == PRE:
+                b_hits[u, b] = 0
                 counters[u, C_PRE] += 1
             else:
                 counters[u, C_REFAB if cmd == REFAB else C_REFPB] += 1
@@ -370,11 +376,19 @@ def advance(until, stop_when_drained, st, tb, qs, bq, nxt, tx, g, heap, comp, co
             if cmd == ACT:
                 apply_a(ACT, u, b, q_row[u, slot], tc, True, bank_next, bg_next, unit_next, open_row, faw, ui,
                         d_bank, d_bg, d_unit, p)
+                hits = 0
+                s2 = b_head[u, b]
+                while s2 >= 0:
+                    if q_row[u, s2] == q_row[u, slot]:
+                        hits += 1
+                    s2 = q_next[u, s2]
+                b_hits[u, b] = hits
                 counters[u, C_ACT] += 1
                 q_flags[u, slot] |= 1
             elif cmd == PRE:
                 apply_a(PRE, u, b, -1, tc, True, bank_next, bg_next, unit_next, open_row, faw, ui, d_bank, d_bg,
                         d_unit, p)
+                b_hits[u, b] = 0
                 counters[u, C_PRE] += 1
                 q_flags[u, slot] |= 2
             else:
@@ -397,6 +411,7 @@ def advance(until, stop_when_drained, st, tb, qs, bq, nxt, tx, g, heap, comp, co
                     b_tail[u, b] = pv
                 b_count[u, b] -= 1
                 b_wcount[u, b] -= q_write[u, slot]
+                b_hits[u, b] -= 1  # a column command always serves a hit
                 ui[u, QN] -= 1
                 g[G_QUEUED] -= 1
                 g[G_HEAPN] = _heap_push(heap, g[G_HEAPN], done)
@@ -421,7 +436,8 @@ def advance(until, stop_when_drained, st, tb, qs, bq, nxt, tx, g, heap, comp, co
                         apply_a(PRE, u, b, -1, max(t_pre, tc), False, bank_next, bg_next, unit_next, open_row, faw,
                                 ui, d_bank, d_bg, d_unit, p)
                         _log(log, g, max(t_pre, tc), u, PRE, b, -1, 0)
+                        b_hits[u, b] = 0
                         counters[u, C_AUTOPRE] += 1
         schedule(u, tc + 1, bank_next, bg_next, unit_next, open_row, faw, ui, p, q_row, q_write, q_seq, q_next,
-                 b_head, b_count, b_wcount, nxt)
+                 b_head, b_count, b_hits, b_wcount, nxt)
     return g[G_NOW]
