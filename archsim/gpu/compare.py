@@ -162,3 +162,21 @@ def parity_svg(rows: list[dict], title: str, size: int = 560) -> str:
     parts.append(f'<text x="14" y="{20 + plot / 2}" transform="rotate(-90 14 {20 + plot / 2})" '
                  f'text-anchor="middle">modeled (us)</text></svg>')
     return "\n".join(parts)
+
+
+def markdown_tables(rows: list[dict], skipped: list[dict], summary: dict) -> str:
+    """Summary table, then every compared row, as Markdown (for reports/gpu-validation.md)."""
+    out = ["| group | n | MAPE | max abs error | rows within 25% |", "|---|---:|---:|---:|---:|"]
+    groups = [("**all**", summary["all"])] + list(summary["by_family"].items()) + \
+        [(f"set = {k}", v) for k, v in summary["by_set"].items()]
+    for name, st in groups:
+        out.append(f"| {name} | {st['n']} | {st['mape'] * 100:.1f}% | {st['max'] * 100:.1f}% | "
+                   f"{st['within_25pct'] * 100:.0f}% |")
+    out += ["", "<details><summary>every row</summary>", "",
+            "| family | impl | set | shape | measured (us) | modeled (us) | error |", "|---|---|---|---|---:|---:|---:|"]
+    for r in rows:
+        out.append(f"| {r['family']} | {r['impl']} | {r['set']} | {r['shape']} | {r['measured_s'] * 1e6:.1f} | "
+                   f"{r['modeled_s'] * 1e6:.1f} | {r['error'] * 100:+.1f}% |")
+    out += ["", f"Skipped ({len(skipped)}): " + "; ".join(sorted({f"{s['impl']}: {s['reason']}" for s in skipped})),
+            "", "</details>"]
+    return "\n".join(out)
