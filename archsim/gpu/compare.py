@@ -173,7 +173,8 @@ def markdown_tables(rows: list[dict], skipped: list[dict], summary: dict) -> str
         out.append(f"| {name} | {st['n']} | {st['mape'] * 100:.1f}% | {st['max'] * 100:.1f}% | "
                    f"{st['within_25pct'] * 100:.0f}% |")
     out += ["", "<details><summary>every row</summary>", "",
-            "| family | impl | set | shape | measured (us) | modeled (us) | error |", "|---|---|---|---|---:|---:|---:|"]
+            "| family | impl | set | shape | measured (us) | modeled (us) | error |",
+            "|---|---|---|---|---:|---:|---:|"]
     for r in rows:
         out.append(f"| {r['family']} | {r['impl']} | {r['set']} | {r['shape']} | {r['measured_s'] * 1e6:.1f} | "
                    f"{r['modeled_s'] * 1e6:.1f} | {r['error'] * 100:+.1f}% |")

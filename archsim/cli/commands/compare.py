@@ -16,8 +16,8 @@ def _pct(x: float) -> str:
 def compare_cmd(
     measured: Annotated[Path, typer.Argument(help="validation CSV written by `archsim measure` / the campaign")],
     hw: Annotated[str, typer.Option("--hw", help="GPU preset the model predicts (h100-sxm, h200, ...)")] = "h100-sxm",
-    plot: Annotated[Path | None, typer.Option(help="plotly HTML parity plot (default reports/gpu-validation/parity-<hw>.html)")]
-    = None,
+    plot: Annotated[Path | None, typer.Option(
+        help="plotly HTML parity plot (default reports/gpu-validation/parity-<hw>.html)")] = None,
     svg: Annotated[Path | None, typer.Option(help="also write the parity plot as SVG here")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="write rows and summary as JSON here")] = None,
     markdown: Annotated[Path | None, typer.Option(help="write the summary and per-row tables as Markdown here")]
