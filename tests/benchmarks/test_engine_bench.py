@@ -83,3 +83,19 @@ def test_dram_through_simpy_path():
           f"{dram.stats().counters['rd'] / wall / 1e6:.2f} M DRAM bursts/s; simulated {eng.now * 1e6:.1f} us "
           f"({128 * MiB / eng.now / 1e9:.0f} GB/s end to end)")
     assert link.payload_bytes[0] == 128 * MiB
+
+
+@pytest.mark.parametrize("standard", ["hbm3", "ddr4"])
+def test_random_reads_speed(standard):
+    std = load_memory_standard(standard)
+    Dram.run_pattern(std, pattern="random", nbytes=MiB)
+    wall, cpu = time.perf_counter(), time.process_time()
+    st = Dram.run_pattern(std, pattern="random", nbytes=256 * MiB, seed=1)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    bursts = st.counters["rd"]
+    sim_s = st.elapsed_cycles * std.timing.tck_s
+    print(f"\n{standard}: 256 MiB random, {bursts} bursts (+{st.counters['act']} ACT, {st.counters['pre']} PRE) in "
+          f"{wall:.2f} s wall ({cpu:.2f} s CPU) -> {bursts / wall / 1e6:.2f} M bursts per wall s "
+          f"({bursts / cpu / 1e6:.2f} per CPU s); {st.bytes_read / sim_s / 1e9:.1f} GB/s simulated "
+          f"({100 * st.bytes_read / sim_s / std.peak_bandwidth_bytes_per_s:.1f}% of peak)")
+    assert st.bytes_read == 256 * MiB
