@@ -1,9 +1,10 @@
 """Modeled vs measured: predict every row of a campaign validation CSV and summarise the error.
 
 Error of a row = (modeled - measured) / measured. Summary: MAPE (mean |error|), max |error|,
-per kernel family (``prefill``/``decode``/``gemm`` x implementation) and per set (``grid`` vs
-``holdout``). Rows that failed on the device (``ok != 1``) and implementations the model does
-not cover (``efficient``: the CUTLASS memory-efficient kernel) are listed as skipped.
+per kernel family (``prefill``/``decode``/``gemm`` x implementation), per set (``grid`` vs
+``holdout``), and overall without noisy measurements (p80/p20 > 1.5; they stay in every other
+line). Rows that failed on the device (``ok != 1``) and implementations the model does not cover
+(``efficient``: the CUTLASS memory-efficient kernel) are listed as skipped.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ from pathlib import Path
 from archsim.errors import ConfigError
 from archsim.gpu.predict import device_rates, predict_attention, predict_gemm
 
+#: A measurement whose 80th/20th percentile ratio exceeds this is "noisy" (the device was disturbed
+#: while it ran); summaries report MAPE with and without such rows, never drop them silently.
+NOISY_SPREAD = 1.5
 NOT_MODELLED = {"efficient": "PyTorch's memory-efficient (CUTLASS) attention is not modelled"}
 REQUIRED = ("family", "impl", "time_s", "ok")
 
@@ -80,7 +84,10 @@ def compare(path: str | Path, hw: str, rates=None) -> tuple[list[dict], list[dic
             continue
         measured = float(row["time_s"])
         modeled = predict_row(row, hw, rates)
-        done.append({**base, "measured_s": measured, "modeled_s": modeled, "error": (modeled - measured) / measured})
+        lo, hi = row.get("time_s_p20", ""), row.get("time_s_p80", "")
+        spread = float(hi) / float(lo) if lo and hi else 1.0
+        done.append({**base, "measured_s": measured, "modeled_s": modeled, "error": (modeled - measured) / measured,
+                     "spread": spread})
     return done, skipped
 
 
@@ -95,7 +102,8 @@ def summarise(rows: list[dict]) -> dict:
     for r in rows:
         groups.setdefault(f"{r['family']}/{r['impl']}", []).append(r)
         sets.setdefault(r["set"], []).append(r)
-    return {"all": stats(rows), "by_family": {k: stats(v) for k, v in sorted(groups.items())},
+    quiet = [r for r in rows if r.get("spread", 1.0) <= NOISY_SPREAD]
+    return {"all": stats(rows), "quiet": stats(quiet), "by_family": {k: stats(v) for k, v in sorted(groups.items())},
             "by_set": {k: stats(v) for k, v in sorted(sets.items())}}
 
 
@@ -167,17 +175,18 @@ def parity_svg(rows: list[dict], title: str, size: int = 560) -> str:
 def markdown_tables(rows: list[dict], skipped: list[dict], summary: dict) -> str:
     """Summary table, then every compared row, as Markdown (for reports/gpu-validation.md)."""
     out = ["| group | n | MAPE | max abs error | rows within 25% |", "|---|---:|---:|---:|---:|"]
-    groups = [("**all**", summary["all"])] + list(summary["by_family"].items()) + \
+    groups = [("**all**", summary["all"]), (f"all with p80/p20 <= {NOISY_SPREAD}", summary["quiet"])] + \
+        list(summary["by_family"].items()) + \
         [(f"set = {k}", v) for k, v in summary["by_set"].items()]
     for name, st in groups:
         out.append(f"| {name} | {st['n']} | {st['mape'] * 100:.1f}% | {st['max'] * 100:.1f}% | "
                    f"{st['within_25pct'] * 100:.0f}% |")
     out += ["", "<details><summary>every row</summary>", "",
-            "| family | impl | set | shape | measured (us) | modeled (us) | error |",
-            "|---|---|---|---|---:|---:|---:|"]
+            "| family | impl | set | shape | measured (us) | p80/p20 | modeled (us) | error |",
+            "|---|---|---|---|---:|---:|---:|---:|"]
     for r in rows:
         out.append(f"| {r['family']} | {r['impl']} | {r['set']} | {r['shape']} | {r['measured_s'] * 1e6:.1f} | "
-                   f"{r['modeled_s'] * 1e6:.1f} | {r['error'] * 100:+.1f}% |")
+                   f"{r['spread']:.2f} | {r['modeled_s'] * 1e6:.1f} | {r['error'] * 100:+.1f}% |")
     out += ["", f"Skipped ({len(skipped)}): " + "; ".join(sorted({f"{s['impl']}: {s['reason']}" for s in skipped})),
             "", "</details>"]
     return "\n".join(out)

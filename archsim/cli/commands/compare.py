@@ -44,7 +44,8 @@ def compare_cmd(
     summary = summarise(rows)
     typer.echo(f"\nskipped {len(skipped)} rows (failed on device or not modelled)")
     typer.echo(f"{'group':28} {'n':>4} {'MAPE':>7} {'max':>7} {'<=25%':>6}")
-    for name, st in [("ALL", summary["all"])] + [(k, v) for k, v in summary["by_family"].items()] + \
+    for name, st in [("ALL", summary["all"]), ("ALL p80/p20<=1.5", summary["quiet"])] + \
+            [(k, v) for k, v in summary["by_family"].items()] + \
             [(f"set={k}", v) for k, v in summary["by_set"].items()]:
         typer.echo(f"{name:28} {st['n']:4d} {st['mape'] * 100:6.1f}% {st['max'] * 100:6.1f}% "
                    f"{st['within_25pct'] * 100:5.0f}%")
