@@ -55,6 +55,7 @@ class DramStats:
     elapsed_cycles: int
     tck_s: float
     per_unit: np.ndarray = field(repr=False)
+    controller: DramController | None = field(default=None, repr=False)
 
     @property
     def row_hit_rate(self) -> float:
@@ -157,6 +158,22 @@ class DramController:
     def now_cycle(self) -> int:
         return int(self.g[core.G_NOW])
 
+    def command_trace(self) -> dict[str, Any]:
+        """The logged commands as a Chrome/Perfetto trace: one track per (pseudo-)channel, times in us."""
+        from archsim.engine.dram_timing import COMMAND_NAMES
+
+        tck_us = self.std.timing.tck_s * 1e6
+        log = self.command_log
+        events: list[dict[str, Any]] = [
+            {"name": "thread_name", "ph": "M", "pid": 0, "tid": int(u), "args": {"name": f"{self.std.name} unit {u}"}}
+            for u in np.unique(log[:, 1])]
+        for cycle, unit, cmd, bank, row, bus in log.tolist():
+            args = {"bank": bank, "cycle": cycle} | ({"row": row} if row >= 0 else {}) | (
+                {} if bus else {"auto_precharge": True})
+            events.append({"name": COMMAND_NAMES[cmd], "ph": "X", "pid": 0, "tid": unit, "ts": cycle * tck_us,
+                           "dur": tck_us, "args": args})
+        return {"traceEvents": events, "displayTimeUnit": "ns"}
+
     def stats(self, first_cycle: int = 0, last_cycle: int | None = None) -> DramStats:
         from archsim.engine.energy import dram_energy_j
 
@@ -239,12 +256,15 @@ class Dram:
     @staticmethod
     def run_pattern(std: MemoryStandard, *, pattern: str, nbytes: int, write: bool = False, stride_bytes: int = 0,
                     seed: int = 0, mapping: str = "RoBaCoBgPcCh", page_policy: str = "open", queue_depth: int = 64,
-                    max_inflight: int | None = None) -> DramStats:
-        """Play ``nbytes`` of ``stream``/``strided``/``random`` bursts from cycle 0 to the last data."""
+                    max_inflight: int | None = None, log_commands: int = 0) -> DramStats:
+        """Play ``nbytes`` of ``stream``/``strided``/``random`` bursts from cycle 0 to the last data.
+
+        With ``log_commands`` > 0 the first that many commands are kept: ``stats.controller.command_trace()``.
+        """
         bb = std.burst_bytes
         count = max(1, nbytes // bb)
         ctrl = DramController(std, mapping=mapping, page_policy=page_policy, queue_depth=queue_depth,
-                              max_inflight=max_inflight)
+                              max_inflight=max_inflight, log_commands=log_commands)
         if pattern == "stream":
             ctrl.submit(base=0, count=count, write=write, arrival_cycle=0)
         elif pattern == "strided":
@@ -256,6 +276,7 @@ class Dram:
         done = ctrl.advance(core.INF, drain=True)
         last = max(d for _, d in done)
         stats = ctrl.stats(0, last)
+        stats.controller = ctrl
         achieved = (stats.bytes_read + stats.bytes_written) / (stats.elapsed_cycles * std.timing.tck_s)
         if achieved > std.peak_bandwidth_bytes_per_s * (1 + 1e-9):
             raise PhysicalLimitError(f"{std.name}: simulated {achieved:.4g} B/s exceeds peak "

@@ -146,3 +146,29 @@ def test_physical_limit_guard_names_the_standard(monkeypatch):
     monkeypatch.setattr(dram_mod.DramController, "stats", inflated)
     with pytest.raises(PhysicalLimitError, match="ddr4"):
         Dram.run_pattern(std, pattern="stream", nbytes=MiB)
+
+
+def test_simpy_path_streams_near_peak_with_requests_in_flight():
+    std = load_memory_standard("hbm3")
+    eng = Engine()
+    dram = Dram(eng, std)
+    tile = 256 * 1024
+
+    def reader(i):
+        for j in range(4):
+            yield eng.process(dram.read((j * 16 + i) * tile, tile))
+
+    for i in range(16):
+        eng.process(reader(i))
+    eng.run()
+    assert dram.bytes_requested == 64 * tile
+    assert 0.9 * std.peak_bandwidth_bytes_per_s <= 64 * tile / eng.now <= std.peak_bandwidth_bytes_per_s
+
+
+def test_command_trace_export():
+    std = load_memory_standard("ddr4")
+    st = Dram.run_pattern(std, pattern="random", nbytes=64 * 1024, log_commands=10_000)
+    trace = st.controller.command_trace()
+    names = [e["name"] for e in trace["traceEvents"] if e["ph"] == "X"]
+    assert names.count("RD") == st.counters["rd"] and names.count("ACT") == st.counters["act"]
+    assert json.loads(json.dumps(trace))["displayTimeUnit"] == "ns"

@@ -39,6 +39,18 @@ def bounds(std, pattern: str, stride_bytes: int, units_touched: int, mapping: st
     return out
 
 
+def _write_atomically(path: str, text: str) -> None:
+    import os
+    import tempfile
+    from pathlib import Path
+
+    target = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=target.parent if str(target.parent) else ".", suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, target)
+
+
 def register(app: typer.Typer) -> None:
     @app.command("dram")
     def dram_bench(
@@ -52,6 +64,7 @@ def register(app: typer.Typer) -> None:
         mapping: str = typer.Option("RoBaCoBgPcCh", help="address mapping scheme"),
         page_policy: str = typer.Option("open", help="open | closed"),
         seed: int = typer.Option(0, help="random pattern seed"),
+        trace: str = typer.Option("", help="write the first 100k DRAM commands as Chrome/Perfetto trace JSON here"),
     ) -> None:
         """Stream, random or strided bursts through one DRAM device; JSON on stdout."""
         from archsim import units
@@ -85,8 +98,10 @@ def register(app: typer.Typer) -> None:
         wall = time.perf_counter()
         st = Dram.run_pattern(std, pattern=pattern, nbytes=size, write=write, stride_bytes=stride_b, seed=seed,
                               mapping=mapping, page_policy=page_policy, queue_depth=queue_depth,
-                              max_inflight=inflight or None)
+                              max_inflight=inflight or None, log_commands=100_000 if trace else 0)
         wall = time.perf_counter() - wall
+        if trace and st.controller is not None:
+            _write_atomically(trace, json.dumps(st.controller.command_trace()))
         elapsed_s = st.elapsed_cycles * std.timing.tck_s
         moved = st.bytes_read + st.bytes_written
         touched = int((st.per_unit[:, 2] + st.per_unit[:, 3] > 0).sum())
