@@ -23,6 +23,22 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from archsim.engine.dram_frontend import (  # noqa: F401  (TX_* re-exported for dram.py)
+    TX_ARRIVAL,
+    TX_BASE,
+    TX_COLS,
+    TX_COUNT,
+    TX_DONE,
+    TX_FED,
+    TX_KIND,
+    TX_LEFT,
+    TX_SEED,
+    TX_STRIDE,
+    TX_WRITE,
+    burst_address,
+    heap_pop,
+    heap_push,
+)
 from archsim.engine.dram_mapping import decode
 from archsim.engine.dram_timing import (
     ACT,
@@ -52,9 +68,6 @@ from archsim.engine.dram_timing import (
 )
 
 INF = 1 << 62
-# transaction columns
-TX_KIND, TX_BASE, TX_COUNT, TX_STRIDE, TX_SEED, TX_WRITE, TX_ARRIVAL, TX_FED, TX_LEFT, TX_DONE = range(10)
-TX_COLS = 10
 # global scalars
 (G_FRONT, G_NTX, G_QUEUED, G_HEAPN, G_SEQ, G_COMPN, G_NOW, G_MASK, G_NEXT_U, G_NEXT_B, G_NEXT_R, G_NEXT_OK,
  G_LOGN) = range(13)
@@ -66,54 +79,6 @@ C_ACT, C_PRE, C_RD, C_WR, C_REFAB, C_REFPB, C_HIT, C_MISS, C_CONFLICT, C_AUTOPRE
 C_LEN = 10
 COUNTER_NAMES = ("act", "pre", "rd", "wr", "refab", "refpb", "row_hits", "row_misses", "row_conflicts",
                  "auto_precharges")
-
-
-@njit(cache=True)
-def _splitmix(x):
-    z = np.uint64(x) + np.uint64(0x9E3779B97F4A7C15)
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return z ^ (z >> np.uint64(31))
-
-
-@njit(cache=True)
-def burst_address(tx, k, burst_bytes, n_bursts_total):
-    if tx[TX_KIND] == 0:
-        return tx[TX_BASE] + k * tx[TX_STRIDE]
-    r = _splitmix(np.uint64(tx[TX_SEED]) * np.uint64(0x100000001B3) + np.uint64(k))
-    return tx[TX_BASE] + np.int64(r % np.uint64(n_bursts_total)) * burst_bytes
-
-
-@njit(cache=True)
-def _heap_push(heap, n, v):
-    i = n
-    heap[i] = v
-    while i > 0:
-        parent = (i - 1) >> 1
-        if heap[parent] <= heap[i]:
-            break
-        heap[parent], heap[i] = heap[i], heap[parent]
-        i = parent
-    return n + 1
-
-
-@njit(cache=True)
-def _heap_pop(heap, n):
-    n -= 1
-    heap[0] = heap[n]
-    i = 0
-    while True:
-        left = 2 * i + 1
-        if left >= n:
-            break
-        c = left
-        if left + 1 < n and heap[left + 1] < heap[left]:
-            c = left + 1
-        if heap[i] <= heap[c]:
-            break
-        heap[i], heap[c] = heap[c], heap[i]
-        i = c
-    return n
 
 
 @njit(cache=True, inline="always")
@@ -305,7 +270,7 @@ def advance(until, stop_when_drained, st, tb, qs, bq, nxt, tx, g, heap, comp, co
                 break
             g[G_NOW] = tf
             while g[G_HEAPN] > 0 and heap[0] <= tf:
-                g[G_HEAPN] = _heap_pop(heap, g[G_HEAPN])
+                g[G_HEAPN] = heap_pop(heap, g[G_HEAPN])
             u = g[G_NEXT_U]
             s = 0
             while q_valid[u, s]:
@@ -414,7 +379,7 @@ def advance(until, stop_when_drained, st, tb, qs, bq, nxt, tx, g, heap, comp, co
                 b_hits[u, b] -= 1  # a column command always serves a hit
                 ui[u, QN] -= 1
                 g[G_QUEUED] -= 1
-                g[G_HEAPN] = _heap_push(heap, g[G_HEAPN], done)
+                g[G_HEAPN] = heap_push(heap, g[G_HEAPN], done)
                 k = t_id & mask
                 tx[k, TX_LEFT] -= 1
                 if done > tx[k, TX_DONE]:
