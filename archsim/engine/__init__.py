@@ -17,6 +17,8 @@ Quick map (one concept per module)::
     yield eng.process(hbm.read(addr, nbytes))               # one transaction, cycle-exact commands
     yield eng.process(hbm.write(addr, nbytes))
     Dram.run_pattern(std, pattern="stream", nbytes=1 << 30) # trace-driven fast path -> DramStats
+    st = Dram.run_pattern(std, pattern="random", nbytes=1 << 20, log_commands=10_000)
+    st.controller.command_trace()                           # every ACT/PRE/RD/WR/REF as Chrome trace JSON
 
     link = Link(eng, LinkSpec(bandwidth_bytes_per_s=900e9, latency_s=1e-6, flit_bytes=16))  # link.py
     yield eng.process(link.send(nbytes, direction=0))
