@@ -27,6 +27,7 @@ class Prediction:
     bound: str
     useful_flops: float
     launches: list[LaunchResult] = field(default_factory=list)
+    specs: list[LaunchSpec] = field(default_factory=list)
 
     @property
     def tflops(self) -> float:
@@ -55,6 +56,14 @@ class Prediction:
             out["timeline"] = {"traceEvents": events}
         return out
 
+    def event_check(self, rates: DeviceRates, observer: object = None) -> dict:
+        """Play every launch on the event engine (:mod:`archsim.gpu.events`); report the gap."""
+        from archsim.gpu.events import play_launch
+        played = [play_launch(spec, rates, observer=observer) for spec in self.specs]
+        total = sum(p.time_s for p in played)
+        return {"events_latency_s": total, "gap_vs_analytical": (total - self.latency_s) / self.latency_s,
+                "launches": [{"name": p.name, "events_s": p.time_s, "analytical_s": p.analytical_s} for p in played]}
+
 
 @lru_cache(maxsize=16)
 def _rates(name: str) -> DeviceRates:
@@ -75,7 +84,8 @@ def _run(kernel: str, hw: str, launches: list[LaunchSpec], useful: float, rates:
     results = [simulate_launch(ln, rates, timeline=timeline) for ln in launches]
     total = sum(r.time_s for r in results)
     bound = max(results, key=lambda r: r.time_s).bound
-    return Prediction(kernel=kernel, hardware=hw, latency_s=total, bound=bound, useful_flops=useful, launches=results)
+    return Prediction(kernel=kernel, hardware=hw, latency_s=total, bound=bound, useful_flops=useful, launches=results,
+                      specs=launches)
 
 
 def _check_positive(**values: int) -> None:

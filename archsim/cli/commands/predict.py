@@ -13,13 +13,22 @@ predict_app = typer.Typer(help="Predict one kernel's latency on a GPU (GPU model
 
 Hw = Annotated[str, typer.Option("--hw", help="GPU hardware preset or YAML path (h100-sxm, h200, a100-sxm)")]
 Timeline = Annotated[Path | None, typer.Option("--timeline", help="write a Chrome/Perfetto trace JSON here")]
+Events = Annotated[bool, typer.Option("--events", help="also play the launches on the event engine (per-CTA "
+                                                       "timeline; slower) and report the gap to the analytical model")]
 
 
-def _emit(pred, timeline: Path | None) -> None:
-    out = pred.to_dict(timeline=timeline is not None)
+def _emit(pred, timeline: Path | None, events: bool = False) -> None:
+    out = pred.to_dict(timeline=timeline is not None and not events)
+    trace = out.pop("timeline", None)
+    if events:
+        from archsim.engine import Timeline as EngineTimeline
+        from archsim.gpu.predict import _rates
+        observer = EngineTimeline() if timeline is not None else None
+        out["events"] = pred.event_check(_rates(pred.hardware), observer=observer)
+        trace = observer.to_chrome_trace() if observer is not None else None
     if timeline is not None:
         timeline.parent.mkdir(parents=True, exist_ok=True)
-        timeline.write_text(json.dumps(out.pop("timeline")))
+        timeline.write_text(json.dumps(trace))
         out["timeline_file"] = str(timeline)
     typer.echo(json.dumps(out, indent=1))
 
@@ -44,6 +53,7 @@ def attention(
     num_stages: Annotated[int | None, typer.Option("--num-stages", help="Triton num_stages")] = None,
     num_splits: Annotated[int | None, typer.Option("--num-splits", help="KV splits (flash-decoding)")] = None,
     timeline: Timeline = None,
+    events: Events = False,
 ) -> None:
     """Modeled latency of one attention forward: latency_s, bound, tflops, bytes per level, launches."""
     from archsim.gpu.predict import predict_attention
@@ -58,7 +68,7 @@ def attention(
         cfg = {}
     _emit(predict_attention(hw, impl, batch=batch, heads=heads, kv_heads=kv_heads, seq_q=seq_q, seq_kv=seq_kv,
                             head_dim=head_dim, causal=causal, dtype=dtype, config=cfg,
-                            timeline=timeline is not None), timeline)
+                            timeline=timeline is not None), timeline, events)
 
 
 @predict_app.command("gemm")
@@ -70,11 +80,12 @@ def gemm(
     dtype: Annotated[str, typer.Option(help="bf16 | fp16 | fp32")] = "bf16",
     impl: Annotated[str, typer.Option(help="cublas | triton-gemm")] = "cublas",
     timeline: Timeline = None,
+    events: Events = False,
 ) -> None:
     """Modeled latency of C = A @ B: latency_s, bound, tflops, bytes per level, launches."""
     from archsim.gpu.predict import predict_gemm
 
-    _emit(predict_gemm(hw, m=m, n=n, k=k, dtype=dtype, impl=impl, timeline=timeline is not None), timeline)
+    _emit(predict_gemm(hw, m=m, n=n, k=k, dtype=dtype, impl=impl, timeline=timeline is not None), timeline, events)
 
 
 def register(app: typer.Typer) -> None:
