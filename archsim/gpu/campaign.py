@@ -35,6 +35,7 @@ import time
 import traceback
 from collections.abc import Callable
 from functools import partial
+from typing import Any
 
 import torch
 import triton
@@ -68,13 +69,13 @@ def bench(fn: Callable[[], object], rep_ms: float = 40.0) -> tuple[float, float,
     return q[0] * 1e-3, q[1] * 1e-3, q[2] * 1e-3
 
 
-def rotating(make: Callable[[], tuple], set_bytes: int, budget_bytes: int = 1 << 30) -> Callable[[], tuple]:
+def rotating(make: Callable[[], Any], set_bytes: int, budget_bytes: int = 1 << 30) -> Callable[[], Any]:
     """Cycle over n independent random input sets (n = 4 when they fit in ``budget_bytes``)."""
     n = max(1, min(4, budget_bytes // max(1, set_bytes)))
     sets = [make() for _ in range(n)]
     state = {"i": 0}
 
-    def nxt() -> tuple:
+    def nxt() -> Any:
         state["i"] = (state["i"] + 1) % n
         return sets[state["i"]]
     return nxt
@@ -381,7 +382,7 @@ def sdpa_backend(name: str):
             "efficient": SDPBackend.EFFICIENT_ATTENTION}[name]
 
 
-def make_qkv(b, h, hkv, sq, skv, d):
+def make_qkv(b: int, h: int, hkv: int, sq: int, skv: int, d: int) -> tuple[Any, Any, Any]:
     """Random q/k/v in the (B, S, H, D) memory layout models produce, viewed as (B, H, S, D)."""
     q = torch.randn(b, sq, h, d, dtype=BF16, device=DEVICE).transpose(1, 2)
     k = torch.randn(b, skv, hkv, d, dtype=BF16, device=DEVICE).transpose(1, 2)
@@ -494,7 +495,7 @@ def gemm_case(val: Sink, set_name: str, impl: str, m, n, k, **cfg) -> None:
     base = dict(set=set_name, family="gemm", impl=impl, m=m, n=n, k=k, dtype="bf16")
     extra: dict = {}
     try:
-        def make():
+        def make() -> tuple[Any, Any]:
             return torch.randn(m, k, dtype=BF16, device=DEVICE), torch.randn(k, n, dtype=BF16, device=DEVICE)
         a, bm = make()
         run, extra = gemm_runner(impl, a, bm, cfg)
@@ -516,8 +517,8 @@ def gemm_case(val: Sink, set_name: str, impl: str, m, n, k, **cfg) -> None:
 def cases(subset: str) -> list[tuple]:
     """The validation grid: (kind, set, args...) tuples; ``h200`` is a subset for a second device."""
     out: list[tuple] = []
-    attn_impls = ("flash2", "cudnn", "efficient", "triton-flash")
-    seqs = (512, 1024, 2048, 4096, 8192, 16384)
+    attn_impls: tuple[str, ...] = ("flash2", "cudnn", "efficient", "triton-flash")
+    seqs: tuple[int, ...] = (512, 1024, 2048, 4096, 8192, 16384)
     if subset == "h200":
         attn_impls, seqs = ("flash2", "triton-flash"), (1024, 4096, 16384)
     for d in (64, 128):

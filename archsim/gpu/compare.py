@@ -23,8 +23,16 @@ NOT_MODELLED = {"efficient": "PyTorch's memory-efficient (CUTLASS) attention is 
 REQUIRED = ("family", "impl", "time_s", "ok")
 
 
-def _int(v: str) -> int | None:
+def _int(v: str | None) -> int | None:
     return int(float(v)) if v not in ("", None) else None
+
+
+def _req(row: dict[str, str], key: str) -> int:
+    value = _int(row.get(key))
+    if value is None:
+        raise ConfigError.single(f"validation row ({row.get('family')}/{row.get('impl')}) has no {key!r}",
+                                 key_path=key)
+    return value
 
 
 def read_rows(path: str | Path) -> list[dict[str, str]]:
@@ -47,7 +55,7 @@ def predict_row(row: dict[str, str], hw: str, rates=None) -> float:
     impl = row["impl"]
     cfg = {k: _int(row.get(k, "")) for k in ("block_m", "block_n", "block_k", "num_warps", "num_stages", "num_splits")}
     if row["family"] == "gemm":
-        return predict_gemm(hw, m=_int(row["m"]), n=_int(row["n"]), k=_int(row["k"]), dtype=row["dtype"],
+        return predict_gemm(hw, m=_req(row, "m"), n=_req(row, "n"), k=_req(row, "k"), dtype=row["dtype"],
                             impl=impl, config=cfg if impl == "triton-gemm" else None, rates=rates).latency_s
     if impl == "flash-decoding":
         cfg = {k: cfg[k] for k in ("block_n", "num_warps", "num_stages", "num_splits")}
@@ -55,9 +63,9 @@ def predict_row(row: dict[str, str], hw: str, rates=None) -> float:
         cfg = {k: cfg[k] for k in ("block_m", "block_n", "num_warps", "num_stages")}
     else:
         cfg = {}
-    return predict_attention(hw, impl, batch=_int(row["batch"]), heads=_int(row["heads"]),
-                             kv_heads=_int(row["kv_heads"]), seq_q=_int(row["seq_q"]), seq_kv=_int(row["seq_kv"]),
-                             head_dim=_int(row["head_dim"]), causal=bool(_int(row["causal"])), dtype=row["dtype"],
+    return predict_attention(hw, impl, batch=_req(row, "batch"), heads=_req(row, "heads"),
+                             kv_heads=_req(row, "kv_heads"), seq_q=_req(row, "seq_q"), seq_kv=_req(row, "seq_kv"),
+                             head_dim=_req(row, "head_dim"), causal=bool(_int(row["causal"])), dtype=row["dtype"],
                              config=cfg, rates=rates).latency_s
 
 

@@ -78,7 +78,7 @@ def play_launch(spec: LaunchSpec, rates: DeviceRates, *, observer: Any = None) -
         while queue:
             w, compute_s = queue.popleft()
             start = eng.now_s
-            jobs = [eng.timeout_s(compute_s)]
+            jobs: list[Any] = [eng.timeout_s(compute_s)]
             if w.hbm_bytes or w.l2_bytes:
                 jobs.append(eng.process(stream(w)))
             yield eng.all_of(jobs)

@@ -140,9 +140,9 @@ def _schedule(durations: list[tuple[int, float]], slots: int, wave_events: bool)
     if len(durations) == 1:
         n, d = durations[0]
         waves = math.ceil(n / slots)
-        events = [{"wave": k, "start_s": k * d, "dur_s": d, "ctas": min(slots, n - k * slots)}
-                  for k in range(min(waves, 64))] if wave_events else []
-        return waves * d, events
+        waves_ev = [{"wave": k, "start_s": k * d, "dur_s": d, "ctas": min(slots, n - k * slots)}
+                    for k in range(min(waves, 64))] if wave_events else []
+        return waves * d, waves_ev
     free = [0.0] * slots
     heapq.heapify(free)
     end = 0.0
