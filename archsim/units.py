@@ -86,7 +86,8 @@ RATE = Quantity(
     "rate in FLOP/s (or op/s)",
     "FLOP/s",
     {
-        **_prefixed(_DEC, {"FLOP/s": 1.0, "FLOPS": 1.0, "flop/s": 1.0, "OP/s": 1.0, "OPS": 1.0, "op/s": 1.0, "ops": 1.0}),
+        **_prefixed(_DEC, {"FLOP/s": 1.0, "FLOPS": 1.0, "flop/s": 1.0, "OP/s": 1.0, "OPS": 1.0, "op/s": 1.0,
+                           "ops": 1.0}),
     },
 )
 TIME = Quantity("time in seconds", "s", {**_prefixed(_SMALL, {"s": 1.0}), "min": 60.0, "h": 3600.0})

@@ -125,7 +125,8 @@ def bandwidth_needed(model_name: str = "llama-3-70b") -> list[dict[str, float]]:
             it = decode_iteration(model, cfg, batch, context)
             rows.append({"context": context, "batch": batch, "tbt_s": it.time_s,
                          "link_bytes_per_s": it.required_link_bytes_per_s,
-                         "link_utilisation_400g": it.required_link_bytes_per_s / LINKS["rdma400g"].bandwidth_bytes_per_s})
+                         "link_utilisation_400g":
+                             it.required_link_bytes_per_s / LINKS["rdma400g"].bandwidth_bytes_per_s})
     return rows
 
 

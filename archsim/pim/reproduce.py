@@ -80,7 +80,8 @@ def duplex_rows(batches: list[int] | None = None, context: int = DUPLEX_CONTEXT)
                 "gpu_step_s": res["gpu_only"][0], "duplex_step_s": res["duplex"][0],
                 "throughput_gain": res["gpu_only"][0] / res["duplex"][0],
                 "energy_ratio_duplex_over_gpu": res["duplex"][1] / res["gpu_only"][1],
-                "op_per_byte": {k: opb[k] for k in ("attention", "moe.attention", *moe, "ffn_up", "qkv_proj") if k in opb},
+                "op_per_byte": {k: opb[k] for k in ("attention", "moe.attention", *moe, "ffn_up", "qkv_proj")
+                                if k in opb},
                 "placement": {k: where[k] for k in ("attention", "moe.attention", *moe, "ffn_up", "qkv_proj")
                               if k in where},
             })
@@ -119,7 +120,8 @@ def write_duplex(out: Path, summary: dict) -> None:
     (out / "duplex").mkdir(parents=True, exist_ok=True)
     (out / "duplex" / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
     lines = ["| model | batch | GPU step (ms) | Duplex step (ms) | throughput gain | energy Duplex/GPU | "
-             "Op/B attention | Op/B MoE experts (up) | attention on | experts on |", "|---|---|---|---|---|---|---|---|---|---|"]
+             "Op/B attention | Op/B MoE experts (up) | attention on | experts on |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in summary["rows"]:
         opb, pl = r["op_per_byte"], r["placement"]
         att = next((k for k in ("moe.attention", "attention") if k in opb), None)

@@ -99,7 +99,8 @@ class ModelSpec(StrictModel):
         for layer in range(self.num_layers):
             total += attn
             if self.moe and (layer % self.moe.every_n_layers == self.moe.every_n_layers - 1):
-                total += self.moe.num_experts * ffn_mult * h * self.moe.expert_ffn_hidden_size + h * self.moe.num_experts
+                experts = self.moe.num_experts * ffn_mult * h * self.moe.expert_ffn_hidden_size
+                total += experts + h * self.moe.num_experts  # experts + router
             else:
                 total += dense_ffn
         if self.vocab_size:

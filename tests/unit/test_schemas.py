@@ -54,7 +54,8 @@ def test_bad_files_name_file_line_key(name, line, key, fragment):
 
 
 def test_all_unknown_keys_reported_at_once(tmp_path):
-    text = "kind: workload\nname: x\nmodel: gpt2-small\nfoo: 1\nbar: 2\nphases:\n  - {phase: prefill, batch: 1, seq_len: 8}\n"
+    text = ("kind: workload\nname: x\nmodel: gpt2-small\nfoo: 1\nbar: 2\n"
+            "phases:\n  - {phase: prefill, batch: 1, seq_len: 8}\n")
     with pytest.raises(ConfigError) as info:
         load_text("workloads", text, tmp_path)
     keys = sorted(p.key_path for p in info.value.problems)

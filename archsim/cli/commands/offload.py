@@ -9,7 +9,8 @@ import typer
 
 
 def offload(
-    system: Annotated[str, typer.Argument(help="system hardware preset or YAML (devices with roles compute/attention)")],
+    system: Annotated[str, typer.Argument(
+        help="system hardware preset or YAML (devices with roles compute/attention)")],
     model: Annotated[str, typer.Option("--model", help="model preset or YAML")] = "llama-3-70b",
     context: Annotated[int, typer.Option("--context", min=1, help="tokens in each sequence's KV cache")] = 4096,
     batch: Annotated[int | None, typer.Option("--batch", min=1, help="fixed batch (default: best)")] = None,

@@ -32,15 +32,19 @@ def register(app: typer.Typer) -> None:
         r = gemv.timed(pim, m, n)
         t = pim.std.timing
         typer.echo(f"{hw.name}: GEMV {m} x {n} ({pim.pim.pim_dtype}), {pim.pim.channels} channels x "
-                   f"{pim.pim.units_per_channel} units x {pim.pim.lanes_per_unit} lanes @ {pim.pim.pim_clock_hz/1e9:.3g} GHz; "
+                   f"{pim.pim.units_per_channel} units x {pim.pim.lanes_per_unit} lanes @ "
+                   f"{pim.pim.pim_clock_hz/1e9:.3g} GHz; "
                    f"timing {pim.std.name} (tCK {t.tck_s*1e9:.3g} ns, tRCD {t.nRCD}, tRP {t.nRP}, tCCD_L {t.nCCD_L}, "
                    f"tFAW {t.nFAW})")
         typer.echo(f"time            {r.time_s*1e6:10.3f} us  ({r.cycles} tCK)")
         typer.echo(f"achieved        {r.achieved_flops_per_s/1e9:10.1f} GFLOP/s")
-        typer.echo(f"peak (compute)  {r.peak_flops_per_s/1e9:10.1f} GFLOP/s  -> {100*r.achieved_flops_per_s/r.peak_flops_per_s:.1f}% of peak")
-        typer.echo(f"peak (rows open){pim.streaming_flops_per_s/1e9:10.1f} GFLOP/s  (one MAC per {pim.mac_interval_cycles} tCK: "
+        share = 100 * r.achieved_flops_per_s / r.peak_flops_per_s
+        typer.echo(f"peak (compute)  {r.peak_flops_per_s/1e9:10.1f} GFLOP/s  -> {share:.1f}% of peak")
+        typer.echo(f"peak (rows open){pim.streaming_flops_per_s/1e9:10.1f} GFLOP/s  "
+                   f"(one MAC per {pim.mac_interval_cycles} tCK: "
                    f"max(unit {pim.mac_gap_cycles}, tCCD_L {t.nCCD_L}))")
-        typer.echo(f"row activation  {100*r.row_activation_share:10.1f} % of time (ACTab/PREab gaps: tRCD, tRAS, tRP, tFAW)")
+        typer.echo(f"row activation  {100*r.row_activation_share:10.1f} % of time "
+                   "(ACTab/PREab gaps: tRCD, tRAS, tRP, tFAW)")
         for k in ("mac_stream", "vector_in", "results_out", "refresh"):
             typer.echo(f"  {k:<14}{100*r.time_share[k]:10.1f} %")
         typer.echo("commands/channel " + ", ".join(f"{k} {v}" for k, v in r.counts.items()))
