@@ -55,7 +55,7 @@ def play_launch(spec: LaunchSpec, rates: DeviceRates, *, observer: Any = None) -
     l2 = Link(eng, LinkSpec(bandwidth_bytes_per_s=rates.l2_bw, latency_s=0.0), name="l2")
     little = spec.inflight_bytes_per_cta / rates.cta_mem_latency_s
     queue: deque = deque()
-    for n, w in spec.ctas:
+    for n, w in spec.launch_order():
         d, parts = _cta_time(w, spec, rates, per_sm, r)
         queue.extend([(w, parts["compute"])] * n)
     played = {"ctas": 0}

@@ -24,7 +24,8 @@ Tilings (design facts, not fitted):
   2x1 clusters sharing the B tile through TMA multicast (CUTLASS sm90 default), optional split-K
   with an fp32 reduction kernel; the tile/split with the least predicted time is
   taken (cuBLAS's heuristic picks from such a list).
-- ``naive``: torch eager = batched GEMM QK^T, scale, (mask), softmax, batched GEMM PV.
+- ``naive``: torch eager = contiguous copies of q/k/v views, batched GEMM QK^T, scale, (mask),
+  softmax, batched GEMM PV.
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ ELEM = {"bf16": 2, "fp16": 2, "fp32": 4}
 #: row sum, convert to the MMA dtype; Triton applies its mask on every block (+1 select, +2 for
 #: the causal compare/and). Plus the accumulator rescale: head_dim / BN per element.
 SOFTMAX_VEC_OPS = 4.0
+#: Lane ops per element of a tile the causal mask cuts (column index, compare, select -inf);
+#: FlashAttention-2/3 apply them only on the ceil(BM/BN) diagonal tiles of each query block.
+MASK_VEC_OPS = 3.0
 
 
 def _cdiv(a: int, b: int) -> int:
@@ -55,29 +59,39 @@ def _kv_blocks(m: int, bm: int, bn: int, sq: int, skv: int, causal: bool) -> int
 
 
 def _attention_prefill(name: str, s: dict, *, bm: int, bn: int, threads: int, regs: int, smem: float, path: str,
-                       schedule: str, vec_per_elem: float, smem_reads_per_tile: float, inflight: float) -> LaunchSpec:
+                       schedule: str, vec_per_elem: float, smem_reads_per_tile: float, inflight: float,
+                       diagonal_mask: bool = True) -> LaunchSpec:
+    """Tiled fused attention; ``diagonal_mask``: masking costs extra on the diagonal tiles only."""
     b, h, hkv, sq, skv, d = s["batch"], s["heads"], s["kv_heads"], s["seq_q"], s["seq_kv"], s["head_dim"]
     e = ELEM[s["dtype"]]
     n_m = _cdiv(sq, bm)
     kv_head_bytes = 2 * skv * d * e
     hbm_kv_share = kv_head_bytes / (n_m * (h // hkv))
     tile = bn * d * e
-    classes: dict[int, int] = {}
+    works: dict[int, CtaWork] = {}
+    ctas = []  # launch order: the query blocks of one (batch, head) fastest (grid x), as FA2 and Triton launch
     for m in range(n_m):
         nb = _kv_blocks(m, bm, bn, sq, skv, s["causal"])
-        classes[nb] = classes.get(nb, 0) + 1
-    order = sorted(classes.items()) if s["causal"] else list(classes.items())
-    ctas = []
-    for nb, count in order:
-        elems = nb * bm * bn
-        w = CtaWork(mma_flops=nb * 4.0 * bm * bn * d, sfu_ops=elems + nb * bm,
-                    vec_ops=elems * vec_per_elem + nb * bm * d,
-                    smem_bytes=nb * 2 * tile * (1 + smem_reads_per_tile) + bm * d * e,
-                    l2_bytes=nb * 2 * tile + 2 * bm * d * e,
-                    hbm_bytes=hbm_kv_share * (nb * bn / max(1, skv)) + 2 * bm * d * e)
-        ctas.append((count * b * h, w))
+        if nb not in works:
+            elems = nb * bm * bn
+            masked = min(nb, _cdiv(bm, bn)) if (s["causal"] and diagonal_mask) else 0
+            works[nb] = CtaWork(mma_flops=nb * 4.0 * bm * bn * d, sfu_ops=elems + nb * bm,
+                                vec_ops=elems * vec_per_elem + nb * bm * d + masked * bm * bn * MASK_VEC_OPS,
+                                smem_bytes=nb * 2 * tile * (1 + smem_reads_per_tile) + bm * d * e,
+                                l2_bytes=nb * 2 * tile + 2 * bm * d * e,
+                                hbm_bytes=hbm_kv_share * (nb * bn / max(1, skv)) + 2 * bm * d * e)
+        if ctas and ctas[-1][1] is works[nb]:
+            ctas[-1] = (ctas[-1][0] + 1, works[nb])
+        else:
+            ctas.append((1, works[nb]))
+    if len(ctas) == 1:  # every query block alike: one run over the whole grid
+        ctas = [(ctas[0][0] * b * h, ctas[0][1])]
+        repeat = 1
+    else:
+        repeat = b * h
     return LaunchSpec(name=name, ctas=tuple(ctas), threads_per_cta=threads, regs_per_thread=regs,
-                      smem_per_cta_bytes=smem, mma_path=path, schedule=schedule, inflight_bytes_per_cta=inflight)
+                      smem_per_cta_bytes=smem, mma_path=path, schedule=schedule, inflight_bytes_per_cta=inflight,
+                      repeat=repeat)
 
 
 def _triton_regs(rows: int, cols: int, d: int, threads: int) -> int:
@@ -93,7 +107,7 @@ def triton_flash(s: dict, block_m: int = 64, block_n: int = 64, num_warps: int =
     return [_attention_prefill("triton_flash_attention", s, bm=block_m, bn=block_n, threads=threads,
                                regs=_triton_regs(block_m, block_n, d, threads), smem=smem, path="wgmma",
                                schedule="serial", vec_per_elem=vec, smem_reads_per_tile=1,
-                               inflight=max(1, num_stages - 1) * 2 * block_n * d * e)]
+                               inflight=max(1, num_stages - 1) * 2 * block_n * d * e, diagonal_mask=False)]
 
 
 def fa2_tile(d: int) -> tuple[int, int]:
@@ -274,11 +288,16 @@ def naive_attention(s: dict, rates: DeviceRates) -> list[LaunchSpec]:
     b, h, sq, skv, d = s["batch"], s["heads"], s["seq_q"], s["seq_kv"], s["head_dim"]
     e = ELEM[s["dtype"]]
     scores = b * h * sq * skv
-    launches = cublas_gemm(sq, skv, d, s["dtype"], rates, batch=b * h)
+    # torch.matmul on (B, H, S, D) views of (B, S, H, D) tensors cannot fold B and H into one bmm
+    # batch stride: it copies q, k (and later v) to contiguous tensors first
+    launches = [stream_kernel("contiguous_q", b * h * sq * d, read_b=e, write_b=e),
+                stream_kernel("contiguous_k", b * s["kv_heads"] * skv * d, read_b=e, write_b=e)]
+    launches += cublas_gemm(sq, skv, d, s["dtype"], rates, batch=b * h)
     launches.append(stream_kernel("scale", scores, read_b=e, write_b=e))
     if s["causal"]:
         launches.append(stream_kernel("masked_fill", scores, read_b=e, write_b=e, extra_l2_per_elem=1))
     launches.append(stream_kernel("softmax", scores, read_b=e, write_b=e, vec_per_elem=4, sfu_per_elem=1))
+    launches.append(stream_kernel("contiguous_v", b * s["kv_heads"] * skv * d, read_b=e, write_b=e))
     launches += cublas_gemm(sq, d, skv, s["dtype"], rates, batch=b * h)
     return launches
 

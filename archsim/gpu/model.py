@@ -56,7 +56,11 @@ class CtaWork:
 
 @dataclass(frozen=True)
 class LaunchSpec:
-    """One kernel launch: CTA classes in launch order ``(count, work)`` and CTA resources."""
+    """One kernel launch: CTA runs in launch order ``(count, work)`` and CTA resources.
+
+    ``repeat``: the runs are one period of the launch order, repeated ``repeat`` times (e.g. the
+    query blocks of one head, repeated over batch x heads), kept compact for long grids.
+    """
 
     name: str
     ctas: tuple[tuple[int, CtaWork], ...]
@@ -66,14 +70,19 @@ class LaunchSpec:
     mma_path: str = "wgmma"  # wgmma | mma_sync | none
     schedule: str = "serial"  # serial | overlap
     inflight_bytes_per_cta: float = 32768.0
+    repeat: int = 1
     note: str = ""
 
     @property
     def grid(self) -> int:
-        return sum(n for n, _ in self.ctas)
+        return self.repeat * sum(n for n, _ in self.ctas)
 
     def total(self, key: str) -> float:
-        return sum(n * getattr(w, key) for n, w in self.ctas)
+        return self.repeat * sum(n * getattr(w, key) for n, w in self.ctas)
+
+    def launch_order(self) -> list[tuple[int, CtaWork]]:
+        """The runs over the whole grid (period repeated)."""
+        return list(self.ctas) * self.repeat
 
 
 @dataclass
@@ -135,6 +144,17 @@ def _cta_time(w: CtaWork, spec: LaunchSpec, rates: DeviceRates, per_sm: dict[str
     return max(compute, parts["latency"]) + rates.cta_mem_latency_s, parts
 
 
+def _merge(runs: list[tuple[int, float]]) -> list[tuple[int, float]]:
+    """Join neighbouring runs of equal duration."""
+    out: list[tuple[int, float]] = []
+    for n, d in runs:
+        if out and out[-1][1] == d:
+            out[-1] = (out[-1][0] + n, d)
+        else:
+            out.append((n, d))
+    return out
+
+
 def _schedule(durations: list[tuple[int, float]], slots: int, wave_events: bool) -> tuple[float, list[dict]]:
     """List-schedule CTA runs ``(count, duration)`` onto ``slots`` in order; returns makespan."""
     if len(durations) == 1:
@@ -170,12 +190,15 @@ def simulate_launch(spec: LaunchSpec, rates: DeviceRates, *, timeline: bool = Fa
     shared = {"memory:hbm": spec.total("hbm_bytes") / rates.hbm_bw, "memory:l2": spec.total("l2_bytes") / rates.l2_bw}
     for _ in range(4):  # fixed point on the power-limited clock
         per_sm = _pipe_rates(spec, rates, clock)
-        runs, worst_parts, worst = [], {}, -1.0
+        period, worst_parts, worst = [], {}, -1.0
+        timed: dict[CtaWork, float] = {}
         for n, w in spec.ctas:
-            d, parts = _cta_time(w, spec, rates, per_sm, r)
-            runs.append((n, d))
-            if d > worst:
-                worst, worst_parts = d, parts
+            if w not in timed:
+                timed[w], parts = _cta_time(w, spec, rates, per_sm, r)
+                if timed[w] > worst:
+                    worst, worst_parts = timed[w], parts
+            period.append((n, timed[w]))
+        runs = period if spec.repeat == 1 else _merge(period * spec.repeat)
         sched, events = _schedule(runs, slots, timeline)
         makespan = max(sched, *shared.values())
         time_s = fixed + makespan
