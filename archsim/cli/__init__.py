@@ -51,7 +51,7 @@ def report_config_error(exc: ConfigError) -> None:
 def main() -> None:
     """Entry point: run the app, turning bad input into exit code 2 without a traceback."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
     except ConfigError as exc:
         report_config_error(exc)
         sys.exit(2)
@@ -66,4 +66,4 @@ def main() -> None:
             exc.show()
             sys.exit(getattr(exc, "exit_code", 2))
         raise
-    sys.exit(0)
+    sys.exit(code if isinstance(code, int) else 0)

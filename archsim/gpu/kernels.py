@@ -33,6 +33,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+from archsim.errors import PhysicalLimitError
 from archsim.gpu.calibration import DeviceRates
 from archsim.gpu.model import CtaWork, LaunchSpec, simulate_launch
 
@@ -270,7 +271,10 @@ def cublas_gemm(m: int, n: int, k: int, dtype: str, rates: DeviceRates, batch: i
             launches = gemm_spec(f"cublas_gemm_{bm}x{bn}" + (f"_splitk{split}" if split > 1 else ""), m, n, k, e,
                                  bm=bm, bn=bn, bk=64, stages=4, threads=threads, regs=regs, split_k=split, batch=batch,
                                  multicast=2 if _cdiv(m, bm) >= 2 else 1)
-            t = sum(simulate_launch(ln, rates).time_s for ln in launches)
+            try:
+                t = sum(simulate_launch(ln, rates).time_s for ln in launches)
+            except PhysicalLimitError:  # this tile's CTA does not fit this GPU (e.g. A100 smem): cuBLAS skips it
+                continue
             if best is None or t < best[0]:
                 best = (t, launches)
     assert best is not None
