@@ -34,9 +34,8 @@ def _node_to_data(node: yaml.Node, loader: yaml.SafeLoader, path: tuple[Any, ...
             if key in out:
                 problems.append(Problem(f"duplicate key {key!r}", file=file, line=key_node.start_mark.line + 1,
                                         key_path=_dotted(path + (key,))))
-            lines[path + (key,)] = key_node.start_mark.line + 1
             out[key] = _node_to_data(value_node, loader, path + (key,), lines, problems, file)
-            lines[path + (key,)] = key_node.start_mark.line + 1
+            lines[path + (key,)] = key_node.start_mark.line + 1  # a key points at its own line, not its value's
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_node_to_data(item, loader, path + (i,), lines, problems, file) for i, item in enumerate(node.value)]

@@ -56,8 +56,6 @@ def test_run_with_hw_and_workload_path(tmp_path):
 def test_bad_workload_exit_2_no_traceback_no_output(tmp_path, name):
     target = tmp_path / "out"
     out = archsim("run", str(BAD / name), "--out", str(target))
-    if name in ("wrong_unit.yaml",):  # a hardware file given as workload: still a clean error
-        pass
     assert out.returncode == 2, (out.stdout, out.stderr)
     assert "Traceback" not in out.stderr
     assert out.stderr.startswith("error: ")
