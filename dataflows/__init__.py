@@ -17,4 +17,4 @@ for _name in DATAFLOWS_ADDED:
         register_attention_dataflow(_name, fused=True)
 
 # the ``taskgraph`` backend for ``family: accelerator`` (imported here: archsim.backends loads ``dataflows``)
-from dataflows import backend as _backend  # noqa: E402,F401
+from archsim.dataflows import backend as _backend  # noqa: E402,F401

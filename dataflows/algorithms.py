@@ -13,7 +13,7 @@ element because the multi-cycle exp/divide units are pipelined, as that file sta
 
 from __future__ import annotations
 
-from dataflows.cascade import Cascade, Einsum
+from archsim.dataflows.cascade import Cascade, Einsum
 
 _QKV = {"Q": ("P", "E"), "K": ("M", "E"), "V": ("M", "F")}
 _QKV_TILED = {"Q": ("P", "E"), "K": ("M1", "M0", "E"), "V": ("M1", "M0", "F")}

@@ -31,17 +31,17 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from dataflows.algorithms import (
+from archsim.dataflows.algorithms import (
     FLAT_1D_SOFTMAX,
     FUSEMAX_EPILOGUE,
     FUSEMAX_STAGES,
     ONE_PASS,
     THREE_PASS,
 )
-from dataflows.cascade import action_counts, unit_cycles
-from dataflows.shapes import AttentionShape
-from dataflows.target import Target
-from dataflows.taskgraph import TaskGraph
+from archsim.dataflows.cascade import action_counts, unit_cycles
+from archsim.dataflows.shapes import AttentionShape
+from archsim.dataflows.target import Target
+from archsim.dataflows.taskgraph import TaskGraph
 
 
 @dataclass(frozen=True)

@@ -27,15 +27,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from archsim.dataflows.evaluate import Evaluation, evaluate_attention, evaluate_gemm
+from archsim.dataflows.shapes import AttentionShape
+from archsim.dataflows.target import Target, target_from_device
+
 from archsim.backends import Backend, register_backend
 from archsim.backends.analytical import peaks
 from archsim.backends.roofline import evaluate_op, op_work
 from archsim.ops import Op, dtype_bytes
 from archsim.result import OpResult, Result
 from archsim.schemas.hardware import DeviceBase
-from dataflows.evaluate import Evaluation, evaluate_attention, evaluate_gemm
-from dataflows.shapes import AttentionShape
-from dataflows.target import Target, target_from_device
 
 RESOURCE_OF_UNIT = {"2d": "compute", "matrix": "compute", "1d": "vector", "vector": "vector", "sfu": "sfu"}
 

@@ -13,12 +13,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from dataflows.array_attention import plan_flat, plan_fusemax
-from dataflows.generic import plan_attention, plan_gemm
-from dataflows.player import play, play_extrapolated
-from dataflows.shapes import AttentionShape
-from dataflows.target import Target
-from dataflows.taskgraph import TaskGraph
+from archsim.dataflows.array_attention import plan_flat, plan_fusemax
+from archsim.dataflows.generic import plan_attention, plan_gemm
+from archsim.dataflows.player import play, play_extrapolated
+from archsim.dataflows.shapes import AttentionShape
+from archsim.dataflows.target import Target
+from archsim.dataflows.taskgraph import TaskGraph
 
 ARRAY_DATAFLOWS = ("fusemax", "flat")
 GENERIC_DATAFLOWS = ("naive", "flash", "swat", "edge_moe", "flash_decoding")

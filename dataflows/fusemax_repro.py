@@ -8,7 +8,7 @@ per-action energies from the artifact's Accelergy tables (below); workloads from
 End-to-end = one layer's attention + its linear layers (QKV, output, FFN), as the artifact's
 ``end2end-*.csv`` + ``attn-*.csv`` sum does.
 
-Validation (outputs, compared, not used): ``reports/fusemax/artifact_reference.csv`` holds
+Validation (outputs, compared, not used): ``archsim/data/papers/fusemax-artifact-reference.csv`` holds
 the artifact's pregenerated latency/energy (``data/pregenerated/attn-{flat,proposal}.csv``).
 """
 
@@ -20,10 +20,12 @@ import math
 import sys
 from pathlib import Path
 
+from archsim.dataflows.evaluate import evaluate_attention, evaluate_gemm
+from archsim.dataflows.shapes import AttentionShape
+from archsim.dataflows.target import target_from_device
+
 from archsim import presets
-from dataflows.evaluate import evaluate_attention, evaluate_gemm
-from dataflows.shapes import AttentionShape
-from dataflows.target import target_from_device
+from archsim.data import PAPERS_DIR
 
 #: Accelergy 45 nm action energies of the artifact (J): outputs-1d-flat/ERT.yaml (mac, add,
 #: max, exp, divide), timeloop-model.ERT.yaml (DRAM 512 pJ / 8 B, L3 2286.5 / 2759.4 pJ per 512 B).
@@ -62,7 +64,7 @@ def geomean(xs: list[float]) -> float:
 
 def run(out: Path) -> dict:
     fm, flat = targets()
-    with open(Path(__file__).parents[1] / "reports/fusemax/artifact_reference.csv") as fh:
+    with open(PAPERS_DIR / "fusemax-artifact-reference.csv") as fh:
         ref = {(r["model"], r["seq_len"]): r for r in csv.DictReader(line for line in fh if not line.startswith("#"))}
     rows = []
     out.mkdir(parents=True, exist_ok=True)

@@ -31,9 +31,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from dataflows.shapes import AttentionShape
-from dataflows.target import Target
-from dataflows.taskgraph import TaskGraph
+from archsim.dataflows.shapes import AttentionShape
+from archsim.dataflows.target import Target
+from archsim.dataflows.taskgraph import TaskGraph
 
 SOFTMAX_VECTOR_OPS_PER_PAIR = 5  # scale, subtract max, sum, rescale, max (archsim.backends.roofline uses 5)
 

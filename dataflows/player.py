@@ -40,6 +40,9 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any
 
+from archsim.dataflows.target import Target
+from archsim.dataflows.taskgraph import Task, TaskGraph
+
 from archsim.engine import (
     Engine,
     Link,
@@ -52,8 +55,6 @@ from archsim.engine import (
     Timeline,
     VectorUnit,
 )
-from dataflows.target import Target
-from dataflows.taskgraph import Task, TaskGraph
 
 
 class StreamedArray(SystolicArray):

@@ -65,10 +65,9 @@ def _registers(cubin: bytes) -> int | None:
 
 
 def _compile_here(kernel_name: str, params: dict) -> list[dict]:
+    from archsim.kernels.registry import launches
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource, compile
-
-    from kernels.registry import launches
 
     results = []
     for launch in launches(kernel_name, **params):
@@ -89,12 +88,12 @@ def _compile_here(kernel_name: str, params: dict) -> list[dict]:
 
 def sm90_metadata(kernel_name: str, **shape: Any) -> list[dict]:
     """Per-launch sm_90 compile metadata of kernel ``kernel_name`` at ``shape`` (see module doc)."""
-    from kernels.registry import resolve
+    from archsim.kernels.registry import resolve
 
     resolve(kernel_name, shape)  # fail fast on bad names/shapes, in this process
     env = {key: value for key, value in os.environ.items() if key != "TRITON_INTERPRET"}
     request = json.dumps({"name": kernel_name, "params": shape})
-    done = subprocess.run([sys.executable, "-m", "kernels.compile_info", request], env=env, capture_output=True,
+    done = subprocess.run([sys.executable, "-m", "archsim.kernels.compile_info", request], env=env, capture_output=True,
                           text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"sm_90 compile of {kernel_name} failed:\n{done.stderr[-4000:]}")

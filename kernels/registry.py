@@ -73,8 +73,7 @@ def resolve(name: str, params: dict[str, Any]) -> dict[str, Any]:
 
 def _attention_tensors(p: dict, seq_q: int):
     import torch
-
-    from kernels.triton.flash_attention import DTYPES
+    from archsim.kernels.triton.flash_attention import DTYPES
 
     dt = DTYPES[p["dtype"]]
     q = torch.zeros(p["batch"], p["heads"], seq_q, p["head_dim"], dtype=dt)
@@ -83,7 +82,7 @@ def _attention_tensors(p: dict, seq_q: int):
 
 
 def _fa_launches(p: dict) -> tuple:
-    from kernels.triton.flash_attention import attention_launch
+    from archsim.kernels.triton.flash_attention import attention_launch
 
     q, k, v, o = _attention_tensors(p, p["seq_q"])
     return (attention_launch(q, k, v, o, window_right=0 if p["causal"] else None, block_m=p["block_m"],
@@ -91,7 +90,7 @@ def _fa_launches(p: dict) -> tuple:
 
 
 def _sw_launches(p: dict) -> tuple:
-    from kernels.triton.sliding_window import sliding_window_launch
+    from archsim.kernels.triton.sliding_window import sliding_window_launch
 
     q, k, v, o = _attention_tensors(p, p["seq_q"])
     return (sliding_window_launch(q, k, v, o, window_left=p["window_left"], window_right=p["window_right"],
@@ -100,7 +99,7 @@ def _sw_launches(p: dict) -> tuple:
 
 
 def _fd_launches(p: dict) -> tuple:
-    from kernels.triton.flash_decoding import decoding_launches
+    from archsim.kernels.triton.flash_decoding import decoding_launches
 
     q, k, v, o = _attention_tensors(p, 1)
     return decoding_launches(q, k, v, o, num_splits=p["num_splits"], block_n=p["block_n"],
@@ -109,9 +108,8 @@ def _fd_launches(p: dict) -> tuple:
 
 def _gemm_launches(p: dict) -> tuple:
     import torch
-
-    from kernels.triton.flash_attention import DTYPES
-    from kernels.triton.gemm import gemm_launch
+    from archsim.kernels.triton.flash_attention import DTYPES
+    from archsim.kernels.triton.gemm import gemm_launch
 
     dt = DTYPES[p["dtype"]]
     a, b = torch.zeros(p["m"], p["k"], dtype=dt), torch.zeros(p["k"], p["n"], dtype=dt)
@@ -128,26 +126,26 @@ _ATTN_SHAPE = ("batch", "heads", "kv_heads", "seq_q", "seq_kv", "head_dim", "dty
 
 
 def _fa_counts(p: dict) -> dict:
-    from kernels.triton import flash_attention
+    from archsim.kernels.triton import flash_attention
 
     return flash_attention.counts(**_pick(p, *_ATTN_SHAPE, "causal"))
 
 
 def _sw_counts(p: dict) -> dict:
-    from kernels.triton import sliding_window
+    from archsim.kernels.triton import sliding_window
 
     return sliding_window.counts(**_pick(p, *_ATTN_SHAPE, "window_left", "window_right"))
 
 
 def _fd_counts(p: dict) -> dict:
-    from kernels.triton import flash_decoding
+    from archsim.kernels.triton import flash_decoding
 
     return flash_decoding.counts(**_pick(p, "batch", "heads", "kv_heads", "seq_kv", "head_dim", "dtype",
                                          "num_splits", "block_n"))
 
 
 def _gemm_counts(p: dict) -> dict:
-    from kernels.triton import gemm
+    from archsim.kernels.triton import gemm
 
     return gemm.counts(**_pick(p, "m", "n", "k", "dtype", "block_m", "block_n", "block_k"))
 
@@ -170,7 +168,7 @@ def formula(name: str, **params: Any) -> dict:
 
 def trace_here(name: str, *, full: bool = False, **params: Any):
     """Trace kernel ``name`` in this (interpreter-mode) process; returns a KernelTrace."""
-    from kernels.trace import KernelTrace, trace_launch
+    from archsim.kernels.trace import KernelTrace, trace_launch
 
     p = resolve(name, params)
     traced = tuple(trace_launch(launch, full=full) for launch in _SPECS[name].launches(p))
@@ -183,14 +181,14 @@ def trace_here(name: str, *, full: bool = False, **params: Any):
 def trace(name: str, *, full: bool = False, **params: Any) -> dict:
     """Trace kernel ``name``; returns ``KernelTrace.to_dict()``. Runs in a subprocess with
     ``TRITON_INTERPRET=1`` unless this process already interprets."""
-    from kernels.runtime import interpret_mode
+    from archsim.kernels.runtime import interpret_mode
 
     resolve(name, params)
     if interpret_mode():
         return trace_here(name, full=full, **params).to_dict()
     env = {**os.environ, "TRITON_INTERPRET": "1"}
     request = json.dumps({"name": name, "full": full, "params": params})
-    done = subprocess.run([sys.executable, "-m", "kernels.registry", request], env=env, capture_output=True,
+    done = subprocess.run([sys.executable, "-m", "archsim.kernels.registry", request], env=env, capture_output=True,
                           text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"tracing {name} in a subprocess failed:\n{done.stderr[-4000:]}")

@@ -299,7 +299,7 @@ def trace_launch(launch: Launch, *, full: bool = False) -> LaunchTrace:
 
     ``full=True`` runs every program of the grid; otherwise one representative per class.
     """
-    from kernels.runtime import install_interpreter_compat, interpret_mode, triton_version_supported
+    from archsim.kernels.runtime import install_interpreter_compat, interpret_mode, triton_version_supported
 
     if not interpret_mode():
         raise RuntimeError("tracing needs the Triton interpreter: set TRITON_INTERPRET=1 before importing triton "

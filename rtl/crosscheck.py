@@ -12,18 +12,19 @@ import importlib
 import tempfile
 from pathlib import Path
 
+from archsim.rtl.sim import read_cycle_records, run_block
+
 from archsim.engine.fixed_units import EdgeSoftmaxUnit, GeluUnit, PimBankMacUnit
-from rtl.sim import read_cycle_records, run_block
 
 RUNS = (
     ("systolic", ["systolic/systolic_pe.v", "systolic/systolic_array.v"], "systolic_array",
-     "rtl.systolic.tb_systolic", {"N": 4}),
+     "archsim.rtl.systolic.tb_systolic", {"N": 4}),
     ("systolic", ["systolic/systolic_pe.v", "systolic/systolic_array.v"], "systolic_array",
-     "rtl.systolic.tb_systolic", {"N": 8}),
+     "archsim.rtl.systolic.tb_systolic", {"N": 8}),
     ("softmax", ["softmax/edge_exp_neg.v", "softmax/edge_softmax.v"], "edge_softmax",
-     "rtl.softmax.tb_softmax", {"LMAX": 64}),
-    ("gelu", ["gelu/gelu_unit.v"], "gelu_unit", "rtl.gelu.tb_gelu", {}),
-    ("pim_mac", ["pim/pim_bank_mac.v"], "pim_bank_mac", "rtl.pim.tb_pim_mac", {"LANES": 16}),
+     "archsim.rtl.softmax.tb_softmax", {"LMAX": 64}),
+    ("gelu", ["gelu/gelu_unit.v"], "gelu_unit", "archsim.rtl.gelu.tb_gelu", {}),
+    ("pim_mac", ["pim/pim_bank_mac.v"], "pim_bank_mac", "archsim.rtl.pim.tb_pim_mac", {"LANES": 16}),
 )
 
 

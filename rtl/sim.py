@@ -17,7 +17,7 @@ import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from rtl import RTL_DIR
+from archsim.rtl import RTL_DIR
 
 SIMULATORS = ("icarus", "verilator")
 

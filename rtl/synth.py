@@ -16,7 +16,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass, field
 
-from rtl import RTL_DIR
+from archsim.rtl import RTL_DIR
 
 RESOURCES_JSON = RTL_DIR / "resources.json"
 

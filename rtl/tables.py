@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from archsim.rtl import RTL_DIR
+
 from archsim.engine import fixed_units as fu
-from rtl import RTL_DIR
 
 
 def rom_function(name: str, values: Sequence[int], index_bits: int, value_bits: int, source: str) -> str:

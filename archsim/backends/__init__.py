@@ -72,6 +72,6 @@ def _load_builtin() -> None:
     _LOADED = True
     import importlib
 
-    for module in ("archsim.backends.analytical", "archsim.fpga.backend", "archsim.pim.backend", "dataflows",
+    for module in ("archsim.backends.analytical", "archsim.fpga.backend", "archsim.pim.backend", "archsim.dataflows",
                    "archsim.gpu.backend"):
         importlib.import_module(module)

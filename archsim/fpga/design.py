@@ -41,12 +41,13 @@ from archsim.engine.fixed_units import EdgeSoftmaxUnit, GeluUnit
 from archsim.fpga.dataflow import AxiPort, DataflowRegion, Fifo, Stage
 from archsim.fpga.device import Design, FpgaPart, Resources, bram_for_array, mac_array
 from archsim.ops import Op
+from archsim.rtl import RTL_DIR
 
 #: Elements per streamed row of a vector op (its cost is linear in elements; this only sets tokens).
 STREAM_ROW_ELEMENTS = 192
 
 #: yosys resource counts per RTL block (written by the RTL issue); used when present.
-RTL_RESOURCES_PATH = Path(__file__).resolve().parents[2] / "rtl" / "resources.json"
+RTL_RESOURCES_PATH = RTL_DIR / "resources.json"
 
 #: Fallback per-unit resources (assumption, HLS order, until rtl/resources.json names the block):
 #: softmax = fixed-point exp ~700 LUT + 2 DSP plus a reciprocal ~900 LUT + 3 DSP (hls::exp / recip)

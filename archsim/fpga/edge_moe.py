@@ -17,6 +17,7 @@ from typing import Any
 
 from archsim import presets
 from archsim.api import simulate
+from archsim.data import measurement
 from archsim.fpga.backend import op_cycles, run_design
 from archsim.fpga.baselines import cpu_comparison, gpu_comparison
 from archsim.fpga.design import UnifiedDesign, UnifiedDesignConfig
@@ -29,7 +30,7 @@ PAPER = {"energy_eff_vs_gpu": 2.24, "energy_eff_vs_cpu": 4.90}
 
 #: Measured batch-1 PyTorch eager M3ViT on an H100 (``python archsim/fpga/measure_gpu_m3vit.py``,
 #: 2026-11-23; see that file for the method). Not the paper's GPU (its model could not be read).
-GPU_MEASUREMENT = Path(__file__).resolve().parents[2] / "reports" / "edge-moe" / "gpu-h100-eager.json"
+GPU_MEASUREMENT = measurement("h100", "edge-moe-m3vit-eager.json")
 
 
 def measured_gpu(path: Path = GPU_MEASUREMENT) -> dict[str, Any] | None:

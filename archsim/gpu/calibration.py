@@ -109,15 +109,16 @@ def analyse(path: str | Path, device: str) -> Calibration:
         smem_bw_bytes_per_s=max(f(r, "value") for r in by["smem_read"]))
 
 
-#: H100 SXM5 calibration: ``analyse("reports/data/h100-calibration-2026-11-23.csv")`` for the
-#: memory and GEMM figures plus ``reports/data/h100-calibration-followup-2026-11-23.csv`` (same
+#: H100 SXM5 calibration: ``analyse("archsim/data/measurements/h100/h100-calibration-2026-11-23.csv")`` for the
+#: memory and GEMM figures plus ``archsim/data/measurements/h100/h100-calibration-followup-2026-11-23.csv`` (same
 #: day, same command with ``--calibration-only``) for mma.sync and ex2 peaks and
-#: ``reports/data/h100-calibration-reads-2026-11-23.csv`` (``--calibration-only --reads-only``)
+#: ``archsim/data/measurements/h100/h100-calibration-reads-2026-11-23.csv`` (``--calibration-only --reads-only``)
 #: for read-only L2 bandwidth. NVIDIA H100 80GB
 #: HBM3, 132 SMs, driver 580.159.04, torch 2.11.0+cu130, triton 3.6.0, 2026-11-23.
 #: tests/gpu/test_calibration.py re-derives these numbers from the CSVs.
 H100_CALIBRATION = Calibration(
-    device="h100-sxm", source="reports/data/h100-calibration-2026-11-23.csv (+ -followup- for mma.sync, ex2)",
+    device="h100-sxm",
+    source="archsim/data/measurements/h100/h100-calibration-2026-11-23.csv (+ -followup- for mma.sync, ex2)",
     hbm_bw_bytes_per_s=3.0156e12, mem_fixed_s=6.373e-6, launch_floor_s=3.808e-6, l2_bw_bytes_per_s=7.333e12,
     l2_copy_bw_bytes_per_s=5.919e12,
     cta_mem_latency_s=4.035e-7, hbm_latency_s=3.516e-7, l2_latency_s=1.445e-7,

@@ -419,10 +419,10 @@ def attention_runner(impl: str, q, k, v, causal: bool, cfg: dict) -> tuple[Calla
         return naive, {}
     o = torch.full_like(q, float("nan"))
     if impl == "triton-flash":
-        from kernels.triton.flash_attention import attention_launch
+        from archsim.kernels.triton.flash_attention import attention_launch
         launches = [attention_launch(q, k, v, o, window_right=0 if causal else None, **cfg)]
     elif impl == "flash-decoding":
-        from kernels.triton.flash_decoding import decoding_launches
+        from archsim.kernels.triton.flash_decoding import decoding_launches
         launches = list(decoding_launches(q, k, v, o, **cfg))
     else:
         raise ValueError(f"unknown impl {impl}")
@@ -451,8 +451,8 @@ def attention_case(val: Sink, set_name: str, family: str, impl: str, b, h, hkv, 
             o = run()
             err = rel_err(attn_slice(o, h // hkv), attn_ref(q, k, v, causal))
             if impl in ("triton-flash", "flash-decoding"):
-                from kernels.triton.flash_attention import attention_launch
-                from kernels.triton.flash_decoding import decoding_launches
+                from archsim.kernels.triton.flash_attention import attention_launch
+                from archsim.kernels.triton.flash_decoding import decoding_launches
                 first = (attention_launch(q, k, v, o, window_right=0 if causal else None, **cfg)
                          if impl == "triton-flash" else decoding_launches(q, k, v, o, **cfg)[0])
                 extra.update(compiled_info(run_launch(first)))
@@ -479,7 +479,7 @@ class _null:
 def gemm_runner(impl: str, a, bm, cfg: dict) -> tuple[Callable[[], torch.Tensor], dict]:
     if impl == "cublas":
         return (lambda: torch.matmul(a, bm)), {}
-    from kernels.triton.gemm import gemm_launch
+    from archsim.kernels.triton.gemm import gemm_launch
     c = torch.full((a.shape[0], bm.shape[1]), float("nan"), dtype=BF16, device=DEVICE)
     ln = gemm_launch(a, bm, c, **cfg)
     info = dict(block_m=ln.block_sizes["BLOCK_M"], block_n=ln.block_sizes["BLOCK_N"],
@@ -502,7 +502,7 @@ def gemm_case(val: Sink, set_name: str, impl: str, m, n, k, **cfg) -> None:
         c = run()
         err = rel_err(c, a.float() @ bm.float())
         if impl == "triton-gemm":
-            from kernels.triton.gemm import gemm_launch
+            from archsim.kernels.triton.gemm import gemm_launch
             extra.update(compiled_info(run_launch(gemm_launch(a, bm, c, **cfg))))
         del a, bm, c, run
         nxt = rotating(lambda: gemm_runner(impl, *make(), cfg)[0], 2 * (m * k + k * n + m * n))

@@ -28,6 +28,7 @@ class Prediction:
     useful_flops: float
     launches: list[LaunchResult] = field(default_factory=list)
     specs: list[LaunchSpec] = field(default_factory=list)
+    family: str = ""  # validation kernel family: prefill | decode | gemm (archsim.intervals picks cells by it)
 
     @property
     def tflops(self) -> float:
@@ -131,7 +132,9 @@ def predict_attention(hw: str, impl: str, *, batch: int, heads: int, kv_heads: i
         launches = K.flash_decoding(s, **cfg)
     else:
         launches = K.ATTENTION_IMPLS[impl](s, **cfg)
-    return _run(f"attention/{impl}", hw, launches, useful_attention_flops(s), rates, timeline)
+    pred = _run(f"attention/{impl}", hw, launches, useful_attention_flops(s), rates, timeline)
+    pred.family = "decode" if seq_q == 1 else "prefill"
+    return pred
 
 
 def predict_gemm(hw: str, *, m: int, n: int, k: int, dtype: str = "bf16", impl: str = "cublas",
@@ -147,4 +150,6 @@ def predict_gemm(hw: str, *, m: int, n: int, k: int, dtype: str = "bf16", impl: 
         launches = K.triton_gemm(m, n, k, dtype, **{k_: v for k_, v in (config or {}).items() if v is not None})
     else:
         raise ConfigError.single(f"unknown gemm impl {impl!r}; valid: cublas, triton-gemm", key_path="impl")
-    return _run(f"gemm/{impl}", hw, launches, 2.0 * m * n * k, rates, timeline)
+    pred = _run(f"gemm/{impl}", hw, launches, 2.0 * m * n * k, rates, timeline)
+    pred.family = "gemm"
+    return pred

@@ -28,9 +28,9 @@ import numpy as np
 from numba import njit
 
 from archsim.errors import PhysicalLimitError
+from archsim.kernels.numba.pim_gemv import PimPartition, partition
 from archsim.pim import commands as cmd
 from archsim.pim.device import BankPim
-from kernels.numba.pim_gemv import PimPartition, partition
 
 
 @dataclass(frozen=True)

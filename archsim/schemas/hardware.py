@@ -109,6 +109,14 @@ class DeviceBase(StrictModel):
             raise _key_error("memory", "a device needs at least one memory level")
         return self
 
+    @model_validator(mode="after")
+    def _physical_limits(self) -> DeviceBase:
+        from archsim.guards import device_problems, raise_problems  # bounds from known silicon, cited there
+
+        if getattr(self, "family", None) is not None:
+            raise_problems(type(self).__name__, device_problems(self))
+        return self
+
     @property
     def offchip(self) -> MemoryLevel:
         """The outermost memory level (the first listed)."""
@@ -231,6 +239,13 @@ class SystemSpec(StrictModel):
                     raise PydanticCustomError(
                         "cross_field", "link {i} names device '{end}'; devices are: {names}",
                         {"key": "links", "i": i, "end": end, "names": ", ".join(self.devices)})
+        return self
+
+    @model_validator(mode="after")
+    def _physical_limits(self) -> SystemSpec:
+        from archsim.guards import raise_problems, system_problems
+
+        raise_problems(type(self).__name__, system_problems(self))
         return self
 
 

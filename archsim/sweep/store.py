@@ -7,41 +7,62 @@ A ``kill -9`` loses at most the rows since the last checkpoint; a rerun reads th
 the points it holds (keyed by point index, checked against the config hash) and recomputes
 the rest, which are deterministic. ``sweep.json`` carries the plan's fingerprint: a rerun with
 a different sweep into the same folder is refused instead of mixing two sweeps.
+
+Damage (a truncated or foreign ``results.parquet``, a truncated ``sweep.json``) is named, never a
+traceback: a damaged table is moved aside and recomputed; a damaged ``sweep.json`` is rewritten
+when every row of the table still matches this sweep's config hashes, else the run is refused.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from archsim.errors import ConfigError
+from archsim.outdir import MARKER, atomic_write_bytes, atomic_write_json
+
+__all__ = ["META", "RESULTS", "ResultsStore", "atomic_write_bytes", "atomic_write_json", "check_same_sweep",
+           "read_meta", "read_results"]
 
 RESULTS = "results.parquet"
 META = "sweep.json"
+DAMAGED = RESULTS + ".damaged"
+#: Columns every results table of an archsim sweep has.
+REQUIRED_COLUMNS = ("point", "config_hash", "status")
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+def read_results(path: Path) -> pd.DataFrame:
+    """``results.parquet`` as a frame; a truncated or foreign file is a ConfigError naming it."""
+    import pyarrow as pa
+
     try:
-        os.fchmod(fd, 0o644)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        frame = pd.read_parquet(path)
+    except (OSError, ValueError, pa.ArrowException) as exc:
+        raise ConfigError.single(f"damaged: not a readable parquet table ({type(exc).__name__}: "
+                                 f"{str(exc)[:160]})", file=str(path)) from None
+    missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ConfigError.single(f"damaged: not an archsim results table (no column {', '.join(missing)})",
+                                 file=str(path))
+    if len(frame) and not pd.api.types.is_integer_dtype(frame["point"]):
+        raise ConfigError.single("damaged: column 'point' is not integer", file=str(path))
+    return frame
 
 
-def atomic_write_json(path: Path, obj: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=2, default=str) + "\n").encode())
+def read_meta(path: Path) -> dict[str, Any]:
+    """``sweep.json`` as a dict; truncated or garbage JSON is a ConfigError naming the file."""
+    try:
+        meta = json.loads(path.read_bytes())
+    except (OSError, ValueError) as exc:
+        raise ConfigError.single(f"damaged: not readable JSON ({exc})", file=str(path)) from None
+    if not isinstance(meta, dict):
+        raise ConfigError.single(f"damaged: a JSON {type(meta).__name__}, not the object archsim writes",
+                                 file=str(path))
+    return meta
 
 
 def _column_safe(frame: pd.DataFrame) -> pd.DataFrame:
@@ -63,20 +84,31 @@ class ResultsStore:
         self.column_order = column_order
         self.rows: dict[int, dict[str, Any]] = {}
         self.dirty = False
-        for stale in out_dir.glob(f".{RESULTS}.*"):  # temporaries of a run killed mid-write
-            stale.unlink(missing_ok=True)
+        #: rows of the previous table that do not belong to this plan; a message if the table was damaged
+        self.discarded = 0
+        self.damaged: str | None = None
 
     def load_existing(self, expected_hash: dict[int, str]) -> int:
-        """Read rows of a previous run; keep those whose config hash matches this plan."""
+        """Read rows of a previous run; keep those whose config hash matches this plan.
+
+        A damaged table (truncated by a full disk, overwritten by another program) is moved aside
+        to ``results.parquet.damaged``, noted in :attr:`damaged`, and every point is recomputed.
+        """
         if not self.path.exists():
             return 0
-        frame = pd.read_parquet(self.path)
+        try:
+            frame = read_results(self.path)
+        except ConfigError as exc:
+            self.damaged = f"{exc}; moved to {DAMAGED}, every point is recomputed"
+            self.path.replace(self.path.with_name(DAMAGED))
+            return 0
         kept = 0
         for row in frame.to_dict(orient="records"):
             index = int(row["point"])
             if expected_hash.get(index) == row.get("config_hash"):
                 self.rows[index] = {k: v for k, v in row.items() if not _is_missing(v)}
                 kept += 1
+        self.discarded = len(frame) - kept
         return kept
 
     def add(self, row: dict[str, Any]) -> None:
@@ -112,17 +144,24 @@ def _is_missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
-def check_same_sweep(out_dir: Path, fingerprint: str, name: str) -> None:
-    """Refuse to resume into a folder that holds a different sweep."""
+def check_same_sweep(out_dir: Path, fingerprint: str, name: str) -> str | None:
+    """Refuse to resume into a folder that holds a different sweep. Returns a warning (the caller
+    must then check that every row of the table belongs to this sweep) if ``sweep.json`` is damaged."""
     meta = out_dir / META
     if not meta.exists():
+        if (out_dir / RESULTS).exists() and (out_dir / MARKER).exists():
+            return f"{meta}: missing; it is rewritten from this sweep"
         if (out_dir / RESULTS).exists():
             raise ConfigError.single(f"{out_dir} has {RESULTS} but no {META}; not an archsim sweep folder "
                                      "(use another --out, or --overwrite)", key_path="--out")
-        return
-    old = json.loads(meta.read_text())
+        return None
+    try:
+        old = read_meta(meta)
+    except ConfigError as exc:
+        return f"{exc}; it is rewritten from this sweep"
     if old.get("fingerprint") != fingerprint:
         raise ConfigError.single(
             f"{out_dir} holds results of a different sweep ({old.get('name')!r}, fingerprint "
             f"{old.get('fingerprint')}; this one is {name!r}, {fingerprint}): use another --out, or --overwrite",
             key_path="--out")
+    return None

@@ -47,7 +47,7 @@ def resolve(name: str, params: dict[str, Any]) -> dict[str, Any]:
 
 
 def _run_attention(p: dict) -> dict:
-    from kernels.numba import attention
+    from archsim.kernels.numba import attention
 
     rng = np.random.default_rng()
     dt = np.float32 if p["dtype"] == "fp32" else np.float64
@@ -66,7 +66,7 @@ def _run_attention(p: dict) -> dict:
 
 
 def _run_pim(p: dict) -> dict:
-    from kernels.numba import pim_gemv
+    from archsim.kernels.numba import pim_gemv
 
     part = pim_gemv.partition(p["m"], p["n"], p["channels"], p["banks_per_channel"], elem_bytes=p["elem_bytes"],
                               dram_row_bytes=p["dram_row_bytes"])
@@ -93,7 +93,7 @@ def run(name: str, **params: Any) -> dict:
         return _run_attention(p)
     if name == "pim_gemv":
         return _run_pim(p)
-    from kernels.numba import edge_moe
+    from archsim.kernels.numba import edge_moe
 
     return {"kernel": "edge_moe", "params": p,
             "error_bounds": edge_moe.measured_error_bounds(rows=p["rows"], row_len=p["row_len"])}

@@ -28,9 +28,8 @@ import numpy as np
 import torch
 import triton
 import triton.language as tl
-
-from kernels.runtime import needs_dot_upcast
-from kernels.trace import Launch
+from archsim.kernels.runtime import needs_dot_upcast
+from archsim.kernels.trace import Launch
 
 DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
 LOG2E = 1.4426950408889634

@@ -22,10 +22,9 @@ import math
 import torch
 import triton
 import triton.language as tl
-
-from kernels.runtime import needs_dot_upcast
-from kernels.trace import Launch
-from kernels.triton.flash_attention import DTYPES, LOG2E, attention_reference
+from archsim.kernels.runtime import needs_dot_upcast
+from archsim.kernels.trace import Launch
+from archsim.kernels.triton.flash_attention import DTYPES, LOG2E, attention_reference
 
 
 @triton.jit

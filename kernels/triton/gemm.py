@@ -12,10 +12,9 @@ from __future__ import annotations
 import torch
 import triton
 import triton.language as tl
-
-from kernels.runtime import needs_dot_upcast
-from kernels.trace import Launch
-from kernels.triton.flash_attention import DTYPES
+from archsim.kernels.runtime import needs_dot_upcast
+from archsim.kernels.trace import Launch
+from archsim.kernels.triton.flash_attention import DTYPES
 
 
 @triton.jit

@@ -17,9 +17,8 @@ shrinks towards the block size.
 from __future__ import annotations
 
 import torch
-
-from kernels.trace import Launch
-from kernels.triton.flash_attention import attention_launch, attention_reference, band_counts
+from archsim.kernels.trace import Launch
+from archsim.kernels.triton.flash_attention import attention_launch, attention_reference, band_counts
 
 
 def _check_window(window_left: int, window_right: int) -> None:

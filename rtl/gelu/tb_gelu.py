@@ -13,10 +13,10 @@ from __future__ import annotations
 import random
 
 import cocotb
+from archsim.rtl.tb_util import StreamDriver, StreamMonitor, record_cycles, start_and_reset
 from cocotb.triggers import RisingEdge
 
 from archsim.engine.fixed_units import GELU_TABLE_MAX_RAW, GELU_TABLE_SIZE, gelu_raw
-from rtl.tb_util import StreamDriver, StreamMonitor, record_cycles, start_and_reset
 
 LATENCY = 2
 FM_MIN, FM_MAX = -(1 << 31), (1 << 31) - 1

@@ -13,10 +13,10 @@ from __future__ import annotations
 import random
 
 import cocotb
+from archsim.rtl.tb_util import StreamDriver, StreamMonitor, pack_lanes, param, record_cycles, start_and_reset
 from cocotb.triggers import RisingEdge
 
 from archsim.engine.fixed_units import PimBankMacUnit
-from rtl.tb_util import StreamDriver, StreamMonitor, pack_lanes, param, record_cycles, start_and_reset
 
 LATENCY = 3
 

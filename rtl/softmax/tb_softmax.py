@@ -12,10 +12,10 @@ from __future__ import annotations
 import random
 
 import cocotb
+from archsim.rtl.tb_util import StreamDriver, StreamMonitor, param, record_cycles, start_and_reset
 from cocotb.triggers import RisingEdge
 
 from archsim.engine.fixed_units import FRAC_BITS, edge_softmax_raw
-from rtl.tb_util import StreamDriver, StreamMonitor, param, record_cycles, start_and_reset
 
 RECIP_BITS = 23
 FM_MIN, FM_MAX = -(1 << 31), (1 << 31) - 1

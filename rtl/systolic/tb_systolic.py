@@ -13,9 +13,16 @@ from __future__ import annotations
 import random
 
 import cocotb
+from archsim.rtl.tb_util import (
+    StreamDriver,
+    StreamMonitor,
+    pack_lanes,
+    param,
+    record_cycles,
+    split_lanes,
+    start_and_reset,
+)
 from cocotb.triggers import RisingEdge
-
-from rtl.tb_util import StreamDriver, StreamMonitor, pack_lanes, param, record_cycles, split_lanes, start_and_reset
 
 
 def reference_tile(a: list[list[int]], b: list[list[int]], acc_w: int) -> list[list[int]]:

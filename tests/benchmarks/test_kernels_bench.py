@@ -23,7 +23,7 @@ def _cuda():
     torch = pytest.importorskip("torch")
     if not torch.cuda.is_available():
         pytest.skip("no CUDA GPU")
-    from kernels.runtime import interpret_mode
+    from archsim.kernels.runtime import interpret_mode
 
     if interpret_mode():
         pytest.skip("TRITON_INTERPRET=1 is set")
@@ -33,9 +33,8 @@ def _cuda():
 @pytest.mark.parametrize("case", ATTN)
 def test_bench_flash_attention(case):
     torch = _cuda()
+    from archsim.kernels.triton import flash_attention as fa
     from triton.testing import do_bench
-
-    from kernels.triton import flash_attention as fa
 
     b, h, hkv, s, d, causal, bm, bn, warps, stages = case
     q = torch.randn(b, h, s, d, device="cuda", dtype=torch.float16)
@@ -53,9 +52,8 @@ def test_bench_flash_attention(case):
 
 def test_bench_flash_decoding():
     torch = _cuda()
+    from archsim.kernels.triton import flash_decoding as fd
     from triton.testing import do_bench
-
-    from kernels.triton import flash_decoding as fd
 
     b, h, hkv, s, d, splits = 8, 32, 8, 16384, 128, 16
     q = torch.randn(b, h, 1, d, device="cuda", dtype=torch.float16)
@@ -71,9 +69,8 @@ def test_bench_flash_decoding():
 
 def test_bench_gemm():
     torch = _cuda()
+    from archsim.kernels.triton import gemm as gm
     from triton.testing import do_bench
-
-    from kernels.triton import gemm as gm
 
     m = n = k = 8192
     a = torch.randn(m, k, device="cuda", dtype=torch.float16)

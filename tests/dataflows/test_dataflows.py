@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import pytest
+from archsim.dataflows.algorithms import CASCADES, ONE_PASS, THREE_PASS
+from archsim.dataflows.cascade import Cascade, Einsum, analyse
+from archsim.dataflows.evaluate import evaluate_attention, evaluate_gemm
+from archsim.dataflows.player import play, play_extrapolated
+from archsim.dataflows.shapes import AttentionShape
+from archsim.dataflows.target import target_from_device
+from archsim.dataflows.taskgraph import TaskGraph
 
 from archsim import presets
 from archsim.schemas.workload import ATTENTION_DATAFLOWS
-from dataflows.algorithms import CASCADES, ONE_PASS, THREE_PASS
-from dataflows.cascade import Cascade, Einsum, analyse
-from dataflows.evaluate import evaluate_attention, evaluate_gemm
-from dataflows.player import play, play_extrapolated
-from dataflows.shapes import AttentionShape
-from dataflows.target import target_from_device
-from dataflows.taskgraph import TaskGraph
 
 
 def test_pass_counts_are_the_known_answers():
@@ -62,7 +62,7 @@ def test_player_overlaps_units_and_respects_dependencies():
 
 def test_extrapolation_matches_a_full_run():
     t = target_from_device(presets.load_hardware("fusemax-array"))
-    from dataflows.array_attention import plan_fusemax
+    from archsim.dataflows.array_attention import plan_fusemax
     plan = plan_fusemax(AttentionShape(1, 2, 8192, 8192, 64), t)
     full = play(plan.build(t, plan.tiles, plan.groups), t)
     ext = play_extrapolated(lambda a, b: plan.build(t, a, b), t, tiles=plan.tiles, groups=plan.groups)
@@ -124,7 +124,7 @@ def test_array_dataflow_on_gpu_is_a_clear_error():
 
 
 def test_reproduction_summary(tmp_path):
-    from dataflows.fusemax_repro import run
+    from archsim.dataflows.fusemax_repro import run
     s = run(tmp_path)
     for key in ("attention_speedup_geomean", "attention_energy_ratio", "e2e_speedup_geomean", "e2e_energy_ratio",
                 "fusemax_utilization_mean"):
@@ -134,8 +134,9 @@ def test_reproduction_summary(tmp_path):
 
 
 def test_player_runs_on_engine_components_and_emits_a_chrome_trace():
+    from archsim.dataflows.player import StreamedArray, build_units
+
     from archsim.engine import Engine, Link, VectorUnit
-    from dataflows.player import StreamedArray, build_units
     t = target_from_device(presets.load_hardware("fusemax-array"))
     g = TaskGraph("t")
     ld = g.load("K", "dram", 1 << 20)
@@ -159,7 +160,7 @@ def test_player_runs_on_engine_components_and_emits_a_chrome_trace():
 def test_player_allocates_declared_buffers_in_engine_sram():
     from archsim.engine import CapacityError
     t = target_from_device(presets.load_hardware("fusemax-array"))
-    from dataflows.array_attention import plan_fusemax
+    from archsim.dataflows.array_attention import plan_fusemax
     plan = plan_fusemax(AttentionShape(1, 2, 8192, 8192, 64), t)
     g = plan.build(t, 2, 1)
     r = play(g, t)

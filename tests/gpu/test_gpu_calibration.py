@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-from pathlib import Path
 
 import pytest
 
+from archsim.data import MEASUREMENTS_DIR
 from archsim.errors import ConfigError
 from archsim.gpu.calibration import H100_CALIBRATION, analyse, efficiencies, merged_h100, rates_for
 from archsim.presets import load_hardware
 
-DATA = Path(__file__).resolve().parents[2] / "reports" / "data"
-H100 = [DATA / "h100-calibration-2026-11-23.csv", DATA / "h100-calibration-followup-2026-11-23.csv",
-        DATA / "h100-calibration-reads-2026-11-23.csv"]
+DATA = MEASUREMENTS_DIR
+H100 = [DATA / "h100" / "h100-calibration-2026-11-23.csv", DATA / "h100" / "h100-calibration-followup-2026-11-23.csv",
+        DATA / "h100" / "h100-calibration-reads-2026-11-23.csv"]
 
 
 def test_h100_constants_come_from_the_csvs():
@@ -48,7 +48,7 @@ def test_h200_rates_scale_the_h100_efficiencies_onto_its_datasheet():
 
 
 def analyse_h200_copy() -> float:
-    with open(DATA / "h200-calibration-2026-11-23.csv", newline="") as fh:
+    with open(DATA / "h200" / "h200-calibration-2026-11-23.csv", newline="") as fh:
         rows = [r for r in csv.DictReader(fh) if r["bench"] == "copy_torch" and int(r["size_bytes"]) >= 1 << 30]
     return sorted(float(r["value"]) for r in rows)[len(rows) // 2]
 

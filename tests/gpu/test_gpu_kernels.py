@@ -23,7 +23,7 @@ def shape(b=2, h=8, hkv=2, sq=1000, skv=1000, d=64, causal=False):
 @pytest.mark.parametrize("sq,skv,causal,bm,bn", [(1000, 1000, False, 64, 64), (1000, 1000, True, 64, 64),
                                                   (300, 1200, True, 128, 32), (777, 777, True, 64, 128)])
 def test_triton_flash_counts_match_the_kernel_formula(sq, skv, causal, bm, bn):
-    from kernels.triton.flash_attention import counts
+    from archsim.kernels.triton.flash_attention import counts
     s = shape(sq=sq, skv=skv, causal=causal)
     spec = K.triton_flash(s, block_m=bm, block_n=bn)[0]
     ex = counts(batch=2, heads=8, kv_heads=2, seq_q=sq, seq_kv=skv, head_dim=64, dtype="bf16", causal=causal,
@@ -34,7 +34,7 @@ def test_triton_flash_counts_match_the_kernel_formula(sq, skv, causal, bm, bn):
 
 @pytest.mark.parametrize("b,h,hkv,skv,splits", [(1, 32, 8, 5000, 4), (3, 40, 8, 23000, 11), (2, 16, 16, 64, 4)])
 def test_flash_decoding_counts_match_the_kernel_formula(b, h, hkv, skv, splits):
-    from kernels.triton.flash_decoding import counts
+    from archsim.kernels.triton.flash_decoding import counts
     s = shape(b=b, h=h, hkv=hkv, sq=1, skv=skv, d=128)
     split, reduce = K.flash_decoding(s, num_splits=splits)
     c = counts(batch=b, heads=h, kv_heads=hkv, seq_kv=skv, head_dim=128, dtype="bf16", num_splits=splits)
@@ -45,7 +45,7 @@ def test_flash_decoding_counts_match_the_kernel_formula(b, h, hkv, skv, splits):
 
 @pytest.mark.parametrize("m,n,k", [(512, 512, 512), (1, 4096, 4096), (3000, 5000, 700)])
 def test_triton_gemm_counts_match_the_kernel_formula(m, n, k):
-    from kernels.triton.gemm import counts
+    from archsim.kernels.triton.gemm import counts
     spec = K.triton_gemm(m, n, k, "bf16")[0]
     assert spec.total("mma_flops") == counts(m=m, n=n, k=k, dtype="bf16")["executed"]["matmul_flops"]
 

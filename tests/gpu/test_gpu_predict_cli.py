@@ -6,16 +6,16 @@ import json
 import math
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 import archsim
+from archsim.data import MEASUREMENTS_DIR
 from archsim.errors import ConfigError
 from archsim.gpu.compare import compare, summarise
 from archsim.gpu.predict import predict_attention, predict_gemm
 
-DATA = Path(__file__).resolve().parents[2] / "reports" / "data"
+DATA = MEASUREMENTS_DIR
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
@@ -65,7 +65,7 @@ def test_flash_decoding_needs_one_query():
 
 
 def test_compare_on_committed_h100_validation(tmp_path):
-    rows, skipped = compare(DATA / "h100-validation-2026-11-23.csv", "h100-sxm")
+    rows, skipped = compare(DATA / "h100" / "h100-validation-2026-11-23.csv", "h100-sxm")
     s = summarise(rows)
     assert len(rows) > 200 and all(math.isfinite(r["error"]) for r in rows)
     assert {r["impl"] for r in skipped} >= {"efficient"}
@@ -75,7 +75,7 @@ def test_compare_on_committed_h100_validation(tmp_path):
 
 def test_compare_cli_writes_plot_and_rejects_non_csv(tmp_path):
     plot, svg = tmp_path / "p.html", tmp_path / "p.svg"
-    r = cli("compare", str(DATA / "h200-validation-2026-11-23.csv"), "--hw", "h200", "--plot", str(plot),
+    r = cli("compare", str(DATA / "h200" / "h200-validation-2026-11-23.csv"), "--hw", "h200", "--plot", str(plot),
             "--svg", str(svg), "--rows", "worst")
     assert r.returncode == 0, r.stderr
     assert "MAPE" in r.stdout and "prefill/flash2" in r.stdout

@@ -42,8 +42,7 @@ def assert_close(out, ref, dtype: str) -> float:
 def device(request):
     """Where the kernel runs: 'cpu' (Triton interpreter) or 'cuda' (compiled, marker gpu)."""
     import torch
-
-    from kernels.runtime import interpret_mode
+    from archsim.kernels.runtime import interpret_mode
 
     if request.param == "cpu" and not interpret_mode():
         if not torch.cuda.is_available():
@@ -61,7 +60,7 @@ def device(request):
 @pytest.fixture
 def interpreter():
     """Skip unless this process runs Triton's interpreter (the tracer needs it)."""
-    from kernels.runtime import interpret_mode
+    from archsim.kernels.runtime import interpret_mode
 
     if not interpret_mode():
         pytest.skip("tracer tests need TRITON_INTERPRET=1")

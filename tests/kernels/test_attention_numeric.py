@@ -13,9 +13,10 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("triton")
 
-from kernels.triton.flash_attention import DTYPES, attention_reference, flash_attention  # noqa: E402
-from kernels.triton.flash_decoding import decoding_reference, flash_decoding  # noqa: E402
-from kernels.triton.sliding_window import sliding_window_attention, sliding_window_reference  # noqa: E402
+from archsim.kernels.triton.flash_attention import DTYPES, attention_reference, flash_attention  # noqa: E402
+from archsim.kernels.triton.flash_decoding import decoding_reference, flash_decoding  # noqa: E402
+from archsim.kernels.triton.sliding_window import sliding_window_attention, sliding_window_reference  # noqa: E402
+
 from tests.kernels.conftest import assert_close  # noqa: E402
 
 

@@ -7,7 +7,7 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("triton")
 
-from kernels.compile_info import sm90_metadata  # noqa: E402
+from archsim.kernels.compile_info import sm90_metadata  # noqa: E402
 
 
 def test_gemm_compiles_for_sm90_with_wgmma_and_shared_memory():

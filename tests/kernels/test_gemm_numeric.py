@@ -7,8 +7,9 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("triton")
 
-from kernels.triton.flash_attention import DTYPES  # noqa: E402
-from kernels.triton.gemm import gemm, gemm_reference  # noqa: E402
+from archsim.kernels.triton.flash_attention import DTYPES  # noqa: E402
+from archsim.kernels.triton.gemm import gemm, gemm_reference  # noqa: E402
+
 from tests.kernels.conftest import assert_close  # noqa: E402
 
 

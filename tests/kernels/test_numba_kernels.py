@@ -10,13 +10,12 @@ import math
 
 import numpy as np
 import pytest
-
-from kernels.numba import attention, edge_moe, pim_gemv
+from archsim.kernels.numba import attention, edge_moe, pim_gemv
 
 
 def _reference_attention(q, k, v, left, right):
     torch = pytest.importorskip("torch")
-    from kernels.triton.flash_attention import attention_reference
+    from archsim.kernels.triton.flash_attention import attention_reference
 
     t = [torch.from_numpy(a) for a in (q, k, v)]
     return attention_reference(*t, window_left=left, window_right=right).numpy()

@@ -10,9 +10,9 @@ torch = pytest.importorskip("torch")
 triton = pytest.importorskip("triton")
 tl = pytest.importorskip("triton.language")
 
-from kernels import registry  # noqa: E402
-from kernels.trace import COUNT_KEYS, Launch, trace_launch  # noqa: E402
-from kernels.triton.flash_attention import allowed_pairs, band_mask  # noqa: E402
+from archsim.kernels import registry  # noqa: E402
+from archsim.kernels.trace import COUNT_KEYS, Launch, trace_launch  # noqa: E402
+from archsim.kernels.triton.flash_attention import allowed_pairs, band_mask  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("interpreter")
 

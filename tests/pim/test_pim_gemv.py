@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from archsim.kernels.numba.pim_gemv import partition, pim_gemv
 
 from archsim.pim import device, gemv
-from kernels.numba.pim_gemv import partition, pim_gemv
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,7 @@ import os
 from collections.abc import Callable
 
 import pytest
-
-from rtl.sim import simulator_available
+from archsim.rtl.sim import simulator_available
 
 REQUIRE_TOOLS = os.environ.get("ARCHSIM_REQUIRE_TOOLS") == "1"  # same switch as tests/conftest.py
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from archsim.rtl.sim import read_cycle_records, run_block
 
 from archsim.engine.fixed_units import GeluUnit
-from rtl.sim import read_cycle_records, run_block
 
 pytestmark = pytest.mark.rtl
 
@@ -14,7 +14,7 @@ pytestmark = pytest.mark.rtl
 def test_gelu_unit(sim: str, tmp_path, need_simulator):
     need_simulator(sim)
     cycles_file = tmp_path / "cycles.jsonl"
-    run_block(sim=sim, sources=["gelu/gelu_unit.v"], toplevel="gelu_unit", test_module="rtl.gelu.tb_gelu",
+    run_block(sim=sim, sources=["gelu/gelu_unit.v"], toplevel="gelu_unit", test_module="archsim.rtl.gelu.tb_gelu",
               build_dir=tmp_path / "build", extra_env={"ARCHSIM_RTL_CYCLES_FILE": str(cycles_file)})
     records = read_cycle_records(cycles_file)
     assert len(records) == 2

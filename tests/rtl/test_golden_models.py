@@ -12,10 +12,9 @@ import math
 
 import numpy as np
 import pytest
+from archsim.kernels.numba import edge_moe
 
 from archsim.engine import fixed_units as fu
-
-edge_moe = pytest.importorskip("kernels.numba.edge_moe")
 
 # Stated bounds (reports/rtl.md): measured maxima below, rounded up.
 GELU_MAX_ABS_ERROR = 1.0e-4  # chord error near 0: (1/32)^2/8 * |delta''(0)| = 2^-13 * 0.80 = 9.8e-5
@@ -75,7 +74,7 @@ def test_softmax_error_bound_vs_exact_and_vs_numba():
 
 
 def test_verilog_rom_includes_match_python_tables():
-    from rtl.tables import generated_files
+    from archsim.rtl.tables import generated_files
 
     for path, text in generated_files().items():
         assert path.read_text(encoding="utf-8") == text, f"{path} is stale: run python -m rtl.tables"

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from archsim.rtl.sim import read_cycle_records, run_block
 
 from archsim.engine.fixed_units import PimBankMacUnit
-from rtl.sim import read_cycle_records, run_block
 
 pytestmark = pytest.mark.rtl
 
@@ -14,7 +14,8 @@ pytestmark = pytest.mark.rtl
 def test_pim_bank_mac(sim: str, lanes: int, tmp_path, need_simulator):
     need_simulator(sim)
     cycles_file = tmp_path / "cycles.jsonl"
-    run_block(sim=sim, sources=["pim/pim_bank_mac.v"], toplevel="pim_bank_mac", test_module="rtl.pim.tb_pim_mac",
+    run_block(sim=sim, sources=["pim/pim_bank_mac.v"], toplevel="pim_bank_mac",
+              test_module="archsim.rtl.pim.tb_pim_mac",
               build_dir=tmp_path / "build", parameters={"LANES": lanes, "DATA_W": 16, "ACC_W": 40, "OUT_W": 48},
               extra_env={"ARCHSIM_RTL_CYCLES_FILE": str(cycles_file)})
     records = read_cycle_records(cycles_file)

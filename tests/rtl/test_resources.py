@@ -6,8 +6,7 @@ import json
 import shutil
 
 import pytest
-
-from rtl.synth import BLOCKS, RESOURCES_JSON, synthesise
+from archsim.rtl.synth import BLOCKS, RESOURCES_JSON, synthesise
 
 
 def test_resources_json_covers_every_block():

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from archsim.rtl.sim import read_cycle_records, run_block
 
 from archsim.engine.fixed_units import EdgeSoftmaxUnit
-from rtl.sim import read_cycle_records, run_block
 
 pytestmark = pytest.mark.rtl
 
@@ -16,7 +16,7 @@ SOURCES = ["softmax/edge_exp_neg.v", "softmax/edge_softmax.v"]
 def test_edge_softmax(sim: str, lmax: int, tmp_path, need_simulator):
     need_simulator(sim)
     cycles_file = tmp_path / "cycles.jsonl"
-    run_block(sim=sim, sources=SOURCES, toplevel="edge_softmax", test_module="rtl.softmax.tb_softmax",
+    run_block(sim=sim, sources=SOURCES, toplevel="edge_softmax", test_module="archsim.rtl.softmax.tb_softmax",
               build_dir=tmp_path / "build", parameters={"LMAX": lmax},
               extra_env={"ARCHSIM_RTL_CYCLES_FILE": str(cycles_file)})
     records = read_cycle_records(cycles_file)

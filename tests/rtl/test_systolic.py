@@ -9,8 +9,7 @@ The testbench itself asserts the RTL meets ``K + 3N - 2`` (plus injected idle/st
 from __future__ import annotations
 
 import pytest
-
-from rtl.sim import read_cycle_records, run_block
+from archsim.rtl.sim import read_cycle_records, run_block
 
 pytestmark = pytest.mark.rtl
 
@@ -20,7 +19,7 @@ _MEASURED: dict[int, list[dict]] = {}  # N -> clean-run records (filled by the s
 
 def simulate(sim: str, n: int, tmp_path) -> list[dict]:
     cycles_file = tmp_path / "cycles.jsonl"
-    run_block(sim=sim, sources=SOURCES, toplevel="systolic_array", test_module="rtl.systolic.tb_systolic",
+    run_block(sim=sim, sources=SOURCES, toplevel="systolic_array", test_module="archsim.rtl.systolic.tb_systolic",
               build_dir=tmp_path / "build", parameters={"N": n, "DATA_W": 8, "ACC_W": 32},
               extra_env={"ARCHSIM_RTL_CYCLES_FILE": str(cycles_file)})
     return read_cycle_records(cycles_file)

@@ -32,14 +32,14 @@ def attention(
     from rich.console import Console
     from rich.table import Table
 
-    import dataflows  # noqa: F401  (registers dataflow names)
+    import archsim.dataflows  # noqa: F401  (registers dataflow names)
     from archsim import presets
+    from archsim.dataflows.evaluate import evaluate_attention
+    from archsim.dataflows.shapes import AttentionShape
+    from archsim.dataflows.target import target_from_device
     from archsim.errors import ConfigError
     from archsim.schemas.base import DTYPE_BYTES
     from archsim.units import format_si
-    from dataflows.evaluate import evaluate_attention
-    from dataflows.shapes import AttentionShape
-    from dataflows.target import target_from_device
 
     chosen = dict(DEFAULT_DATAFLOW)
     for item in dataflow:

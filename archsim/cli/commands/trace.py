@@ -26,7 +26,7 @@ _NUMBA = ("numba_attention", "edge_moe", "pim_gemv")
 
 
 def _run_numba(kernel: str, params: dict) -> dict:
-    from kernels import numba as numba_kernels
+    from archsim.kernels import numba as numba_kernels
 
     try:
         numba_kernels.resolve(kernel, params)
@@ -39,7 +39,7 @@ def _trace(kernel: str, params: dict, full: bool, with_formula: bool) -> dict:
     if "triton" not in sys.modules:
         os.environ.setdefault("TRITON_INTERPRET", "1")  # this CLI process only traces
     try:
-        from kernels import registry
+        from archsim.kernels import registry
     except ImportError as exc:
         raise ConfigError.single(f"tracing needs torch and triton ({exc}); install with pip install -e .[kernels]",
                                  key_path="kernel") from exc

@@ -1,0 +1,145 @@
+"""Validation residuals from the committed measurements (package data), one :class:`Point` each.
+
+Only VALIDATION measurements feed the intervals: kernel timings of the campaigns
+(``archsim/data/measurements/<device>/<device>-validation-<date>.csv``) re-predicted with today's
+model through :func:`archsim.gpu.compare.compare` — the same path ``archsim compare`` takes. The
+calibration microbenchmarks (``*-calibration-*.csv``) set the model's rates and are never read here.
+
+A source is a function ``(device_dir: Path, preset: str) -> (points, data records)`` in
+:data:`SOURCES`; whole-model campaigns add one (their ``kernel`` names the stack, their regime can
+be ``host``) without touching the fitting code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from archsim.data import DATA_DIR, MEASUREMENTS_DIR
+
+#: Measurement folder -> the hardware preset its device is. Source: each folder's meta JSON
+#: (``device_name`` "NVIDIA H100 80GB HBM3" is the SXM part: 132 SMs, 700 W; "NVIDIA H200").
+PRESET_OF_FOLDER = {"h100": "h100-sxm", "h200": "h200"}
+
+#: Modeled-time size classes (seconds): below 50 us a kernel is dominated by launch and tail
+#: effects, above 1 ms by its steady state. Boundaries are a priori, not fit to the residuals.
+SIZE_EDGES_S = (50e-6, 1e-3)
+SIZE_NAMES = ("small", "medium", "large")
+
+
+def size_class(modeled_s: float) -> str:
+    """``small`` (< 50 us), ``medium`` (50 us - 1 ms) or ``large`` (>= 1 ms) by modeled seconds."""
+    for edge, name in zip(SIZE_EDGES_S, SIZE_NAMES, strict=False):
+        if modeled_s < edge:
+            return name
+    return SIZE_NAMES[-1]
+
+
+def regime(bound: str) -> str:
+    """The model's own bound as a regime: ``compute``, ``memory``, ``launch`` or ``host``.
+
+    GPU-model bounds: ``compute:<pipe>`` -> compute; ``memory:<level>`` and ``latency`` (a CTA
+    limited by bytes in flight, i.e. memory latency) -> memory; ``launch``. Roofline bounds
+    ``vector``/``sfu`` are compute pipes too.
+    """
+    head = bound.split(":", 1)[0]
+    if head in ("compute", "vector", "sfu"):
+        return "compute"
+    if head in ("memory", "latency"):
+        return "memory"
+    if head in ("launch", "host"):
+        return head
+    raise ValueError(f"unknown bound {bound!r}")
+
+
+@dataclass(frozen=True)
+class Point:
+    """One validation residual. ``ratio`` = measured / modeled seconds.
+
+    ``kernel``: ``<family>/<impl>`` (``prefill/flash2``, ``gemm/cublas``); ``groups``: the keys the
+    coverage check holds out by (``shape``, ``shape_family``, ``campaign``).
+    """
+
+    device: str
+    kernel: str
+    family: str
+    regime: str
+    size: str
+    ratio: float
+    modeled_s: float
+    source: str
+    groups: dict[str, str] = field(default_factory=dict)
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _shape_family(row: dict) -> str:
+    """The campaign's shape families: what stays fixed while the size axis (sequence, KV length, M) is swept."""
+    shape = row["shape"]
+    if row["family"] == "gemm":
+        _, n, k = shape.split("x")
+        return f"gemm n{n} k{k}"
+    tokens = shape.split()  # compare.label: "b32 h32/8 q512 kv512 d64 [causal]"
+    batch, heads_tok, head_dim = tokens[0], tokens[1], tokens[4]
+    heads, kv_heads = heads_tok[1:].split("/")
+    gqa = "gqa" if heads != kv_heads else "mha"
+    if row["family"] == "decode":
+        return f"decode {batch} {gqa} kv_heads{kv_heads}"
+    return f"prefill {head_dim} {gqa}" + (" causal" if "causal" in tokens else "")
+
+
+def kernel_campaign(device_dir: Path, preset: str) -> tuple[list[Point], list[dict]]:
+    """Points from every ``*-validation-*.csv`` in ``device_dir`` (kernel timings of a campaign)."""
+    from archsim.gpu.compare import compare
+
+    points: list[Point] = []
+    records: list[dict] = []
+    for csv_path in sorted(device_dir.glob("*-validation-*.csv")):
+        rel = csv_path.relative_to(DATA_DIR).as_posix()
+        rows, skipped = compare(csv_path, preset)
+        meta_path = csv_path.with_name(csv_path.name.replace("-validation-", "-meta-").replace(".csv", ".json"))
+        meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+        records.append({"file": rel, "sha256": _sha256(csv_path), "kind": "kernel validation campaign",
+                        "rows_used": len(rows), "rows_skipped": len(skipped),
+                        "device_name": meta.get("device_name"), "date_utc": meta.get("date_utc"),
+                        "nvidia_smi": meta.get("nvidia_smi"), "torch": meta.get("torch"),
+                        "triton": meta.get("triton"), "cudnn": meta.get("cudnn")})
+        for r in rows:
+            points.append(Point(
+                device=preset, kernel=f"{r['family']}/{r['impl']}", family=r["family"], regime=regime(r["bound"]),
+                size=size_class(r["modeled_s"]), ratio=r["measured_s"] / r["modeled_s"], modeled_s=r["modeled_s"],
+                source=rel, groups={"shape": f"{r['family']} {r['shape']}", "shape_family": _shape_family(r),
+                                    "campaign": f"{rel}:{r['set']}"}))
+    return points, records
+
+
+#: Validation sources by name; each is asked about every measurement folder.
+SOURCES: dict[str, Callable[[Path, str], tuple[list[Point], list[dict]]]] = {"kernel-campaign": kernel_campaign}
+
+
+def device_folders(root: Path = MEASUREMENTS_DIR) -> dict[str, Path]:
+    """Preset name -> its measurement folder, for folders that map to a preset."""
+    out = {}
+    for d in sorted(p for p in root.iterdir() if p.is_dir()):
+        preset = PRESET_OF_FOLDER.get(d.name)
+        if preset:
+            out[preset] = d
+    return out
+
+
+def load_points(root: Path = MEASUREMENTS_DIR) -> tuple[list[Point], dict[str, list[dict]]]:
+    """Every validation point under ``root`` and, per preset, the data records it came from."""
+    points: list[Point] = []
+    data: dict[str, list[dict]] = {}
+    for preset, folder in device_folders(root).items():
+        for source in SOURCES.values():
+            pts, recs = source(folder, preset)
+            points += pts
+            if recs:
+                data.setdefault(preset, []).extend(recs)
+    return points, data

@@ -1,0 +1,1 @@
+"""cocotb testbench and Verilog of the gelu block (see rtl/__init__.py)."""
