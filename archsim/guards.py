@@ -178,8 +178,8 @@ def _below(problems: Problems, path: tuple[Any, ...], value: float, limit: float
 
 def _energy(problems: Problems, path: tuple[Any, ...], value: float, floor: float, unit: str) -> None:
     if value < floor:
-        problems.append((path, f"{_fmt(value)} {unit} is not a physical energy (a real part spends at least "
-                               f"{_fmt(floor)} {unit}); omit the key only where the energy is truly not modelled"))
+        problems.append((path, f"{_fmt(value)} {unit} is not a physical energy (nothing real spends less than "
+                               f"{_fmt(floor)} {unit})"))
 
 
 def _power(problems: Problems, path: tuple[Any, ...], what: str, watts: float, budget_w: float,
@@ -252,28 +252,29 @@ def _energy_problems(device: Any, limits: FamilyLimits) -> Problems:
     c = device.compute
     budget_w, budget = ((POWER_OVER_TDP * device.tdp_w, f"{POWER_OVER_TDP:g}x tdp_w") if device.tdp_w is not None
                         else (limits.max_tdp_w, f"the largest {device.family} power"))
-    given = c.model_fields_set
+    # A zero vector or on-chip energy reads "not modelled" (the schema default, and what a
+    # model_dump round trip carries); a zero matrix entry, a zero off-chip energy, or a device
+    # with no compute energy at all is an energy model that makes everything free.
     for dtype, e in c.matrix_energy_j_per_flop.items():
         _energy(problems, ("compute", "matrix_energy_j_per_flop", dtype), e, MIN_ENERGY_J_PER_FLOP, "J/FLOP")
         rate = c.matrix_flops_per_s.get(dtype)
         if rate is not None:
             _power(problems, ("compute", "matrix_energy_j_per_flop", dtype), f"the {dtype} matrix unit",
                    e * rate, budget_w, budget)
-    if "vector_energy_j_per_flop" in given or c.vector_energy_j_per_flop:
+    if c.vector_energy_j_per_flop:
         _energy(problems, ("compute", "vector_energy_j_per_flop"), c.vector_energy_j_per_flop,
                 MIN_ENERGY_J_PER_FLOP, "J/FLOP")
         vmax = max(c.vector_flops_per_s.values(), default=0.0)
         _power(problems, ("compute", "vector_energy_j_per_flop"), "the vector unit",
                c.vector_energy_j_per_flop * vmax, budget_w, budget)
-    if not c.matrix_energy_j_per_flop and not c.vector_energy_j_per_flop:
+    if not any(c.matrix_energy_j_per_flop.values()) and not c.vector_energy_j_per_flop:
         problems.append((("compute",), "no compute energy given (matrix_energy_j_per_flop and "
-                                       "vector_energy_j_per_flop): every energy would be zero"))
+                                       "vector_energy_j_per_flop): every FLOP would be free"))
     for name, lvl in device.memory.items():
         path = ("memory", name)
-        explicit = lvl.model_fields_set
         for key, e in (("read_energy_j_per_byte", lvl.read_energy_j_per_byte),
                        ("write_energy_j_per_byte", lvl.write_energy_j_per_byte)):
-            if e is None or (key not in explicit and not e):
+            if not e:
                 continue
             _energy(problems, path + (key,), e, MIN_ENERGY_J_PER_BYTE, "J/B")
             _power(problems, path + (key,), f"memory level {name!r}", e * lvl.bandwidth_bytes_per_s, budget_w, budget)
@@ -340,7 +341,7 @@ def _pim_problems(device: Any) -> Problems:
     _below(problems, ("pim", "pim_clock_hz"), p.pim_clock_hz, FAMILY_LIMITS["pim"].max_clock_hz, "PIM clocks")
     if p.placement == "bank" and p.units_per_channel > p.banks_per_channel:
         problems.append((("pim", "units_per_channel"), f"{p.units_per_channel} in-bank units on "
-                                                       f"{p.banks_per_channel} banks: a bank-level unit sits at a bank"))
+                                                       f"{p.banks_per_channel} banks: one unit per bank at most"))
     if not problems:
         # one MAC (2 FLOP) per lane per PIM clock
         cap = p.channels * p.units_per_channel * p.lanes_per_unit * 2 * p.pim_clock_hz
@@ -387,7 +388,7 @@ def memory_standard_problems(std: Any) -> Problems:
            "DRAM per-pin data rate")
     if rate < MIN_DATA_RATE_TRANSFERS_PER_S:
         problems.append((("organisation", "data_rate_transfers_per_s"),
-                         f"{_fmt(rate)} transfers/s is below {_fmt(MIN_DATA_RATE_TRANSFERS_PER_S)} (did you mean Gbps?)"))
+                         f"{_fmt(rate)} transfers/s is below {_fmt(MIN_DATA_RATE_TRANSFERS_PER_S)} (Gbps meant?)"))
     _below(problems, ("organisation", "bus_width_bits"), o.bus_width_bits, MAX_BUS_WIDTH_BITS,
            "data bus bits per (pseudo-)channel")
     _below(problems, ("organisation", "channels"), o.channels * o.pseudo_channels, MAX_DRAM_UNITS,

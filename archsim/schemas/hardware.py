@@ -220,6 +220,15 @@ class Link(StrictModel):
     latency_s: Seconds = 0.0
     full_duplex: bool = True
     energy_j_per_byte: JoulesPerByte = 0.0
+    profile: str | None = Field(None, description="collective-model link profile (archsim.collectives.PROFILES)")
+
+    @model_validator(mode="after")
+    def _known_profile(self) -> Link:
+        from archsim.collectives import PROFILES  # the collective model owns the profile names
+
+        if self.profile is not None and self.profile not in PROFILES:
+            raise _key_error("profile", f"unknown link profile {self.profile!r}; valid: {', '.join(PROFILES)}")
+        return self
 
 
 class SystemSpec(StrictModel):

@@ -26,6 +26,7 @@ class DramOrganisation(StrictModel):
     burst_length: PositiveInt
     data_rate_transfers_per_s: float = Field(gt=0, description="per pin, e.g. 6.4e9 for 6.4 Gbps")
     capacity_bytes: Bytes
+    ranks: PositiveInt = Field(1, description="ranks per channel (DDR), or stack IDs per pseudo-channel (HBM3 SIDs)")
 
 
 class DramTiming(StrictModel):
@@ -53,6 +54,13 @@ class DramTiming(StrictModel):
         "all_bank", description="refresh mode the controller uses: REFab every nREFI, or REFpb round-robin")
     nRFCpb: PositiveInt | None = Field(None, description="per-bank refresh cycle time (per_bank mode)")
     nRREFD: PositiveInt | None = Field(None, description="REFpb to REFpb/ACT of another bank (per_bank mode)")
+    nCCDR: PositiveInt | None = Field(None, description="RD->RD / WR->WR to another rank or stack ID (default nBL)")
+    nPPD: PositiveInt | None = Field(None, description="PRE to PRE in one (pseudo-)channel (HBM3 tPPD)")
+    activate_scope: Literal["rank", "unit"] = Field("rank", description="tRRD/tFAW per rank, or per (pseudo-)channel")
+    command_bus: Literal["unit", "row_column"] = Field(
+        "unit", description="one command per cycle per unit, or per-channel row + column buses shared by its PCs")
+    act_bus_half_cycles: PositiveInt = Field(2, description="row_column: half-cycles an ACT holds the row bus")
+    row_bus_half_cycles: PositiveInt = Field(2, description="row_column: half-cycles a PRE/REF holds the row bus")
 
     @model_validator(mode="after")
     def _per_bank_fields(self) -> DramTiming:
@@ -94,11 +102,11 @@ class MemoryStandard(StrictModel):
                 "cross_field", "nBL x tck_s ({a:.4g} s) must equal burst_length / data rate ({b:.4g} s)",
                 {"key": "timing.nBL", "a": t.nBL * t.tck_s, "b": burst_s})
         units = o.channels * o.pseudo_channels
-        size = units * o.bank_groups * o.banks_per_group * o.rows * o.row_buffer_bytes
+        size = units * o.ranks * o.bank_groups * o.banks_per_group * o.rows * o.row_buffer_bytes
         if abs(size - o.capacity_bytes) > 0.5:
             raise PydanticCustomError(
                 "cross_field",
-                "capacity_bytes {c:.0f} != (pseudo-)channels x banks x rows x row_buffer_bytes = {s:.0f}",
+                "capacity_bytes {c:.0f} != (pseudo-)channels x ranks x banks x rows x row_buffer_bytes = {s:.0f}",
                 {"key": "organisation.capacity_bytes", "c": o.capacity_bytes, "s": size})
         from archsim.guards import memory_standard_problems, raise_problems  # bounds from known DRAM, cited there
 

@@ -21,7 +21,7 @@ DEVICE = AcceleratorDevice.model_validate({
                  "read_energy_j_per_byte": "10 pJ/B"},
         "buffer": {"kind": "sram", "capacity_bytes": "1 MiB", "bandwidth_bytes_per_s": "10 TB/s"},
     },
-    "accelerator": {"pe_rows": 128, "pe_cols": 128, "vector_pes": 128},
+    "accelerator": {"pe_rows": 128, "pe_cols": 128, "vector_pes": 128, "macs_per_pe_per_cycle": 4},  # 131 TFLOP/s
 })
 LEVELS = list(DEVICE.memory.values())
 
