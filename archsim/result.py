@@ -106,11 +106,15 @@ class Result:
         return phases
 
     def rows(self) -> list[dict[str, Any]]:
+        """One dict per operator; text cells pass :func:`archsim.textsafe.csv_cell` (no control characters,
+        no spreadsheet formulas). ``intensity_flops_per_byte`` is None when nothing crossed the off-chip level."""
+        from archsim.textsafe import csv_cell
+
         rows = []
         for o in self.ops:
             row: dict[str, Any] = {
-                "name": o.name, "kind": o.kind, "phase": o.phase, "count": o.count, "dtype": o.dtype,
-                "fused": o.fused, "bound": o.bound,
+                "name": csv_cell(o.name), "kind": csv_cell(o.kind), "phase": csv_cell(o.phase), "count": o.count,
+                "dtype": csv_cell(o.dtype), "fused": o.fused, "bound": csv_cell(o.bound),
                 "time_s": o.time_s, "total_time_s": o.total_time_s,
                 "energy_j": o.energy_j, "total_energy_j": o.total_energy_j,
                 "flops": o.flops, "matrix_flops": o.matrix_flops, "vector_flops": o.vector_flops,
@@ -118,11 +122,11 @@ class Result:
                 "achieved_flops_per_s": o.flops / o.time_s if o.time_s else 0.0,
             }
             for level, b in o.bytes_by_level.items():
-                row[f"bytes_{level}"] = b
+                row[csv_cell(f"bytes_{level}")] = b
             offchip = next(iter(o.bytes_by_level.values()), 0.0)
-            row["intensity_flops_per_byte"] = o.flops / offchip if offchip else float("inf")
+            row["intensity_flops_per_byte"] = o.flops / offchip if offchip else None
             for part, e in o.energy_by_part.items():
-                row[f"energy_{part.replace(':', '_')}_j"] = e
+                row[csv_cell(f"energy_{part.replace(':', '_')}_j")] = e
             row["shape"] = json.dumps(o.shape, sort_keys=True)
             rows.append(row)
         return rows
