@@ -20,6 +20,16 @@ _BIN = {"Ki": 2.0**10, "Mi": 2.0**20, "Gi": 2.0**30, "Ti": 2.0**40, "Pi": 2.0**5
 _SMALL = {"": 1.0, "m": 1e-3, "u": 1e-6, "µ": 1e-6, "n": 1e-9, "p": 1e-12, "f": 1e-15}
 
 
+#: Longest string read as a quantity (a number, a space and a unit fit in far less).
+_MAX_TEXT = 64
+
+
+def _shown(value: object) -> str:
+    """``repr`` of a user value, cut to 40 characters (messages never echo long input)."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def _prefixed(base: dict[str, float], suffixes: dict[str, float]) -> dict[str, float]:
     return {p + s: pv * sv for p, pv in base.items() for s, sv in suffixes.items()}
 
@@ -37,26 +47,33 @@ class Quantity:
         if isinstance(value, bool):
             raise ValueError(f"expected a {self.name}, got a boolean")
         if isinstance(value, (int, float)):
-            number = float(value)
+            try:
+                number = float(value)
+            except OverflowError:  # an int beyond float range (a 400-digit number)
+                raise ValueError(f"{self.name} {_shown(value)} is out of range") from None
         elif isinstance(value, str):
             number = self._parse_string(value)
         else:
             raise ValueError(f"expected a {self.name} (number or string with unit), got {type(value).__name__}")
         if not math.isfinite(number):
-            raise ValueError(f"{self.name} must be finite, got {value!r}")
+            raise ValueError(f"{self.name} must be finite, got {_shown(value)}")
         return number
 
     def _parse_string(self, text: str) -> float:
+        if len(text) > _MAX_TEXT:
+            raise ValueError(f"cannot read a {len(text)}-character string as a {self.name}; write e.g. "
+                             f"{self.example()!r}")
         match = re.fullmatch(r"\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([^\s\d].*?)?\s*", text)
         if not match:
-            raise ValueError(f"cannot read {text!r} as a {self.name}; write e.g. {self.example()!r}")
+            raise ValueError(f"cannot read {_shown(text)} as a {self.name}; write e.g. {self.example()!r}")
         number, unit = float(match.group(1)), (match.group(2) or "")
         if unit == "":
             return number
         unit = unit.replace("/sec", "/s").replace("bytes", "B").replace("byte", "B")
         if unit not in self.units:
             raise ValueError(
-                f"unit {unit!r} is not a {self.name} unit; use one of {self.unit_choices()} (e.g. {self.example()!r})"
+                f"unit {_shown(unit)} is not a {self.name} unit; use one of {self.unit_choices()} "
+                f"(e.g. {self.example()!r})"
             )
         return number * self.units[unit]
 

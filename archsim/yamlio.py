@@ -3,10 +3,24 @@
 ``load_yaml`` returns the plain data plus a map from key path (tuple of keys/indices) to the
 1-based line it appears on. ``validate`` runs a pydantic model over the data and converts its
 errors into :class:`~archsim.errors.Problem` objects with file, line and dotted key path.
+
+The loader treats every file as untrusted and bounds it (numbers in :mod:`archsim.limits`):
+only regular files are read (a FIFO, a device, a directory or a symlink loop is refused after
+an ``os.stat``, before anything is opened for reading, and the bytes read are capped); the text
+must be UTF-8 without control characters; nesting depth, alias uses and the values built (each
+alias expansion counted again) are capped, so an alias bomb fails in milliseconds; only the
+plain YAML types are built (str, int, float, bool, null; a timestamp stays the string it is)
+— any other tag, a complex key, a merge key, a recursive alias, an integer beyond int64 or a
+non-finite float is a ``file:line: message`` problem, never a traceback.
 """
 
 from __future__ import annotations
 
+import errno
+import math
+import os
+import re
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -14,39 +28,141 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from archsim import limits
 from archsim.errors import ConfigError, Problem
 
 LineMap = dict[tuple[Any, ...], int]
 M = TypeVar("M", bound=BaseModel)
 
+_TAG = "tag:yaml.org,2002:"
+_SCALAR_TAGS = {_TAG + t for t in ("str", "int", "float", "bool", "null")}
+_TIMESTAMP = _TAG + "timestamp"
+_NON_PRINTABLE = re.compile("[^\x09\x0A\x0D\x20-\x7E\x85\xA0-\uD7FF\uE000-\uFFFD\U00010000-\U0010FFFF]")
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that rejects duplicate keys instead of silently keeping the last one."""
+
+class _Refused(Exception):
+    """A bound or a rule of the loader was hit; carries the message and the 1-based line."""
+
+    def __init__(self, message: str, line: int | None) -> None:
+        super().__init__(message)
+        self.message, self.line = message, line
 
 
-def _node_to_data(node: yaml.Node, loader: yaml.SafeLoader, path: tuple[Any, ...], lines: LineMap,
-                  problems: list[Problem], file: str) -> Any:
-    lines[path] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
+class _BoundedLoader(yaml.SafeLoader):
+    """SafeLoader whose composer caps nesting depth and alias uses (it never constructs objects)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.depth = 0
+        self.aliases = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()
+        line = event.start_mark.line + 1 if event.start_mark else None
+        if isinstance(event, yaml.AliasEvent):
+            self.aliases += 1
+            if self.aliases > limits.MAX_YAML_ALIASES:
+                raise _Refused(f"more than {limits.MAX_YAML_ALIASES} alias uses (*name) in one file", line)
+        self.depth += 1
+        if self.depth > limits.MAX_YAML_DEPTH:
+            raise _Refused(f"nesting deeper than {limits.MAX_YAML_DEPTH} levels", line)
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
+class _Builder:
+    """Turns a composed node graph into plain data, recording lines and enforcing the value budget."""
+
+    def __init__(self, loader: _BoundedLoader, file: str) -> None:
+        self.loader, self.file = loader, file
+        self.lines: LineMap = {}
+        self.problems: list[Problem] = []
+        self.built = 0
+        self.open: set[int] = set()  # ids of the collection nodes being built (recursive alias check)
+
+    def build(self, node: yaml.Node, path: tuple[Any, ...]) -> Any:
+        line = node.start_mark.line + 1
+        self.built += 1
+        if self.built > limits.MAX_YAML_NODES:
+            raise _Refused(f"the document expands to more than {limits.MAX_YAML_NODES} values "
+                           "(aliases are counted each time they are used)", line)
+        self.lines[path] = line
+        if isinstance(node, yaml.ScalarNode):
+            return self.scalar(node, line)
+        if id(node) in self.open:
+            raise _Refused("recursive alias: a value contains itself", line)
+        self.open.add(id(node))
+        try:
+            if isinstance(node, yaml.MappingNode):
+                return self.mapping(node, path, line)
+            if node.tag != _TAG + "seq":
+                raise _Refused(f"tag {node.tag!r} is not supported; write a plain list", line)
+            return [self.build(item, path + (i,)) for i, item in enumerate(node.value)]
+        finally:
+            self.open.discard(id(node))
+
+    def mapping(self, node: yaml.MappingNode, path: tuple[Any, ...], line: int) -> dict[Any, Any]:
+        if node.tag != _TAG + "map":
+            raise _Refused(f"tag {node.tag!r} is not supported; write a plain mapping", line)
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
+            key_line = key_node.start_mark.line + 1
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise _Refused("complex keys (a list or mapping used as a key) are not supported", key_line)
+            if key_node.tag == _TAG + "merge":
+                raise _Refused("merge keys (<<) are not supported; write the keys out", key_line)
+            key = self.scalar(key_node, key_line)
             if key in out:
-                problems.append(Problem(f"duplicate key {key!r}", file=file, line=key_node.start_mark.line + 1,
-                                        key_path=_dotted(path + (key,))))
-            out[key] = _node_to_data(value_node, loader, path + (key,), lines, problems, file)
-            lines[path + (key,)] = key_node.start_mark.line + 1  # a key points at its own line, not its value's
+                self.problems.append(Problem(f"duplicate key {key!r}", file=self.file, line=key_line,
+                                             key_path=_dotted(path + (key,))))
+            out[key] = self.build(value_node, path + (key,))
+            self.lines[path + (key,)] = key_line  # a key points at its own line, not its value's
         return out
-    if isinstance(node, yaml.SequenceNode):
-        return [_node_to_data(item, loader, path + (i,), lines, problems, file) for i, item in enumerate(node.value)]
-    return loader.construct_object(node, deep=True)
+
+    def scalar(self, node: yaml.ScalarNode, line: int) -> Any:
+        if node.tag == _TIMESTAMP:
+            return node.value  # a date stays the text it is; no schema takes datetimes
+        if node.tag not in _SCALAR_TAGS:
+            raise _Refused(f"tag {node.tag!r} is not supported (plain strings, numbers, booleans and null only)",
+                           line)
+        if node.tag == _TAG + "int" and len(node.value) > 40:
+            raise _Refused(f"integer with {len(node.value)} characters is out of range "
+                           f"(limit {limits.MAX_YAML_INT})", line)
+        try:
+            value = self.loader.construct_object(node, deep=True)
+        except (yaml.YAMLError, ValueError, OverflowError) as exc:
+            raise _Refused(f"cannot read value {node.value[:40]!r}: {exc}", line) from None
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > limits.MAX_YAML_INT:
+            raise _Refused(f"integer {value:.3e} is out of range (limit {limits.MAX_YAML_INT})", line)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise _Refused(f"non-finite number {node.value[:40]!r} is not accepted", line)
+        return value
+
+
+def _check_text(text: str, file: str) -> None:
+    if len(text) > limits.MAX_YAML_BYTES:
+        raise ConfigError.single(f"file is larger than {limits.MAX_YAML_BYTES} bytes", file=file)
+    bad = _NON_PRINTABLE.search(text)
+    if bad:
+        line = text.count("\n", 0, bad.start()) + 1
+        raise ConfigError.single(f"control character U+{ord(bad.group()):04X} is not allowed in YAML", file=file,
+                                 line=line)
 
 
 def load_yaml_text(text: str, file: str) -> tuple[Any, LineMap]:
-    """Parse YAML ``text`` (named ``file`` in messages). Raises ConfigError on malformed YAML."""
-    loader = _UniqueKeyLoader(text)
+    """Parse YAML ``text`` (named ``file`` in messages). Raises ConfigError on malformed or unbounded YAML."""
+    _check_text(text, file)
+    loader = _BoundedLoader(text)
     try:
         node = loader.get_single_node()
+        if node is None:
+            raise ConfigError.single("file is empty; expected a YAML mapping", file=file, line=1)
+        builder = _Builder(loader, file)
+        data = builder.build(node, ())
+    except _Refused as exc:
+        raise ConfigError.single(exc.message, file=file, line=exc.line) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
@@ -56,31 +172,84 @@ def load_yaml_text(text: str, file: str) -> tuple[Any, LineMap]:
         raise ConfigError.single(f"malformed YAML: {exc.problem or exc}{context}", file=file, line=line) from None
     except yaml.YAMLError as exc:
         raise ConfigError.single(f"malformed YAML: {exc}", file=file) from None
+    except RecursionError:  # a backstop: the depth cap stops nesting long before Python's limit
+        raise ConfigError.single("nesting too deep", file=file) from None
     finally:
         loader.dispose()
-    if node is None:
-        raise ConfigError.single("file is empty; expected a YAML mapping", file=file, line=1)
-    lines: LineMap = {}
-    problems: list[Problem] = []
-    data = _node_to_data(node, loader, (), lines, problems, file)
-    if problems:
-        raise ConfigError(problems)
+    if builder.problems:
+        raise ConfigError(builder.problems)
     if not isinstance(data, Mapping):
         raise ConfigError.single(f"expected a YAML mapping at top level, got {type(data).__name__}", file=file,
                                  line=1)
-    return data, lines
+    return data, builder.lines
+
+
+def read_input_text(path: str | Path, *, limit: int = limits.MAX_YAML_BYTES) -> str:
+    """The UTF-8 text of the regular file ``path``, at most ``limit`` bytes.
+
+    Never blocks and never reads without bound: the path is checked with ``os.stat`` first (a
+    directory, FIFO, socket or device is refused unopened), opened non-blocking, checked again on
+    the open descriptor, and read up to ``limit`` bytes. Every failure is a ConfigError naming the file.
+    """
+    file = str(path)
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise ConfigError.single("file not found", file=file) from None
+    except OSError as exc:
+        raise ConfigError.single(_os_reason(exc), file=file) from None
+    _require_regular(info, file, limit)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise ConfigError.single(_os_reason(exc), file=file) from None
+    try:
+        _require_regular(os.fstat(fd), file, limit)  # the path may have been swapped after the stat
+        chunks, size = [], 0
+        while size <= limit:
+            chunk = os.read(fd, min(1 << 20, limit + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError as exc:
+        raise ConfigError.single(_os_reason(exc), file=file) from None
+    finally:
+        os.close(fd)
+    if size > limit:
+        raise ConfigError.single(f"file is larger than {limit} bytes", file=file)
+    raw = b"".join(chunks)
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ConfigError.single("file is not UTF-8 text", file=file, line=line) from None
+
+
+def _require_regular(info: os.stat_result, file: str, limit: int) -> None:
+    if stat.S_ISDIR(info.st_mode):
+        raise ConfigError.single("is a directory, not a file", file=file)
+    if not stat.S_ISREG(info.st_mode):
+        kind = ("a FIFO" if stat.S_ISFIFO(info.st_mode) else "a device" if stat.S_ISCHR(info.st_mode)
+                or stat.S_ISBLK(info.st_mode) else "a socket" if stat.S_ISSOCK(info.st_mode) else "not a file")
+        raise ConfigError.single(f"is {kind}; only regular files are read", file=file)
+    if info.st_size > limit:
+        raise ConfigError.single(f"file is larger than {limit} bytes ({info.st_size} bytes)", file=file)
+
+
+def _os_reason(exc: OSError) -> str:
+    if exc.errno == errno.ELOOP:
+        return "symlink loop: the path cannot be resolved"
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return "permission denied"
+    if exc.errno == errno.ENAMETOOLONG:
+        return "path too long"
+    return f"cannot read file: {exc.strerror or exc}"
 
 
 def load_yaml(path: str | Path) -> tuple[Any, LineMap]:
-    """Read and parse a YAML file. A missing file is a ConfigError naming it."""
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise ConfigError.single("file not found", file=str(path)) from None
-    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
-        raise ConfigError.single(f"cannot read file: {exc}", file=str(path)) from None
-    return load_yaml_text(text, str(path))
+    """Read (bounded, regular files only) and parse a YAML file. Every failure is a ConfigError naming it."""
+    return load_yaml_text(read_input_text(path), str(path))
 
 
 def _dotted(path: tuple[Any, ...]) -> str:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +29,7 @@ from typing import Any
 import numpy as np
 from pydantic import TypeAdapter, ValidationError
 
-from archsim import presets
+from archsim import limits, presets
 from archsim.errors import ConfigError, Problem
 from archsim.schemas.hardware import Hardware
 from archsim.schemas.sweep import GridAxis, ListAxis, RandomAxis, Sweep, ZipAxis
@@ -78,20 +79,14 @@ def config_hash(config: dict[str, Any]) -> str:
 
 
 def _resolve_part(kind: str, ref: str | dict[str, Any], where: str, lines: LineMap, key: tuple[Any, ...]) -> Any:
+    base = Path(where).parent  # references resolve relative to the sweep file (archsim.presets)
     if isinstance(ref, str):
-        ref_path = ref
-        if presets._is_path(ref) and not Path(ref).is_absolute() and not Path(ref).exists():
-            beside = Path(where).parent / ref  # relative to the sweep file
-            ref_path = str(beside) if beside.exists() else ref
-        return presets.load(kind, ref_path, where=where, line=lines.get(key), key=format_path(key))
+        return presets.load(kind, ref, where=where, line=lines.get(key), key=format_path(key), base=base)
     try:
-        if kind == "hardware":
-            return _HARDWARE.validate_python(ref)
-        workload = _WORKLOAD.validate_python(ref)
+        obj = (_HARDWARE if kind == "hardware" else _WORKLOAD).validate_python(ref)
     except ValidationError as exc:
         raise ConfigError(problems_from_validation(exc, ref, lines, where, prefix=key)) from None
-    presets._check_workload_refs(workload, lines, where)
-    return workload
+    return presets.resolve_refs(kind, obj, lines, where, base, prefix=key)
 
 
 def base_config(sweep: Sweep, file: str, lines: LineMap) -> dict[str, Any]:
@@ -131,9 +126,9 @@ def _axis_points(axis: Any, axis_index: int, sweep_file: str, lines: LineMap) ->
     return points
 
 
-def _validate_config(config: dict[str, Any]) -> tuple[dict[str, Any], str]:
-    """Validate both parts. Returns (config with every part that validated in canonical SI form,
-    error message or "")."""
+def _validate_config(config: dict[str, Any], base: Path) -> tuple[dict[str, Any], str]:
+    """Validate both parts (references resolve in the sweep file's folder ``base``). Returns (config
+    with every part that validated in canonical SI form, error message or "")."""
     out = dict(config)
     errors = []
     for part, adapter in (("hardware", _HARDWARE), ("workload", _WORKLOAD)):
@@ -145,7 +140,7 @@ def _validate_config(config: dict[str, Any]) -> tuple[dict[str, Any], str]:
             continue
         if part == "workload":
             try:
-                presets._check_workload_refs(obj, {}, "<sweep point>")
+                obj = presets.resolve_refs("workloads", obj, {}, "<sweep point>", base)
             except ConfigError as exc:
                 errors.append("invalid workload: " + "; ".join(f"{p.key_path}: {p.message}" for p in exc.problems))
         out[part] = obj.model_dump(mode="json")
@@ -173,6 +168,7 @@ def _problem(message: str, file: str, lines: LineMap, key: tuple[Any, ...]) -> P
 
 def build_plan(sweep: Sweep, file: str, lines: LineMap) -> Plan:
     """Expand ``sweep`` into points. Raises ConfigError (all problems at once) for bad paths."""
+    check_size(sweep, file, lines)
     base = base_config(sweep, file, lines)
     per_axis = [_axis_points(axis, i, file, lines) for i, axis in enumerate(sweep.axes)]
 
@@ -197,8 +193,32 @@ def build_plan(sweep: Sweep, file: str, lines: LineMap) -> Plan:
         assignment: dict[str, Any] = {}
         for part in combo:
             assignment.update(part)
-        plan.points.append(_resolve_point(index, assignment, pickle.loads(blob), sweep, parsed, input_columns))
+        plan.points.append(_resolve_point(index, assignment, pickle.loads(blob), sweep, parsed, input_columns,
+                                          Path(file).parent))
     return plan
+
+
+def axis_size(axis: Any) -> int:
+    """Points one axis contributes, computed from its lists without building them."""
+    if isinstance(axis, GridAxis):
+        return math.prod(len(values) for values in axis.grid.values())
+    if isinstance(axis, ZipAxis):
+        return min((len(values) for values in axis.zip.values()), default=0)
+    if isinstance(axis, ListAxis):
+        return len(axis.points)
+    return int(axis.random.samples)
+
+
+def check_size(sweep: Sweep, file: str, lines: LineMap) -> int:
+    """The sweep's point count; a ConfigError past :data:`archsim.limits.MAX_SWEEP_POINTS` (nothing is built)."""
+    sizes = [axis_size(axis) for axis in sweep.axes]
+    total = math.prod(sizes)
+    if total > limits.MAX_SWEEP_POINTS:
+        shown = " x ".join(str(n) for n in sizes)
+        raise ConfigError([_problem(f"the sweep has {total} points ({shown}); the limit is "
+                                    f"{limits.MAX_SWEEP_POINTS} — split it into several sweeps or sample it "
+                                    "with a random axis", file, lines, ("axes",))])
+    return total
 
 
 def _axis_kind(axis: Any) -> str:
@@ -207,10 +227,10 @@ def _axis_kind(axis: Any) -> str:
 
 
 def _resolve_point(index: int, assignment: dict[str, Any], config: dict[str, Any], sweep: Sweep,
-                   parsed: dict[str, tuple[Any, ...]], input_columns: list[str]) -> Point:
+                   parsed: dict[str, tuple[Any, ...]], input_columns: list[str], base: Path) -> Point:
     for text, value in assignment.items():
         set_path(config, parsed[text], _number(value))
-    resolved, error = _validate_config(config)
+    resolved, error = _validate_config(config, base)
     if not error and sweep.derive:
         for text, expr in sweep.derive.items():
             try:
@@ -219,7 +239,7 @@ def _resolve_point(index: int, assignment: dict[str, Any], config: dict[str, Any
                 error = f"derive {text}: {exc}"
                 break
         if not error:
-            resolved, error = _validate_config(resolved)
+            resolved, error = _validate_config(resolved, base)
     inputs = {c: get_path(resolved, parsed[c]) for c in input_columns}
     if error:
         return Point(index, inputs, "invalid", None, config_hash(resolved), error)
