@@ -181,8 +181,11 @@ def _renameat2(src: Path, dst: Path, flags: int) -> bool:
 
 # --- what an existing path is --------------------------------------------------------------------
 
-def folder_kind(path: Path) -> str | None:
-    """``"run"``/``"sweep"`` for an archsim output folder (marker, or the files of an older archsim), else None."""
+def folder_kind(path: Path, *, exact: bool = True) -> str | None:
+    """``"run"``/``"sweep"`` for an archsim output folder (marker, or the files of an older archsim), else None.
+
+    An unmarked folder counts only if its summary.json / sweep.json is archsim's and (``exact``) it
+    holds nothing but the files archsim writes there."""
     try:
         marker = json.loads((path / MARKER).read_text())
     except (OSError, ValueError):
@@ -194,12 +197,13 @@ def folder_kind(path: Path) -> str | None:
     except OSError:
         return None
     for kind, primary, key in (("run", "summary.json", "archsim_version"), ("sweep", "sweep.json", "fingerprint")):
-        if primary in names and names <= KNOWN_FILES[kind]:
+        if primary in names and (names <= KNOWN_FILES[kind] or not exact):
             try:
                 if key in json.loads((path / primary).read_text()):
                     return kind
             except (OSError, ValueError, TypeError):
-                pass
+                if kind == "sweep" and not exact and "results.parquet" in names:
+                    return kind  # an older archsim's sweep folder whose sweep.json is damaged
     return None
 
 

@@ -26,17 +26,27 @@ def load_result(folder: Path) -> Any:
     from archsim.result import OpResult, Result
 
     path = folder / "summary.json"
+    rerun = "; rerun the `archsim run` that wrote this folder to rewrite it"
     try:
-        summary = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ConfigError.single(f"cannot read run summary: {exc}", file=str(path)) from None
-    op_fields = {f.name for f in dataclasses.fields(OpResult)}
-    ops = [OpResult(**{k: v for k, v in op.items() if k in op_fields}) for op in summary.get("ops", [])]
-    res_fields = {f.name for f in dataclasses.fields(Result)}
-    kwargs = {k: summary[k] for k in ("workload", "hardware", "family", "backend", "peaks", "notes") if k in summary}
-    phases = summary.get("phases", {})
-    kwargs["tokens_by_phase"] = {p: int(v["tokens"]) for p, v in phases.items() if "tokens" in v}
-    return Result(ops=ops, **{k: v for k, v in kwargs.items() if k in res_fields})
+        summary = json.loads(path.read_bytes())
+    except (OSError, ValueError) as exc:
+        raise ConfigError.single(f"damaged: cannot read the run summary ({exc}){rerun}", file=str(path)) from None
+    op_fields = {f.name: f for f in dataclasses.fields(OpResult)}
+    try:
+        ops = [OpResult(**{k: v for k, v in op.items() if k in op_fields}) for op in summary.get("ops", [])]
+        for i, op in enumerate(ops):
+            for name, f in op_fields.items():
+                if f.type == "float" and not isinstance(getattr(op, name), int | float):
+                    raise ValueError(f"ops[{i}].{name} is not a number")
+        res_fields = {f.name for f in dataclasses.fields(Result)}
+        kwargs = {k: summary[k] for k in ("workload", "hardware", "family", "backend", "peaks", "notes")
+                  if k in summary}
+        phases = summary.get("phases", {})
+        kwargs["tokens_by_phase"] = {p: int(v["tokens"]) for p, v in phases.items() if "tokens" in v}
+        return Result(ops=ops, **{k: v for k, v in kwargs.items() if k in res_fields})
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:  # valid JSON, wrong shape
+        raise ConfigError.single(f"damaged: not an archsim run summary ({type(exc).__name__}: {exc}){rerun}",
+                                 file=str(path)) from None
 
 
 def _measured_sections(folder: Path, model: Any, extra: list[Path]) -> list[Any]:
@@ -77,7 +87,8 @@ def write_run_report(result: Any, path: str | Path) -> None:
     A result without its own timeline gets the serial schedule, also written beside the report
     as ``timeline.json`` (Chrome/Perfetto) unless that file exists.
     """
-    from archsim.reporting.trace import serial_schedule, write_trace
+    from archsim.reporting.trace import write_trace
+    from archsim.trace_events import serial_schedule
     from archsim.sweep.store import atomic_write_bytes
 
     path = Path(path)
@@ -90,7 +101,8 @@ def write_run_report(result: Any, path: str | Path) -> None:
 
 
 def _run_report(folder: Path, measured: list[Path]) -> Path:
-    from archsim.reporting.trace import read_trace, serial_schedule, write_trace
+    from archsim.reporting.trace import read_trace, write_trace
+    from archsim.trace_events import serial_schedule
     from archsim.sweep.store import atomic_write_bytes
 
     result = load_result(folder)
@@ -100,7 +112,12 @@ def _run_report(folder: Path, measured: list[Path]) -> Path:
         events = serial_schedule(result)
         write_trace(events, trace_path, note="serial schedule derived from per-operator times (no overlap)")
     else:
-        events = read_trace(trace_path)
+        try:
+            events = read_trace(trace_path)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ConfigError.single(f"damaged: not a Chrome trace ({type(exc).__name__}: {exc}); rerun the "
+                                     "`archsim run` that wrote this folder, or delete the file to get the serial "
+                                     "schedule", file=str(trace_path)) from None
     sections = _measured_sections(folder, result.to_frame(), measured)
     page = run_page(result, events, derived_timeline=derived, measured=sections)
     out = folder / "report.html"
@@ -109,14 +126,26 @@ def _run_report(folder: Path, measured: list[Path]) -> Path:
 
 
 def _sweep_report(folder: Path, measured: list[Path]) -> Path:
-    import pandas as pd
-
     from archsim.reporting import sweep_figures as sf
     from archsim.reporting.page import Page, Section
-    from archsim.sweep.store import META, RESULTS, atomic_write_bytes
+    from archsim.sweep.store import META, RESULTS, atomic_write_bytes, read_meta, read_results
 
-    meta = json.loads((folder / META).read_text()) if (folder / META).exists() else {}
-    frame = pd.read_parquet(folder / RESULTS)
+    meta: dict[str, Any] = {}
+    rerun = f"rerun the `archsim sweep SWEEP.yaml --out {folder}` that wrote this folder"
+    try:
+        if (folder / META).exists():
+            meta = read_meta(folder / META)
+            rerun = f"rerun `archsim sweep {meta.get('sweep_file', 'SWEEP.yaml')} --out {folder}`"
+    except ConfigError as exc:
+        raise ConfigError.single(f"{exc.problems[0].message}; {rerun}: it keeps the rows of this sweep and "
+                                 f"rewrites {META}", file=exc.problems[0].file) from None
+    if not (folder / RESULTS).exists():
+        raise ConfigError.single(f"missing; {rerun}: it recomputes the table", file=str(folder / RESULTS))
+    try:
+        frame = read_results(folder / RESULTS)
+    except ConfigError as exc:
+        raise ConfigError.single(f"{exc.problems[0].message}; {rerun}: it sets the damaged table aside and "
+                                 "recomputes it", file=exc.problems[0].file) from None
     ok = frame[frame["status"] == "ok"] if len(frame) else frame
     inputs = meta.get("input_columns", [])
     summary = meta.get("summary", {})
@@ -172,8 +201,12 @@ def _sweep_report(folder: Path, measured: list[Path]) -> Path:
 
 
 def build_report(folder: str | Path, *, measured: list[str | Path] | None = None) -> Path:
-    """Write ``folder/report.html`` for a run or sweep output folder; returns its path."""
-    from archsim.sweep.store import RESULTS
+    """Write ``folder/report.html`` for a run or sweep output folder; returns its path.
+
+    Only into a folder archsim wrote (its ``.archsim-output`` marker, or the summary.json /
+    sweep.json of an older archsim); a damaged file is named with the command that rewrites it.
+    """
+    from archsim.outdir import MARKER, clean_stale, folder_kind
 
     path = Path(folder)
     extra = [Path(m) for m in measured or []]
@@ -182,9 +215,10 @@ def build_report(folder: str | Path, *, measured: list[str | Path] | None = None
             raise ConfigError.single("measurement file not found", file=str(m), key_path="--measured")
     if not path.is_dir():
         raise ConfigError.single("not a folder", file=str(path))
-    if (path / RESULTS).exists():
-        return _sweep_report(path, extra)
-    if (path / "summary.json").exists():
-        return _run_report(path, extra)
-    raise ConfigError.single("not an archsim output folder: expected summary.json (archsim run) or "
-                             f"{RESULTS} (archsim sweep)", file=str(path))
+    kind = folder_kind(path, exact=False)
+    if kind is None:
+        raise ConfigError.single(f"not an archsim output folder (no {MARKER}, no summary.json of `archsim run`, "
+                                 f"no sweep.json of `archsim sweep`); archsim report writes only into folders archsim "
+                                 "wrote", file=str(path))
+    clean_stale(path)  # temporaries of a report killed mid-write
+    return _sweep_report(path, extra) if kind == "sweep" else _run_report(path, extra)

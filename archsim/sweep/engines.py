@@ -5,7 +5,10 @@ finished chunk's rows to ``on_rows`` in the calling process (which alone writes 
 ``2 x workers`` chunks are in flight, so a huge sweep never queues millions of futures.
 
 - ``local``: :class:`concurrent.futures.ProcessPoolExecutor` with the ``spawn`` start method
-  (no fork of a process that runs a progress-bar thread).
+  (no fork of a process that runs a progress-bar thread). Workers die with the sweep process,
+  even after a ``kill -9`` of it: on Linux the kernel sends them SIGKILL when it dies
+  (``prctl(PR_SET_PDEATHSIG)``), and everywhere a watchdog thread in each worker exits when its
+  parent pid changes (the fallback, checked every 0.2 s).
 - ``ray``: ``ray.init()`` of a local Ray (``num_cpus=workers``) started and shut down here, or
   ``ray.init(address=...)`` to join an existing cluster (whose nodes must have archsim
   installed); chunks are ``ray.remote`` tasks. Nothing else: no home-made scheduler.
@@ -13,7 +16,12 @@ finished chunk's rows to ``on_rows`` in the calling process (which alone writes 
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
+import sys
+import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -38,12 +46,35 @@ def chunks(tasks: list[Task], size: int) -> Iterator[list[Task]]:
         yield tasks[start:start + size]
 
 
+_PR_SET_PDEATHSIG = 1
+PARENT_WATCH_S = 0.2
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """Pool-worker initializer: end this worker when the process that started it dies (``kill -9`` too)."""
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass  # no prctl: the watchdog below still ends the worker
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os._exit(1)
+    threading.Thread(target=_watch_parent, args=(parent_pid,), name="archsim-parent-watch", daemon=True).start()
+
+
+def _watch_parent(parent_pid: int) -> None:
+    while os.getppid() == parent_pid:
+        time.sleep(PARENT_WATCH_S)
+    os._exit(1)  # re-parented: the sweep process is gone, nobody will read this worker's rows
+
+
 def run_local(tasks: list[Task], workers: int, on_rows: RowsCallback) -> dict[str, Any]:
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     pending = chunks(tasks, chunk_size(len(tasks), workers))
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
         in_flight = set()
         for chunk in pending:
             in_flight.add(pool.submit(run_chunk, chunk))

@@ -1,14 +1,15 @@
 """Run a sweep into an output folder, resuming whatever a previous (killed) run finished.
 
-Flow: plan (deterministic) -> refuse a folder holding a different sweep -> load finished rows
--> record invalid combinations as failing rows -> run the remaining points on the engine,
-checkpointing ``results.parquet`` every ``checkpoint_s`` -> final checkpoint, ``sweep.json``
-with the counts, optional report. Only this process writes files.
+Flow: plan (deterministic) -> check and lock the folder (:class:`archsim.outdir.OutputFolder`:
+never a folder archsim did not write, unless ``force``) -> refuse a folder holding a different
+sweep -> load finished rows (a damaged table is named and recomputed) -> record invalid
+combinations as failing rows -> run the remaining points on the engine, checkpointing
+``results.parquet`` every ``checkpoint_s`` -> final checkpoint, ``sweep.json`` with the counts.
+Only this process writes files, and it holds the folder's lock until it returns.
 """
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,9 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from archsim.errors import ConfigError
+from archsim.outdir import OutputFolder
 from archsim.sweep.engines import ENGINES, default_workers, run_local, run_ray
 from archsim.sweep.plan import Plan, load_plan
-from archsim.sweep.store import META, ResultsStore, atomic_write_json, check_same_sweep
+from archsim.sweep.store import META, RESULTS, ResultsStore, atomic_write_json, check_same_sweep
 
 BASE_COLUMNS = ["point", "config_hash", "status", "error"]
 #: Outputs shown first after the inputs; other output columns follow alphabetically.
@@ -41,6 +43,8 @@ class SweepSummary:
     engine: dict[str, Any]
     errors: list[dict[str, Any]] = field(default_factory=list)
     dropped_points: list[dict[str, Any]] = field(default_factory=list)
+    #: damaged files found in the folder and what was done about them
+    warnings: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {"points": self.points, "ok": self.ok, "failed": self.failed, "dropped": self.dropped,
@@ -50,27 +54,49 @@ class SweepSummary:
 ProgressHook = Callable[[int, int], None]  # (finished now, total to run)
 
 
+def sweep_inputs(plan: Plan, sweep_file: str | Path) -> list[Path]:
+    """The files a sweep reads: the sweep file and the base hardware / workload files it names."""
+    files = [Path(sweep_file)]
+    for ref in (plan.sweep.base.hardware, plan.sweep.base.workload):
+        if isinstance(ref, str):
+            files += [c for c in (Path(ref), Path(sweep_file).parent / ref) if c.is_file()]
+    return files
+
+
 def run_sweep(sweep_file: str | Path, out_dir: str | Path, *, engine: str = "local", workers: int | None = None,
-              address: str | None = None, checkpoint_s: float = 1.0, overwrite: bool = False,
+              address: str | None = None, checkpoint_s: float = 1.0, overwrite: bool = False, force: bool = False,
               retry_failed: bool = False, progress: ProgressHook | None = None,
               plan: Plan | None = None) -> SweepSummary:
-    """Run (or resume) the sweep in ``sweep_file`` into ``out_dir``; returns the counts."""
+    """Run (or resume) the sweep in ``sweep_file`` into ``out_dir``; returns the counts.
+
+    ``overwrite`` discards the results in ``out_dir``; ``force`` (with ``overwrite``) lets it
+    replace a folder archsim did not write. The folder is locked for the whole run.
+    """
     if engine not in ENGINES:
         raise ConfigError.single(f"unknown engine {engine!r}; valid: {', '.join(ENGINES)}", key_path="--engine")
     if workers is not None and workers < 1:
         raise ConfigError.single(f"--workers must be >= 1, got {workers}", key_path="--workers")
     t0 = time.perf_counter()
     plan = plan or load_plan(sweep_file)
-    out = Path(out_dir)
-    if overwrite and out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
-    check_same_sweep(out, plan.fingerprint, plan.sweep.name)
-    dropped = [p for p in plan.points if p.status == "dropped"]
-    _write_meta(out, plan, sweep_file, state="running", summary=None)
+    folder = OutputFolder(out_dir, kind="sweep", force=force, replace=overwrite, inputs=sweep_inputs(plan, sweep_file))
+    with folder:
+        return _run_in(folder.update(), plan, sweep_file, t0, engine=engine, workers=workers, address=address,
+                       checkpoint_s=checkpoint_s, retry_failed=retry_failed, progress=progress)
 
+
+def _run_in(out: Path, plan: Plan, sweep_file: str | Path, t0: float, *, engine: str, workers: int | None,
+            address: str | None, checkpoint_s: float, retry_failed: bool,
+            progress: ProgressHook | None) -> SweepSummary:
+    meta_damaged = check_same_sweep(out, plan.fingerprint, plan.sweep.name)
+    dropped = [p for p in plan.points if p.status == "dropped"]
     store = ResultsStore(out, BASE_COLUMNS + plan.input_columns + KEY_OUTPUTS)
     resumed = store.load_existing({p.index: p.config_hash for p in plan.points if p.status != "dropped"})
+    if meta_damaged and store.discarded:
+        raise ConfigError.single(
+            f"{meta_damaged.split(';')[0]}, and {out / RESULTS} holds {store.discarded} rows that are not of this "
+            "sweep: choose another --out, or pass --overwrite to discard them", key_path="--out")
+    warnings = [w for w in (meta_damaged, store.damaged) if w]
+    _write_meta(out, plan, sweep_file, state="running", summary=None)
     if retry_failed:
         failed = [i for i, r in store.rows.items() if r.get("status") == "error"]
         store.drop(failed)
@@ -120,7 +146,7 @@ def run_sweep(sweep_file: str | Path, out_dir: str | Path, *, engine: str = "loc
         ok=int((frame["status"] == "ok").sum()) if len(frame) else 0, failed=len(errors), dropped=len(dropped),
         resumed=resumed, ran=len(tasks), wall_s=time.perf_counter() - t0, engine=engine_info,
         errors=[{"point": int(r.point), "error": r.error} for r in errors.itertuples()][:50],
-        dropped_points=[{"point": p.index, "reason": p.reason, **p.inputs} for p in dropped])
+        dropped_points=[{"point": p.index, "reason": p.reason, **p.inputs} for p in dropped], warnings=warnings)
     _write_meta(out, plan, sweep_file, state="done", summary=summary)
     return summary
 
@@ -136,4 +162,6 @@ def _write_meta(out: Path, plan: Plan, sweep_file: str | Path, *, state: str, su
         meta["summary"] = summary.as_dict()
         meta["dropped_points"] = summary.dropped_points
         meta["errors"] = summary.errors
+        if summary.warnings:
+            meta["warnings"] = summary.warnings
     atomic_write_json(out / META, meta)

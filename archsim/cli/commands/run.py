@@ -14,19 +14,25 @@ def run(
     workload: Annotated[str | None, typer.Argument(
         help="workload YAML path or preset name (default: Llama-2-7B prefill 2048 + 1 decode step, batch 16)")] = None,
     hw: Annotated[str, typer.Option("--hw", help="hardware preset name or YAML path")] = DEFAULT_HARDWARE,
-    out: Annotated[Path, typer.Option("--out", help="output folder (replaced atomically)")] = Path("archsim-out"),
+    out: Annotated[Path, typer.Option("--out", help="output folder, replaced atomically; only an archsim output "
+                                      "folder is replaced unless --force")] = Path("archsim-out"),
     backend: Annotated[str, typer.Option("--backend", help="backend name, or auto for the best available")] = "auto",
     no_report: Annotated[bool, typer.Option("--no-report", help="skip report.html")] = False,
+    force: Annotated[bool, typer.Option("--force", help="replace --out even if archsim did not write it (never the "
+                                        "current directory, home, or a folder holding the inputs)")] = False,
 ) -> None:
     """Simulate WORKLOAD on --hw; write summary.json, ops.csv, report.html to --out and print a table."""
     from rich.console import Console
     from rich.table import Table
 
     from archsim.api import simulate
+    from archsim.outdir import OutputFolder
     from archsim.units import format_si
 
-    result = simulate(workload or DEFAULT_WORKLOAD, hw, backend=backend)
-    folder = result.write(out, report=not no_report)
+    # --out is checked and locked before simulating: a bad --out costs nothing, a second run into it stops
+    with OutputFolder(out, kind="run", force=force, inputs=[workload, hw]) as target:
+        result = simulate(workload or DEFAULT_WORKLOAD, hw, backend=backend)
+        folder = result.write(target, report=not no_report)
 
     console = Console()
     console.width = max(console.width, 150)

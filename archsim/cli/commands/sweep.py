@@ -19,6 +19,8 @@ def sweep(
     checkpoint_s: Annotated[float, typer.Option(
         "--checkpoint-s", help="seconds between results.parquet checkpoints")] = 1.0,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="discard results already in --out")] = False,
+    force: Annotated[bool, typer.Option("--force", help="with --overwrite: replace --out even if archsim did not "
+                                        "write it (never the current directory, home, or the sweep's folder)")] = False,
     retry_failed: Annotated[bool, typer.Option("--retry-failed", help="rerun points recorded as failed")] = False,
     no_report: Annotated[bool, typer.Option("--no-report", help="skip report.html")] = False,
 ) -> None:
@@ -56,8 +58,10 @@ def sweep(
             bar.update(task, completed=done, total=total)
 
         summary = run_sweep(sweep_file, out, engine=engine, workers=workers, address=address,
-                            checkpoint_s=checkpoint_s, overwrite=overwrite, retry_failed=retry_failed,
+                            checkpoint_s=checkpoint_s, overwrite=overwrite, force=force, retry_failed=retry_failed,
                             progress=progress, plan=plan)
+    for warning in summary.warnings:
+        console.print(f"warning: {warning}", markup=False, highlight=False)
     out_console = Console()
     out_console.print(
         f"{summary.name}: {summary.points} points: {summary.ok} ok, {summary.failed} failed, "
