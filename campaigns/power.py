@@ -19,7 +19,8 @@ energy counter is read at both ends, so the window is busy from end to end (host
 Idle is measured with no CUDA context (NVML only) and with the context alive. Inputs are random (never
 zeros). Calibration benchmarks: GEMMs (bf16, fp16, tf32, fp32 at several sizes), HBM copies and
 read-only streams, L2-resident copies and reads, an FP32 FMA loop, an ex2 (SFU) loop, an empty-kernel
-launch loop. Validation (never used for fitting): SDPA attention prefill/decode, a Llama-2-7B-shaped
+launch loop. Validation (never used for fitting): SDPA attention prefill/decode, a GEMM followed by
+a 2 ms host wait, a Llama-2-7B-shaped
 decoder stack (4 layers, plain torch) in prefill (16 x 2048) and decode (batch 1 and 64, eager and
 CUDA-graph). The internal budget ``POWER_BUDGET_S`` skips what no longer fits (written as skipped).
 """
@@ -97,6 +98,7 @@ def measure(h, sampler: Sampler, name: str, step, *, counts: dict, set_: str = "
             warm_s: float = WARM_S, window_s: float = WINDOW_S) -> dict:
     """Warm up, then run n steps in one window between two synchronisations; energy delta over it."""
     sampler.bench = name
+    step()  # first call outside the timed warm-up: compilation, autotuning, handle creation
     torch.cuda.synchronize()
     t = time.perf_counter()
     n_warm = 0
@@ -146,6 +148,18 @@ def _read_kernel(x_ptr, out_ptr, n_blocks, passes, BLOCK: tl.constexpr):
     for _p in range(passes):
         for i in range(pid, n_blocks, nprog):
             acc += tl.load(x_ptr + i * BLOCK + tl.arange(0, BLOCK))
+    tl.store(out_ptr + pid * BLOCK + tl.arange(0, BLOCK), acc)
+
+
+@triton.jit
+def _read_cg_kernel(x_ptr, out_ptr, n_blocks, passes, BLOCK: tl.constexpr):
+    """As _read_kernel with ld.global.cg: cached in L2 only, so repeated passes read L2, not L1."""
+    pid = tl.program_id(0)
+    nprog = tl.num_programs(0)
+    acc = tl.zeros([BLOCK], tl.float32)
+    for _p in range(passes):
+        for i in range(pid, n_blocks, nprog):
+            acc += tl.load(x_ptr + i * BLOCK + tl.arange(0, BLOCK), cache_modifier=".cg")
     tl.store(out_ptr + pid * BLOCK + tl.arange(0, BLOCK), acc)
 
 
@@ -211,18 +225,23 @@ def calibration(h, sampler: Sampler, out: list[dict], over_budget) -> None:
         del src, dst
     # ---- read-only streams (Triton), L2-resident ones read the buffer `passes` times per launch
     block = 4096
-    for size, passes in ((1 << 30, 1), (256 << 20, 1), (24 << 20, 40), (8 << 20, 100)):
+    # a pass over 8-24 MiB leaves <= 190 KB per SM: with default caching repeated passes hit the SM's L1
+    # (the shared-memory SRAM); with .cg they read L2
+    for size, passes, cg, resident in ((1 << 30, 1, False, "hbm"), (256 << 20, 1, False, "hbm"),
+                                       (24 << 20, 40, False, "l1"), (8 << 20, 100, False, "l1"),
+                                       (24 << 20, 40, True, "l2"), (8 << 20, 100, True, "l2")):
         if over_budget():
             return
         x = torch.randn(size // 4, device=dev)
         grid = 132 * 8
         part = torch.empty(grid * block, device=dev)
         nb = size // 4 // block
-        out.append(measure(h, sampler, f"read_{size >> 20}MiB_x{passes}",
-                           lambda x=x, p=part, nb=nb, ps=passes, g=grid: _read_kernel[(g,)](x, p, nb, ps, BLOCK=block,
-                                                                                       num_warps=8),
+        kern = _read_cg_kernel if cg else _read_kernel
+        out.append(measure(h, sampler, f"read_{size >> 20}MiB_x{passes}" + ("_cg" if cg else ""),
+                           lambda x=x, p=part, nb=nb, ps=passes, g=grid, k=kern: k[(g,)](x, p, nb, ps, BLOCK=block,
+                                                                                         num_warps=8),
                            counts={"kind": "read", "size_bytes": size, "bytes_moved": float(size) * passes,
-                                   "resident": "l2" if size <= 24 << 20 else "hbm"}))
+                                   "resident": resident}))
         del x, part
     # ---- FP32 FMA and ex2 loops (register-resident)
     n_elem, blk = 132 * 16 * 1024, 1024
@@ -305,6 +324,18 @@ def validation(h, sampler: Sampler, out: list[dict], over_budget) -> None:
                                                       "kv_heads": hh, "seq_q": sq, "seq_kv": skv, "head_dim": 128,
                                                       "causal": int(causal), "dtype": "bf16"}))
         del q, k, v
+    if not over_budget():  # host gaps: a GEMM, then the host waits 2 ms (GPU idle with its context)
+        a = torch.randn(4096, 4096, device=dev, dtype=dt)
+        c = torch.empty_like(a)
+
+        def gap_step(a=a, c=c):
+            torch.matmul(a, a, out=c)
+            torch.cuda.synchronize()
+            time.sleep(0.002)
+        out.append(measure(h, sampler, "gemm_bf16_4096_then_2ms_host_gap", gap_step, set_="validation",
+                           counts={"kind": "gemm_gap", "dtype": "bf16", "m": 4096, "n": 4096, "k": 4096,
+                                   "flops": 2.0 * 4096 ** 3, "gap_s": 0.002}))
+        del a, c
     layers = 4
     model = MiniLlama(layers)
     with torch.no_grad():
@@ -395,6 +426,7 @@ def main() -> None:
     info = meta(h)
     tag = f"h200-{info['date_utc'][:10]}" if "H200" in str(info["device_name"]) else \
         f"{str(info['device_name']).split()[1].lower()}-{info['date_utc'][:10]}"
+    tag += os.environ.get("POWER_TAG", "")  # e.g. "-r2" for a repeat on the same day
     rows.append(idle(h, sampler, "idle_context", 5.0))
 
     def over_budget() -> bool:
