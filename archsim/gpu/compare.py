@@ -14,7 +14,7 @@ import math
 from pathlib import Path
 
 from archsim.errors import ConfigError
-from archsim.gpu.predict import device_rates, predict_attention, predict_gemm
+from archsim.gpu.predict import Prediction, device_rates, predict_attention, predict_gemm
 
 #: A measurement whose 80th/20th percentile ratio exceeds this is "noisy" (the device was disturbed
 #: while it ran); summaries report MAPE with and without such rows, never drop them silently.
@@ -52,11 +52,16 @@ def read_rows(path: str | Path) -> list[dict[str, str]]:
 
 def predict_row(row: dict[str, str], hw: str, rates=None) -> float:
     """Modeled seconds for one validation row."""
+    return prediction_for_row(row, hw, rates).latency_s
+
+
+def prediction_for_row(row: dict[str, str], hw: str, rates=None) -> Prediction:
+    """The model's whole prediction (latency, bound, launches) for one validation row."""
     impl = row["impl"]
     cfg = {k: _int(row.get(k, "")) for k in ("block_m", "block_n", "block_k", "num_warps", "num_stages", "num_splits")}
     if row["family"] == "gemm":
         return predict_gemm(hw, m=_req(row, "m"), n=_req(row, "n"), k=_req(row, "k"), dtype=row["dtype"],
-                            impl=impl, config=cfg if impl == "triton-gemm" else None, rates=rates).latency_s
+                            impl=impl, config=cfg if impl == "triton-gemm" else None, rates=rates)
     if impl == "flash-decoding":
         cfg = {k: cfg[k] for k in ("block_n", "num_warps", "num_stages", "num_splits")}
     elif impl == "triton-flash":
@@ -66,7 +71,7 @@ def predict_row(row: dict[str, str], hw: str, rates=None) -> float:
     return predict_attention(hw, impl, batch=_req(row, "batch"), heads=_req(row, "heads"),
                              kv_heads=_req(row, "kv_heads"), seq_q=_req(row, "seq_q"), seq_kv=_req(row, "seq_kv"),
                              head_dim=_req(row, "head_dim"), causal=bool(_int(row["causal"])), dtype=row["dtype"],
-                             config=cfg, rates=rates).latency_s
+                             config=cfg, rates=rates)
 
 
 def label(row: dict[str, str]) -> str:
@@ -91,11 +96,12 @@ def compare(path: str | Path, hw: str, rates=None) -> tuple[list[dict], list[dic
             skipped.append({**base, "reason": NOT_MODELLED[row["impl"]]})
             continue
         measured = float(row["time_s"])
-        modeled = predict_row(row, hw, rates)
+        pred = prediction_for_row(row, hw, rates)
+        modeled = pred.latency_s
         lo, hi = row.get("time_s_p20", ""), row.get("time_s_p80", "")
         spread = float(hi) / float(lo) if lo and hi else 1.0
         done.append({**base, "measured_s": measured, "modeled_s": modeled, "error": (modeled - measured) / measured,
-                     "spread": spread})
+                     "spread": spread, "bound": pred.bound})
     return done, skipped
 
 

@@ -1,0 +1,194 @@
+"""Prediction intervals (archsim.intervals): conformal arithmetic by pencil, fallback, unvalidated, coverage."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+
+from archsim.intervals import attach_intervals, for_prediction, sum_intervals
+from archsim.intervals.conformal import CellFit, conformal_quantile, conformal_rank, fit_cell, min_points
+from archsim.intervals.coverage import Outcome, coverage, leave_one_group_out, within_target
+from archsim.intervals.sources import Point, regime, size_class
+from archsim.intervals.tables import (
+    MIN_POINTS,
+    TABLES_PATH,
+    Query,
+    Tables,
+    build_tables,
+    fit_cells,
+    lookup,
+    model_fingerprint,
+)
+
+
+def _point(kernel: str, ratio: float, *, regime_: str = "memory", size: str = "small", group: str = "g",
+           device: str = "gpu-x") -> Point:
+    return Point(device=device, kernel=kernel, family=kernel.split("/")[0], regime=regime_, size=size, ratio=ratio,
+                 modeled_s=1e-5, source="test", groups={"shape": group, "shape_family": group, "campaign": "t:grid"})
+
+
+# --- conformal arithmetic --------------------------------------------------------------------------------------
+
+def test_conformal_rank_and_minimum_sizes():
+    assert conformal_rank(19, 0.95) == 19 and conformal_rank(18, 0.95) is None
+    assert conformal_rank(19, 0.80) == 16  # ceil(20 * 0.8) exactly, not 17 from float round-up
+    assert min_points(0.95) == 19 and min_points(0.80) == 4 and MIN_POINTS == 19
+    assert conformal_quantile([3.0, 1.0, 2.0], 0.95) is None
+
+
+def test_conformal_interval_on_hand_made_residuals():
+    # ln(ratio) = -0.09 .. +0.09 in steps of 0.01 (n = 19): median 0, sorted scores 0, .01, .01, .02, .02, ...
+    # p80: rank ceil(20 * 0.8) = 16 -> score 0.08; p95: rank 19 -> 0.09.
+    fit = fit_cell([math.exp(0.01 * i) for i in range(-9, 10)])
+    assert fit.n == 19 and fit.center_log == pytest.approx(0.0, abs=1e-15)
+    lo, hi = fit.ratio_interval("p80")
+    assert (lo, hi) == pytest.approx((math.exp(-0.08), math.exp(0.08)), rel=1e-12)
+    assert fit.ratio_interval("p95") == pytest.approx((math.exp(-0.09), math.exp(0.09)), rel=1e-12)
+    # a biased cell: every residual 1.25x larger -> same widths around ln 1.25
+    shifted = fit_cell([1.25 * math.exp(0.01 * i) for i in range(-9, 10)])
+    assert shifted.ratio_interval("p80") == pytest.approx((1.25 * math.exp(-0.08), 1.25 * math.exp(0.08)))
+
+
+def test_small_cell_has_no_95_interval_and_bad_ratios_are_rejected():
+    fit = fit_cell([1.0, 1.1, 0.9, 1.2, 0.8])
+    assert fit.ratio_interval("p95") is None and fit.ratio_interval("p80") is not None
+    with pytest.raises(ValueError, match="positive and finite"):
+        fit_cell([1.0, 0.0])
+
+
+# --- cells and fallback ----------------------------------------------------------------------------------------
+
+def test_finest_cell_used_when_large_enough_else_coarser_and_said():
+    pts = [_point("decode/a", 1.0 + 0.01 * i) for i in range(25)]  # 25 in (decode/a, memory, small)
+    pts += [_point("decode/b", 2.0, size="large") for _ in range(5)]  # 5 in (decode/b, memory, large)
+    pts += [_point("decode/b", 2.0 + 0.01 * i, size="medium") for i in range(15)]  # 20 in (decode/b, memory)
+    cells = fit_cells(pts)
+    a = lookup(cells, "gpu-x", Query("decode/a", "decode", "memory", "small"))
+    assert a.status == "validated" and a.cell == "kernel=decode/a regime=memory size=small" and a.fit.n == 25
+    b = lookup(cells, "gpu-x", Query("decode/b", "decode", "memory", "large"))
+    assert b.status == "fallback" and b.cell == "kernel=decode/b regime=memory" and b.fit.n == 20
+    assert b.fallback == ("kernel=decode/b regime=memory size=large has n=5 < 19; "
+                          "used kernel=decode/b regime=memory (n=20)")
+    # a kernel no campaign timed: the device's cells of the same bound, said as a fallback
+    c = lookup(cells, "gpu-x", Query("softmax", None, "memory", "small"))
+    assert c.status == "fallback" and c.cell == "regime=memory" and c.fit.n == 45 and c.finest_n == 0
+
+
+def test_device_without_enough_data_is_unvalidated():
+    cells = fit_cells([_point("gemm/x", 1.0) for _ in range(MIN_POINTS - 1)])
+    lk = lookup(cells, "gpu-x", Query("gemm/x", "gemm", "memory", "small"))
+    assert lk.status == "unvalidated" and lk.fit is None and lk.cell is None
+
+
+def test_regime_and_size_classes():
+    assert [regime(b) for b in ("compute:mma", "vector", "memory:hbm", "latency", "launch")] == \
+        ["compute", "compute", "memory", "memory", "launch"]
+    assert [size_class(t) for t in (49e-6, 50e-6, 999e-6, 1e-3)] == ["small", "medium", "medium", "large"]
+    with pytest.raises(ValueError, match="unknown bound"):
+        regime("warp-drive")
+
+
+# --- sums of operators -----------------------------------------------------------------------------------------
+
+def _lk(cell: str, half80: float):
+    from archsim.intervals.tables import Lookup
+    fit = CellFit(n=30, center_log=0.0, half_log={"p80": half80, "p95": 2 * half80})
+    return Lookup("gpu-x", cell, fit, cell, 30, ())
+
+
+def test_sum_within_a_cell_adds_widths_and_across_cells_in_quadrature():
+    q = math.log(1.2)  # ratio interval [1/1.2, 1.2]
+    same = sum_intervals([(1.0, _lk("A", q)), (2.0, _lk("A", q))])
+    assert same["p80"] == pytest.approx([3.0 / 1.2, 3.0 * 1.2])  # fully correlated: one factor on 3 s
+    apart = sum_intervals([(1.0, _lk("A", q)), (2.0, _lk("B", q))])
+    below = math.hypot(1.0 - 1.0 / 1.2, 2.0 - 2.0 / 1.2)
+    above = math.hypot(0.2, 0.4)
+    assert apart["p80"] == pytest.approx([3.0 - below, 3.0 + above])
+    assert apart["cells"] == 2 and apart["unvalidated_s"] == 0.0
+    from archsim.intervals.tables import Lookup
+    partial = sum_intervals([(1.0, _lk("A", q)), (0.5, Lookup("gpu-x", None, None, "all", 0, ()))])
+    assert partial["p80"] == pytest.approx([0.5 + 1.0 / 1.2, 0.5 + 1.2]) and partial["unvalidated_s"] == 0.5
+
+
+# --- coverage --------------------------------------------------------------------------------------------------
+
+def test_coverage_counts_hits_and_keeps_missing_intervals_apart():
+    fit = CellFit(n=30, center_log=0.0, half_log={"p80": math.log(1.1), "p95": math.log(1.5)})
+    from archsim.intervals.tables import Lookup
+    lk = Lookup("gpu-x", "all", fit, "all", 30, ())
+    ratios = [1.0, 1.05, 0.95, 1.2, 1.3, 1.0, 1.0, 1.0, 0.8, 2.0]  # p80 [0.909, 1.1]: 6 in; p95 [0.667, 1.5]: 9 in
+    outs = [Outcome(_point("k/a", r), lk, {"p80": 0.909 <= r <= 1.1, "p95": 1 / 1.5 <= r <= 1.5}) for r in ratios]
+    outs.append(Outcome(_point("k/a", 1.0), Lookup("gpu-x", None, None, "all", 0, ()), {"p80": None, "p95": None}))
+    cov = coverage(outs)
+    assert cov["n"] == 11 and cov["no_interval"] == 1
+    assert cov["p80"] == pytest.approx(0.6) and cov["p95"] == pytest.approx(0.9)
+    assert cov["median_half_width_p80"] == pytest.approx((1.1 - 1 / 1.1) / 2)
+    assert not within_target(cov) and within_target({"p80": 0.75, "p95": 0.99})
+
+
+def test_leave_one_group_out_never_sees_the_held_out_group():
+    # group "far" has ratios 3.0; the rest ~1.0: held out, "far" falls outside intervals fit on the rest
+    pts = [_point("k/a", 1.0 + 0.001 * i, group=f"g{i}") for i in range(30)]
+    pts += [_point("k/a", 3.0, group="far") for _ in range(3)]
+    outs = leave_one_group_out(pts, "shape_family")
+    far = [o for o in outs if o.point.groups["shape_family"] == "far"]
+    assert len(outs) == 33 and all(o.covered == {"p80": False, "p95": False} for o in far)
+    assert all(o.lookup.fit.n == 30 for o in far)
+
+
+# --- the committed tables and the real model -------------------------------------------------------------------
+
+def test_committed_tables_match_todays_model_and_data():
+    """The tables in package data were fit on today's model: regenerate with `archsim reproduce intervals`."""
+    from archsim.intervals.sources import load_points
+    points, data = load_points()
+    committed = Tables.load(TABLES_PATH).raw
+    fresh = build_tables(points, data)
+    assert sorted(committed["devices"]) == sorted(fresh["devices"]) == ["h100-sxm", "h200"]
+    for dev, d in fresh["devices"].items():
+        assert committed["devices"][dev]["model_fingerprint"] == d["model_fingerprint"], \
+            f"{TABLES_PATH} is stale for {dev}: run `archsim reproduce intervals`"
+        assert committed["devices"][dev]["data"] == d["data"]
+    assert model_fingerprint(points) == model_fingerprint(list(reversed(points)))
+
+
+def test_predict_json_carries_interval_and_where_it_came_from():
+    r = subprocess.run([sys.executable, "-m", "archsim", "predict", "attention", "--hw", "h100-sxm", "--impl", "flash2",
+                        "--batch", "4", "--heads", "32", "--seq-q", "2048", "--head-dim", "128"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    lo80, hi80 = out["interval_s"]["p80"]
+    lo95, hi95 = out["interval_s"]["p95"]
+    assert lo95 <= lo80 < hi80 <= hi95
+    v = out["validated_on"]
+    assert v["device"] == "h100-sxm" and v["n"] >= MIN_POINTS and v["cell"].startswith("kernel=prefill/flash2")
+    assert v["data"] == ["measurements/h100/h100-validation-2026-11-23.csv"]
+
+
+def test_unvalidated_gpu_gets_no_interval():
+    from archsim.gpu.predict import predict_gemm
+    out = for_prediction(predict_gemm("a100-sxm", m=1024, n=1024, k=1024))
+    assert out["interval_s"] is None
+    assert out["validated_on"]["status"] == "unvalidated" and "a100-sxm" in out["validated_on"]["reason"]
+
+
+def test_result_rows_and_totals_carry_intervals():
+    import archsim
+    from archsim.presets import load_workload  # noqa: F401  (the default workload resolves through presets)
+    res = archsim.simulate("llama2-7b-serving", "h100-sxm")
+    iv = attach_intervals(res)
+    assert res.intervals is iv and len(iv["ops"]) == len(res.ops)
+    total = iv["total"]
+    lo, hi = total["latency_s_p80"]
+    assert lo < total["center_s"] < hi and total["status"] in ("validated", "partial")
+    # phases partition the total's modeled time
+    assert sum(p["center_s"] for p in iv["phases"].values()) == pytest.approx(total["center_s"])
+    gemm = next(r for r, o in zip(iv["ops"], res.ops, strict=True) if o.kind == "gemm")
+    assert gemm["cell"].startswith("kernel=gemm/cublas") and gemm["time_s_p95"][0] < gemm["time_s_p80"][0]
+    roof = archsim.simulate("llama2-7b-serving", "h100-sxm", backend="roofline")
+    assert attach_intervals(roof)["total"]["status"] == "unvalidated"
