@@ -37,10 +37,14 @@ has not been checked against a published table.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from archsim.errors import ConfigError
+
+if TYPE_CHECKING:
+    from archsim.schemas.hardware import DeviceBase, SystemSpec
 
 Op = Literal["all-reduce", "all-gather", "reduce-scatter", "all-to-all"]
 OPS: tuple[str, ...] = ("all-reduce", "all-gather", "reduce-scatter", "all-to-all")
@@ -241,7 +245,7 @@ def candidates(op: str, gpus: int, nbytes: float, fabric: Fabric) -> list[Candid
     out = _ring(op, gpus, nodes, bw, fabric, nbytes)
     if op == "all-reduce":
         out += _tree(gpus, nodes, intra if nodes <= 2 else bw, fabric, nbytes)
-        if nodes == 1 and fabric.intra.in_switch_reduction and gpus > 2:
+        if nodes == 1 and fabric.intra.in_switch_reduction:
             out += _nvls(gpus, fabric)
     return out
 
@@ -259,8 +263,11 @@ def _nodes(gpus: int, fabric: Fabric) -> int:
     return gpus // fabric.gpus_per_node
 
 
-def estimate(op: str, nbytes: float, gpus: int, fabric: Fabric) -> CollectiveEstimate:
-    """Time of one ``op`` over ``nbytes`` (nccl-tests size) on ``gpus`` GPUs; 1 GPU costs nothing."""
+def estimate(op: str, nbytes: float, gpus: int, fabric: Fabric,
+             algorithms: tuple[str, ...] | None = None) -> CollectiveEstimate:
+    """Time of one ``op`` over ``nbytes`` (nccl-tests size) on ``gpus`` GPUs; 1 GPU costs nothing.
+
+    ``algorithms`` restricts the choice (as ``NCCL_ALGO`` does), e.g. ``("ring",)``."""
     if op not in OPS:
         raise ConfigError.single(f"unknown collective {op!r}; valid: {', '.join(OPS)}", key_path="op")
     if gpus < 1:
@@ -270,10 +277,62 @@ def estimate(op: str, nbytes: float, gpus: int, fabric: Fabric) -> CollectiveEst
     if gpus == 1 or nbytes == 0:
         return CollectiveEstimate(op, gpus, 1, nbytes, 0.0, "none", "none", math.inf, math.inf)
     nodes = _nodes(gpus, fabric)
-    cands = candidates(op, gpus, nbytes, fabric)
+    cands = [c for c in candidates(op, gpus, nbytes, fabric) if algorithms is None or c.algorithm in algorithms]
+    if not cands:
+        raise ConfigError.single(f"no {op} algorithm among {', '.join(algorithms or ())} runs on {fabric.name!r}",
+                                 key_path="algorithm")
     times = {f"{c.algorithm}/{c.protocol}": c.time_s(nbytes) for c in cands}
     best = min(cands, key=lambda c: (c.time_s(nbytes), c.algorithm, c.protocol))
     t = best.time_s(nbytes)
     algbw = nbytes / t
     return CollectiveEstimate(op, gpus, nodes, nbytes, t, best.algorithm, best.protocol, algbw,
                               algbw * bus_factor(op, gpus), times)
+
+
+#: Link profile used when a system link names none: by link kind (NVLink needs its generation).
+DEFAULT_PROFILE = {"pcie": "pcie", "rdma": "infiniband", "ethernet": "roce"}
+INTRA_KINDS = ("nvlink", "pcie")
+INTER_KINDS = ("rdma", "ethernet")
+
+
+def _profile(link: Any, where: str) -> LinkProfile:
+    name = link.profile or DEFAULT_PROFILE.get(link.kind)
+    if name is None:
+        raise ConfigError.single(f"{where}: a {link.kind} link needs 'profile' (one of {', '.join(PROFILES)})",
+                                 key_path="links")
+    return PROFILES[name]
+
+
+def fabric_from_system(system: SystemSpec, group: str | None = None,
+                       load_device: Callable[[str], DeviceBase] | None = None) -> Fabric:
+    """The fabric of the GPU group ``group`` of ``system`` (default: the group with role compute,
+    or the only one): its device count is the node size, the self-link of kind nvlink/pcie the
+    intra-node fabric and the self-link of kind rdma/ethernet each GPU's NIC share."""
+    if group is None:
+        groups = [n for n, ref in system.devices.items() if ref.role == "compute"] or list(system.devices)
+        if len(groups) != 1:
+            raise ConfigError.single(f"system {system.name!r} has device groups {', '.join(system.devices)}; "
+                                     "name one (role: compute marks the default)", key_path="devices")
+        group = groups[0]
+    if group not in system.devices:
+        raise ConfigError.single(f"system {system.name!r} has no device group {group!r}; valid: "
+                                 f"{', '.join(system.devices)}", key_path="devices")
+    ref = system.devices[group]
+    if load_device is not None and ref.preset is not None:
+        device = load_device(ref.preset)
+        if getattr(device, "family", None) != "gpu":
+            raise ConfigError.single(f"device group {group!r} is not GPUs (family {device.family})",
+                                     key_path=f"devices.{group}")
+    own = [link for link in system.links if tuple(link.between) == (group, group)]
+    intra = [link for link in own if link.kind in INTRA_KINDS]
+    inter = [link for link in own if link.kind in INTER_KINDS]
+    if len(intra) != 1:
+        raise ConfigError.single(f"system {system.name!r}: device group {group!r} needs exactly one link "
+                                 f"between [{group}, {group}] of kind nvlink or pcie (found {len(intra)})",
+                                 key_path="links")
+    if len(inter) > 1:
+        raise ConfigError.single(f"system {system.name!r}: more than one network link for {group!r}",
+                                 key_path="links")
+    net = inter[0] if inter else None
+    return Fabric(system.name, ref.count, intra[0].bandwidth_bytes_per_s, _profile(intra[0], system.name),
+                  net.bandwidth_bytes_per_s if net else None, _profile(net, system.name) if net else None)
