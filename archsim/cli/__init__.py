@@ -13,7 +13,7 @@ import sys
 
 import typer
 
-from archsim.errors import ConfigError
+from archsim.errors import ConfigError, PhysicalLimitError
 
 app = typer.Typer(
     name="archsim",
@@ -54,6 +54,9 @@ def main() -> None:
         code = app(standalone_mode=False)
     except ConfigError as exc:
         report_config_error(exc)
+        sys.exit(2)
+    except PhysicalLimitError as exc:  # a result above its device's peak, or non-finite: refused, not reported
+        print(f"error: physical limit: {exc}", file=sys.stderr)
         sys.exit(2)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)

@@ -17,6 +17,11 @@ from archsim.gpu.model import LaunchResult, LaunchSpec, simulate_launch
 from archsim.schemas.hardware import GpuDevice
 
 ATTENTION_IMPLS = ("triton-flash", "flash2", "cudnn", "naive", "flash-decoding")
+GEMM_IMPLS = ("cublas", "triton-gemm")
+#: Tile-config keys and their valid values: Triton tiles are powers of two (tl.arange) of at least
+#: 16 (tl.dot); num_warps a power of two up to 32 (1024 threads per CTA); stages 1-8; splits >= 1.
+_POWERS_OF_TWO = {"block_m": (16, 1024), "block_n": (16, 1024), "block_k": (16, 1024), "num_warps": (1, 32)}
+_RANGES = {"num_stages": (1, 8), "num_splits": (1, 1024)}
 
 
 @dataclass
@@ -80,13 +85,41 @@ def device_rates(dev: object) -> DeviceRates:
     return rates_for(dev)
 
 
+@lru_cache(maxsize=16)
+def _device(name: str) -> GpuDevice:
+    from archsim.presets import load_hardware
+    return load_hardware(name)
+
+
 def _run(kernel: str, hw: str, launches: list[LaunchSpec], useful: float, rates: DeviceRates,
-         timeline: bool) -> Prediction:
+         timeline: bool, dtype: str) -> Prediction:
+    from archsim.guards import check_prediction_within_peaks
+
     results = [simulate_launch(ln, rates, timeline=timeline) for ln in launches]
     total = sum(r.time_s for r in results)
     bound = max(results, key=lambda r: r.time_s).bound
-    return Prediction(kernel=kernel, hardware=hw, latency_s=total, bound=bound, useful_flops=useful, launches=results,
+    pred = Prediction(kernel=kernel, hardware=hw, latency_s=total, bound=bound, useful_flops=useful, launches=results,
                       specs=launches)
+    check_prediction_within_peaks(pred, _device(hw), dtype)  # no prediction beats the preset's peaks
+    return pred
+
+
+def _check_config(config: dict | None) -> dict:
+    """The non-None tile settings of ``config``, each checked (ConfigError naming the key)."""
+    cfg = {k: v for k, v in (config or {}).items() if v is not None}
+    for key, value in cfg.items():
+        if key in _POWERS_OF_TWO:
+            lo, hi = _POWERS_OF_TWO[key]
+            ok = isinstance(value, int) and lo <= value <= hi and not value & (value - 1)
+            what = f"a power of two from {lo} to {hi}"
+        elif key in _RANGES:
+            lo, hi = _RANGES[key]
+            ok, what = isinstance(value, int) and lo <= value <= hi, f"an integer from {lo} to {hi}"
+        else:
+            ok, what = False, f"one of {', '.join([*_POWERS_OF_TWO, *_RANGES])}"
+        if not ok:
+            raise ConfigError.single(f"{key} must be {what}, got {value!r}", key_path=key)
+    return cfg
 
 
 def _check_positive(**values: int) -> None:
@@ -107,8 +140,8 @@ def attention_shape(batch: int, heads: int, kv_heads: int, seq_q: int, seq_kv: i
 
 
 def useful_attention_flops(s: dict) -> float:
-    from archsim.ops import causal_pairs
-    pairs = causal_pairs(s["seq_q"], s["seq_kv"]) if s["causal"] else s["seq_q"] * s["seq_kv"]
+    from archsim.operators import attention_pairs
+    pairs = attention_pairs(s["seq_q"], s["seq_kv"], s["causal"])
     return 4.0 * s["batch"] * s["heads"] * s["head_dim"] * pairs
 
 
@@ -120,10 +153,10 @@ def predict_attention(hw: str, impl: str, *, batch: int, heads: int, kv_heads: i
     if impl not in ATTENTION_IMPLS:
         raise ConfigError.single(f"unknown attention impl {impl!r}; valid: {', '.join(ATTENTION_IMPLS)}",
                                  key_path="impl")
-    s = attention_shape(batch, heads, kv_heads or heads, seq_q, seq_kv or seq_q, head_dim, causal, dtype)
+    s = attention_shape(batch, heads, heads if kv_heads is None else kv_heads, seq_q,
+                        seq_q if seq_kv is None else seq_kv, head_dim, causal, dtype)
+    cfg = _check_config(config)
     rates = rates or _rates(hw)
-    s["_sm_count"] = rates.sm_count
-    cfg = {k: v for k, v in (config or {}).items() if v is not None}
     if impl == "naive":
         launches = K.naive_attention(s, rates)
     elif impl == "flash-decoding":
@@ -131,8 +164,8 @@ def predict_attention(hw: str, impl: str, *, batch: int, heads: int, kv_heads: i
             raise ConfigError.single("flash-decoding is the decode kernel: --seq-q must be 1", key_path="seq_q")
         launches = K.flash_decoding(s, **cfg)
     else:
-        launches = K.ATTENTION_IMPLS[impl](s, **cfg)
-    pred = _run(f"attention/{impl}", hw, launches, useful_attention_flops(s), rates, timeline)
+        launches = K.ATTENTION_IMPLS[impl](s, sm_count=rates.sm_count, **cfg)
+    pred = _run(f"attention/{impl}", hw, launches, useful_attention_flops(s), rates, timeline, dtype)
     pred.family = "decode" if seq_q == 1 else "prefill"
     return pred
 
@@ -147,9 +180,9 @@ def predict_gemm(hw: str, *, m: int, n: int, k: int, dtype: str = "bf16", impl: 
     if impl == "cublas":
         launches = K.cublas_gemm(m, n, k, dtype, rates)
     elif impl == "triton-gemm":
-        launches = K.triton_gemm(m, n, k, dtype, **{k_: v for k_, v in (config or {}).items() if v is not None})
+        launches = K.triton_gemm(m, n, k, dtype, **_check_config(config))
     else:
-        raise ConfigError.single(f"unknown gemm impl {impl!r}; valid: cublas, triton-gemm", key_path="impl")
-    pred = _run(f"gemm/{impl}", hw, launches, 2.0 * m * n * k, rates, timeline)
+        raise ConfigError.single(f"unknown gemm impl {impl!r}; valid: {', '.join(GEMM_IMPLS)}", key_path="impl")
+    pred = _run(f"gemm/{impl}", hw, launches, 2.0 * m * n * k, rates, timeline, dtype)
     pred.family = "gemm"
     return pred

@@ -8,28 +8,33 @@ from typing import Annotated
 
 import typer
 
+from archsim.cli import flags
+
 
 def _pct(x: float) -> str:
     return f"{x * 100:+.1f}%"
 
 
 def compare_cmd(
-    measured: Annotated[Path, typer.Argument(help="validation CSV written by `archsim measure` / the campaign")],
+    measured: Annotated[Path, typer.Argument(help="validation CSV written by `archsim measure` / the campaign",
+                                             exists=True, dir_okay=False, readable=True)],
     hw: Annotated[str, typer.Option("--hw", help="GPU preset the model predicts (h100-sxm, h200, ...)")] = "h100-sxm",
     plot: Annotated[Path | None, typer.Option(
-        help="plotly HTML parity plot (default reports/gpu-validation/parity-<hw>.html)")] = None,
-    svg: Annotated[Path | None, typer.Option(help="also write the parity plot as SVG here")] = None,
-    json_out: Annotated[Path | None, typer.Option("--json", help="write rows and summary as JSON here")] = None,
-    markdown: Annotated[Path | None, typer.Option(help="write the summary and per-row tables as Markdown here")]
-    = None,
-    rows_shown: Annotated[str, typer.Option("--rows", help="all | worst (the 25 largest errors) | none")] = "all",
+        help="plotly HTML parity plot (default reports/gpu-validation/parity-<hw>.html)",
+        callback=flags.output_file())] = None,
+    svg: Annotated[Path | None, typer.Option(help="also write the parity plot as SVG here",
+                                             callback=flags.output_file())] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="write rows and summary as JSON here",
+                                                  callback=flags.output_file())] = None,
+    markdown: Annotated[Path | None, typer.Option(help="write the summary and per-row tables as Markdown here",
+                                                  callback=flags.output_file())] = None,
+    rows_shown: Annotated[str, typer.Option("--rows", help="all | worst (the 25 largest errors) | none",
+                                            callback=flags.choice(("all", "worst", "none")))] = "all",
 ) -> None:
     """Print per-row modeled vs measured time and error, then MAPE and max error by kernel family."""
     from archsim.errors import ConfigError
     from archsim.gpu.compare import compare, markdown_tables, parity_figure, parity_svg, summarise
 
-    if rows_shown not in ("all", "worst", "none"):
-        raise ConfigError.single(f"--rows must be all, worst or none, got {rows_shown!r}", key_path="rows")
     rows, skipped = compare(measured, hw)
     if not rows:
         raise ConfigError.single(f"{measured}: no successful, modelled rows to compare", file=str(measured))
@@ -49,7 +54,8 @@ def compare_cmd(
             [(f"set={k}", v) for k, v in summary["by_set"].items()]:
         typer.echo(f"{name:28} {st['n']:4d} {st['mape'] * 100:6.1f}% {st['max'] * 100:6.1f}% "
                    f"{st['within_25pct'] * 100:5.0f}%")
-    plot = plot or Path("reports") / "gpu-validation" / f"parity-{hw}.html"
+    plot = plot or flags.output_file()(Path("reports") / "gpu-validation" / f"parity-{hw}.html")
+    assert plot is not None
     plot.parent.mkdir(parents=True, exist_ok=True)
     title = f"archsim GPU model vs {measured.name} on {hw}: MAPE {summary['all']['mape'] * 100:.1f}%"
     parity_figure(rows, title).write_html(str(plot), include_plotlyjs="cdn")

@@ -16,18 +16,19 @@ from typing import Annotated
 
 import typer
 
+from archsim.cli import flags
+
 
 def measure(
-    data_dir: Annotated[Path, typer.Option("--data-dir", help="where the CSVs go")] = Path("reports/data"),
-    subset: Annotated[str, typer.Option(help="full | h200 (the smaller grid)")] = "full",
-    budget_s: Annotated[float, typer.Option("--budget-s", help="stop starting new cases after this")] = 480.0,
+    data_dir: Annotated[Path, typer.Option("--data-dir", help="where the CSVs go", callback=flags.output_dir)] = Path(
+        "reports/data"),
+    subset: Annotated[str, typer.Option(help="full | h200 (the smaller grid)",
+                                        callback=flags.choice(("full", "h200")))] = "full",
+    budget_s: Annotated[float, typer.Option("--budget-s", help="stop starting new cases after this (s, <= 1 day)",
+                                            callback=flags.finite(above=0.0, maximum=86400.0))] = 480.0,
     skip_calibration: Annotated[bool, typer.Option("--skip-calibration")] = False,
 ) -> None:
     """Time torch SDPA backends, naive attention, our Triton kernels and cuBLAS GEMMs on this GPU."""
-    from archsim.errors import ConfigError
-
-    if subset not in ("full", "h200"):
-        raise ConfigError.single(f"--subset must be full or h200, got {subset!r}", key_path="subset")
     try:
         import torch
     except ImportError:

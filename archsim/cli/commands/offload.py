@@ -7,16 +7,25 @@ from typing import Annotated
 
 import typer
 
+from archsim.cli import flags
+from archsim.cli.commands.attention import DTYPES
+
+#: A time-between-tokens limit above an hour is no limit (and a unit slip).
+MAX_TBT_MS = 3.6e6
+#: Micro-batches of a pipelined decode step: Lamina uses 2-4; 64 is far beyond any useful split.
+MAX_MICRO_BATCHES = 64
+
 
 def offload(
     system: Annotated[str, typer.Argument(
         help="system hardware preset or YAML (devices with roles compute/attention)")],
     model: Annotated[str, typer.Option("--model", help="model preset or YAML")] = "llama-3-70b",
-    context: Annotated[int, typer.Option("--context", min=1, help="tokens in each sequence's KV cache")] = 4096,
-    batch: Annotated[int | None, typer.Option("--batch", min=1, help="fixed batch (default: best)")] = None,
-    tbt_ms: Annotated[float | None, typer.Option("--tbt-ms", min=0.0, help="time-between-tokens limit")] = None,
-    micro_batches: Annotated[int, typer.Option("--micro-batches", min=1)] = 2,
-    dtype: Annotated[str, typer.Option("--dtype")] = "bf16",
+    context: Annotated[int, typer.Option("--context", help="tokens in each sequence's KV cache", **flags.SEQ)] = 4096,
+    batch: Annotated[int | None, typer.Option("--batch", help="fixed batch (default: best)", **flags.BATCH)] = None,
+    tbt_ms: Annotated[float | None, typer.Option("--tbt-ms", callback=flags.finite(above=0.0, maximum=MAX_TBT_MS),
+                                                 help="time-between-tokens limit (ms, > 0)")] = None,
+    micro_batches: Annotated[int, typer.Option("--micro-batches", min=1, max=MAX_MICRO_BATCHES)] = 2,
+    dtype: Annotated[str, typer.Option("--dtype", callback=flags.choice(DTYPES), help=", ".join(DTYPES))] = "bf16",
 ) -> None:
     """Print JSON: decode batch, time between tokens, tokens/s, USD/h, tokens per dollar, link traffic, bound;
     and the time to first token of one prompt of --context tokens (prefill on the compute devices)."""
@@ -40,7 +49,7 @@ def offload(
         it = decode_iteration(spec, cfg, batch, context, dtype)
         tokens_per_dollar = it.tokens_per_s * 3600 / cfg.usd_per_hour()
     else:
-        op = best_batch(spec, cfg, context, dtype, tbt_limit_s=tbt_ms / 1e3 if tbt_ms else None)
+        op = best_batch(spec, cfg, context, dtype, tbt_limit_s=tbt_ms / 1e3 if tbt_ms is not None else None)
         if op.iteration is None:
             raise ConfigError.single(f"no batch fits on {hw.name}: {op.limited_by}", key_path="--context")
         it, tokens_per_dollar = op.iteration, op.tokens_per_dollar

@@ -8,11 +8,22 @@ from typing import Annotated
 
 import typer
 
+from archsim.cli import flags
+
+# The GPU model's choices, spelled here so `archsim --help` does not import the model
+# (tests/unit/test_cli_flags.py holds them equal to archsim.gpu.predict's).
+ATTENTION_IMPLS = ("triton-flash", "flash2", "cudnn", "naive", "flash-decoding")
+GEMM_IMPLS = ("cublas", "triton-gemm")
+DTYPES = ("bf16", "fp16", "fp32")
+#: KV splits of flash-decoding: FA2 caps its split count at 128; 1024 leaves room.
+MAX_SPLITS = 1024
+
 predict_app = typer.Typer(help="Predict one kernel's latency on a GPU (GPU model of archsim.gpu); prints JSON.",
                           no_args_is_help=True)
 
 Hw = Annotated[str, typer.Option("--hw", help="GPU hardware preset or YAML path (h100-sxm, h200, a100-sxm)")]
-Timeline = Annotated[Path | None, typer.Option("--timeline", help="write a Chrome/Perfetto trace JSON here")]
+Timeline = Annotated[Path | None, typer.Option("--timeline", callback=flags.output_file(),
+                                               help="write a Chrome/Perfetto trace JSON here")]
 Events = Annotated[bool, typer.Option("--events", help="also play the launches on the event engine (per-CTA "
                                                        "timeline; slower) and report the gap to the analytical model")]
 
@@ -20,6 +31,8 @@ Events = Annotated[bool, typer.Option("--events", help="also play the launches o
 def _emit(pred, timeline: Path | None, events: bool = False) -> None:
     out = pred.to_dict(timeline=timeline is not None and not events)
     trace = out.pop("timeline", None)
+    from archsim.intervals import for_prediction
+    out.update(for_prediction(pred))  # interval_s {p80, p95} and validated_on {device, n, cell, ...}
     if events:
         from archsim.engine import Timeline as EngineTimeline
         from archsim.gpu.predict import _rates
@@ -36,22 +49,28 @@ def _emit(pred, timeline: Path | None, events: bool = False) -> None:
 @predict_app.command("attention")
 def attention(
     hw: Hw = "h100-sxm",
-    impl: Annotated[str, typer.Option(help="triton-flash | flash2 (PyTorch SDPA FLASH = FlashAttention-2) | cudnn "
+    impl: Annotated[str, typer.Option(callback=flags.choice(ATTENTION_IMPLS),
+                                      help="triton-flash | flash2 (PyTorch SDPA FLASH = FlashAttention-2) | cudnn "
                                            "| naive | flash-decoding")] = "flash2",
-    batch: Annotated[int, typer.Option(help="batch size")] = 1,
-    heads: Annotated[int, typer.Option(help="query heads")] = 32,
-    kv_heads: Annotated[int | None, typer.Option("--kv-heads", help="key/value heads (default: heads)")] = None,
-    seq_q: Annotated[int, typer.Option("--seq-q", help="query length")] = 4096,
-    seq_kv: Annotated[int | None, typer.Option("--seq-kv", help="key/value length (default: seq-q)")] = None,
-    head_dim: Annotated[int, typer.Option("--head-dim", help="head dimension")] = 128,
-    causal: Annotated[bool, typer.Option("--causal/--no-causal", help="causal mask, bottom-right aligned")] = False,
-    dtype: Annotated[str, typer.Option(help="bf16 | fp16 | fp32")] = "bf16",
-    block_m: Annotated[int | None, typer.Option("--block-m", help="Triton BLOCK_M (triton-flash)")] = None,
-    block_n: Annotated[int | None, typer.Option("--block-n", help="Triton BLOCK_N (triton-flash, flash-decoding)")]
+    batch: Annotated[int, typer.Option(help="batch size", **flags.BATCH)] = 1,
+    heads: Annotated[int, typer.Option(help="query heads", **flags.HEADS)] = 32,
+    kv_heads: Annotated[int | None, typer.Option("--kv-heads", help="key/value heads (default: heads)",
+                                                 **flags.HEADS)] = None,
+    seq_q: Annotated[int, typer.Option("--seq-q", help="query length", **flags.SEQ)] = 4096,
+    seq_kv: Annotated[int | None, typer.Option("--seq-kv", help="key/value length (default: seq-q)", **flags.SEQ)]
     = None,
-    num_warps: Annotated[int | None, typer.Option("--num-warps", help="Triton num_warps")] = None,
-    num_stages: Annotated[int | None, typer.Option("--num-stages", help="Triton num_stages")] = None,
-    num_splits: Annotated[int | None, typer.Option("--num-splits", help="KV splits (flash-decoding)")] = None,
+    head_dim: Annotated[int, typer.Option("--head-dim", help="head dimension", **flags.DIM)] = 128,
+    causal: Annotated[bool, typer.Option("--causal/--no-causal", help="causal mask, bottom-right aligned")] = False,
+    dtype: Annotated[str, typer.Option(callback=flags.choice(DTYPES), help="bf16 | fp16 | fp32")] = "bf16",
+    block_m: Annotated[int | None, typer.Option("--block-m", callback=flags.BLOCK,
+                                                help="Triton BLOCK_M (triton-flash)")] = None,
+    block_n: Annotated[int | None, typer.Option("--block-n", callback=flags.BLOCK,
+                                                help="Triton BLOCK_N (triton-flash, flash-decoding)")] = None,
+    num_warps: Annotated[int | None, typer.Option("--num-warps", callback=flags.WARPS, help="Triton num_warps")]
+    = None,
+    num_stages: Annotated[int | None, typer.Option("--num-stages", help="Triton num_stages", **flags.STAGES)] = None,
+    num_splits: Annotated[int | None, typer.Option("--num-splits", help="KV splits (flash-decoding)", min=1,
+                                                   max=MAX_SPLITS)] = None,
     timeline: Timeline = None,
     events: Events = False,
 ) -> None:
@@ -74,11 +93,11 @@ def attention(
 @predict_app.command("gemm")
 def gemm(
     hw: Hw = "h100-sxm",
-    m: Annotated[int, typer.Option("--m", help="rows of A and C")] = 4096,
-    n: Annotated[int, typer.Option("--n", help="columns of B and C")] = 4096,
-    k: Annotated[int, typer.Option("--k", help="inner dimension")] = 4096,
-    dtype: Annotated[str, typer.Option(help="bf16 | fp16 | fp32")] = "bf16",
-    impl: Annotated[str, typer.Option(help="cublas | triton-gemm")] = "cublas",
+    m: Annotated[int, typer.Option("--m", help="rows of A and C", **flags.DIM)] = 4096,
+    n: Annotated[int, typer.Option("--n", help="columns of B and C", **flags.DIM)] = 4096,
+    k: Annotated[int, typer.Option("--k", help="inner dimension", **flags.DIM)] = 4096,
+    dtype: Annotated[str, typer.Option(callback=flags.choice(DTYPES), help="bf16 | fp16 | fp32")] = "bf16",
+    impl: Annotated[str, typer.Option(callback=flags.choice(GEMM_IMPLS), help="cublas | triton-gemm")] = "cublas",
     timeline: Timeline = None,
     events: Events = False,
 ) -> None:

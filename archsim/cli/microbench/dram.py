@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import typer
+
+from archsim.cli.flags import output_file
+from archsim.limits import MAX_MICROBENCH_DRAM_BYTES
 
 
 def bounds(std, pattern: str, stride_bytes: int, units_touched: int, mapping: str) -> dict[str, float]:
@@ -59,12 +63,13 @@ def register(app: typer.Typer) -> None:
         nbytes: str = typer.Option("64 MiB", "--bytes", help="bytes to move, e.g. 64MiB"),
         write: bool = typer.Option(False, help="writes instead of reads"),
         stride: str = typer.Option("0", help="strided: bytes between bursts (default 4 bursts)"),
-        queue_depth: int = typer.Option(64, help="requests per (pseudo-)channel queue"),
-        inflight: int = typer.Option(0, help="max bursts in flight (0: channels x queue depth)"),
+        queue_depth: int = typer.Option(64, help="requests per (pseudo-)channel queue", min=1, max=4096),
+        inflight: int = typer.Option(0, help="max bursts in flight (0: channels x queue depth)", min=0, max=2**20),
         mapping: str = typer.Option("RoBaCoBgPcCh", help="address mapping scheme"),
         page_policy: str = typer.Option("open", help="open | closed"),
-        seed: int = typer.Option(0, help="random pattern seed"),
-        trace: str = typer.Option("", help="write the first 100k DRAM commands as Chrome/Perfetto trace JSON here"),
+        seed: int = typer.Option(0, help="random pattern seed", min=0, max=2**63 - 1),
+        trace: str = typer.Option("", help="write the first 100k DRAM commands as Chrome/Perfetto trace JSON here",
+                                  callback=lambda v: v and str(output_file(create_parents=False)(Path(v)))),
     ) -> None:
         """Stream, random or strided bursts through one DRAM device; JSON on stdout."""
         from archsim import units
@@ -88,6 +93,11 @@ def register(app: typer.Typer) -> None:
         except ValueError as exc:
             problems.append(("--bytes/--stride", str(exc)))
             size, stride_b = 0, 0
+        if size > MAX_MICROBENCH_DRAM_BYTES:
+            problems.append(("--bytes", f"{size} B is above the limit of {MAX_MICROBENCH_DRAM_BYTES} B "
+                                        "(archsim.limits.MAX_MICROBENCH_DRAM_BYTES)"))
+        if stride_b < 0 or stride_b > max(size, 0):
+            problems.append(("--stride", f"stride must be from 0 to --bytes ({size} B), got {stride}"))
         if problems:
             from archsim.errors import Problem
 

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import typer
 
+from archsim.cli import flags
+
+#: GEMV sides for the cycle-exact PIM model and its numpy check (an m x n fp32 matrix is built):
+#: 32 Ki x 32 Ki is 4 GiB of fp32 (the largest shipped model's hidden size is 8 Ki).
+MAX_PIM_DIM = 2**15
+
 
 def register(app: typer.Typer) -> None:
     @app.command("pim")
     def pim_bench(
         preset: str = typer.Option("aim-gddr6", help="bank-level PIM hardware preset"),
-        op: str = typer.Option("gemv", help="operation (gemv)"),
-        m: int = typer.Option(4096, help="matrix rows (outputs)"),
-        n: int = typer.Option(4096, help="matrix columns (input vector length)"),
+        op: str = typer.Option("gemv", help="operation (gemv)", callback=flags.choice(("gemv",))),
+        m: int = typer.Option(4096, help="matrix rows (outputs)", min=1, max=MAX_PIM_DIM),
+        n: int = typer.Option(4096, help="matrix columns (input vector length)", min=1, max=MAX_PIM_DIM),
         check: bool = typer.Option(True, help="also run the functional model on random data and compare to numpy"),
     ) -> None:
         """Time one GEMV y = W x (W m x n) on a bank-level PIM preset, cycle-exact on the DRAM gates."""
