@@ -273,7 +273,9 @@ class OutputFolder:
                 raise self._refuse(f"{what} {name}; archsim never replaces or writes into it")
         for item in self.inputs:
             source = item.resolve()
-            if source == real or _within(source.parent, real):
+            if source == real:
+                raise self._refuse("is an input of this command; archsim never replaces its inputs")
+            if _within(source.parent, real):
                 raise self._refuse(f"holds the input {item}; archsim never replaces a folder holding its inputs")
         if not os.path.lexists(real):
             return real

@@ -39,13 +39,15 @@ def sweep(
     )
 
     from archsim.errors import ConfigError
+    from archsim.outdir import OutputFolder
     from archsim.sweep.plan import load_plan
-    from archsim.sweep.runner import run_sweep
+    from archsim.sweep.runner import run_sweep, sweep_inputs
 
     if address and engine != "ray":
         raise ConfigError.single("--address is for --engine ray", key_path="--address")
     console = Console(stderr=True)
     plan = load_plan(sweep_file)
+    OutputFolder(out, kind="sweep", force=force, replace=overwrite, inputs=sweep_inputs(plan, sweep_file))  # checks
     planned = {s: plan.count(s) for s in ("run", "invalid", "dropped")}
     console.print(f"sweep {plan.sweep.name!r}: {len(plan.points)} points ({planned['run']} to simulate, "
                   f"{planned['invalid']} invalid combinations, {planned['dropped']} dropped by constraints)")
