@@ -51,6 +51,8 @@ _DECLARATION = {"workloads": "kind: workload", "models": "kind: model", "memory"
                 "sweeps": "kind: sweep", "hardware": "family: <gpu|fpga|pim|accelerator|system>"}
 #: Environment variable listing extra folders that references may name (os.pathsep-separated).
 SEARCH_PATH_ENV = "ARCHSIM_PATH"
+_LABEL = {"workloads": "workload", "models": "model", "memory": "memory standard", "sweeps": "sweep",
+          "hardware": "hardware"}
 _PRESET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}")
 _MAX_REF_CHARS = 4096
 
@@ -135,13 +137,25 @@ def read_document(kind: str, ref: str, *, where: str | None = None, line: int | 
     _check_ref_text(kind, ref, where, line, key)
     if _is_path(ref, base):
         path = Path(ref) if base is None else _locate_reference(ref, base, where, line, key)
-        data, lines = load_yaml(path)
+        data, lines = _read_referenced(path, where, line, key)
         _check_declared_kind(kind, data, str(path), referenced=base is not None)
         return data, lines, str(path)
     if not _PRESET_NAME.fullmatch(ref) or not _is_file(preset_path(kind, ref)):
         raise _unknown(kind, ref, where, line, key)
     data, lines = load_yaml(preset_path(kind, ref))
     return data, lines, f"preset {kind}/{ref}.yaml"
+
+
+def _read_referenced(path: Path, where: str | None, line: int | None, key: str | None) -> tuple[Any, LineMap]:
+    """``load_yaml(path)``; a failure of the file as a whole (missing, a FIFO, a symlink loop) is reported
+    at the reference, naming the file."""
+    try:
+        return load_yaml(path)
+    except ConfigError as exc:
+        if where is None or any(p.line is not None for p in exc.problems):
+            raise
+        raise ConfigError([Problem(f"{path}: {p.message}", file=where, line=line, key_path=key)
+                           for p in exc.problems]) from None
 
 
 def detect_kind(data: Any) -> str | None:
@@ -161,7 +175,7 @@ def _check_declared_kind(kind: str, data: Any, file: str, *, referenced: bool) -
     if declared == kind or (declared is None and not referenced):
         return
     said = f"it declares {_DECLARATION[declared]}" if declared else "it declares no kind"
-    raise ConfigError.single(f"not a {kind} file ({said}; expected {_DECLARATION[kind]} at top level); "
+    raise ConfigError.single(f"not a {_LABEL[kind]} file ({said}; expected {_DECLARATION[kind]} at top level); "
                              "its content is not shown", file=file, line=1)
 
 

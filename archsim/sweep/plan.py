@@ -166,8 +166,9 @@ def _problem(message: str, file: str, lines: LineMap, key: tuple[Any, ...]) -> P
     return Problem(message, file=file, line=line, key_path=format_path(key))
 
 
-def build_plan(sweep: Sweep, file: str, lines: LineMap) -> Plan:
-    """Expand ``sweep`` into points. Raises ConfigError (all problems at once) for bad paths."""
+def _prepare(sweep: Sweep, file: str, lines: LineMap) -> tuple[dict[str, Any], list[list[dict[str, Any]]],
+                                                                dict[str, tuple[Any, ...]], list[str]]:
+    """Size cap, base configuration, each axis's points and every key path checked (all problems at once)."""
     check_size(sweep, file, lines)
     base = base_config(sweep, file, lines)
     per_axis = [_axis_points(axis, i, file, lines) for i, axis in enumerate(sweep.axes)]
@@ -185,8 +186,13 @@ def build_plan(sweep: Sweep, file: str, lines: LineMap) -> Plan:
             problems.append(_problem(f"{text}: {exc}", file, lines, key))
     if problems:
         raise ConfigError(problems)
-
     input_columns = list(dict.fromkeys([p for _, p in axis_paths] + list(sweep.derive)))
+    return base, per_axis, parsed, input_columns
+
+
+def build_plan(sweep: Sweep, file: str, lines: LineMap) -> Plan:
+    """Expand ``sweep`` into points. Raises ConfigError (all problems at once) for bad paths."""
+    base, per_axis, parsed, input_columns = _prepare(sweep, file, lines)
     blob = pickle.dumps(base)
     plan = Plan(sweep=sweep, file=file, input_columns=input_columns)
     for index, combo in enumerate(itertools.product(*per_axis)):
@@ -267,5 +273,8 @@ def load_plan(path: str | Path) -> Plan:
 
 
 def check_sweep(sweep: Sweep, lines: LineMap, file: str) -> None:
-    """Full check for ``archsim validate``: base configs load and every key path exists."""
-    build_plan(sweep, file, lines)
+    """The check of ``archsim validate``: size within the cap, base configs load, every key path exists.
+
+    Points are not built (their outcomes, invalid or dropped, are part of a run): the cost is that of
+    the axes, not of their product."""
+    _prepare(sweep, file, lines)
