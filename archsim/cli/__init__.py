@@ -44,8 +44,10 @@ _CLICK_ERRORS = {"UsageError", "NoSuchOption", "BadParameter", "MissingParameter
 
 def report_config_error(exc: ConfigError) -> None:
     """Print every problem of ``exc`` to stderr (one per line)."""
+    from archsim.textsafe import clean  # names and keys come from user files: no escapes reach the terminal
+
     for problem in exc.problems:
-        print(f"error: {problem}", file=sys.stderr)
+        print(f"error: {clean(str(problem))}", file=sys.stderr)
 
 
 def main() -> None:
@@ -56,7 +58,9 @@ def main() -> None:
         report_config_error(exc)
         sys.exit(2)
     except PhysicalLimitError as exc:  # a result above its device's peak, or non-finite: refused, not reported
-        print(f"error: physical limit: {exc}", file=sys.stderr)
+        from archsim.textsafe import clean
+
+        print(f"error: physical limit: {clean(str(exc))}", file=sys.stderr)
         sys.exit(2)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)

@@ -17,6 +17,7 @@ def presets_cmd(
 
     from archsim import presets
     from archsim.errors import ConfigError
+    from archsim.textsafe import for_terminal
 
     kinds = list(presets.KINDS)
     if kind is not None and kind not in kinds:
@@ -34,7 +35,7 @@ def presets_cmd(
         table.add_column("description")
         for n in presets.preset_names(k):
             obj = presets.load(k, n)
-            table.add_row(n, getattr(obj, "description", "") or getattr(obj, "family", ""))
+            table.add_row(for_terminal(n), for_terminal(getattr(obj, "description", "") or getattr(obj, "family", "")))
         console.print(table)
 
 
