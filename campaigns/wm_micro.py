@@ -22,15 +22,15 @@ context 1k-64k, MHA 32/32 and GQA 32/8, head dim 128, bf16; ``triton.testing.do_
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
-from torch.profiler import ProfilerActivity, profile, record_function
-
 import wm_trace
+from torch.profiler import ProfilerActivity, profile, record_function
 
 BF16, F32 = torch.bfloat16, torch.float32
 SIZES = [4 << 10, 16 << 10, 64 << 10, 256 << 10, 1 << 20, 4 << 20, 16 << 20, 64 << 20, 256 << 20, 1 << 30]
@@ -136,7 +136,7 @@ def run_glue(sink, budget, log, sizes=SIZES) -> None:
         by: dict[str, dict[str, list[float]]] = {}
         for k in wm_trace.kernels_of(prof):
             by.setdefault(k["label"], {}).setdefault(k["kernel"], []).append(k["dur_us"])
-        for op, dt, fn, rd, wr, elems, r, c in cases:
+        for op, dt, _fn, rd, wr, elems, r, c in cases:
             for mode, n in calls.items():
                 for name, durs in by.get(f"case:{op}:{dt}:{mode}", {}).items():
                     durs.sort()
@@ -265,8 +265,9 @@ def run_l2_reads(sink, sm_count: int) -> None:
         buf = cp.random.randint(0, 1 << 30, size // 4, dtype=cp.int32)
         times = {}
         for passes in (20, 60):
-            times[passes] = do_bench(lambda: rk((g,), (th,), (buf, cp.int64(size // 16), cp.int32(passes), out)),
-                                     warmup=10, rep=30, quantiles=[0.5])[0] * 1e-3
+            args = (buf, cp.int64(size // 16), cp.int32(passes), out)
+            med = do_bench(functools.partial(rk, (g,), (th,), args), warmup=10, rep=30, return_mode="median")
+            times[passes] = float(med) * 1e-3
         t = (times[60] - times[20]) / 40
         sink.row(bench="read_l2_resident", size_bytes=size, ctas=g, threads=th, unroll=4, time_s=t, bytes_moved=size,
                  value=size / t, unit="B/s", note="__ldcg int4 reads, time slope between 20 and 60 passes")
@@ -298,7 +299,7 @@ def run_decode_attention(sink, budget, log) -> None:
                    head_dim=d, causal=0, dtype="bf16", flops=4.0 * b * h * ctx * d)
         try:
             with sdpa_kernel(SDPBackend.FLASH_ATTENTION):
-                fn = lambda: F.scaled_dot_product_attention(q, k, v, enable_gqa=h != hkv)  # noqa: E731
+                fn = functools.partial(F.scaled_dot_product_attention, q, k, v, enable_gqa=h != hkv)
                 o = fn()
                 qs, ks, vs = q[0, :1].float(), k[0, :1].float(), v[0, :1].float()
                 ref = torch.softmax(qs @ ks.transpose(-1, -2) / math.sqrt(d), -1) @ vs
@@ -311,3 +312,97 @@ def run_decode_attention(sink, budget, log) -> None:
         del q, k, v
     torch.cuda.empty_cache()
     log("decode attention done")
+
+
+#: Tiny-width versions of the validation models' layer code (same kernels per layer, GPU time
+#: negligible): the host cost per layer and per step of each stack, eager and graph replay.
+TINY = dict(hidden=256, heads=4, kv_heads=2, ffn=512, vocab=1024, layers_full=0, rope_theta=1e4, eps=1e-5)
+
+
+def _tiny_cases(impl: str, layers: int, phase: str):
+    import wm_models
+    b, s, ctx = (1, 16, 0) if phase == "prefill" else (1, 1, 16)
+    ids = torch.randint(0, 1024, (b, s), device="cuda")
+    if impl == "plain":
+        with torch.device("cuda"):
+            m = wm_models.PlainLlama(TINY, layers, max_pos=64)
+        m.alloc_cache(b, ctx + s)
+        return functools.partial(m, ids, torch.arange(ctx, ctx + s, device="cuda"), ctx)
+    name = "mixtral-8x7b" if impl == "hf-mixtral" else "llama-3-8b"
+    saved = dict(wm_models.SHAPES[name])
+    wm_models.SHAPES[name].update({k: v for k, v in TINY.items() if k != "layers_full"})
+    try:
+        model, cfg = wm_models.hf_model(name, layers)
+    finally:
+        wm_models.SHAPES[name].clear()
+        wm_models.SHAPES[name].update(saved)
+    if phase == "prefill":
+        return functools.partial(model, input_ids=ids, use_cache=True, logits_to_keep=1)
+    cache, reset = wm_models.hf_cache(model, cfg, b, ctx)
+    cpos = torch.tensor([ctx], device="cuda")
+
+    def step():
+        reset()
+        return model(input_ids=ids, past_key_values=cache, use_cache=True, cache_position=cpos,
+                     position_ids=cpos.view(1, 1), logits_to_keep=1)
+    return step
+
+
+def run_host_models(sink, log, reps: int = 30) -> None:
+    """Host time per step of tiny-width models with 1 and 3 layers (slope = host time per layer)."""
+    e0, e1 = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    for impl in ("plain", "hf-llama", "hf-mixtral"):
+        for phase in ("prefill", "decode"):
+            for layers in (1, 3):
+                try:
+                    with torch.inference_mode():
+                        call = _tiny_cases(impl, layers, phase)
+                        for _ in range(3):
+                            call()
+                        torch.cuda.synchronize()
+                        with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+                            call()
+                            torch.cuda.synchronize()
+                        kpc = len(wm_trace.kernels_of(prof))
+                        hosts, walls = [], []
+                        for _ in range(reps):
+                            torch.cuda.synchronize()
+                            t0 = time.perf_counter()
+                            call()
+                            t1 = time.perf_counter()
+                            torch.cuda.synchronize()
+                            hosts.append(t1 - t0)
+                            walls.append(time.perf_counter() - t0)
+                        hosts.sort()
+                        walls.sort()
+                        op = f"model:{impl}:{phase}:L{layers}"
+                        sink.row(op=op, mode="eager", calls=reps, kernels_per_call=kpc,
+                                 host_us_per_call=hosts[reps // 2] * 1e6, wall_us_per_call=walls[reps // 2] * 1e6,
+                                 gpu_us_per_call="", graph_nodes="")
+                        s = torch.cuda.Stream()
+                        s.wait_stream(torch.cuda.current_stream())
+                        with torch.cuda.stream(s):
+                            call()
+                        torch.cuda.current_stream().wait_stream(s)
+                        g = torch.cuda.CUDAGraph()
+                        with torch.cuda.graph(g):
+                            call()
+                        hosts, gpus = [], []
+                        for _ in range(reps):
+                            torch.cuda.synchronize()
+                            e0.record()
+                            t0 = time.perf_counter()
+                            g.replay()
+                            hosts.append(time.perf_counter() - t0)
+                            e1.record()
+                            torch.cuda.synchronize()
+                            gpus.append(e0.elapsed_time(e1) * 1e-3)
+                        hosts.sort()
+                        gpus.sort()
+                        sink.row(op=op, mode="graph", calls=reps, kernels_per_call=kpc,
+                                 host_us_per_call=hosts[reps // 2] * 1e6, wall_us_per_call=gpus[reps // 2] * 1e6,
+                                 gpu_us_per_call=gpus[reps // 2] * 1e6, graph_nodes=kpc)
+                        del g
+                except Exception as e:  # recorded and skipped: the per-kernel rows above still calibrate
+                    log(f"host model {impl} {phase} L{layers} FAILED {e!r}")
+    log("host per-layer microbenchmarks done")

@@ -86,8 +86,11 @@ class PlainLlama(nn.Module):
 
     def alloc_cache(self, batch: int, length: int) -> None:
         """Static KV cache [B, HKV, length, D] per layer, random contents (never zeros)."""
-        self.k_cache = [torch.randn(batch, self.hkv, length, self.d, dtype=BF16) for _ in range(self.layers)]
-        self.v_cache = [torch.randn(batch, self.hkv, length, self.d, dtype=BF16) for _ in range(self.layers)]
+        dev = self.nf.device
+        self.k_cache = [torch.randn(batch, self.hkv, length, self.d, dtype=BF16, device=dev)
+                        for _ in range(self.layers)]
+        self.v_cache = [torch.randn(batch, self.hkv, length, self.d, dtype=BF16, device=dev)
+                        for _ in range(self.layers)]
 
     def forward(self, ids: torch.Tensor, pos: torch.Tensor, start: int) -> torch.Tensor:
         """``ids`` [B, S] tokens at positions ``start .. start+S-1`` (``pos`` holds them, int64 on GPU)."""
@@ -179,7 +182,7 @@ def hf_cache(model, cfg, batch: int, ctx: int):
         base.append((k, v))
 
     def reset() -> None:
-        for layer, (k, v) in zip(cache.layers, base):
+        for layer, (k, v) in zip(cache.layers, base, strict=True):
             layer.keys, layer.values = k, v
     reset()
     return cache, reset
