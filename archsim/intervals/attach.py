@@ -75,14 +75,23 @@ def for_prediction(pred: Any, tables: Tables | None = None) -> dict[str, Any]:
     return {"interval_s": interval_s(lk, pred.latency_s), "validated_on": validated_on(lk, reason)}
 
 
-def op_query(kind: str, shape: dict, bound: str, time_s: float) -> Query | None:
+#: Operator kinds the GPU backend costs as streaming kernels (archsim.gpu.backend: Softmax and the
+#: _Streaming operators); no validation campaign has timed these kernels alone yet.
+STREAMING_KINDS = ("softmax", "norm", "elementwise")
+
+
+def op_query(kind: str, shape: dict, bound: str, time_s: float, dtype: str = "bf16") -> Query | None:
     """The cell query of one GPU-backend operator; None when the GPU model does not cost it (roofline fallback).
 
     Mirrors :func:`archsim.gpu.backend.op_launches`: GEMMs and the unfused score/context GEMMs run
-    as cuBLAS kernels, fused attention as FlashAttention-2 (SDPA FLASH; ``seq_q == 1`` is decode),
-    softmax and vector ops as streaming kernels no validation campaign has timed yet (their
-    queries fall back to the device's cells of the same bound, and say so).
+    as cuBLAS kernels, fused attention without a window as FlashAttention-2 (SDPA FLASH;
+    ``seq_q == 1`` is decode), softmax/norm/elementwise as streaming kernels (their queries fall
+    back to the device's cells of the same bound, and say so); MoE expert groups, copies,
+    collectives, windowed attention and dtypes the GPU model lacks are costed by the roofline.
     """
+    from archsim.gpu.kernels import ELEM
+    if dtype not in ELEM:
+        return None
     r, size = regime(bound), size_class(time_s)
     if kind in ("gemm", "attention_scores", "attention_context"):
         return Query(kernel="gemm/cublas", family="gemm", regime=r, size=size)
@@ -91,7 +100,7 @@ def op_query(kind: str, shape: dict, bound: str, time_s: float) -> Query | None:
             return None
         family = "decode" if shape.get("seq_q") == 1 else "prefill"
         return Query(kernel=f"{family}/flash2", family=family, regime=r, size=size)
-    if kind in ("softmax", "vector"):
+    if kind in STREAMING_KINDS:
         return Query(kernel=kind, family=None, regime=r, size=size)
     return None
 
@@ -99,17 +108,19 @@ def op_query(kind: str, shape: dict, bound: str, time_s: float) -> Query | None:
 def sum_intervals(items: list[tuple[float, Lookup]]) -> dict[str, Any]:
     """Interval of a sum of ``(modeled seconds, lookup)`` terms (see the module docstring)."""
     by_cell: dict[str, tuple[float, Lookup]] = {}
-    unvalidated = 0.0
+    unvalidated = fallback = 0.0
     for t, lk in items:
         if lk.fit is None or lk.cell is None:
             unvalidated += t
             continue
+        if lk.status == "fallback":
+            fallback += t
         prev = by_cell.get(lk.cell, (0.0, lk))[0]
         by_cell[lk.cell] = (prev + t, lk)
     total = sum(t for t, _ in items)
     center = unvalidated + sum(t * math.exp(lk.fit.center_log) for t, lk in by_cell.values() if lk.fit)
     out: dict[str, Any] = {"modeled_s": total, "center_s": center, "cells": len(by_cell),
-                           "unvalidated_s": unvalidated}
+                           "unvalidated_s": unvalidated, "fallback_s": fallback}
     for name in LEVELS:
         below = above = 0.0
         for t, lk in by_cell.values():
@@ -127,19 +138,26 @@ def attach_intervals(result: Any, tables: Tables | None = None) -> dict[str, Any
     """Compute intervals for every operator, each phase and the total of ``result``; set ``result.intervals``.
 
     Returns the same dict: ``{"device", "backend", "data", "correlation", "ops": [...], "phases": {...},
-    "total": {...}}``; ``ops[i]`` belongs to ``result.ops[i]`` (per-execution ``time_s_p80`` etc.,
+    "total": {...}}``; a total's ``status``: ``validated`` (every operator in its finest cell),
+    ``fallback`` (some in coarser cells), ``partial`` (some unvalidated, at their point value) or
+    ``unvalidated`` (no interval); ``ops[i]`` belongs to ``result.ops[i]`` (per-execution ``time_s_p80`` etc.,
     ``total_time_s_p80`` for all ``count`` executions, cell, status, fallback).
     """
     tables = tables or default_tables()
     device = result.hardware
     backend_reason = None if result.backend == VALIDATED_BACKEND else (
         f"backend {result.backend!r} is not the GPU model the validation residuals belong to")
-    ops, terms, by_phase = [], [], {}
+    ops: list[dict[str, Any]] = []
+    terms: list[tuple[float, Lookup]] = []
+    by_phase: dict[str, list[tuple[float, Lookup]]] = {}
     for o in result.ops:
-        q = None if backend_reason else op_query(o.kind, o.shape, o.bound, o.time_s)
+        costed_by = getattr(o, "costed_by", result.backend)  # a driver that records per-operator fallback
+        q = None if backend_reason or costed_by != VALIDATED_BACKEND else \
+            op_query(o.kind, o.shape, o.bound, o.time_s, o.dtype)
+        why: str | None
         if q is None:
-            reason = backend_reason or f"operator kind {o.kind!r} is not costed by the GPU model (roofline fallback)"
-            lk, why = _unvalidated(device, "all", reason)
+            why = backend_reason or f"operator kind {o.kind!r} is not costed by the GPU model (roofline fallback)"
+            lk, why = _unvalidated(device, "all", why)
         else:
             lk, why = _resolve(tables, device, q)
         iv, total_iv = interval_s(lk, o.time_s), interval_s(lk, o.total_time_s)
@@ -164,8 +182,10 @@ def attach_intervals(result: Any, tables: Tables | None = None) -> dict[str, Any
 def _total(terms: list[tuple[float, Lookup]], prefix: str) -> dict[str, Any]:
     s = sum_intervals(terms)
     out = {f"{prefix}_{name}": s[name] for name in LEVELS}
-    out.update({"center_s": s["center_s"], "unvalidated_s": s["unvalidated_s"], "cells": s["cells"],
-                "status": "unvalidated" if s["cells"] == 0 else ("partial" if s["unvalidated_s"] > 0 else "validated")})
+    status = "unvalidated" if s["cells"] == 0 else "partial" if s["unvalidated_s"] > 0 else \
+        "fallback" if s["fallback_s"] > 0 else "validated"
+    out.update({"center_s": s["center_s"], "unvalidated_s": s["unvalidated_s"], "fallback_s": s["fallback_s"],
+                "cells": s["cells"], "status": status})
     return out
 
 

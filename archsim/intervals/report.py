@@ -53,16 +53,20 @@ def _gpu_presets() -> list[str]:
 def _data_section(tables: dict) -> list[str]:
     out = ["## Data", "", "Validation measurements only; the calibration microbenchmarks that set the model's rates "
            "are never read here.", "",
-           "| preset | file (archsim/data/) | rows used | skipped | device | date (UTC) | driver, torch, triton, "
-           "cuDNN | sha256 |", "|---|---|---:|---:|---|---|---|---|"]
+           "| preset | file (archsim/data/) | rows used | of them noisy | skipped | device | date (UTC) | driver, "
+           "torch, triton, cuDNN | sha256 |", "|---|---|---:|---:|---:|---|---|---|---|"]
     for dev, d in tables["devices"].items():
         for r in d["data"]:
             driver = (r.get("nvidia_smi") or "").split(", ")[1:2]
-            out.append(f"| {dev} | `{r['file']}` | {r['rows_used']} | {r['rows_skipped']} | {r.get('device_name')} | "
+            out.append(f"| {dev} | `{r['file']}` | {r['rows_used']} | {r.get('rows_noisy', 0)} | {r['rows_skipped']} | "
+                       f"{r.get('device_name')} | "
                        f"{(r.get('date_utc') or '')[:10]} | {', '.join(driver)}, {r.get('torch')}, "
                        f"{r.get('triton')}, {r.get('cudnn')} | `{r['sha256'][:12]}` |")
     unvalidated = [n for n in _gpu_presets() if n not in tables["devices"]]
-    out += ["", f"GPU presets without validation data — predictions say `unvalidated`, no interval: "
+    out += ["", "Skipped: rows that failed on the device and implementations the model does not cover (PyTorch's "
+            "memory-efficient attention). Noisy rows (p80/p20 of the repeats > 1.5: the device was disturbed) are "
+            "kept — a user's run can be disturbed too — and widen the cells they fall in.", "",
+            "GPU presets without validation data — predictions say `unvalidated`, no interval: "
             f"{', '.join(unvalidated) or 'none'}. So do every FPGA, PIM and spatial-array preset, and any Result "
             "from a backend other than the GPU model.", ""]
     return out
@@ -149,7 +153,49 @@ def _misses(held: list[Outcome]) -> list[str]:
     return out
 
 
-def write_report(points: list[Point], tables: dict, path: Path) -> Path:
+def _example_section(tables: dict, tables_path: Path) -> list[str]:
+    """The default workload on every validated device, with its intervals (what `archsim run` would carry)."""
+    import archsim
+    from archsim.api import DEFAULT_WORKLOAD
+    from archsim.intervals.attach import attach_intervals
+    from archsim.intervals.tables import Tables
+
+    fitted = Tables(tables, tables_path)
+    out = [f"## Example: `{DEFAULT_WORKLOAD}` (the default `archsim run`) with intervals", "",
+           "| device | part | modeled (s) | centre (s) | 80% interval (s) | 95% interval (s) | cells | time in "
+           "fallback cells | status |", "|---|---|---:|---:|---:|---:|---:|---:|---|"]
+    for dev in tables["devices"]:
+        res = archsim.simulate(DEFAULT_WORKLOAD, dev)
+        iv = attach_intervals(res, fitted)
+        modeled = {"total": res.latency_s, **{p: v["latency_s"] for p, v in res.by_phase().items()}}
+        for part, t in [("total", iv["total"]), *iv["phases"].items()]:
+            lo80, hi80 = t["latency_s_p80"] or (math.nan, math.nan)
+            lo95, hi95 = t["latency_s_p95"] or (math.nan, math.nan)
+            out.append(f"| {dev} | {part} | {modeled[part]:.4g} | {t['center_s']:.4g} | [{lo80:.4g}, {hi80:.4g}] | "
+                       f"[{lo95:.4g}, {hi95:.4g}] | {t['cells']} | {_pct(t['fallback_s'] / modeled[part])} | "
+                       f"{t['status']} |")
+    statuses: dict[str, int] = {}
+    for row in iv["ops"]:
+        statuses[row["status"]] = statuses.get(row["status"], 0) + 1
+    out += ["", f"Operators of the last device by status: {statuses}. The centre is the modeled time times each "
+            "cell's median measured/modeled ratio; the point prediction itself is not moved.", ""]
+    return out
+
+
+def _limits_section() -> list[str]:
+    return ["## What the intervals do not capture", "",
+            "- Intervals are symmetric in ln(ratio) around the cell median: where a cell's residuals are skewed "
+            "(one GEMM shape 3x slower than modeled), the low side is wider than any residual seen.",
+            "- Cells are treated as independent in sums; a shared miscalibration (one HBM bandwidth, one clock) "
+            "moves many cells together, so totals over many cells are if anything too narrow.",
+            "- Operators no campaign has timed alone (norms, residual adds, activations, softmax) borrow the "
+            "device's cell of the same bound and say so (`fallback`); whole-model campaigns, once committed "
+            "under `archsim/data/measurements/<device>/`, add their own source.",
+            "- Only the GPU model (`archsim.gpu`, backend `gpu`) is validated; every other backend and every device "
+            "without validation data is `unvalidated`.", ""]
+
+
+def write_report(points: list[Point], tables: dict, path: Path, tables_path: Path = TABLES_PATH) -> Path:
     """Write the Markdown report for ``points`` (and their fitted ``tables``) to ``path`` atomically."""
     results = {scheme: run_scheme(points, scheme) for scheme in SCHEMES}
     lines = ["# Prediction intervals: how sure the GPU model is", "",
@@ -161,6 +207,7 @@ def write_report(points: list[Point], tables: dict, path: Path) -> Path:
              "every operator, phase and total of a Result.", ""]
     lines += _data_section(tables) + _method_section() + _coverage_section(results)
     lines += _cell_section(points, results["shape_family"]) + _misses(results["shape_family"])
+    lines += _example_section(tables, tables_path) + _limits_section()
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
@@ -178,5 +225,5 @@ def reproduce(out_dir: Path, tables_path: Path = TABLES_PATH) -> list[Path]:
     """Refit the interval tables from the validation data and write the report; returns both paths."""
     points, data = load_points()
     tables = build_tables(points, data)
-    report = write_report(points, tables, Path(out_dir) / REPORT_NAME)
+    report = write_report(points, tables, Path(out_dir) / REPORT_NAME, tables_path)
     return [write_json_atomic(tables_path, tables), report]

@@ -1,7 +1,8 @@
 """Validation residuals from the committed measurements (package data), one :class:`Point` each.
 
-Only VALIDATION measurements feed the intervals: kernel timings of the campaigns
-(``archsim/data/measurements/<device>/<device>-validation-<date>.csv``) re-predicted with today's
+Only VALIDATION measurements feed the intervals: kernel timings of the campaigns (every CSV in
+``archsim/data/measurements/<device>/`` with the validation columns, e.g.
+``h100-validation-2026-11-23.csv``; never a ``*calibration*`` file) re-predicted with today's
 model through :func:`archsim.gpu.compare.compare` — the same path ``archsim compare`` takes. The
 calibration microbenchmarks (``*-calibration-*.csv``) set the model's rates and are never read here.
 
@@ -72,6 +73,7 @@ class Point:
     modeled_s: float
     source: str
     groups: dict[str, str] = field(default_factory=dict)
+    spread: float = 1.0  # the measurement's p80/p20 (archsim.gpu.compare.NOISY_SPREAD marks a noisy one)
 
 
 def _sha256(path: Path) -> str:
@@ -93,19 +95,40 @@ def _shape_family(row: dict) -> str:
     return f"prefill {head_dim} {gqa}" + (" causal" if "causal" in tokens else "")
 
 
+#: Columns that make a CSV a kernel validation file (archsim's validation-CSV format, as written by
+#: the campaigns' ``VAL_FIELDS``); calibration files have other columns and are never read here.
+VALIDATION_COLUMNS = frozenset({"set", "family", "impl", "time_s", "ok"})
+
+
+def _is_validation_csv(path: Path) -> bool:
+    if "calibration" in path.name:
+        return False
+    with open(path, newline="") as fh:
+        header = fh.readline().strip().split(",")
+    return VALIDATION_COLUMNS <= set(header)
+
+
+def _meta_for(csv_path: Path) -> dict:
+    """The campaign's meta JSON beside a validation CSV (``X-validation-D.csv`` -> ``X-meta-D.json``), if any."""
+    meta_path = csv_path.with_name(csv_path.name.replace("-validation-", "-meta-").replace(".csv", ".json"))
+    if meta_path == csv_path.with_suffix(".json") or not meta_path.exists():
+        return {}
+    return json.loads(meta_path.read_text())
+
+
 def kernel_campaign(device_dir: Path, preset: str) -> tuple[list[Point], list[dict]]:
-    """Points from every ``*-validation-*.csv`` in ``device_dir`` (kernel timings of a campaign)."""
-    from archsim.gpu.compare import compare
+    """Points from every kernel validation CSV in ``device_dir`` (kernel timings of a campaign)."""
+    from archsim.gpu.compare import NOISY_SPREAD, compare
 
     points: list[Point] = []
     records: list[dict] = []
-    for csv_path in sorted(device_dir.glob("*-validation-*.csv")):
+    for csv_path in sorted(p for p in device_dir.glob("*.csv") if _is_validation_csv(p)):
         rel = csv_path.relative_to(DATA_DIR).as_posix()
         rows, skipped = compare(csv_path, preset)
-        meta_path = csv_path.with_name(csv_path.name.replace("-validation-", "-meta-").replace(".csv", ".json"))
-        meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+        meta = _meta_for(csv_path)
         records.append({"file": rel, "sha256": _sha256(csv_path), "kind": "kernel validation campaign",
                         "rows_used": len(rows), "rows_skipped": len(skipped),
+                        "rows_noisy": sum(r["spread"] > NOISY_SPREAD for r in rows),
                         "device_name": meta.get("device_name"), "date_utc": meta.get("date_utc"),
                         "nvidia_smi": meta.get("nvidia_smi"), "torch": meta.get("torch"),
                         "triton": meta.get("triton"), "cudnn": meta.get("cudnn")})
@@ -114,7 +137,7 @@ def kernel_campaign(device_dir: Path, preset: str) -> tuple[list[Point], list[di
                 device=preset, kernel=f"{r['family']}/{r['impl']}", family=r["family"], regime=regime(r["bound"]),
                 size=size_class(r["modeled_s"]), ratio=r["measured_s"] / r["modeled_s"], modeled_s=r["modeled_s"],
                 source=rel, groups={"shape": f"{r['family']} {r['shape']}", "shape_family": _shape_family(r),
-                                    "campaign": f"{rel}:{r['set']}"}))
+                                    "campaign": f"{rel}:{r['set']}"}, spread=r["spread"]))
     return points, records
 
 

@@ -94,7 +94,7 @@ class Lookup:
 
     @property
     def fallback(self) -> str | None:
-        if self.status != "fallback":
+        if self.status != "fallback" or self.fit is None:
             return None
         return f"{self.finest} has n={self.finest_n} < {MIN_POINTS}; used {self.cell} (n={self.fit.n})"
 

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from archsim.intervals import attach_intervals, for_prediction, sum_intervals
+from archsim.intervals import attach_intervals, for_prediction, op_columns, sum_intervals, sweep_columns
 from archsim.intervals.conformal import CellFit, conformal_quantile, conformal_rank, fit_cell, min_points
 from archsim.intervals.coverage import Outcome, coverage, leave_one_group_out, within_target
 from archsim.intervals.sources import Point, regime, size_class
@@ -179,16 +179,20 @@ def test_unvalidated_gpu_gets_no_interval():
 
 def test_result_rows_and_totals_carry_intervals():
     import archsim
-    from archsim.presets import load_workload  # noqa: F401  (the default workload resolves through presets)
     res = archsim.simulate("llama2-7b-serving", "h100-sxm")
     iv = attach_intervals(res)
     assert res.intervals is iv and len(iv["ops"]) == len(res.ops)
     total = iv["total"]
     lo, hi = total["latency_s_p80"]
-    assert lo < total["center_s"] < hi and total["status"] in ("validated", "partial")
+    assert lo < total["center_s"] < hi and total["status"] in ("validated", "fallback", "partial")
     # phases partition the total's modeled time
     assert sum(p["center_s"] for p in iv["phases"].values()) == pytest.approx(total["center_s"])
     gemm = next(r for r, o in zip(iv["ops"], res.ops, strict=True) if o.kind == "gemm")
     assert gemm["cell"].startswith("kernel=gemm/cublas") and gemm["time_s_p95"][0] < gemm["time_s_p80"][0]
+    cols = op_columns(iv)
+    assert len(cols) == len(res.ops) and cols[0]["time_s_p80_lo"] == iv["ops"][0]["time_s_p80"][0]
+    sweep = sweep_columns(res)
+    assert (sweep["latency_s_p80_lo"], sweep["latency_s_p80_hi"]) == (lo, hi)
     roof = archsim.simulate("llama2-7b-serving", "h100-sxm", backend="roofline")
     assert attach_intervals(roof)["total"]["status"] == "unvalidated"
+    assert math.isnan(sweep_columns(roof)["latency_s_p95_hi"])
