@@ -27,17 +27,13 @@ from typing import Any
 
 import numpy as np
 
-from archsim.engine import dram_sched as core
+from archsim.engine import dram_core as core
 from archsim.engine.core import Engine
+from archsim.engine.dram_gates import core_tables, new_core_state
 from archsim.engine.dram_mapping import AddressMapping
-from archsim.engine.dram_timing import (
-    P_REF_INTERVAL,
-    P_W,
-    REF_DUE,
-    distance_tables,
-    new_state,
-    params_vector,
-)
+from archsim.engine.dram_parts import resolve
+from archsim.engine.dram_sched import INF, new_queues, schedule_unit
+from archsim.engine.dram_timing import P_REF_INTERVAL, P_W, REF_DUE, params_vector
 from archsim.errors import PhysicalLimitError
 from archsim.schemas.memory import MemoryStandard
 
@@ -68,22 +64,33 @@ class DramController:
     """The numba controller's arrays for one device, and the calls into it."""
 
     def __init__(self, std: MemoryStandard, *, mapping: str = "RoBaCoBgPcCh", page_policy: str = "open",
-                 queue_depth: int = 64, max_inflight: int | None = None, log_commands: int = 0) -> None:
-        """``log_commands``: record up to that many issued commands in :attr:`command_log`."""
+                 queue_depth: int = 64, max_inflight: int | None = None, log_commands: int = 0,
+                 parts: dict[str, str] | None = None) -> None:
+        """``log_commands``: record up to that many issued commands in :attr:`command_log`. ``parts``: controller
+        parts by kind (:mod:`archsim.engine.dram_parts`); ``page_policy`` is the ``row_policy`` part."""
         if page_policy not in PAGE_POLICIES:
             raise ValueError(f"unknown page policy {page_policy!r}; valid: {', '.join(PAGE_POLICIES)}")
         if queue_depth < 1:
             raise ValueError("queue_depth must be >= 1")
         self.std = std
         self.mapping = AddressMapping.build(std, mapping)
-        units, banks = std.units, std.banks
-        self.max_inflight = max_inflight or units * queue_depth
+        self.parts = resolve({"row_policy": page_policy} | dict(parts or {}))
+        units, banks = std.units, std.banks * std.organisation.ranks
+        drain = self.parts["write_policy"].core == "drain"
+        self.max_inflight = max_inflight or units * queue_depth * (2 if drain else 1)
+        wp = self.parts["write_policy"].params
+        ref = self.parts["refresh"].core
         p = params_vector(std, queue_depth=queue_depth, max_inflight=self.max_inflight,
-                          closed_page=page_policy == "closed")
-        self.tables = (*distance_tables(std), p)
-        self.state = new_state(units, banks, std.organisation.bank_groups)
+                          closed_page=self.parts["row_policy"].core == "closed",
+                          refresh=None if ref == "standard" else ref, scheduler=self.parts["scheduler"].code,
+                          write_policy=self.parts["write_policy"].code,
+                          write_high=min(queue_depth, math.floor(wp.get("high", 1.0) * queue_depth) + 1),
+                          write_low=math.ceil(wp.get("low", 0.0) * queue_depth))
+        bank_t, bg_t, unit_t, rank_t, xrank_t = core_tables(std)
+        self.tables = (bank_t, bg_t, unit_t, p, rank_t, xrank_t)
+        self.state = new_core_state(std)
         self.state[5][:, REF_DUE] = p[P_REF_INTERVAL]
-        self.queues, self.bank_lists = core.new_queues(units, queue_depth, banks)
+        self.queues, self.bank_lists = new_queues(units, queue_depth * (2 if drain else 1), banks)
         self.nxt = np.zeros((units, 4), np.int64)
         self.tx = np.zeros((64, core.TX_COLS), np.int64)
         self.g = np.zeros(core.G_LEN, np.int64)
@@ -98,7 +105,7 @@ class DramController:
                    n_bursts_total)
         self._oldest_open_tx = 0
         for u in range(units):
-            core.schedule_unit(u, 0, self.state, self.tables, self.queues, self.nxt, self.bank_lists)
+            schedule_unit(u, 0, self.state, self.tables, self.queues, self.nxt, self.bank_lists)
 
     # --- transactions ---------------------------------------------------------------------
     def submit(self, *, base: int, count: int, write: bool, arrival_cycle: int, stride: int = 0,
@@ -116,6 +123,24 @@ class DramController:
         row[core.TX_SEED] = random_seed or 0
         row[core.TX_WRITE], row[core.TX_ARRIVAL], row[core.TX_LEFT] = int(write), arrival_cycle, count
         self.g[core.G_NTX] = n + 1
+        return n
+
+    def submit_many(self, bases: np.ndarray, writes: np.ndarray, arrivals: np.ndarray) -> int:
+        """Queue one single-burst transaction per element (a trace), in order; returns the first id."""
+        n = int(self.g[core.G_NTX])
+        k = len(bases)
+        while n + k - self._oldest_open_tx > self.tx.shape[0]:
+            self._grow()
+        ids = np.arange(n, n + k) & int(self.g[core.G_MASK])
+        bb = self.std.burst_bytes
+        self.tx[ids] = 0
+        self.tx[ids, core.TX_BASE] = np.asarray(bases, np.int64) // bb * bb
+        self.tx[ids, core.TX_COUNT] = 1
+        self.tx[ids, core.TX_LEFT] = 1
+        self.tx[ids, core.TX_STRIDE] = bb
+        self.tx[ids, core.TX_WRITE] = np.asarray(writes, np.int64)
+        self.tx[ids, core.TX_ARRIVAL] = np.asarray(arrivals, np.int64)
+        self.g[core.G_NTX] = n + k
         return n
 
     def _grow(self) -> None:
@@ -273,7 +298,7 @@ class Dram:
             ctrl.submit(base=0, count=count, write=write, arrival_cycle=0, random_seed=seed + 1)
         else:
             raise ValueError(f"unknown pattern {pattern!r}; valid: stream, strided, random")
-        done = ctrl.advance(core.INF, drain=True)
+        done = ctrl.advance(INF, drain=True)
         last = max(d for _, d in done)
         stats = ctrl.stats(0, last)
         stats.controller = ctrl

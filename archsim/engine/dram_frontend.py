@@ -3,7 +3,7 @@
 A transaction row holds (kind, base, count, stride, seed, ...): kind 0 is linear
 (``base + k * stride``), kind 1 is uniform random over the device's bursts from a seeded
 splitmix64 hash of the burst index (deterministic, no address arrays). The in-flight bound
-uses a binary min-heap of completion cycles.
+uses a binary min-heap of completion cycles. ``TX_ENTER`` is the cycle the first burst entered a queue.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import numpy as np
 from numba import njit
 
 # transaction columns
-TX_KIND, TX_BASE, TX_COUNT, TX_STRIDE, TX_SEED, TX_WRITE, TX_ARRIVAL, TX_FED, TX_LEFT, TX_DONE = range(10)
-TX_COLS = 10
+TX_KIND, TX_BASE, TX_COUNT, TX_STRIDE, TX_SEED, TX_WRITE, TX_ARRIVAL, TX_FED, TX_LEFT, TX_DONE, TX_ENTER = range(11)
+TX_COLS = 11
 
 
 @njit(cache=True)

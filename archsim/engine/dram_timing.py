@@ -12,8 +12,9 @@ ACTab opens one row in every bank at once and counts as four activates for tFAW 
 
 Derived distances (Ramulator2 DDR4/HBM3 conventions): nRC = nRAS + nRP;
 read-to-write nRTW = nCL + nBL + 2 - nCWL; write-to-read nCWL + nBL + nWTR_S/L;
-write-to-precharge nCWL + nBL + nWR. Ignored: ranks/stack IDs, the HBM 2-cycle ACT and the
-separate HBM row/column command buses (one command per unit per cycle here), tCCD for
+write-to-precharge nCWL + nBL + nWR. These tables and :class:`CommandChannel` see one rank and
+one command bus per unit; the controller core adds ranks / stack IDs and the HBM row/column
+command buses on top of them (:mod:`archsim.engine.dram_gates`). Ignored everywhere: tCCD for
 auto-precharge variants, power-down, and postponed refresh.
 """
 
@@ -30,13 +31,14 @@ COMMAND_NAMES = ("ACT", "PRE", "RD", "WR", "REFab", "REFpb")
 FAR_PAST = -(1 << 40)
 
 # columns of the per-unit integer state ``ui``
-FAW_IDX, LAST_CMD, REF_DUE, REF_MASK, QN = 0, 1, 2, 3, 4
-UI_COLS = 5
+FAW_IDX, LAST_CMD, REF_DUE, REF_MASK, QN, WMODE, QW, REF_RANK = range(8)
+UI_COLS = 8
 
 # entries of the parameter vector ``p``
 (P_BPG, P_NFAW, P_NCL, P_NCWL, P_NBL, P_REF_MODE, P_REF_INTERVAL, P_NBANKS, P_Q, P_W, P_PAGE,
- P_NREFI, P_BPG_SHIFT) = range(13)
-P_LEN = 13
+ P_NREFI, P_BPG_SHIFT, P_RANKS, P_RSHIFT, P_FAW_RANK, P_CMD_BUS, P_ACT_HALF, P_ROW_HALF, P_PCS, P_SCHED,
+ P_WPOL, P_WHI, P_WLO) = range(24)
+P_LEN = 24
 
 
 def distance_tables(std: MemoryStandard) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -62,6 +64,7 @@ def distance_tables(std: MemoryStandard) -> tuple[np.ndarray, np.ndarray, np.nda
     unit[REFAB, ACT], unit[REFAB, REFAB], unit[REFAB, REFPB] = t.nRFC, t.nRFC, t.nRFC
     unit[REFPB, ACT], unit[REFPB, REFPB], unit[REFPB, REFAB] = rrefd, rrefd, rfc_pb
     unit[ACT, REFPB] = t.nRRD_S
+    unit[PRE, PRE] = t.nPPD or 0  # HBM3 tPPD (0: no PRE-to-PRE gate)
     return bank, bg, unit
 
 
@@ -117,19 +120,37 @@ def apply(cmd: int, u: int, b: int, row: int, t: int, uses_bus: bool, st: tuple,
 
 
 def params_vector(std: MemoryStandard, *, queue_depth: int = 64, max_inflight: int = 0,
-                  closed_page: bool = False) -> np.ndarray:
+                  closed_page: bool = False, refresh: str | None = None, scheduler: int = 0, write_policy: int = 0,
+                  write_high: int = 0, write_low: int = 0) -> np.ndarray:
+    """Parameters of the numba kernels; ``refresh`` overrides the standard's mode (``none`` disables it)."""
     t = std.timing
+    o = std.organisation
     p = np.zeros(P_LEN, np.int64)
     p[P_BPG] = std.organisation.banks_per_group
     p[P_BPG_SHIFT] = int(std.organisation.banks_per_group).bit_length() - 1
     if 1 << p[P_BPG_SHIFT] != p[P_BPG]:
         raise ValueError(f"{std.name}: banks_per_group must be a power of two")
     p[P_NFAW], p[P_NCL], p[P_NCWL], p[P_NBL] = t.nFAW, t.nCL, t.nCWL, t.nBL
-    p[P_NBANKS] = std.banks
-    p[P_REF_MODE] = 1 if t.refresh == "per_bank" else 0
-    p[P_REF_INTERVAL] = max(1, t.nREFI // std.banks) if t.refresh == "per_bank" else t.nREFI
+    ranks = o.ranks
+    if ranks & (ranks - 1):
+        raise ValueError(f"{std.name}: ranks must be a power of two")
+    nbanks = std.banks * ranks
+    mode = refresh or t.refresh
+    p[P_NBANKS] = nbanks
+    p[P_REF_MODE] = {"all_bank": 0, "per_bank": 1, "none": 2}[mode]
+    if mode == "per_bank":
+        p[P_REF_INTERVAL] = max(1, t.nREFI // nbanks)
+    else:  # all-bank refresh goes rank by rank, staggered: one REFab per rank every nREFI
+        p[P_REF_INTERVAL] = max(1, t.nREFI // ranks) if mode == "all_bank" else 1 << 60
     p[P_NREFI] = t.nREFI
     p[P_Q], p[P_W], p[P_PAGE] = queue_depth, max_inflight, int(closed_page)
+    p[P_RANKS], p[P_RSHIFT] = ranks, int(std.banks).bit_length() - 1
+    if 1 << p[P_RSHIFT] != std.banks:
+        raise ValueError(f"{std.name}: banks per rank must be a power of two")
+    p[P_FAW_RANK] = int(t.activate_scope == "rank")
+    p[P_CMD_BUS] = int(t.command_bus == "row_column")
+    p[P_ACT_HALF], p[P_ROW_HALF], p[P_PCS] = t.act_bus_half_cycles, t.row_bus_half_cycles, o.pseudo_channels
+    p[P_SCHED], p[P_WPOL], p[P_WHI], p[P_WLO] = scheduler, write_policy, write_high, write_low
     return p
 
 

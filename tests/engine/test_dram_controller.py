@@ -18,7 +18,7 @@ def _addr_in(std, unit, bank, row, col):
     fields = dict(zip([int(f) for f in m.fields], [int(w) for w in m.widths], strict=True))
     o = std.organisation
     values = {0: unit // o.pseudo_channels, 1: unit % o.pseudo_channels, 2: bank // o.banks_per_group,
-              3: bank % o.banks_per_group, 4: row, 5: col}
+              3: bank % o.banks_per_group, 4: row, 5: col, 6: 0}  # 6: rank (one here)
     addr, shift = 0, m.offset_bits
     for f in [int(x) for x in m.fields]:
         addr |= values[f] << shift

@@ -1,0 +1,306 @@
+"""The DRAM controller core (numba): the front end, command issue and completions, in global cycle order.
+
+``advance`` plays every command of every unit up to a horizon; the Python side
+(:mod:`archsim.engine.dram`) owns the arrays and turns completions into simpy events. The
+decision of each unit lives in :mod:`archsim.engine.dram_sched`; timing and command buses in
+:mod:`archsim.engine.dram_gates`.
+
+Front end: transactions (linear bursts ``base + k * stride``, seeded uniform random bursts,
+or one burst each from a trace) enter in order, one burst per decision, while the target
+unit's queue has room and fewer than ``max_inflight`` bursts are queued or in flight (a full
+queue holds the front end: head-of-line blocking, as the peers' trace front ends do). With
+the ``drain`` write policy a read whose address a queued write holds is forwarded (done one
+cycle later, no DRAM command) and a write to an address already queued merges into it.
+A burst completes at RD + nCL + nBL (WR + nCWL + nBL).
+"""
+
+from __future__ import annotations
+
+from numba import njit
+
+from archsim.engine.dram_frontend import (  # noqa: F401  (TX_* re-exported for dram.py)
+    TX_ARRIVAL,
+    TX_BASE,
+    TX_COLS,
+    TX_COUNT,
+    TX_DONE,
+    TX_ENTER,
+    TX_FED,
+    TX_KIND,
+    TX_LEFT,
+    TX_SEED,
+    TX_STRIDE,
+    TX_WRITE,
+    burst_address,
+    heap_pop,
+    heap_push,
+)
+from archsim.engine.dram_gates import bus_ready, gate, issue
+from archsim.engine.dram_mapping import decode
+from archsim.engine.dram_sched import INF, schedule
+from archsim.engine.dram_timing import (
+    ACT,
+    P_CMD_BUS,
+    P_NBANKS,
+    P_NBL,
+    P_NCL,
+    P_NCWL,
+    P_PAGE,
+    P_PCS,
+    P_Q,
+    P_RANKS,
+    P_REF_INTERVAL,
+    P_W,
+    P_WPOL,
+    PRE,
+    QN,
+    QW,
+    RD,
+    REF_DUE,
+    REF_MASK,
+    REF_RANK,
+    REFAB,
+    REFPB,
+    WR,
+)
+
+# global scalars
+(G_FRONT, G_NTX, G_QUEUED, G_HEAPN, G_SEQ, G_COMPN, G_NOW, G_MASK, G_NEXT_U, G_NEXT_B, G_NEXT_R, G_NEXT_OK,
+ G_LOGN, G_NEXT_C) = range(14)
+G_LEN = 14
+#: columns of the optional command log: cycle, unit, command, bank, row (-1 unless ACT/RD/WR), uses the command bus
+LOG_COLS = 6
+# counters per unit
+C_ACT, C_PRE, C_RD, C_WR, C_REFAB, C_REFPB, C_HIT, C_MISS, C_CONFLICT, C_AUTOPRE, C_FWD, C_MERGE = range(12)
+C_LEN = 12
+COUNTER_NAMES = ("act", "pre", "rd", "wr", "refab", "refpb", "row_hits", "row_misses", "row_conflicts",
+                 "auto_precharges", "read_forwards", "write_merges")
+
+
+@njit(cache=True, inline="always")
+def _log(log, g, t, u, cmd, b, row, bus):
+    n = g[G_LOGN]
+    if n < log.shape[0]:
+        log[n, 0], log[n, 1], log[n, 2], log[n, 3], log[n, 4], log[n, 5] = t, u, cmd, b, row, bus
+        g[G_LOGN] = n + 1
+
+
+@njit(cache=True, inline="always")
+def _finish(tx, k, t_id, done, comp, g):
+    tx[k, TX_LEFT] -= 1
+    if done > tx[k, TX_DONE]:
+        tx[k, TX_DONE] = done
+    if tx[k, TX_LEFT] == 0:
+        comp[g[G_COMPN]] = t_id
+        g[G_COMPN] += 1
+
+
+@njit(cache=True, inline="always")
+def _queued_write(u, b, row, col, q_row, q_write, q_col, q_next, b_head):
+    s = b_head[u, b]
+    while s >= 0:
+        if q_write[u, s] and q_row[u, s] == row and q_col[u, s] == col:
+            return True
+        s = q_next[u, s]
+    return False
+
+
+@njit(cache=True)
+def advance(until, stop_when_drained, st, tb, qs, bq, nxt, tx, g, heap, comp, counters, mp, log):
+    """Play commands and front-end entries with cycle < ``until``; returns the last event cycle.
+
+    ``log`` (rows of :data:`LOG_COLS`) receives every command issued while it has room (give a
+    0-row array for none).
+    """
+    bank_next, bg_next, unit_next, open_row, _faw, ui, rank_next, rfaw, bus = st
+    d_bank, d_bg, d_unit, p, d_rank, d_xrank = tb
+    q_valid, q_bank, q_row, q_write, q_seq, q_txn, q_flags, q_next, q_prev, q_col = qs
+    b_head, b_tail, b_count, b_wcount, b_hits = bq
+    offset_bits, fields, widths, pcs, bpg, burst_bytes, n_bursts_total = mp
+    units = q_valid.shape[0]
+    qcap = p[P_Q]
+    nbl, ncl, ncwl = p[P_NBL], p[P_NCL], p[P_NCWL]
+    closed_page = p[P_PAGE] == 1
+    drain = p[P_WPOL] == 1
+    shared_bus = p[P_CMD_BUS] == 1
+    mask = g[G_MASK]
+    while True:
+        now = g[G_NOW]
+        # --- next front-end entry
+        tf = INF
+        front = g[G_FRONT]
+        if front < g[G_NTX]:
+            k = front & mask
+            if g[G_NEXT_OK] == 0:
+                a = burst_address(tx[k], tx[k, TX_FED], burst_bytes, n_bursts_total)
+                du, db, dr, dc = decode(a, offset_bits, fields, widths, pcs, bpg)
+                g[G_NEXT_U], g[G_NEXT_B], g[G_NEXT_R], g[G_NEXT_C], g[G_NEXT_OK] = du, db, dr, dc, 1
+            tf = max(now, tx[k, TX_ARRIVAL])
+            nu = g[G_NEXT_U]
+            if drain:
+                full = (ui[nu, QW] if tx[k, TX_WRITE] else ui[nu, QN] - ui[nu, QW]) >= qcap
+            else:
+                full = ui[nu, QN] >= qcap
+            if full:
+                tf = INF
+            elif g[G_QUEUED] + g[G_HEAPN] >= p[P_W]:
+                if g[G_HEAPN] > 0:
+                    tf = max(tf, heap[0])
+                else:
+                    tf = INF
+        # --- next command
+        bu = 0
+        for u in range(1, units):
+            if nxt[u, 0] < nxt[bu, 0]:
+                bu = u
+        tc = nxt[bu, 0]
+        if stop_when_drained and front >= g[G_NTX] and g[G_QUEUED] == 0:
+            break
+        if tf <= tc:
+            if tf >= until:
+                break
+            g[G_NOW] = tf
+            while g[G_HEAPN] > 0 and heap[0] <= tf:
+                g[G_HEAPN] = heap_pop(heap, g[G_HEAPN])
+            u, b, row, col = g[G_NEXT_U], g[G_NEXT_B], g[G_NEXT_R], g[G_NEXT_C]
+            is_write = tx[k, TX_WRITE]
+            if tx[k, TX_FED] == 0:
+                tx[k, TX_ENTER] = tf
+            tx[k, TX_FED] += 1
+            g[G_NEXT_OK] = 0
+            if tx[k, TX_FED] == tx[k, TX_COUNT]:
+                g[G_FRONT] = front + 1
+            if drain and b_wcount[u, b] > 0 and _queued_write(u, b, row, col, q_row, q_write, q_col, q_next,
+                                                              b_head):
+                counters[u, C_MERGE if is_write else C_FWD] += 1
+                _finish(tx, k, front, tf + 1, comp, g)
+                continue
+            s = 0
+            while q_valid[u, s]:
+                s += 1
+            q_valid[u, s] = True
+            q_bank[u, s], q_row[u, s], q_col[u, s], q_write[u, s] = b, row, col, is_write
+            q_seq[u, s] = g[G_SEQ]
+            q_txn[u, s] = front
+            q_flags[u, s] = 0
+            q_prev[u, s], q_next[u, s] = b_tail[u, b], -1
+            if b_tail[u, b] >= 0:
+                q_next[u, b_tail[u, b]] = s
+            else:
+                b_head[u, b] = s
+            b_tail[u, b] = s
+            b_count[u, b] += 1
+            b_wcount[u, b] += is_write
+            if open_row[u, b] == row:
+                b_hits[u, b] += 1
+            g[G_SEQ] += 1
+            ui[u, QN] += 1
+            ui[u, QW] += is_write
+            g[G_QUEUED] += 1
+            # incremental decision: the new request can only win with a better (cycle, first-ready) key,
+            # unless it changes refresh, row-protection or write-mode choices -- then decide afresh
+            r = open_row[u, b]
+            c_new = (WR if is_write else RD) if r == row else (PRE if r >= 0 else ACT)
+            t_new = max(tf, gate(c_new, u, b, bank_next, bg_next, unit_next, rank_next, rfaw, ui, bus, p))
+            due = ui[u, REF_DUE]
+            col_new = c_new == RD or c_new == WR
+            if (nxt[u, 3] == 1 or t_new >= due or nxt[u, 0] >= due or (drain and ui[u, QW] > 0)
+                    or (col_new and nxt[u, 1] == PRE and q_bank[u, nxt[u, 2]] == b)):
+                schedule(u, tf, bank_next, bg_next, unit_next, open_row, ui, rank_next, rfaw, bus, p, q_row, q_write,
+                         q_seq, q_next, b_head, b_count, b_hits, b_wcount, nxt)
+            elif c_new == PRE and b_count[u, b] > 1:
+                pass  # older requests of this bank need the same PRE (or hold its row open): no new candidate
+            elif t_new < nxt[u, 0] or (t_new == nxt[u, 0] and col_new and not (nxt[u, 1] == RD or nxt[u, 1] == WR)):
+                nxt[u, 0], nxt[u, 1], nxt[u, 2], nxt[u, 3] = t_new, c_new, s, 0
+            continue
+        if tc >= until:
+            break
+        # --- issue the command of unit bu at cycle tc
+        g[G_NOW] = tc
+        u = bu
+        cmd, slot, is_ref = nxt[u, 1], nxt[u, 2], nxt[u, 3]
+        if is_ref == 1:
+            b = slot
+            issue(cmd, u, b, -1, tc, True, bank_next, bg_next, unit_next, open_row, ui, rank_next, rfaw, bus, d_bank,
+                  d_bg, d_unit, d_rank, d_xrank, p)
+            _log(log, g, tc, u, cmd, b, -1, 1)
+            if cmd == PRE:
+                b_hits[u, b] = 0
+                counters[u, C_PRE] += 1
+            else:
+                counters[u, C_REFAB if cmd == REFAB else C_REFPB] += 1
+                ui[u, REF_DUE] += p[P_REF_INTERVAL]
+                if cmd == REFPB:
+                    ui[u, REF_MASK] |= 1 << b
+                    if ui[u, REF_MASK] == (1 << p[P_NBANKS]) - 1:
+                        ui[u, REF_MASK] = 0
+                else:
+                    ui[u, REF_RANK] = (ui[u, REF_RANK] + 1) % p[P_RANKS]
+        else:
+            b = q_bank[u, slot]
+            _log(log, g, tc, u, cmd, b, q_row[u, slot] if cmd != PRE else -1, 1)
+            issue(cmd, u, b, q_row[u, slot], tc, True, bank_next, bg_next, unit_next, open_row, ui, rank_next, rfaw,
+                  bus, d_bank, d_bg, d_unit, d_rank, d_xrank, p)
+            if cmd == ACT:
+                hits = 0
+                s2 = b_head[u, b]
+                while s2 >= 0:
+                    if q_row[u, s2] == q_row[u, slot]:
+                        hits += 1
+                    s2 = q_next[u, s2]
+                b_hits[u, b] = hits
+                counters[u, C_ACT] += 1
+                q_flags[u, slot] |= 1
+            elif cmd == PRE:
+                b_hits[u, b] = 0
+                counters[u, C_PRE] += 1
+                q_flags[u, slot] |= 2
+            else:
+                fl = q_flags[u, slot]
+                counters[u, C_CONFLICT if fl & 2 else (C_MISS if fl & 1 else C_HIT)] += 1
+                counters[u, C_WR if cmd == WR else C_RD] += 1
+                done = tc + (ncwl if cmd == WR else ncl) + nbl
+                q_valid[u, slot] = False
+                pv, nx = q_prev[u, slot], q_next[u, slot]
+                if pv >= 0:
+                    q_next[u, pv] = nx
+                else:
+                    b_head[u, b] = nx
+                if nx >= 0:
+                    q_prev[u, nx] = pv
+                else:
+                    b_tail[u, b] = pv
+                b_count[u, b] -= 1
+                b_wcount[u, b] -= q_write[u, slot]
+                b_hits[u, b] -= 1  # a column command always serves a hit
+                ui[u, QN] -= 1
+                ui[u, QW] -= q_write[u, slot]
+                g[G_QUEUED] -= 1
+                g[G_HEAPN] = heap_push(heap, g[G_HEAPN], done)
+                t_id = q_txn[u, slot]
+                _finish(tx, t_id & mask, t_id, done, comp, g)
+                if closed_page:
+                    row = q_row[u, slot]
+                    keep = False
+                    s2 = b_head[u, b]
+                    while s2 >= 0:
+                        if q_row[u, s2] == row:
+                            keep = True
+                            break
+                        s2 = q_next[u, s2]
+                    if not keep:
+                        t_pre = max(tc, gate(PRE, u, b, bank_next, bg_next, unit_next, rank_next, rfaw, ui, bus, p))
+                        issue(PRE, u, b, -1, t_pre, False, bank_next, bg_next, unit_next, open_row, ui, rank_next,
+                              rfaw, bus, d_bank, d_bg, d_unit, d_rank, d_xrank, p)
+                        _log(log, g, t_pre, u, PRE, b, -1, 0)
+                        b_hits[u, b] = 0
+                        counters[u, C_AUTOPRE] += 1
+        schedule(u, tc, bank_next, bg_next, unit_next, open_row, ui, rank_next, rfaw, bus, p, q_row, q_write, q_seq,
+                 q_next, b_head, b_count, b_hits, b_wcount, nxt)
+        if shared_bus:  # the sibling pseudo-channels' decisions are stale if they wanted the bus just taken
+            first = (u // p[P_PCS]) * p[P_PCS]
+            for v in range(first, first + p[P_PCS]):
+                if v != u and nxt[v, 0] < bus_ready(nxt[v, 1], v, ui, bus, p):
+                    schedule(v, tc, bank_next, bg_next, unit_next, open_row, ui, rank_next, rfaw, bus, p, q_row,
+                             q_write, q_seq, q_next, b_head, b_count, b_hits, b_wcount, nxt)
+    return g[G_NOW]
