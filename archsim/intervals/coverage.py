@@ -7,7 +7,9 @@ Schemes (each yields one :class:`Outcome` per held-out residual):
   cells on the rest, and check the held-out residuals against their intervals;
 - ``shape``: leave one exact shape (all implementations measured at it) out;
 - ``campaign``: fit on the ``grid`` set of each campaign, test on its ``holdout`` set (shapes
-  chosen off the grid before any model existed).
+  chosen off the grid before any model existed);
+- ``cross_device`` (not a target: it shows why a device without its own data gets no interval):
+  fit on the other devices' residuals, test on this device's.
 
 A held-out residual whose query finds no cell with enough points has no interval; it is counted
 apart (``no_interval``), never as covered.
@@ -15,6 +17,7 @@ apart (``no_interval``), never as covered.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
 from statistics import median
@@ -23,7 +26,7 @@ from archsim.intervals.conformal import LEVELS, covers
 from archsim.intervals.sources import Point
 from archsim.intervals.tables import Lookup, fit_cells, lookup, point_query
 
-SCHEMES = ("shape_family", "shape", "campaign")
+SCHEMES = ("shape_family", "shape", "campaign", "cross_device")
 
 
 @dataclass(frozen=True)
@@ -67,9 +70,20 @@ def grid_to_holdout(points: list[Point]) -> list[Outcome]:
     return evaluate(train, test)
 
 
+def cross_device(points: list[Point]) -> list[Outcome]:
+    """Each device's residuals against intervals fit on every other device's (relabelled as this one)."""
+    out: list[Outcome] = []
+    for dev in sorted({p.device for p in points}):
+        train = [dataclasses.replace(p, device=dev) for p in points if p.device != dev]
+        out += evaluate(train, [p for p in points if p.device == dev])
+    return out
+
+
 def run_scheme(points: list[Point], scheme: str) -> list[Outcome]:
     if scheme == "campaign":
         return grid_to_holdout(points)
+    if scheme == "cross_device":
+        return cross_device(points)
     if scheme in ("shape_family", "shape"):
         return leave_one_group_out(points, scheme)
     raise ValueError(f"unknown coverage scheme {scheme!r}; valid: {', '.join(SCHEMES)}")

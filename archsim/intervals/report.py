@@ -28,7 +28,8 @@ from archsim.intervals.tables import (
 
 REPORT_NAME = "prediction-intervals.md"
 SCHEME_TEXT = {"shape_family": "leave one shape family out", "shape": "leave one shape out",
-               "campaign": "fit on grid, test on holdout set"}
+               "campaign": "fit on grid, test on holdout set",
+               "cross_device": "fit on the other device (not a target)"}
 
 
 def _pct(x: float | None) -> str:
@@ -57,10 +58,9 @@ def _data_section(tables: dict) -> list[str]:
            "torch, triton, cuDNN | sha256 |", "|---|---|---:|---:|---:|---|---|---|---|"]
     for dev, d in tables["devices"].items():
         for r in d["data"]:
-            driver = (r.get("nvidia_smi") or "").split(", ")[1:2]
             out.append(f"| {dev} | `{r['file']}` | {r['rows_used']} | {r.get('rows_noisy', 0)} | {r['rows_skipped']} | "
                        f"{r.get('device_name')} | "
-                       f"{(r.get('date_utc') or '')[:10]} | {', '.join(driver)}, {r.get('torch')}, "
+                       f"{(r.get('date_utc') or '')[:10]} | {r.get('driver')}, {r.get('torch')}, "
                        f"{r.get('triton')}, {r.get('cudnn')} | `{r['sha256'][:12]}` |")
     unvalidated = [n for n in _gpu_presets() if n not in tables["devices"]]
     out += ["", "Skipped: rows that failed on the device and implementations the model does not cover (PyTorch's "

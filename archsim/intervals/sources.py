@@ -109,11 +109,25 @@ def _is_validation_csv(path: Path) -> bool:
 
 
 def _meta_for(csv_path: Path) -> dict:
-    """The campaign's meta JSON beside a validation CSV (``X-validation-D.csv`` -> ``X-meta-D.json``), if any."""
-    meta_path = csv_path.with_name(csv_path.name.replace("-validation-", "-meta-").replace(".csv", ".json"))
-    if meta_path == csv_path.with_suffix(".json") or not meta_path.exists():
+    """The campaign's meta JSON beside a validation CSV, if any: ``X-validation-D.csv`` -> ``X-meta-D.json``;
+    otherwise the ``P-meta-D.json`` of the same date ``D`` whose prefix ``P`` starts the CSV's name
+    (``h200-wm-decode-attention-2026-12-01.csv`` -> ``h200-wm-meta-2026-12-01.json``)."""
+    direct = csv_path.with_name(csv_path.name.replace("-validation-", "-meta-").replace(".csv", ".json"))
+    candidates = [direct] if direct != csv_path.with_suffix(".json") and direct.exists() else []
+    if not candidates:
+        for meta in sorted(csv_path.parent.glob("*-meta-*.json")):
+            prefix, _, date = meta.stem.partition("-meta-")
+            if csv_path.stem.startswith(prefix + "-") and csv_path.stem.endswith(date):
+                candidates.append(meta)
+    if not candidates:
         return {}
-    return json.loads(meta_path.read_text())
+    best = max(candidates, key=lambda m: len(m.stem.partition("-meta-")[0]))
+    return {"file": best.relative_to(DATA_DIR).as_posix(), **json.loads(best.read_text())}
+
+
+def _driver(meta: dict) -> str | None:
+    smi = meta.get("nvidia_smi") or ""
+    return meta.get("driver") or (smi.split(", ")[1] if smi.count(", ") >= 1 else None)
 
 
 def kernel_campaign(device_dir: Path, preset: str) -> tuple[list[Point], list[dict]]:
@@ -129,8 +143,8 @@ def kernel_campaign(device_dir: Path, preset: str) -> tuple[list[Point], list[di
         records.append({"file": rel, "sha256": _sha256(csv_path), "kind": "kernel validation campaign",
                         "rows_used": len(rows), "rows_skipped": len(skipped),
                         "rows_noisy": sum(r["spread"] > NOISY_SPREAD for r in rows),
-                        "device_name": meta.get("device_name"), "date_utc": meta.get("date_utc"),
-                        "nvidia_smi": meta.get("nvidia_smi"), "torch": meta.get("torch"),
+                        "meta": meta.get("file"), "device_name": meta.get("device_name"),
+                        "date_utc": meta.get("date_utc"), "driver": _driver(meta), "torch": meta.get("torch"),
                         "triton": meta.get("triton"), "cudnn": meta.get("cudnn")})
         for r in rows:
             points.append(Point(
