@@ -12,14 +12,16 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from archsim.schemas.base import PositiveInt, StrictModel
+from archsim import limits
+from archsim.schemas.base import StrictModel
+from archsim.schemas.bounded import Count, Dim, Heads, Tokens
 
 
 class MoeSpec(StrictModel):
-    num_experts: PositiveInt
-    top_k: PositiveInt
-    expert_ffn_hidden_size: PositiveInt
-    every_n_layers: PositiveInt = Field(1, description="MoE replaces the FFN in every n-th layer")
+    num_experts: Heads
+    top_k: Heads
+    expert_ffn_hidden_size: Dim
+    every_n_layers: Count = Field(1, description="MoE replaces the FFN in every n-th layer")
 
     @model_validator(mode="after")
     def _k_le_e(self) -> MoeSpec:
@@ -30,11 +32,18 @@ class MoeSpec(StrictModel):
 
 
 class VisionSpec(StrictModel):
-    image_size: PositiveInt = Field(description="image height (and width unless image_width is given), pixels")
-    image_width: PositiveInt | None = None
-    patch_size: PositiveInt
-    channels: PositiveInt = 3
+    image_size: Dim = Field(description="image height (and width unless image_width is given), pixels")
+    image_width: Dim | None = None
+    patch_size: Dim
+    channels: Dim = 3
     class_token: bool = True
+
+    @model_validator(mode="after")
+    def _tokens_bounded(self) -> VisionSpec:
+        if self.num_tokens > limits.MAX_SEQ_LEN:
+            raise PydanticCustomError("cross_field", "{n} image tokens exceed the limit of {limit} tokens",
+                                      {"key": "image_size", "n": self.num_tokens, "limit": limits.MAX_SEQ_LEN})
+        return self
 
     @property
     def num_tokens(self) -> int:
@@ -52,16 +61,16 @@ class ModelSpec(StrictModel):
     name: str
     description: str = ""
     arch: Literal["decoder", "encoder", "vit"]
-    num_layers: PositiveInt
-    hidden_size: PositiveInt
-    num_heads: PositiveInt
-    num_kv_heads: PositiveInt | None = None
-    head_dim: PositiveInt | None = None
-    ffn_hidden_size: PositiveInt
+    num_layers: Count
+    hidden_size: Dim
+    num_heads: Heads
+    num_kv_heads: Heads | None = None
+    head_dim: Dim | None = None
+    ffn_hidden_size: Dim
     ffn_kind: Literal["gelu", "relu", "gated_silu"]
     norm: Literal["layernorm", "rmsnorm"]
-    vocab_size: PositiveInt | None = None
-    max_seq_len: PositiveInt | None = None
+    vocab_size: Dim | None = None
+    max_seq_len: Tokens | None = None
     moe: MoeSpec | None = None
     vision: VisionSpec | None = None
 

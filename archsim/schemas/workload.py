@@ -9,7 +9,8 @@ from typing import Annotated, Literal
 from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from archsim.schemas.base import PositiveInt, StrictModel
+from archsim.schemas.base import StrictModel
+from archsim.schemas.bounded import Batch, Count, Dim, Heads, Tokens
 from archsim.schemas.hardware import Dtype
 from archsim.schemas.model import ModelSpec
 
@@ -27,15 +28,15 @@ def register_attention_dataflow(name: str, *, fused: bool) -> None:
 
 class PrefillPhase(StrictModel):
     phase: Literal["prefill"]
-    batch: PositiveInt
-    seq_len: PositiveInt | None = Field(None, description="tokens per sequence; ViT models take it from the image")
+    batch: Batch
+    seq_len: Tokens | None = Field(None, description="tokens per sequence; ViT models take it from the image")
 
 
 class DecodePhase(StrictModel):
     phase: Literal["decode"]
-    batch: PositiveInt
-    context_len: PositiveInt = Field(description="tokens already in the KV cache at the first step")
-    steps: PositiveInt = 1
+    batch: Batch
+    context_len: Tokens = Field(description="tokens already in the KV cache at the first step")
+    steps: Count = 1
 
 
 Phase = Annotated[PrefillPhase | DecodePhase, Field(discriminator="phase")]
@@ -44,23 +45,23 @@ Phase = Annotated[PrefillPhase | DecodePhase, Field(discriminator="phase")]
 class GemmLayer(StrictModel):
     op: Literal["gemm"]
     name: str
-    m: PositiveInt
-    n: PositiveInt
-    k: PositiveInt
-    count: PositiveInt = 1
+    m: Dim
+    n: Dim
+    k: Dim
+    count: Count = 1
 
 
 class AttentionLayer(StrictModel):
     op: Literal["attention"]
     name: str
-    batch: PositiveInt
-    heads: PositiveInt
-    kv_heads: PositiveInt | None = None
-    seq_q: PositiveInt
-    seq_kv: PositiveInt
-    head_dim: PositiveInt
+    batch: Batch
+    heads: Heads
+    kv_heads: Heads | None = None
+    seq_q: Tokens
+    seq_kv: Tokens
+    head_dim: Dim
     causal: bool = False
-    count: PositiveInt = 1
+    count: Count = 1
 
     @model_validator(mode="after")
     def _gqa(self) -> AttentionLayer:
@@ -95,7 +96,7 @@ class Workload(StrictModel):
     model: Annotated[Annotated[str, Tag("preset")] | Annotated[ModelSpec, Tag("inline")],
                      Discriminator(lambda v: "preset" if isinstance(v, str) else "inline")] | None = Field(
         None, description="model preset name, or an inline model")
-    layers: list[Layer] | None = Field(None, description="explicit operator shapes instead of a model")
+    layers: list[Layer] | None = Field(None, min_length=1, description="explicit operator shapes instead of a model")
     phases: list[Phase] = Field(default_factory=list)
     dtype: Dtype = "bf16"
     dataflow: DataflowChoice = Field(default_factory=DataflowChoice)
