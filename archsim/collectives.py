@@ -336,3 +336,19 @@ def fabric_from_system(system: SystemSpec, group: str | None = None,
     net = inter[0] if inter else None
     return Fabric(system.name, ref.count, intra[0].bandwidth_bytes_per_s, _profile(intra[0], system.name),
                   net.bandwidth_bytes_per_s if net else None, _profile(net, system.name) if net else None)
+
+
+def p2p_time_s(nbytes: float, fabric: Fabric, *, across_nodes: bool = False) -> float:
+    """One send/receive of ``nbytes`` between two GPUs (a pipeline hand-off): NCCL's Simple-protocol
+    base latency plus one step, at the link's achievable rate (the NIC's when ``across_nodes``)."""
+    if nbytes <= 0:
+        return 0.0
+    lat = BASE_LATENCY_US["ring"][2] + STEP_LATENCY_US[fabric.intra.hw]["ring"][2]
+    bw = fabric.intra_bandwidth_bytes_per_s * fabric.intra.efficiency
+    if across_nodes:
+        if fabric.inter is None or fabric.inter_bandwidth_bytes_per_s is None:
+            raise ConfigError.single(f"{fabric.name!r} has no network link for a hand-off between nodes",
+                                     key_path="links")
+        lat += STEP_LATENCY_US["net"]["ring"][2]
+        bw = fabric.inter_bandwidth_bytes_per_s * fabric.inter.efficiency
+    return lat * 1e-6 + nbytes / bw
