@@ -1,4 +1,14 @@
-"""``simulate(workload, hardware)``: resolve inputs, lower to operators, run a backend."""
+"""archsim's pipeline on one screen: ``simulate(workload, hardware) -> Result``.
+
+1. resolve the inputs (preset names or YAML paths -> validated schema objects);
+2. lower the workload to typed operators (:mod:`archsim.lowering`, the one place that does it);
+3. choose a backend for the hardware family (:mod:`archsim.backends`, registered by entry point);
+4. the shared driver costs every operator (:mod:`archsim.backends.driver`: roofline fallback,
+   notes, timeline) and returns a :class:`~archsim.result.Result`;
+5. the physical-limit guard (:mod:`archsim.guards`) refuses any result above the device's peaks.
+
+Writing files is the reporting layer's job (:mod:`archsim.reporting`), not this one's.
+"""
 
 from __future__ import annotations
 
@@ -6,39 +16,23 @@ from typing import Any
 
 from archsim import presets
 from archsim.backends import choose
-from archsim.errors import ConfigError
+from archsim.backends.driver import run_operators
 from archsim.guards import check_result_within_peaks
-from archsim.ops import lower
+from archsim.lowering import lower, tokens_by_phase
 from archsim.result import Result
-from archsim.schemas.hardware import SystemSpec
-from archsim.schemas.workload import DecodePhase, Workload
+from archsim.schemas.workload import Workload
 
 DEFAULT_WORKLOAD = "llama2-7b-serving"
 DEFAULT_HARDWARE = "h100-sxm"
 
 
-def _tokens(workload: Workload, model: Any) -> dict[str, int]:
-    tokens: dict[str, int] = {}
-    for phase in workload.phases:
-        if isinstance(phase, DecodePhase):
-            n = phase.batch * phase.steps
-        else:
-            n = phase.batch * (phase.seq_len or (model.vision.num_tokens if model and model.vision else 0))
-        tokens[phase.phase] = tokens.get(phase.phase, 0) + n
-    return tokens
-
-
 def simulate(workload: Workload | str, hardware: Any, *, backend: str = "auto") -> Result:
+    """Run ``workload`` on ``hardware`` (names, paths or schema objects) with ``backend`` (or the best)."""
     wl = presets.load_workload(workload) if isinstance(workload, str) else workload
     hw = presets.load_hardware(hardware) if isinstance(hardware, str) else hardware
-    if isinstance(hw, SystemSpec):
-        raise ConfigError.single(
-            f"hardware {hw.name!r} is a system of devices; `archsim run` simulates one device — serve a "
-            f"model on the system with `archsim offload {hw.name}`, or run one of its devices' presets",
-            key_path="family")
     model = presets.resolve_model(wl)
     ops = lower(wl, model)
     chosen = choose(backend, hw.family)
-    result = chosen.run(wl.name, hw, ops, _tokens(wl, model))
+    result = run_operators(chosen, wl.name, hw, ops, tokens_by_phase(wl, model))
     check_result_within_peaks(result, hw)  # no backend's result beats the device's peaks or is non-finite
     return result

@@ -68,17 +68,6 @@ ONE_PASS = Cascade(
 
 CASCADES = {c.name: c for c in (THREE_PASS, TWO_PASS, ONE_PASS)}
 
-#: Which cascade each attention dataflow computes.
-CASCADE_OF_DATAFLOW = {
-    "naive": "three_pass",
-    "flat": "three_pass",
-    "flash": "one_pass",
-    "fusemax": "one_pass",
-    "flash_decoding": "one_pass",
-    "swat": "one_pass",
-    "edge_moe": "one_pass",
-}
-
 #: FuseMax's per-key-tile stages in order (unit, einsums), from the artifact's waterfall
 #: (``proposal.py`` ``eval``: QK+LM | RM | SLN+SLD with PRM+SPD | SLNV with SPNV, RD, RNV).
 FUSEMAX_STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (

@@ -25,42 +25,49 @@ the player simulated (its own process in the trace).
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass, field
+from functools import singledispatch
+from typing import Any, ClassVar
 
 from archsim.dataflows.evaluate import Evaluation, evaluate_attention, evaluate_gemm
 from archsim.dataflows.shapes import AttentionShape
 from archsim.dataflows.target import Target, target_from_device
 
-from archsim.backends import Backend, register_backend
-from archsim.backends.analytical import peaks
-from archsim.backends.roofline import evaluate_op, op_work
-from archsim.ops import Op, dtype_bytes
-from archsim.result import OpResult, Result
+from archsim.backends import Backend
+from archsim.operators import Attention, AttentionContext, AttentionScores, Gemm, Operator
+from archsim.result import OpResult
 from archsim.schemas.hardware import DeviceBase
+from archsim.trace_events import process_name
 
 RESOURCE_OF_UNIT = {"2d": "compute", "matrix": "compute", "1d": "vector", "vector": "vector", "sfu": "sfu"}
 
 
-def _evaluate(op: Op, target: Target) -> Evaluation | None:
-    s = op.shape
-    b = dtype_bytes(op.dtype)
-    if op.kind == "attention":
-        return evaluate_attention(str(op.extra.get("dataflow", "flash")), AttentionShape.from_op(op), target,
-                                  trace=True)
-    if op.kind == "gemm":
-        return evaluate_gemm(s["m"], s["n"], s["k"], target, elem_bytes=b, trace=True)
-    if op.kind == "attention_scores":
-        return evaluate_gemm(s["seq_q"], s["seq_kv"], s["head_dim"], target, elem_bytes=b,
-                             count=s["batch"] * s["heads"], trace=True)
-    if op.kind == "attention_context":
-        return evaluate_gemm(s["seq_q"], s["head_dim"], s["seq_kv"], target, elem_bytes=b,
-                             count=s["batch"] * s["heads"], trace=True)
+@singledispatch
+def schedule(op: Operator, target: Target) -> Evaluation | None:
+    """The task-graph evaluation of ``op`` on ``target``, or None when no task graph exists for it."""
     return None
 
 
-def _op_result(op: Op, ev: Evaluation, device: DeviceBase, target: Target) -> OpResult:
-    work = op_work(op)
-    times = {}
+@schedule.register
+def _(op: Attention, target: Target) -> Evaluation | None:
+    return evaluate_attention(op.algorithm, AttentionShape.from_op(op), target, trace=True)
+
+
+@schedule.register
+def _(op: Gemm, target: Target) -> Evaluation | None:
+    return evaluate_gemm(op.m, op.n, op.k, target, elem_bytes=op.elem_bytes, count=op.batch, trace=True)
+
+
+@schedule.register(AttentionScores)
+@schedule.register(AttentionContext)
+def _(op: AttentionScores | AttentionContext, target: Target) -> Evaluation | None:
+    m, n, k = op.gemm_shape()
+    return evaluate_gemm(m, n, k, target, elem_bytes=op.elem_bytes, count=op.bh, trace=True)
+
+
+def _op_result(op: Operator, ev: Evaluation, device: DeviceBase, target: Target) -> OpResult:
+    work = op.work()
+    times: dict[str, float] = {}
     for unit, busy in ev.busy_s.items():
         key = f"memory:{unit[4:]}" if unit.startswith("mem:") else RESOURCE_OF_UNIT.get(unit, unit)
         times[key] = times.get(key, 0.0) + busy
@@ -70,52 +77,63 @@ def _op_result(op: Op, ev: Evaluation, device: DeviceBase, target: Target) -> Op
         key = f"memory:{level}" if level else "compute"
         parts[key] = parts.get(key, 0.0) + n * target.energy_j.get(action, 0.0)
     parts["static"] = target.static_power_w * ev.time_s
+    # vector work as the schedule bound it: FuseMax runs most of the softmax on the 2-D array, so the
+    # algorithm's vector FLOPs (op.work()) are not what the 1-D unit executed
+    # (and its exps are built from MACs on the PEs): report vector and SFU work per unit the schedule used
+    vector_ops = sum(amount for unit, amount in ev.work.items() if RESOURCE_OF_UNIT.get(unit) == "vector")
+    sfu_ops = sum(amount for unit, amount in ev.work.items() if RESOURCE_OF_UNIT.get(unit) == "sfu")
     return OpResult(name=op.name, kind=op.kind, phase=op.phase, count=op.count, dtype=op.dtype,
-                    matrix_flops=work.matrix_flops, vector_flops=work.vector_flops,
-                    transcendentals=work.transcendentals, useful_flops=work.useful_flops,
+                    matrix_flops=work.matrix_flops, vector_flops=vector_ops,
+                    transcendentals=sfu_ops, useful_flops=work.useful_flops,
                     bytes_by_level={lv: ev.bytes_at(lv) for lv in device.memory},
                     time_s=ev.time_s, time_by_resource=times, bound=max(times, key=lambda k: times[k]),
-                    energy_j=ev.energy_j, energy_by_part=parts, shape=dict(op.shape), fused=op.fused)
+                    energy_j=ev.energy_j, energy_by_part=parts, shape=op.shape(), fused=op.fused)
 
 
-def run_taskgraph(workload_name: str, device: DeviceBase, ops: list[Op], tokens: dict[str, int]) -> Result:
-    targets: dict[str, Target] = {}
-    results: list[OpResult] = []
-    notes = ["taskgraph: operators lowered by dataflows/ to task graphs and played on archsim.engine components "
-             "(2-D array = SystolicArray, 1-D array = VectorUnit, DRAM = Link channel; slices extrapolated)"]
-    serial: list[dict[str, Any]] = [{"name": "process_name", "ph": "M", "pid": 1,
-                                     "args": {"name": f"{device.name} (taskgraph, operators back to back)"}}]
-    probes: list[dict[str, Any]] = []
-    t = 0.0
-    roofline_kinds: set[str] = set()
-    for i, op in enumerate(ops):
-        target = targets.get(op.dtype) or targets.setdefault(op.dtype, target_from_device(device, op.dtype))
-        ev = _evaluate(op, target)
+@dataclass
+class TaskgraphView:
+    """Per-run state: the device, its per-dtype targets, notes and engine slices collected so far."""
+
+    device: DeviceBase
+    targets: dict[str, Target] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    probes: list[dict[str, Any]] = field(default_factory=list)
+
+    def target(self, dtype: str) -> Target:
+        if dtype not in self.targets:
+            self.targets[dtype] = target_from_device(self.device, dtype)
+        return self.targets[dtype]
+
+
+class TaskgraphBackend(Backend):
+    name: ClassVar[str] = "taskgraph"
+    families: ClassVar[tuple[str, ...]] = ("accelerator",)
+    priority: ClassVar[int] = 10
+    description: ClassVar[str] = "task graphs (fusemax, flat, flash, ...) played on archsim.engine components"
+
+    def prepare(self, hardware: DeviceBase) -> TaskgraphView:
+        return TaskgraphView(hardware)
+
+    def evaluate(self, op: Operator, view: TaskgraphView) -> OpResult | None:
+        target = view.target(op.dtype)
+        ev = schedule(op, target)
         if ev is None:
-            r = evaluate_op(op, device)
-            roofline_kinds.add(op.kind)
-        else:
-            r = _op_result(op, ev, device, target)
-            gap = ev.time_s / ev.analytical_time_s - 1 if ev.analytical_time_s else 0.0
-            notes.append(f"{op.name}: {ev.name} event {ev.time_s:.4g} s, analytical bound {ev.analytical_time_s:.4g}"
-                         f" s (+{gap:.1%})")
-            pid = 10 + i
-            probes.append({"name": "process_name", "ph": "M", "pid": pid,
-                           "args": {"name": f"{op.name} ({ev.name}): simulated slice on archsim.engine"}})
-            probes += [dict(e, pid=pid) for e in ev.trace or []]
-        if op.kind == "attention" and op.shape.get("causal") and op.extra.get("dataflow") in ("fusemax", "flat"):
-            notes.append(f"{op.name}: causal mask not exploited by the {op.extra['dataflow']} lowering "
-                         "(the full seq_q x seq_kv rectangle is computed; useful_flops counts unmasked pairs)")
-        results.append(r)
-        serial.append({"name": op.name, "cat": op.kind, "ph": "X", "ts": t * 1e6, "dur": r.total_time_s * 1e6,
-                       "pid": 1, "tid": 1, "args": {"count": op.count, "bound": r.bound}})
-        t += r.total_time_s
-    if roofline_kinds:
-        notes.append(f"roofline (no task graph yet) for operator kinds: {', '.join(sorted(roofline_kinds))}")
-    return Result(workload=workload_name, hardware=device.name, family=device.family,  # type: ignore[attr-defined]
-                  backend="taskgraph", ops=results, peaks=peaks(device), tokens_by_phase=tokens,
-                  timeline=serial + probes, notes=notes)
+            return None
+        gap = ev.time_s / ev.analytical_time_s - 1 if ev.analytical_time_s else 0.0
+        view.notes.append(f"{op.name}: {ev.name} event {ev.time_s:.4g} s, analytical bound "
+                          f"{ev.analytical_time_s:.4g} s (+{gap:.1%})")
+        if isinstance(op, Attention) and op.causal and op.algorithm in ("fusemax", "flat"):
+            view.notes.append(f"{op.name}: causal mask not exploited by the {op.algorithm} schedule (the full "
+                              "seq_q x seq_kv rectangle is computed; useful_flops counts unmasked pairs)")
+        pid = 10 + len(view.probes)
+        view.probes.append(process_name(pid, f"{op.name} ({ev.name}): simulated slice on archsim.engine"))
+        view.probes += [dict(e, pid=pid) for e in ev.trace or []]
+        return _op_result(op, ev, view.device, target)
 
+    def notes(self, view: TaskgraphView) -> list[str]:
+        return ["taskgraph: operators scheduled by archsim.dataflows as task graphs and played on archsim.engine "
+                "components (2-D array = SystolicArray, 1-D array = VectorUnit, DRAM = Link channel; slices "
+                "extrapolated)", *view.notes]
 
-register_backend(Backend("taskgraph", ("accelerator",), 10, run_taskgraph,
-                         "dataflow task graphs (fusemax, flat, flash, ...) played on archsim.engine components"))
+    def trace(self, view: TaskgraphView) -> list[dict[str, Any]]:
+        return view.probes

@@ -20,8 +20,12 @@ from archsim.dataflows.shapes import AttentionShape
 from archsim.dataflows.target import Target
 from archsim.dataflows.taskgraph import TaskGraph
 
+from archsim.algorithms import ATTENTION_ALGORITHMS
+
+#: Attention algorithms (archsim.algorithms) with a schedule of their own on a 2-D + 1-D array;
+#: every other registered algorithm is scheduled by the generic tiled planner (dataflows.generic).
 ARRAY_DATAFLOWS = ("fusemax", "flat")
-GENERIC_DATAFLOWS = ("naive", "flash", "swat", "edge_moe", "flash_decoding")
+GENERIC_DATAFLOWS = tuple(name for name in ATTENTION_ALGORITHMS if name not in ARRAY_DATAFLOWS)
 
 
 @dataclass

@@ -35,7 +35,7 @@ from archsim.dataflows.shapes import AttentionShape
 from archsim.dataflows.target import Target
 from archsim.dataflows.taskgraph import TaskGraph
 
-SOFTMAX_VECTOR_OPS_PER_PAIR = 5  # scale, subtract max, sum, rescale, max (archsim.backends.roofline uses 5)
+from archsim.operators import ONLINE_SOFTMAX_VECTOR_FLOPS, SOFTMAX_VECTOR_FLOPS
 
 
 def bind(target: Target, macs: float, vector_ops: float = 0.0, exps: float = 0.0) -> list[tuple[str, float, dict]]:
@@ -158,13 +158,14 @@ def _attention_graph(plan: GenericPlan, target: Target, tiles: int, groups: int)
                 done.append(scores[-1])
                 continue
             sm = _compute(g, target, f"softmax[{j}]", [qk, done[-1] if done else None], grp,
-                          vector_ops=SOFTMAX_VECTOR_OPS_PER_PAIR * pairs, exps=pairs)
+                          vector_ops=ONLINE_SOFTMAX_VECTOR_FLOPS * pairs, exps=pairs)
             done.append(_compute(g, target, f"PV[{j}]", [sm], grp, macs=pairs * d))
         if plan.dataflow == "naive":  # passes 2 and 3: softmax over stored scores, then PV
             probs = []
             for j in range(tiles):
                 ld = g.load(f"S{j}", off, pairs * b, [scores[-1]], grp)
-                sm = _compute(g, target, f"softmax[{j}]", [ld], grp, vector_ops=4 * pairs, exps=pairs)
+                sm = _compute(g, target, f"softmax[{j}]", [ld], grp, vector_ops=SOFTMAX_VECTOR_FLOPS * pairs,
+                              exps=pairs)
                 probs.append(g.store(f"P{j}", off, pairs * b, [sm], grp))
             for j in range(tiles):
                 ld = g.load(f"PV{j}", off, pairs * b + bc * d * b, [probs[-1], done[-1]], grp)

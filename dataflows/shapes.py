@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from archsim.ops import Op, attention_pairs, dtype_bytes
+from archsim.operators import attention_pairs
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ class AttentionShape:
         return f"B{self.batch} H{self.heads} Nq{self.seq_q} Nkv{self.seq_kv} d{self.head_dim}"
 
     @classmethod
-    def from_op(cls, op: Op) -> AttentionShape:
-        s = op.shape
-        return cls(s["batch"], s["heads"], s["seq_q"], s["seq_kv"], s["head_dim"], s.get("kv_heads"),
-                   bool(s.get("causal", False)), s.get("window"), dtype_bytes(op.dtype))
+    def from_op(cls, op: Any) -> AttentionShape:
+        """The shape of a typed attention operator (:mod:`archsim.operators`)."""
+        return cls(op.batch, op.heads, op.seq_q, op.seq_kv, op.head_dim, op.kv_heads, op.causal, op.window,
+                   op.elem_bytes)

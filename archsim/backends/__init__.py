@@ -1,40 +1,93 @@
-"""Backends turn a lowered workload into a :class:`~archsim.result.Result`.
+"""The backend contract: a backend prepares a device view once and evaluates operators.
 
-A backend is registered by name with the hardware families it supports and a priority;
-``simulate(..., backend="auto")`` picks the highest-priority backend for the family (the
-"best available"). The analytical roofline backend supports every single-device family and
-is the baseline every event model is compared with.
+A backend is a class with a ``name``, the hardware ``families`` it serves and a ``priority``
+(``backend: auto`` takes the highest for the family). It fills two hooks:
+
+- :meth:`Backend.prepare` builds its view of the device once per run (rates, a design, a
+  command model ...);
+- :meth:`Backend.evaluate` costs one operator on that view and returns an
+  :class:`~archsim.result.OpResult`, or ``None`` when it does not cover that operator.
+
+The shared driver (:func:`archsim.backends.driver.run_operators`) owns everything else: the loop
+over operators, the roofline fallback for uncovered operators (listed in one note), the
+timeline and the :class:`~archsim.result.Result`. No backend formats output.
+
+Backends register themselves through the ``archsim.backends`` entry-point group (pyproject's
+``[project.entry-points."archsim.backends"]``; a plugin package adds its own), or at run time
+with :func:`register_backend`. A duplicate name is an error; an unknown name lists the valid ones.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+import abc
+from importlib.metadata import entry_points
+from typing import Any, ClassVar
 
 from archsim.errors import ConfigError
+from archsim.operators import Operator
+from archsim.result import OpResult
+
+ENTRY_POINT_GROUP = "archsim.backends"
 
 
-@dataclass(frozen=True)
-class Backend:
-    name: str
-    families: tuple[str, ...]
-    priority: int
-    run: Callable[..., Any]
-    description: str = ""
+class Backend(abc.ABC):
+    """One way to cost operators on a hardware family. Subclasses set the class attributes."""
+
+    name: ClassVar[str]
+    families: ClassVar[tuple[str, ...]]
+    priority: ClassVar[int] = 0
+    description: ClassVar[str] = ""
+
+    def prepare(self, hardware: Any) -> Any:
+        """The device view evaluate() reads (default: the hardware spec itself)."""
+        return hardware
+
+    @abc.abstractmethod
+    def evaluate(self, op: Operator, view: Any) -> OpResult | None:
+        """One execution of ``op`` on ``view``, or None when this backend does not cover ``op``."""
+
+    def notes(self, view: Any) -> list[str]:
+        """What this backend models and ignores (one line each), after the run."""
+        return []
+
+    def peaks(self, hardware: Any, view: Any) -> dict[str, Any]:
+        """The device's peak rates, as reported in the Result."""
+        from archsim.backends.roofline import device_peaks
+
+        return device_peaks(hardware)
+
+    def trace(self, view: Any) -> list[dict[str, Any]]:
+        """Extra Chrome-trace events (e.g. engine timelines of simulated slices), after the run."""
+        return []
 
 
-_BACKENDS: dict[str, Backend] = {}
+_BACKENDS: dict[str, type[Backend]] = {}
+_LOADED = False
 
 
-def register_backend(backend: Backend) -> None:
-    if backend.name in _BACKENDS:
-        raise ValueError(f"backend {backend.name!r} is already registered")
-    _BACKENDS[backend.name] = backend
+def register_backend(cls: type[Backend]) -> type[Backend]:
+    """Register a backend class (also usable as a decorator). A duplicate name is an error."""
+    if cls.name in _BACKENDS and _BACKENDS[cls.name] is not cls:
+        raise ValueError(f"backend {cls.name!r} is already registered ({_BACKENDS[cls.name].__module__})")
+    _BACKENDS[cls.name] = cls
+    return cls
 
 
-def backends() -> dict[str, Backend]:
-    _load_builtin()
+def _load_entry_points() -> None:
+    global _LOADED
+    if _LOADED:
+        return
+    _LOADED = True
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        cls = ep.load()
+        if cls.name != ep.name:
+            raise ValueError(f"entry point {ep.name!r} loads backend named {cls.name!r}")
+        register_backend(cls)
+
+
+def backends() -> dict[str, type[Backend]]:
+    """Every registered backend by name."""
+    _load_entry_points()
     return dict(_BACKENDS)
 
 
@@ -45,7 +98,7 @@ def choose(name: str, family: str) -> Backend:
         fits = [b for b in available.values() if family in b.families]
         if not fits:
             raise ConfigError.single(f"no backend simulates hardware family {family!r}")
-        return max(fits, key=lambda b: (b.priority, b.name))
+        return max(fits, key=lambda b: (b.priority, b.name))()
     if name not in available:
         raise ConfigError.single(f"unknown backend {name!r}; valid: auto, {', '.join(sorted(available))}",
                                  key_path="backend")
@@ -53,25 +106,4 @@ def choose(name: str, family: str) -> Backend:
     if family not in chosen.families:
         raise ConfigError.single(f"backend {name!r} does not simulate family {family!r} "
                                  f"(it supports {', '.join(chosen.families)})", key_path="backend")
-    return chosen
-
-
-_LOADED = False
-
-
-def load_plugins() -> None:
-    """Import every module that registers backends or dataflow names (idempotent)."""
-    _load_builtin()
-
-
-def _load_builtin() -> None:
-    """Import backend modules that register themselves (plugins add their module here)."""
-    global _LOADED
-    if _LOADED:
-        return
-    _LOADED = True
-    import importlib
-
-    for module in ("archsim.backends.analytical", "archsim.fpga.backend", "archsim.pim.backend", "archsim.dataflows",
-                   "archsim.gpu.backend"):
-        importlib.import_module(module)
+    return chosen()

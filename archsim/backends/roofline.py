@@ -27,14 +27,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import singledispatch
+from typing import Any, ClassVar
 
+from archsim.backends import Backend
 from archsim.errors import ConfigError, PhysicalLimitError
-from archsim.ops import (
-    TRANSCENDENTALS_PER_ELEMENT,
-    VECTOR_FLOPS_PER_ELEMENT,
-    Op,
-    attention_pairs,
-    dtype_bytes,
+from archsim.operators import (
+    Attention,
+    AttentionContext,
+    AttentionScores,
+    Gemm,
+    Operator,
 )
 from archsim.result import OpResult
 from archsim.schemas.hardware import DeviceBase, GpuDevice, MemoryLevel
@@ -76,88 +79,54 @@ def gemm_traffic(m: int, n: int, k: int, b: float, inner_capacity: float, batch:
     return Traffic(batch * max(reads, compulsory_reads), batch * b * m * n)
 
 
-def fused_attention_traffic(shape: dict, b: float, inner_capacity: float, offchip: bool) -> Traffic:
-    batch, heads, kv_heads = shape["batch"], shape["heads"], shape["kv_heads"]
-    sq, skv, d = shape["seq_q"], shape["seq_kv"], shape["head_dim"]
-    pairs = attention_pairs(sq, skv, shape["causal"], shape.get("window"))
-    kv_eff = pairs / sq  # mean keys each query row touches
-    q_o = batch * heads * sq * d * b
+def fused_attention_traffic(op: Attention, inner_capacity: float, offchip: bool) -> Traffic:
+    """Bytes of a fused attention: Q and O once; K/V once per query block of Tq rows (Tq from the inner level)."""
+    b, sq, skv, d = op.elem_bytes, op.seq_q, op.seq_kv, op.head_dim
+    kv_eff = op.pairs / sq  # mean keys each query row touches
+    q_o = op.bh * sq * d * b
     kv_head_bytes = 2 * skv * d * b
     if offchip and inner_capacity >= kv_head_bytes:
-        kv_reads = batch * kv_heads * 2 * kv_eff * d * b if sq > 1 else batch * kv_heads * kv_head_bytes
+        kv_reads = op.batch * op.kv_heads * 2 * kv_eff * d * b if sq > 1 else op.batch * op.kv_heads * kv_head_bytes
         return Traffic(q_o + kv_reads, q_o)
     tq = tile_rows(inner_capacity, 4 * d * b, sq)
     q_blocks = math.ceil(sq / tq)
     # keys a query block touches: the mean per row, plus half a block for the causal diagonal
-    kv_block = min(skv, kv_eff + (tq / 2 if shape["causal"] and sq > 1 else 0))
-    kv_reads = batch * heads * q_blocks * 2 * kv_block * d * b
+    kv_block = min(skv, kv_eff + (tq / 2 if op.causal and sq > 1 else 0))
+    kv_reads = op.bh * q_blocks * 2 * kv_block * d * b
     return Traffic(q_o + kv_reads, q_o)
 
 
-def vector_traffic(elements: int, inputs: int, b: float) -> Traffic:
-    return Traffic(elements * inputs * b, elements * b)
+@singledispatch
+def op_traffic(op: Operator, level_index: int, levels: list[MemoryLevel]) -> Traffic:
+    """Bytes crossing ``levels[level_index]`` toward the inner level (or the compute units).
+
+    Default (MoE experts, softmax, norms, elementwise, copies, collectives' local buffers): the
+    operator streams — its compulsory bytes cross every level once.
+    """
+    read, write = op.compulsory_bytes()
+    return Traffic(read, write)
 
 
-@dataclass(frozen=True)
-class Work:
-    matrix_flops: float
-    vector_flops: float
-    transcendentals: float
-    useful_flops: float
-
-
-def op_work(op: Op) -> Work:
-    s = op.shape
-    if op.kind == "gemm":
-        f = 2.0 * s["m"] * s["n"] * s["k"]
-        return Work(f, 0.0, 0.0, f)
-    if op.kind == "moe_experts":
-        f = 2.0 * s["tokens"] * s["n"] * s["k"]
-        return Work(f, 0.0, 0.0, f)
-    if op.kind == "vector":
-        e = s["elements"]
-        return Work(0.0, VECTOR_FLOPS_PER_ELEMENT[s["fn"]] * e, TRANSCENDENTALS_PER_ELEMENT[s["fn"]] * e, 0.0)
-    if op.kind == "softmax":
-        e = s["rows"] * s["cols"]
-        return Work(0.0, VECTOR_FLOPS_PER_ELEMENT["softmax"] * e, e, 0.0)
-    if op.kind in ("attention", "attention_scores", "attention_context"):
-        bh, d = s["batch"] * s["heads"], s["head_dim"]
-        full = s["seq_q"] * s["seq_kv"]
-        useful_pairs = attention_pairs(s["seq_q"], s["seq_kv"], s["causal"], s.get("window"))
-        if op.kind == "attention":
-            # fused kernels skip masked tiles: executed ~ useful (tile-edge waste ignored here)
-            mm = 4.0 * bh * useful_pairs * d
-            return Work(mm, 5.0 * bh * useful_pairs, bh * useful_pairs, mm)
-        # unfused kernels compute the full rectangle and mask afterwards
-        return Work(2.0 * bh * full * d, 0.0, 0.0, 2.0 * bh * useful_pairs * d)
-    raise ValueError(f"roofline: no cost model for operator kind {op.kind!r}")
-
-
-def op_traffic(op: Op, level_index: int, levels: list[MemoryLevel]) -> Traffic:
-    """Bytes crossing ``levels[level_index]`` toward the inner level (or the compute units)."""
-    b = dtype_bytes(op.dtype)
+def _inner_capacity(level_index: int, levels: list[MemoryLevel]) -> float:
     inner = levels[level_index + 1] if level_index + 1 < len(levels) else levels[level_index]
-    cap = inner.capacity_bytes
-    s = op.shape
-    if op.kind == "gemm":
-        return gemm_traffic(s["m"], s["n"], s["k"], b, cap)
-    if op.kind == "moe_experts":
-        weights = s["active_experts"] * s["n"] * s["k"] * b
-        acts = s["tokens"] * s["k"] * b
-        return Traffic(weights + acts, s["tokens"] * s["n"] * b)
-    if op.kind == "vector":
-        return vector_traffic(s["elements"], s["inputs"], b)
-    if op.kind == "softmax":
-        return vector_traffic(s["rows"] * s["cols"], 1, b)
-    if op.kind == "attention":
-        return fused_attention_traffic(s, b, cap, offchip=level_index == 0)
-    if op.kind in ("attention_scores", "attention_context"):
-        bh = s["batch"] * s["heads"]
-        sq, skv, d = s["seq_q"], s["seq_kv"], s["head_dim"]
-        if op.kind == "attention_scores":  # S = Q K^T : (sq x d) @ (d x skv)
-            return gemm_traffic(sq, skv, d, b, cap, batch=bh)
-        return gemm_traffic(sq, d, skv, b, cap, batch=bh)  # O = P V : (sq x skv) @ (skv x d)
-    raise ValueError(f"roofline: no traffic model for operator kind {op.kind!r}")
+    return inner.capacity_bytes
+
+
+@op_traffic.register
+def _(op: Gemm, level_index: int, levels: list[MemoryLevel]) -> Traffic:
+    return gemm_traffic(op.m, op.n, op.k, op.elem_bytes, _inner_capacity(level_index, levels), batch=op.batch)
+
+
+@op_traffic.register
+def _(op: Attention, level_index: int, levels: list[MemoryLevel]) -> Traffic:
+    return fused_attention_traffic(op, _inner_capacity(level_index, levels), offchip=level_index == 0)
+
+
+@op_traffic.register(AttentionScores)
+@op_traffic.register(AttentionContext)
+def _(op: AttentionScores | AttentionContext, level_index: int, levels: list[MemoryLevel]) -> Traffic:
+    m, n, k = op.gemm_shape()
+    return gemm_traffic(m, n, k, op.elem_bytes, _inner_capacity(level_index, levels), batch=op.bh)
 
 
 def _rate(table: dict[str, float], dtype: str, what: str, device: DeviceBase) -> float:
@@ -170,9 +139,9 @@ def _rate(table: dict[str, float], dtype: str, what: str, device: DeviceBase) ->
         key_path=f"compute.{what}")
 
 
-def evaluate_op(op: Op, device: DeviceBase) -> OpResult:
+def evaluate_op(op: Operator, device: DeviceBase) -> OpResult:
     """Time, energy and counts of one execution of ``op`` on ``device`` (multiply by op.count)."""
-    work = op_work(op)
+    work = op.work()
     levels = list(device.memory.values())
     names = list(device.memory)
     times: dict[str, float] = {}
@@ -209,7 +178,7 @@ def evaluate_op(op: Op, device: DeviceBase) -> OpResult:
         energy_j=e_matrix + e_vector + sum(e_levels.values()) + e_static,
         energy_by_part={"compute": e_matrix + e_vector, **{f"memory:{n}": e for n, e in e_levels.items()},
                         "static": e_static},
-        shape=dict(op.shape), fused=op.fused,
+        shape=op.shape(), fused=op.fused,
     )
     _check_physical(result, device)
     return result
@@ -220,3 +189,27 @@ def _check_physical(result: OpResult, device: DeviceBase) -> None:
         achieved = result.bytes_by_level[name] / result.time_s if result.time_s else 0.0
         if achieved > level.bandwidth_bytes_per_s * (1 + 1e-9):
             raise PhysicalLimitError(f"{result.name}: {name} at {achieved:.3g} B/s exceeds its peak")
+
+
+def device_peaks(device: Any) -> dict[str, Any]:
+    """Peak rates of a single device as reported in a Result (matrix, vector, per-level bandwidth)."""
+    return {
+        "matrix_flops_per_s": dict(device.compute.matrix_flops_per_s),
+        "vector_flops_per_s": dict(device.compute.vector_flops_per_s),
+        "bandwidth_bytes_per_s": {n: lvl.bandwidth_bytes_per_s for n, lvl in device.memory.items()},
+    }
+
+
+class RooflineBackend(Backend):
+    """The analytical roofline for every single-device family: the baseline and the fallback."""
+
+    name: ClassVar[str] = "roofline"
+    families: ClassVar[tuple[str, ...]] = ("gpu", "fpga", "pim", "accelerator")
+    priority: ClassVar[int] = 0
+    description: ClassVar[str] = "analytical roofline: FLOPs and bytes per level, time = max over resources"
+
+    def evaluate(self, op: Operator, view: DeviceBase) -> OpResult:
+        return evaluate_op(op, view)
+
+    def notes(self, view: DeviceBase) -> list[str]:
+        return ["roofline: time = max(compute, memory per level); no occupancy, waves or DRAM timing"]

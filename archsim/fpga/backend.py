@@ -14,12 +14,14 @@ The workload's dtype is not used: the design's own fixed-point widths set the by
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
-from archsim.backends import Backend, register_backend
+from archsim.backends import Backend
+from archsim.backends.driver import run_operators
 from archsim.fpga.design import Step, UnifiedDesign, UnifiedDesignConfig
 from archsim.fpga.device import FpgaPart, check_fit
-from archsim.ops import Op
+from archsim.operators import Operator
 from archsim.result import OpResult, Result
 from archsim.schemas.hardware import FpgaDevice
 
@@ -45,9 +47,12 @@ def op_cycles(steps: list[Step], clock_hz: float, event: bool) -> tuple[float, d
     return total + pending, by_step
 
 
-def evaluate(op: Op, design: UnifiedDesign, event: bool) -> OpResult:
+def evaluate(op: Operator, design: UnifiedDesign, event: bool) -> OpResult | None:
+    """One execution of ``op`` on ``design``, or None when the design has no unit for it."""
     part, cfg = design.part, design.config
     steps = design.op_steps(op)
+    if steps is None:
+        return None
     cycles, _ = op_cycles(steps, cfg.clock_hz, event)
     time_s = cycles / cfg.clock_hz
     macs = sum(s.macs for s in steps)
@@ -63,34 +68,60 @@ def evaluate(op: Op, design: UnifiedDesign, event: bool) -> OpResult:
         time_by_resource={"fpga": time_s}, bound="dataflow",
         energy_j=e_compute + e_mem + e_static,
         energy_by_part={"compute": e_compute, f"memory:{part.offchip_name}": e_mem, "static": e_static},
-        shape=dict(op.shape), fused=op.fused)
+        shape=op.shape(), fused=op.fused)
 
 
-def run_design(workload_name: str, device: FpgaDevice, ops: list[Op], tokens: dict[str, int],
+@dataclass
+class FpgaView:
+    """The FPGA backend's device view: the part, the design placed on it, its utilisation."""
+
+    device: FpgaDevice
+    design: UnifiedDesign
+    utilisation: dict[str, float]
+
+
+class FpgaBackend(Backend):
+    """Unified-compute-unit design; HLS regions simulated on the event engine."""
+
+    name: ClassVar[str] = "fpga"
+    families: ClassVar[tuple[str, ...]] = ("fpga",)
+    priority: ClassVar[int] = 10
+    description: ClassVar[str] = "FPGA unified design: HLS pipelines and dataflow regions on the event engine"
+    event: ClassVar[bool] = True
+
+    def __init__(self, config: UnifiedDesignConfig | None = None) -> None:
+        self.config = config
+
+    def prepare(self, hardware: FpgaDevice) -> FpgaView:
+        part = FpgaPart.from_device(hardware)
+        design = UnifiedDesign(self.config or UnifiedDesignConfig(clock_hz=hardware.clock_hz), part)
+        return FpgaView(hardware, design, check_fit(design.design, part))
+
+    def evaluate(self, op: Operator, view: FpgaView) -> OpResult | None:
+        return evaluate(op, view.design, self.event)
+
+    def peaks(self, hardware: FpgaDevice, view: FpgaView) -> dict[str, Any]:
+        d = view.design
+        return {"clock_hz": d.config.clock_hz, "utilisation": view.utilisation, "port_bytes_per_cycle": d.port_rate(),
+                "resources_used": d.design.total().as_dict()}
+
+    def notes(self, view: FpgaView) -> list[str]:
+        how = "simulated on the event engine" if self.event else "in closed form"
+        return [f"fpga: unified-compute-unit design {view.design.config.name!r} (Edge-MoE HLS parameters), "
+                f"HLS regions {how}"]
+
+
+class FpgaAnalyticBackend(FpgaBackend):
+    """The same design with every HLS region in closed form (no engine)."""
+
+    name: ClassVar[str] = "fpga-analytic"
+    priority: ClassVar[int] = 5
+    description: ClassVar[str] = "FPGA unified design: dataflow regions in closed form"
+    event: ClassVar[bool] = False
+
+
+def run_design(workload_name: str, device: FpgaDevice, ops: list[Operator], tokens: dict[str, int],
                config: UnifiedDesignConfig | None = None, event: bool = True) -> Result:
-    part = FpgaPart.from_device(device)
-    cfg = config or UnifiedDesignConfig(clock_hz=device.clock_hz)
-    design = UnifiedDesign(cfg, part)
-    util = check_fit(design.design, part)
-    results = [evaluate(op, design, event) for op in ops]
-    peaks: dict[str, Any] = {"clock_hz": cfg.clock_hz, "utilisation": util,
-                             "port_bytes_per_cycle": design.port_rate(),
-                             "resources_used": design.design.total().as_dict()}
-    return Result(workload=workload_name, hardware=device.name, family="fpga",
-                  backend="fpga" if event else "fpga-analytic", ops=results, peaks=peaks, tokens_by_phase=tokens,
-                  notes=[f"fpga: unified-compute-unit design {cfg.name!r} (Edge-MoE HLS parameters), "
-                         "dataflow regions " + ("simulated on the event engine" if event else "in closed form")])
-
-
-def _run_event(workload_name: str, device: FpgaDevice, ops: list[Op], tokens: dict[str, int]) -> Result:
-    return run_design(workload_name, device, ops, tokens, event=True)
-
-
-def _run_analytic(workload_name: str, device: FpgaDevice, ops: list[Op], tokens: dict[str, int]) -> Result:
-    return run_design(workload_name, device, ops, tokens, event=False)
-
-
-register_backend(Backend("fpga", ("fpga",), 10, _run_event,
-                         "FPGA unified design: HLS pipelines and dataflow regions on the event engine"))
-register_backend(Backend("fpga-analytic", ("fpga",), 5, _run_analytic,
-                         "FPGA unified design: dataflow regions in closed form"))
+    """Run ``ops`` on a design with ``config`` (studies sweep design parameters through this)."""
+    backend = FpgaBackend(config) if event else FpgaAnalyticBackend(config)
+    return run_operators(backend, workload_name, device, ops, tokens)

@@ -35,16 +35,30 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
+from functools import singledispatch
 from pathlib import Path
 
 from archsim.engine.fixed_units import EdgeSoftmaxUnit, GeluUnit
 from archsim.fpga.dataflow import AxiPort, DataflowRegion, Fifo, Stage
 from archsim.fpga.device import Design, FpgaPart, Resources, bram_for_array, mac_array
-from archsim.ops import Op
+from archsim.operators import (
+    Attention,
+    AttentionContext,
+    AttentionScores,
+    Elementwise,
+    Gemm,
+    MoeExperts,
+    Norm,
+    Operator,
+    Role,
+    Softmax,
+)
 from archsim.rtl import RTL_DIR
 
 #: Elements per streamed row of a vector op (its cost is linear in elements; this only sets tokens).
 STREAM_ROW_ELEMENTS = 192
+#: Elementwise functions the design fuses into the linear before them when ``fuse_gelu`` is set.
+ACTIVATIONS = ("gelu", "silu_mul", "relu")
 
 #: yosys resource counts per RTL block (written by the RTL issue); used when present.
 RTL_RESOURCES_PATH = RTL_DIR / "resources.json"
@@ -308,40 +322,64 @@ class UnifiedDesign:
                 steps += self.linear(f"{name}.pair{i}.fc2", 1, hidden, ffn, scored_rmw=True)
         return steps
 
-    def op_steps(self, op: Op) -> list[Step]:
-        s = op.shape
-        if op.kind == "gemm":
-            if op.name.endswith("moe_router"):
-                c = self.config
-                rows = s["m"]
-                gate = self.stream(op.name, rows, s["k"], 0, passes=1)
-                per_row = math.ceil(s["k"] / c.block) + s["n"] * c.gating_softmax_ii + s["n"]
-                mac = gate.region.stages[1]
-                gate.region.stages[1] = Stage(mac.name, mac.tokens, mac.cycles_per_token / math.ceil(
-                    s["k"] / c.block) * per_row, mac.depth_cycles, mac.inputs, mac.outputs)
-                gate.macs = rows * s["n"] * s["k"]
-                return [gate]
-            # archsim.ops names the FFN's first linear "<tag>ffn_up"; its activation is fused here
-            return self.linear(op.name, s["m"], s["n"], s["k"],
-                               gelu=self.config.fuse_gelu and op.name.endswith("ffn_up"))
-        if op.kind == "moe_experts":
-            # up and down are lowered as two ops; cost the pair once on the "up" op
-            if op.name.endswith("_down"):
-                return []
-            return self.experts(op.name, s["tokens"], s["active_experts"], s["k"], s["n"])
-        if op.kind == "vector":
-            fn = s["fn"]
-            if fn in ("gelu", "silu_mul", "relu") and self.config.fuse_gelu:
-                return []
-            width = STREAM_ROW_ELEMENTS
-            rows = math.ceil(s["elements"] / width)
-            passes = 2 if fn in ("layernorm", "rmsnorm") else 1
-            return [self.stream(op.name, rows, width, width, inputs=s["inputs"], passes=passes)]
-        if op.kind == "attention":
-            return self.attention(op.name, s["seq_q"], s["heads"], s["head_dim"], s.get("window"))
-        if op.kind == "attention_scores":  # unfused lowering: the whole attention is costed here
-            return self.attention(op.name, s["seq_q"], s["heads"], s["head_dim"], s.get("window"))
-        if op.kind in ("attention_context", "softmax"):
-            return []
-        raise ValueError(f"fpga design: no cost model for operator kind {op.kind!r} ({op.name})")
+    def op_steps(self, op: Operator) -> list[Step] | None:
+        """The steps of one operator on this design, or None when the design has no unit for it."""
+        return _op_steps(op, self)
+
+
+@singledispatch
+def _op_steps(op: Operator, design: UnifiedDesign) -> list[Step] | None:
+    return None
+
+
+@_op_steps.register
+def _(op: Gemm, design: UnifiedDesign) -> list[Step] | None:
+    if op.batch != 1:
+        return None
+    if op.role is Role.MOE_ROUTER:
+        c = design.config
+        rows = op.m
+        gate = design.stream(op.name, rows, op.k, 0, passes=1)
+        per_row = math.ceil(op.k / c.block) + op.n * c.gating_softmax_ii + op.n
+        mac = gate.region.stages[1]
+        gate.region.stages[1] = Stage(mac.name, mac.tokens, mac.cycles_per_token / math.ceil(
+            op.k / c.block) * per_row, mac.depth_cycles, mac.inputs, mac.outputs)
+        gate.macs = rows * op.n * op.k
+        return [gate]
+    # the FFN's first linear carries its activation when the design fuses GELU
+    return design.linear(op.name, op.m, op.n, op.k, gelu=design.config.fuse_gelu and op.role is Role.FFN_UP)
+
+
+@_op_steps.register
+def _(op: MoeExperts, design: UnifiedDesign) -> list[Step] | None:
+    # up and down are lowered as two operators; the design costs the pair once, on the up projection
+    if op.role is Role.MOE_DOWN:
+        return []
+    return design.experts(op.name, op.tokens, op.active_experts, op.k, op.n)
+
+
+@_op_steps.register
+def _(op: Elementwise, design: UnifiedDesign) -> list[Step] | None:
+    if op.fn in ACTIVATIONS and design.config.fuse_gelu:
+        return []  # fused into the linear before it
+    width = STREAM_ROW_ELEMENTS
+    return [design.stream(op.name, math.ceil(op.elements / width), width, width, inputs=op.inputs, passes=1)]
+
+
+@_op_steps.register
+def _(op: Norm, design: UnifiedDesign) -> list[Step] | None:
+    width = STREAM_ROW_ELEMENTS
+    return [design.stream(op.name, math.ceil(op.elements / width), width, width, inputs=op.inputs, passes=2)]
+
+
+@_op_steps.register(Attention)
+@_op_steps.register(AttentionScores)  # unfused lowering: the whole attention is costed on the scores operator
+def _(op: Attention | AttentionScores, design: UnifiedDesign) -> list[Step] | None:
+    return design.attention(op.name, op.seq_q, op.heads, op.head_dim, op.window)
+
+
+@_op_steps.register(AttentionContext)
+@_op_steps.register(Softmax)
+def _(op: AttentionContext | Softmax, design: UnifiedDesign) -> list[Step] | None:
+    return []  # costed with the scores operator of the same attention
 

@@ -22,7 +22,7 @@ from archsim.fpga.backend import op_cycles, run_design
 from archsim.fpga.baselines import cpu_comparison, gpu_comparison
 from archsim.fpga.design import UnifiedDesign, UnifiedDesignConfig
 from archsim.fpga.device import FpgaPart
-from archsim.ops import lower
+from archsim.lowering import lower
 from archsim.schemas.workload import Workload
 
 #: The paper's headline claims (abstract, arXiv 2305.18691): energy efficiency over GPU and CPU.

@@ -30,7 +30,7 @@ from archsim.backends.roofline import evaluate_op
 from archsim.fpga.baselines import GPU_IDLE_POWER_W
 from archsim.fpga.dataflow import AxiPort, DataflowRegion, Fifo, Stage
 from archsim.fpga.device import Design, FpgaPart, Resources, bram_for_array, check_fit, mac_array
-from archsim.ops import Op
+from archsim.operators import Attention, Role
 
 PAPER = {"latency_speedup_vs_baseline_max": 22.0, "energy_eff_vs_baseline_max": 5.7, "energy_eff_vs_gpu": 15.0}
 
@@ -109,9 +109,9 @@ def baseline_cycles(seq: int, cfg: SwatConfig, part: FpgaPart) -> tuple[float, f
 
 def gpu_layer(seq: int, cfg: SwatConfig, gpu: str = "a100-sxm") -> tuple[float, float]:
     device = presets.load_hardware(gpu)
-    op = Op("window_attention", "attention", "prefill",
-            {"batch": 1, "heads": cfg.heads, "kv_heads": cfg.heads, "seq_q": seq, "seq_kv": seq,
-             "head_dim": cfg.head_dim, "causal": False, "window": cfg.window}, "fp16")
+    op = Attention(name="window_attention", role=Role.ATTENTION, phase="prefill", dtype="fp16", batch=1,
+                   heads=cfg.heads, kv_heads=cfg.heads, seq_q=seq, seq_kv=seq, head_dim=cfg.head_dim, causal=False,
+                   window=cfg.window, algorithm="swat")
     r = evaluate_op(op, device)
     return r.time_s, r.energy_j + GPU_IDLE_POWER_W * r.time_s
 

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 from archsim.errors import PhysicalLimitError
 from archsim.gpu.calibration import DeviceRates
@@ -41,6 +42,8 @@ ELEM = {"bf16": 2, "fp16": 2, "fp32": 4}
 #: FP32-pipe lane ops per score element in the softmax phase: scale (FFMA), row max, subtract,
 #: row sum, convert to the MMA dtype; Triton applies its mask on every block (+1 select, +2 for
 #: the causal compare/and). Plus the accumulator rescale: head_dim / BN per element.
+#: (Instruction counts of the kernels' inner loops, not the algorithmic FLOPs of
+#: archsim.operators.SOFTMAX_VECTOR_FLOPS, which count max/subtract/sum/divide.)
 SOFTMAX_VEC_OPS = 4.0
 #: Lane ops per element of a tile the causal mask cuts (column index, compare, select -inf);
 #: FlashAttention-2/3 apply them only on the ceil(BM/BN) diagonal tiles of each query block.
@@ -111,14 +114,20 @@ def triton_flash(s: dict, block_m: int = 64, block_n: int = 64, num_warps: int =
                                inflight=max(1, num_stages - 1) * 2 * block_n * d * e, diagonal_mask=False)]
 
 
+def attention_shape_of(op: Any) -> dict:
+    """The kernel-library shape dict of a typed attention operator (:mod:`archsim.operators`)."""
+    return {"batch": op.batch, "heads": op.heads, "kv_heads": op.kv_heads, "seq_q": op.seq_q, "seq_kv": op.seq_kv,
+            "head_dim": op.head_dim, "causal": op.causal, "dtype": op.dtype}
+
+
 def fa2_tile(d: int) -> tuple[int, int]:
     return (128, 128) if d <= 64 else (128, 64) if d <= 128 else (64, 64)
 
 
-def flash2(s: dict, **_: object) -> list[LaunchSpec]:
+def flash2(s: dict, *, sm_count: int, **_: object) -> list[LaunchSpec]:
     d, e = s["head_dim"], ELEM[s["dtype"]]
     if s["seq_q"] <= 16:
-        return fa2_decode(s, "flash2")
+        return fa2_decode(s, "flash2", sm_count)
     bm, bn = fa2_tile(d)
     smem = bm * d * e + 2 * bn * d * e
     return [_attention_prefill("fa2_fwd", s, bm=bm, bn=bn, threads=128, regs=255, smem=smem, path="mma_sync",
@@ -126,10 +135,10 @@ def flash2(s: dict, **_: object) -> list[LaunchSpec]:
                                inflight=bn * d * e)]
 
 
-def cudnn(s: dict, **_: object) -> list[LaunchSpec]:
+def cudnn(s: dict, *, sm_count: int, **_: object) -> list[LaunchSpec]:
     d, e = s["head_dim"], ELEM[s["dtype"]]
     if s["seq_q"] <= 16:
-        return fa2_decode(s, "cudnn")
+        return fa2_decode(s, "cudnn", sm_count)
     bm, bn = 128, (128 if d <= 128 else 64)
     smem = bm * d * e + 2 * 2 * bn * d * e
     return [_attention_prefill("cudnn_fa3_style", s, bm=bm, bn=bn, threads=384, regs=168, smem=smem, path="wgmma",
@@ -155,14 +164,13 @@ def fa2_num_splits(batch_nheads_mblocks: int, num_sms: int, num_n_blocks: int, m
     return 1
 
 
-def fa2_decode(s: dict, label: str) -> list[LaunchSpec]:
+def fa2_decode(s: dict, label: str, sm_count: int) -> list[LaunchSpec]:
     b, h, hkv, sq, skv, d = s["batch"], s["heads"], s["kv_heads"], s["seq_q"], s["seq_kv"], s["head_dim"]
     e = ELEM[s["dtype"]]
     group = h // hkv
     rows, heads = (sq * group, hkv) if (sq == 1 and group > 1) else (sq, h)  # seqlenq_ngroups_swapped
     bm, bn = 64, (256 if d <= 64 else 128 if d <= 128 else 64)
     n_m, n_n = _cdiv(rows, bm), _cdiv(skv, bn)
-    sm_count = s["_sm_count"]
     splits = fa2_num_splits(b * heads * n_m, 2 * sm_count, n_n)
     per = _cdiv(n_n, splits)  # KV blocks per split; trailing splits may get fewer (or none)
     tile = bn * d * e

@@ -140,8 +140,8 @@ def attention_shape(batch: int, heads: int, kv_heads: int, seq_q: int, seq_kv: i
 
 
 def useful_attention_flops(s: dict) -> float:
-    from archsim.ops import causal_pairs
-    pairs = causal_pairs(s["seq_q"], s["seq_kv"]) if s["causal"] else s["seq_q"] * s["seq_kv"]
+    from archsim.operators import attention_pairs
+    pairs = attention_pairs(s["seq_q"], s["seq_kv"], s["causal"])
     return 4.0 * s["batch"] * s["heads"] * s["head_dim"] * pairs
 
 
@@ -157,7 +157,6 @@ def predict_attention(hw: str, impl: str, *, batch: int, heads: int, kv_heads: i
                         seq_q if seq_kv is None else seq_kv, head_dim, causal, dtype)
     cfg = _check_config(config)
     rates = rates or _rates(hw)
-    s["_sm_count"] = rates.sm_count
     if impl == "naive":
         launches = K.naive_attention(s, rates)
     elif impl == "flash-decoding":
@@ -165,7 +164,7 @@ def predict_attention(hw: str, impl: str, *, batch: int, heads: int, kv_heads: i
             raise ConfigError.single("flash-decoding is the decode kernel: --seq-q must be 1", key_path="seq_q")
         launches = K.flash_decoding(s, **cfg)
     else:
-        launches = K.ATTENTION_IMPLS[impl](s, **cfg)
+        launches = K.ATTENTION_IMPLS[impl](s, sm_count=rates.sm_count, **cfg)
     pred = _run(f"attention/{impl}", hw, launches, useful_attention_flops(s), rates, timeline, dtype)
     pred.family = "decode" if seq_q == 1 else "prefill"
     return pred

@@ -25,10 +25,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
+from functools import singledispatch
 from typing import Literal
 
 from archsim.backends.roofline import evaluate_op
-from archsim.ops import Op, dtype_bytes, lower
+from archsim.lowering import lower
+from archsim.operators import Attention, Gemm, MoeExperts, Operator, _Streaming
+from archsim.schemas.base import DTYPE_BYTES
 from archsim.schemas.hardware import DeviceBase
 from archsim.schemas.model import ModelSpec
 from archsim.schemas.workload import Workload
@@ -94,39 +97,44 @@ class Iteration:
     parts: dict[str, float] = field(default_factory=dict)
 
 
-def _decode_ops(model: ModelSpec, batch: int, context: int, dtype: str) -> list[Op]:
+def _decode_ops(model: ModelSpec, batch: int, context: int, dtype: str) -> list[Operator]:
     wl = Workload(name="decode", model=model, dtype=dtype,  # type: ignore[arg-type]
                   phases=[{"phase": "decode", "batch": batch, "context_len": context, "steps": 1}])
     return lower(wl, model)
 
 
-def _split_tp(op: Op, tp: int) -> Op:
+@singledispatch
+def _split_tp(op: Operator, tp: int) -> Operator:
     """One tensor-parallel shard of ``op`` (weights and FLOPs divided by ``tp``)."""
-    s = dict(op.shape)
-    if op.kind == "gemm":
-        s["n"] = max(1, math.ceil(s["n"] / tp))
-    elif op.kind == "moe_experts":
-        s["n"] = max(1, math.ceil(s["n"] / tp))
-    elif op.kind == "vector":
-        s["elements"] = max(1, math.ceil(s["elements"] / tp))
-    elif op.kind == "attention":
-        s["heads"] = max(1, math.ceil(s["heads"] / tp))
-        s["kv_heads"] = max(1, math.ceil(s["kv_heads"] / tp))
-    return replace(op, shape=s)
+    return op
 
 
-def _split_requests(op: Op, parts: int) -> Op:
-    s = dict(op.shape)
-    s["batch"] = max(1, math.ceil(s["batch"] / parts))
-    return replace(op, shape=s)
+@_split_tp.register(Gemm)
+@_split_tp.register(MoeExperts)
+def _(op: Gemm | MoeExperts, tp: int) -> Operator:
+    return replace(op, n=max(1, math.ceil(op.n / tp)))
+
+
+@_split_tp.register
+def _(op: _Streaming, tp: int) -> Operator:
+    return replace(op, elements=max(1, math.ceil(op.elements / tp)))
+
+
+@_split_tp.register
+def _(op: Attention, tp: int) -> Operator:
+    return replace(op, heads=max(1, math.ceil(op.heads / tp)), kv_heads=max(1, math.ceil(op.kv_heads / tp)))
+
+
+def _split_requests(op: Attention, parts: int) -> Attention:
+    return replace(op, batch=max(1, math.ceil(op.batch / parts)))
 
 
 def kv_bytes_per_sequence(model: ModelSpec, context: int, dtype: str) -> float:
-    return 2.0 * model.num_layers * model.kv_heads * model.dhead * context * dtype_bytes(dtype)
+    return 2.0 * model.num_layers * model.kv_heads * model.dhead * context * DTYPE_BYTES[dtype]
 
 
 def weight_bytes(model: ModelSpec, dtype: str) -> float:
-    return model.parameter_count() * dtype_bytes(dtype)
+    return model.parameter_count() * DTYPE_BYTES[dtype]
 
 
 def max_batch(model: ModelSpec, cfg: ServingConfig, context: int, dtype: str) -> int:
@@ -152,12 +160,12 @@ def decode_iteration(model: ModelSpec, cfg: ServingConfig, batch: int, context: 
     m = max(1, min(cfg.micro_batches, batch))
     mb = math.ceil(batch / m)
     ops = _decode_ops(model, mb, context, dtype)
-    b = dtype_bytes(dtype)
+    b = DTYPE_BYTES[dtype]
     layers = model.num_layers
     compute_t = 0.0
     attention_t = 0.0
     for op in ops:
-        if op.kind == "attention":
+        if isinstance(op, Attention):
             if cfg.policy == "attention_offload":
                 assert cfg.memory is not None
                 t = evaluate_op(_split_requests(op, cfg.n_memory), cfg.memory).time_s
@@ -266,7 +274,7 @@ def prefill(model: ModelSpec, cfg: ServingConfig, prompt_len: int, batch: int = 
     compute_t = sum(evaluate_op(_split_tp(op, cfg.n_compute), cfg.compute).time_s * op.count
                     for op in lower(wl, model))
     if cfg.n_compute > 1:
-        size = batch * prompt_len * model.hidden_size * dtype_bytes(dtype)
+        size = batch * prompt_len * model.hidden_size * DTYPE_BYTES[dtype]
         ring = 2 * (cfg.n_compute - 1) / cfg.n_compute * size
         compute_t += 2 * model.num_layers * (ring / cfg.compute_link.bandwidth_bytes_per_s
                                              + cfg.compute_link.latency_s)

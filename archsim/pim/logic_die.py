@@ -18,38 +18,31 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from archsim.backends.analytical import peaks
-from archsim.backends.roofline import evaluate_op, op_traffic, op_work
-from archsim.ops import Op
-from archsim.result import OpResult, Result
-from archsim.schemas.hardware import DeviceBase, PimDevice
+from archsim.backends.roofline import evaluate_op, op_traffic
+from archsim.operators import Operator
+from archsim.result import OpResult
+from archsim.schemas.hardware import DeviceBase
 
 
-def op_per_byte(op: Op, device: DeviceBase) -> float:
+def op_per_byte(op: Operator, device: DeviceBase) -> float:
     """FLOPs per byte of off-chip (DRAM) traffic of one execution of ``op`` on ``device``."""
-    w = op_work(op)
+    w = op.work()
     traffic = op_traffic(op, 0, list(device.memory.values())).total
     return (w.matrix_flops + w.vector_flops) / traffic if traffic else float("inf")
-
-
-def run_logic_die(workload_name: str, dev: PimDevice, ops: list[Op], tokens: dict[str, int]) -> Result:
-    return Result(workload=workload_name, hardware=dev.name, family="pim", backend="pim",
-                  ops=[evaluate_op(op, dev) for op in ops], peaks=peaks(dev), tokens_by_phase=tokens,
-                  notes=["pim (logic die): roofline on the TSV bandwidth and logic-die compute; DRAM row "
-                         "timing below the TSVs ignored"])
 
 
 @dataclass(frozen=True)
 class Placement:
     """Where one operator ran under a policy, and its cost there (one execution)."""
 
-    op: Op
+    op: Operator
     device: str
     op_per_byte: float
     result: OpResult
 
 
-def co_process(ops: list[Op], xpu: DeviceBase, logic_pim: DeviceBase, *, policy: str = "duplex") -> list[Placement]:
+def co_process(ops: list[Operator], xpu: DeviceBase, logic_pim: DeviceBase, *,
+               policy: str = "duplex") -> list[Placement]:
     """Assign each operator to ``xpu`` or ``logic_pim``.
 
     ``policy``: ``gpu_only`` (everything on the xPU), ``duplex`` (each operator on the device

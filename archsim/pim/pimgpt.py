@@ -25,7 +25,8 @@ from pathlib import Path
 
 from archsim import presets
 from archsim.backends.roofline import evaluate_op
-from archsim.ops import TRANSCENDENTALS_PER_ELEMENT, VECTOR_FLOPS_PER_ELEMENT, lower
+from archsim.lowering import lower
+from archsim.operators import TRANSCENDENTALS_PER_ELEMENT, VECTOR_FLOPS_PER_ELEMENT
 from archsim.pim import device as pimdev
 from archsim.pim import gemv
 from archsim.schemas.hardware import SystemSpec
@@ -133,7 +134,7 @@ def generate(sys: PimGptSystem, model: ModelSpec, tokens: int) -> StepCost:
 def gpu_generate(model_name: str, tokens: int, gpu_path: Path = T4_PATH) -> tuple[float, float]:
     """(time s, energy J) of the same generation on archsim's roofline model of the GPU.
 
-    Decode steps are lowered at the mean context (archsim.ops) — exact for the linear costs
+    Decode steps are lowered at the mean context (archsim.lowering) — exact for the linear costs
     the roofline charges.
     """
     gpu = presets.load("hardware", str(gpu_path))

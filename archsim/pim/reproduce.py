@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 from archsim import presets
-from archsim.ops import lower
+from archsim.lowering import lower
 from archsim.pim import logic_die, pimgpt
 from archsim.schemas.workload import Workload
 

@@ -88,8 +88,8 @@ def write_run_report(result: Any, path: str | Path) -> None:
     as ``timeline.json`` (Chrome/Perfetto) unless that file exists.
     """
     from archsim.reporting.trace import write_trace
-    from archsim.trace_events import serial_schedule
     from archsim.sweep.store import atomic_write_bytes
+    from archsim.trace_events import serial_schedule
 
     path = Path(path)
     events = result.timeline if result.timeline else serial_schedule(result)
@@ -102,8 +102,8 @@ def write_run_report(result: Any, path: str | Path) -> None:
 
 def _run_report(folder: Path, measured: list[Path]) -> Path:
     from archsim.reporting.trace import read_trace, write_trace
-    from archsim.trace_events import serial_schedule
     from archsim.sweep.store import atomic_write_bytes
+    from archsim.trace_events import serial_schedule
 
     result = load_result(folder)
     trace_path = folder / "timeline.json"

@@ -1,5 +1,5 @@
 """Workload descriptions: a model (preset name or inline) or explicit operator shapes, run in
-phases (prefill / decode) with batch and sequence lengths, a dtype, and a dataflow per operator.
+phases (prefill / decode) with batch and sequence lengths, a dtype, and an algorithm per operator family.
 """
 
 from __future__ import annotations
@@ -9,21 +9,12 @@ from typing import Annotated, Literal
 from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from archsim.algorithms import ATTENTION_ALGORITHMS, attention_algorithm
 from archsim.schemas.base import StrictModel
 from archsim.schemas.bounded import Batch, Count, Dim, Heads, Tokens
 from archsim.schemas.hardware import Dtype
 from archsim.schemas.model import ModelSpec
-
-#: Attention dataflows the analytical backend understands; ``fused`` ones never write the
-#: N x N score matrix off-chip. Dataflow modules (``dataflows/``) register more.
-ATTENTION_DATAFLOWS: dict[str, bool] = {"naive": False, "flash": True}
-
-
-def register_attention_dataflow(name: str, *, fused: bool) -> None:
-    """Make ``name`` a valid ``dataflow.attention`` choice. Duplicates are an error."""
-    if name in ATTENTION_DATAFLOWS:
-        raise ValueError(f"attention dataflow {name!r} is already registered")
-    ATTENTION_DATAFLOWS[name] = fused
+from archsim.schemas.parallel import Parallel
 
 
 class PrefillPhase(StrictModel):
@@ -74,18 +65,15 @@ class AttentionLayer(StrictModel):
 Layer = Annotated[GemmLayer | AttentionLayer, Field(discriminator="op")]
 
 
-class DataflowChoice(StrictModel):
-    attention: str = "flash"
+class AlgorithmChoice(StrictModel):
+    """Which algorithm computes each operator family (names from :mod:`archsim.algorithms`)."""
+
+    attention: str = Field("flash", description="attention algorithm: " + ", ".join(ATTENTION_ALGORITHMS))
 
     @field_validator("attention")
     @classmethod
     def _known(cls, value: str) -> str:
-        if value not in ATTENTION_DATAFLOWS:
-            from archsim.backends import load_plugins  # dataflow packages register more names
-
-            load_plugins()
-        if value not in ATTENTION_DATAFLOWS:
-            raise ValueError(f"unknown attention dataflow {value!r}; valid: {', '.join(sorted(ATTENTION_DATAFLOWS))}")
+        attention_algorithm(value)  # raises ValueError listing the valid names
         return value
 
 
@@ -99,7 +87,16 @@ class Workload(StrictModel):
     layers: list[Layer] | None = Field(None, min_length=1, description="explicit operator shapes instead of a model")
     phases: list[Phase] = Field(default_factory=list)
     dtype: Dtype = "bf16"
-    dataflow: DataflowChoice = Field(default_factory=DataflowChoice)
+    algorithm: AlgorithmChoice = Field(default_factory=AlgorithmChoice)
+    parallel: Parallel = Field(default_factory=Parallel, description="tensor/pipeline/data/expert split")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed_keys(cls, data: object) -> object:
+        if isinstance(data, dict) and "dataflow" in data:
+            raise PydanticCustomError("renamed", "'dataflow' was renamed to 'algorithm' (e.g. algorithm: {attention: "
+                                      "flash}); see CHANGELOG.md", {"key": "dataflow"})
+        return data
 
     @model_validator(mode="after")
     def _model_or_layers(self) -> Workload:

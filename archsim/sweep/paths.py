@@ -4,7 +4,7 @@ A configuration is a plain mapping ``{"hardware": {...}, "workload": {...}, "bac
 (each part a pydantic ``model_dump(mode="json")``). Paths are written from the user's view:
 ``hw.memory.hbm.bandwidth_bytes_per_s`` -> ``("hardware", "memory", "hbm", "bandwidth_bytes_per_s")``,
 ``workload.phases[0].seq_len`` -> ``("workload", "phases", 0, "seq_len")``,
-``dataflow.attention`` -> ``("workload", "dataflow", "attention")``, ``backend`` -> ``("backend",)``.
+``algorithm.attention`` -> ``("workload", "algorithm", "attention")``, ``backend`` -> ``("backend",)``.
 Setting a path never creates a key: a typo is an error, not a silently ignored new field.
 """
 
@@ -19,7 +19,7 @@ _ROOTS: dict[str, Path] = {
     "hw": ("hardware",),
     "hardware": ("hardware",),
     "workload": ("workload",),
-    "dataflow": ("workload", "dataflow"),
+    "algorithm": ("workload", "algorithm"),
     "backend": ("backend",),
 }
 _TOKEN = re.compile(r"([^.\[\]]+)|\[(\d+)\]")

@@ -12,7 +12,7 @@ from archsim.dataflows.target import target_from_device
 from archsim.dataflows.taskgraph import TaskGraph
 
 from archsim import presets
-from archsim.schemas.workload import ATTENTION_DATAFLOWS
+from archsim.algorithms import ATTENTION_ALGORITHMS
 
 
 def test_pass_counts_are_the_known_answers():
@@ -42,9 +42,12 @@ def test_a_full_reduction_consumed_over_m_starts_a_pass():
         Einsum("bad", ("X",), ("P",), reduce=("M",))
 
 
-def test_dataflows_registered():
-    for name in ("flat", "fusemax", "edge_moe", "swat", "flash_decoding"):
-        assert ATTENTION_DATAFLOWS[name] is True
+def test_every_registered_algorithm_has_a_schedule_and_a_cascade():
+    from archsim.dataflows.evaluate import ARRAY_DATAFLOWS, GENERIC_DATAFLOWS
+    assert set(ARRAY_DATAFLOWS + GENERIC_DATAFLOWS) == set(ATTENTION_ALGORITHMS)
+    for name, algo in ATTENTION_ALGORITHMS.items():
+        assert algo.cascade in CASCADES, name
+        assert algo.fused is (name != "naive")
 
 
 def test_player_overlaps_units_and_respects_dependencies():
@@ -186,7 +189,7 @@ layers:
     m: 8192
     n: 256
     k: 256
-dataflow:
+algorithm:
   attention: {dataflow}
 """
 

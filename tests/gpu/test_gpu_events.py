@@ -14,14 +14,14 @@ RATES = _rates("h100-sxm")
 
 def shape(**kw):
     s = {"batch": 2, "heads": 16, "kv_heads": 16, "seq_q": 2048, "seq_kv": 2048, "head_dim": 128, "causal": False,
-         "dtype": "bf16", "_sm_count": 132}
+         "dtype": "bf16"}
     s.update(kw)
     return s
 
 
 @pytest.mark.parametrize("name,spec", [
-    ("fa2 causal prefill (list schedule, 5 CTA classes)", K.flash2(shape(causal=True))[0]),
-    ("fa2 split-KV decode (HBM-bound)", K.fa2_decode(shape(batch=8, kv_heads=8, seq_q=1, seq_kv=32768), "x")[0]),
+    ("fa2 causal prefill (list schedule, 5 CTA classes)", K.flash2(shape(causal=True), sm_count=132)[0]),
+    ("fa2 split-KV decode (HBM-bound)", K.fa2_decode(shape(batch=8, kv_heads=8, seq_q=1, seq_kv=32768), "x", 132)[0]),
     ("our flash-decoding, 32 CTAs (Little's law)", K.flash_decoding(shape(batch=1, heads=32, kv_heads=8, seq_q=1,
                                                                          seq_kv=16384))[0]),
     ("cuBLAS 2048^3 (compute)", K.cublas_gemm(2048, 2048, 2048, "bf16", RATES)[0]),
@@ -35,7 +35,7 @@ def test_event_engine_within_6_percent_of_the_analytical_model(name, spec):
 
 def test_event_timeline_has_one_span_per_cta():
     obs = Timeline()
-    spec = K.flash2(shape(batch=1, heads=4, kv_heads=4, seq_q=1024, seq_kv=1024))[0]
+    spec = K.flash2(shape(batch=1, heads=4, kv_heads=4, seq_q=1024, seq_kv=1024), sm_count=132)[0]
     play_launch(spec, RATES, observer=obs)
     trace = obs.to_chrome_trace()
     assert sum(1 for e in trace["traceEvents"] if e.get("name") == spec.name) == spec.grid

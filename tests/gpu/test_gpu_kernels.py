@@ -17,7 +17,7 @@ RATES = rates_for(load_hardware("h100-sxm"))
 
 def shape(b=2, h=8, hkv=2, sq=1000, skv=1000, d=64, causal=False):
     return {"batch": b, "heads": h, "kv_heads": hkv, "seq_q": sq, "seq_kv": skv, "head_dim": d, "causal": causal,
-            "dtype": "bf16", "_sm_count": 132}
+            "dtype": "bf16"}
 
 
 @pytest.mark.parametrize("sq,skv,causal,bm,bn", [(1000, 1000, False, 64, 64), (1000, 1000, True, 64, 64),
@@ -51,8 +51,8 @@ def test_triton_gemm_counts_match_the_kernel_formula(m, n, k):
 
 
 def test_causal_skips_blocks_above_the_diagonal():
-    full = K.flash2(shape(sq=4096, skv=4096))[0].total("mma_flops")
-    causal = K.flash2(shape(sq=4096, skv=4096, causal=True))[0].total("mma_flops")
+    full = K.flash2(shape(sq=4096, skv=4096), sm_count=132)[0].total("mma_flops")
+    causal = K.flash2(shape(sq=4096, skv=4096, causal=True), sm_count=132)[0].total("mma_flops")
     n = 4096 // 128  # 128x128 tiles at d=64: causal visits n(n+1)/2 of n^2 tiles
     assert causal / full == pytest.approx((n + 1) / (2 * n))
 
@@ -72,6 +72,6 @@ def test_cublas_picks_split_k_for_a_skinny_gemm_and_big_tiles_for_a_square_one()
 
 
 def test_gqa_decode_packs_query_heads_of_a_kv_head_in_fa2():
-    mha = K.fa2_decode(shape(b=1, h=32, hkv=32, sq=1, skv=8192, d=128), "flash2")[0]
-    gqa = K.fa2_decode(shape(b=1, h=32, hkv=8, sq=1, skv=8192, d=128), "flash2")[0]
+    mha = K.fa2_decode(shape(b=1, h=32, hkv=32, sq=1, skv=8192, d=128), "flash2", 132)[0]
+    gqa = K.fa2_decode(shape(b=1, h=32, hkv=8, sq=1, skv=8192, d=128), "flash2", 132)[0]
     assert gqa.total("hbm_bytes") == pytest.approx(mha.total("hbm_bytes") / 4)

@@ -99,7 +99,7 @@ def test_campaign_helpers_on_cpu():
     import torch
 
     from archsim.gpu import campaign
-    from archsim.ops import causal_pairs
+    from archsim.operators import causal_pairs
     for sq, skv in [(1, 10), (7, 7), (5, 9), (9, 5)]:
         assert campaign.causal_pairs(sq, skv) == causal_pairs(sq, skv)
     assert len(campaign.cases("full")) > len(campaign.cases("h200")) > 20

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 import archsim
 from archsim import presets
 from archsim.cli import app
-from archsim.ops import lower
+from archsim.lowering import lower
 from archsim.pim import logic_die, pimgpt
 from archsim.pim.reproduce import DATA
 from archsim.schemas.workload import Workload

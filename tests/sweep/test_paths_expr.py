@@ -9,7 +9,7 @@ from archsim.sweep.paths import PathError, get_path, parse_path, set_path
 
 CONFIG = {"hardware": {"memory": {"hbm": {"bandwidth_bytes_per_s": 3.35e12, "capacity_bytes": 8e10}},
                        "accelerator": {"pe_rows": 16, "pe_cols": 32}, "cost": None},
-          "workload": {"phases": [{"seq_len": 2048}], "dataflow": {"attention": "flash"}},
+          "workload": {"phases": [{"seq_len": 2048}], "algorithm": {"attention": "flash"}},
           "backend": "auto"}
 
 
@@ -17,7 +17,7 @@ CONFIG = {"hardware": {"memory": {"hbm": {"bandwidth_bytes_per_s": 3.35e12, "cap
     ("hw.memory.hbm.bandwidth_bytes_per_s", ("hardware", "memory", "hbm", "bandwidth_bytes_per_s")),
     ("hardware.accelerator.pe_rows", ("hardware", "accelerator", "pe_rows")),
     ("workload.phases[0].seq_len", ("workload", "phases", 0, "seq_len")),
-    ("dataflow.attention", ("workload", "dataflow", "attention")),
+    ("algorithm.attention", ("workload", "algorithm", "attention")),
     ("backend", ("backend",)),
 ])
 def test_parse_path(text, path):
@@ -55,7 +55,7 @@ def test_set_path_never_creates_keys():
 def test_evaluate_arithmetic_and_functions():
     assert evaluate("2 * hw.accelerator.pe_rows * hw.accelerator.pe_cols", CONFIG) == 1024
     assert evaluate("max(hw.accelerator.pe_rows, 20) + log2(hw.accelerator.pe_cols)", CONFIG) == 25.0
-    assert evaluate("workload.phases[0].seq_len <= 4096 and dataflow.attention == 'flash'", CONFIG) is True
+    assert evaluate("workload.phases[0].seq_len <= 4096 and algorithm.attention == 'flash'", CONFIG) is True
     assert evaluate("1 < hw.accelerator.pe_rows < 8", CONFIG) is False
     assert evaluate("1 if backend == 'auto' else 2", CONFIG) == 1
 

@@ -71,7 +71,7 @@ def test_random_axis_seeded(tmp_path):
       params:
         hw.memory.hbm.bandwidth_bytes_per_s: {{low: 1.0e12, high: 8.0e12, log: true}}
         workload.layers[0].seq_q: {{low: 128, high: 8192, integer: true}}
-        dataflow.attention: {{choices: [naive, flash]}}
+        algorithm.attention: {{choices: [naive, flash]}}
 """
         return load_plan(write(tmp_path, text, f"r{seed}.yaml"))
 
@@ -83,7 +83,7 @@ def test_random_axis_seeded(tmp_path):
     assert all(1e12 <= x <= 8e12 for x in bws) and len(set(bws)) == 50
     seqs = [v["workload.layers[0].seq_q"] for v in vals]
     assert all(isinstance(s, int) and 128 <= s <= 8192 for s in seqs)
-    assert {v["dataflow.attention"] for v in vals} == {"naive", "flash"}
+    assert {v["algorithm.attention"] for v in vals} == {"naive", "flash"}
 
 
 def test_derive_sets_values(tmp_path):

@@ -124,7 +124,7 @@ def test_a_folder_archsim_did_not_write_needs_force(project: Path) -> None:
     assert snapshot(project) == before
     ok = archsim("run", "wl.yaml", "--out", "data", "--no-report", "--force", cwd=project)
     assert ok.returncode == 0, ok.stderr
-    assert sorted(p.name for p in (project / "data").iterdir()) == [MARKER, "ops.csv", "summary.json"]
+    assert sorted(p.name for p in (project / "data").iterdir()) == [MARKER, "ops.csv", "summary.json", "timeline.json"]
     after = snapshot(project)
     assert {k: v for k, v in after.items() if not k.startswith("data")} == \
         {k: v for k, v in before.items() if not k.startswith("data")}

@@ -8,8 +8,20 @@ T = isqrt(2**20 / (2 operands * 2 bytes)) = 512), 10 TB/s buffer bandwidth, 1 pJ
 
 import pytest
 
-from archsim.backends.roofline import evaluate_op, op_traffic, op_work
-from archsim.ops import Op, attention_pairs, causal_pairs, expected_active_experts
+from archsim.backends.roofline import evaluate_op, op_traffic
+from archsim.operators import (
+    Attention,
+    AttentionContext,
+    AttentionScores,
+    Elementwise,
+    Gemm,
+    MoeExperts,
+    Role,
+    attention_pairs,
+    causal_pairs,
+    expected_active_experts,
+    window_pairs,
+)
 from archsim.schemas.hardware import AcceleratorDevice
 
 DEVICE = AcceleratorDevice.model_validate({
@@ -26,13 +38,20 @@ DEVICE = AcceleratorDevice.model_validate({
 LEVELS = list(DEVICE.memory.values())
 
 
+KINDS = {"attention": Attention, "attention_scores": AttentionScores, "attention_context": AttentionContext}
+
+
 def attn(batch, heads, kv_heads, sq, skv, d, causal=False, kind="attention"):
-    shape = dict(batch=batch, heads=heads, kv_heads=kv_heads, seq_q=sq, seq_kv=skv, head_dim=d, causal=causal)
-    return Op("a", kind, "p", shape, "bf16")
+    return KINDS[kind](name="a", role=Role.ATTENTION, phase="p", dtype="bf16", batch=batch, heads=heads,
+                       kv_heads=kv_heads, seq_q=sq, seq_kv=skv, head_dim=d, causal=causal)
+
+
+def gemm(m, n, k):
+    return Gemm(name="g", role=Role.LAYER, phase="p", dtype="bf16", m=m, n=n, k=k)
 
 
 def test_gemm_flops_time_bytes_energy():
-    op = Op("g", "gemm", "p", {"m": 1024, "n": 1024, "k": 1024}, "bf16")
+    op = gemm(1024, 1024, 1024)
     r = evaluate_op(op, DEVICE)
     assert r.matrix_flops == 2 * 1024**3
     # tiles of 512 -> A read twice (n/512), B read twice (m/512), C written once
@@ -44,7 +63,7 @@ def test_gemm_flops_time_bytes_energy():
 
 
 def test_gemv_is_memory_bound_and_reads_weights_once():
-    r = evaluate_op(Op("g", "gemm", "p", {"m": 1, "n": 4096, "k": 4096}, "bf16"), DEVICE)
+    r = evaluate_op(gemm(1, 4096, 4096), DEVICE)
     assert r.bytes_by_level["dram"] == 4096 * 2 + 4096 * 4096 * 2 + 4096 * 2
     assert r.bound == "memory:dram"
     assert r.time_s == pytest.approx((4096 * 2 * 2 + 4096 * 4096 * 2) / 1e12)
@@ -55,7 +74,7 @@ def test_fused_attention_never_moves_scores_off_chip():
     t = op_traffic(attn(1, 1, 1, 1024, 1024, 64), 0, LEVELS)
     assert t.read_bytes == 3 * 1024 * 64 * 2
     assert t.write_bytes == 1024 * 64 * 2
-    w = op_work(attn(1, 1, 1, 1024, 1024, 64))
+    w = attn(1, 1, 1, 1024, 1024, 64).work()
     assert w.matrix_flops == 4 * 1024 * 1024 * 64
 
 
@@ -98,21 +117,30 @@ def test_causal_pairs_bottom_right():
 
 
 def test_causal_fused_attention_halves_flops():
-    full = op_work(attn(1, 1, 1, 2048, 2048, 128)).matrix_flops
-    causal = op_work(attn(1, 1, 1, 2048, 2048, 128, causal=True)).matrix_flops
+    full = attn(1, 1, 1, 2048, 2048, 128).work().matrix_flops
+    causal = attn(1, 1, 1, 2048, 2048, 128, causal=True).work().matrix_flops
     assert causal == pytest.approx(full * (2048 * 2049 / 2) / 2048**2)
 
 
 def test_moe_reads_only_active_experts():
     assert expected_active_experts(16, 4, 1) == pytest.approx(4.0)
     assert expected_active_experts(16, 4, 1000) == pytest.approx(16.0)
-    op = Op("e", "moe_experts", "p", {"tokens": 4, "n": 1536, "k": 384, "active_experts": 4.0}, "bf16")
+    op = MoeExperts(name="e", role=Role.MOE_UP, phase="p", dtype="bf16", tokens=4, n=1536, k=384, active_experts=4.0,
+                    num_experts=16)
     t = op_traffic(op, 0, LEVELS)
     assert t.read_bytes == 4 * 1536 * 384 * 2 + 4 * 384 * 2
 
 
 def test_vector_ops_stream_once():
-    op = Op("v", "vector", "p", {"elements": 1000, "fn": "residual_add", "inputs": 2}, "bf16")
+    op = Elementwise(name="v", role=Role.ATTN_RESIDUAL, phase="p", dtype="bf16", fn="residual_add", elements=1000,
+                     inputs=2)
     t = op_traffic(op, 0, LEVELS)
     assert (t.read_bytes, t.write_bytes) == (4000, 2000)
-    assert op_work(op).vector_flops == 1000
+    assert op.work().vector_flops == 1000
+
+
+def test_window_pairs_closed_form_matches_the_row_sum():
+    for sq, skv, w in [(8, 8, 3), (5, 9, 4), (9, 5, 2), (16, 16, 16), (16, 16, 40), (1, 100, 7)]:
+        brute = sum(min(w, i + 1 + skv - sq) for i in range(sq) if i + 1 + skv - sq > 0)
+        assert window_pairs(sq, skv, w) == brute
+    assert window_pairs(4, 4, 2) == 1 + 2 + 2 + 2
