@@ -63,7 +63,7 @@ def sweep(
                             checkpoint_s=checkpoint_s, overwrite=overwrite, force=force, retry_failed=retry_failed,
                             progress=progress, plan=plan)
     for warning in summary.warnings:
-        console.print(f"warning: {warning}", markup=False, highlight=False)
+        console.print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
     out_console = Console()
     out_console.print(
         f"{summary.name}: {summary.points} points: {summary.ok} ok, {summary.failed} failed, "
