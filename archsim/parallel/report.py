@@ -1,4 +1,5 @@
-"""``reports/parallelism.md``: the collective model against published tables.
+"""``reports/parallelism.md``: the collective model against published tables, whole-model tensor-parallel
+predictions against published multi-GPU runs, and memory per device.
 
 ``reproduce(out_dir)`` writes ``out_dir/parallelism.md`` and ``out_dir/parallelism/*.json`` and
 returns their paths (``archsim reproduce parallelism``). Every number is computed here from the
@@ -162,6 +163,9 @@ def reproduce(out_dir: Path) -> list[Path]:
         "",
         *collective_section(rows),
     ]
+    from archsim.parallel import whole_model
+
+    lines += whole_model.section(data)
     md = out_dir / "parallelism.md"
     md.write_text("\n".join(lines) + "\n")
-    return [md, comparisons, curves]
+    return [md, comparisons, curves, *sorted(data.glob("whole-model*.json"))]
