@@ -33,6 +33,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from archsim.errors import ConfigError
+from archsim.gpu.power import PowerCoefficients, coefficients_for
 from archsim.schemas.hardware import GpuDevice
 
 
@@ -190,6 +191,8 @@ class DeviceRates:
     vec_fmax: float
     sfu_fmax: float
     smem_fmax: float
+    #: board power model (static power, energy per op/byte, limit); it sets the power-limited clock
+    power: PowerCoefficients | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -199,9 +202,10 @@ def rates_for(device: GpuDevice, cal: Calibration = H100_CALIBRATION, ref: GpuDe
     """Model rates for ``device``: its datasheet figures times the calibrated efficiencies.
 
     ``ref`` is the preset of the device ``cal`` was measured on (default: the h100-sxm preset).
-    The clock under a full tensor-core load is ``mma`` efficiency x max clock (the cuBLAS GEMM
-    peak ran power-limited: nvidia-smi read 1410 MHz after it); the mma.sync and ex2 peaks are
-    taken as measured at the maximum clock (they draw little power: 1980 MHz read after them).
+    The clock under load comes from the board power model (:mod:`archsim.gpu.power`, the preset's
+    energies and power limit): the cuBLAS GEMM peak ran power-limited (nvidia-smi read 1410 MHz
+    after it), so ``throttle_at_full_mma`` (its efficiency) is kept as a check of that model, not
+    used by it; the mma.sync and ex2 peaks are taken as measured at the maximum clock.
     """
     if ref is None:
         from archsim.presets import load_hardware
@@ -220,4 +224,5 @@ def rates_for(device: GpuDevice, cal: Calibration = H100_CALIBRATION, ref: GpuDe
         mem_fixed_s=cal.mem_fixed_s, launch_floor_s=cal.launch_floor_s, cta_mem_latency_s=cal.cta_mem_latency_s,
         mma_fmax=peak, mma_sync_fmax=peak * eff.mma_sync, throttle_at_full_mma=eff.mma,
         vec_fmax=c.vector_flops_per_s.get("fp32", 0.0) / 2.0,
-        sfu_fmax=(c.sfu_ops_per_s or 0.0) * eff.sfu, smem_fmax=m["smem"].bandwidth_bytes_per_s * eff.smem)
+        sfu_fmax=(c.sfu_ops_per_s or 0.0) * eff.sfu, smem_fmax=m["smem"].bandwidth_bytes_per_s * eff.smem,
+        power=coefficients_for(device))

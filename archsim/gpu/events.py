@@ -90,4 +90,6 @@ def play_launch(spec: LaunchSpec, rates: DeviceRates, *, observer: Any = None) -
         eng.process(slot(i))
     eng.run()
     fixed = rates.launch_floor_s + max(0.0, rates.mem_fixed_s - rates.launch_floor_s)
-    return EventResult(name=spec.name, time_s=fixed + eng.now_s, analytical_s=ana.time_s, events_ctas=played["ctas"])
+    # the board power limit bounds the launch as in the analytical model (archsim.gpu.power)
+    time_s = max(fixed + eng.now_s, ana.busy_s.get("power_floor", 0.0))
+    return EventResult(name=spec.name, time_s=time_s, analytical_s=ana.time_s, events_ctas=played["ctas"])

@@ -20,9 +20,12 @@ Model (per launch):
    wave quantisation and causal imbalance come out of this list schedule. Shared resources bound
    the launch as a whole: makespan = max(list schedule, all HBM bytes / HBM bandwidth, all L2
    bytes / L2 bandwidth) — so a memory-bound tail wave gets the bandwidth the others left.
-4. Clock: power limits the SM clock under tensor-core load. The clock falls linearly with the
-   tensor-core duty ``u`` (achieved MMA FLOP/s over the full-clock wgmma peak) from the maximum
-   to the clock at which cuBLAS's GEMM peak ran (calibrated); solved by fixed-point iteration.
+4. Clock: the board power limit sets the SM clock (:mod:`archsim.gpu.power`). Dynamic power =
+   the launch's dynamic energy (per-op and per-byte energies of the preset, fitted to NVML
+   microbenchmarks) over its time; while static + dynamic power exceeds the limit the clock falls
+   (fixed-point iteration), and the time is at least dynamic energy / (limit - static power), so a
+   memory-bound launch respects the limit too (bound ``power``). Energy = static power x time +
+   dynamic energy, by part, on every :class:`LaunchResult`.
 5. Kernel time = launch floor + DRAM ramp (both calibrated from copy microbenchmarks) + makespan.
 
 Ignored: instruction issue limits and latencies inside a warp, bank conflicts, register-spill
@@ -72,6 +75,7 @@ class LaunchSpec:
     inflight_bytes_per_cta: float = 32768.0
     repeat: int = 1
     note: str = ""
+    mma_dtype: str = "bf16"  # which tensor-core energy per FLOP applies (archsim.gpu.power)
 
     @property
     def grid(self) -> int:
@@ -100,6 +104,8 @@ class LaunchResult:
     busy_s: dict[str, float]
     totals: dict[str, float]
     timeline: list[dict] = field(default_factory=list)
+    energy_j: float = 0.0  # board energy over time_s (J): static power x time + dynamic energy
+    energy_by_part: dict[str, float] = field(default_factory=dict)
 
 
 def occupancy(spec: LaunchSpec, rates: DeviceRates) -> tuple[int, str]:
@@ -188,7 +194,14 @@ def simulate_launch(spec: LaunchSpec, rates: DeviceRates, *, timeline: bool = Fa
     clock = rates.clock_hz
     fixed = rates.launch_floor_s + max(0.0, rates.mem_fixed_s - rates.launch_floor_s)
     shared = {"memory:hbm": spec.total("hbm_bytes") / rates.hbm_bw, "memory:l2": spec.total("l2_bytes") / rates.l2_bw}
-    for _ in range(4):  # fixed point on the power-limited clock
+    totals = {"mma_flops": spec.total("mma_flops"), "vec_ops": spec.total("vec_ops"),
+              "sfu_ops": spec.total("sfu_ops"), "hbm_bytes": spec.total("hbm_bytes"),
+              "l2_bytes": spec.total("l2_bytes"), "smem_bytes": spec.total("smem_bytes")}
+    power = rates.power
+    dyn_parts = power.parts_j(totals, spec.mma_dtype, staged=spec.mma_path == "wgmma") if power is not None else {}
+    dyn_j = sum(dyn_parts.values())
+    prev_time = 0.0
+    for _ in range(6):  # fixed point on the power-limited clock
         per_sm = _pipe_rates(spec, rates, clock)
         period, worst_parts, worst = [], {}, -1.0
         timed: dict[CtaWork, float] = {}
@@ -202,23 +215,27 @@ def simulate_launch(spec: LaunchSpec, rates: DeviceRates, *, timeline: bool = Fa
         sched, events = _schedule(runs, slots, timeline)
         makespan = max(sched, *shared.values())
         time_s = fixed + makespan
-        # tensor-core duty relative to the calibrated full-load GEMM rate (u = 1 at the cuBLAS peak)
-        duty = spec.total("mma_flops") / time_s / (rates.mma_fmax * rates.throttle_at_full_mma)
-        new_clock = rates.clock_hz * (1.0 - (1.0 - rates.throttle_at_full_mma) * min(1.0, duty))
+        if power is None or (prev_time and time_s <= prev_time * (1.0 + 1e-3)):
+            break  # no power model, or a lower clock no longer slows the launch (memory-bound)
+        prev_time = time_s
+        new_clock = power.next_clock(clock, rates.clock_hz, dyn_j / time_s)
         if abs(new_clock - clock) < 1e-4 * clock:
             break
         clock = new_clock
-    if fixed >= makespan:
+    power_floor = power.power_floor_s(dyn_j) if power is not None else 0.0
+    if power_floor > time_s or clock < rates.clock_hz * (1.0 - 1e-3):  # power-limited
+        time_s = max(time_s, power_floor)  # the limit holds even where a lower clock does not slow it
+        bound = "power"
+    elif fixed >= makespan:
         bound = "launch"
     elif sched >= max(shared.values()):
         bound = "latency" if worst_parts["latency"] > worst_parts["compute"] else \
             "compute:" + max(PIPES, key=lambda p: worst_parts[p])
     else:
         bound = max(shared, key=lambda k: shared[k])
-    busy = {**worst_parts, **{f"launch_{k}": v for k, v in shared.items()}, "schedule": sched}
-    totals = {"mma_flops": spec.total("mma_flops"), "vec_ops": spec.total("vec_ops"),
-              "sfu_ops": spec.total("sfu_ops"), "hbm_bytes": spec.total("hbm_bytes"),
-              "l2_bytes": spec.total("l2_bytes"), "smem_bytes": spec.total("smem_bytes")}
+    busy = {**worst_parts, **{f"launch_{k}": v for k, v in shared.items()}, "schedule": sched,
+            "power_floor": power_floor}
+    parts = {**dyn_parts, "static": power.static_w * time_s} if power is not None else {}
     return LaunchResult(name=spec.name, time_s=time_s, bound=bound, grid=grid, ctas_per_sm=occ,
                         occupancy_limiter=limiter, waves=grid / slots, clock_hz=clock, busy_s=busy, totals=totals,
-                        timeline=events)
+                        timeline=events, energy_j=sum(parts.values()), energy_by_part=parts)

@@ -75,6 +75,7 @@ class Compute(StrictModel):
     sfu_ops_per_s: FlopsPerSecond | None = Field(None, description="transcendental ops (exp, rcp) per second")
     matrix_energy_j_per_flop: dict[Dtype, JoulesPerOp] = Field(default_factory=dict)
     vector_energy_j_per_flop: JoulesPerOp = 0.0
+    sfu_energy_j_per_op: JoulesPerOp = Field(0.0, description="energy of one special-function op (exp2, rcp)")
 
     @model_validator(mode="after")
     def _plausible(self) -> Compute:

@@ -61,13 +61,17 @@ def test_few_ctas_are_limited_by_bytes_in_flight():
     assert achieved == pytest.approx(32768 / RATES.cta_mem_latency_s, rel=0.01)  # the 1-CTA copy it came from
 
 
-def test_full_tensor_load_throttles_to_the_calibrated_gemm_peak():
+def test_full_tensor_load_throttles_to_the_board_power_limit():
     flops = 1e15
     grid = 132
     res = simulate_launch(spec(grid=grid, threads=384, regs=168, mma_flops=flops / grid), RATES)
-    achieved = flops / (res.time_s - RATES.mem_fixed_s)
-    assert achieved == pytest.approx(RATES.mma_fmax * RATES.throttle_at_full_mma, rel=0.01)
-    assert res.clock_hz == pytest.approx(RATES.clock_hz * RATES.throttle_at_full_mma, rel=0.01)
+    pw = RATES.power
+    # dynamic energy is clock-independent: the limit stretches the launch to E_dyn / (limit - static)
+    assert res.time_s == pytest.approx(pw.matrix_j_per_flop["bf16"] * flops / (pw.limit_w - pw.static_w), rel=0.01)
+    assert res.energy_j / res.time_s == pytest.approx(pw.limit_w, rel=0.01)
+    assert res.bound == "power"
+    full_clock_s = flops / RATES.mma_fmax
+    assert res.clock_hz == pytest.approx(RATES.clock_hz * full_clock_s / res.time_s, rel=0.01)
 
 
 def test_serial_kernels_add_the_softmax_phase_overlap_kernels_hide_it():

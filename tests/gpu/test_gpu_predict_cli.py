@@ -48,13 +48,16 @@ def test_decode_is_memory_bound_and_gemm_compute_bound():
     kv_bytes = 2 * 64 * 8 * 16384 * 128 * 2
     assert kv_bytes / dec.latency_s < 3.4e12  # never faster than HBM allows
     big = predict_gemm("h100-sxm", m=8192, n=8192, k=8192)
-    assert big.bound == "compute:mma" and 600 < big.tflops < 800
+    assert big.bound == "power" and 600 < big.tflops < 800  # tensor-core work runs into the 700 W board limit
 
 
 def test_h200_is_faster_than_h100_only_where_memory_bound():
     kw = dict(batch=8, heads=32, kv_heads=8, seq_q=1, seq_kv=65536, head_dim=128)
-    h100, h200 = predict_attention("h100-sxm", "flash2", **kw), predict_attention("h200", "flash2", **kw)
-    assert 1.25 < h100.latency_s / h200.latency_s < 1.5  # 4.8 / 3.35 TB/s
+    h100, h200 = predict_attention("h100-sxm", "flash-decoding", **kw), predict_attention("h200", "flash-decoding", **kw)
+    # below 4.8 / 3.35 TB/s: the H200 streams into its 700 W board limit first (FA2 decode ran at the limit,
+    # archsim/data/measurements/h200/power-h200-2026-12-01.csv)
+    assert h100.bound == "memory:hbm" and h200.bound == "power"
+    assert 1.15 < h100.latency_s / h200.latency_s < 1.5
     g100, g200 = predict_gemm("h100-sxm", m=8192, n=8192, k=8192), predict_gemm("h200", m=8192, n=8192, k=8192)
     assert g200.latency_s == pytest.approx(g100.latency_s, rel=0.02)
 

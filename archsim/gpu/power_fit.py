@@ -1,0 +1,179 @@
+"""Fit the GPU power model (:mod:`archsim.gpu.power`) to NVML microbenchmarks, and nothing else.
+
+Input: ``power-<dev>-<date>.csv`` files written by ``campaigns/power.py``; only rows with
+``set == calibration`` are read (the validation rows of the same files are never fitted). Each
+calibration row gives the board energy of one step ``E`` (NVML energy counter over a window of
+thousands of steps), its wall time ``T`` and what the step did. Its counts come from the same kernel
+builders the GPU model predicts with (cuBLAS tiles for GEMMs) or from the benchmark's definition
+(copies, read streams, FMA/ex2 loops). The fit solves, by least squares on relative residuals
+(every benchmark weighs the same), with all coefficients kept non-negative:
+
+    E = P_static * T + sum_dtype e_mma[dtype] * tensor FLOPs + e_vec * FP32 lane ops + e_sfu * ex2 ops
+        + e_smem * L1/shared bytes + e_l2 * L2 bytes + e_hbm * HBM bytes
+
+Which rows identify what: idle with a context and the empty-launch loop pin ``P_static``; HBM copies
+and reads ``e_hbm`` (+ ``e_l2``), L2-resident copies and ``.cg`` reads ``e_l2``; reads that repeat over
+a buffer of < 190 KB per SM hit the L1 (the same SRAM as shared memory on Hopper) and give ``e_smem``;
+the FMA loop ``e_vec``; the ex2 loop ``e_sfu``; GEMMs per dtype ``e_mma`` (their operand staging included,
+their HBM bytes charged apart: :func:`archsim.gpu.power.charged_counts`).
+``fp32`` is cuBLAS's FFMA GEMM (TF32 off), ``tf32`` its tensor-core GEMM with TF32 on.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from archsim.errors import ConfigError
+from archsim.gpu.power import charged_counts
+
+COLUMNS = ("static_w", "mma_bf16", "mma_fp16", "mma_tf32", "mma_fp32", "vec", "sfu", "smem", "l2", "hbm")
+#: Rows measured over less than this window are not fitted (too few steps for the mJ counter).
+MIN_WINDOW_S = 0.5
+REQUIRED = ("set", "bench", "wall_s", "step_s", "energy_per_step_j")
+
+
+@dataclass(frozen=True)
+class PowerFit:
+    """Fitted coefficients (SI) and the residual of every calibration row."""
+
+    coefficients: dict[str, float]
+    rows: list[dict]
+    sources: tuple[str, ...]
+
+    @property
+    def rms_rel_residual(self) -> float:
+        return math.sqrt(sum(r["rel_residual"] ** 2 for r in self.rows) / len(self.rows))
+
+    @property
+    def max_abs_rel_residual(self) -> float:
+        return max(abs(r["rel_residual"]) for r in self.rows)
+
+
+def read_power_csv(path: str | Path) -> list[dict[str, str]]:
+    """Rows of a power campaign CSV; a file that is not one raises a clear error."""
+    try:
+        with open(path, newline="") as fh:
+            reader = csv.DictReader(fh)
+            rows = list(reader)
+            fields = reader.fieldnames or []
+    except OSError as e:
+        raise ConfigError.single(f"cannot read power CSV {path}: {e.strerror}") from None
+    missing = [k for k in REQUIRED if k not in fields]
+    if missing:
+        raise ConfigError.single(f"{path}: not a power campaign CSV (missing columns: {', '.join(missing)})",
+                                 file=str(path), line=1)
+    return rows
+
+
+def _f(row: dict[str, str], key: str) -> float:
+    v = row.get(key, "")
+    return float(v) if v not in ("", None) else 0.0
+
+
+def _gemm_totals(row: dict[str, str], rates) -> dict[str, float]:
+    from archsim.gpu import kernels as K
+    from archsim.gpu.model import simulate_launch
+    dtype = row["dtype"]
+    size = int(_f(row, "m"))
+    launches = K.cublas_gemm(size, int(_f(row, "n")), int(_f(row, "k")), "bf16" if dtype in ("bf16", "fp16")
+                             else "fp32", rates)
+    tot: dict[str, float] = {}
+    for ln in launches:
+        for k, v in simulate_launch(ln, rates).totals.items():
+            tot[k] = tot.get(k, 0.0) + v
+    return tot
+
+
+def counts(row: dict[str, str], rates) -> dict[str, float] | None:
+    """Design-matrix counts of one calibration row (None: not a calibration benchmark the fit uses)."""
+    bench, kind = row["bench"], row.get("kind", "")
+    x = dict.fromkeys(COLUMNS, 0.0)
+    x["static_w"] = _f(row, "step_s")
+    if bench in ("idle_context", "idle_context_after"):
+        return x
+    if kind == "launch":
+        return x
+    if kind == "gemm":  # a tensor-core kernel: charged as archsim.gpu.power.charged_counts says
+        tot = charged_counts(_gemm_totals(row, rates), staged=True)
+        x[f"mma_{row['dtype']}"] = tot["mma_flops"]
+        x.update(vec=tot["vec_ops"], smem=tot["smem_bytes"], l2=tot["l2_bytes"], hbm=tot["hbm_bytes"])
+        return x
+    size = _f(row, "size_bytes")
+    moved = _f(row, "bytes_moved")
+    if kind == "copy":
+        x["l2"] = moved
+        x["hbm"] = moved if row["resident"] == "hbm" else 0.0
+        return x
+    if kind == "read":
+        x["vec"] = moved / 4.0  # one fp32 add per element read
+        # residency from what the kernel did (the first run's CSV labelled the L1-resident reads "l2"):
+        # one pass streams HBM; repeated passes hit L1 with default caching, L2 with .cg loads
+        level = "hbm" if moved <= size else "l2" if bench.endswith("_cg") else "l1"
+        if level == "hbm":
+            x.update(l2=moved, hbm=moved)
+        elif level == "l2":
+            x["l2"] = moved
+        else:  # L1-resident after the first pass, which reads L2
+            x.update(smem=moved - size, l2=size)
+        return x
+    if kind == "fma":
+        x["vec"] = _f(row, "fma_ops")
+        return x
+    if kind == "sfu":
+        x.update(sfu=_f(row, "sfu_ops"), vec=_f(row, "fmul_ops"))
+        return x
+    return None
+
+
+def _nnls(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Least squares with x >= 0 (drop the most negative coefficient and refit until none is)."""
+    free = list(range(a.shape[1]))
+    x = np.zeros(a.shape[1])
+    while free:
+        sol, *_ = np.linalg.lstsq(a[:, free], b, rcond=None)
+        if (sol >= 0).all():
+            x[free] = sol
+            return x
+        free.pop(int(np.argmin(sol)))
+    return x
+
+
+def fit(paths: list[str | Path], device: str = "h200") -> PowerFit:
+    """Fit :data:`COLUMNS` to the calibration rows of ``paths`` (see module docstring)."""
+    from archsim.gpu.calibration import rates_for
+    from archsim.presets import load_hardware
+    rates = dataclasses.replace(rates_for(load_hardware(device)), power=None)  # counts without the power limit
+    used, xs, ys = [], [], []
+    for path in paths:
+        for row in read_power_csv(path):
+            if row["set"] != "calibration" or _f(row, "wall_s") < MIN_WINDOW_S:
+                continue
+            x = counts(row, rates)
+            if x is None:
+                continue
+            e = _f(row, "energy_per_step_j")
+            used.append({"file": Path(path).name, "bench": row["bench"], "measured_j": e, "step_s": _f(row, "step_s"),
+                         "avg_power_w": _f(row, "avg_power_w"), "sm_clock_mhz": _f(row, "sm_clock_mhz"), "x": x})
+            xs.append([x[c] / e for c in COLUMNS])
+            ys.append(1.0)
+    if len(used) < len(COLUMNS):
+        raise ConfigError.single(f"power fit needs at least {len(COLUMNS)} calibration rows, found {len(used)} in "
+                                 + ", ".join(str(p) for p in paths))
+    a = np.array(xs)
+    scale = a.max(axis=0)
+    scale[scale == 0] = 1.0
+    sol = _nnls(a / scale, np.array(ys)) / scale
+    coef = dict(zip(COLUMNS, (float(v) for v in sol), strict=True))
+    rows = []
+    for u in used:
+        model = sum(coef[c] * u["x"][c] for c in COLUMNS)
+        rows.append({k: v for k, v in u.items() if k != "x"} | {
+            "modeled_j": model, "rel_residual": (model - u["measured_j"]) / u["measured_j"],
+            "modeled_power_w": model / u["step_s"]})
+    return PowerFit(coefficients=coef, rows=rows, sources=tuple(str(Path(p).name) for p in paths))
