@@ -281,7 +281,8 @@ class Dram:
     @staticmethod
     def run_pattern(std: MemoryStandard, *, pattern: str, nbytes: int, write: bool = False, stride_bytes: int = 0,
                     seed: int = 0, mapping: str = "RoBaCoBgPcCh", page_policy: str = "open", queue_depth: int = 64,
-                    max_inflight: int | None = None, log_commands: int = 0) -> DramStats:
+                    max_inflight: int | None = None, log_commands: int = 0,
+                    parts: dict[str, str] | None = None) -> DramStats:
         """Play ``nbytes`` of ``stream``/``strided``/``random`` bursts from cycle 0 to the last data.
 
         With ``log_commands`` > 0 the first that many commands are kept: ``stats.controller.command_trace()``.
@@ -289,7 +290,7 @@ class Dram:
         bb = std.burst_bytes
         count = max(1, nbytes // bb)
         ctrl = DramController(std, mapping=mapping, page_policy=page_policy, queue_depth=queue_depth,
-                              max_inflight=max_inflight, log_commands=log_commands)
+                              max_inflight=max_inflight, log_commands=log_commands, parts=parts)
         if pattern == "stream":
             ctrl.submit(base=0, count=count, write=write, arrival_cycle=0)
         elif pattern == "strided":

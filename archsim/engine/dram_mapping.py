@@ -30,6 +30,8 @@ SCHEMES: dict[str, str] = {
     "ChPcRoBaBgCo": "linear: each (pseudo-)channel owns a contiguous range; no interleaving",
     "RoChRaBaBgCo": "DRAMsim3 'rochrababgco' (its DDR4 configs): a row's columns in one bank, then bank groups",
     "RoRaBgBaChCo": "DRAMsim3 'rorabgbachco' (its HBM2 configs): a row's columns, then channels, then banks",
+    "RoBaBgRaPcCoCh": "Ramulator 2 CacheLineInterleave + RoBaRaCoCh: channel bits lowest, then a row's columns, "
+                      "then pseudo-channel, rank/SID, bank group, bank (HBM3/DDR4 level order)",
 }
 
 

@@ -68,10 +68,17 @@ def register(app: typer.Typer) -> None:
         mapping: str = typer.Option("RoBaCoBgPcCh", help="address mapping scheme"),
         page_policy: str = typer.Option("open", help="open | closed"),
         seed: int = typer.Option(0, help="random pattern seed", min=0, max=2**63 - 1),
-        trace: str = typer.Option("", help="write the first 100k DRAM commands as Chrome/Perfetto trace JSON here",
-                                  callback=lambda v: v and str(output_file(create_parents=False)(Path(v)))),
+        trace: str = typer.Option("", help="replay this request trace instead of --pattern (DRAMsim3 '0xADDR READ "
+                                  "CYCLE', Ramulator 2 'LD|ST ADDR' or 'R|W a,b,...')"),
+        trace_format: str = typer.Option("auto", help="auto | dramsim3 | ramulator-loadstore | ramulator-readwrite"),
+        write_policy: str = typer.Option("mixed", help="controller part: mixed | drain | drain_full"),
+        scheduler: str = typer.Option("frfcfs", help="controller part: frfcfs | fcfs"),
+        refresh: str = typer.Option("standard", help="controller part: standard | all_bank | per_bank | none"),
+        command_trace: str = typer.Option("", help="write the first 100k DRAM commands as Chrome/Perfetto trace "
+                                          "JSON here",
+                                          callback=lambda v: v and str(output_file(create_parents=False)(Path(v)))),
     ) -> None:
-        """Stream, random or strided bursts through one DRAM device; JSON on stdout."""
+        """Stream, random or strided bursts (or a peer-format trace) through one DRAM device; JSON on stdout."""
         from archsim import units
         from archsim.engine.dram import PAGE_POLICIES, Dram
         from archsim.engine.dram_mapping import SCHEMES, AddressMapping
@@ -98,20 +105,40 @@ def register(app: typer.Typer) -> None:
                                         "(archsim.limits.MAX_MICROBENCH_DRAM_BYTES)"))
         if stride_b < 0 or stride_b > max(size, 0):
             problems.append(("--stride", f"stride must be from 0 to --bytes ({size} B), got {stride}"))
+        from archsim.engine.dram_parts import PARTS
+
+        chosen = {"write_policy": write_policy, "scheduler": scheduler, "refresh": refresh}
+        for kind, name in chosen.items():
+            if name not in PARTS[kind]:
+                problems.append((f"--{kind.replace('_', '-')}", f"unknown {kind} {name!r}; valid: "
+                                 f"{', '.join(PARTS[kind])}"))
         if problems:
             from archsim.errors import Problem
 
             raise ConfigError([Problem(msg, key_path=key) for key, msg in problems])
         std = load_memory_standard(preset)
+        if trace:
+            from archsim.engine.dram_trace import read_trace, run_trace
+
+            requests = read_trace(trace, trace_format)
+            wall = time.perf_counter()
+            result = run_trace(std, requests, mapping=mapping, queue_depth=queue_depth, parts=chosen,
+                               page_policy=page_policy)
+            out = {"preset": std.name, "trace": trace, "format": requests.fmt, "requests": len(requests),
+                   "mapping": mapping, "queue_depth": queue_depth, "parts": chosen, **result.summary(),
+                   "peak_bytes_per_s": std.peak_bandwidth_bytes_per_s, "wall_s": time.perf_counter() - wall}
+            typer.echo(json.dumps(out, indent=2))
+            return
         if size < std.burst_bytes:
             raise ConfigError.single(f"--bytes must be >= one burst ({std.burst_bytes} B)", key_path="--bytes")
         wall = time.perf_counter()
         st = Dram.run_pattern(std, pattern=pattern, nbytes=size, write=write, stride_bytes=stride_b, seed=seed,
                               mapping=mapping, page_policy=page_policy, queue_depth=queue_depth,
-                              max_inflight=inflight or None, log_commands=100_000 if trace else 0)
+                              max_inflight=inflight or None, log_commands=100_000 if command_trace else 0,
+                              parts=chosen)
         wall = time.perf_counter() - wall
-        if trace and st.controller is not None:
-            _write_atomically(trace, json.dumps(st.controller.command_trace()))
+        if command_trace and st.controller is not None:
+            _write_atomically(command_trace, json.dumps(st.controller.command_trace()))
         elapsed_s = st.elapsed_cycles * std.timing.tck_s
         moved = st.bytes_read + st.bytes_written
         touched = int((st.per_unit[:, 2] + st.per_unit[:, 3] > 0).sum())

@@ -1,0 +1,126 @@
+"""Report ``dram-peers``: archsim's DRAM controller against DRAMsim3 and Ramulator 2.1 on the same traces.
+
+The peers' numbers are inputs (``archsim/data/measurements/dram-peers/peer-results.json``, with
+each peer's commit, build, run and config); archsim's are computed here on the same requests
+(:mod:`archsim.engine.dram_peer_cases`) with matched timings. ``reproduce(out_dir)`` writes
+``dram-peers.md`` and ``dram-peers.json``. Ratios are ours / theirs; nothing is fitted to them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from archsim.engine.dram_peer_cases import PATTERNS, SETUPS, data_dir, load_standard, make_trace
+from archsim.engine.dram_trace import run_trace
+
+EXPLAIN = {
+    ("dramsim3", "ddr4", "random"): "latency only (bandwidth is ACT-bound on both): DRAMsim3 queues 32 transactions "
+    "plus 8 commands per bank, up to 288 requests when they spread over banks; archsim's matched pool holds 40 "
+    "(what DRAMsim3 holds for a stream, all in one bank), so its reads wait less in the queue",
+    ("dramsim3", "ddr4", "mix"): "write drain: DRAMsim3 drains its 32-entry write buffer only when full (or "
+    "when >8 writes wait and the command queues are empty) and then exactly the writes it held; archsim's "
+    "drain_full also drains whenever no read is queued, so it turns the bus around more often",
+    ("dramsim3", "hbm2", "stream"): "both are bound by DRAMsim3's trace front end (one 64 B request per cycle "
+    "= 64 GB/s at 1 GHz); the remaining gap is refresh: DRAMsim3 refreshes each channel every tREFI from cycle 0",
+    ("ramulator2", "hbm3", "stream"): "address mapping: under RoBaRaCoCh a stream fills one pseudo-channel's row "
+    "before the other PC, so both stay below half the peak; the gap is in archsim's column-bus / tCCD_L handling "
+    "of one-bank streams against Ramulator's per-level timing (not resolved: see report notes)",
+}
+
+
+def _peer_row(peer: str, std, res: dict) -> dict:
+    if peer == "dramsim3":
+        moved = res["rd"] + res["wr"]
+        return {"bandwidth_bytes_per_s": moved * std.burst_bytes / (res["last_data_cycle"] * std.timing.tck_s),
+                "row_hit_rate": res["row_hits"] / moved, "avg_read_latency_cycles": res["avg_read_latency_cycles"],
+                "p99_read_latency_cycles": None, "act": res["act"], "pre": res["pre"], "rd": res["rd"],
+                "wr": res["wr"]}
+    cycles = res["ticks"] / 2  # Ramulator 2.1 HBM3 ticks are half clocks
+    served = res["read_served"] + res["write_served"]
+    total = res["row_hits"] + res["row_misses"] + res["row_conflicts"]
+    return {"bandwidth_bytes_per_s": served * std.burst_bytes / (cycles * std.timing.tck_s),
+            "row_hit_rate": res["row_hits"] / total, "p99_read_latency_cycles": None,
+            "avg_read_latency_cycles": res["read_latency_sum_ticks"] / max(1, res["read_served"]) / 2,
+            "act": res["row_misses"] + res["row_conflicts"], "pre": res["row_conflicts"],
+            "rd": res["read_served"], "wr": res["write_served"]}
+
+
+def compare() -> list[dict]:
+    """One row per (peer, standard, pattern): theirs, ours, ratios."""
+    peer_data = json.loads((data_dir() / "peer-results.json").read_text())
+    rows = []
+    for (peer, name), setup in SETUPS.items():
+        std = load_standard(setup)
+        for pattern in PATTERNS:
+            run = run_trace(std, make_trace(pattern, setup), mapping=setup.mapping, queue_depth=setup.queue_depth,
+                            parts=dict(setup.parts))
+            ours = run.summary()
+            theirs = _peer_row(peer, std, peer_data["results"][f"{peer}/{name}/{pattern}"])
+            rows.append({"peer": peer, "standard": name, "pattern": pattern, "theirs": theirs,
+                         "ours": {k: ours[k] for k in ("bandwidth_bytes_per_s", "row_hit_rate",
+                                                       "avg_read_latency_cycles", "p99_read_latency_cycles",
+                                                       "act", "pre", "rd", "wr", "read_forwards")},
+                         "bandwidth_ratio": ours["bandwidth_bytes_per_s"] / theirs["bandwidth_bytes_per_s"],
+                         "latency_ratio": ours["avg_read_latency_cycles"] / theirs["avg_read_latency_cycles"],
+                         "why": EXPLAIN.get((peer, name, pattern), "")})
+    return rows
+
+
+def _markdown(rows: list[dict], meta: dict) -> str:
+    out = ["# DRAM controller vs DRAMsim3 and Ramulator 2.1 (same traces, matched timings)", "",
+           "Regenerate: `archsim reproduce dram-peers` (archsim side; the peer numbers are the recorded inputs in "
+           "`archsim/data/measurements/dram-peers/peer-results.json`, produced here by building each peer from "
+           "source: see that file for commits, builds, configs and commands).", "",
+           "Bandwidth = bytes moved / (first arrival to last data); latency in DRAM clocks from queue entry to the "
+           "last data beat; ratio = ours / theirs. Neither peer's output gives a p99 (DRAMsim3 keeps 20-cycle "
+           "buckets capped at 200, Ramulator 2.1 only a sum): archsim's p99 is listed alone.", "",
+           "| peer | std | pattern | GB/s theirs | ours | ratio | row hits theirs / ours | avg rd lat theirs / ours "
+           "(ratio) | p99 ours | ACT theirs / ours | RD+WR theirs / ours |",
+           "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        t, o = r["theirs"], r["ours"]
+        out.append(f"| {r['peer']} | {r['standard']} | {r['pattern']} | {t['bandwidth_bytes_per_s'] / 1e9:.1f} | "
+                   f"{o['bandwidth_bytes_per_s'] / 1e9:.1f} | {r['bandwidth_ratio']:.3f} | "
+                   f"{t['row_hit_rate']:.3f} / {o['row_hit_rate']:.3f} | {t['avg_read_latency_cycles']:.0f} / "
+                   f"{o['avg_read_latency_cycles']:.0f} ({r['latency_ratio']:.2f}) | "
+                   f"{o['p99_read_latency_cycles']:.0f} | {t['act']} / {o['act']} | {t['rd'] + t['wr']} / "
+                   f"{o['rd'] + o['wr'] + o['read_forwards']} |")
+    out += ["", "## Differences and their mechanisms", ""]
+    for r in rows:
+        if abs(r["bandwidth_ratio"] - 1) > 0.05 or r["why"]:
+            out.append(f"- **{r['peer']} {r['standard']} {r['pattern']}** (bandwidth x{r['bandwidth_ratio']:.3f}): "
+                       + (r["why"] or "not explained yet (open)"))
+    out += ["", "## Notes", "", *meta["notes"], ""]
+    return "\n".join(out)
+
+
+NOTES = [
+    "- Ramulator 2.1 stops when its trace front end has sent the last request, so 2-4% of the requests are still "
+    "queued: its bandwidth is served bytes over that time; its ACT count is row misses + conflicts.",
+    "- Ramulator's HBM3 nRCDWR (15) and nRTW (20) have no separate field in archsim (nRCD 31 for both, RD->WR "
+    "derived as nCL + nBL + 2 - nCWL = 14): the mix case carries that difference.",
+    "- DRAMsim3 queues per channel 32 transactions plus 8 commands per bank; archsim's matched queue holds that "
+    "total (32 + 8 x banks) in one FR-FCFS pool. DRAMsim3's HBM2 config is legacy mode (8 x 128-bit channels).",
+    "- DRAMsim3 reads the key tRTP, which its HBM2 ini does not set (it sets tRTP_L/S): it simulates the default 5.",
+]
+
+
+def reproduce(out_dir: Path) -> list[Path]:
+    """Write ``dram-peers.md`` and ``dram-peers.json`` into ``out_dir``; returns their paths."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows = compare()
+    meta = json.loads((data_dir() / "peer-results.json").read_text())
+    files = {"dram-peers.md": _markdown(rows, {"notes": NOTES}),
+             "dram-peers.json": json.dumps({"peers": meta["peers"], "rows": rows}, indent=1)}
+    paths = []
+    for name, text in files.items():
+        fd, tmp = tempfile.mkstemp(dir=out_dir, suffix=".tmp")
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, out_dir / name)
+        paths.append(out_dir / name)
+    return paths

@@ -1,0 +1,89 @@
+"""Controller parts, HBM3 shared command buses and stack IDs, write drain/forwarding, peer trace formats."""
+
+import numpy as np
+import pytest
+
+from archsim.engine.dram import DramController
+from archsim.engine.dram_parts import register_part, resolve
+from archsim.engine.dram_trace import Trace, read_trace, run_trace
+from archsim.errors import ConfigError
+from archsim.presets import load_memory_standard
+
+
+def test_part_registry_rejects_duplicates_and_lists_valid_names():
+    with pytest.raises(ValueError, match="already registered"):
+        register_part("scheduler", "frfcfs", core="frfcfs")
+    with pytest.raises(ValueError, match="valid: frfcfs, fcfs"):
+        resolve({"scheduler": "nope"})
+    assert resolve({"write_policy": "drain_full"})["write_policy"].params == {"high": 1.0, "low": 0.0}
+
+
+def _random_log(std, n=3000, write_share=0.0, parts=None):
+    ctrl = DramController(std, queue_depth=16, log_commands=200_000, parts=parts)
+    rng = np.random.default_rng(5)
+    bases = rng.integers(0, int(std.organisation.capacity_bytes) // std.burst_bytes, n) * std.burst_bytes
+    ctrl.submit_many(bases, rng.random(n) < write_share, np.zeros(n, np.int64))
+    ctrl.advance(1 << 40, drain=True)
+    return ctrl.command_log
+
+
+def test_hbm3_pseudo_channels_share_the_row_and_column_buses():
+    std = load_memory_standard("hbm3")
+    log = _random_log(std, write_share=0.3)
+    pcs = std.organisation.pseudo_channels
+    for ch in range(std.organisation.channels):
+        cmds = log[(log[:, 1] // pcs == ch) & (log[:, 5] == 1)]
+        col = cmds[np.isin(cmds[:, 2], (2, 3)), 0]
+        assert len(np.unique(col)) == len(col), "two column commands of one channel in one cycle"
+        acts = np.sort(cmds[cmds[:, 2] == 0, 0])
+        assert (np.diff(acts) >= 2).all(), "ACT holds the row bus 1.5 CK: the next ACT is 2 CK later"
+        rising = np.sort(cmds[np.isin(cmds[:, 2], (0, 4, 5)), 0])  # ACT/REF start on rising edges only
+        assert len(np.unique(rising)) == len(rising)
+
+
+def test_hbm3_stack_ids_double_the_banks_and_gate_tccdr():
+    std = load_memory_standard("hbm3")
+    assert std.organisation.ranks == 2
+    log = _random_log(std)
+    banks = std.banks
+    for u in range(4):
+        rd = log[(log[:, 1] == u) & (log[:, 2] == 2)]
+        assert rd[:, 3].max() >= banks  # banks of the second SID are used
+        gaps = np.diff(rd[:, 0])
+        other_sid = (rd[1:, 3] // banks) != (rd[:-1, 3] // banks)
+        assert (gaps[other_sid] >= std.timing.nCCDR).all()
+
+
+def test_write_drain_raises_read_latency_and_forwards_reads():
+    std = load_memory_standard("ddr4")
+    n = 4000
+    rng = np.random.default_rng(2)
+    addrs = rng.integers(0, 1 << 27, n) * 64
+    writes = rng.random(n) < 0.5
+    mixed = run_trace(std, Trace("dramsim3", addrs, writes, np.zeros(n, np.int64)))
+    drain = run_trace(std, Trace("dramsim3", addrs, writes, np.zeros(n, np.int64)), parts={"write_policy": "drain"})
+    assert drain.read_latency_cycles.mean() > 1.2 * mixed.read_latency_cycles.mean()
+    same = np.array([4096, 4096, 8192]), np.array([True, False, False]), np.array([0, 1, 200])
+    fwd = run_trace(std, Trace("dramsim3", *same), parts={"write_policy": "drain"})
+    assert fwd.stats.counters["read_forwards"] == 1 and fwd.stats.counters["rd"] == 1
+    assert fwd.read_latency_cycles[0] == 1  # forwarded one cycle after it entered
+
+
+def test_trace_formats_and_bad_lines(tmp_path):
+    ds3 = tmp_path / "a.trace"
+    ds3.write_text("0x40 READ 0\n0x80 WRITE 5\n")
+    t = read_trace(ds3)
+    assert t.fmt == "dramsim3" and t.writes.tolist() == [False, True] and t.cycles.tolist() == [0, 5]
+    ls = tmp_path / "b.trace"
+    ls.write_text("LD 0x40\nST 128\n")
+    assert read_trace(ls).addresses.tolist() == [64, 128]
+    rw = tmp_path / "c.trace"
+    rw.write_text("R 1,0,0,2,3,7\nW 0,0,1,0,5,2\n")
+    std = load_memory_standard("ddr4")
+    res = run_trace(std, read_trace(rw))
+    assert res.stats.counters["rd"] == 1 and res.stats.counters["wr"] == 1
+    bad = tmp_path / "d.trace"
+    bad.write_text("0x40 READ 0\n0x80 FETCHX 1\n0x80 READ\n")
+    with pytest.raises(ConfigError) as err:
+        read_trace(bad)
+    assert [p.line for p in err.value.problems] == [2, 3]
