@@ -30,6 +30,10 @@ def simulate(workload: Workload | str, hardware: Any, *, backend: str = "auto") 
     """Run ``workload`` on ``hardware`` (names, paths or schema objects) with ``backend`` (or the best)."""
     wl = presets.load_workload(workload) if isinstance(workload, str) else workload
     hw = presets.load_hardware(hardware) if isinstance(hardware, str) else hardware
+    if hw.family == "system" or wl.parallel.devices > 1:  # one device of a parallel deployment
+        from archsim.parallel.simulate import simulate_parallel
+
+        return simulate_parallel(wl, hw, backend=backend)
     model = presets.resolve_model(wl)
     ops = lower(wl, model)
     chosen = choose(backend, hw.family)

@@ -74,6 +74,11 @@ def simulate_parallel(workload: Workload | str, hardware: Any, *, backend: str =
     """One device's view of ``workload`` split by its ``parallel`` section over ``hardware``."""
     wl = presets.load_workload(workload) if isinstance(workload, str) else workload
     hw = presets.load_hardware(hardware) if isinstance(hardware, str) else hardware
+    if isinstance(hw, SystemSpec) and len(hw.devices) > 1:
+        raise ConfigError.single(
+            f"hardware {hw.name!r} mixes device groups ({', '.join(hw.devices)}); `archsim run` simulates one group "
+            f"of identical GPUs (hgx-h100, hgx-h200, hgx-b200) — serve a model on this system with "
+            f"`archsim offload {hw.name}`", key_path="devices")
     model = presets.resolve_model(wl)
     if model is None:
         raise ConfigError.single("parallel splits need a model workload (explicit layers are one device's shapes)",
