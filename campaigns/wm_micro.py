@@ -109,15 +109,16 @@ def _graph_us(fn: Callable[[], object], calls: int = 20) -> float:
     return best
 
 
-def run_glue(sink, budget, log, sizes=SIZES) -> None:
+def run_glue(sink, budget, log, sizes=SIZES, cases_of=None) -> None:
     """One profiler session per size over every op, warm then cold (see module docstring)."""
+    cases_of = cases_of or glue_cases
     flush = torch.empty(256 << 20, dtype=torch.uint8, device="cuda")
     calls = {"warm": 10, "cold": 5}
     for size in sizes:
         if budget.left() < 30:
             log(f"glue: budget, stopping before size {size}")
             return
-        cases = glue_cases(size)
+        cases = cases_of(size)
         graph = {}
         for op, dt, fn, *_ in cases:
             for _ in range(3):
@@ -406,3 +407,34 @@ def run_host_models(sink, log, reps: int = 30) -> None:
                 except Exception as e:  # recorded and skipped: the per-kernel rows above still calibrate
                     log(f"host model {impl} {phase} L{layers} FAILED {e!r}")
     log("host per-layer microbenchmarks done")
+
+
+def glue_cases_extra(size: int) -> list[tuple[str, str, Callable[[], object], float, float, int, int, int]]:
+    """Glue kernels of the HF / MoE paths that the first set lacks (same tuple layout as ``glue_cases``):
+    DynamicCache's cat of a transposed K/V view (prefill) and of a cache plus one token (decode),
+    repeat_kv's expand-reshape copy, masked_fill_, a row gather, and the rotary multiply on a transposed
+    head view with a broadcast cos."""
+    n2 = size // 2
+    s_len = max(1, n2 // (8 * 128))
+    kv = torch.randn(1, s_len, 8, 128, dtype=BF16, device="cuda")
+    empty = torch.empty(1, 8, 0, 128, dtype=BF16, device="cuda")
+    cache = torch.randn(1, 8, s_len, 128, dtype=BF16, device="cuda")
+    one = torch.randn(1, 8, 1, 128, dtype=BF16, device="cuda")
+    r, c = _rows_cols(n2)
+    x = torch.randn(r, c, dtype=BF16, device="cuda")
+    mask = torch.rand(r, 1, device="cuda") > 0.5
+    perm = torch.randperm(r, device="cuda")
+    q = torch.randn(1, max(1, n2 // (32 * 128)), 32, 128, dtype=BF16, device="cuda")
+    cos = torch.randn(1, 1, q.shape[1], 128, dtype=BF16, device="cuda")
+    e = 2 * kv.numel()
+    qn = 2 * q.numel()
+    return [("cat_transposed", "bf16", lambda: torch.cat([empty, kv.transpose(1, 2)], dim=-2), e, e, kv.numel(),
+             s_len * 8, 128),
+            ("cat_append", "bf16", lambda: torch.cat([cache, one], dim=-2), e + 2048, e + 2048, cache.numel(),
+             s_len * 8, 128),
+            ("repeat_kv", "bf16", lambda: cache[:, :, None].expand(1, 8, 4, s_len, 128).reshape(1, 32, s_len, 128),
+             e, 4 * e, 4 * cache.numel(), s_len * 32, 128),
+            ("masked_fill", "bf16", lambda: x.masked_fill_(mask, 0.0), 2 * x.numel(), 2 * x.numel(), x.numel(), r, c),
+            ("gather_rows", "bf16", lambda: x[perm], 2 * x.numel(), 2 * x.numel(), x.numel(), r, c),
+            ("mul_transposed_bcast", "bf16", lambda: q.transpose(1, 2) * cos, qn + 2 * cos.numel(), qn, q.numel(),
+             q.shape[1] * 32, 128)]

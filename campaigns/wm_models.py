@@ -35,6 +35,11 @@ SHAPES = {
                        rope_theta=10000.0, eps=1e-5),
     "llama-3-8b": dict(hidden=4096, heads=32, kv_heads=8, ffn=14336, vocab=128256, layers_full=32,
                        rope_theta=500000.0, eps=1e-5),
+    # held-out shapes (second run): a wider MHA model and a GQA model with head_dim 128, 28 heads
+    "llama-2-13b": dict(hidden=5120, heads=40, kv_heads=40, ffn=13824, vocab=32000, layers_full=40,
+                        rope_theta=10000.0, eps=1e-5),
+    "qwen2-7b": dict(hidden=3584, heads=28, kv_heads=4, ffn=18944, vocab=152064, layers_full=28,
+                     rope_theta=1e6, eps=1e-6),
     "mixtral-8x7b": dict(hidden=4096, heads=32, kv_heads=8, ffn=14336, vocab=32000, layers_full=32,
                          rope_theta=1e6, eps=1e-5, experts=8, top_k=2),
 }
