@@ -1,0 +1,149 @@
+"""Glue kernels on a GPU: PyTorch's elementwise, reduction, cast, cat and copy kernels.
+
+The kernels a model launches between its GEMMs and attention (RMSNorm in fp32 pieces, rotary
+embedding, SiLU * mul, residual adds, KV-cache writes, transposes) are memory-bound streams whose
+achieved bandwidth depends on the kernel template PyTorch picks and on the size:
+
+- ``vec``: ``vectorized_elementwise_kernel`` (contiguous, 16-byte accesses): ~4.4 TB/s at 1 GiB;
+- ``silu``: the vectorised template computing SiLU (an exp per element: slightly slower);
+- ``unrolled``: ``unrolled_elementwise_kernel`` (dtype-changing copy such as bf16 -> fp32): ~2.1 TB/s;
+- ``strided``: ``elementwise_kernel<128, 4>`` (non-contiguous views, broadcast operands): ~1.6 TB/s;
+- ``strided2``: ``elementwise_kernel<128, 2>`` (fp32 row-broadcast multiply): ~2.7 TB/s;
+- ``reduce``: ``reduce_kernel`` over the last dimension (mean over the hidden size);
+- ``cat``: ``CatArrayBatchedCopy`` (cat of two halves: rotate_half, KV-cache growth);
+- ``memcpy``: a device-to-device copy engine copy (``clone`` of a contiguous tensor).
+
+Model: the time of a kernel of class ``c`` that reads and writes ``B`` bytes (each input read once,
+each output written once) is the calibration curve of ``c`` at ``B``: piecewise-linear in
+log(bytes)-log(time) between measured sizes (4 KiB .. 1 GiB of input), constant below the
+smallest (the launch-and-tail floor, ~0.9 us with a warm L2) and at the largest size's bandwidth
+above it. Two curves per class: ``warm`` (inputs L2-resident, as between kernels of one layer)
+and ``cold`` (L2 flushed); a kernel reads warm when its input bytes fit in half the L2.
+
+Calibration: microbenchmarks only (``campaigns/wm_micro.py``: profiler kernel durations, median of
+10 warm / 5 cold calls per size); whole-model runs are never read here. Ignored: L2 hits of
+inputs larger than half the L2, partial waves beyond what the curves hold, concurrent kernels.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+
+from archsim.errors import ConfigError
+
+#: kernel-name fragment -> glue class (first match wins; order matters). The vectorised cat
+#: (``CatArrayBatchedCopy_vectorized``, e.g. HF's KV-cache growth) is not in the microbenchmarks:
+#: it is taken as the ``vec`` class (16-byte streams, like the vectorised elementwise template).
+TEMPLATES = (("vectorized_elementwise_kernel", "vec"), ("CatArrayBatchedCopy_vectorized", "vec"),
+             ("unrolled_elementwise_kernel", "unrolled"), ("elementwise_kernel<128, 2", "strided2"),
+             ("elementwise_kernel<128, 4", "strided"), ("reduce_kernel", "reduce"),
+             ("CatArrayBatchedCopy", "cat"), ("Memcpy", "memcpy"))
+CLASSES = ("vec", "silu", "unrolled", "strided", "strided2", "reduce", "cat", "memcpy")
+REQUIRED = ("op", "mode", "size_bytes", "bytes_read", "bytes_written", "kernel", "kernels_per_call", "gpu_us")
+
+
+def template_of(kernel: str) -> str | None:
+    """The glue class of a PyTorch kernel name, or None."""
+    for frag, cls in TEMPLATES:
+        if frag in kernel:
+            return "silu" if cls == "vec" and "silu_kernel" in kernel else cls
+    return None
+
+
+@dataclass(frozen=True)
+class GlueCurve:
+    """Measured (bytes moved, seconds) points of one class and L2 state, ascending in bytes."""
+
+    cls: str
+    mode: str
+    points: tuple[tuple[float, float], ...]
+
+    def time_s(self, moved: float) -> float:
+        pts = self.points
+        if moved <= pts[0][0]:
+            return pts[0][1]
+        if moved >= pts[-1][0]:
+            return pts[-1][1] * moved / pts[-1][0]
+        for (x0, y0), (x1, y1) in zip(pts, pts[1:], strict=False):
+            if x0 <= moved <= x1:
+                f = (math.log(moved) - math.log(x0)) / (math.log(x1) - math.log(x0))
+                return math.exp(math.log(y0) + f * (math.log(y1) - math.log(y0)))
+        raise AssertionError("unreachable: points are sorted")
+
+    @property
+    def floor_s(self) -> float:
+        return self.points[0][1]
+
+    def bandwidth(self, moved: float) -> float:
+        """Achieved bytes/s at ``moved`` bytes (launch and tail included)."""
+        return moved / self.time_s(moved)
+
+
+@dataclass(frozen=True)
+class GlueModel:
+    """Calibrated glue-kernel times for one GPU; ``source`` names the microbenchmark file."""
+
+    device: str
+    source: str
+    l2_bytes: float
+    curves: dict[tuple[str, str], GlueCurve]
+
+    def time_s(self, cls: str, bytes_read: float, bytes_written: float) -> float:
+        if cls not in CLASSES:
+            raise ConfigError.single(f"unknown glue kernel class {cls!r}; valid: {', '.join(CLASSES)}")
+        mode = "warm" if bytes_read <= 0.5 * self.l2_bytes else "cold"
+        return self.curves[(cls, mode)].time_s(bytes_read + bytes_written)
+
+
+def _points(rows: list[tuple[float, float]]) -> tuple[tuple[float, float], ...]:
+    """Median time per distinct byte count, then a running max so the curve never falls with size."""
+    by: dict[float, list[float]] = {}
+    for moved, t in rows:
+        by.setdefault(moved, []).append(t)
+    pts, best = [], 0.0
+    for moved in sorted(by):
+        best = max(best, statistics.median(by[moved]))
+        pts.append((moved, best))
+    return tuple(pts)
+
+
+def load_glue(path: str | Path, device: str, l2_bytes: float) -> GlueModel:
+    """Build a :class:`GlueModel` from a ``wm-glue`` microbenchmark CSV (see module docstring).
+
+    Each row is one kernel of one microbenchmark call; a call launching several kernels (SiLU *
+    mul on halves) contributes each kernel separately, bytes split evenly between them.
+    """
+    path = Path(path)
+    try:
+        with open(path, newline="") as fh:
+            reader = csv.DictReader(fh)
+            rows = list(reader)
+            fields = reader.fieldnames or []
+    except OSError as e:
+        raise ConfigError.single(f"cannot read glue microbenchmark CSV {path}: {e.strerror}") from None
+    missing = [k for k in REQUIRED if k not in fields]
+    if missing:
+        raise ConfigError.single(f"{path}: not a glue microbenchmark CSV (missing columns: {', '.join(missing)})",
+                                 file=str(path), line=1)
+    samples: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    for i, r in enumerate(rows, start=2):
+        cls = template_of(r["kernel"])
+        if cls is None:
+            continue
+        try:
+            per_call = float(r["kernels_per_call"])
+            moved = (float(r["bytes_read"]) + float(r["bytes_written"])) / max(1.0, round(per_call))
+            t = float(r["gpu_us"]) * 1e-6
+        except ValueError:
+            raise ConfigError.single(f"{path}:{i}: non-numeric value in a glue row", file=str(path),
+                                     line=i) from None
+        samples.setdefault((cls, r["mode"]), []).append((moved, t))
+    curves = {key: GlueCurve(cls=key[0], mode=key[1], points=_points(v)) for key, v in samples.items()}
+    absent = [f"{c}/{m}" for c in CLASSES for m in ("warm", "cold") if (c, m) not in curves]
+    if absent:
+        raise ConfigError.single(f"{path}: no glue measurements for {', '.join(absent)}", file=str(path))
+    return GlueModel(device=device, source=str(path), l2_bytes=l2_bytes, curves=curves)

@@ -1,0 +1,259 @@
+"""Software-stack profiles: how a decoder model becomes GPU kernels under a given software stack.
+
+A stack decides which kernels run, not only how fast: the same Llama layer is 37 kernels in a
+hand-written eager PyTorch model, ~45 in HuggingFace transformers and ~14 under torch.compile.
+Each profile below lowers one step (prefill of ``seq_len`` tokens, or one decode token with
+``context`` cached tokens) to :class:`KernelItem` s — GEMMs (cuBLAS), attention (SDPA backend),
+glue (:mod:`archsim.gpu.glue` classes with the bytes each kernel reads and writes).
+
+Profiles (each read from the code it models and checked kernel by kernel against the profiler's
+kernel list of one run — names, counts per layer — never against its times):
+
+- ``plain`` (eager PyTorch, ``campaigns/wm_models.PlainLlama``): fused QKV and gate/up GEMMs;
+  RMSNorm in fp32 as HF writes it (``x.to(float32)``, ``pow(2)``, ``mean(-1)``, ``+ eps``, ``rsqrt``,
+  multiply, ``.to(bf16)``, ``weight *``: 8 kernels); rotary ``q*cos + rotate_half(q)*sin`` on the
+  strided head views (mul, neg, cat, mul, add per tensor); static KV cache written in place (2
+  strided copies); SDPA FLASH (FlashAttention-2); SiLU and mul on the two strided halves of the
+  gate/up output; residual adds; final norm of the last token only; embedding gather.
+- ``hf`` (transformers 5.17 ``modeling_llama.py``: ``LlamaRMSNorm.forward``, ``apply_rotary_pos_emb``
+  / ``rotate_half``, ``LlamaAttention.forward`` with separate q/k/v projections, ``LlamaMLP``
+  ``down(act(gate(x)) * up(x))``; ``integrations/sdpa_attention.py``: ``enable_gqa`` when no mask,
+  SDPA default backend = cuDNN attention on the H200; ``cache_utils.DynamicLayer.update``:
+  ``torch.cat`` of the whole cache with the new token, every layer, every step; the rotary module's
+  cos/sin computed per step; ``LlamaModel.norm`` over every token before ``logits_to_keep``).
+  Mixtral (``modeling_mixtral.py`` + ``integrations/moe.py`` ``grouped_mm_experts_forward``): router
+  GEMM, fp32 softmax, top-k, sort by expert, gather of the selected rows, three ``masked_fill``
+  passes, two grouped GEMMs (``torch._grouped_mm``, CUTLASS sm90; modelled as one cuBLAS GEMM per
+  active expert, rows split evenly), SiLU * mul on strided halves, routing-weight multiply,
+  un-permute gather and a sum over top-k. Under CUDA-graph capture (host ``cuda-graph``) with GQA,
+  transformers builds an explicit mask (``masking_utils._ignore_causal_mask_sdpa`` returns False when
+  ``utils.import_utils.is_tracing()``, which includes ``is_cuda_stream_capturing``), so SDPA gets a
+  mask and ``repeat_kv`` copies K and V to every query head each layer.
+- ``fused`` (``torch.compile`` inductor, default mode, on ``plain``): the GEMMs and FlashAttention
+  stay library calls; each norm (+ residual add), the rotary embedding with its KV-cache write and
+  SiLU * mul become one Triton kernel each, streaming like the vectorised elementwise template
+  (an assumption: inductor's kernels were not microbenchmarked).
+
+Not modelled (named, not hidden): the Memcpy DtoD copies and memsets of the MoE path, tiny
+index/sort kernels (counted as ``vec`` floor kernels), the profiler's GEMM memsets.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from archsim.errors import ConfigError
+
+STACKS = ("plain", "hf", "fused")
+CATEGORIES = ("gemm", "attention", "norm", "rotary", "elementwise", "copy")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelShape:
+    """Decoder shape (bf16). ``experts`` = 0 for dense models."""
+
+    name: str
+    hidden: int
+    heads: int
+    kv_heads: int
+    ffn: int
+    vocab: int
+    layers: int
+    experts: int = 0
+    top_k: int = 0
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden // self.heads
+
+
+@dataclass(frozen=True, kw_only=True)
+class Step:
+    """One forward step: ``phase`` prefill (``seq_len`` new tokens) or decode (1 token, ``context`` cached)."""
+
+    phase: str
+    batch: int
+    seq_len: int
+    context: int = 0
+
+    @property
+    def tokens(self) -> int:
+        return self.batch * self.seq_len
+
+
+@dataclass(frozen=True, kw_only=True)
+class KernelItem:
+    """One kernel (``count`` identical launches per step). Exactly one of gemm / attention / glue is set.
+
+    ``gemm``: (m, n, k, batch_of_gemms); ``attention``: SDPA shape and implementation;
+    ``glue``: (class, bytes read, bytes written) per launch.
+    """
+
+    category: str
+    name: str
+    count: int = 1
+    gemm: tuple[int, int, int, int] | None = None
+    attention: dict | None = None
+    glue: tuple[str, float, float] | None = None
+
+
+def _g(cat: str, name: str, cls: str, read: float, write: float, count: int = 1) -> KernelItem:
+    return KernelItem(category=cat, name=name, count=count, glue=(cls, float(read), float(write)))
+
+
+def _gemm(name: str, m: int, n: int, k: int, count: int = 1, groups: int = 1) -> KernelItem:
+    return KernelItem(category="gemm", name=name, count=count, gemm=(m, n, k, groups))
+
+
+def rmsnorm_eager(rows: int, hidden: int, tag: str) -> list[KernelItem]:
+    """HF ``LlamaRMSNorm`` in eager PyTorch: 8 kernels (fp32 pieces)."""
+    n = rows * hidden
+    return [_g("norm", f"{tag}to_fp32", "unrolled", 2 * n, 4 * n), _g("norm", f"{tag}pow", "vec", 4 * n, 4 * n),
+            _g("norm", f"{tag}mean", "reduce", 4 * n, 4 * rows), _g("norm", f"{tag}add_eps", "vec", 4 * rows, 4 * rows),
+            _g("norm", f"{tag}rsqrt", "vec", 4 * rows, 4 * rows),
+            _g("norm", f"{tag}mul_rsqrt", "strided2", 4 * n + 4 * rows, 4 * n),
+            _g("norm", f"{tag}to_bf16", "vec", 4 * n, 2 * n), _g("norm", f"{tag}mul_weight", "strided", 2 * n, 2 * n)]
+
+
+def rotary_eager(elements: int, tokens: int, head_dim: int, tag: str) -> list[KernelItem]:
+    """``x*cos + rotate_half(x)*sin`` on a strided head view of ``elements`` bf16 values."""
+    n, cs = elements, 2 * tokens * head_dim
+    return [_g("rotary", f"{tag}mul_cos", "strided", 2 * n + cs, 2 * n), _g("rotary", f"{tag}neg", "strided", n, n),
+            _g("rotary", f"{tag}cat", "cat", 2 * n, 2 * n), _g("rotary", f"{tag}mul_sin", "strided", 2 * n + cs, 2 * n),
+            _g("rotary", f"{tag}add", "strided", 4 * n, 2 * n)]
+
+
+def _attn(impl: str, m: ModelShape, s: Step) -> KernelItem:
+    seq_q, seq_kv = (s.seq_len, s.context + s.seq_len)
+    shape = dict(impl=impl, batch=s.batch, heads=m.heads, kv_heads=m.kv_heads, seq_q=seq_q, seq_kv=seq_kv,
+                 head_dim=m.head_dim, causal=s.phase == "prefill")
+    return KernelItem(category="attention", name=f"attention_{impl}", attention=shape)
+
+
+def _plain_layer(m: ModelShape, s: Step, fused: bool) -> list[KernelItem]:
+    t, hd, d = s.tokens, m.hidden, m.head_dim
+    q, kv = t * m.heads * d, t * m.kv_heads * d
+    out = [] if fused else rmsnorm_eager(t, hd, "norm1_")
+    if fused:
+        out.append(_g("norm", "norm1_fused", "vec", 2 * t * hd, 2 * t * hd))
+    out.append(_gemm("qkv_proj", t, (m.heads + 2 * m.kv_heads) * d, hd))
+    if fused:
+        out += [_g("rotary", "rotary_q_fused", "vec", 2 * q + 4 * t * d, 2 * q),
+                _g("rotary", "rotary_k_cache_write_fused", "vec", 4 * kv + 4 * t * d, 4 * kv)]
+    else:
+        out += rotary_eager(q, t, d, "rotary_q_") + rotary_eager(kv, t, d, "rotary_k_")
+        out += [_g("copy", "cache_write_k", "strided", 2 * kv, 2 * kv), _g("copy", "cache_write_v", "strided", 2 * kv,
+                                                                           2 * kv)]
+    out += [_attn("flash2", m, s), _gemm("o_proj", t, hd, m.heads * d)]
+    if fused:
+        out.append(_g("norm", "residual_norm2_fused", "vec", 4 * t * hd, 4 * t * hd))
+    else:
+        out += [_g("elementwise", "residual_add1", "vec", 4 * t * hd, 2 * t * hd)] + rmsnorm_eager(t, hd, "norm2_")
+    f = m.ffn
+    out.append(_gemm("gate_up_proj", t, 2 * f, hd))
+    if fused:
+        out.append(_g("elementwise", "silu_mul_fused", "vec", 4 * t * f, 2 * t * f))
+    else:
+        out += [_g("elementwise", "silu", "strided", 2 * t * f, 2 * t * f),
+                _g("elementwise", "mul", "strided", 4 * t * f, 2 * t * f)]
+    out.append(_gemm("down_proj", t, hd, f))
+    if not fused:
+        out.append(_g("elementwise", "residual_add2", "vec", 4 * t * hd, 2 * t * hd))
+    return out
+
+
+def _moe_hf(m: ModelShape, s: Step) -> list[KernelItem]:
+    """transformers' grouped_mm experts (integrations/moe.py) with the Mixtral router."""
+    t, hd, f, e, k = s.tokens, m.hidden, m.ffn, m.experts, m.top_k
+    sel = t * k
+    active = max(1, min(e, round(e * (1.0 - (1.0 - k / e) ** t))))  # expected distinct experts, uniform routing
+    rows = -(-sel // active)
+    tiny = [_g("elementwise", n, "vec", 8 * max(sel, e), 8 * max(sel, e)) for n in (
+        "router_softmax", "topk_a", "topk_b", "topk_sum", "topk_div", "sort_a", "sort_b", "sort_c", "sort_d",
+        "perm_div", "weights_index", "histc", "cumsum_a", "cumsum_b", "sentinel_ge", "clamp", "inv_perm_fill",
+        "inv_perm_put")]
+    return [_gemm("router", t, e, hd), _g("copy", "router_to_fp32", "unrolled", 2 * t * e, 4 * t * e), *tiny,
+            _g("copy", "gather_selected", "vec", 2 * sel * hd, 2 * sel * hd),
+            _g("elementwise", "mask_selected", "strided", 2 * sel * hd, 2 * sel * hd),
+            _gemm("experts_gate_up", rows, 2 * f, hd, count=1, groups=active),
+            _g("elementwise", "mask_gate_up", "strided", 4 * sel * f, 4 * sel * f),
+            _g("elementwise", "silu", "strided", 2 * sel * f, 2 * sel * f),
+            _g("elementwise", "mul", "strided", 4 * sel * f, 2 * sel * f),
+            _gemm("experts_down", rows, hd, f, count=1, groups=active),
+            _g("elementwise", "mask_down", "strided", 2 * sel * hd, 2 * sel * hd),
+            _g("elementwise", "routing_weight_mul", "strided", 2 * sel * hd + 4 * sel, 2 * sel * hd),
+            _g("copy", "unpermute_gather", "vec", 2 * sel * hd, 2 * sel * hd),
+            _g("elementwise", "topk_sum", "reduce", 2 * sel * hd, 2 * t * hd)]
+
+
+def _hf_layer(m: ModelShape, s: Step, host: str) -> list[KernelItem]:
+    t, hd, d = s.tokens, m.hidden, m.head_dim
+    q, kv = t * m.heads * d, t * m.kv_heads * d
+    out = rmsnorm_eager(t, hd, "norm1_")
+    out += [_gemm("q_proj", t, m.heads * d, hd), _gemm("k_proj", t, m.kv_heads * d, hd),
+            _gemm("v_proj", t, m.kv_heads * d, hd)]
+    out += rotary_eager(q, t, d, "rotary_q_") + rotary_eager(kv, t, d, "rotary_k_")
+    if s.phase == "prefill":  # DynamicLayer.update: cat of an empty cache with the (transposed) new K/V
+        out += [_g("copy", f"cache_cat_{x}", "cat", 2 * kv, 2 * kv) for x in "kv"]
+    else:  # cat of the whole cache with the new token: an O(context) copy per layer and step
+        total = s.batch * m.kv_heads * (s.context + 1) * d * 2
+        out += [_g("copy", f"cache_cat_{x}", "vec", total, total) for x in "kv"]
+    if host == "cuda-graph" and m.heads != m.kv_heads:
+        # under stream capture transformers' is_tracing() is true, so masking_utils builds an explicit
+        # mask (_ignore_causal_mask_sdpa returns False) and use_gqa_in_sdpa (no mask) is false:
+        # repeat_kv materialises K and V for every query head before SDPA
+        length = s.context + s.seq_len
+        small = 2 * s.batch * s.seq_len * length
+        big_r, big_w = 2 * s.batch * m.kv_heads * length * d, 2 * s.batch * m.heads * length * d
+        out += [_g("elementwise", f"mask_fill_{i}", "vec", small, small) for i in range(2)]
+        out += [_g("copy", f"repeat_kv_{x}", "strided", big_r, big_w) for x in "kv"]
+    out += [_attn("cudnn", m, s), _gemm("o_proj", t, hd, m.heads * d),
+            _g("elementwise", "residual_add1", "vec", 4 * t * hd, 2 * t * hd)]
+    out += rmsnorm_eager(t, hd, "norm2_")
+    if m.experts:
+        out += _moe_hf(m, s)
+    else:
+        f = m.ffn
+        out += [_gemm("gate_proj", t, f, hd), _gemm("up_proj", t, f, hd),
+                _g("elementwise", "silu", "silu", 2 * t * f, 2 * t * f),
+                _g("elementwise", "mul", "vec", 4 * t * f, 2 * t * f), _gemm("down_proj", t, hd, f)]
+    out.append(_g("elementwise", "residual_add2", "vec", 4 * t * hd, 2 * t * hd))
+    return out
+
+
+def parts(model: ModelShape, step: Step, stack: str,
+          host: str = "eager") -> tuple[list[KernelItem], list[KernelItem], list[KernelItem]]:
+    """(prologue, one layer, epilogue) of one step of ``model`` under ``stack`` and host mode, in launch order."""
+    if stack not in STACKS:
+        raise ConfigError.single(f"unknown software stack {stack!r}; valid: {', '.join(STACKS)}", key_path="stack")
+    if step.phase not in ("prefill", "decode"):
+        raise ConfigError.single(f"unknown phase {step.phase!r}; valid: prefill, decode", key_path="phase")
+    if model.experts and stack != "hf":
+        raise ConfigError.single(f"stack {stack!r} has no MoE profile; MoE models lower with stack 'hf'",
+                                 key_path="stack")
+    t, hd, d = step.tokens, model.hidden, model.head_dim
+    pro = [_g("copy", "embedding", "vec", 2 * t * hd + 8 * t, 2 * t * hd)]
+    if stack == "hf":  # LlamaRotaryEmbedding.forward: fp32 bmm, cat, cos, sin, scale x2, casts x2
+        pro += [_g("rotary", f"rotary_table_{i}", "vec", 4 * t * d, 4 * t * d) for i in range(8)]
+    else:
+        pro += [_g("rotary", f"rotary_index_{x}", "vec", 2 * t * d, 2 * t * d) for x in ("cos", "sin")]
+    layer = _hf_layer(model, step, host) if stack == "hf" else _plain_layer(model, step, fused=stack == "fused")
+    rows = t if stack == "hf" else step.batch  # HF normalises every token before logits_to_keep
+    epi = ([_g("norm", "final_norm_fused", "vec", 2 * rows * hd, 2 * rows * hd)] if stack == "fused"
+           else rmsnorm_eager(rows, hd, "final_norm_"))
+    epi.append(_gemm("lm_head", step.batch, model.vocab, hd))
+    return pro, layer, epi
+
+
+def lower(model: ModelShape, step: Step, stack: str, host: str = "eager") -> list[KernelItem]:
+    """The kernels of one step (layer kernels with ``count`` x layers), in launch order."""
+    pro, layer, epi = parts(model, step, stack, host)
+    return pro + [dataclasses.replace(it, count=it.count * model.layers) for it in layer] + epi
+
+
+def sequence(model: ModelShape, step: Step, stack: str, host: str = "eager") -> list[KernelItem]:
+    """Every launch of one step in order (for the host/GPU overlap of :mod:`archsim.gpu.host`)."""
+    pro, layer, epi = parts(model, step, stack, host)
+    one = [it for it in layer for _ in range(it.count)]
+    return pro + one * model.layers + epi
