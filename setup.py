@@ -7,7 +7,8 @@ pyproject.toml); this file only enumerates the sub-packages of each folder.
 
 from setuptools import find_packages, setup
 
-ROOTS = {"archsim": "archsim", "archsim.kernels": "kernels", "archsim.dataflows": "dataflows", "archsim.rtl": "rtl"}
+ROOTS = {"archsim": "archsim", "archsim.kernels": "kernels", "archsim.dataflows": "dataflows", "archsim.rtl": "rtl",
+         "archsim.campaigns": "campaigns"}
 
 
 def _packages() -> list[str]:

@@ -1,4 +1,4 @@
-"""FuseMax vs FLAT at iso-area on the paper's workloads: ``python -m dataflows.fusemax_repro OUT``.
+"""FuseMax vs FLAT at iso-area on the paper's workloads: ``archsim reproduce fusemax``.
 
 Calibration (inputs, all from the public artifact, never fitted to its outputs): the
 ``fusemax-array`` preset; FLAT at iso-area = the same arrays with the artifact's FLAT buffer
@@ -17,7 +17,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import sys
 from pathlib import Path
 
 from archsim.dataflows.evaluate import evaluate_attention, evaluate_gemm
@@ -113,7 +112,7 @@ def run(out: Path) -> dict:
         "artifact_attention_energy_ratio": geomean([r["paper_attention_energy_ratio"] for r in rows]),
         "paper": PAPER,
         "rows": rows,
-        "command": "python -m dataflows.fusemax_repro reports/fusemax",
+        "command": "archsim reproduce fusemax",
         "timeline": TRACE_FILE,
     }
     _write_json(out / "summary.json", summary, indent=1)
@@ -124,10 +123,3 @@ def _write_json(path: Path, data: dict, indent: int | None = None) -> None:
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(data, indent=indent))
     tmp.replace(path)
-
-
-if __name__ == "__main__":
-    s = run(Path(sys.argv[1] if len(sys.argv) > 1 else "reports/fusemax"))
-    for k, v in s.items():
-        if k not in ("rows", "paper"):
-            print(f"{k}: {v if isinstance(v, str) else round(v, 3)}  (paper: {PAPER.get(k, '-')})")

@@ -1,7 +1,7 @@
 """Measure every block's cycles under Icarus and print them beside archsim's cycle models.
 
-``python -m rtl.crosscheck`` runs the cocotb testbenches (clean runs are recorded by
-:func:`rtl.tb_util.record_cycles`) and prints a markdown table: block, parameters, cycles
+``archsim reproduce rtl`` runs the cocotb testbenches (clean runs are recorded by
+:func:`archsim.rtl.tb_util.record_cycles`) and writes a markdown table: block, parameters, cycles
 measured in RTL simulation, cycles from the model, and whether they match. The systolic row
 uses ``archsim.engine.compute.SystolicArray`` when that module exists, else says so.
 """
@@ -50,7 +50,8 @@ def describe(r: dict) -> str:
     return ", ".join(f"{k}={r[k]}" for k in keys[r["block"]])
 
 
-def main() -> None:
+def crosscheck_rows() -> list[dict]:
+    """Run every testbench of RUNS under Icarus and return the distinct measured cycle records."""
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for i, (_, sources, top, module, params) in enumerate(RUNS):
@@ -64,13 +65,14 @@ def main() -> None:
                 if key not in seen:
                     seen.add(key)
                     rows.append(r)
-    print("| block | parameters | RTL cycles (Icarus) | model | model cycles | match |")
-    print("|---|---|---|---|---|---|")
-    for r in rows:
+    return rows
+
+
+def crosscheck_markdown() -> str:
+    """The cycle table (``archsim reproduce rtl``): RTL cycles beside the models' cycles."""
+    lines = ["| block | parameters | RTL cycles (Icarus) | model | model cycles | match |", "|---|---|---|---|---|---|"]
+    for r in crosscheck_rows():
         name, cycles = model_cycles(r)
-        print(f"| {r['block']} | {describe(r)} | {r['cycles']} | {name} | {cycles} | "
-              f"{'yes' if cycles == r['cycles'] else 'NO'} |")
-
-
-if __name__ == "__main__":
-    main()
+        lines.append(f"| {r['block']} | {describe(r)} | {r['cycles']} | {name} | {cycles} | "
+                     f"{'yes' if cycles == r['cycles'] else 'NO'} |")
+    return "\n".join(lines) + "\n"

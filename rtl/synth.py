@@ -1,7 +1,7 @@
 """FPGA resource counts of the RTL blocks with yosys ``synth_xilinx -family xcup`` (UltraScale+).
 
-``python -m rtl.synth`` synthesises every block in :data:`BLOCKS` (flattened, Debian yosys)
-and writes ``rtl/resources.json``: per block, LUTs (LUT1..LUT6), flip-flops (FD*), DSP48E1
+:func:`write_resources` (``archsim reproduce rtl``) synthesises every block in :data:`BLOCKS`
+(flattened, Debian yosys) and writes a resource table (``rtl/resources.json`` is the committed one): per block, LUTs (LUT1..LUT6), flip-flops (FD*), DSP48E1
 slices (DSP48E2), LUTRAM and BRAM cells, CARRY chains, plus the yosys version and the command. IO
 buffers (IBUF/OBUF/BUFG) are left out: the blocks are parts of a design, not top levels.
 Counts are yosys's mapping before place-and-route (no Vivado optimisation): expect them to
@@ -93,18 +93,13 @@ def yosys_version() -> str:
     return subprocess.run(["yosys", "-V"], capture_output=True, text=True, check=True).stdout.strip()
 
 
-def main() -> None:
+def write_resources(path: Path = RESOURCES_JSON) -> dict:
+    """Synthesise every block with yosys and write the resource table to ``path`` (atomically)."""
     blocks = {b.name: synthesise(b) for b in BLOCKS}
     doc = {"tool": yosys_version(),
            "flow": "synth_xilinx -family xcup -flatten (UltraScale+ cells, as on the ZCU102), IO buffers excluded",
-           "command": "python -m rtl.synth", "blocks": blocks}
-    tmp = RESOURCES_JSON.with_suffix(".json.tmp")
+           "command": "archsim reproduce rtl (archsim.rtl.synth.write_resources)", "blocks": blocks}
+    tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    tmp.replace(RESOURCES_JSON)
-    for name, r in blocks.items():
-        print(f"{name:26s} LUT {r['lut']:6d}  FF {r['ff']:6d}  DSP {r['dsp']:4d}  LUTRAM {r['lutram']:4d}  "
-              f"BRAM {r['bram']:3d}")
-
-
-if __name__ == "__main__":
-    main()
+    tmp.replace(path)
+    return doc

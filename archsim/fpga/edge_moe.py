@@ -1,6 +1,6 @@
 """Edge-MoE (Sarkar et al., ICCAD 2023) on the ZCU102 running M3ViT: reproduction.
 
-``python -m archsim.fpga.edge_moe reports/edge-moe`` writes ``summary.json`` and
+``archsim reproduce edge-moe`` writes ``summary.json`` and
 ``attention_bandwidth.html`` (off-chip bandwidth vs attention parallelism, naive vs reordered).
 
 Calibration vs validation: nothing here is fitted. The design parameters come from Edge-MoE's
@@ -11,7 +11,6 @@ the model from the m3vit preset (HLS); the paper's numbers are only compared aga
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,7 @@ from archsim.schemas.workload import Workload
 #: The paper's headline claims (abstract, arXiv 2305.18691): energy efficiency over GPU and CPU.
 PAPER = {"energy_eff_vs_gpu": 2.24, "energy_eff_vs_cpu": 4.90}
 
-#: Measured batch-1 PyTorch eager M3ViT on an H100 (``python archsim/fpga/measure_gpu_m3vit.py``,
+#: Measured batch-1 PyTorch eager M3ViT on an H100 (``python -m archsim.campaigns.m3vit_gpu``,
 #: 2026-11-23; see that file for the method). Not the paper's GPU (its model could not be read).
 GPU_MEASUREMENT = measurement("h100", "edge-moe-m3vit-eager.json")
 
@@ -147,10 +146,3 @@ def write_plot(rows: list[dict[str, Any]], path: Path, device: Any) -> None:
                       xaxis_title="attention parallelism P (query rows in flight)", yaxis_title="GB/s",
                       xaxis_type="log", yaxis_type="log")
     fig.write_html(str(path), include_plotlyjs="cdn")
-
-
-if __name__ == "__main__":
-    result = reproduce(Path(sys.argv[1] if len(sys.argv) > 1 else "reports/edge-moe"))
-    keys = ("latency_s", "fps", "energy_j_per_image", "energy_eff_vs_gpu", "energy_eff_vs_gpu_measured_eager",
-            "energy_eff_vs_cpu")
-    print(json.dumps({k: result.get(k) for k in keys}, indent=2))

@@ -1,6 +1,6 @@
 """SWAT (Bai et al., DAC 2024): sliding-window attention on an Alveo HBM FPGA, vs a baseline.
 
-``python -m archsim.fpga.swat reports/swat`` writes ``summary.json`` and ``swat.html``.
+``archsim reproduce swat`` writes ``summary.json`` and ``swat.html``.
 
 SWAT design (as the paper's abstract and section titles describe it): one fused row-wise
 kernel (Q.K -> softmax -> S.V per query row, no score matrix off-chip); input-stationary: the
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -161,9 +160,3 @@ def _plot(rows: list[dict[str, Any]], path: Path) -> None:
     fig.update_layout(title="SWAT on alveo-u280 (model) vs sequence length", xaxis_title="sequence length",
                       yaxis_title="ratio (x)", xaxis_type="log")
     fig.write_html(str(path), include_plotlyjs="cdn")
-
-
-if __name__ == "__main__":
-    s = reproduce(Path(sys.argv[1] if len(sys.argv) > 1 else "reports/swat"))
-    print(json.dumps({k: s[k] for k in ("latency_speedup_vs_baseline_max", "energy_eff_vs_baseline_max",
-                                         "energy_eff_vs_gpu")}, indent=2))

@@ -4,7 +4,6 @@
 - :mod:`archsim.gpu.model`: wave/occupancy model of one kernel launch on a GPU.
 - :mod:`archsim.gpu.kernels`: how known kernels (our Triton kernels, PyTorch's FlashAttention-2,
   cuBLAS GEMM, naive attention) tile their work, lowered to launches for the model.
-- :mod:`archsim.gpu.campaign`: the measurement script run on a real GPU (imports only torch,
-  triton, cupy and ``kernels``: the GPU image has no pydantic, so this package ``__init__``
-  imports nothing).
+- the measurement scripts run on a real GPU live outside the model package, in
+  :mod:`archsim.campaigns` (top-level folder ``campaigns/``).
 """

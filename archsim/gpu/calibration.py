@@ -1,6 +1,6 @@
 """Calibration of the GPU model from microbenchmarks only, and its transfer to other GPUs.
 
-The calibration CSV (written by :mod:`archsim.gpu.campaign`) holds microbenchmarks: copy
+The calibration CSV (written by :mod:`archsim.campaigns.gpu_kernels`) holds microbenchmarks: copy
 bandwidth at several sizes and CTA counts, L2-resident copy, pointer-chase latency,
 shared-memory bandwidth, cuBLAS GEMM peak, the legacy ``mma.sync`` tensor-core peak, the ex2
 (special-function) peak and the launch floor. Kernel timings (validation CSV) are never read

@@ -1,5 +1,5 @@
 """Reproduction of Lamina's throughput-per-dollar comparison, the interconnect it needs, and
-the offload-target sweep for Llama-3-70B. ``python -m archsim.offload.lamina --out DIR``.
+the offload-target sweep for Llama-3-70B. ``archsim reproduce lamina``.
 
 What is compared (per model and context length): the best tokens per dollar any homogeneous
 H100 deployment reaches (2, 4 or 8 GPUs, tensor parallel, batch limited by KV capacity) versus
@@ -12,7 +12,6 @@ report shows the gain's sensitivity to it.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 from pathlib import Path
@@ -183,7 +182,7 @@ def write_outputs(out: Path) -> dict[str, Any]:
         "bandwidth_needed": bw,
         "target_sweep": sweep,
         "headinfer": headinfer_check(),
-        "command": "python -m archsim.offload.lamina --out reports/attention-offload",
+        "command": "archsim reproduce lamina",
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     write_markdown(summary, out.parent / f"{out.name}.md")
@@ -206,17 +205,6 @@ def write_outputs(out: Path) -> dict[str, Any]:
                        yaxis_title="USD / M tokens")
     fig2.write_html(out / "target_sweep.html", include_plotlyjs="cdn")
     return summary
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("reports/attention-offload"))
-    args = parser.parse_args()
-    s = write_outputs(args.out)
-    print(json.dumps({k: s[k] for k in ("throughput_per_dollar_gain_min", "throughput_per_dollar_gain_max",
-                                        "ratio_min_ours_over_paper", "ratio_max_ours_over_paper")}, indent=2))
-    if not math.isfinite(s["throughput_per_dollar_gain_max"]):
-        raise SystemExit(1)
 
 
 def write_markdown(summary: dict[str, Any], path: Path) -> None:
@@ -311,7 +299,3 @@ def write_markdown(summary: dict[str, Any], path: Path) -> None:
               f"GPU: {hi['gpu_resident_bytes_double_buffered'] / 2**30:.1f} GiB (paper: {hi['paper_gpu_kv_gb']} GB). "
               f"Source: {hi['source']}.", ""]
     path.write_text("\n".join(lines))
-
-
-if __name__ == "__main__":
-    main()

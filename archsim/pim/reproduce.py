@@ -1,13 +1,12 @@
 """Regenerate reports/pim-gpt.md + summary.json and reports/duplex.md + summary.json.
 
-Run: ``python -m archsim.pim.reproduce [--out reports]``. Every number in the reports comes
+Run: ``archsim reproduce pim-gpt`` and ``archsim reproduce duplex``. Every number in the reports comes
 from the models named there; the paper's numbers are quoted as published (abstracts), and no
 parameter was fitted to them (calibration, if any, lives in the presets' sources, not here).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -131,20 +130,3 @@ def write_duplex(out: Path, summary: dict) -> None:
                      f"{_fmt(opb[att]) if att else '-'} | {_fmt(opb[moe]) if moe else '-'} | "
                      f"{pl.get(att, '-') if att else '-'} | {pl.get(moe, '-') if moe else '-'} |")
     (out / "duplex" / "table.md").write_text("\n".join(lines) + "\n")
-
-
-def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--out", default="reports")
-    args = ap.parse_args(argv)
-    out = Path(args.out)
-    s1 = pimgpt_summary(pimgpt_rows())
-    write_pimgpt(out, s1)
-    s2 = duplex_summary(duplex_rows())
-    write_duplex(out, s2)
-    print(json.dumps({k: v for k, v in s1.items() if k.startswith(("speedup", "energy"))}, indent=1))
-    print(json.dumps({k: v for k, v in s2.items() if k != "rows"}, indent=1))
-
-
-if __name__ == "__main__":
-    main()

@@ -228,10 +228,6 @@ def _resolve(kind: str, obj: Any, lines: LineMap, file: str, base: Path, chain: 
         return _resolve_system(obj, lines, file, base, chain, prefix)
     if kind == "hardware" and isinstance(obj, PimDevice):
         return _resolve_pim(obj, lines, file, base, chain, prefix)
-    if kind == "sweeps":  # key paths and base configs: archsim.sweep.plan
-        from archsim.sweep.plan import check_sweep
-
-        check_sweep(obj, lines, file)
     return obj
 
 

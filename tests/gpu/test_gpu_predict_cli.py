@@ -101,7 +101,7 @@ def test_campaign_helpers_on_cpu():
     pytest.importorskip("torch")
     import torch
 
-    from archsim.gpu import campaign
+    from archsim.campaigns import gpu_kernels as campaign
     from archsim.operators import causal_pairs
     for sq, skv in [(1, 10), (7, 7), (5, 9), (9, 5)]:
         assert campaign.causal_pairs(sq, skv) == causal_pairs(sq, skv)

@@ -77,7 +77,7 @@ def test_verilog_rom_includes_match_python_tables():
     from archsim.rtl.tables import generated_files
 
     for path, text in generated_files().items():
-        assert path.read_text(encoding="utf-8") == text, f"{path} is stale: run python -m rtl.tables"
+        assert path.read_text(encoding="utf-8") == text, f"{path} is stale: run archsim.rtl.tables.write_generated()"
 
 
 def test_cycle_models_reject_bad_arguments():

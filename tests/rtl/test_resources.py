@@ -26,4 +26,4 @@ def test_resources_json_matches_a_fresh_synthesis():
     doc = json.loads(RESOURCES_JSON.read_text(encoding="utf-8"))
     block = next(b for b in BLOCKS if b.name == "systolic_pe_int8")
     fresh = synthesise(block)
-    assert fresh["cells"] == doc["blocks"][block.name]["cells"], "stale: run python -m rtl.synth"
+    assert fresh["cells"] == doc["blocks"][block.name]["cells"], "stale: run archsim.rtl.synth.write_resources()"

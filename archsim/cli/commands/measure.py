@@ -1,7 +1,7 @@
 """``archsim measure``: time kernels on the CUDA GPU of this machine (the measurement campaign).
 
-Runs :mod:`archsim.gpu.campaign` (calibration microbenchmarks + validation timings) and copies
-its CSVs into ``reports/data/`` named ``<device>-calibration-<date>.csv`` and
+Runs :mod:`archsim.campaigns.gpu_kernels` (calibration microbenchmarks + validation timings) and copies
+its CSVs into ``archsim/data/measurements/<device>/`` named ``<device>-calibration-<date>.csv`` and
 ``<device>-validation-<date>.csv`` with the run's ``meta.json`` beside them. Needs a CUDA GPU
 with torch and triton; on a machine without one it says so and exits 1.
 """
@@ -21,7 +21,7 @@ from archsim.cli import flags
 
 def measure(
     data_dir: Annotated[Path, typer.Option("--data-dir", help="where the CSVs go", callback=flags.output_dir)] = Path(
-        "reports/data"),
+        "archsim/data/measurements"),
     subset: Annotated[str, typer.Option(help="full | h200 (the smaller grid)",
                                         callback=flags.choice(("full", "h200")))] = "full",
     budget_s: Annotated[float, typer.Option("--budget-s", help="stop starting new cases after this (s, <= 1 day)",
@@ -37,7 +37,7 @@ def measure(
     if not torch.cuda.is_available():
         typer.echo("archsim measure needs a CUDA GPU; none is visible on this machine", err=True)
         raise SystemExit(1)
-    from archsim.gpu import campaign
+    from archsim.campaigns import gpu_kernels as campaign
 
     with tempfile.TemporaryDirectory() as tmp:
         args = ["--out", tmp, "--subset", subset, "--budget-s", str(budget_s)]

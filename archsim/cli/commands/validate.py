@@ -22,6 +22,10 @@ def validate_file(path: Path) -> str:
         raise ConfigError([Problem(f"cannot tell what this file is: give 'family:' (hardware) or 'kind:' "
                                    f"(one of {valid})", file=str(path), line=1)])
     presets.load(kind, str(path))
+    if kind == "sweeps":  # a sweep's key paths, size and base configs are the sweep planner's to check
+        from archsim.sweep.plan import check_sweep, load_sweep
+
+        check_sweep(*load_sweep(path))
     return kind
 
 

@@ -2,7 +2,7 @@
 
 Run on the GPU machine from the repository root::
 
-    python -m archsim.gpu.campaign --out DIR [--subset full|h200] [--budget-s 480]
+    python -m archsim.campaigns.gpu_kernels --out DIR [--subset full|h200] [--budget-s 480]
 
 Writes ``DIR/meta.json`` (device name, SM count, L2, clocks, driver, torch/triton versions,
 date), ``DIR/calibration.csv`` (microbenchmarks only: copy bandwidth at several sizes and CTA

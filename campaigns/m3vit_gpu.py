@@ -1,6 +1,6 @@
 """Measure M3ViT (Edge-MoE's configuration) batch-1 PyTorch eager inference on a real GPU.
 
-``python -m archsim.fpga.measure_gpu_m3vit OUT.json`` (needs CUDA) builds the model from the
+``python -m archsim.campaigns.m3vit_gpu OUT.json`` (needs CUDA) builds the model from the
 ``m3vit`` preset with random weights (timing and power do not depend on values), runs the
 forward pass one image at a time (batch 1, eager mode, as an interactive/video pipeline
 would), times it with CUDA events (median of ``--iters`` after warm-up) and samples board
@@ -20,6 +20,7 @@ import subprocess
 import sys
 import threading
 import time
+from importlib import resources
 from pathlib import Path
 
 
@@ -30,7 +31,7 @@ def build(dtype_name: str = "float32"):  # pragma: no cover - needs torch at run
     import yaml  # PyYAML: the GPU machine has torch but not archsim's dependencies
     from torch import nn
 
-    raw = yaml.safe_load((Path(__file__).resolve().parents[1] / "presets/models/m3vit.yaml").read_text())
+    raw = yaml.safe_load((resources.files("archsim") / "presets/models/m3vit.yaml").read_text())
     m = SimpleNamespace(**raw)
     h, heads, ffn = m.hidden_size, m.num_heads, m.ffn_hidden_size
     moe, vis = SimpleNamespace(**raw["moe"]), SimpleNamespace(**raw["vision"])
@@ -154,7 +155,7 @@ def main(out: Path) -> None:  # pragma: no cover - needs CUDA
     meta = {"what": "M3ViT (m3vit preset: Edge-MoE HLS config), 1 image 128x256, batch 1, PyTorch eager",
             "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "nvidia_smi": smi,
             "torch": torch.__version__, "python": platform.python_version(),
-            "command": "python -m archsim.fpga.measure_gpu_m3vit OUT.json", "rows": rows}
+            "command": "python -m archsim.campaigns.m3vit_gpu OUT.json", "rows": rows}
     out.write_text(json.dumps(meta, indent=2))
     print(json.dumps(meta, indent=2))
 
