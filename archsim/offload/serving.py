@@ -4,7 +4,8 @@ A decode iteration runs every layer once for a batch of B sequences with context
 
 - Non-attention operators (QKV/out projections, FFN, norms, LM head) run on the compute
   group: ``n_compute`` devices in tensor parallelism (each holds 1/n of every weight and does
-  1/n of the FLOPs; two ring all-reduces of B x hidden per layer over the compute links).
+  1/n of the FLOPs; two all-reduces of B x hidden per layer over the compute links, timed by
+  the collective model of :mod:`archsim.collectives`).
 - Attention reads the KV cache. Homogeneous: on the compute group, heads split over the
   tensor-parallel devices. Offloaded: on the memory group (``n_memory`` devices), requests
   split evenly across them; Q and the new K/V go out and O comes back over the link between
@@ -18,7 +19,7 @@ A decode iteration runs every layer once for a batch of B sequences with context
 
 Operator times come from the roofline backend (``archsim.backends.roofline``) of each device,
 so every number traces to the device presets. Ignored: prefill interference (decode-only
-iterations), scheduling gaps, network congestion, stragglers; all-reduce latency terms.
+iterations), scheduling gaps, network congestion, stragglers.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from functools import singledispatch
 from typing import Literal
 
 from archsim.backends.roofline import evaluate_op
+from archsim.collectives import PROFILES, Fabric, estimate
 from archsim.lowering import lower
 from archsim.operators import Attention, Gemm, MoeExperts, Operator, _Streaming
 from archsim.schemas.base import DTYPE_BYTES
@@ -46,6 +48,13 @@ class LinkSpec:
     bandwidth_bytes_per_s: float
     latency_s: float = 0.0
     name: str = ""
+    profile: str = "nvlink4-nvswitch"  # collective-model link profile (archsim.collectives.PROFILES)
+
+
+def allreduce_s(link: LinkSpec, devices: int, nbytes: float) -> float:
+    """One tensor-parallel all-reduce of ``nbytes`` over ``devices`` GPUs joined by ``link``."""
+    fabric = Fabric(link.name or "compute", devices, link.bandwidth_bytes_per_s, PROFILES[link.profile])
+    return estimate("all-reduce", nbytes, devices, fabric).latency_s
 
 
 @dataclass(frozen=True)
@@ -178,8 +187,7 @@ def decode_iteration(model: ModelSpec, cfg: ServingConfig, batch: int, context: 
     allreduce_t = 0.0
     if cfg.n_compute > 1:
         size = mb * model.hidden_size * b
-        ring = 2 * (cfg.n_compute - 1) / cfg.n_compute * size
-        allreduce_t = 2 * layers * (ring / cfg.compute_link.bandwidth_bytes_per_s + cfg.compute_link.latency_s)
+        allreduce_t = 2 * layers * allreduce_s(cfg.compute_link, cfg.n_compute, size)
     # per micro-batch traffic between the groups, per layer
     q_o = mb * model.num_heads * model.dhead * b
     new_kv = mb * 2 * model.kv_heads * model.dhead * b
@@ -275,9 +283,7 @@ def prefill(model: ModelSpec, cfg: ServingConfig, prompt_len: int, batch: int = 
                     for op in lower(wl, model))
     if cfg.n_compute > 1:
         size = batch * prompt_len * model.hidden_size * DTYPE_BYTES[dtype]
-        ring = 2 * (cfg.n_compute - 1) / cfg.n_compute * size
-        compute_t += 2 * model.num_layers * (ring / cfg.compute_link.bandwidth_bytes_per_s
-                                             + cfg.compute_link.latency_s)
+        compute_t += 2 * model.num_layers * allreduce_s(cfg.compute_link, cfg.n_compute, size)
     handoff = 0.0
     exposed = 0.0
     if cfg.policy == "attention_offload" and cfg.offload_link is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from archsim import presets
+from archsim.collectives import DEFAULT_PROFILE
 from archsim.errors import ConfigError
 from archsim.offload.serving import LinkSpec, ServingConfig
 from archsim.schemas.hardware import DeviceBase, SystemSpec
@@ -23,7 +24,8 @@ def config_from_system(system: SystemSpec, micro_batches: int = 2) -> ServingCon
     attention_name = by_role.get("attention")
     links: dict[frozenset[str], LinkSpec] = {}
     for link in system.links:
-        links[frozenset(link.between)] = LinkSpec(link.bandwidth_bytes_per_s, link.latency_s, link.kind)
+        links[frozenset(link.between)] = LinkSpec(link.bandwidth_bytes_per_s, link.latency_s, link.kind,
+                                                  link.profile or DEFAULT_PROFILE.get(link.kind, "nvlink4-nvswitch"))
     compute_link = links.get(frozenset([compute_name]), LinkSpec(float("inf"), 0.0, "none"))
     if attention_name is None:
         return ServingConfig(system.name, "homogeneous", _device(system, compute_name),

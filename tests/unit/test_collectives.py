@@ -177,3 +177,12 @@ def test_cli_bad_input_exits_2_without_traceback(args, message):
     proc = run_cli("predict", "collective", *args)
     assert proc.returncode == 2
     assert message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_offload_serving_all_reduce_is_the_collective_model():
+    from archsim.offload.serving import LinkSpec, allreduce_s
+
+    link = LinkSpec(450e9, 1e-6, "nvlink4")
+    fabric = fabric_from_system(presets.load_hardware("hgx-h100"), load_device=presets.load_hardware)
+    for nbytes in (16 * 8192 * 2, 2**26):
+        assert allreduce_s(link, 4, nbytes) == estimate("all-reduce", nbytes, 4, fabric).latency_s
