@@ -101,3 +101,21 @@ def test_70b_tp8_runs_on_hgx_and_is_refused_on_one_gpu():
         simulate_parallel("workloads/llama3-70b-tp8.yaml", "h100-sxm")
     with pytest.raises(ConfigError, match="needs 160.1 GB per device"):
         simulate_parallel("workloads/llama3-70b-decode-gqa.yaml", "h100-sxm")
+
+
+def test_archsim_run_tp8_on_hgx_and_refused_on_one_gpu(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    def run(hw: str, out):
+        return subprocess.run([sys.executable, "-m", "archsim", "run", "workloads/llama3-70b-tp8.yaml", "--hw", hw,
+                               "--out", str(out), "--no-report"], capture_output=True, text=True, timeout=300)
+
+    ok = run("hgx-h100", tmp_path / "ok")
+    assert ok.returncode == 0, ok.stderr
+    summary = json.loads((tmp_path / "ok" / "summary.json").read_text())
+    assert summary["latency_s"] > 0
+    refused = run("h100-sxm", tmp_path / "no")
+    assert refused.returncode == 2 and "8 devices, but 'h100-sxm' is one device" in refused.stderr
+    assert "Traceback" not in refused.stderr and not (tmp_path / "no").exists()
