@@ -1,20 +1,23 @@
-"""Split-conformal intervals on log residuals: the arithmetic, nothing else.
+"""Conformal intervals on log residuals: the arithmetic, nothing else.
 
 A residual is the ratio ``measured / modeled`` of one validation measurement; the interval is fit
-on ``x = ln(ratio)``. For one cell of ``n`` residuals:
+on ``x = ln(ratio)``. For one cell of ``n`` residuals, each tagged with its group (the campaign's
+shape family: every implementation and size of, e.g., "prefill d64 mha causal"):
 
-- centre ``m`` = the median of ``x`` (the model's typical bias in that cell);
-- nonconformity score of each residual ``s_i = |x_i - m|``;
-- for nominal coverage ``1 - alpha``, ``k = ceil((n + 1)(1 - alpha))`` and ``q`` = the ``k``-th
-  smallest score (split conformal: a new, exchangeable residual lands within ``m +- q`` with
-  probability >= 1 - alpha). ``k > n`` means the cell is too small for that level (the interval
-  would be unbounded): 95% needs n >= 19, 80% needs n >= 4;
+- centre ``m`` = the median of all ``x`` (the model's typical bias in that cell);
+- score of each residual ``s_i = |x_i - m_(-g(i))|``, where ``m_(-g)`` is the median of the cell
+  WITHOUT the residual's own group: how far a residual lands from a centre that never saw its
+  shape family (the jackknife+ idea of Barber, Candes, Ramdas & Tibshirani 2021, left out per
+  group because users ask about shapes nobody measured). A residual whose group is the cell's only
+  group has no score;
+- for nominal coverage ``1 - alpha`` over ``N`` scores, ``k = ceil((N + 1)(1 - alpha))`` and
+  ``q`` = the ``k``-th smallest score; ``k > N`` means the cell is too small for that level (the
+  interval would be unbounded): 95% needs N >= 19, 80% needs N >= 4;
 - interval of a new prediction ``p`` seconds: ``[p * exp(m - q), p * exp(m + q)]``.
 
-Assumption stated plainly: the centre is the median of the same residuals, not of a separate
-split, which costs a little coverage (of order 1/n) against the textbook guarantee; the held-out
-coverage check (:mod:`archsim.intervals.coverage`) measures what that and any non-exchangeability
-(new shapes, new kernels) cost in practice.
+With every residual in its own group this is split conformal with leave-one-out centres. What it
+assumes: a new shape family is exchangeable with the measured ones (same kernels, shapes drawn
+like the campaign's); the held-out check (:mod:`archsim.intervals.coverage`) measures what breaks.
 """
 
 from __future__ import annotations
@@ -52,12 +55,18 @@ class CellFit:
     """Fitted interval of one cell, in log-ratio space (``ratio = measured / modeled``).
 
     ``center_log``: median ln(ratio); ``half_log[level]``: conformal half-width (None = too few
-    points for that level). ``n``: number of residuals.
+    scores for that level). ``n``: residuals; ``n_scores``: residuals with an out-of-group score.
     """
 
     n: int
     center_log: float
     half_log: dict[str, float | None]
+    n_scores: int = 0
+
+    @property
+    def usable(self) -> bool:
+        """Every level has a finite interval."""
+        return all(self.half_log.get(name) is not None for name in LEVELS)
 
     def ratio_interval(self, level: str) -> tuple[float, float] | None:
         """(low, high) multipliers of the modeled time at ``level`` (e.g. ``"p80"``), or None."""
@@ -67,7 +76,8 @@ class CellFit:
         return math.exp(self.center_log - q), math.exp(self.center_log + q)
 
     def to_json(self) -> dict:
-        out: dict = {"n": self.n, "center_log": self.center_log, "median_ratio": math.exp(self.center_log)}
+        out: dict = {"n": self.n, "n_scores": self.n_scores, "center_log": self.center_log,
+                     "median_ratio": math.exp(self.center_log)}
         for name in LEVELS:
             out[f"half_log_{name}"] = self.half_log.get(name)
             iv = self.ratio_interval(name)
@@ -76,21 +86,28 @@ class CellFit:
 
     @classmethod
     def from_json(cls, d: dict) -> CellFit:
-        return cls(n=int(d["n"]), center_log=float(d["center_log"]),
+        return cls(n=int(d["n"]), center_log=float(d["center_log"]), n_scores=int(d.get("n_scores", 0)),
                    half_log={name: d.get(f"half_log_{name}") for name in LEVELS})
 
 
-def fit_cell(ratios: list[float]) -> CellFit:
-    """Fit one cell from residual ratios (measured / modeled, each > 0)."""
+def fit_cell(ratios: list[float], groups: list[str] | None = None) -> CellFit:
+    """Fit one cell from residual ratios (measured / modeled, each > 0) and their groups (default: one each)."""
     if not ratios:
         raise ValueError("fit_cell needs at least one residual")
     bad = [r for r in ratios if not (r > 0 and math.isfinite(r))]
     if bad:
         raise ValueError(f"residual ratios must be positive and finite, got {bad[:3]}")
+    groups = groups if groups is not None else [str(i) for i in range(len(ratios))]
+    if len(groups) != len(ratios):
+        raise ValueError(f"{len(groups)} groups for {len(ratios)} residuals")
     logs = [math.log(r) for r in ratios]
-    center = median(logs)
-    scores = [abs(x - center) for x in logs]
-    return CellFit(n=len(logs), center_log=center,
+    by_group: dict[str, list[float]] = {}
+    for g, x in zip(groups, logs, strict=True):
+        by_group.setdefault(g, []).append(x)
+    centre_without = {g: median(x for h, xs in by_group.items() if h != g for x in xs)
+                      for g in by_group if len(by_group) > 1}
+    scores = [abs(x - centre_without[g]) for g, x in zip(groups, logs, strict=True) if g in centre_without]
+    return CellFit(n=len(logs), center_log=median(logs), n_scores=len(scores),
                    half_log={name: conformal_quantile(scores, lv) for name, lv in LEVELS.items()})
 
 

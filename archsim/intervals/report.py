@@ -80,11 +80,12 @@ def _method_section() -> list[str]:
             f"launch / host) x size class (modeled time < {SIZE_EDGES_S[0] * 1e6:.0f} us, < "
             f"{SIZE_EDGES_S[1] * 1e3:.0f} ms, larger); then kernel x regime; kernel; family (prefill / decode / "
             "gemm); regime; all residuals of the device. A prediction takes the first cell with at least "
-            f"{MIN_POINTS} residuals (the smallest n with a finite 95% conformal interval) and names it; any step "
-            "past the finest cell is reported as a fallback.",
-            "- Split conformal on `x = ln r`: centre `m` = cell median, score `|x - m|`, half-width `q` = the "
-            "`ceil((n+1)(1-alpha))`-th smallest score; interval of a prediction `p`: `[p e^(m-q), p e^(m+q)]`. "
-            "The centre is fit on the same residuals (no separate split), which costs O(1/n) coverage.",
+            f"{MIN_POINTS} scored residuals (the fewest with a finite 95% conformal interval) and names it; any "
+            "step past the finest cell is reported as a fallback.",
+            "- Conformal on `x = ln r`: centre `m` = cell median; score of a residual = its distance from the median "
+            "of the cell without its own shape family (jackknife+-style, left out per family, because the question "
+            "is a shape nobody measured); half-width `q` = the `ceil((N+1)(1-alpha))`-th smallest of the `N` "
+            "scores; interval of a prediction `p`: `[p e^(m-q), p e^(m+q)]`.",
             f"- Sums of operators: {CORRELATION}.", ""]
 
 

@@ -42,18 +42,18 @@ def size_class(modeled_s: float) -> str:
 def regime(bound: str) -> str:
     """The model's own bound as a regime: ``compute``, ``memory``, ``launch`` or ``host``.
 
-    GPU-model bounds: ``compute:<pipe>`` -> compute; ``memory:<level>`` and ``latency`` (a CTA
-    limited by bytes in flight, i.e. memory latency) -> memory; ``launch``. Roofline bounds
-    ``vector``/``sfu`` are compute pipes too.
+    GPU-model bounds: ``compute:<pipe>`` and ``power`` (the power cap lowers the SM clock, i.e. the
+    compute rate) -> compute; ``memory:<level>`` and ``latency`` (a CTA limited by bytes in flight,
+    i.e. memory latency) -> memory; ``launch``. Roofline bounds ``vector``/``sfu`` are compute pipes.
+    A bound this table does not know keeps its own name as regime: no cell has it, so predictions
+    fall back to the kernel's coarser cells and say so.
     """
     head = bound.split(":", 1)[0]
-    if head in ("compute", "vector", "sfu"):
+    if head in ("compute", "vector", "sfu", "power"):
         return "compute"
     if head in ("memory", "latency"):
         return "memory"
-    if head in ("launch", "host"):
-        return head
-    raise ValueError(f"unknown bound {bound!r}")
+    return head
 
 
 @dataclass(frozen=True)

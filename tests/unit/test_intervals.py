@@ -41,16 +41,28 @@ def test_conformal_rank_and_minimum_sizes():
 
 
 def test_conformal_interval_on_hand_made_residuals():
-    # ln(ratio) = -0.09 .. +0.09 in steps of 0.01 (n = 19): median 0, sorted scores 0, .01, .01, .02, .02, ...
-    # p80: rank ceil(20 * 0.8) = 16 -> score 0.08; p95: rank 19 -> 0.09.
+    # ln(ratio) = 0.01 j, j = -9 .. +9 (n = 19), each its own group. Centre: median 0. Score of j > 0: distance to
+    # the median of the other 18 (-0.01 and 0 in the middle -> -0.005): 0.01 j + 0.005; j < 0 mirrored; j = 0: 0.
+    # Sorted scores 0, .015, .015, .025, .025, ..., .095, .095.
+    # p80: rank ceil(20 * 0.8) = 16 -> 0.085; p95: rank 19 -> 0.095.
     fit = fit_cell([math.exp(0.01 * i) for i in range(-9, 10)])
-    assert fit.n == 19 and fit.center_log == pytest.approx(0.0, abs=1e-15)
+    assert fit.n == fit.n_scores == 19 and fit.center_log == pytest.approx(0.0, abs=1e-15)
     lo, hi = fit.ratio_interval("p80")
-    assert (lo, hi) == pytest.approx((math.exp(-0.08), math.exp(0.08)), rel=1e-12)
-    assert fit.ratio_interval("p95") == pytest.approx((math.exp(-0.09), math.exp(0.09)), rel=1e-12)
+    assert (lo, hi) == pytest.approx((math.exp(-0.085), math.exp(0.085)), rel=1e-12)
+    assert fit.ratio_interval("p95") == pytest.approx((math.exp(-0.095), math.exp(0.095)), rel=1e-12)
     # a biased cell: every residual 1.25x larger -> same widths around ln 1.25
     shifted = fit_cell([1.25 * math.exp(0.01 * i) for i in range(-9, 10)])
-    assert shifted.ratio_interval("p80") == pytest.approx((1.25 * math.exp(-0.08), 1.25 * math.exp(0.08)))
+    assert shifted.ratio_interval("p80") == pytest.approx((1.25 * math.exp(-0.085), 1.25 * math.exp(0.085)))
+
+
+def test_scores_come_from_a_centre_that_never_saw_the_shape_family():
+    # two families of 10: ratio 1 and ratio 2. Each residual's score is its distance to the other family: ln 2.
+    # Centre = median of all 20 = ln(2)/2, so every interval is [2^-1/2, 2^3/2] (pooled scores would give ln(2)/2).
+    fit = fit_cell([1.0] * 10 + [2.0] * 10, ["A"] * 10 + ["B"] * 10)
+    for level in ("p80", "p95"):
+        assert fit.ratio_interval(level) == pytest.approx((2 ** -0.5, 2 ** 1.5), rel=1e-12)
+    lone = fit_cell([1.0] * 25, ["A"] * 25)  # one family only: no residual can be scored, no interval
+    assert lone.n == 25 and lone.n_scores == 0 and not lone.usable
 
 
 def test_small_cell_has_no_95_interval_and_bad_ratios_are_rejected():
@@ -63,40 +75,43 @@ def test_small_cell_has_no_95_interval_and_bad_ratios_are_rejected():
 # --- cells and fallback ----------------------------------------------------------------------------------------
 
 def test_finest_cell_used_when_large_enough_else_coarser_and_said():
-    pts = [_point("decode/a", 1.0 + 0.01 * i) for i in range(25)]  # 25 in (decode/a, memory, small)
-    pts += [_point("decode/b", 2.0, size="large") for _ in range(5)]  # 5 in (decode/b, memory, large)
-    pts += [_point("decode/b", 2.0 + 0.01 * i, size="medium") for i in range(15)]  # 20 in (decode/b, memory)
+    pts = [_point("decode/a", 1.0 + 0.01 * i, group=f"a{i}") for i in range(25)]  # 25 in (decode/a, memory, small)
+    pts += [_point("decode/b", 2.0, size="large", group=f"bl{i}") for i in range(5)]  # 5 in (decode/b, memory, large)
+    pts += [_point("decode/b", 2.0 + 0.01 * i, size="medium", group=f"bm{i}")
+            for i in range(15)]  # 20 in (decode/b, memory)
     cells = fit_cells(pts)
     a = lookup(cells, "gpu-x", Query("decode/a", "decode", "memory", "small"))
     assert a.status == "validated" and a.cell == "kernel=decode/a regime=memory size=small" and a.fit.n == 25
     b = lookup(cells, "gpu-x", Query("decode/b", "decode", "memory", "large"))
     assert b.status == "fallback" and b.cell == "kernel=decode/b regime=memory" and b.fit.n == 20
-    assert b.fallback == ("kernel=decode/b regime=memory size=large has n=5 < 19; "
+    assert b.fallback == ("kernel=decode/b regime=memory size=large has n=5 (too few for a 95% interval); "
                           "used kernel=decode/b regime=memory (n=20)")
     # a kernel no campaign timed: the device's cells of the same bound, said as a fallback
     c = lookup(cells, "gpu-x", Query("softmax", None, "memory", "small"))
     assert c.status == "fallback" and c.cell == "regime=memory" and c.fit.n == 45 and c.finest_n == 0
+    # a bound no campaign residual has: the kernel's own cell, said as a fallback
+    d = lookup(cells, "gpu-x", Query("decode/a", "decode", "warp-drive", "small"))
+    assert d.status == "fallback" and d.cell == "kernel=decode/a" and d.fit.n == 25
 
 
 def test_device_without_enough_data_is_unvalidated():
-    cells = fit_cells([_point("gemm/x", 1.0) for _ in range(MIN_POINTS - 1)])
+    cells = fit_cells([_point("gemm/x", 1.0, group=f"g{i}") for i in range(MIN_POINTS - 1)])
     lk = lookup(cells, "gpu-x", Query("gemm/x", "gemm", "memory", "small"))
     assert lk.status == "unvalidated" and lk.fit is None and lk.cell is None
 
 
 def test_regime_and_size_classes():
-    assert [regime(b) for b in ("compute:mma", "vector", "memory:hbm", "latency", "launch")] == \
-        ["compute", "compute", "memory", "memory", "launch"]
+    assert [regime(b) for b in ("compute:mma", "vector", "power", "memory:hbm", "latency", "launch")] == \
+        ["compute", "compute", "compute", "memory", "memory", "launch"]
     assert [size_class(t) for t in (49e-6, 50e-6, 999e-6, 1e-3)] == ["small", "medium", "medium", "large"]
-    with pytest.raises(ValueError, match="unknown bound"):
-        regime("warp-drive")
+    assert regime("warp-drive:x") == "warp-drive"  # unknown: its own regime, which no cell has
 
 
 # --- sums of operators -----------------------------------------------------------------------------------------
 
 def _lk(cell: str, half80: float):
     from archsim.intervals.tables import Lookup
-    fit = CellFit(n=30, center_log=0.0, half_log={"p80": half80, "p95": 2 * half80})
+    fit = CellFit(n=30, center_log=0.0, half_log={"p80": half80, "p95": 2 * half80}, n_scores=30)
     return Lookup("gpu-x", cell, fit, cell, 30, ())
 
 
@@ -117,7 +132,7 @@ def test_sum_within_a_cell_adds_widths_and_across_cells_in_quadrature():
 # --- coverage --------------------------------------------------------------------------------------------------
 
 def test_coverage_counts_hits_and_keeps_missing_intervals_apart():
-    fit = CellFit(n=30, center_log=0.0, half_log={"p80": math.log(1.1), "p95": math.log(1.5)})
+    fit = CellFit(n=30, center_log=0.0, half_log={"p80": math.log(1.1), "p95": math.log(1.5)}, n_scores=30)
     from archsim.intervals.tables import Lookup
     lk = Lookup("gpu-x", "all", fit, "all", 30, ())
     ratios = [1.0, 1.05, 0.95, 1.2, 1.3, 1.0, 1.0, 1.0, 0.8, 2.0]  # p80 [0.909, 1.1]: 6 in; p95 [0.667, 1.5]: 9 in
