@@ -285,7 +285,7 @@ def run_plain(runner: Runner, name: str, layers: int, prefill, decode, compiled:
     """The plain model; ``compiled``: through ``torch.compile`` (inductor: Triton-fused glue), impl
     ``plain-compiled``, each point compiled for its static shapes before timing."""
     with torch.device("cuda"):
-        model = wm_models.PlainLlama(wm_models.SHAPES[name], layers, max_pos=8192)
+        model = wm_models.PlainLlama(wm_models.SHAPES[name], layers, max_pos=32768)
     fwd = torch.compile(model, dynamic=False) if compiled else model
     impl = "plain-compiled" if compiled else "plain"
     vocab = wm_models.SHAPES[name]["vocab"]
