@@ -42,7 +42,12 @@ TEMPLATES = (("vectorized_elementwise_kernel", "vec"), ("CatArrayBatchedCopy_vec
              ("unrolled_elementwise_kernel", "unrolled"), ("elementwise_kernel<128, 2", "strided2"),
              ("elementwise_kernel<128, 4", "strided"), ("reduce_kernel", "reduce"),
              ("CatArrayBatchedCopy", "cat"), ("Memcpy", "memcpy"))
-CLASSES = ("vec", "silu", "unrolled", "strided", "strided2", "reduce", "cat", "memcpy")
+#: microbenchmarked operations whose kernels differ from their template's average, each its own class:
+#: DynamicCache's cat of a transposed K/V view (~0.67 TB/s, prefill) and of cache + one token (~4 TB/s,
+#: decode), repeat_kv's expand-reshape copy (~1.1 TB/s), masked_fill_, a row gather, and the rotary
+#: multiply on a transposed head view with a broadcast cos/sin.
+SPECIAL = ("cat_transposed", "cat_append", "repeat_kv", "masked_fill", "gather_rows", "mul_transposed_bcast")
+CLASSES = ("vec", "silu", "unrolled", "strided", "strided2", "reduce", "cat", "memcpy", *SPECIAL)
 REQUIRED = ("op", "mode", "size_bytes", "bytes_read", "bytes_written", "kernel", "kernels_per_call", "gpu_us")
 
 
@@ -111,13 +116,25 @@ def _points(rows: list[tuple[float, float]]) -> tuple[tuple[float, float], ...]:
     return tuple(pts)
 
 
-def load_glue(path: str | Path, device: str, l2_bytes: float) -> GlueModel:
-    """Build a :class:`GlueModel` from a ``wm-glue`` microbenchmark CSV (see module docstring).
+def load_glue(paths: str | Path | tuple[str | Path, ...], device: str, l2_bytes: float) -> GlueModel:
+    """Build a :class:`GlueModel` from ``wm-glue`` microbenchmark CSVs (see module docstring).
 
     Each row is one kernel of one microbenchmark call; a call launching several kernels (SiLU *
-    mul on halves) contributes each kernel separately, bytes split evenly between them.
+    mul on halves) contributes each kernel separately, bytes split evenly between them. Rows of the
+    :data:`SPECIAL` operations form their own classes; the others pool by kernel template.
     """
-    path = Path(path)
+    files = (paths,) if isinstance(paths, (str, Path)) else tuple(paths)
+    samples: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    for path in files:
+        _read_glue(Path(path), samples)
+    curves = {key: GlueCurve(cls=key[0], mode=key[1], points=_points(v)) for key, v in samples.items()}
+    absent = [f"{c}/{m}" for c in CLASSES for m in ("warm", "cold") if (c, m) not in curves]
+    if absent:
+        raise ConfigError.single(f"{', '.join(map(str, files))}: no glue measurements for {', '.join(absent)}")
+    return GlueModel(device=device, source=" + ".join(map(str, files)), l2_bytes=l2_bytes, curves=curves)
+
+
+def _read_glue(path: Path, samples: dict[tuple[str, str], list[tuple[float, float]]]) -> None:
     try:
         with open(path, newline="") as fh:
             reader = csv.DictReader(fh)
@@ -129,9 +146,8 @@ def load_glue(path: str | Path, device: str, l2_bytes: float) -> GlueModel:
     if missing:
         raise ConfigError.single(f"{path}: not a glue microbenchmark CSV (missing columns: {', '.join(missing)})",
                                  file=str(path), line=1)
-    samples: dict[tuple[str, str], list[tuple[float, float]]] = {}
     for i, r in enumerate(rows, start=2):
-        cls = template_of(r["kernel"])
+        cls = r["op"] if r["op"] in SPECIAL else template_of(r["kernel"])
         if cls is None:
             continue
         try:
@@ -142,8 +158,3 @@ def load_glue(path: str | Path, device: str, l2_bytes: float) -> GlueModel:
             raise ConfigError.single(f"{path}:{i}: non-numeric value in a glue row", file=str(path),
                                      line=i) from None
         samples.setdefault((cls, r["mode"]), []).append((moved, t))
-    curves = {key: GlueCurve(cls=key[0], mode=key[1], points=_points(v)) for key, v in samples.items()}
-    absent = [f"{c}/{m}" for c in CLASSES for m in ("warm", "cold") if (c, m) not in curves]
-    if absent:
-        raise ConfigError.single(f"{path}: no glue measurements for {', '.join(absent)}", file=str(path))
-    return GlueModel(device=device, source=str(path), l2_bytes=l2_bytes, curves=curves)

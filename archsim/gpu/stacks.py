@@ -119,8 +119,9 @@ def rmsnorm_eager(rows: int, hidden: int, tag: str) -> list[KernelItem]:
 def rotary_eager(elements: int, tokens: int, head_dim: int, tag: str) -> list[KernelItem]:
     """``x*cos + rotate_half(x)*sin`` on a strided head view of ``elements`` bf16 values."""
     n, cs = elements, 2 * tokens * head_dim
-    return [_g("rotary", f"{tag}mul_cos", "strided", 2 * n + cs, 2 * n), _g("rotary", f"{tag}neg", "strided", n, n),
-            _g("rotary", f"{tag}cat", "cat", 2 * n, 2 * n), _g("rotary", f"{tag}mul_sin", "strided", 2 * n + cs, 2 * n),
+    return [_g("rotary", f"{tag}mul_cos", "mul_transposed_bcast", 2 * n + cs, 2 * n),
+            _g("rotary", f"{tag}neg", "strided", n, n), _g("rotary", f"{tag}cat", "cat", 2 * n, 2 * n),
+            _g("rotary", f"{tag}mul_sin", "mul_transposed_bcast", 2 * n + cs, 2 * n),
             _g("rotary", f"{tag}add", "strided", 4 * n, 2 * n)]
 
 
@@ -174,16 +175,16 @@ def _moe_hf(m: ModelShape, s: Step) -> list[KernelItem]:
         "perm_div", "weights_index", "histc", "cumsum_a", "cumsum_b", "sentinel_ge", "clamp", "inv_perm_fill",
         "inv_perm_put")]
     return [_gemm("router", t, e, hd), _g("copy", "router_to_fp32", "unrolled", 2 * t * e, 4 * t * e), *tiny,
-            _g("copy", "gather_selected", "vec", 2 * sel * hd, 2 * sel * hd),
-            _g("elementwise", "mask_selected", "strided", 2 * sel * hd, 2 * sel * hd),
+            _g("copy", "gather_selected", "gather_rows", 2 * sel * hd, 2 * sel * hd),
+            _g("elementwise", "mask_selected", "masked_fill", 2 * sel * hd, 2 * sel * hd),
             _gemm("experts_gate_up", rows, 2 * f, hd, count=1, groups=active),
-            _g("elementwise", "mask_gate_up", "strided", 4 * sel * f, 4 * sel * f),
+            _g("elementwise", "mask_gate_up", "masked_fill", 4 * sel * f, 4 * sel * f),
             _g("elementwise", "silu", "strided", 2 * sel * f, 2 * sel * f),
             _g("elementwise", "mul", "strided", 4 * sel * f, 2 * sel * f),
             _gemm("experts_down", rows, hd, f, count=1, groups=active),
-            _g("elementwise", "mask_down", "strided", 2 * sel * hd, 2 * sel * hd),
+            _g("elementwise", "mask_down", "masked_fill", 2 * sel * hd, 2 * sel * hd),
             _g("elementwise", "routing_weight_mul", "strided", 2 * sel * hd + 4 * sel, 2 * sel * hd),
-            _g("copy", "unpermute_gather", "vec", 2 * sel * hd, 2 * sel * hd),
+            _g("copy", "unpermute_gather", "gather_rows", 2 * sel * hd, 2 * sel * hd),
             _g("elementwise", "topk_sum", "reduce", 2 * sel * hd, 2 * t * hd)]
 
 
@@ -195,10 +196,10 @@ def _hf_layer(m: ModelShape, s: Step, host: str) -> list[KernelItem]:
             _gemm("v_proj", t, m.kv_heads * d, hd)]
     out += rotary_eager(q, t, d, "rotary_q_") + rotary_eager(kv, t, d, "rotary_k_")
     if s.phase == "prefill":  # DynamicLayer.update: cat of an empty cache with the (transposed) new K/V
-        out += [_g("copy", f"cache_cat_{x}", "cat", 2 * kv, 2 * kv) for x in "kv"]
+        out += [_g("copy", f"cache_cat_{x}", "cat_transposed", 2 * kv, 2 * kv) for x in "kv"]
     else:  # cat of the whole cache with the new token: an O(context) copy per layer and step
         total = s.batch * m.kv_heads * (s.context + 1) * d * 2
-        out += [_g("copy", f"cache_cat_{x}", "vec", total, total) for x in "kv"]
+        out += [_g("copy", f"cache_cat_{x}", "cat_append", total, total) for x in "kv"]
     if host == "cuda-graph" and m.heads != m.kv_heads:
         # under stream capture transformers' is_tracing() is true, so masking_utils builds an explicit
         # mask (_ignore_causal_mask_sdpa returns False) and use_gqa_in_sdpa (no mask) is false:
@@ -207,7 +208,7 @@ def _hf_layer(m: ModelShape, s: Step, host: str) -> list[KernelItem]:
         small = 2 * s.batch * s.seq_len * length
         big_r, big_w = 2 * s.batch * m.kv_heads * length * d, 2 * s.batch * m.heads * length * d
         out += [_g("elementwise", f"mask_fill_{i}", "vec", small, small) for i in range(2)]
-        out += [_g("copy", f"repeat_kv_{x}", "strided", big_r, big_w) for x in "kv"]
+        out += [_g("copy", f"repeat_kv_{x}", "repeat_kv", big_r, big_w) for x in "kv"]
     out += [_attn("cudnn", m, s), _gemm("o_proj", t, hd, m.heads * d),
             _g("elementwise", "residual_add1", "vec", 4 * t * hd, 2 * t * hd)]
     out += rmsnorm_eager(t, hd, "norm2_")
@@ -233,7 +234,7 @@ def parts(model: ModelShape, step: Step, stack: str,
         raise ConfigError.single(f"stack {stack!r} has no MoE profile; MoE models lower with stack 'hf'",
                                  key_path="stack")
     t, hd, d = step.tokens, model.hidden, model.head_dim
-    pro = [_g("copy", "embedding", "vec", 2 * t * hd + 8 * t, 2 * t * hd)]
+    pro = [_g("copy", "embedding", "gather_rows", 2 * t * hd + 8 * t, 2 * t * hd)]
     if stack == "hf":  # LlamaRotaryEmbedding.forward: fp32 bmm, cat, cos, sin, scale x2, casts x2
         pro += [_g("rotary", f"rotary_table_{i}", "vec", 4 * t * d, 4 * t * d) for i in range(8)]
     else:

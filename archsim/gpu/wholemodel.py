@@ -51,10 +51,22 @@ class StepPrediction:
 
 
 class KernelPricer:
-    """Seconds per launch of each kernel item on one calibrated GPU (cached by shape)."""
+    """Seconds per launch of each kernel item on one calibrated GPU (cached by shape).
+
+    GEMM and attention predictions come from the kernel model, whose launch floor and DRAM-ramp
+    intercept were calibrated with CUDA events around single launches (``do_bench``): they include
+    the event/launch overhead that a profiler's kernel duration does not (an empty kernel: 3.6 us by
+    events; a tiny elementwise kernel: 0.9 us by the profiler). For kernels inside a model that
+    overhead overlaps the previous kernel, so it is taken off: ``event_overhead_s`` = event launch
+    floor - profiler floor of the glue ``vec`` curve (both microbenchmarks), floored at the
+    profiler floor.
+    """
 
     def __init__(self, cal: DeviceCalibration) -> None:
         self.cal, self.cache = cal, {}
+        floor = cal.glue.curves[("vec", "warm")].floor_s
+        self.floor_s = floor
+        self.event_overhead_s = max(0.0, cal.rates.launch_floor_s - floor)
 
     def __call__(self, it: KernelItem) -> float:
         from archsim.gpu.predict import predict_attention, predict_gemm
@@ -65,11 +77,14 @@ class KernelPricer:
             hw, rates = self.cal.device, self.cal.rates
             if it.gemm is not None:
                 m, n, k, groups = it.gemm
-                self.cache[key] = groups * predict_gemm(hw, m=m, n=n, k=k, rates=rates).latency_s
+                pred = predict_gemm(hw, m=m, n=n, k=k, rates=rates)
             else:
                 a = dict(it.attention or {})
                 impl = a.pop("impl")
-                self.cache[key] = predict_attention(hw, impl, rates=rates, dtype="bf16", **a).latency_s
+                pred = predict_attention(hw, impl, rates=rates, dtype="bf16", **a)
+                groups = 1
+            per_launch = [max(self.floor_s, ln.time_s - self.event_overhead_s) for ln in pred.launches]
+            self.cache[key] = groups * sum(per_launch)
         return self.cache[key]
 
 
