@@ -171,7 +171,7 @@ def _check_divisible(model: ModelSpec, p: Parallel) -> None:
 
 
 def _parallel(workload: Workload, parallel: Parallel | None) -> Parallel:
-    return parallel if parallel is not None else getattr(workload, "parallel", None) or Parallel()
+    return parallel if parallel is not None else getattr(workload, "parallel", None) or Parallel.model_validate({})
 
 
 def _footprint(workload: Workload, model: ModelSpec | None, p: Parallel) -> tuple[float, float, float]:

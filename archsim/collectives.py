@@ -59,15 +59,23 @@ STEP_LATENCY_US = {
     "pci": {"tree": (1.0, 1.9, 4.0), "ring": (1.0, 2.5, 5.7), "nvls": (0.0, 0.0, 0.0)},
     "net": {"tree": (5.0, 8.5, 14.0), "ring": (2.7, 4.0, 14.0), "nvls": (0.0, 0.0, 18.0)},
 }
-#: NCCL per-architecture caps (GB/s): LL bus bandwidth (1 node / 2 nodes / more, Intel host for
-#: multi-node), LL128 ring per channel, tree per channel (1/2/more nodes), tree LL128 per channel.
+@dataclass(frozen=True)
+class ArchCaps:
+    """NCCL's per-architecture caps (GB/s; per channel where named): LL bus bandwidth and tree bus
+    bandwidth per channel by node count (1 / 2 / more; multi-node LL assumes an Intel host),
+    LL128 ring and tree per channel, and the NVLS efficiency (fraction of the port rate)."""
+
+    ll_max: tuple[float, float, float]
+    ring_ll128_ch: float
+    tree_ch: tuple[float, float, float]
+    tree_ll128_ch: tuple[float, float, float]
+    nvls_efficiency: float
+
+
 ARCH_CAPS = {
-    "hopper": {"ll_max": (141.0, 39.0, 20.4), "ring_ll128_ch": 36.7, "tree_ch": (38.7, 41.4, 36.0),
-               "tree_ll128_ch": (36.7, 36.7, 29.0), "nvls_efficiency": 0.85},
-    "blackwell": {"ll_max": (282.0, 39.0, 20.4), "ring_ll128_ch": 40.0, "tree_ch": (70.0, 42.8, 24.0),
-                  "tree_ll128_ch": (55.6, 31.67, 20.0), "nvls_efficiency": 0.74},
-    "generic": {"ll_max": (87.7, 39.0, 20.4), "ring_ll128_ch": 20.0, "tree_ch": (24.0, 23.6, 17.8),
-                "tree_ll128_ch": (20.0, 20.0, 20.0), "nvls_efficiency": 0.0},
+    "hopper": ArchCaps((141.0, 39.0, 20.4), 36.7, (38.7, 41.4, 36.0), (36.7, 36.7, 29.0), 0.85),
+    "blackwell": ArchCaps((282.0, 39.0, 20.4), 40.0, (70.0, 42.8, 24.0), (55.6, 31.67, 20.0), 0.74),
+    "generic": ArchCaps((87.7, 39.0, 20.4), 20.0, (24.0, 23.6, 17.8), (20.0, 20.0, 20.0), 0.0),
 }
 #: NCCL treeCorrectionFactor (all-reduce tree bandwidth multiplier), index log2(bytes / 64).
 TREE_CORRECTION = {
@@ -173,9 +181,9 @@ def _ring(op: str, n: int, nodes: int, bw: float, fabric: Fabric, nbytes: float)
     for i, proto in enumerate(PROTOCOLS):
         bus = bw
         if proto == "ll":
-            bus = min(caps["ll_max"][_cap_index(nodes)] * 1e9, bw * 0.5)
+            bus = min(caps.ll_max[_cap_index(nodes)] * 1e9, bw * 0.5)
         elif proto == "ll128":
-            bus = min(bw * 0.92, CHANNELS * caps["ring_ll128_ch"] * 1e9)
+            bus = min(bw * 0.92, CHANNELS * caps.ring_ll128_ch * 1e9)
         intra_lat = STEP_LATENCY_US[fabric.intra.hw]["ring"][i]
         inter_lat = 0.0
         if nodes > 1:
@@ -197,11 +205,11 @@ def _tree(n: int, nodes: int, bw: float, fabric: Fabric, nbytes: float) -> list[
     log_size = int(math.log2(max(1.0, nbytes / 64)))
     out = []
     for i, proto in enumerate(PROTOCOLS):
-        bus = min(bw * 0.92, CHANNELS * caps["tree_ch"][idx] * 1e9)
+        bus = min(bw * 0.92, CHANNELS * caps.tree_ch[idx] * 1e9)
         if proto == "ll":
-            bus = min(bus / 3.8, caps["ll_max"][idx] * 1e9)
+            bus = min(bus / 3.8, caps.ll_max[idx] * 1e9)
         elif proto == "ll128":
-            bus = min(bus * (7 / 9 if nodes == 1 else 120 / 128), CHANNELS * caps["tree_ll128_ch"][idx] * 1e9)
+            bus = min(bus * (7 / 9 if nodes == 1 else 120 / 128), CHANNELS * caps.tree_ll128_ch[idx] * 1e9)
         if 0 <= log_size < len(TREE_CORRECTION[proto]):
             bus *= TREE_CORRECTION[proto][log_size]
         intra_lat = STEP_LATENCY_US[fabric.intra.hw]["tree"][i]
@@ -212,7 +220,7 @@ def _tree(n: int, nodes: int, bw: float, fabric: Fabric, nbytes: float) -> list[
 
 
 def _nvls(n: int, fabric: Fabric) -> list[Candidate]:
-    eff = ARCH_CAPS[fabric.intra.arch]["nvls_efficiency"]
+    eff = ARCH_CAPS[fabric.intra.arch].nvls_efficiency
     port = fabric.intra_bandwidth_bytes_per_s * fabric.intra.efficiency
     lat = STEP_LATENCY_US["nvlink"]["nvls"][2]
     return [Candidate("nvls", "simple", lat * 1e-6, port * eff * n / (n + 1))]
@@ -320,8 +328,9 @@ def fabric_from_system(system: SystemSpec, group: str | None = None,
     ref = system.devices[group]
     if load_device is not None and ref.preset is not None:
         device = load_device(ref.preset)
-        if getattr(device, "family", None) != "gpu":
-            raise ConfigError.single(f"device group {group!r} is not GPUs (family {device.family})",
+        family = getattr(device, "family", None)
+        if family != "gpu":
+            raise ConfigError.single(f"device group {group!r} is not GPUs (family {family})",
                                      key_path=f"devices.{group}")
     own = [link for link in system.links if tuple(link.between) == (group, group)]
     intra = [link for link in own if link.kind in INTRA_KINDS]

@@ -90,8 +90,8 @@ def _split(op: Operator, model: ModelSpec, p: Parallel) -> list[Operator]:
         return [replace(op, rows=op.rows // t)]
     if isinstance(op, MoeExperts):
         tokens = math.ceil(op.tokens / e)
-        local = replace(op, tokens=tokens, active_experts=op.active_experts / e, num_experts=op.num_experts // e,
-                        **({"n": op.n // t} if op.role == Role.MOE_UP else {"k": op.k // t}))
+        local = replace(op, tokens=tokens, active_experts=op.active_experts / e, num_experts=op.num_experts // e)
+        local = replace(local, n=op.n // t) if op.role == Role.MOE_UP else replace(local, k=op.k // t)
         out: list[Operator] = []
         if e > 1 and op.role == Role.MOE_UP:
             out.append(_collective(op, "all_to_all", op.tokens * h * b, e, "dispatch"))
@@ -110,11 +110,11 @@ def _split(op: Operator, model: ModelSpec, p: Parallel) -> list[Operator]:
         if op.role == Role.FFN_UP:
             return [replace(op, n=op.n // t)]
         if op.role in ROW_PARALLEL:
-            local = replace(op, k=op.k // t)
-            return [local, _collective(op, "all_reduce", op.m * op.n * b, t, "all_reduce")] if t > 1 else [local]
+            rows = replace(op, k=op.k // t)
+            return [rows, _collective(op, "all_reduce", op.m * op.n * b, t, "all_reduce")] if t > 1 else [rows]
         if op.role == Role.LM_HEAD:
-            local = replace(op, n=math.ceil(op.n / t))
-            return [local, _collective(op, "all_gather", op.m * op.n * b, t, "all_gather")] if t > 1 else [local]
+            vocab = replace(op, n=math.ceil(op.n / t))
+            return [vocab, _collective(op, "all_gather", op.m * op.n * b, t, "all_gather")] if t > 1 else [vocab]
     return [op]  # norms, residual adds, rotary, router, patch embedding: replicated
 
 

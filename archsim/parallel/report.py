@@ -77,13 +77,12 @@ def _verdict(nccl: list[Comparison], framework: list[Comparison]) -> str:
 def collective_section(rows: list[Comparison]) -> list[str]:
     nccl = [r for r in rows if r.timing == "nccl-tests"]
     framework = [r for r in rows if r.timing != "nccl-tests"]
-    in_range = {"lo_bytes": 1024, "hi_bytes": 2**30}
     summary = [
         ("nccl-tests tables, every row", mape(nccl), len([r for r in nccl if r.use != "outlier"])),
         ("nccl-tests, without the Voltage Park all-gather row (see below)",
          mape([r for r in nccl if r.source != "voltage-park" or r.op != "all-gather"]),
          len([r for r in nccl if r.source != "voltage-park" or r.op != "all-gather"])),
-        ("nccl-tests, 1 KiB-1 GiB only", mape(nccl, **in_range),
+        ("nccl-tests, 1 KiB-1 GiB only", mape(nccl, lo_bytes=1024, hi_bytes=2**30),
          len([r for r in nccl if 1024 <= r.bytes <= 2**30])),
         ("framework-timed calls (vLLM pynccl, torch.distributed)", mape(framework),
          len([r for r in framework if r.use != "outlier"])),

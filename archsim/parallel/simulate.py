@@ -59,14 +59,14 @@ def _pipeline_rows(workload: Workload, model: Any, fabric: Fabric, ops: list[OpR
     handoff = stage_activation_bytes(workload, model, p)
     across = p.devices > fabric.gpus_per_node
     rows = []
-    for phase, n_steps in steps.items():
-        stage_s = sum(o.total_time_s for o in ops if o.phase == phase) / p.micro_batches
-        rows.append(_row(f"{phase}.pipeline_bubble", phase, workload.dtype, (p.pipeline - 1) * stage_s, "bubble",
+    for name, n_steps in steps.items():
+        stage_s = sum(o.total_time_s for o in ops if o.phase == name) / p.micro_batches
+        rows.append(_row(f"{name}.pipeline_bubble", name, workload.dtype, (p.pipeline - 1) * stage_s, "bubble",
                          {"stages": p.pipeline, "micro_batches": p.micro_batches,
                           "bubble_fraction": (p.pipeline - 1) / (p.micro_batches + p.pipeline - 1)}))
-        hop = p2p_time_s(handoff[phase], fabric, across_nodes=across)
-        rows.append(_row(f"{phase}.pipeline_send", phase, workload.dtype, n_steps * (p.pipeline - 1) * hop,
-                         f"link:{fabric.intra.name}", {"bytes": handoff[phase], "hops": p.pipeline - 1}))
+        hop = p2p_time_s(handoff[name], fabric, across_nodes=across)
+        rows.append(_row(f"{name}.pipeline_send", name, workload.dtype, n_steps * (p.pipeline - 1) * hop,
+                         f"link:{fabric.intra.name}", {"bytes": handoff[name], "hops": p.pipeline - 1}))
     return rows
 
 
@@ -83,6 +83,7 @@ def simulate_parallel(workload: Workload | str, hardware: Any, *, backend: str =
     if model is None:
         raise ConfigError.single("parallel splits need a model workload (explicit layers are one device's shapes)",
                                  key_path="parallel")
+    device: Any
     device, count = _device(hw)
     memory = check_capacity(wl, hw, model=model)  # also refuses more devices than the hardware has
     p = wl.parallel

@@ -65,8 +65,8 @@ PUBLISHED = (
 
 
 def _workload(model: str, dtype: str, tensor: int, phases: list[dict[str, Any]]) -> Workload:
-    return Workload(name=f"{model}-tp{tensor}", model=model, dtype=dtype, parallel={"tensor": tensor},
-                    phases=phases)
+    return Workload.model_validate({"name": f"{model}-tp{tensor}", "model": model, "dtype": dtype,
+                                    "parallel": {"tensor": tensor}, "phases": phases})
 
 
 def predict(row: Published) -> dict[str, Any]:
@@ -89,10 +89,10 @@ def predict(row: Published) -> dict[str, Any]:
 def _capacity_rows() -> list[dict[str, Any]]:
     rows = []
     for model in ("llama-2-70b", "llama-3-70b"):
-        wl = Workload(name=model, model=model, phases=[{"phase": "decode", "batch": 8, "context_len": 4000,
-                                                         "steps": 64}])
+        wl = Workload.model_validate({"name": model, "model": model, "phases": [
+            {"phase": "decode", "batch": 8, "context_len": 4000, "steps": 64}]})
         for tensor in (1, 2, 4, 8):
-            r = memory_report(wl, presets.load_hardware("hgx-h100"), Parallel(tensor=tensor))
+            r = memory_report(wl, presets.load_hardware("hgx-h100"), Parallel.model_validate({"tensor": tensor}))
             rows.append({"model": model, "tensor": tensor, **r.to_dict()})
     return rows
 
