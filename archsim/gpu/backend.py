@@ -6,8 +6,9 @@ batched cuBLAS GEMMs and a softmax kernel, norms/activations/residuals -> stream
 Operators the GPU model does not cover (MoE expert groups, windowed attention, copies,
 collectives) return None and the driver costs them with the roofline, naming them in the notes.
 
-Energy: the roofline's dynamic energy from the same operation and byte counts, plus static power
-over the GPU model's time.
+Energy: the board power model (:mod:`archsim.gpu.power`): static power over the GPU model's time
+plus each launch's dynamic energy from its own counts (tensor-core FLOPs by dtype, FP32-pipe and
+special-function ops, bytes per level); the power limit has already stretched the time where it binds.
 """
 
 from __future__ import annotations
@@ -79,6 +80,16 @@ def _(op: _Streaming, rates: DeviceRates) -> list[LaunchSpec] | None:
                             vec_per_elem=w.vector_flops / op.elements, sfu_per_elem=w.transcendentals / op.elements)]
 
 
+def launch_energy_parts(results: list) -> dict[str, float]:
+    """Board energy of launches by the roofline's parts: compute, memory:<level>, static (J)."""
+    parts: dict[str, float] = {}
+    for r in results:
+        for k, v in r.energy_by_part.items():
+            name = "compute" if k.startswith("compute:") else k
+            parts[name] = parts.get(name, 0.0) + v
+    return parts
+
+
 @dataclass
 class GpuView:
     """The GPU backend's device view: the preset, its calibrated rates, a launch-result cache."""
@@ -104,7 +115,8 @@ class GpuBackend(Backend):
         key = dataclasses.replace(key, name="")
         if key not in view.cache:
             launches = op_launches(op, view.rates)
-            view.cache[key] = None if launches is None else [simulate_launch(ln, view.rates) for ln in launches]
+            view.cache[key] = None if launches is None else [
+                simulate_launch(dataclasses.replace(ln, mma_dtype=op.dtype), view.rates) for ln in launches]
             if len(view.cache) > _CACHE_LIMIT:
                 view.cache.pop(next(iter(view.cache)))
         results = view.cache[key]
@@ -112,9 +124,10 @@ class GpuBackend(Backend):
             return None
         base = evaluate_op(op, view.device)
         time_s = sum(r.time_s for r in results)
-        energy = base.energy_j + view.device.static_power_w * (time_s - base.time_s)
+        parts = launch_energy_parts(results)
         return dataclasses.replace(base, time_s=time_s, time_by_resource={r.name: r.time_s for r in results},
-                                   bound=max(results, key=lambda r: r.time_s).bound, energy_j=energy)
+                                   bound=max(results, key=lambda r: r.time_s).bound, energy_j=sum(parts.values()),
+                                   energy_by_part=parts)
 
     def notes(self, view: GpuView) -> list[str]:
         return ["gpu: wave/occupancy model calibrated by microbenchmarks (archsim.gpu); kernels = cuBLAS, "

@@ -204,3 +204,50 @@ def markdown_tables(rows: list[dict], skipped: list[dict], summary: dict) -> str
     out += ["", f"Skipped ({len(skipped)}): " + "; ".join(sorted({f"{s['impl']}: {s['reason']}" for s in skipped})),
             "", "</details>"]
     return "\n".join(out)
+
+
+# ---- energy parity (issue 22): NVML board energy vs the power model (archsim.gpu.power_validation)
+
+def is_energy_csv(path: str | Path) -> bool:
+    """Whether ``path`` is a power campaign CSV (``campaigns/power.py``) or a whole-model CSV with energy."""
+    try:
+        with open(path, newline="") as fh:
+            fields = next(csv.reader(fh), [])
+    except OSError as e:
+        raise ConfigError.single(f"cannot read {path}: {e.strerror}") from None
+    return "energy_per_step_j" in fields or ("energy_j" in fields and "energy_window_s" in fields)
+
+
+def energy_parity(path: str | Path, hw: str) -> tuple[list[dict], dict]:
+    """(rows, summary) of modeled vs measured board energy, average power and time for one CSV."""
+    from archsim.gpu.devices import device_calibration
+    from archsim.gpu.power_validation import summarise, validate_power_csv, validate_whole
+    cal = device_calibration(hw)
+    with open(path, newline="") as fh:
+        fields = next(csv.reader(fh), [])
+    rows = validate_power_csv(path, cal) if "energy_per_step_j" in fields else validate_whole(path, cal)
+    return rows, summarise(rows)
+
+
+def energy_markdown(rows: list[dict], summary: dict) -> str:
+    """Energy parity beside time parity, as Markdown: summary by regime, then every row."""
+    out = ["| group | n | energy MAPE | avg power MAPE | power MAPE at measured time | time MAPE | max energy error |",
+           "|---|---:|---:|---:|---:|---:|---:|"]
+    groups = [("all, windows >= 1 s", summary["long_windows"]), ("all, windows < 1 s", summary["short_windows"])] + \
+        [(f"{k}-bound, >= 1 s", v) for k, v in summary["by_regime"].items()] + \
+        [(f"{k}-bound, < 1 s", v) for k, v in summary["short_by_regime"].items()]
+    for name, st in groups:
+        if st["n"]:
+            out.append(f"| {name} | {st['n']} | {st['energy_mape'] * 100:.1f}% | {st['power_mape'] * 100:.1f}% | "
+                       f"{st['power_at_measured_time_mape'] * 100:.1f}% | {st['time_mape'] * 100:.1f}% | "
+                       f"{st['max_energy_error'] * 100:.1f}% |")
+    out += ["", "| run | regime | window (s) | measured J | modeled J | energy err | measured W | modeled W | "
+            "power err | measured s | modeled s | time err |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        out.append(f"| {r['bench']} ({r['source']}) | {r['regime']} | {r['window_s']:.2f} | "
+                   f"{r['measured_energy_j']:.4g} | {r['modeled_energy_j']:.4g} | {r['energy_error'] * 100:+.1f}% | "
+                   f"{r['measured_power_w']:.0f} | "
+                   f"{r['modeled_power_w']:.0f} | {r['power_error'] * 100:+.1f}% | {r['measured_s'] * 1e3:.3f} ms | "
+                   f"{r['modeled_wall_s'] * 1e3:.3f} ms | {r['time_error'] * 100:+.1f}% |")
+    return "\n".join(out)

@@ -7,6 +7,7 @@ unmasked pairs; GEMM 2MNK), bytes per level, per-launch details and a timeline.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -39,6 +40,17 @@ class Prediction:
     def tflops(self) -> float:
         return self.useful_flops / self.latency_s / 1e12
 
+    def energy(self) -> dict:
+        """Board energy (J) of the launches back to back, average power (W), energy by part
+        (:mod:`archsim.gpu.power`; empty without a power model)."""
+        parts: dict[str, float] = {}
+        for r in self.launches:
+            for k, v in r.energy_by_part.items():
+                parts[k] = parts.get(k, 0.0) + v
+        total = sum(parts.values())
+        return {"energy_j": total, "avg_power_w": total / self.latency_s if self.latency_s else 0.0,
+                "energy_by_part_j": parts}
+
     def to_dict(self, timeline: bool = False) -> dict:
         hbm = sum(r.totals["hbm_bytes"] for r in self.launches)
         l2 = sum(r.totals["l2_bytes"] for r in self.launches)
@@ -49,7 +61,8 @@ class Prediction:
             "achieved_bytes_per_s": {"hbm": hbm / self.latency_s, "l2": l2 / self.latency_s},
             "launches": [{"name": r.name, "time_s": r.time_s, "bound": r.bound, "grid": r.grid,
                           "ctas_per_sm": r.ctas_per_sm, "occupancy_limiter": r.occupancy_limiter,
-                          "waves": r.waves, "clock_hz": r.clock_hz} for r in self.launches],
+                          "waves": r.waves, "clock_hz": r.clock_hz, "energy_j": r.energy_j} for r in self.launches],
+            **self.energy(),
         }
         if timeline:
             t0, events = 0.0, []
@@ -95,6 +108,7 @@ def _run(kernel: str, hw: str, launches: list[LaunchSpec], useful: float, rates:
          timeline: bool, dtype: str) -> Prediction:
     from archsim.guards import check_prediction_within_peaks
 
+    launches = [dataclasses.replace(ln, mma_dtype=dtype) for ln in launches]  # tensor-core energy per FLOP
     results = [simulate_launch(ln, rates, timeline=timeline) for ln in launches]
     total = sum(r.time_s for r in results)
     bound = max(results, key=lambda r: r.time_s).bound

@@ -1,4 +1,6 @@
-"""``archsim compare MEASURED.csv --hw h100-sxm``: modeled vs measured kernel times."""
+"""``archsim compare MEASURED.csv --hw h100-sxm``: modeled vs measured kernel times; for a power
+campaign CSV (``campaigns/power.py``) or a whole-model CSV with NVML energy, board energy parity
+beside time parity (``--hw h200``)."""
 
 from __future__ import annotations
 
@@ -33,8 +35,11 @@ def compare_cmd(
 ) -> None:
     """Print per-row modeled vs measured time and error, then MAPE and max error by kernel family."""
     from archsim.errors import ConfigError
-    from archsim.gpu.compare import compare, markdown_tables, parity_figure, parity_svg, summarise
+    from archsim.gpu.compare import compare, is_energy_csv, markdown_tables, parity_figure, parity_svg, summarise
 
+    if is_energy_csv(measured):
+        _energy(measured, hw, markdown, json_out, rows_shown)
+        return
     rows, skipped = compare(measured, hw)
     if not rows:
         raise ConfigError.single(f"{measured}: no successful, modelled rows to compare", file=str(measured))
@@ -71,6 +76,36 @@ def compare_cmd(
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps({"rows": rows, "skipped": skipped, "summary": summary}, indent=1))
+
+
+def _energy(measured: Path, hw: str, markdown: Path | None, json_out: Path | None, rows_shown: str) -> None:
+    """Board energy parity (power campaign or whole-model CSV with NVML energy), time parity beside it."""
+    from archsim.gpu.compare import energy_markdown, energy_parity
+
+    rows, summary = energy_parity(measured, hw)
+    if rows_shown != "none":
+        shown = rows if rows_shown == "all" else sorted(rows, key=lambda r: -abs(r["energy_error"]))[:25]
+        typer.echo(f"{'run':58} {'regime':7} {'meas_J':>9} {'model_J':>9} {'E err':>7} {'meas_W':>6} {'model_W':>7} "
+                   f"{'P err':>7} {'t err':>7}")
+        for r in shown:
+            typer.echo(f"{r['bench'][:58]:58} {r['regime']:7} {r['measured_energy_j']:9.4g} "
+                       f"{r['modeled_energy_j']:9.4g} {_pct(r['energy_error']):>7} {r['measured_power_w']:6.0f} "
+                       f"{r['modeled_power_w']:7.0f} {_pct(r['power_error']):>7} {_pct(r['time_error']):>7}")
+    typer.echo(f"\n{'group':24} {'n':>4} {'E MAPE':>7} {'P MAPE':>7} {'t MAPE':>7} {'max E':>7}")
+    groups = [("windows >= 1 s", summary["long_windows"]), ("windows < 1 s", summary["short_windows"])] + \
+        [(f"{k}-bound >= 1 s", v) for k, v in summary["by_regime"].items()] + \
+        [(f"{k}-bound < 1 s", v) for k, v in summary["short_by_regime"].items()]
+    for name, st in groups:
+        if st["n"]:
+            typer.echo(f"{name:24} {st['n']:4d} {st['energy_mape'] * 100:6.1f}% {st['power_mape'] * 100:6.1f}% "
+                       f"{st['time_mape'] * 100:6.1f}% {st['max_energy_error'] * 100:6.1f}%")
+    if markdown is not None:
+        markdown.parent.mkdir(parents=True, exist_ok=True)
+        markdown.write_text(energy_markdown(rows, summary) + "\n")
+        typer.echo(f"markdown: {markdown}")
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps({"rows": rows, "summary": summary}, indent=1))
 
 
 def register(app: typer.Typer) -> None:
