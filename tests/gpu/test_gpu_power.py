@@ -1,0 +1,155 @@
+"""The GPU board power model: energy arithmetic, the power limit, the fit and its data, energy parity."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import math
+import subprocess
+import sys
+
+import pytest
+
+from archsim.data import measurement
+from archsim.errors import ConfigError
+from archsim.gpu.calibration import rates_for
+from archsim.gpu.model import CtaWork, LaunchSpec, simulate_launch
+from archsim.gpu.power import PowerCoefficients, charged_counts, coefficients_for, timeline_energy
+from archsim.gpu.power_fit import COLUMNS, fit, read_power_csv
+from archsim.presets import load_hardware
+
+POWER_CSVS = [measurement("h200", "power-h200-2026-12-01.csv"), measurement("h200", "power-h200-2026-12-01-r2.csv")]
+
+# round numbers: 100 W static, 500 W limit, 1 pJ/FLOP, 10 pJ per lane op, 2 pJ per ex2, 1/10/100 pJ per byte
+ROUND = PowerCoefficients(static_w=100.0, limit_w=500.0, matrix_j_per_flop={"bf16": 1e-12, "fp32": 4e-12},
+                          vec_j_per_lane_op=10e-12, sfu_j_per_op=2e-12, smem_j_per_byte=1e-12, l2_j_per_byte=10e-12,
+                          hbm_j_per_byte=100e-12)
+TOTALS = {"mma_flops": 1e12, "vec_ops": 1e9, "sfu_ops": 1e9, "smem_bytes": 1e9, "l2_bytes": 1e9, "hbm_bytes": 1e8}
+
+
+def test_dynamic_energy_by_part_is_count_times_energy():
+    parts = ROUND.parts_j(TOTALS)
+    assert parts == pytest.approx({"compute:mma": 1.0, "compute:vec": 0.01, "compute:sfu": 0.002,
+                                   "memory:smem": 0.001, "memory:l2": 0.01, "memory:hbm": 0.01})
+    assert ROUND.parts_j(TOTALS, "fp32")["compute:mma"] == pytest.approx(4.0)
+    assert ROUND.parts_j(TOTALS, "int8")["compute:mma"] == pytest.approx(1.0)  # unknown dtype: bf16's energy
+
+
+def test_staged_kernels_pay_hbm_bytes_not_their_operand_staging():
+    staged = charged_counts(TOTALS, staged=True)
+    assert staged["smem_bytes"] == 0 and staged["l2_bytes"] == TOTALS["hbm_bytes"]
+    assert ROUND.dynamic_j(TOTALS, staged=True) == pytest.approx(1.0 + 0.01 + 0.002 + 0.001 + 0.01)
+
+
+def test_power_manager_step_and_floor():
+    assert ROUND.headroom_w == 400.0
+    assert ROUND.next_clock(2e9, 2e9, 800.0) == pytest.approx(1e9)  # twice the headroom: half the clock
+    assert ROUND.next_clock(2e9, 2e9, 100.0) == 2e9  # under the limit: the maximum clock
+    assert ROUND.next_clock(2e9, 2e9, 1e6) == pytest.approx(0.6e9)  # never below 30% of the maximum
+    assert ROUND.power_floor_s(4.0) == pytest.approx(0.01)
+    assert dataclasses.replace(ROUND, limit_w=None).power_floor_s(4.0) == 0.0
+
+
+def test_timeline_energy_charges_static_power_in_gaps():
+    class R:
+        time_s, energy_by_part = 0.001, {"compute:mma": 0.3, "static": 0.1}
+    rep = timeline_energy([R(), R()], ROUND, gaps_s=0.008)
+    assert rep.time_s == pytest.approx(0.010)
+    assert rep.energy_j == pytest.approx(0.6 + 100.0 * 0.010)
+    assert rep.avg_power_w == pytest.approx(160.0)
+
+
+def _rates(power: PowerCoefficients):
+    return dataclasses.replace(rates_for(load_hardware("h100-sxm")), power=power)
+
+
+def _launch(**work) -> LaunchSpec:
+    return LaunchSpec(name="t", ctas=((132, CtaWork(**{k: v / 132 for k, v in work.items()})),), threads_per_cta=384,
+                      regs_per_thread=168, smem_per_cta_bytes=0)
+
+
+def test_compute_bound_launch_runs_into_the_limit_and_energy_stays():
+    rates = _rates(ROUND)
+    flops = 1e15  # 1000 J of tensor-core work: 2.5 s at the 400 W headroom, 1.0 s at the full clock
+    res = simulate_launch(_launch(mma_flops=flops), rates)
+    assert res.bound == "power"
+    assert res.time_s == pytest.approx(flops * 1e-12 / 400.0, rel=1e-3)
+    assert res.energy_j == pytest.approx(1000.0 + 100.0 * res.time_s, rel=1e-6)
+    assert res.energy_j / res.time_s == pytest.approx(500.0, rel=1e-3)
+    free = simulate_launch(_launch(mma_flops=flops), _rates(dataclasses.replace(ROUND, limit_w=None)))
+    assert free.clock_hz == rates.clock_hz and free.time_s < res.time_s
+    assert free.energy_j - 100.0 * free.time_s == pytest.approx(1000.0, rel=1e-6)  # same dynamic energy
+
+
+def test_memory_bound_launch_over_the_limit_is_held_to_it():
+    hbm = 1e12  # 1 TB at ~3 TB/s: 0.33 s; at 310 pJ/B (HBM + L2) 310 J, 930 W over a 400 W headroom
+    res = simulate_launch(dataclasses.replace(_launch(hbm_bytes=hbm, l2_bytes=hbm), mma_path="none"),
+                          _rates(dataclasses.replace(ROUND, hbm_j_per_byte=300e-12)))
+    assert res.time_s == pytest.approx(hbm * 310e-12 / 400.0, rel=1e-3)
+    assert res.bound == "power"
+    light = simulate_launch(  # 110 J in 0.33 s: 333 W, under the headroom
+        dataclasses.replace(_launch(hbm_bytes=hbm, l2_bytes=hbm), mma_path="none"), _rates(ROUND))
+    assert light.bound == "memory:hbm" and light.energy_j / light.time_s < 500.0
+
+
+def test_presets_carry_the_fit_and_say_where_it_comes_from():
+    f = fit(POWER_CSVS)
+    c = f.coefficients
+    h200 = coefficients_for(load_hardware("h200"))
+    want = {"static_w": h200.static_w, "mma_bf16": h200.matrix_j_per_flop["bf16"],
+            "mma_fp16": h200.matrix_j_per_flop["fp16"], "mma_tf32": h200.matrix_j_per_flop["tf32"],
+            "mma_fp32": h200.matrix_j_per_flop["fp32"], "vec": h200.vec_j_per_lane_op, "sfu": h200.sfu_j_per_op,
+            "smem": h200.smem_j_per_byte, "l2": h200.l2_j_per_byte, "hbm": h200.hbm_j_per_byte}
+    for k in COLUMNS:
+        assert c[k] == pytest.approx(want[k], rel=0.01), k  # presets round the fit to 3 digits
+    assert f.rms_rel_residual < 0.07 and f.max_abs_rel_residual < 0.15
+    text = {n: (load_hardware(n), open(f"archsim/presets/hardware/{n}.yaml").read()) for n in ("h200", "h100-sxm")}
+    assert "measured: board power with a CUDA context" in text["h200"][1]
+    assert text["h100-sxm"][1].count("assumption: carried over from the H200") >= 8
+    assert coefficients_for(text["h100-sxm"][0]) == dataclasses.replace(h200, source="preset h100-sxm")
+
+
+def test_fit_reads_calibration_rows_only(tmp_path):
+    rows = read_power_csv(POWER_CSVS[1])
+    for r in rows:
+        if r["set"] == "validation":
+            r["energy_per_step_j"] = "1e9"  # a validation row that leaked into the fit would wreck it
+    path = tmp_path / "power-h200-doctored.csv"
+    with open(path, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    assert fit([POWER_CSVS[0], path]).coefficients == pytest.approx(fit(POWER_CSVS).coefficients, rel=1e-9)
+
+
+def test_bad_power_csv_names_the_file(tmp_path):
+    bad = tmp_path / "not-power.csv"
+    bad.write_text("a,b\n1,2\n")
+    with pytest.raises(ConfigError, match="not-power.csv"):
+        read_power_csv(bad)
+
+
+def test_measurement_files_record_device_driver_versions_and_date():
+    import json
+    meta = json.loads(measurement("h200", "power-h200-meta-2026-12-01-r2.json").read_text())
+    for key in ("device_name", "driver", "torch", "triton", "date_utc", "power_limit_w", "max_sm_clock_mhz"):
+        assert meta[key], key
+    assert meta["power_limit_w"] == load_hardware("h200").tdp_w
+
+
+def test_energy_parity_on_the_committed_validation_rows():
+    from archsim.gpu.devices import device_calibration
+    from archsim.gpu.power_validation import summarise, validate_power_csv
+    cal = device_calibration("h200")
+    rows = validate_power_csv(POWER_CSVS[1], cal)
+    assert {r["regime"] for r in rows} == {"compute", "memory", "host"}
+    assert all(math.isfinite(r["energy_error"]) and r["modeled_power_w"] <= 700.0 + 1e-6 for r in rows)
+    s = summarise(rows)
+    assert s["long_windows"]["n"] == len(rows) and s["short_windows"]["n"] == 0
+
+
+def test_compare_cli_prints_energy_parity():
+    r = subprocess.run([sys.executable, "-m", "archsim", "compare", str(POWER_CSVS[1]), "--hw", "h200", "--rows",
+                        "none"], capture_output=True, text=True, check=False)
+    assert r.returncode == 0, r.stderr
+    assert "E MAPE" in r.stdout and "host-bound" in r.stdout
