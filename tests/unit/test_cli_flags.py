@@ -98,7 +98,7 @@ def test_output_path_under_a_file_is_refused_before_work(tmp_path, monkeypatch, 
     blocker = tmp_path / "a-file"
     blocker.write_text("")
     for argv, flag in ((["predict", "gemm", "--timeline", str(blocker / "t.json")], "--timeline"),
-                       (["microbench", "dram", "--trace", str(blocker / "t.json")], "--trace"),
+                       (["microbench", "dram", "--command-trace", str(blocker / "t.json")], "--command-trace"),
                        (["compare", str(blocker), "--json", str(blocker / "x.json")], "--json"),
                        (["measure", "--data-dir", str(blocker)], "--data-dir")):
         code, text = _run(monkeypatch, capsys, argv)
@@ -107,8 +107,8 @@ def test_output_path_under_a_file_is_refused_before_work(tmp_path, monkeypatch, 
 
 
 def test_missing_trace_folder_is_refused_before_the_simulation(tmp_path, monkeypatch, capsys):
-    code, text = _run(monkeypatch, capsys, ["microbench", "dram", "--trace", str(tmp_path / "no" / "t.json")])
-    assert code == 2 and "--trace" in text and "does not exist" in text
+    code, text = _run(monkeypatch, capsys, ["microbench", "dram", "--command-trace", str(tmp_path / "no" / "t.json")])
+    assert code == 2 and "--command-trace" in text and "does not exist" in text
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders; the check is os.access")
