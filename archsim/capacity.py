@@ -202,7 +202,7 @@ def memory_report(workload: Workload, hardware: Any, parallel: Parallel | None =
         _check_divisible(model, p)
     w, kv, act = _footprint(workload, model, p)
     return MemoryReport(device.name, p.devices, device.offchip.capacity_bytes, w, kv, act,
-                        p.model_dump(exclude={"micro_batches"}))
+                        p.model_dump(exclude={"micro_batches", "overlap_communication"}))
 
 
 def check_capacity(workload: Workload, hardware: Any, parallel: Parallel | None = None,

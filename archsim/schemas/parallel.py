@@ -2,7 +2,8 @@
 
 Degrees multiply to the devices one model replica set needs: ``tensor x pipeline x data``
 (expert parallelism reuses those devices: the experts of an MoE layer are spread over
-``expert`` of the ``tensor x data`` devices, as in Megatron-Core). All default to 1 (one device).
+``expert`` of the ``tensor x data`` devices, as in Megatron-Core). All default to 1 (one device);
+communication does not overlap compute unless ``overlap_communication`` says the stack does.
 Checks that need the model (heads divisible by ``tensor``, layers by ``pipeline``, experts by
 ``expert``) are made where the model is known: :mod:`archsim.capacity` and the parallel lowering.
 """
@@ -26,6 +27,9 @@ class Parallel(StrictModel):
     expert: int = Field(1, ge=1, le=MAX_DEGREE, description="expert parallel: MoE experts spread over devices")
     micro_batches: int = Field(1, ge=1, le=MAX_DEGREE,
                                description="micro-batches per pipeline iteration (pipeline > 1)")
+    overlap_communication: bool = Field(
+        False, description="the stack overlaps each collective with the GEMM producing it (chunked, as async "
+                           "tensor parallelism / fused GEMM+all-reduce kernels do); eager Megatron does not")
 
     @model_validator(mode="after")
     def _expert_fits(self) -> Parallel:

@@ -119,3 +119,20 @@ def test_archsim_run_tp8_on_hgx_and_refused_on_one_gpu(tmp_path):
     refused = run("h100-sxm", tmp_path / "no")
     assert refused.returncode == 2 and "8 devices, but 'h100-sxm' is one device" in refused.stderr
     assert "Traceback" not in refused.stderr and not (tmp_path / "no").exists()
+
+
+def test_overlap_hides_each_collective_behind_its_gemm():
+    def run(overlap: bool):
+        wl = Workload.model_validate({"name": "p", "model": "llama-3-70b", "phases": [
+            {"phase": "prefill", "batch": 1, "seq_len": 2048}],
+            "parallel": {"tensor": 8, "overlap_communication": overlap}})
+        return simulate_parallel(wl, "hgx-h100")
+
+    plain, hidden = run(False), run(True)
+    for before, after, gemm in zip(plain.ops, hidden.ops, [None, *plain.ops], strict=False):
+        if before.kind == "collective":
+            assert after.time_s == pytest.approx(max(0.0, before.time_s - gemm.time_s))
+            assert after.time_by_resource["hidden_behind_gemm"] == pytest.approx(before.time_s - after.time_s)
+        else:
+            assert after.time_s == before.time_s
+    assert hidden.latency_s < plain.latency_s
