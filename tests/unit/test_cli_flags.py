@@ -50,6 +50,7 @@ CASES = [
     (["attention", "--seq-q", "-1"], "--seq-q"),
     (["attention", "--window", "0"], "--window"),
     (["attention", "--dataflow", "quantum=flash"], "--dataflow"),
+    (["attention", "--dataflow", "gpu=bogus"], "--dataflow"),
     # trace (no kernel runs: the flag is refused first)
     (["trace", "flash_attention", "--block-m", "0"], "--block-m"),
     (["trace", "flash_attention", "--dtype", "fp7"], "--dtype"),

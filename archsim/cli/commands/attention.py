@@ -38,7 +38,7 @@ def attention(
 
     import archsim.dataflows  # noqa: F401  (registers dataflow names)
     from archsim import presets
-    from archsim.dataflows.evaluate import evaluate_attention
+    from archsim.dataflows.evaluate import ARRAY_DATAFLOWS, GENERIC_DATAFLOWS, evaluate_attention
     from archsim.dataflows.shapes import AttentionShape
     from archsim.dataflows.target import target_from_device
     from archsim.errors import ConfigError
@@ -55,6 +55,11 @@ def attention(
                                      f"{', '.join(DEFAULT_DATAFLOW)}", key_path="--dataflow")
         for f in ([fam] if fam else list(chosen)):
             chosen[f] = name
+    valid = (*ARRAY_DATAFLOWS, *GENERIC_DATAFLOWS)
+    unknown = sorted({name for name in chosen.values() if name not in valid})
+    if unknown:
+        raise ConfigError.single(f"--dataflow: unknown dataflow {', '.join(map(repr, unknown))}; valid: "
+                                 f"{', '.join(valid)}", key_path="--dataflow")
     shape = AttentionShape(batch, heads, seq_q, seq_kv or seq_q, head_dim, None, causal, window, DTYPE_BYTES[dtype])
     table = Table(title=f"attention {shape}{' causal' if causal else ''}{f' window {window}' if window else ''}")
     for col in ("hardware", "family", "dataflow", "time", "analytical bound", "TFLOP/s", "busiest unit",
