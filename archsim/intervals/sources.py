@@ -7,8 +7,8 @@ model through :func:`archsim.gpu.compare.compare` — the same path ``archsim co
 calibration microbenchmarks (``*-calibration-*.csv``) set the model's rates and are never read here.
 
 A source is a function ``(device_dir: Path, preset: str) -> (points, data records)`` in
-:data:`SOURCES`; whole-model campaigns add one (their ``kernel`` names the stack, their regime can
-be ``host``) without touching the fitting code.
+:data:`SOURCES`: kernel campaigns here, whole-model campaigns (GPU kernel time per category) in
+:mod:`archsim.intervals.whole_model`; a new campaign kind adds one without touching the fitting.
 """
 
 from __future__ import annotations
@@ -155,8 +155,15 @@ def kernel_campaign(device_dir: Path, preset: str) -> tuple[list[Point], list[di
     return points, records
 
 
+def whole_model(device_dir: Path, preset: str) -> tuple[list[Point], list[dict]]:
+    """Points from whole-model campaigns (:mod:`archsim.intervals.whole_model`)."""
+    from archsim.intervals.whole_model import whole_model_campaign
+    return whole_model_campaign(device_dir, preset)
+
+
 #: Validation sources by name; each is asked about every measurement folder.
-SOURCES: dict[str, Callable[[Path, str], tuple[list[Point], list[dict]]]] = {"kernel-campaign": kernel_campaign}
+SOURCES: dict[str, Callable[[Path, str], tuple[list[Point], list[dict]]]] = {
+    "kernel-campaign": kernel_campaign, "whole-model": whole_model}
 
 
 def device_folders(root: Path = MEASUREMENTS_DIR) -> dict[str, Path]:

@@ -157,10 +157,16 @@ def test_leave_one_group_out_never_sees_the_held_out_group():
 
 # --- the committed tables and the real model -------------------------------------------------------------------
 
-def test_committed_tables_match_todays_model_and_data():
-    """The tables in package data were fit on today's model: regenerate with `archsim reproduce intervals`."""
+@pytest.fixture(scope="module")
+def validation_points():
+    """Every validation residual of the committed campaigns, re-predicted once for this module (~15 s)."""
     from archsim.intervals.sources import load_points
-    points, data = load_points()
+    return load_points()
+
+
+def test_committed_tables_match_todays_model_and_data(validation_points):
+    """The tables in package data were fit on today's model: regenerate with `archsim reproduce intervals`."""
+    points, data = validation_points
     committed = Tables.load(TABLES_PATH).raw
     fresh = build_tables(points, data)
     assert sorted(committed["devices"]) == sorted(fresh["devices"]) == ["h100-sxm", "h200"]
@@ -213,12 +219,11 @@ def test_result_rows_and_totals_carry_intervals():
     assert math.isnan(sweep_columns(roof)["latency_s_p95_hi"])
 
 
-def test_held_out_coverage_on_the_committed_campaigns(capsys):
+def test_held_out_coverage_on_the_committed_campaigns(capsys, validation_points):
     """Leave one shape family out on the real validation data; prints observed coverage per device (the report's
     headline figures). Asserted: every residual was checked, and 95% intervals cover at least what 80% ones do."""
     from archsim.intervals.coverage import by, run_scheme
-    from archsim.intervals.sources import load_points
-    points, _ = load_points()
+    points, _ = validation_points
     outcomes = run_scheme(points, "shape_family")
     assert len(outcomes) == len(points)
     per_device = by(outcomes, lambda o: o.point.device)
@@ -228,3 +233,20 @@ def test_held_out_coverage_on_the_committed_campaigns(capsys):
                   f"(n={cov['n']}, median 80% half-width {cov['median_half_width_p80']:.1%})")
     for cov in per_device.values():
         assert cov["no_interval"] == 0 and cov["p95"] >= cov["p80"] > 0.5
+
+
+def test_whole_model_categories_set_profiler_time_against_modeled_operators_of_that_kind():
+    from archsim.intervals.whole_model import category_residuals, simulate_row
+    row = {"run_id": "t1", "model": "llama-2-7b", "impl": "plain", "phase": "prefill", "batch": "2", "seq_len": "512",
+           "context": "0", "layers": "2", "mode": "graph", "ok": "1"}
+    result = simulate_row(row, "h200")
+    modeled = {kind: sum(o.total_time_s for o in result.ops if o.kind == kind) for kind in ("gemm", "norm")}
+    assert len({o.name for o in result.ops if o.kind == "gemm"}) >= 4 and modeled["norm"] > 0
+    # profiler says: GEMMs took twice the model, norms 3x (split over two columns for elementwise: rotary counts)
+    row |= {"gemm_s": str(2 * modeled["gemm"]), "attention_s": "0", "norm_s": str(3 * modeled["norm"]),
+            "elementwise_s": "1e-4", "rotary_s": "1e-4"}
+    got = {cat: (measured, model_s) for cat, measured, model_s, _ in category_residuals(row, result)}
+    assert "attention" not in got  # no measured time -> no residual
+    assert got["gemm"][0] / got["gemm"][1] == pytest.approx(2.0)
+    assert got["norm"][0] / got["norm"][1] == pytest.approx(3.0)
+    assert got["elementwise"][0] == pytest.approx(2e-4)
