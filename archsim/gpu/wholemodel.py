@@ -129,6 +129,22 @@ def _read(path: Path, required: tuple[str, ...]) -> list[dict[str, str]]:
     return rows
 
 
+def is_whole_model_csv(path: str | Path) -> bool:
+    """Whether ``path`` is a whole-model campaign CSV (``campaigns/whole_model.py``: ``wm-whole.csv``)."""
+    try:
+        with open(path, newline="") as fh:
+            fields = next(csv.reader(fh), [])
+    except OSError as e:
+        raise ConfigError.single(f"cannot read {path}: {e.strerror}") from None
+    return all(k in fields for k in WHOLE_REQUIRED)
+
+
+def steps_without_energy(path: str | Path) -> list[str]:
+    """run_ids of successful steps whose NVML energy reading did not change (window under the counter's update)."""
+    rows = _read(Path(path), WHOLE_REQUIRED)
+    return [r["run_id"] for r in rows if r["ok"] == "1" and "energy_j" in r and float(r["energy_j"] or 0) <= 0]
+
+
 def categorise(kernel: str, op: str, scope: str) -> str:
     """Category of a measured kernel (the campaign's rule, plus names of inductor's Triton kernels)."""
     low = kernel.lower()

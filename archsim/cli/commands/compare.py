@@ -32,11 +32,25 @@ def compare_cmd(
                                                   callback=flags.output_file())] = None,
     rows_shown: Annotated[str, typer.Option("--rows", help="all | worst (the 25 largest errors) | none",
                                             callback=flags.choice(("all", "worst", "none")))] = "all",
+    calibration: Annotated[str, typer.Option(
+        help="whole-model CSVs: own (H200-from-H200, default) | cross (H200-from-H100)",
+        callback=flags.choice(("own", "cross")))] = "own",
 ) -> None:
     """Print per-row modeled vs measured time and error, then MAPE and max error by kernel family."""
     from archsim.errors import ConfigError
     from archsim.gpu.compare import compare, is_energy_csv, markdown_tables, parity_figure, parity_svg, summarise
+    from archsim.gpu.wholemodel import is_whole_model_csv, steps_without_energy
 
+    if is_whole_model_csv(measured):  # whole-model time parity, then its NVML energy parity
+        _whole(measured, hw, calibration, plot, markdown, json_out, rows_shown)
+        missing = steps_without_energy(measured)
+        if missing:
+            typer.echo(f"\nenergy parity skipped: {len(missing)} steps have no NVML energy change over their window "
+                       f"(counter granularity): {', '.join(missing)}")
+        elif is_energy_csv(measured):
+            typer.echo("\nboard energy (NVML) parity of the same steps:")
+            _energy(measured, hw, None, None, "none")
+        return
     if is_energy_csv(measured):
         _energy(measured, hw, markdown, json_out, rows_shown)
         return
@@ -76,6 +90,32 @@ def compare_cmd(
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps({"rows": rows, "skipped": skipped, "summary": summary}, indent=1))
+
+
+def _whole(measured: Path, hw: str, calibration: str, plot: Path | None, markdown: Path | None,
+           json_out: Path | None, rows_shown: str) -> None:
+    """Whole-model parity: GPU-busy and wall time per step, by stack/host mode and by kernel category."""
+    from archsim.gpu import wholemodel_report as rep
+    from archsim.gpu.devices import device_calibration
+    from archsim.gpu.wholemodel import compare_whole, summarise_whole
+
+    rows = compare_whole(measured, rep.kernels_csv_for(measured), device_calibration(hw, calibration))
+    summary = summarise_whole(rows)
+    rep.print_rows(rows, summary, typer.echo, rows_shown)
+    plot = plot or flags.output_file()(Path("reports") / "whole-model" / f"parity-{hw}-{calibration}.html")
+    assert plot is not None
+    plot.parent.mkdir(parents=True, exist_ok=True)
+    title = (f"whole-model parity {measured.name} on {hw} ({calibration}): GPU MAPE "
+             f"{summary['groups']['all']['gpu']['mape'] * 100:.1f}%")
+    rep.parity_figure(rows, title).write_html(str(plot), include_plotlyjs="cdn")
+    typer.echo(f"plot: {plot}")
+    if markdown is not None:
+        markdown.parent.mkdir(parents=True, exist_ok=True)
+        markdown.write_text(rep.markdown(rows, summary) + "\n")
+        typer.echo(f"markdown: {markdown}")
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps({"rows": rows, "summary": summary}, indent=1, default=str))
 
 
 def _energy(measured: Path, hw: str, markdown: Path | None, json_out: Path | None, rows_shown: str) -> None:
