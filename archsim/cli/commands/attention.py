@@ -51,14 +51,14 @@ def attention(
     for item in dataflow:
         fam, _, name = item.rpartition("=")
         if (fam and fam not in DEFAULT_DATAFLOW) or not name:
-            raise ConfigError.single(f"--dataflow {item!r}: give family=name or name; families: "
+            raise ConfigError.single(f"{item!r}: give family=name or name; families: "
                                      f"{', '.join(DEFAULT_DATAFLOW)}", key_path="--dataflow")
         for f in ([fam] if fam else list(chosen)):
             chosen[f] = name
     valid = (*ARRAY_DATAFLOWS, *GENERIC_DATAFLOWS)
     unknown = sorted({name for name in chosen.values() if name not in valid})
     if unknown:
-        raise ConfigError.single(f"--dataflow: unknown dataflow {', '.join(map(repr, unknown))}; valid: "
+        raise ConfigError.single(f"unknown dataflow {', '.join(map(repr, unknown))}; valid: "
                                  f"{', '.join(valid)}", key_path="--dataflow")
     shape = AttentionShape(batch, heads, seq_q, seq_kv or seq_q, head_dim, None, causal, window, DTYPE_BYTES[dtype])
     table = Table(title=f"attention {shape}{' causal' if causal else ''}{f' window {window}' if window else ''}")
