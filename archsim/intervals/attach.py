@@ -17,6 +17,7 @@ GPU model) enter the total at their point value and are named.
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 from archsim.intervals.conformal import LEVELS
@@ -134,6 +135,12 @@ def sum_intervals(items: list[tuple[float, Lookup]]) -> dict[str, Any]:
     return out
 
 
+def result_device(hardware: str) -> str:
+    """The device preset whose cells apply: ``hardware`` itself, or ``D`` of a parallel run's ``"NODE (D xN)"``."""
+    m = re.fullmatch(r".+ \((\S+) x\d+\)", hardware)
+    return m.group(1) if m else hardware
+
+
 def attach_intervals(result: Any, tables: Tables | None = None) -> dict[str, Any]:
     """Compute intervals for every operator, each phase and the total of ``result``; set ``result.intervals``.
 
@@ -144,7 +151,7 @@ def attach_intervals(result: Any, tables: Tables | None = None) -> dict[str, Any
     ``total_time_s_p80`` for all ``count`` executions, cell, status, fallback).
     """
     tables = tables or default_tables()
-    device = result.hardware
+    device = result_device(result.hardware)
     backend_reason = None if result.backend == VALIDATED_BACKEND else (
         f"backend {result.backend!r} is not the GPU model the validation residuals belong to")
     ops: list[dict[str, Any]] = []

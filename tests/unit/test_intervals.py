@@ -198,6 +198,11 @@ def test_unvalidated_gpu_gets_no_interval():
     assert out["validated_on"]["status"] == "unvalidated" and "a100-sxm" in out["validated_on"]["reason"]
 
 
+def test_parallel_run_uses_its_devices_cells():
+    from archsim.intervals.attach import result_device
+    assert result_device("hgx-h200 (h200 x8)") == "h200" and result_device("h100-sxm") == "h100-sxm"
+
+
 def test_result_rows_and_totals_carry_intervals():
     import archsim
     res = archsim.simulate("llama2-7b-serving", "h100-sxm")
