@@ -9,8 +9,6 @@ A value beyond a limit is refused with a message that names the limit; nothing i
 or clamped silently.
 """
 
-from __future__ import annotations
-
 # --- YAML files (archsim.yamlio) -------------------------------------------------------------
 #: Bytes read from one YAML file; a larger file is refused before it is parsed (largest shipped: ~10 KiB).
 MAX_YAML_BYTES = 4 * 2**20
@@ -51,7 +49,3 @@ MAX_COUNT = 2**20
 #: (~1 M bursts per CPU-second: 4 GiB of 64 B bursts is about a minute).
 MAX_MICROBENCH_DRAM_BYTES = 4 * 2**30
 
-
-def describe() -> list[tuple[str, int]]:
-    """Every limit as (name, value), in the order above: for docs and ``--help`` text."""
-    return [(name, value) for name, value in globals().items() if name.startswith("MAX_")]

@@ -196,8 +196,9 @@ def read_input_text(path: str | Path, *, limit: int = limits.MAX_YAML_BYTES) -> 
         info = os.stat(path)
     except FileNotFoundError:
         raise ConfigError.single("file not found", file=file) from None
-    except OSError as exc:
-        raise ConfigError.single(_os_reason(exc), file=file) from None
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path
+        raise ConfigError.single(_os_reason(exc) if isinstance(exc, OSError) else "not a usable path",
+                                 file=file) from None
     _require_regular(info, file, limit)
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
