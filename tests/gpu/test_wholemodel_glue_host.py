@@ -1,0 +1,88 @@
+"""Glue-kernel curves and the host-dispatch model: pencil-checkable cases plus the committed H200 data."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from archsim.data import measurement
+from archsim.errors import ConfigError
+from archsim.gpu.glue import CLASSES, GlueCurve, load_glue, template_of
+from archsim.gpu.host import HostModel, eager_wall_s, graph_wall_s, load_host
+
+GLUE_HEADER = "op,mode,dtype,size_bytes,elements,rows,cols,bytes_read,bytes_written,kernel,kernels_per_call,gpu_us\n"
+
+
+def test_curve_interpolates_log_log_and_extrapolates_at_the_last_bandwidth():
+    c = GlueCurve(cls="vec", mode="warm", points=((1000.0, 1e-6), (10000.0, 2e-6)))
+    assert c.time_s(10.0) == 1e-6  # below the smallest size: the floor
+    assert c.time_s(1000.0) == 1e-6
+    assert c.time_s(math.sqrt(1e7)) == pytest.approx(math.sqrt(2) * 1e-6)  # geometric midpoint
+    assert c.time_s(40000.0) == pytest.approx(8e-6)  # 4x the bytes at the last bandwidth
+    assert c.bandwidth(10000.0) == pytest.approx(5e9)
+
+
+def test_template_of_names():
+    assert template_of("void at::native::vectorized_elementwise_kernel<8, at::native::CUDAFunctor_add<c10::"
+                       "BFloat16>>") == "vec"
+    assert template_of("void at::native::vectorized_elementwise_kernel<8, at::native::silu_kernel(x)") == "silu"
+    assert template_of("void at::native::elementwise_kernel<128, 4, at::native::gpu_kernel_impl_nocast<at::native::"
+                       "silu_kernel") == "strided"
+    assert template_of("void at::native::elementwise_kernel<128, 2, foo>") == "strided2"
+    assert template_of("CatArrayBatchedCopy_vectorized<x>") == "vec"
+    assert template_of("nvjet_sm90_tst_128x64") is None
+
+
+def test_glue_csv_errors_name_file_and_line(tmp_path):
+    bad = tmp_path / "g.csv"
+    bad.write_text("op,mode\nadd,warm\n")
+    with pytest.raises(ConfigError, match="missing columns"):
+        load_glue(bad, "x", 1e6)
+    bad.write_text(GLUE_HEADER + "add,warm,bf16,4096,1,1,1,oops,4096,vectorized_elementwise_kernel<8>,1,1.0\n")
+    with pytest.raises(ConfigError, match=r"g\.csv:2"):
+        load_glue(bad, "x", 1e6)
+    bad.write_text(GLUE_HEADER + "add,warm,bf16,4096,1,1,1,8192,4096,vectorized_elementwise_kernel<8>,1,1.0\n")
+    with pytest.raises(ConfigError, match="no glue measurements"):  # every class needs warm and cold curves
+        load_glue(bad, "x", 1e6)
+
+
+def test_committed_h200_glue_curves_are_plausible():
+    g = load_glue((measurement("h200", "h200-wm-glue-2026-12-01.csv"),
+                   measurement("h200", "h200-wm-holdout-glue-2026-12-01.csv")), "h200", 60 * 2**20)
+    assert {c for c, _ in g.curves} == set(CLASSES)
+    vec = g.curves[("vec", "cold")]
+    assert 3.5e12 < vec.bandwidth(2**31) < 4.8e12  # within the measured 4.25 TB/s copy ceiling's reach
+    assert 0.3e-6 < g.curves[("vec", "warm")].floor_s < 2e-6
+    assert g.curves[("strided", "cold")].bandwidth(2**31) < 0.6 * vec.bandwidth(2**31)
+    # warm below half the L2, cold above: the same bytes cost more once they stop fitting
+    assert g.time_s("vec", 8e6, 8e6) < g.curves[("vec", "cold")].time_s(16e6)
+    with pytest.raises(ConfigError, match="unknown glue kernel class"):
+        g.time_s("nope", 1, 1)
+
+
+def test_eager_wall_is_max_plus_of_host_issue_and_gpu_queue():
+    # host-bound: 3 kernels of 1 s, host 6 s -> issued at 2, 4, 6 -> ends 3, 5, 7
+    assert eager_wall_s([1.0, 1.0, 1.0], 6.0, 0.0) == pytest.approx(7.0)
+    # GPU-bound: kernels of 5 s issued at 1 and 2 -> 6, then 11
+    assert eager_wall_s([5.0, 5.0], 2.0, 0.0) == pytest.approx(11.0)
+    assert eager_wall_s([5.0, 5.0], 2.0, 0.5) == pytest.approx(11.5)  # one inter-kernel gap
+    assert eager_wall_s([], 3.0, 0.0) == 3.0
+
+
+def test_graph_wall_and_host_costs():
+    m = HostModel(source="t", per_kernel={"add": 1e-5, "linear": 2e-5, "sdpa_flash": 4e-5, "cat": 1e-5},
+                  stack_layer={("plain", "decode"): (1e-3, 5e-4)}, graph_launch_s=5e-6,
+                  graph_host_per_node_s=2e-7, graph_gap_s=5e-7)
+    assert graph_wall_s([1e-5] * 10, m) == pytest.approx(5e-6 + 10 * 2e-7 + 1e-4 + 10 * 5e-7)
+    assert m.eager_host_s("plain", "decode", 8, []) == pytest.approx(1e-3 + 8 * 5e-4)
+    assert m.eager_host_s("fused", "decode", 8, ["gemm", "attention", "norm"]) == pytest.approx(7e-5)
+
+
+def test_committed_h200_host_costs():
+    h = load_host(measurement("h200", "h200-wm-host-2026-12-01.csv"), 0.9e-6)
+    assert {("plain", "decode"), ("hf-llama", "decode"), ("hf-mixtral", "prefill")} <= set(h.stack_layer)
+    fixed, per_layer = h.stack_layer[("plain", "decode")]
+    assert 1e-4 < per_layer < 5e-3  # hundreds of microseconds of Python + dispatch per layer
+    assert h.per_kernel["linear"] > h.per_kernel["add"] > h.graph_host_per_node_s
+    assert 0 < h.graph_gap_s < 2e-6
