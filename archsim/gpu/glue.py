@@ -42,12 +42,18 @@ TEMPLATES = (("vectorized_elementwise_kernel", "vec"), ("CatArrayBatchedCopy_vec
              ("unrolled_elementwise_kernel", "unrolled"), ("elementwise_kernel<128, 2", "strided2"),
              ("elementwise_kernel<128, 4", "strided"), ("reduce_kernel", "reduce"),
              ("CatArrayBatchedCopy", "cat"), ("Memcpy", "memcpy"))
-#: microbenchmarked operations whose kernels differ from their template's average, each its own class:
-#: DynamicCache's cat of a transposed K/V view (~0.67 TB/s, prefill) and of cache + one token (~4 TB/s,
-#: decode), repeat_kv's expand-reshape copy (~1.1 TB/s), masked_fill_, a row gather, and the rotary
-#: multiply on a transposed head view with a broadcast cos/sin.
-SPECIAL = ("cat_transposed", "cat_append", "repeat_kv", "masked_fill", "gather_rows", "mul_transposed_bcast")
-CLASSES = ("vec", "silu", "unrolled", "strided", "strided2", "reduce", "cat", "memcpy", *SPECIAL)
+#: Every microbenchmarked operation is also a class of its own (the lowering names the operation
+#: that launches the same PyTorch code path; the template pools serve kernels without one):
+#: RMSNorm pieces (``to_fp32``, ``pow2``, ``mean_lastdim``, ``add_fp32``, ``rsqrt``, ``mul_rowscale``,
+#: ``to_bf16``, ``mul_bcast_weight``), ``add``, ``mul``, ``silu``, ``silu_mul_halves`` (two kernels on
+#: the strided halves of a gate/up output), ``neg``, ``cat_halves``, ``clone``, ``transpose_contiguous``,
+#: and the second run's DynamicCache cat of a transposed K/V view (~0.67 TB/s) and of cache + one
+#: token (~4 TB/s), repeat_kv's expand-reshape copy (~1.1 TB/s), ``masked_fill``, ``gather_rows`` and
+#: the rotary multiply on a transposed head view with a broadcast cos/sin (``mul_transposed_bcast``).
+OPS = ("to_fp32", "pow2", "mean_lastdim", "add_fp32", "rsqrt", "mul_rowscale", "to_bf16", "mul_bcast_weight",
+       "add", "mul", "silu", "silu_mul_halves", "neg", "cat_halves", "clone", "transpose_contiguous",
+       "cat_transposed", "cat_append", "repeat_kv", "masked_fill", "gather_rows", "mul_transposed_bcast")
+CLASSES = ("vec", "silu", "unrolled", "strided", "strided2", "reduce", "cat", "memcpy", *OPS)
 REQUIRED = ("op", "mode", "size_bytes", "bytes_read", "bytes_written", "kernel", "kernels_per_call", "gpu_us")
 
 
@@ -120,8 +126,8 @@ def load_glue(paths: str | Path | tuple[str | Path, ...], device: str, l2_bytes:
     """Build a :class:`GlueModel` from ``wm-glue`` microbenchmark CSVs (see module docstring).
 
     Each row is one kernel of one microbenchmark call; a call launching several kernels (SiLU *
-    mul on halves) contributes each kernel separately, bytes split evenly between them. Rows of the
-    :data:`SPECIAL` operations form their own classes; the others pool by kernel template.
+    mul on halves) contributes each kernel separately, bytes split evenly between them. Each row
+    joins its operation's class (:data:`OPS`) and its kernel template's pool.
     """
     files = (paths,) if isinstance(paths, (str, Path)) else tuple(paths)
     samples: dict[tuple[str, str], list[tuple[float, float]]] = {}
@@ -147,8 +153,9 @@ def _read_glue(path: Path, samples: dict[tuple[str, str], list[tuple[float, floa
         raise ConfigError.single(f"{path}: not a glue microbenchmark CSV (missing columns: {', '.join(missing)})",
                                  file=str(path), line=1)
     for i, r in enumerate(rows, start=2):
-        cls = r["op"] if r["op"] in SPECIAL else template_of(r["kernel"])
-        if cls is None:
+        op = "add_fp32" if (r["op"], r.get("dtype")) == ("add", "fp32") else r["op"]
+        classes = [c for c in (template_of(r["kernel"]), op if op in OPS else None) if c is not None]
+        if not classes:
             continue
         try:
             per_call = float(r["kernels_per_call"])
@@ -157,4 +164,5 @@ def _read_glue(path: Path, samples: dict[tuple[str, str], list[tuple[float, floa
         except ValueError:
             raise ConfigError.single(f"{path}:{i}: non-numeric value in a glue row", file=str(path),
                                      line=i) from None
-        samples.setdefault((cls, r["mode"]), []).append((moved, t))
+        for cls in classes:
+            samples.setdefault((cls, r["mode"]), []).append((moved, t))

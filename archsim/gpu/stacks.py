@@ -109,18 +109,21 @@ def _gemm(name: str, m: int, n: int, k: int, count: int = 1, groups: int = 1) ->
 def rmsnorm_eager(rows: int, hidden: int, tag: str) -> list[KernelItem]:
     """HF ``LlamaRMSNorm`` in eager PyTorch: 8 kernels (fp32 pieces)."""
     n = rows * hidden
-    return [_g("norm", f"{tag}to_fp32", "unrolled", 2 * n, 4 * n), _g("norm", f"{tag}pow", "vec", 4 * n, 4 * n),
-            _g("norm", f"{tag}mean", "reduce", 4 * n, 4 * rows), _g("norm", f"{tag}add_eps", "vec", 4 * rows, 4 * rows),
-            _g("norm", f"{tag}rsqrt", "vec", 4 * rows, 4 * rows),
-            _g("norm", f"{tag}mul_rsqrt", "strided2", 4 * n + 4 * rows, 4 * n),
-            _g("norm", f"{tag}to_bf16", "vec", 4 * n, 2 * n), _g("norm", f"{tag}mul_weight", "strided", 2 * n, 2 * n)]
+    return [_g("norm", f"{tag}to_fp32", "to_fp32", 2 * n, 4 * n), _g("norm", f"{tag}pow", "pow2", 4 * n, 4 * n),
+            _g("norm", f"{tag}mean", "mean_lastdim", 4 * n, 4 * rows),
+            _g("norm", f"{tag}add_eps", "add_fp32", 4 * rows, 4 * rows),
+            _g("norm", f"{tag}rsqrt", "rsqrt", 4 * rows, 4 * rows),
+            _g("norm", f"{tag}mul_rsqrt", "mul_rowscale", 4 * n + 4 * rows, 4 * n),
+            _g("norm", f"{tag}to_bf16", "to_bf16", 4 * n, 2 * n),
+            _g("norm", f"{tag}mul_weight", "mul_bcast_weight", 2 * n + 2 * hidden, 2 * n)]
 
 
 def rotary_eager(elements: int, tokens: int, head_dim: int, tag: str) -> list[KernelItem]:
     """``x*cos + rotate_half(x)*sin`` on a strided head view of ``elements`` bf16 values."""
     n, cs = elements, 2 * tokens * head_dim
     return [_g("rotary", f"{tag}mul_cos", "mul_transposed_bcast", 2 * n + cs, 2 * n),
-            _g("rotary", f"{tag}neg", "strided", n, n), _g("rotary", f"{tag}cat", "cat", 2 * n, 2 * n),
+            _g("rotary", f"{tag}neg", "strided", n, n),
+            _g("rotary", f"{tag}cat", "cat_transposed", 2 * n, 2 * n),  # inputs keep the (b, s, h, d) order
             _g("rotary", f"{tag}mul_sin", "mul_transposed_bcast", 2 * n + cs, 2 * n),
             _g("rotary", f"{tag}add", "strided", 4 * n, 2 * n)]
 
@@ -144,23 +147,22 @@ def _plain_layer(m: ModelShape, s: Step, fused: bool) -> list[KernelItem]:
                 _g("rotary", "rotary_k_cache_write_fused", "vec", 4 * kv + 4 * t * d, 4 * kv)]
     else:
         out += rotary_eager(q, t, d, "rotary_q_") + rotary_eager(kv, t, d, "rotary_k_")
-        out += [_g("copy", "cache_write_k", "strided", 2 * kv, 2 * kv), _g("copy", "cache_write_v", "strided", 2 * kv,
-                                                                           2 * kv)]
+        out += [_g("copy", f"cache_write_{x}", "transpose_contiguous", 2 * kv, 2 * kv) for x in "kv"]
     out += [_attn("flash2", m, s), _gemm("o_proj", t, hd, m.heads * d)]
     if fused:
         out.append(_g("norm", "residual_norm2_fused", "vec", 4 * t * hd, 4 * t * hd))
     else:
-        out += [_g("elementwise", "residual_add1", "vec", 4 * t * hd, 2 * t * hd)] + rmsnorm_eager(t, hd, "norm2_")
+        out += [_g("elementwise", "residual_add1", "add", 4 * t * hd, 2 * t * hd)] + rmsnorm_eager(t, hd, "norm2_")
     f = m.ffn
     out.append(_gemm("gate_up_proj", t, 2 * f, hd))
     if fused:
         out.append(_g("elementwise", "silu_mul_fused", "vec", 4 * t * f, 2 * t * f))
     else:
-        out += [_g("elementwise", "silu", "strided", 2 * t * f, 2 * t * f),
-                _g("elementwise", "mul", "strided", 4 * t * f, 2 * t * f)]
+        # F.silu(g) * u on the strided halves of the gate/up output: two kernels, 10 T F bytes in all
+        out += [_g("elementwise", x, "silu_mul_halves", 3 * t * f, 2 * t * f) for x in ("silu", "mul")]
     out.append(_gemm("down_proj", t, hd, f))
     if not fused:
-        out.append(_g("elementwise", "residual_add2", "vec", 4 * t * hd, 2 * t * hd))
+        out.append(_g("elementwise", "residual_add2", "add", 4 * t * hd, 2 * t * hd))
     return out
 
 
@@ -179,8 +181,7 @@ def _moe_hf(m: ModelShape, s: Step) -> list[KernelItem]:
             _g("elementwise", "mask_selected", "masked_fill", 2 * sel * hd, 2 * sel * hd),
             _gemm("experts_gate_up", rows, 2 * f, hd, count=1, groups=active),
             _g("elementwise", "mask_gate_up", "masked_fill", 4 * sel * f, 4 * sel * f),
-            _g("elementwise", "silu", "strided", 2 * sel * f, 2 * sel * f),
-            _g("elementwise", "mul", "strided", 4 * sel * f, 2 * sel * f),
+            *[_g("elementwise", x, "silu_mul_halves", 3 * sel * f, 2 * sel * f) for x in ("silu", "mul")],
             _gemm("experts_down", rows, hd, f, count=1, groups=active),
             _g("elementwise", "mask_down", "masked_fill", 2 * sel * hd, 2 * sel * hd),
             _g("elementwise", "routing_weight_mul", "strided", 2 * sel * hd + 4 * sel, 2 * sel * hd),
@@ -210,7 +211,7 @@ def _hf_layer(m: ModelShape, s: Step, host: str) -> list[KernelItem]:
         out += [_g("elementwise", f"mask_fill_{i}", "vec", small, small) for i in range(2)]
         out += [_g("copy", f"repeat_kv_{x}", "repeat_kv", big_r, big_w) for x in "kv"]
     out += [_attn("cudnn", m, s), _gemm("o_proj", t, hd, m.heads * d),
-            _g("elementwise", "residual_add1", "vec", 4 * t * hd, 2 * t * hd)]
+            _g("elementwise", "residual_add1", "add", 4 * t * hd, 2 * t * hd)]
     out += rmsnorm_eager(t, hd, "norm2_")
     if m.experts:
         out += _moe_hf(m, s)
@@ -218,8 +219,8 @@ def _hf_layer(m: ModelShape, s: Step, host: str) -> list[KernelItem]:
         f = m.ffn
         out += [_gemm("gate_proj", t, f, hd), _gemm("up_proj", t, f, hd),
                 _g("elementwise", "silu", "silu", 2 * t * f, 2 * t * f),
-                _g("elementwise", "mul", "vec", 4 * t * f, 2 * t * f), _gemm("down_proj", t, hd, f)]
-    out.append(_g("elementwise", "residual_add2", "vec", 4 * t * hd, 2 * t * hd))
+                _g("elementwise", "mul", "mul", 4 * t * f, 2 * t * f), _gemm("down_proj", t, hd, f)]
+    out.append(_g("elementwise", "residual_add2", "add", 4 * t * hd, 2 * t * hd))
     return out
 
 
