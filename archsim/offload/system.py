@@ -24,6 +24,8 @@ def config_from_system(system: SystemSpec, micro_batches: int = 2) -> ServingCon
     attention_name = by_role.get("attention")
     links: dict[frozenset[str], LinkSpec] = {}
     for link in system.links:
+        if link.kind in ("rdma", "ethernet") and link.between[0] == link.between[1]:
+            continue  # a group's own NICs (scale-out); its tensor-parallel link is the nvlink/pcie one
         links[frozenset(link.between)] = LinkSpec(link.bandwidth_bytes_per_s, link.latency_s, link.kind,
                                                   link.profile or DEFAULT_PROFILE.get(link.kind, "nvlink4-nvswitch"))
     compute_link = links.get(frozenset([compute_name]), LinkSpec(float("inf"), 0.0, "none"))
