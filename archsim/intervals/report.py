@@ -241,6 +241,11 @@ def write_report(points: list[Point], tables: dict, path: Path, tables_path: Pat
              "`archsim predict` prints `interval_s: {p80: [lo, hi], p95: [lo, hi]}` and `validated_on: {device, n, "
              "cell, status, data}` from these tables; `archsim.intervals.attach_intervals(result)` puts them on "
              "every operator, phase and total of a Result.", ""]
+    head = by(results["shape_family"], lambda o: o.point.device)
+    lines += ["**Headline** (leave one shape family out, the question \"a shape nobody measured\"): " + "; ".join(
+        f"{dev}: 80% intervals cover {_pct(c['p80'])}, 95% cover {_pct(c['p95'])} of {c['n']} held-out residuals "
+        f"({'within' if within_target(c) else 'outside'} 5 points of nominal), median 80% half-width "
+        f"{_pct(c['median_half_width_p80'])}" for dev, c in head.items()) + ".", ""]
     lines += _data_section(tables) + _method_section() + _coverage_section(results)
     lines += _cell_section(points, results["shape_family"]) + _misses(results["shape_family"])
     lines += _whole_model_section(points, data or {}) + _example_section(tables, tables_path) + _limits_section()
