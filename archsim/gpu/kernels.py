@@ -285,7 +285,8 @@ def cublas_gemm(m: int, n: int, k: int, dtype: str, rates: DeviceRates, batch: i
                 continue
             if best is None or t < best[0]:
                 best = (t, launches)
-    assert best is not None
+    if best is None:  # a device description no real GPU matches (e.g. 2 threads per SM): refuse, not assert
+        raise PhysicalLimitError(f"cublas_gemm {m}x{n}x{k}: no cuBLAS tile's CTA fits one SM of this GPU")
     return best[1]
 
 
