@@ -91,6 +91,7 @@ class Lookup:
     finest: str
     finest_n: int
     data: tuple[str, ...]
+    skipped: tuple[tuple[str, int], ...] = ()  # finer cells passed over, with their residual counts
 
     @property
     def status(self) -> str:
@@ -102,19 +103,21 @@ class Lookup:
     def fallback(self) -> str | None:
         if self.status != "fallback" or self.fit is None:
             return None
-        return (f"{self.finest} has n={self.finest_n} (too few for a 95% interval); "
-                f"used {self.cell} (n={self.fit.n})")
+        passed = ", ".join(f"{key} (n={n})" for key, n in self.skipped) or f"{self.finest} (n={self.finest_n})"
+        return f"too few residuals for a 95% interval in {passed}; used {self.cell} (n={self.fit.n})"
 
 
 def lookup(cells: dict[str, CellFit], device: str, q: Query, data: tuple[str, ...] = ()) -> Lookup:
     """First cell on ``chain(q)`` with a finite interval at every level (>= :data:`MIN_POINTS` scores)."""
     keys = chain(q)
     finest_n = cells[keys[0]].n if keys[0] in cells else 0
+    skipped: list[tuple[str, int]] = []
     for key in keys:
         fit = cells.get(key)
         if fit is not None and fit.usable:
-            return Lookup(device, key, fit, keys[0], finest_n, data)
-    return Lookup(device, None, None, keys[0], finest_n, data)
+            return Lookup(device, key, fit, keys[0], finest_n, data, tuple(skipped))
+        skipped.append((key, fit.n if fit else 0))
+    return Lookup(device, None, None, keys[0], finest_n, data, tuple(skipped))
 
 
 def model_fingerprint(points: list[Point]) -> str:

@@ -84,11 +84,13 @@ def test_finest_cell_used_when_large_enough_else_coarser_and_said():
     assert a.status == "validated" and a.cell == "kernel=decode/a regime=memory size=small" and a.fit.n == 25
     b = lookup(cells, "gpu-x", Query("decode/b", "decode", "memory", "large"))
     assert b.status == "fallback" and b.cell == "kernel=decode/b regime=memory" and b.fit.n == 20
-    assert b.fallback == ("kernel=decode/b regime=memory size=large has n=5 (too few for a 95% interval); "
+    assert b.fallback == ("too few residuals for a 95% interval in kernel=decode/b regime=memory size=large (n=5); "
                           "used kernel=decode/b regime=memory (n=20)")
     # a kernel no campaign timed: the device's cells of the same bound, said as a fallback
     c = lookup(cells, "gpu-x", Query("softmax", None, "memory", "small"))
     assert c.status == "fallback" and c.cell == "regime=memory" and c.fit.n == 45 and c.finest_n == 0
+    assert c.fallback.startswith("too few residuals for a 95% interval in kernel=softmax regime=memory size=small "
+                                 "(n=0), kernel=softmax regime=memory (n=0), kernel=softmax (n=0); used regime=memory")
     # a bound no campaign residual has: the kernel's own cell, said as a fallback
     d = lookup(cells, "gpu-x", Query("decode/a", "decode", "warp-drive", "small"))
     assert d.status == "fallback" and d.cell == "kernel=decode/a" and d.fit.n == 25
