@@ -153,3 +153,11 @@ def test_compare_cli_prints_energy_parity():
                         "none"], capture_output=True, text=True, check=False)
     assert r.returncode == 0, r.stderr
     assert "E MAPE" in r.stdout and "host-bound" in r.stdout
+
+
+def test_report_reproduces_from_committed_data(tmp_path):
+    from archsim.gpu.energy_report import reproduce
+    paths = reproduce(tmp_path)
+    assert [p.name for p in paths] == ["gpu-energy.md", "energy.json", "power-trace.svg"]
+    text = paths[0].read_text()
+    assert "| static power | 124.3 | W |" in text and "energy MAPE" in text and "hbm2-pim" in text
