@@ -77,6 +77,16 @@ class AlgorithmChoice(StrictModel):
         return value
 
 
+class StackChoice(StrictModel):
+    """The software stack a model runs under (:mod:`archsim.gpu.stacks`): which kernels it launches and how
+    the host dispatches them. ``eager``: HuggingFace transformers eager PyTorch; ``plain``: hand-written
+    eager PyTorch (fused QKV/gate-up); ``fused``: torch.compile. Host ``eager`` dispatch or ``cuda-graph``
+    replay."""
+
+    software: Literal["eager", "plain", "fused"] = "eager"
+    host: Literal["eager", "cuda-graph"] = "eager"
+
+
 class Workload(StrictModel):
     kind: Literal["workload"] = "workload"
     name: str
@@ -89,6 +99,7 @@ class Workload(StrictModel):
     dtype: Dtype = "bf16"
     algorithm: AlgorithmChoice = Field(default_factory=AlgorithmChoice)
     parallel: Parallel = Field(default_factory=Parallel, description="tensor/pipeline/data/expert split")
+    stack: StackChoice = Field(default_factory=StackChoice, description="software stack and host mode (GPU)")
 
     @model_validator(mode="before")
     @classmethod
