@@ -11,7 +11,9 @@ finished chunk's rows to ``on_rows`` in the calling process (which alone writes 
   parent pid changes (the fallback, checked every 0.2 s).
 - ``ray``: ``ray.init()`` of a local Ray (``num_cpus=workers``) started and shut down here, or
   ``ray.init(address=...)`` to join an existing cluster (whose nodes must have archsim
-  installed); chunks are ``ray.remote`` tasks. Nothing else: no home-made scheduler.
+  installed); chunks are ``ray.remote`` tasks. Nothing else: no home-made scheduler. A local
+  Ray gets a :mod:`~archsim.sweep.reaper` that kills its processes at once if the sweep
+  process is killed (Ray's own fate-sharing leaves two agents running for ~60 s).
 """
 
 from __future__ import annotations
@@ -97,17 +99,24 @@ def run_ray(tasks: list[Task], workers: int, on_rows: RowsCallback, address: str
         raise ConfigError.single("--engine ray needs Ray: pip install 'archsim[distributed]'",
                                  key_path="--engine") from None
     import logging
-    import time
+
+    from archsim.sweep import reaper
 
     t0 = time.perf_counter()
     started_here = not ray.is_initialized()
+    guard = None
     if started_here:
         kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
                                   "logging_level": logging.WARNING, "configure_logging": True}
         if address:
             ray.init(address=address, **kwargs)
         else:
-            ray.init(num_cpus=workers, **kwargs)
+            guard = reaper.start()
+            try:
+                ray.init(num_cpus=workers, **kwargs)
+            except BaseException:
+                reaper.stop(guard)
+                raise
     info: dict[str, Any] = {"engine": "ray", "ray_address": address or "local",
                             "ray_start_s": time.perf_counter() - t0}
     t1 = time.perf_counter()
@@ -132,6 +141,9 @@ def run_ray(tasks: list[Task], workers: int, on_rows: RowsCallback, address: str
     finally:
         if started_here:
             t2 = time.perf_counter()
-            ray.shutdown()
+            try:
+                ray.shutdown()
+            finally:
+                reaper.stop(guard)
             info["ray_shutdown_s"] = time.perf_counter() - t2
     return info

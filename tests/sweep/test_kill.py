@@ -16,6 +16,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from archsim.outdir import MARKER, folder_kind
 
 REPO = Path(__file__).resolve().parents[2]
@@ -118,7 +120,7 @@ def test_kill9_of_a_sweep_leaves_no_process_and_resumes_byte_identical(tmp_path:
     args = ("sweep", "sweep.yaml", "--workers", "2", "--checkpoint-s", "0.05", "--no-report")
     rng = random.Random(14)
     out = root / "killed"
-    for attempt in range(3):
+    for attempt in range(2):
         proc = start(*args, "--out", out, cwd=root)
         workers: dict[int, str | None] = {}
         try:
@@ -194,3 +196,35 @@ def test_two_runs_into_one_out_one_result_or_one_clean_error(tmp_path: Path) -> 
     for err in errors:
         assert "Traceback" not in err and "another archsim (pid" in err and err.count("\n") == 1, err
     assert folder_kind(root / "out") == "run" and junk(root) == []
+
+
+def session(sid: int) -> dict[int, str | None]:
+    """Every running process of session ``sid`` (the killed command started it): pid -> start time."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        fields = _stat(int(entry.name)) if entry.name.isdigit() else None
+        if fields is not None and fields[3] == str(sid) and fields[0] not in ("Z", "X"):
+            found[int(entry.name)] = fields[19]
+    return found
+
+
+@pytest.mark.slow
+def test_kill9_of_a_sweep_on_a_local_ray_leaves_no_process(tmp_path: Path) -> None:
+    """Ray's own fate-sharing: the GCS, raylet, dashboard and workers of a local Ray die with the driver."""
+    pytest.importorskip("ray")
+    root = project(tmp_path)
+    out = root / "ray"
+    proc = start("sweep", "sweep.yaml", "--out", out, "--engine", "ray", "--workers", "2", "--checkpoint-s", "0.05",
+                 "--no-report", cwd=root)
+    members: dict[int, str | None] = {}
+    try:
+        assert wait_until(lambda: proc.poll() is not None or (out / "results.parquet").exists(), timeout=120)
+        members = {p: t for p, t in session(proc.pid).items() if p != proc.pid}
+        kill9(proc)
+        assert proc.returncode == -signal.SIGKILL, "the sweep finished before it could be killed"
+        assert members, "no Ray processes were seen"
+        assert wait_until(lambda: not session(proc.pid), timeout=30), f"left running: {session(proc.pid)}"
+    finally:
+        for pid, start_time in members.items():
+            if running(pid) and started(pid) == start_time:
+                os.kill(pid, signal.SIGKILL)
