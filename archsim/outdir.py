@@ -1,6 +1,6 @@
 """Output folders: archsim replaces only what it wrote, atomically, one process at a time.
 
-Every command that writes an output folder (``archsim run``, ``archsim sweep``, ``Result.write``)
+Every command that writes an output folder (``archsim run``, ``archsim sweep``, ``archsim.reporting.run_folder.write_run``)
 goes through :class:`OutputFolder`. The promises, in the order they are checked:
 
 - **Never removed, not even with ``--force``**: the filesystem root, the current directory or any

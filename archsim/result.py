@@ -1,25 +1,16 @@
 """Simulation results: per-operator rows, totals, and the files of an output folder.
 
-Files written by :meth:`Result.write` (atomically, through :mod:`archsim.outdir`: into a staging
-sibling swapped into place, so a failure never leaves a half-written output folder, and never over
-a folder archsim did not write):
-``summary.json`` (machine-readable), ``ops.csv`` (one row per operator), ``report.html``.
-Backends that have a timeline add ``timeline.json`` (Chrome/Perfetto trace format).
+A Result is data: the reporting layer writes it (:func:`archsim.reporting.run_folder.write_run`:
+``summary.json``, ``ops.csv``, ``timeline.json``, ``report.html``, atomically).
 """
 
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import archsim
-from archsim.errors import ConfigError
-
-if TYPE_CHECKING:
-    from archsim.outdir import OutputFolder
 
 
 @dataclass
@@ -157,48 +148,3 @@ class Result:
                                                             "total_energy_j": o.total_energy_j}
                     for o in self.ops],
         }
-
-    def write(self, out_dir: str | Path | OutputFolder, *, report: bool = True, force: bool = False) -> Path:
-        """Write summary.json, ops.csv (and report.html, timeline.json) into ``out_dir``; returns its real path.
-
-        The folder is checked, locked and swapped in atomically by :class:`archsim.outdir.OutputFolder`:
-        a folder archsim did not write is refused (ConfigError) unless ``force``. A caller that holds
-        an ``OutputFolder`` already (``archsim run`` locks it before simulating) passes it instead of a
-        path. A result holding a NaN or infinity is refused before anything is written.
-        """
-        from archsim.outdir import OutputFolder
-
-        summary = self.summary()
-        bad = _non_finite(summary) + _non_finite(self.timeline or [], "timeline")
-        if bad:
-            raise ConfigError.single(
-                f"the result of {self.workload} on {self.hardware} holds non-finite numbers "
-                f"({'; '.join(bad[:3])}); nothing was written: an input drives the model outside its range",
-                key_path=bad[0].split(" ")[0])
-        summary_text = json.dumps(summary, indent=2, allow_nan=False)
-
-        def files(folder: Path) -> None:
-            (folder / "summary.json").write_text(summary_text + "\n")
-            self.to_frame().to_csv(folder / "ops.csv", index=False)
-            if self.timeline is not None:
-                (folder / "timeline.json").write_text(json.dumps({"traceEvents": self.timeline}, allow_nan=False))
-            if report:
-                from archsim.report import write_run_report
-
-                write_run_report(self, folder / "report.html")
-
-        if isinstance(out_dir, OutputFolder):
-            return out_dir.replace(files)
-        with OutputFolder(out_dir, kind="run", force=force) as target:
-            return target.replace(files)
-
-
-def _non_finite(value: Any, where: str = "") -> list[str]:
-    """Key paths (``ops[3].time_s = nan``) of every NaN or infinity inside nested dicts and lists."""
-    if isinstance(value, float):
-        return [] if math.isfinite(value) else [f"{where or '<value>'} = {value}"]
-    if isinstance(value, dict):
-        return [hit for k, v in value.items() for hit in _non_finite(v, f"{where}.{k}" if where else str(k))]
-    if isinstance(value, list | tuple):
-        return [hit for i, v in enumerate(value) for hit in _non_finite(v, f"{where}[{i}]")]
-    return []

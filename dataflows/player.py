@@ -109,7 +109,7 @@ def build_units(engine: Engine, graph: TaskGraph, target: Target) -> dict[str, A
             units[unit] = Link(engine, spec, name=unit)
         elif unit == "2d" and target.is_array:
             units[unit] = StreamedArray(engine, macs_per_cycle=rate / clock, rows=int(target.pe_rows or 1),
-                                        cols=int(target.pe_cols or 1), dataflow="weight_stationary",
+                                        cols=int(target.pe_cols or 1), stationarity="weight_stationary",
                                         clock_hz=clock, overlap_drain=True, name=unit)
         elif unit == "1d" and target.vector_pes:
             units[unit] = VectorUnit(engine, lanes=int(target.vector_pes), clock_hz=clock, latency_cycles=0,

@@ -35,7 +35,7 @@ def model_cycles(r: dict) -> tuple[str, int | None]:
             compute = importlib.import_module("archsim.engine.compute")
         except ImportError:
             return "archsim.engine.compute missing; contract K+3N-2", r["k"] + 3 * r["n"] - 2
-        arr = compute.SystolicArray(rows=r["n"], cols=r["n"], dataflow="output_stationary")
+        arr = compute.SystolicArray(rows=r["n"], cols=r["n"], stationarity="output_stationary")
         return "SystolicArray.tile_cycles", arr.tile_cycles(m=r["n"], n=r["n"], k=r["k"])
     if r["block"] == "softmax":
         return "EdgeSoftmaxUnit.cycles", EdgeSoftmaxUnit(max_length=r["lmax"]).cycles(r["length"])

@@ -30,7 +30,7 @@ Quick map (one concept per module)::
     l2 = Cache(eng, CacheSpec(capacity_bytes=50 << 20), backing=hbm)   # cache.py, sectored write-back
     yield eng.process(l2.read(addr, nbytes))
 
-    sa = SystolicArray(eng, rows=128, cols=128, dataflow="output_stationary", clock_hz=1e9)
+    sa = SystolicArray(eng, rows=128, cols=128, stationarity="output_stationary", clock_hz=1e9)
     sa.tile_cycles(m, n, k); sa.tile_cycle_breakdown(m, n, k)          # closed form
     yield eng.process(sa.run_tile(m, n, k))
     vec = VectorUnit(eng, lanes=64, clock_hz=1e9); yield eng.process(vec.run(ops))

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 from archsim.engine.core import Engine
 
-DATAFLOWS = ("output_stationary", "weight_stationary")
+STATIONARITIES = ("output_stationary", "weight_stationary")
 
 
 @dataclass(frozen=True)
@@ -70,15 +70,15 @@ class _Pipelined:
 class SystolicArray(_Pipelined):
     """A rows x cols MAC array; ``energy_j_per_mac`` e.g. from :data:`archsim.engine.energy.OP_ENERGY_J`."""
 
-    def __init__(self, engine: Engine | None = None, *, rows: int, cols: int, dataflow: str = "output_stationary",
+    def __init__(self, engine: Engine | None = None, *, rows: int, cols: int, stationarity: str = "output_stationary",
                  clock_hz: float = 1e9, energy_j_per_mac: float = 0.0, overlap_drain: bool = False,
                  name: str = "systolic") -> None:
-        if dataflow not in DATAFLOWS:
-            raise ValueError(f"unknown dataflow {dataflow!r}; valid: {', '.join(DATAFLOWS)}")
+        if stationarity not in STATIONARITIES:
+            raise ValueError(f"unknown stationarity {stationarity!r}; valid: {', '.join(STATIONARITIES)}")
         if rows < 1 or cols < 1:
             raise ValueError("rows and cols must be >= 1")
         super().__init__(engine, name, clock_hz)  # type: ignore[arg-type]
-        self.rows, self.cols, self.dataflow = rows, cols, dataflow
+        self.rows, self.cols, self.stationarity = rows, cols, stationarity
         self.energy_j_per_mac, self.overlap_drain = energy_j_per_mac, overlap_drain
         self.macs = 0
 
@@ -86,7 +86,7 @@ class SystolicArray(_Pipelined):
         if min(m, n, k) < 1:
             raise ValueError(f"tile dims must be >= 1, got m={m} n={n} k={k}")
         r, c = self.rows, self.cols
-        if self.dataflow == "output_stationary":
+        if self.stationarity == "output_stationary":
             passes = math.ceil(m / r) * math.ceil(n / c)
             fill, compute, drain = (r - 1) + (c - 1), k, r
             if self.overlap_drain:

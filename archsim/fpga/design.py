@@ -39,7 +39,7 @@ from functools import singledispatch
 from pathlib import Path
 
 from archsim.engine.fixed_units import EdgeSoftmaxUnit, GeluUnit
-from archsim.fpga.dataflow import AxiPort, DataflowRegion, Fifo, Stage
+from archsim.fpga.regions import AxiPort, HlsRegion, Fifo, Stage
 from archsim.fpga.device import Design, FpgaPart, Resources, bram_for_array, mac_array
 from archsim.operators import (
     Attention,
@@ -131,7 +131,7 @@ class UnifiedDesignConfig:
 @dataclass
 class Step:
     name: str
-    region: DataflowRegion
+    region: HlsRegion
     macs: float
     offchip_bytes: float
     exp_ops: float = 0.0
@@ -192,8 +192,8 @@ class UnifiedDesign:
         rate = self.port_rate()
         return [AxiPort(p, rate, self.config.axi_latency_cycles) for p in self.config.ports]
 
-    def _region(self, name: str, stages: list[Stage], fifos: list[str], depth: int = 2) -> DataflowRegion:
-        return DataflowRegion(name, stages, [Fifo(f, depth) for f in fifos], self._ports())
+    def _region(self, name: str, stages: list[Stage], fifos: list[str], depth: int = 2) -> HlsRegion:
+        return HlsRegion(name, stages, [Fifo(f, depth) for f in fifos], self._ports())
 
     def _tokens(self, rows: int) -> tuple[int, int]:
         """Group ``rows`` into at most max_tokens_per_stage tokens: (tokens, rows per token)."""
@@ -227,7 +227,7 @@ class UnifiedDesign:
         c = self.config
         wbytes = out_dim * in_dim * c.weight_bits / 8
         wbeats = math.ceil(wbytes / c.beat_bytes)
-        load = DataflowRegion(f"{name}.load_weights",
+        load = HlsRegion(f"{name}.load_weights",
                               [Stage("load", 1, wbeats, 4, port="weights", offchip_bytes_per_token=wbytes)],
                               [], self._ports())
         steps = [Step(f"{name}.load_weights", load, 0.0, wbytes, overlap_with_next=c.overlap_weight_loads)]

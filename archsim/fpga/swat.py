@@ -27,7 +27,7 @@ from typing import Any
 from archsim import presets
 from archsim.backends.roofline import evaluate_op
 from archsim.fpga.baselines import GPU_IDLE_POWER_W
-from archsim.fpga.dataflow import AxiPort, DataflowRegion, Fifo, Stage
+from archsim.fpga.regions import AxiPort, HlsRegion, Fifo, Stage
 from archsim.fpga.device import Design, FpgaPart, Resources, bram_for_array, check_fit, mac_array
 from archsim.operators import Attention, Role
 
@@ -79,7 +79,7 @@ def swat_cycles(seq: int, cfg: SwatConfig, part: FpgaPart, event: bool) -> tuple
         Stage("sv", tokens, per * per_row, 16, inputs=("p",), outputs=("o",)),
         Stage("write_o", tokens, per * row / 64, 4, inputs=("o",), port="write", offchip_bytes_per_token=per * row),
     ]
-    region = DataflowRegion("swat_row", stages, [Fifo(f, 4) for f in ("in", "s", "p", "o")], _ports(cfg, part))
+    region = HlsRegion("swat_row", stages, [Fifo(f, 4) for f in ("in", "s", "p", "o")], _ports(cfg, part))
     cycles = region.simulate(cfg.clock_hz).cycles if event else region.analytic_cycles()
     macs = 2 * rows * keys * cfg.head_dim
     return cycles, macs, rows * 4 * row

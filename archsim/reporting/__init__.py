@@ -82,7 +82,7 @@ def run_page(result: Any, events: list[dict[str, Any]] | None, *, derived_timeli
 
 
 def write_run_report(result: Any, path: str | Path) -> None:
-    """Write ``report.html`` for one Result (used by ``Result.write`` and ``archsim run``).
+    """Write ``report.html`` for one Result (used by :func:`archsim.reporting.run_folder.write_run`).
 
     A result without its own timeline gets the serial schedule, also written beside the report
     as ``timeline.json`` (Chrome/Perfetto) unless that file exists.

@@ -2,7 +2,7 @@
 
 A key path names one value of the resolved configuration:
 ``hw.memory.hbm.bandwidth_bytes_per_s`` (``hw.`` or ``hardware.``), ``workload.phases[0].seq_len``,
-``dataflow.attention`` (short for ``workload.dataflow.attention``), or ``backend``.
+``algorithm.attention`` (short for ``workload.algorithm.attention``), or ``backend``.
 
 Axes (all of them together form a cartesian product; inside one axis):
 

@@ -18,7 +18,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from archsim.sweep import load_plan, run_sweep
+from archsim.sweep.plan import load_plan
+from archsim.sweep.runner import run_sweep
 
 pytestmark = pytest.mark.benchmark
 

@@ -109,7 +109,7 @@ def test_gemm_tiles_follow_the_engine_systolic_contract():
     t = target_from_device(presets.load_hardware("fusemax-array"))
     r = evaluate_gemm(65536, 3072, 768, t)
     tm, tn = int(r.params["tm"]), int(r.params["tn"])
-    sa = SystolicArray(rows=256, cols=256, dataflow="weight_stationary", overlap_drain=True)
+    sa = SystolicArray(rows=256, cols=256, stationarity="weight_stationary", overlap_drain=True)
     tiles = r.params["tiles"] * r.params["groups"]
     # compute bound: every tile pays the array's weight load, skew fill and drain (engine closed form);
     # the event time adds only the exposed panel loads at group boundaries

@@ -120,7 +120,7 @@ def test_cache_hits_sectors_and_write_back():
 
 def test_systolic_contract_output_stationary():
     n, k = 16, 40
-    sa = SystolicArray(rows=n, cols=n, dataflow="output_stationary")
+    sa = SystolicArray(rows=n, cols=n, stationarity="output_stationary")
     assert sa.tile_cycles(n, n, k) == k + 3 * n - 2
     b = sa.tile_cycle_breakdown(n, n, k)
     assert (b.fill_cycles, b.compute_cycles, b.drain_cycles) == (2 * n - 2, k, n)
@@ -131,7 +131,7 @@ def test_systolic_contract_output_stationary():
 
 
 def test_systolic_weight_stationary_and_timing():
-    sa = SystolicArray(rows=8, cols=8, dataflow="weight_stationary", clock_hz=1e9)
+    sa = SystolicArray(rows=8, cols=8, stationarity="weight_stationary", clock_hz=1e9)
     assert sa.tile_cycles(100, 8, 8) == 8 + 100 + 8 + 8 - 2
     assert sa.tile_cycles(100, 16, 16) == 4 * (8 + 100 + 14)
     eng = Engine()
@@ -142,7 +142,7 @@ def test_systolic_weight_stationary_and_timing():
     assert eng.now == pytest.approx(2 * sa.tile_cycles(8, 8, 32) * 1e-9)
     assert sa.energy_j == pytest.approx(2 * 8 * 8 * 32 * 1e-12)
     with pytest.raises(ValueError, match="valid: output_stationary"):
-        SystolicArray(rows=2, cols=2, dataflow="row_stationary")
+        SystolicArray(rows=2, cols=2, stationarity="row_stationary")
 
 
 def test_vector_and_sfu_pipelining():

@@ -8,7 +8,7 @@ import pytest
 
 from archsim import presets
 from archsim.api import simulate
-from archsim.fpga.dataflow import AxiPort, DataflowRegion, Fifo, Pipeline, Stage
+from archsim.fpga.regions import AxiPort, HlsRegion, Fifo, Pipeline, Stage
 from archsim.fpga.design import UnifiedDesign, UnifiedDesignConfig
 from archsim.fpga.device import FpgaPart, ResourceOveruseError, bram_for_array, check_fit, dsps_per_multiplier
 from archsim.fpga.edge_moe import attention_bandwidth_sweep, patch_reordering, workload
@@ -28,8 +28,8 @@ def test_pipeline_cycles_formula():
         Pipeline(trip_count=5, ii=0)
 
 
-def _chain(fifo_depth: int, burst: int) -> DataflowRegion:
-    return DataflowRegion("chain", [
+def _chain(fifo_depth: int, burst: int) -> HlsRegion:
+    return HlsRegion("chain", [
         Stage("src", 200, 1, 4, outputs=("a",)),
         Stage("mid", 200, 1, 4, inputs=("a",), outputs=("b",), burst=burst),
         Stage("sink", 200, 1, 4, inputs=("b",)),
@@ -51,7 +51,7 @@ def test_back_pressure_from_shallow_fifo_slows_a_bursty_producer():
 
 def test_shared_port_serialises_its_users():
     port = AxiPort("p", bytes_per_cycle=16)
-    region = DataflowRegion("two_readers", [
+    region = HlsRegion("two_readers", [
         Stage("r0", 100, 1, 1, port="p", offchip_bytes_per_token=32),
         Stage("r1", 100, 1, 1, port="p", offchip_bytes_per_token=32),
     ], [], [port])
@@ -62,7 +62,7 @@ def test_shared_port_serialises_its_users():
 
 def test_unbalanced_fifo_is_rejected():
     with pytest.raises(ValueError, match="deadlock"):
-        DataflowRegion("bad", [Stage("a", 10, 1, outputs=("f",)), Stage("b", 9, 1, inputs=("f",))], [Fifo("f")])
+        HlsRegion("bad", [Stage("a", 10, 1, outputs=("f",)), Stage("b", 9, 1, inputs=("f",))], [Fifo("f")])
 
 
 def test_primitive_costs():

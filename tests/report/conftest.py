@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 import archsim
-from archsim.sweep import run_sweep
+from archsim.reporting.run_folder import write_run
+from archsim.sweep.runner import run_sweep
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -15,7 +16,7 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="session")
 def run_dir(tmp_path_factory) -> Path:
     result = archsim.simulate(str(REPO / "workloads" / "llama2-7b-serving.yaml"), "h100-sxm")
-    return result.write(tmp_path_factory.mktemp("run") / "out", report=False)
+    return write_run(result, tmp_path_factory.mktemp("run") / "out", report=False)
 
 
 @pytest.fixture(scope="session")

@@ -43,6 +43,6 @@ def test_systolic_cycles_match_engine_model(n: int, tmp_path, need_simulator):
     if records is None:  # run alone (e.g. with -k): simulate here
         need_simulator("icarus")
         records = simulate("icarus", n, tmp_path)
-    model = compute.SystolicArray(rows=n, cols=n, dataflow="output_stationary")
+    model = compute.SystolicArray(rows=n, cols=n, stationarity="output_stationary")
     for r in records:
         assert r["cycles"] == model.tile_cycles(m=n, n=n, k=r["k"]), r

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from archsim.sweep import run_sweep
+from archsim.sweep.runner import run_sweep
 
 REPO = Path(__file__).resolve().parents[2]
 WORKLOAD = """\

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 
-from archsim.sweep import run_sweep
+from archsim.sweep.runner import run_sweep
 
 REPO = Path(__file__).resolve().parents[2]
 SWEEP = REPO / "workloads" / "sweeps" / "accelerator-attention-dse.yaml"  # 1,000 points, 990 run

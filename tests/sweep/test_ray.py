@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from sweep_data import N_DROPPED, N_POINTS
 
-from archsim.sweep import run_sweep
+from archsim.sweep.runner import run_sweep
 
 
 def test_ray_equals_local(small_sweep, tmp_path):

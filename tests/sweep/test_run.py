@@ -12,7 +12,8 @@ import archsim
 from archsim.errors import ConfigError
 from archsim.schemas.hardware import Hardware
 from archsim.schemas.workload import Workload
-from archsim.sweep import load_plan, run_sweep
+from archsim.sweep.plan import load_plan
+from archsim.sweep.runner import run_sweep
 
 
 @pytest.fixture(scope="module")

@@ -27,12 +27,13 @@ def run(
 
     from archsim.api import simulate
     from archsim.outdir import OutputFolder
+    from archsim.reporting.run_folder import write_run
     from archsim.units import format_si
 
     # --out is checked and locked before simulating: a bad --out costs nothing, a second run into it stops
     with OutputFolder(out, kind="run", force=force, inputs=[workload, hw]) as target:
         result = simulate(workload or DEFAULT_WORKLOAD, hw, backend=backend)
-        folder = result.write(target, report=not no_report)
+        folder = write_run(result, target, report=not no_report)
 
     console = Console()
     console.width = max(console.width, 150)

@@ -12,8 +12,8 @@
 - :class:`AxiPort`: an m_axi bundle on the part: ``bytes_per_cycle`` shared by every stage
   that uses it (requests are served in arrival order), plus a first-access ``latency_cycles``.
 
-:meth:`DataflowRegion.simulate` plays the region on the event engine (one event per token
-per stage, so choose coarse tokens for long loops); :meth:`DataflowRegion.analytic_cycles` is
+:meth:`HlsRegion.simulate` plays the region on the event engine (one event per token
+per stage, so choose coarse tokens for long loops); :meth:`HlsRegion.analytic_cycles` is
 the closed-form estimate ``max_s(work_s) + sum_s(depth_s)`` beside it. They agree when FIFOs
 are deep enough and ports are not shared; the gap is the back-pressure / contention cost.
 
@@ -99,7 +99,7 @@ class RegionResult:
 
 
 @dataclass
-class DataflowRegion:
+class HlsRegion:
     name: str
     stages: list[Stage]
     fifos: list[Fifo] = field(default_factory=list)
