@@ -1,7 +1,8 @@
 """Output folders: archsim replaces only what it wrote, atomically, one process at a time.
 
-Every command that writes an output folder (``archsim run``, ``archsim sweep``, ``archsim.reporting.run_folder.write_run``)
-goes through :class:`OutputFolder`. The promises, in the order they are checked:
+Every command that writes an output folder (``archsim run``, ``archsim sweep``,
+``archsim.reporting.run_folder.write_run``) goes through :class:`OutputFolder`. The promises, in
+the order they are checked:
 
 - **Never removed, not even with ``--force``**: the filesystem root, the current directory or any
   folder above it, the home folder or any folder above it, an input file or a folder holding one,
@@ -47,7 +48,6 @@ KNOWN_FILES = {
     "sweep": frozenset({MARKER, "results.parquet", "sweep.json", "report.html", "results.parquet.damaged"}),
 }
 _OWNED = re.compile(r"^\.(?P<base>.+)\.archsim-(?P<what>staging|old|tmp)\.(?P<pid>\d+)-(?P<start>\d+)\.\w+$")
-_LEGACY_STAGING = re.compile(r"^\.(?P<base>.+)\.(?:[a-z0-9_]{8}|old\.(?P<pid>\d+))$")  # before archsim 0.2
 
 
 # --- processes -----------------------------------------------------------------------------------
@@ -131,14 +131,6 @@ def clean_stale(folder: Path, base: str | None = None) -> list[Path]:
             continue
         _remove(entry)
         removed.append(entry)
-    if base is not None:
-        for entry in entries:  # staging of archsim before the pid-tagged names: only if it holds run files
-            legacy = _LEGACY_STAGING.match(entry.name)
-            if (legacy and legacy["base"] == base and entry.is_dir() and not entry.is_symlink()
-                    and (legacy["pid"] is None or not owner_alive(int(legacy["pid"]), 0))
-                    and {e.name for e in entry.iterdir()} <= KNOWN_FILES["run"] - {MARKER}):
-                _remove(entry)
-                removed.append(entry)
     return removed
 
 
