@@ -114,8 +114,9 @@ def coefficients_for(device: DeviceBase) -> PowerCoefficients:
     """
     c, m = device.compute, device.memory
     off = next(iter(m.values()))
+    matrix = {str(k): v for k, v in c.matrix_energy_j_per_flop.items()}
     return PowerCoefficients(
-        static_w=device.static_power_w, limit_w=device.tdp_w, matrix_j_per_flop=dict(c.matrix_energy_j_per_flop),
+        static_w=device.static_power_w, limit_w=device.tdp_w, matrix_j_per_flop=matrix,
         vec_j_per_lane_op=2.0 * c.vector_energy_j_per_flop, sfu_j_per_op=c.sfu_energy_j_per_op,
         smem_j_per_byte=m["smem"].read_energy_j_per_byte if "smem" in m else 0.0,
         l2_j_per_byte=m["l2"].read_energy_j_per_byte if "l2" in m else 0.0,

@@ -149,7 +149,9 @@ def fit(paths: list[str | Path], device: str = "h200") -> PowerFit:
     from archsim.gpu.calibration import rates_for
     from archsim.presets import load_hardware
     rates = dataclasses.replace(rates_for(load_hardware(device)), power=None)  # counts without the power limit
-    used, xs, ys = [], [], []
+    used: list[dict] = []
+    xs: list[list[float]] = []
+    ys: list[float] = []
     for path in paths:
         for row in read_power_csv(path):
             if row["set"] != "calibration" or _f(row, "wall_s") < MIN_WINDOW_S:

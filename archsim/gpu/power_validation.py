@@ -45,7 +45,8 @@ class EnergyPricer:
     """Seconds and dynamic joules per launch of each kernel item on one calibrated GPU (cached)."""
 
     def __init__(self, cal: DeviceCalibration) -> None:
-        self.cal, self.cache = cal, {}
+        self.cal = cal
+        self.cache: dict[tuple, tuple[float, float]] = {}
         power = cal.rates.power
         if power is None:
             from archsim.errors import ConfigError
