@@ -161,9 +161,15 @@ def whole_model(device_dir: Path, preset: str) -> tuple[list[Point], list[dict]]
     return whole_model_campaign(device_dir, preset)
 
 
+def whole_model_steps(device_dir: Path, preset: str) -> tuple[list[Point], list[dict]]:
+    """Points from whole-model steps under their stack (:mod:`archsim.intervals.steps`)."""
+    from archsim.intervals.steps import whole_model_steps as steps
+    return steps(device_dir, preset)
+
+
 #: Validation sources by name; each is asked about every measurement folder.
 SOURCES: dict[str, Callable[[Path, str], tuple[list[Point], list[dict]]]] = {
-    "kernel-campaign": kernel_campaign, "whole-model": whole_model}
+    "kernel-campaign": kernel_campaign, "whole-model": whole_model, "whole-model-steps": whole_model_steps}
 
 
 def device_folders(root: Path = MEASUREMENTS_DIR) -> dict[str, Path]:

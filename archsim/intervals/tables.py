@@ -54,6 +54,9 @@ class Query:
 def chain(q: Query) -> list[str]:
     """Cell keys from finest to coarsest for ``q`` (keys whose part is unknown are left out)."""
     keys = []
+    if q.family and q.family.startswith("step/"):  # whole-model steps: never pooled with kernel cells
+        return [f"kernel={q.kernel} regime={q.regime} size={q.size}", f"kernel={q.kernel} regime={q.regime}",
+                f"kernel={q.kernel}", f"family={q.family}"]
     if q.kernel:
         keys += [f"kernel={q.kernel} regime={q.regime} size={q.size}", f"kernel={q.kernel} regime={q.regime}",
                  f"kernel={q.kernel}"]

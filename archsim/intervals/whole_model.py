@@ -1,7 +1,7 @@
 """Validation residuals from whole-model campaigns: GPU kernel time per category, model vs profiler.
 
-Each row of a ``*-wm-whole-*.csv`` (``campaigns/whole_model.py``: a plain-PyTorch or HuggingFace
-model with fewer layers than the full one, prefill or one decode step) is re-predicted with
+Each row of a ``*-wm-whole-*.csv`` / ``*-wm-holdout-whole-*.csv`` (``campaigns/whole_model.py``: a
+plain-PyTorch or HuggingFace model with fewer layers than the full one, prefill or one decode step) is re-predicted with
 today's ``archsim.simulate`` on the device's preset: the model preset with the row's layer count,
 the row's batch and length. The profiler's kernel time per category is set against the modeled
 operators of the same kind:
@@ -99,10 +99,10 @@ def whole_model_campaign(device_dir: Path, preset: str) -> tuple[list[Point], li
     """Points from every ``*-wm-whole-*.csv`` in ``device_dir`` (see the module docstring)."""
     points: list[Point] = []
     records: list[dict] = []
-    for csv_path in sorted(device_dir.glob("*-wm-whole-*.csv")):
+    for csv_path in sorted(device_dir.glob("*-wm*-whole-*.csv")):
         rel = csv_path.relative_to(DATA_DIR).as_posix()
         cases, skipped = read_cases(csv_path)
-        meta_path = csv_path.with_name(csv_path.name.replace("-wm-whole-", "-wm-meta-").replace(".csv", ".json"))
+        meta_path = csv_path.with_name(csv_path.name.replace("-whole-", "-meta-").replace(".csv", ".json"))
         meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
         for row in cases:
             result = simulate_row(row, preset)
@@ -135,7 +135,7 @@ def total_checks(device_dir: Path, preset: str, tables: Any) -> list[dict[str, A
     from archsim.intervals.attach import attach_intervals
 
     out = []
-    for csv_path in sorted(device_dir.glob("*-wm-whole-*.csv")):
+    for csv_path in sorted(device_dir.glob("*-wm*-whole-*.csv")):
         for row in read_cases(csv_path)[0]:
             result = simulate_row(row, preset)
             total = attach_intervals(result, tables)["total"]

@@ -257,3 +257,25 @@ def test_whole_model_categories_set_profiler_time_against_modeled_operators_of_t
     assert got["gemm"][0] / got["gemm"][1] == pytest.approx(2.0)
     assert got["norm"][0] / got["norm"][1] == pytest.approx(3.0)
     assert got["elementwise"][0] == pytest.approx(2e-4)
+
+
+def test_stack_prediction_gets_step_intervals_on_h200_and_none_on_h100():
+    from archsim.gpu.stack_run import predict_workload
+    from archsim.intervals.steps import for_stack
+    from archsim.presets import load_model
+    from archsim.schemas.workload import DecodePhase, PrefillPhase, Workload
+    wl = Workload(name="t", model=load_model("llama-2-7b"), layers=None,
+                  phases=[PrefillPhase(phase="prefill", batch=1, seq_len=1024),
+                          DecodePhase(phase="decode", batch=8, context_len=1024)])
+    pred = predict_workload(wl, "h200", software="plain", host="cuda-graph")
+    out = for_stack(pred)
+    assert [p["phase"] for p in out["phases"]] == ["prefill", "decode"]
+    for p, ph in zip(out["phases"], pred.phases, strict=True):
+        lo, hi = p["gpu_busy_s_p80"]
+        assert lo < hi and p["gpu_busy_s_validated_on"]["cell"].startswith(("kernel=step/plain/gpu", "family=step/gpu"))
+        assert p["wall_s_p95"][0] <= p["wall_s_p80"][0] and p["wall_s_p80"][1] <= p["wall_s_p95"][1]
+        assert lo < ph.gpu_busy_s * 2 and hi > ph.gpu_busy_s / 2
+    assert out["total"]["wall_s_p80"][0] < pred.wall_s < out["total"]["wall_s_p95"][1]
+    h100 = for_stack(predict_workload(wl, "h100-sxm", software="plain", host="cuda-graph"))
+    assert h100["phases"][0]["gpu_busy_s_p80"] is None
+    assert h100["phases"][0]["gpu_busy_s_validated_on"]["status"] == "unvalidated"
