@@ -127,6 +127,18 @@ def _first_rule(rows: list[dict], cal) -> str:
     return f"{_pct(min(errs))}..{_pct(max(errs))}" if errs else "–"
 
 
+def _unmeasured_gemms() -> str:
+    from archsim.gpu.predict import predict_gemm
+    from archsim.presets import load_hardware
+    out = []
+    for hw in ("a100-sxm", "h20", "b200"):
+        p = predict_gemm(hw, m=8192, n=8192, k=8192)
+        peak = load_hardware(hw).compute.matrix_flops_per_s["bf16"]
+        out.append(f"{hw} bf16 8192^3: {p.tflops:.0f} TFLOP/s = {p.tflops * 1e12 / peak:.0%} of peak at "
+                   f"{p.energy()['avg_power_w']:.0f} W")
+    return "; ".join(out)
+
+
 def _reproductions() -> list[str]:
     """Paper studies that divide by a GPU energy: paper / ours / ratio with today's presets."""
     from archsim.pim import reproduce as R
@@ -325,6 +337,15 @@ def reproduce(out_dir: Path) -> list[Path]:
         "## Reproductions that divide by a GPU energy (today's presets)",
         "",
         *_reproductions(),
+        "",
+        "## GPUs without power measurements",
+        "",
+        "The power limit is the only clock mechanism now, so a preset's energies decide whether its tensor-core "
+        "work is power-limited. The a100-sxm, h20 and b200 presets keep their assumed energies (70% of TDP at the "
+        "dense peak, static power 0): they never reach their limit, and their GEMMs run at the datasheet peak "
+        f"({_unmeasured_gemms()}); the former model carried the H100's measured throttle over to them. Measure "
+        "such a GPU with `campaigns/power.py` and fit it with `archsim.gpu.power_fit.fit` before trusting its "
+        "compute-bound times or energies.",
         "",
         "## What the model ignores",
         "",
