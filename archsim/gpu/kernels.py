@@ -172,13 +172,6 @@ def fa2_decode(s: dict, label: str, sm_count: int) -> list[LaunchSpec]:
     bm, bn = 64, (256 if d <= 64 else 128 if d <= 128 else 64)
     n_m, n_n = _cdiv(rows, bm), _cdiv(skv, bn)
     splits = fa2_num_splits(b * heads * n_m, 2 * sm_count, n_n)
-    if splits == 1 and label == "flash2":  # flash_api.cpp run_mha_fwd: no split -> the forward kernel, its tiles (the
-        # profiler shows flash_fwd_kernel<Flash_fwd_kernel_traits<128, 128, 64, 4>> for d = 128 decode on an H200)
-        bm1, bn1 = fa2_tile(d)
-        one = {**s, "heads": heads, "kv_heads": heads, "seq_q": rows, "causal": False}
-        return [_attention_prefill(f"{label}_fwd", one, bm=bm1, bn=bn1, threads=128, regs=255,
-                                   smem=bm1 * d * e + 2 * bn1 * d * e, path="mma_sync", schedule="serial",
-                                   vec_per_elem=SOFTMAX_VEC_OPS, smem_reads_per_tile=4, inflight=bn1 * d * e)]
     per = _cdiv(n_n, splits)  # KV blocks per split; trailing splits may get fewer (or none)
     tile = bn * d * e
     ctas = []
