@@ -63,7 +63,8 @@ class KernelPricer:
     """
 
     def __init__(self, cal: DeviceCalibration) -> None:
-        self.cal, self.cache = cal, {}
+        self.cal = cal
+        self.cache: dict[tuple, float] = {}
         floor = cal.glue.curves[("vec", "warm")].floor_s
         self.floor_s = floor
         self.event_overhead_s = max(0.0, cal.rates.launch_floor_s - floor)
