@@ -4,7 +4,11 @@ attention and whole models (prefill and one decode step, eager and CUDA-graph re
 Run on the GPU machine from the repository root (imports only torch, triton, transformers, cupy,
 numpy, pynvml and the ``wm_*`` modules beside this file)::
 
-    python3 campaigns/whole_model.py --out "$OUT" [--budget-s 420] [--smoke]
+    python3 campaigns/whole_model.py --out "$OUT" [--budget-s 420] [--smoke | --holdout]
+
+``--holdout`` runs the second set instead: glue microbenchmarks of the HF/MoE paths (calibration),
+host microbenchmarks again, decode attention at other batch/context, and held-out whole-model
+shapes and points (Llama-2-13B and Qwen2-7B shapes, new points for Llama-3-8B, Mixtral, compiled).
 
 Writes under ``--out`` (each file flushed row by row, so a run stopped by its limit keeps data):
 

@@ -40,12 +40,18 @@ CATEGORIES = ("gemm", "attention", "norm", "rotary", "elementwise", "copy")
 
 
 def categorise(kernel: str, op: str, scopes: tuple[str, ...]) -> str:
-    """The category of one kernel (see module docstring)."""
+    """The category of one kernel (see module docstring; inductor's Triton kernels by their fused-op names)."""
+    low = kernel.lower()
+    if low.startswith("triton_"):
+        if "rsqrt" in low and "mean" in low:
+            return "norm"
+        if "neg" in low and "cat" in low:
+            return "rotary"
+        return "copy" if "silu" not in low and "copy" in low else "elementwise"
     if "norm" in scopes:
         return "norm"
     if "rotary" in scopes:
         return "rotary"
-    low = kernel.lower()
     if op in ATTN_OPS or any(k in low for k in ATTN_KEYS):
         return "attention"
     if op in GEMM_OPS or any(k in low for k in GEMM_KEYS):

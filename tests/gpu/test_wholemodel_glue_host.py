@@ -86,3 +86,18 @@ def test_committed_h200_host_costs():
     assert 1e-4 < per_layer < 5e-3  # hundreds of microseconds of Python + dispatch per layer
     assert h.per_kernel["linear"] > h.per_kernel["add"] > h.graph_host_per_node_s
     assert 0 < h.graph_gap_s < 2e-6
+
+
+def test_h200_own_calibration_comes_from_h200_microbenchmarks_only():
+    import csv
+
+    from archsim.gpu.devices import H200_KERNEL_CSVS, device_calibration
+    own, cross = device_calibration("h200", "own"), device_calibration("h200", "cross")
+    with open(measurement("h200", "h200-wm-l2reads-2026-12-01.csv"), newline="") as fh:
+        best_l2 = max(float(r["value"]) for r in csv.DictReader(fh) if r["bench"] == "read_l2_resident")
+    assert own.rates.l2_bw == pytest.approx(best_l2, rel=1e-9)
+    assert own.rates.hbm_bw != cross.rates.hbm_bw  # H200's own copy bandwidth vs H100 efficiency x datasheet
+    assert all(f in own.sources["kernels"] for f in H200_KERNEL_CSVS) and "H100" in cross.sources["kernels"]
+    assert "whole" not in own.sources["glue"] + own.sources["host"] + own.sources["kernels"]
+    with pytest.raises(ConfigError, match="calibration mode"):
+        device_calibration("h200", "mine")
