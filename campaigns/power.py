@@ -19,7 +19,8 @@ energy counter is read at both ends, so the window is busy from end to end (host
 Idle is measured with no CUDA context (NVML only) and with the context alive. Inputs are random (never
 zeros). Calibration benchmarks: GEMMs (bf16, fp16, tf32, fp32 at several sizes), HBM copies and
 read-only streams, L2-resident copies and reads, an FP32 FMA loop, an ex2 (SFU) loop, an empty-kernel
-launch loop. Validation (never used for fitting): SDPA attention prefill/decode, a GEMM followed by
+launch loop; eager PyTorch glue kernels by class (``POWER_PARTS=glue`` runs only those). Validation
+(never used for fitting): SDPA attention prefill/decode, a GEMM followed by
 a 2 ms host wait, a Llama-2-7B-shaped
 decoder stack (4 layers, plain torch) in prefill (16 x 2048) and decode (batch 1 and 64, eager and
 CUDA-graph). The internal budget ``POWER_BUDGET_S`` skips what no longer fits (written as skipped).
@@ -49,6 +50,7 @@ BUDGET_S = float(os.environ.get("POWER_BUDGET_S", "360"))
 WARM_S = float(os.environ.get("POWER_WARM_S", "1.0"))
 WINDOW_S = float(os.environ.get("POWER_WINDOW_S", "2.5"))
 SAMPLE_S = 0.02
+IDLE_S = float(os.environ.get("POWER_IDLE_S", "5.0"))
 T_START = time.perf_counter()
 
 
@@ -262,6 +264,37 @@ def calibration(h, sampler: Sampler, out: list[dict], over_budget) -> None:
                            counts={"kind": "launch", "launches": 1}))
 
 
+def glue(h, sampler: Sampler, out: list[dict], over_budget) -> None:
+    """Eager PyTorch glue kernels of the whole-model stacks (archsim.gpu.stacks classes), HBM-resident:
+    dtype conversion (unrolled), contiguous add (vec), row mean (reduce), broadcast multiply (strided2),
+    SiLU / multiply on the strided halves of a gate/up output (strided), rotate-half cat (cat)."""
+    dev = torch.device("cuda")
+    rows, hidden, ffn = 16 * 2048, 4096, 11008
+    x = torch.randn(rows, hidden, device=dev, dtype=torch.bfloat16)
+    y = torch.randn_like(x)
+    xf = x.float()
+    r = torch.rand(rows, 1, device=dev)
+    gu = torch.randn(rows, 2 * ffn, device=dev, dtype=torch.bfloat16)
+    g, u = gu.chunk(2, dim=-1)
+    x1, x2 = x.view(rows, 32, 128).chunk(2, dim=-1)
+    n, nf = rows * hidden, rows * ffn
+    cases = (("glue_unrolled_to_fp32", "unrolled", lambda: x.float(), 2 * n, 4 * n),
+             ("glue_vec_add", "vec", lambda: x + y, 4 * n, 2 * n),
+             ("glue_reduce_mean", "reduce", lambda: xf.mean(-1, keepdim=True), 4 * n, 4 * rows),
+             ("glue_strided2_mul_rsqrt", "strided2", lambda: xf * r, 4 * n + 4 * rows, 4 * n),
+             ("glue_strided_silu", "strided", lambda: F.silu(g), 2 * nf, 2 * nf),
+             ("glue_strided_mul", "strided", lambda: F.silu(g) * u, 0, 0),
+             ("glue_cat_rotate_half", "cat", lambda: torch.cat((-x2, x1), dim=-1), 2 * n, 2 * n))
+    for name, cls, fn, read, write in cases:
+        if over_budget():
+            return
+        if name == "glue_strided_mul":  # one more kernel on top of the silu: measure silu * u as two kernels
+            read, write = 2 * nf + 4 * nf, 2 * nf + 2 * nf
+            cls = "strided"
+        out.append(measure(h, sampler, name, fn, counts={"kind": "glue", "glue_class": cls, "read_bytes": read,
+                                                         "write_bytes": write}))
+
+
 class MiniLlama:
     """Llama-2-7B-shaped decoder layers in plain torch (bf16): RMSNorm, QKV/O projections, rotary,
     SDPA (FlashAttention), SwiGLU MLP; no embedding or LM head. Decode attends over a fixed KV cache."""
@@ -420,21 +453,23 @@ def main() -> None:
     h = pynvml.nvmlDeviceGetHandleByIndex(0)
     sampler = Sampler(h)
     sampler.start()
-    rows: list[dict] = [idle(h, sampler, "idle_no_context", 5.0)]
+    rows: list[dict] = [idle(h, sampler, "idle_no_context", IDLE_S)]
     torch.cuda.init()
     torch.zeros(1, device="cuda")
     info = meta(h)
     tag = f"h200-{info['date_utc'][:10]}" if "H200" in str(info["device_name"]) else \
         f"{str(info['device_name']).split()[1].lower()}-{info['date_utc'][:10]}"
     tag += os.environ.get("POWER_TAG", "")  # e.g. "-r2" for a repeat on the same day
-    rows.append(idle(h, sampler, "idle_context", 5.0))
+    rows.append(idle(h, sampler, "idle_context", IDLE_S))
 
     def over_budget() -> bool:
         return time.perf_counter() - T_START > BUDGET_S
-    for part in (calibration, validation):
-        part(h, sampler, rows, over_budget)
+    parts = {"calibration": calibration, "glue": glue, "validation": validation}
+    chosen = os.environ.get("POWER_PARTS", "calibration,glue,validation").split(",")
+    for name in chosen:
+        parts[name](h, sampler, rows, over_budget)
     torch.cuda.synchronize()
-    rows.append(idle(h, sampler, "idle_context_after", 5.0))
+    rows.append(idle(h, sampler, "idle_context_after", IDLE_S))
     sampler.stop_flag = True
     sampler.join()
     info["wall_s"] = time.perf_counter() - T_START
