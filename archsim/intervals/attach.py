@@ -84,6 +84,8 @@ STREAMING_KINDS = ("softmax", "norm", "elementwise")
 def op_query(kind: str, shape: dict, bound: str, time_s: float, dtype: str = "bf16") -> Query | None:
     """The cell query of one GPU-backend operator; None when the GPU model does not cost it (roofline fallback).
 
+    Cells of whole-model residuals of the operator's category come first (``op=...``, from
+    :mod:`archsim.intervals.whole_model`); then the kernel cells.
     Mirrors :func:`archsim.gpu.backend.op_launches`: GEMMs and the unfused score/context GEMMs run
     as cuBLAS kernels, fused attention without a window as FlashAttention-2 (SDPA FLASH;
     ``seq_q == 1`` is decode), softmax/norm/elementwise as streaming kernels (their queries fall
@@ -94,16 +96,26 @@ def op_query(kind: str, shape: dict, bound: str, time_s: float, dtype: str = "bf
     if dtype not in ELEM:
         return None
     r, size = regime(bound), size_class(time_s)
+    phase = "decode" if shape.get("seq_q") == 1 else "prefill"
+    op = op_category(kind, phase)
     if kind in ("gemm", "attention_scores", "attention_context"):
-        return Query(kernel="gemm/cublas", family="gemm", regime=r, size=size)
+        return Query(kernel="gemm/cublas", family="gemm", regime=r, size=size, op=op)
     if kind == "attention":
         if shape.get("window"):
             return None
-        family = "decode" if shape.get("seq_q") == 1 else "prefill"
-        return Query(kernel=f"{family}/flash2", family=family, regime=r, size=size)
+        return Query(kernel=f"{phase}/flash2", family=phase, regime=r, size=size, op=op)
     if kind in STREAMING_KINDS:
-        return Query(kernel=kind, family=None, regime=r, size=size)
+        return Query(kernel=kind, family=None, regime=r, size=size, op=op)
     return None
+
+
+def op_category(kind: str, phase: str) -> str | None:
+    """The whole-model profiler category an operator kind is timed under (:mod:`archsim.intervals.whole_model`)."""
+    if kind == "gemm":
+        return "gemm"
+    if kind in ("attention", "attention_scores", "attention_context", "softmax"):
+        return f"attention/{phase}"
+    return kind if kind in ("norm", "elementwise") else None
 
 
 def sum_intervals(items: list[tuple[float, Lookup]]) -> dict[str, Any]:

@@ -74,6 +74,7 @@ class Point:
     source: str
     groups: dict[str, str] = field(default_factory=dict)
     spread: float = 1.0  # the measurement's p80/p20 (archsim.gpu.compare.NOISY_SPREAD marks a noisy one)
+    op: str = ""  # whole-model category residuals: the operator kind they stand for (attach.op_category)
 
 
 def _sha256(path: Path) -> str:

@@ -7,6 +7,8 @@ A cell is a set of validation residuals on one device that share, from finest to
 ``kernel=K regime=R``                 ... any size
 ``kernel=K``                          ... any bound
 ``family=F``                          ``prefill`` / ``decode`` / ``gemm``, any implementation
+(``op=O ...`` first, for a Result's      whole-model category residuals of operator kind ``O``, by
+operators)                            regime and size, then the kernel chain
 ``regime=R``                          every kernel with that bound
 ``all``                               every validation residual of the device
 ====================================  ==============================================================
@@ -49,11 +51,20 @@ class Query:
     family: str | None
     regime: str
     size: str
+    op: str | None = None  # an operator of a Result: whole-model category cells first (see attach.op_query)
+
+
+def _op_keys(q: Query) -> list[str]:
+    return [f"op={q.op} regime={q.regime} size={q.size}", f"op={q.op} regime={q.regime}", f"op={q.op}"]
 
 
 def chain(q: Query) -> list[str]:
-    """Cell keys from finest to coarsest for ``q`` (keys whose part is unknown are left out)."""
-    keys = []
+    """Cell keys from finest to coarsest for ``q`` (keys whose part is unknown are left out).
+
+    An operator query (``op`` set: a Result's operator) starts with the cells of whole-model category
+    residuals of that operator kind, then continues with the kernel cells.
+    """
+    keys = _op_keys(q) if q.op else []
     if q.family and q.family.startswith("step/"):  # whole-model steps: never pooled with kernel cells
         return [f"kernel={q.kernel} regime={q.regime} size={q.size}", f"kernel={q.kernel} regime={q.regime}",
                 f"kernel={q.kernel}", f"family={q.family}"]
@@ -67,7 +78,13 @@ def chain(q: Query) -> list[str]:
 
 
 def point_query(p: Point) -> Query:
-    return Query(kernel=p.kernel, family=p.family, regime=p.regime, size=p.size)
+    return Query(kernel=p.kernel, family=p.family, regime=p.regime, size=p.size, op=p.op or None)
+
+
+def fit_keys(p: Point) -> list[str]:
+    """The cells a residual belongs to: an operator-category residual only to its ``op=`` cells."""
+    q = point_query(p)
+    return _op_keys(q) if q.op else chain(q)
 
 
 #: The group a residual's score leaves out (see :mod:`archsim.intervals.conformal`).
@@ -78,7 +95,7 @@ def fit_cells(points: list[Point]) -> dict[str, CellFit]:
     """Every cell the points of ONE device fall into, fitted (cells of any size; lookup enforces the minimum)."""
     members: dict[str, list[Point]] = {}
     for p in points:
-        for key in chain(point_query(p)):
+        for key in fit_keys(p):
             members.setdefault(key, []).append(p)
     return {key: fit_cell([p.ratio for p in pts], [p.groups.get(SCORE_GROUP, str(i)) for i, p in enumerate(pts)])
             for key, pts in sorted(members.items())}

@@ -15,11 +15,12 @@ norm           ``norm_s``                           ``norm``
 elementwise    ``elementwise_s + rotary_s``         ``elementwise`` (activations, residuals, RoPE)
 =============  ===================================  =========================================
 
-Copies (``copy_s``) are not costed by the GPU model and give no residual. A category's ratio is a
-residual of the cell its largest modeled operator falls in — consistent with the sums' rule
-(one shared error per cell). Eager and CUDA-graph runs of one case have the same kernels; one
-residual per case is kept (graph when both ran). Rows whose model has no preset are skipped and
-counted.
+Copies (``copy_s``) are not costed by the GPU model and give no residual. A category's ratio goes
+to the ``op=<category> regime size`` cells of its largest modeled operator — consistent with the
+sums' rule (one shared error per cell). Only a Result's operators look these cells up (first,
+before the kernel cells); ``archsim predict`` of one kernel never does. Eager and CUDA-graph runs
+of one case have the same kernels; one residual per case is kept (graph when both ran). Rows whose
+model has no preset are skipped and counted.
 """
 
 from __future__ import annotations
@@ -113,7 +114,8 @@ def whole_model_campaign(device_dir: Path, preset: str) -> tuple[list[Point], li
                 points.append(Point(device=preset, kernel=kernel, family=fam, regime=regime(top.bound),
                                     size=size_class(top.time_s), ratio=measured / modeled, modeled_s=modeled,
                                     source=rel, groups={"shape": f"{shape} {cat}", "shape_family": family,
-                                                        "campaign": f"{rel}:{row['mode']}"}))
+                                                        "campaign": f"{rel}:{row['mode']}"},
+                                    op=f"attention/{row['phase']}" if cat == "attention" else cat))
         records.append({"file": rel, "sha256": hashlib.sha256(csv_path.read_bytes()).hexdigest(),
                         "kind": "whole-model campaign (profiler kernel time per category)", "cases_used": len(cases),
                         "rows_used": len(cases), "rows_skipped": len(skipped), "rows_noisy": 0,
