@@ -221,6 +221,11 @@ def test_result_rows_and_totals_carry_intervals():
     assert len(cols) == len(res.ops) and cols[0]["time_s_p80_lo"] == iv["ops"][0]["time_s_p80"][0]
     sweep = sweep_columns(res)
     assert (sweep["latency_s_p80_lo"], sweep["latency_s_p80_hi"]) == (lo, hi)
+    # on the H200 a Result's operators look up whole-model category cells first; on the H100 (no whole-model data)
+    # they land in kernel cells
+    h200 = attach_intervals(archsim.simulate("llama2-7b-serving", "h200"))
+    assert any(r["cell"].startswith("op=gemm") for r in h200["ops"])
+    assert not any(r["cell"].startswith("op=") for r in iv["ops"])
     roof = archsim.simulate("llama2-7b-serving", "h100-sxm", backend="roofline")
     assert attach_intervals(roof)["total"]["status"] == "unvalidated"
     assert math.isnan(sweep_columns(roof)["latency_s_p95_hi"])
