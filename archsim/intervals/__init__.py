@@ -9,13 +9,15 @@ Map of the package (each line runs as written):
     reproduce(Path("reports"))         # ... and write reports/prediction-intervals.md (coverage per cell)
 
 - :mod:`.conformal`: split-conformal arithmetic on ln(measured / modeled);
-- :mod:`.sources`: validation residuals from ``archsim/data/measurements/<device>/`` (never calibration data);
+- :mod:`.sources`: validation residuals from ``archsim/data/measurements/<device>/`` (never calibration data):
+  kernel campaigns here, whole-model category times in :mod:`.whole_model`, whole-model steps in :mod:`.steps`;
 - :mod:`.tables`: cells (device x kernel family x bound regime x size class), fallback chain, the JSON file;
 - :mod:`.attach`: intervals on a prediction, on every operator of a Result and on their sums;
+  :func:`.steps.for_stack` on an ``archsim stack`` prediction (GPU-busy and wall time per phase);
 - :mod:`.coverage` / :mod:`.report`: held-out coverage and ``reports/prediction-intervals.md``.
 
-What the intervals are not: they describe how the GPU model (archsim.gpu) has erred on kernels timed
-on that device; a device without validation data (A100, H20, FPGAs, PIM) is "unvalidated", and a
+What the intervals are not: they describe how the GPU model (archsim.gpu) has erred on kernels and
+whole models timed on that device; a device without validation data (A100, H20, FPGAs, PIM) is "unvalidated", and a
 Result from any other backend too.
 """
 
