@@ -100,3 +100,15 @@ def test_hostile_device_name_through_a_rich_table(tmp_path):
                           "--head-dim", "64", "--heads", "2"], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert "[/bogus]red" in out.stdout and ESC not in out.stdout
+
+
+def test_archsim_run_prints_a_hostile_workload_name(tmp_path):
+    wl = tmp_path / "w.yaml"
+    wl.write_text('kind: workload\nname: "[/bogus]\\e[31m"\nlayers:\n'
+                  '  - {op: gemm, name: "=HYPERLINK(1)", m: 256, n: 256, k: 256}\n')
+    out = subprocess.run([sys.executable, "-m", "archsim", "run", str(wl), "--out", str(tmp_path / "o[/x]"),
+                          "--no-report"], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "[/bogus]" in out.stdout and ESC not in out.stdout and "Traceback" not in out.stderr
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "o[/x]" / "ops.csv").read_text())))
+    assert rows[0]["name"] == "'=HYPERLINK(1)"

@@ -28,6 +28,7 @@ def run(
     from archsim.api import simulate
     from archsim.outdir import OutputFolder
     from archsim.reporting.run_folder import write_run
+    from archsim.textsafe import for_terminal
     from archsim.units import format_si
 
     # --out is checked and locked before simulating: a bad --out costs nothing, a second run into it stops
@@ -37,21 +38,22 @@ def run(
 
     console = Console()
     console.width = max(console.width, 150)
-    table = Table(title=f"{result.workload} on {result.hardware} ({result.backend})")
+    t = for_terminal  # names come from user YAML: no terminal escapes, no rich markup
+    table = Table(title=f"{t(result.workload)} on {t(result.hardware)} ({t(result.backend)})")
     for col in ("phase", "operator", "x", "time (total)", "share", "bound", "TFLOP/s", "off-chip bytes", "energy"):
         table.add_column(col, justify="right" if col not in ("phase", "operator", "bound") else "left")
     total = result.latency_s or 1.0
     for o in result.ops:
         offchip = next(iter(o.bytes_by_level.values()), 0.0) * o.count
-        table.add_row(o.phase, o.name, str(o.count), format_si(o.total_time_s, "s"),
-                      f"{100 * o.total_time_s / total:.1f}%", o.bound,
+        table.add_row(t(o.phase), t(o.name), str(o.count), format_si(o.total_time_s, "s"),
+                      f"{100 * o.total_time_s / total:.1f}%", t(o.bound),
                       f"{o.flops / o.time_s / 1e12:.1f}" if o.time_s else "-", format_si(offchip, "B"),
                       format_si(o.total_energy_j, "J"))
     console.print(table)
     for phase, v in result.by_phase().items():
         extra = f", {v['tokens_per_s']:.1f} tokens/s" if "tokens_per_s" in v else ""
-        console.print(f"{phase}: {format_si(v['latency_s'], 's')}, {format_si(v['energy_j'], 'J')}{extra}")
-    console.print(f"total: {format_si(result.latency_s, 's')}, {format_si(result.energy_j, 'J')} -> {folder}")
+        console.print(f"{t(phase)}: {format_si(v['latency_s'], 's')}, {format_si(v['energy_j'], 'J')}{extra}")
+    console.print(f"total: {format_si(result.latency_s, 's')}, {format_si(result.energy_j, 'J')} -> {t(folder)}")
 
 
 def register(app: typer.Typer) -> None:
