@@ -237,9 +237,14 @@ def _limits_section() -> list[str]:
             "(one GEMM shape 3x slower than modeled), the low side is wider than any residual seen.",
             "- Cells are treated as independent in sums; a shared miscalibration (one HBM bandwidth, one clock) "
             "moves many cells together, so totals over many cells are if anything too narrow.",
-            "- Operators no campaign has timed alone (norms, residual adds, activations, softmax) borrow the "
-            "device's cell of the same bound and say so (`fallback`); whole-model campaigns, once committed "
-            "under `archsim/data/measurements/<device>/`, add their own source.",
+            "- A Result's norms, activations, residual adds and softmax have cells only where a whole-model "
+            "campaign timed them by category (the H200 today); elsewhere they borrow the device's kernel cell of "
+            "the same bound and say so (`fallback`). Copies, MoE expert groups and collectives are not costed "
+            "by the GPU model and stay `unvalidated`.",
+            "- Whole-model category cells hold what today's operator model misses in real stacks (fp32 norms, "
+            "HuggingFace's growing KV cache): wide, biased intervals that shrink as the lowering models them.",
+            "- Host time has residuals only for `archsim stack` steps (wall time, regime `host` when the model "
+            "calls the step host-bound); a Result from `archsim run` is GPU time only.",
             "- Only the GPU model (`archsim.gpu`, backend `gpu`) is validated; every other backend and every device "
             "without validation data is `unvalidated`.", ""]
 
