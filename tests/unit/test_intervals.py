@@ -174,7 +174,8 @@ def test_committed_tables_match_todays_model_and_data(validation_points):
     assert sorted(committed["devices"]) == sorted(fresh["devices"]) == ["h100-sxm", "h200"]
     for dev, d in fresh["devices"].items():
         assert committed["devices"][dev]["model_fingerprint"] == d["model_fingerprint"], \
-            f"{TABLES_PATH} is stale for {dev}: run `archsim reproduce intervals`"
+            (f"{TABLES_PATH} is stale for {dev} (the model or the data changed): refit with `archsim reproduce "
+             "intervals` or python -c 'from archsim.intervals import regenerate; regenerate()'")
         assert committed["devices"][dev]["data"] == d["data"]
     assert model_fingerprint(points) == model_fingerprint(list(reversed(points)))
 
