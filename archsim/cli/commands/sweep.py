@@ -42,6 +42,8 @@ def sweep(
     from archsim.outdir import OutputFolder
     from archsim.sweep.plan import load_plan
     from archsim.sweep.runner import run_sweep, sweep_inputs
+    from archsim.textsafe import clean
+    from archsim.textsafe import for_terminal as t  # names and paths come from the user: no escapes, no markup
 
     if address and engine != "ray":
         raise ConfigError.single("--address is for --engine ray", key_path="--address")
@@ -49,7 +51,7 @@ def sweep(
     plan = load_plan(sweep_file)
     OutputFolder(out, kind="sweep", force=force, replace=overwrite, inputs=sweep_inputs(plan, sweep_file))  # checks
     planned = {s: plan.count(s) for s in ("run", "invalid", "dropped")}
-    console.print(f"sweep {plan.sweep.name!r}: {len(plan.points)} points ({planned['run']} to simulate, "
+    console.print(f"sweep {t(repr(plan.sweep.name))}: {len(plan.points)} points ({planned['run']} to simulate, "
                   f"{planned['invalid']} invalid combinations, {planned['dropped']} dropped by constraints)")
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("elapsed"),
                TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn())
@@ -63,27 +65,27 @@ def sweep(
                             checkpoint_s=checkpoint_s, overwrite=overwrite, force=force, retry_failed=retry_failed,
                             progress=progress, plan=plan)
     for warning in summary.warnings:
-        console.print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
+        console.print(f"warning: {clean(warning)}", markup=False, highlight=False, soft_wrap=True)
     out_console = Console()
     out_console.print(
-        f"{summary.name}: {summary.points} points: {summary.ok} ok, {summary.failed} failed, "
+        f"{t(summary.name)}: {summary.points} points: {summary.ok} ok, {summary.failed} failed, "
         f"{summary.dropped} dropped by constraints; {summary.ran} simulated now, {summary.resumed} resumed; "
         f"{summary.wall_s:.2f} s on {summary.engine['engine']} ({summary.engine['workers']} workers)")
     for err in summary.errors[:5]:
-        out_console.print(f"  failed point {err['point']}: {err['error']}", markup=False)
+        out_console.print(clean(f"  failed point {err['point']}: {err['error']}"), markup=False)
     if summary.failed > 5:
         out_console.print(f"  ... {summary.failed - 5} more failures in results.parquet (status == 'error')")
     reasons: dict[str, int] = {}
     for d in summary.dropped_points:
         reasons[d["reason"]] = reasons.get(d["reason"], 0) + 1
     for reason, n in reasons.items():
-        out_console.print(f"  dropped {n}: {reason}", markup=False)
+        out_console.print(clean(f"  dropped {n}: {reason}"), markup=False)
     if not no_report:
         from archsim.reporting import build_report
 
         report = build_report(out)
-        out_console.print(f"report: {report}")
-    out_console.print(f"results: {summary.out_dir / 'results.parquet'}")
+        out_console.print(f"report: {t(report)}")
+    out_console.print(f"results: {t(summary.out_dir / 'results.parquet')}")
 
 
 def register(app: typer.Typer) -> None:
