@@ -40,6 +40,7 @@ def compare_cmd(
     from archsim.errors import ConfigError
     from archsim.gpu.compare import compare, is_energy_csv, markdown_tables, parity_figure, parity_svg, summarise
     from archsim.gpu.wholemodel import is_whole_model_csv, steps_without_energy
+    from archsim.textsafe import clean
 
     if is_whole_model_csv(measured):  # whole-model time parity, then its NVML energy parity
         _whole(measured, hw, calibration, plot, markdown, json_out, rows_shown)
@@ -63,8 +64,9 @@ def compare_cmd(
         typer.echo(f"{'family':8} {'impl':15} {'set':8} {'shape':42} {'measured_us':>12} "
                    f"{'modeled_us':>11} {'error':>8}")
     for r in shown:
-        typer.echo(f"{r['family']:8} {r['impl']:15} {r['set']:8} {r['shape']:42} {r['measured_s'] * 1e6:12.1f} "
-                   f"{r['modeled_s'] * 1e6:11.1f} {_pct(r['error']):>8}")
+        row = (f"{r['family']:8} {r['impl']:15} {r['set']:8} {r['shape']:42} {r['measured_s'] * 1e6:12.1f} "
+               f"{r['modeled_s'] * 1e6:11.1f} {_pct(r['error']):>8}")
+        typer.echo(clean(row))  # CSV cells are user data: no terminal escapes
     summary = summarise(rows)
     typer.echo(f"\nskipped {len(skipped)} rows (failed on device or not modelled)")
     typer.echo(f"{'group':28} {'n':>4} {'MAPE':>7} {'max':>7} {'<=25%':>6}")
