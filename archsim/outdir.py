@@ -48,6 +48,8 @@ KNOWN_FILES = {
     "sweep": frozenset({MARKER, "results.parquet", "sweep.json", "report.html", "results.parquet.damaged"}),
 }
 _OWNED = re.compile(r"^\.(?P<base>.+)\.archsim-(?P<what>staging|old|tmp)\.(?P<pid>\d+)-(?P<start>\d+)\.\w+$")
+#: temporaries of the files archsim writes, as archsim before 0.2 named them (``tempfile.mkstemp``)
+_OLD_TEMP = re.compile(r"^\.(?:results\.parquet|sweep\.json|report\.html|timeline\.json)\.[a-z0-9_]{8}$")
 
 
 # --- processes -----------------------------------------------------------------------------------
@@ -201,7 +203,8 @@ def folder_kind(path: Path, *, exact: bool = True) -> str | None:
 
 def foreign_entries(path: Path, kind: str) -> list[str]:
     """Entries of an output folder that archsim does not write there (the user's files)."""
-    return sorted(e.name for e in path.iterdir() if e.name not in KNOWN_FILES[kind] and not _OWNED.match(e.name))
+    return sorted(e.name for e in path.iterdir()
+                  if e.name not in KNOWN_FILES[kind] and not _OWNED.match(e.name) and not _OLD_TEMP.match(e.name))
 
 
 def _within(inner: Path, outer: Path) -> bool:

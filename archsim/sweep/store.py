@@ -87,6 +87,10 @@ class ResultsStore:
         #: rows of the previous table that do not belong to this plan; a message if the table was damaged
         self.discarded = 0
         self.damaged: str | None = None
+        for name in (RESULTS, META):  # temporaries of archsim before 0.2 (mkstemp names); the caller holds the lock
+            for stale in out_dir.glob(f".{name}.*"):
+                if ".archsim-" not in stale.name:  # pid-tagged ones: OutputFolder removes those of dead writers
+                    stale.unlink(missing_ok=True)
 
     def load_existing(self, expected_hash: dict[int, str]) -> int:
         """Read rows of a previous run; keep those whose config hash matches this plan.
