@@ -179,3 +179,28 @@ def fit(paths: list[str | Path], device: str = "h200") -> PowerFit:
             "modeled_j": model, "rel_residual": (model - u["measured_j"]) / u["measured_j"],
             "modeled_power_w": model / u["step_s"]})
     return PowerFit(coefficients=coef, rows=rows, sources=tuple(str(Path(p).name) for p in paths))
+
+
+#: the power campaign's glue-kernel run (eager PyTorch glue classes of archsim.gpu.stacks)
+GLUE_CSV = "power-h200-2026-12-01-glue.csv"
+
+
+def fit_glue(path: str | Path, static_w: float) -> dict[str, float]:
+    """Board dynamic energy per byte moved (J/B) of each eager glue-kernel class, HBM-resident.
+
+    From the ``kind == glue`` calibration rows: ``(E_step - static_w * T_step) / (read + write bytes)``,
+    averaged over the rows of a class. These kernels run PyTorch's non-vectorised strided and
+    dtype-converting paths; their index arithmetic and partial-sector traffic is in the figure
+    (a contiguous add lands on ``e_l2 + e_hbm`` of the main fit; a rotate-half ``cat`` costs 3x that).
+    """
+    per: dict[str, list[float]] = {}
+    for row in read_power_csv(path):
+        if row["set"] != "calibration" or row.get("kind") != "glue" or _f(row, "wall_s") < MIN_WINDOW_S:
+            continue
+        moved = _f(row, "read_bytes") + _f(row, "write_bytes")
+        dyn = _f(row, "energy_per_step_j") - static_w * _f(row, "step_s")
+        per.setdefault(row["glue_class"], []).append(dyn / moved)
+    if not per:
+        raise ConfigError.single(f"{path}: no glue calibration rows (campaigns/power.py POWER_PARTS=glue)",
+                                 file=str(path))
+    return {k: sum(v) / len(v) for k, v in per.items()}

@@ -13,9 +13,10 @@ Two validation sources, both never read by the fit (:mod:`archsim.gpu.power_fit`
 Prediction of one step: every kernel of the step (GEMMs and attention through the GPU model, with
 their dynamic energy by part; glue kernels by their bytes) plus static power over the predicted
 wall time (:mod:`archsim.gpu.wholemodel` host model: eager dispatch or graph replay), so host-bound
-gaps cost static power. Glue kernels (elementwise, norm, rotary, copies) are charged
-``(read + write) x (e_l2 + e_hbm)`` when their bytes exceed half the L2, else ``x e_l2`` (their input
-was just written by the previous kernel and stays in L2), plus one FP32 lane op per 2 bytes written.
+gaps cost static power. Glue kernels (elementwise, norm, rotary, copies) are charged their class's
+measured energy per byte (:func:`archsim.gpu.power_fit.fit_glue`, the campaign's glue run: HBM-resident
+eager kernels) when their bytes exceed half the L2, else that figure scaled by ``e_l2 / (e_l2 + e_hbm)``
+(their input was just written by the previous kernel and stays in L2).
 
 Regimes (from the measurements, not the model): ``host`` when the step's wall time is over 1.5x its
 GPU time (eager rows: against the same step under CUDA-graph replay), else ``compute`` for prefill
@@ -52,17 +53,27 @@ class EnergyPricer:
             from archsim.errors import ConfigError
             raise ConfigError.single(f"{cal.device}: the preset has no power model", key_path="hw")
         self.power: PowerCoefficients = power
+        from archsim.data import measurement
+        from archsim.gpu.power_fit import GLUE_CSV, fit_glue
+        self.glue = fit_glue(measurement("h200", GLUE_CSV), power.static_w)
 
-    def glue_j(self, read: float, write: float) -> float:
+    def glue_j(self, cls: str, read: float, write: float) -> float:
+        """Dynamic energy of one glue kernel: its class's measured J/B when HBM-resident; scaled to the
+        L2 energy by the same ratio when its bytes fit in half the L2 (just written by the previous kernel)."""
         moved = read + write
-        per_byte = self.power.l2_j_per_byte + (self.power.hbm_j_per_byte if moved > self.cal.rates.l2_bytes / 2 else 0)
-        return moved * per_byte + self.power.vec_j_per_lane_op * write / 2.0
+        stream = self.power.l2_j_per_byte + self.power.hbm_j_per_byte
+        per_byte = self.glue.get(cls)
+        if per_byte is None:  # a class the glue run did not measure: bytes plus one lane op per 2 bytes written
+            per_byte = stream + self.power.vec_j_per_lane_op * write / 2.0 / max(moved, 1.0)
+        if moved <= self.cal.rates.l2_bytes / 2:
+            per_byte *= self.power.l2_j_per_byte / stream
+        return moved * per_byte
 
     def __call__(self, it: KernelItem) -> tuple[float, float]:
         from archsim.gpu.predict import predict_attention, predict_gemm
         if it.glue is not None:
             cls, read, write = it.glue
-            return self.cal.glue.time_s(cls, read, write), self.glue_j(read, write)
+            return self.cal.glue.time_s(cls, read, write), self.glue_j(cls, read, write)
         key = (it.gemm, tuple(sorted(it.attention.items())) if it.attention else None)
         if key not in self.cache:
             hw, rates = self.cal.device, self.cal.rates

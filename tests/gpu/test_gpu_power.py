@@ -161,3 +161,11 @@ def test_report_reproduces_from_committed_data(tmp_path):
     assert [p.name for p in paths] == ["gpu-energy.md", "energy.json", "power-trace.svg"]
     text = paths[0].read_text()
     assert "| static power | 124.3 | W |" in text and "energy MAPE" in text and "hbm2-pim" in text
+
+
+def test_glue_run_checks_the_stream_energy_and_ranks_strided_kernels_higher():
+    from archsim.gpu.power_fit import GLUE_CSV, fit_glue
+    c = fit(POWER_CSVS).coefficients
+    glue = fit_glue(measurement("h200", GLUE_CSV), c["static_w"])
+    assert glue["vec"] == pytest.approx(c["l2"] + c["hbm"], rel=0.05)  # a contiguous add, never fitted
+    assert glue["strided"] > 1.5 * glue["vec"] and glue["cat"] > glue["strided"]
