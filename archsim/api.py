@@ -1,7 +1,7 @@
 """archsim's pipeline on one screen: ``simulate(workload, hardware) -> Result``.
 
 1. resolve the inputs (preset names or YAML paths -> validated schema objects);
-2. lower the workload to typed operators (:mod:`archsim.lowering`, the one place that does it);
+2. check that it fits the device's memory (:mod:`archsim.capacity`), then lower it to typed operators (:mod:`archsim.lowering`, the one place that does it);
 3. choose a backend for the hardware family (:mod:`archsim.backends`, registered by entry point);
 4. the shared driver costs every operator (:mod:`archsim.backends.driver`: roofline fallback,
    notes, timeline) and returns a :class:`~archsim.result.Result`;
@@ -17,6 +17,7 @@ from typing import Any
 from archsim import presets
 from archsim.backends import choose
 from archsim.backends.driver import run_operators
+from archsim.capacity import check_capacity
 from archsim.guards import check_result_within_peaks
 from archsim.lowering import lower, tokens_by_phase
 from archsim.result import Result
@@ -35,8 +36,10 @@ def simulate(workload: Workload | str, hardware: Any, *, backend: str = "auto") 
 
         return simulate_parallel(wl, hw, backend=backend)
     model = presets.resolve_model(wl)
+    memory = check_capacity(wl, hw, model=model)  # over the device's memory: a clear error, not a number
     ops = lower(wl, model)
     chosen = choose(backend, hw.family)
     result = run_operators(chosen, wl.name, hw, ops, tokens_by_phase(wl, model))
+    result.memory = memory.to_dict()
     check_result_within_peaks(result, hw)  # no backend's result beats the device's peaks or is non-finite
     return result

@@ -65,6 +65,8 @@ class Result:
     tokens_by_phase: dict[str, int] = field(default_factory=dict)
     timeline: list[dict[str, Any]] | None = None
     notes: list[str] = field(default_factory=list)
+    #: bytes per device (weights, KV cache, activations, capacity) from archsim.capacity, when known
+    memory: dict[str, Any] | None = None
 
     @property
     def latency_s(self) -> float:
@@ -144,6 +146,7 @@ class Result:
             "phases": self.by_phase(),
             "peaks": self.peaks,
             "notes": self.notes,
+            "memory_per_device": self.memory,
             "ops": [{k: v for k, v in asdict(o).items()} | {"total_time_s": o.total_time_s,
                                                             "total_energy_j": o.total_energy_j}
                     for o in self.ops],

@@ -65,7 +65,7 @@ def evaluate(op: Operator, design: UnifiedDesign, event: bool) -> OpResult | Non
         name=op.name, kind=op.kind, phase=op.phase, count=op.count, dtype=op.dtype,
         matrix_flops=2.0 * macs, vector_flops=exps, transcendentals=exps, useful_flops=2.0 * macs,
         bytes_by_level={part.offchip_name: offchip}, time_s=time_s,
-        time_by_resource={"fpga": time_s}, bound="dataflow",
+        time_by_resource={"fpga": time_s}, bound="dataflow" if steps else "fused",
         energy_j=e_compute + e_mem + e_static,
         energy_by_part={"compute": e_compute, f"memory:{part.offchip_name}": e_mem, "static": e_static},
         shape=op.shape(), fused=op.fused)

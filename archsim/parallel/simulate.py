@@ -137,7 +137,7 @@ def simulate_parallel(workload: Workload | str, hardware: Any, *, backend: str =
              f"{memory.activation_bytes / 1e9:.2f} GB)"]
     result = Result(workload=wl.name, hardware=f"{hw.name}" if count == 1 else f"{hw.name} ({device.name} x{count})",
                     family=device.family, backend=base.backend, ops=results, peaks=base.peaks,
-                    tokens_by_phase=base.tokens_by_phase, notes=notes)
+                    tokens_by_phase=base.tokens_by_phase, notes=notes, memory=memory.to_dict())
     result.timeline = serial_schedule(result)
     check_result_within_peaks(result, device)
     if not math.isfinite(result.latency_s):
