@@ -201,6 +201,8 @@ def validate_whole(whole_csv: str | Path, cal: DeviceCalibration) -> list[dict]:
     for r in _read(Path(whole_csv), WHOLE_REQUIRED):
         if r["ok"] != "1" or r["impl"] not in IMPL_STACK or r["mode"] not in MODE_HOST or not r.get("energy_j"):
             continue
+        if float(r["energy_j"]) <= 0.0:  # the counter did not advance over the window (granularity)
+            continue
         model: ModelShape = shape_of(r)
         stack, host = IMPL_STACK[r["impl"]], MODE_HOST[r["mode"]]
         step = Step(phase=r["phase"], batch=int(r["batch"]), seq_len=int(r["seq_len"]), context=int(r["context"]))
