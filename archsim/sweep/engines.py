@@ -113,6 +113,8 @@ def run_ray(tasks: list[Task], workers: int, on_rows: RowsCallback, address: str
         else:
             guard = reaper.start()
             try:
+                # a local Ray listens on the node's IP (it maps 127.0.0.1 to it): make it demand its token
+                os.environ.setdefault("RAY_AUTH_MODE", "token")
                 ray.init(num_cpus=workers, **kwargs)
             except BaseException:
                 reaper.stop(guard)
