@@ -4,9 +4,10 @@ Every command that writes an output folder (``archsim run``, ``archsim sweep``,
 ``archsim.reporting.run_folder.write_run``) goes through :class:`OutputFolder`. The promises, in
 the order they are checked:
 
-- **Never removed, not even with ``--force``**: the filesystem root, the current directory or any
-  folder above it, the home folder or any folder above it, an input file or a folder holding one,
-  and anything that is neither a folder nor a regular file (``/dev/null``, a FIFO).
+- **Never removed, not even with ``--force``**: the filesystem root and its top-level folders
+  (``/etc``, ``/tmp``), mount points, the current directory or any folder above it, the home
+  folder or any folder above it, an input file or a folder holding one, and anything that is
+  neither a folder nor a regular file (``/dev/null``, a FIFO).
 - **Removed only with ``--force``**: a folder archsim did not write (no ``.archsim-output`` marker,
   and not an output of an archsim older than the marker), an archsim folder of another kind
   (a sweep under ``archsim run``), an archsim folder holding files archsim does not write there
@@ -266,6 +267,10 @@ class OutputFolder:
             if _within(keep, real):
                 what = "is" if keep == real else "is a folder above"
                 raise self._refuse(f"{what} {name}; archsim never replaces or writes into it")
+        if real.parent == Path(real.anchor):
+            raise self._refuse("is a top-level folder of the filesystem; archsim never replaces one")
+        if os.path.ismount(real):
+            raise self._refuse("is a mount point; archsim never replaces one")
         for item in self.inputs:
             source = item.resolve()
             if source == real:
@@ -273,6 +278,9 @@ class OutputFolder:
             if _within(source.parent, real):
                 raise self._refuse(f"holds the input {item}; archsim never replaces a folder holding its inputs")
         if not os.path.lexists(real):
+            above = next(p for p in real.parents if os.path.lexists(p))
+            if not above.is_dir():
+                raise self._refuse(f"cannot be made: {above} is a file, not a folder")
             return real
         if not real.is_dir():
             if not real.is_file():

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from archsim.errors import ConfigError
 from archsim.outdir import MARKER, OutputFolder, clean_stale, folder_kind
 
 REPO = Path(__file__).resolve().parents[2]
@@ -140,6 +141,20 @@ def test_an_existing_file(project: Path, force: bool) -> None:
     else:  # the user said so: the file becomes the output folder
         assert result.returncode == 0, result.stderr
         assert folder_kind(project / "notes.txt") == "run"
+
+
+@pytest.mark.parametrize("path, why", [("/usr", "top-level folder"), ("/dev/shm", "mount point"),
+                                       ("/", "folder above the current directory")])
+def test_system_folders_are_never_replaced(path: str, why: str) -> None:
+    if not Path(path).is_dir() or (why == "mount point" and not os.path.ismount(path)):
+        pytest.skip(f"{path} is not a {why} here")
+    with pytest.raises(ConfigError, match=why):  # refused when built, before any lock or write
+        OutputFolder(path, kind="run", force=True)
+
+
+def test_out_below_a_file_is_refused(project: Path) -> None:
+    refused(archsim("run", "wl.yaml", "--out", "notes.txt/out", "--no-report", cwd=project),
+            "notes.txt is a file, not a folder")
 
 
 def test_a_fifo_is_never_replaced(project: Path) -> None:
