@@ -388,6 +388,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=os.environ.get("OUT", "wm-out"))
     ap.add_argument("--budget-s", type=float, default=420.0)
     ap.add_argument("--smoke", action="store_true", help="tiny subset of every section (checks the code paths)")
+    ap.add_argument("--calib2", action="store_true",
+                    help="third set (calibration only): grouped-GEMM experts and SiLU*mul at the models' FFN widths")
     ap.add_argument("--holdout", action="store_true",
                     help="second set: extra glue microbenchmarks, held-out shapes and points, extra decode attention")
     args = ap.parse_args(argv)
@@ -414,6 +416,15 @@ def main(argv: list[str] | None = None) -> int:
         log(f"l2 reads FAILED {e!r}")
     if args.holdout:
         return holdout(args, budget, nvml, info, log)
+    if args.calib2:
+        wm_micro.run_grouped_mm(Sink(os.path.join(args.out, "wm-grouped.csv"), wm_micro.GROUPED_FIELDS), budget, log)
+        wm_micro.run_glue(Sink(os.path.join(args.out, "wm-glue.csv"), wm_micro.GLUE_FIELDS), budget, log,
+                          cases_of=wm_micro.glue_cases_wide)
+        info["set"] = "calib2"
+        info["clocks_end"] = nvml.clocks()
+        write_meta(args.out, info)
+        log("done")
+        return 0
     wm_micro.run_glue(Sink(os.path.join(args.out, "wm-glue.csv"), wm_micro.GLUE_FIELDS), budget, log,
                       sizes=[4 << 10, 1 << 20] if smoke else wm_micro.SIZES)
     host = Sink(os.path.join(args.out, "wm-host.csv"), wm_micro.HOST_FIELDS)

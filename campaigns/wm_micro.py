@@ -438,3 +438,63 @@ def glue_cases_extra(size: int) -> list[tuple[str, str, Callable[[], object], fl
             ("gather_rows", "bf16", lambda: x[perm], 2 * x.numel(), 2 * x.numel(), x.numel(), r, c),
             ("mul_transposed_bcast", "bf16", lambda: q.transpose(1, 2) * cos, qn + 2 * cos.numel(), qn, q.numel(),
              q.shape[1] * 32, 128)]
+
+
+def glue_cases_wide(size: int) -> list[tuple[str, str, Callable[[], object], float, float, int, int, int]]:
+    """SiLU * mul on the strided halves of a gate/up output with the FFN widths of the models (11008,
+    14336 columns per half) instead of 4096 (same tuple layout as ``glue_cases``)."""
+    out = []
+    for f in (11008, 14336):
+        n2 = size // 2
+        r = max(1, n2 // f)
+        gu = torch.randn(r, 2 * f, dtype=BF16, device="cuda")
+        g, u = gu.chunk(2, dim=-1)
+        e2 = 2 * r * f
+        out.append((f"silu_mul_halves_f{f}", "bf16", lambda g=g, u=u: F.silu(g) * u, 2 * e2, e2, r * f, r, f))
+    return out
+
+
+GROUPED_FIELDS = ["n", "k", "experts", "rows_total", "rows_per_expert", "active_experts", "kernel", "calls",
+                  "gpu_us", "api"]
+
+
+def run_grouped_mm(sink, budget, log) -> None:
+    """transformers' grouped_mm experts path: ``F.grouped_mm(x, w.transpose(-2, -1), offs)`` (torch._grouped_mm
+    before torch 2.10) with Mixtral's expert shapes, rows split evenly over the active experts; profiler
+    kernel time per call (calibration of the grouped GEMM against the cuBLAS model)."""
+    fn = getattr(F, "grouped_mm", None) or torch._grouped_mm
+    api = "F.grouped_mm" if hasattr(F, "grouped_mm") else "torch._grouped_mm"
+    e = 8
+    for n, k in ((28672, 4096), (4096, 14336)):
+        w = torch.randn(e, n, k, dtype=BF16, device="cuda") * 0.02
+        wt = w.transpose(-2, -1)
+        for rows in (2, 8, 16, 64, 256, 1024, 4096, 16384):
+            if budget.left() < 15:
+                log("grouped mm: budget, stopping")
+                return
+            active = min(e, rows)
+            per = [rows // active + (1 if i < rows % active else 0) for i in range(active)] + [0] * (e - active)
+            offs = torch.tensor(per, device="cuda").cumsum(0).to(torch.int32)
+            x = torch.randn(rows, k, dtype=BF16, device="cuda")
+            try:
+                for _ in range(3):
+                    fn(x, wt, offs=offs)
+                torch.cuda.synchronize()
+                with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+                    for _ in range(5):
+                        with record_function("case:g"):
+                            fn(x, wt, offs=offs)
+                    torch.cuda.synchronize()
+                ks: dict[str, list[float]] = {}
+                for kk in wm_trace.kernels_of(prof):
+                    if kk["label"] == "case:g":
+                        ks.setdefault(kk["kernel"][:200], []).append(kk["dur_us"])
+                for name, durs in ks.items():
+                    durs.sort()
+                    sink.row(n=n, k=k, experts=e, rows_total=rows, rows_per_expert=rows / active, active_experts=active,
+                             kernel=name, calls=len(durs) / 5, gpu_us=durs[len(durs) // 2], api=api)
+            except RuntimeError as err:  # recorded: an unsupported shape is a data point
+                log(f"grouped mm n{n} k{k} rows{rows} FAILED {err!r}")
+        del w, wt
+        torch.cuda.empty_cache()
+    log("grouped mm done")

@@ -5,7 +5,9 @@
   shared memory, cuBLAS/mma.sync/ex2 peaks, launch floor; plus ``h200-wm-l2reads-2026-12-01.csv``:
   read-only L2 bandwidth, which the 11-23 campaign did not run on the H200) applied to the h200
   preset; glue curves from ``h200-wm-glue-2026-12-01.csv`` and the HF/MoE-path kernels of
-  ``h200-wm-holdout-glue-2026-12-01.csv`` (microbenchmarks of the second run); host costs from
+  ``h200-wm-holdout-glue-2026-12-01.csv`` (microbenchmarks of the second run) and SiLU * mul at the
+  models' FFN widths (``h200-wm-glue-wide-2026-12-01.csv``); grouped-GEMM experts against the cuBLAS
+  model from ``h200-wm-grouped-2026-12-01.csv`` (:mod:`archsim.gpu.grouped`); host costs from
   ``h200-wm-host-2026-12-01.csv`` (measured on the H200 machine's host CPU).
 - ``h200`` "cross": H200-from-H100 — the H100 calibration's efficiencies on the h200 preset
   (:func:`archsim.gpu.calibration.rates_for` default), reported separately, as before.
@@ -31,7 +33,9 @@ from archsim.gpu.glue import GlueModel, load_glue
 from archsim.gpu.host import HostModel, load_host
 
 H200_KERNEL_CSVS = ("h200-calibration-2026-11-23.csv", "h200-wm-l2reads-2026-12-01.csv")
-H200_GLUE_CSVS = ("h200-wm-glue-2026-12-01.csv", "h200-wm-holdout-glue-2026-12-01.csv")
+H200_GLUE_CSVS = ("h200-wm-glue-2026-12-01.csv", "h200-wm-holdout-glue-2026-12-01.csv",
+                  "h200-wm-glue-wide-2026-12-01.csv")
+H200_GROUPED_CSV = "h200-wm-grouped-2026-12-01.csv"
 H200_HOST_CSV = "h200-wm-host-2026-12-01.csv"
 MODES = ("own", "cross")
 
@@ -92,4 +96,5 @@ def device_calibration(device: str = "h200", mode: str = "own") -> DeviceCalibra
     glue = load_glue(tuple(measurement("h200", f) for f in H200_GLUE_CSVS), device, l2)
     host = load_host(measurement("h200", H200_HOST_CSV), glue.curves[("vec", "warm")].floor_s)
     return DeviceCalibration(device=device, mode=mode, rates=rates, glue=glue, host=host,
-                             sources={"kernels": kernel_src, "glue": " + ".join(H200_GLUE_CSVS), "host": H200_HOST_CSV})
+                             sources={"kernels": kernel_src, "glue": " + ".join(H200_GLUE_CSVS), "host": H200_HOST_CSV,
+                                      "grouped": H200_GROUPED_CSV})

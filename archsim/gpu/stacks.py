@@ -24,7 +24,8 @@ kernel list of one run — names, counts per layer — never against its times):
   Mixtral (``modeling_mixtral.py`` + ``integrations/moe.py`` ``grouped_mm_experts_forward``): router
   GEMM, fp32 softmax, top-k, sort by expert, gather of the selected rows, three ``masked_fill``
   passes, two grouped GEMMs (``torch._grouped_mm``, CUTLASS sm90; modelled as one cuBLAS GEMM per
-  active expert, rows split evenly), SiLU * mul on strided halves, routing-weight multiply,
+  active expert, rows split evenly, scaled by the grouped kernel's measured efficiency,
+  :mod:`archsim.gpu.grouped`), SiLU * mul on strided halves, routing-weight multiply,
   un-permute gather and a sum over top-k. Under CUDA-graph capture (host ``cuda-graph``) with GQA,
   transformers builds an explicit mask (``masking_utils._ignore_causal_mask_sdpa`` returns False when
   ``utils.import_utils.is_tracing()``, which includes ``is_cuda_stream_capturing``), so SDPA gets a
@@ -98,6 +99,16 @@ class KernelItem:
     glue: tuple[str, float, float] | None = None
 
 
+#: FFN widths at which SiLU * mul on the gate/up halves was microbenchmarked -> glue class
+SILU_MUL_WIDTHS = {4096: "silu_mul_halves", 11008: "silu_mul_halves_f11008", 14336: "silu_mul_halves_f14336"}
+
+
+def silu_mul_class(ffn: int) -> str:
+    """The SiLU * mul-halves curve measured at the FFN width nearest (in log) to ``ffn``."""
+    import math
+    return SILU_MUL_WIDTHS[min(SILU_MUL_WIDTHS, key=lambda w: abs(math.log(w / ffn)))]
+
+
 def _g(cat: str, name: str, cls: str, read: float, write: float, count: int = 1) -> KernelItem:
     return KernelItem(category=cat, name=name, count=count, glue=(cls, float(read), float(write)))
 
@@ -159,7 +170,7 @@ def _plain_layer(m: ModelShape, s: Step, fused: bool) -> list[KernelItem]:
         out.append(_g("elementwise", "silu_mul_fused", "vec", 4 * t * f, 2 * t * f))
     else:
         # F.silu(g) * u on the strided halves of the gate/up output: two kernels, 10 T F bytes in all
-        out += [_g("elementwise", x, "silu_mul_halves", 3 * t * f, 2 * t * f) for x in ("silu", "mul")]
+        out += [_g("elementwise", x, silu_mul_class(f), 3 * t * f, 2 * t * f) for x in ("silu", "mul")]
     out.append(_gemm("down_proj", t, hd, f))
     if not fused:
         out.append(_g("elementwise", "residual_add2", "add", 4 * t * hd, 2 * t * hd))
@@ -181,7 +192,7 @@ def _moe_hf(m: ModelShape, s: Step) -> list[KernelItem]:
             _g("elementwise", "mask_selected", "masked_fill", 2 * sel * hd, 2 * sel * hd),
             _gemm("experts_gate_up", rows, 2 * f, hd, count=1, groups=active),
             _g("elementwise", "mask_gate_up", "masked_fill", 4 * sel * f, 4 * sel * f),
-            *[_g("elementwise", x, "silu_mul_halves", 3 * sel * f, 2 * sel * f) for x in ("silu", "mul")],
+            *[_g("elementwise", x, silu_mul_class(f), 3 * sel * f, 2 * sel * f) for x in ("silu", "mul")],
             _gemm("experts_down", rows, hd, f, count=1, groups=active),
             _g("elementwise", "mask_down", "masked_fill", 2 * sel * hd, 2 * sel * hd),
             _g("elementwise", "routing_weight_mul", "strided", 2 * sel * hd + 4 * sel, 2 * sel * hd),

@@ -68,6 +68,15 @@ class KernelPricer:
         floor = cal.glue.curves[("vec", "warm")].floor_s
         self.floor_s = floor
         self.event_overhead_s = max(0.0, cal.rates.launch_floor_s - floor)
+        from archsim.data import measurement
+        from archsim.gpu.grouped import load_grouped
+        self.grouped = load_grouped(measurement("h200", cal.sources["grouped"]), self.gemm_s)
+
+    def gemm_s(self, m: int, n: int, k: int) -> float:
+        """One cuBLAS GEMM inside a step (event overhead off, as for every kernel-model launch)."""
+        from archsim.gpu.predict import predict_gemm
+        pred = predict_gemm(self.cal.device, m=m, n=n, k=k, rates=self.cal.rates)
+        return sum(max(self.floor_s, ln.time_s - self.event_overhead_s) for ln in pred.launches)
 
     def __call__(self, it: KernelItem) -> float:
         from archsim.gpu.predict import predict_attention, predict_gemm
@@ -76,6 +85,10 @@ class KernelPricer:
         key = (it.gemm, tuple(sorted(it.attention.items())) if it.attention else None)
         if key not in self.cache:
             hw, rates = self.cal.device, self.cal.rates
+            if it.gemm is not None and it.gemm[3] > 1:  # grouped-GEMM experts: cuBLAS x measured efficiency
+                m, n, k, groups = it.gemm
+                self.cache[key] = self.grouped.factor(m) * groups * self.gemm_s(m, n, k)
+                return self.cache[key]
             if it.gemm is not None:
                 m, n, k, groups = it.gemm
                 pred = predict_gemm(hw, m=m, n=n, k=k, rates=rates)
