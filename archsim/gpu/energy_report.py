@@ -50,6 +50,13 @@ def _calibration_table(fit) -> list[str]:
     return out
 
 
+def _gemm_clocks(f) -> str:
+    g = [r for r in f.rows if r["bench"].startswith("gemm_")]
+    res = max(abs(r["rel_residual"]) for r in g)
+    return (f"{min(r['sm_clock_mhz'] for r in g):.0f}-{max(r['sm_clock_mhz'] for r in g):.0f} MHz, at most "
+            f"{res * 100:.0f}%,")
+
+
 def _glue_table(c: dict) -> list[str]:
     from archsim.gpu.power_fit import GLUE_CSV, fit_glue
     glue = fit_glue(measurement("h200", GLUE_CSV), c["static_w"])
@@ -283,7 +290,8 @@ def reproduce(out_dir: Path) -> list[Path]:
         f"- Idle: {idle.get('idle_no_context', math.nan):.1f} W with no CUDA context (345 MHz); "
         f"{idle.get('idle_context', math.nan):.1f} W with a context (1980 MHz); fitted static power "
         f"{c['static_w']:.1f} W (the preset's `static_power_w`).",
-        f"- Whole-model campaign (`{WHOLE_CSV}`, NVML windows 0.06-0.62 s): energy MAPE "
+        f"- Whole-model campaign (`{WHOLE_CSV}`, NVML windows {min(r['window_s'] for r in whole):.2f}-"
+        f"{max(r['window_s'] for r in whole):.2f} s): energy MAPE "
         f"{_mape(ws['short_windows']['energy_mape'])} over {ws['short_windows']['n']} runs; {len(over)} of them "
         f"average above the 700 W limit, and eager/graph pairs of the same step measured {_pair_spread(whole)}: "
         "the counter cannot resolve such windows, so these rows are reported, not targeted.",
@@ -352,7 +360,8 @@ def reproduce(out_dir: Path) -> list[Path]:
         "model as 64-row `wgmma` tiles whose padded tensor-core FLOPs it charges; (2) prefill and batch-64 decode "
         "(low): the model keeps their glue kernels below the limit (their times come from the glue curves, their "
         "energy from the glue run) while the board ran the whole step near the limit (measured average power in "
-        "the table), and FlashAttention-2 decode itself is ~5-9% low (the SDPA rows); (3) eager batch-1 decode: the "
+        "the table), and FlashAttention-2 decode itself is low too (the SDPA decode rows); (3) eager batch-1 "
+        "decode: the "
         "host model (`archsim/gpu/host.py`, calibrated on the whole-model campaign's PlainLlama) predicts more "
         "host time than this loop took (time error in the table); energy follows the time (static power over "
         "the gaps).",
@@ -370,7 +379,9 @@ def reproduce(out_dir: Path) -> list[Path]:
         "little absolute power for these parts; where a figure exists:",
         "", *vendor, "",
         "The GPU's per-byte HBM energy is now a board-level measurement (PHY, controller, NoC and the SM's load "
-        "path: 79.3 + 46.7 pJ/B through L2), about 4x the DRAM-only 3.9 pJ/bit the PIM/Duplex presets use; "
+        f"path: {c['hbm'] * 1e12:.1f} + {c['l2'] * 1e12:.1f} pJ/B through L2), "
+        f"{(c['hbm'] + c['l2']) * 1e12 / 8 / 3.9:.1f}x "
+        "the DRAM-only 3.9 pJ/bit (O'Connor et al.) the PIM/Duplex presets use; "
         "ratios that divide a PIM energy by a GPU energy mix those bases (the Duplex ratio below moved with this "
         "change; reports/duplex.md states it on the former h100-sxm assumptions until it is regenerated).",
         "",
@@ -399,7 +410,8 @@ def reproduce(out_dir: Path) -> list[Path]:
         "",
         "## What the model ignores",
         "",
-        "Voltage/frequency dependence of energy per op (residuals on GEMMs at 1410-1980 MHz bound it to ~10%); "
+        f"Voltage/frequency dependence of energy per op (the fit's residuals on GEMMs run at {_gemm_clocks(f)} "
+        "bound its effect); "
         "temperature (leakage) beyond the fit; the power manager's averaging window (the limit acts per launch); "
         "fp8/int8/fp64 tensor-core energies (not measured: assumptions in the preset); register-file traffic "
         "separately from the per-op energies; deep idle (no context) inside a run.",
