@@ -48,8 +48,8 @@ def test_glue_csv_errors_name_file_and_line(tmp_path):
 
 
 def test_committed_h200_glue_curves_are_plausible():
-    g = load_glue((measurement("h200", "h200-wm-glue-2026-12-01.csv"),
-                   measurement("h200", "h200-wm-holdout-glue-2026-12-01.csv")), "h200", 60 * 2**20)
+    from archsim.gpu.devices import H200_GLUE_CSVS
+    g = load_glue(tuple(measurement("h200", f) for f in H200_GLUE_CSVS), "h200", 60 * 2**20)
     assert {c for c, _ in g.curves} == set(CLASSES)
     vec = g.curves[("vec", "cold")]
     assert 3.5e12 < vec.bandwidth(2**31) < 4.8e12  # within the measured 4.25 TB/s copy ceiling's reach
@@ -101,3 +101,18 @@ def test_h200_own_calibration_comes_from_h200_microbenchmarks_only():
     assert "whole" not in own.sources["glue"] + own.sources["host"] + own.sources["kernels"]
     with pytest.raises(ConfigError, match="calibration mode"):
         device_calibration("h200", "mine")
+
+
+def test_grouped_gemm_factor_interpolates_and_loads_from_the_microbenchmark(tmp_path):
+    from archsim.gpu.grouped import GroupedGemmModel, load_grouped
+    m = GroupedGemmModel(source="t", points=((1.0, 2.0), (100.0, 0.5)))
+    assert m.factor(0.5) == 2.0 and m.factor(1e4) == 0.5 and m.factor(10.0) == pytest.approx(1.0)
+    csv_text = ("n,k,experts,rows_total,rows_per_expert,active_experts,kernel,calls,gpu_us,api\n"
+                "64,32,8,16,2.0,8,main,1.0,30.0,x\n64,32,8,16,2.0,8,prep,1.0,10.0,x\n")
+    f = tmp_path / "g.csv"
+    f.write_text(csv_text)
+    g = load_grouped(f, lambda m_, n, k: 1e-6 * m_)  # cuBLAS stand-in: 1 us per row -> 8 x 2 us = 16 us
+    assert g.points == ((2.0, pytest.approx(40.0 / 16.0)),)
+    f.write_text("n,k\n1,2\n")
+    with pytest.raises(ConfigError, match="not a grouped-GEMM CSV"):
+        load_grouped(f, lambda *a: 1.0)
