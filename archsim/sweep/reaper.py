@@ -41,7 +41,8 @@ def _table() -> dict[int, tuple[int, str]]:
 
 
 def _below(roots: set[int], table: dict[int, tuple[int, str]]) -> set[int]:
-    found, frontier = set(), set(roots)
+    found: set[int] = set()
+    frontier = set(roots)
     while frontier:
         frontier = {pid for pid, (parent, _) in table.items() if parent in frontier} - found
         found |= frontier
