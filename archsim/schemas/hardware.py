@@ -112,7 +112,7 @@ class DeviceBase(StrictModel):
 
     @model_validator(mode="after")
     def _physical_limits(self) -> DeviceBase:
-        from archsim.guards import device_problems, raise_problems  # bounds from known silicon, cited there
+        from archsim.physical_limits import device_problems, raise_problems  # bounds from known silicon, cited there
 
         if getattr(self, "family", None) is not None:
             raise_problems(type(self).__name__, device_problems(self))
@@ -253,7 +253,7 @@ class SystemSpec(StrictModel):
 
     @model_validator(mode="after")
     def _physical_limits(self) -> SystemSpec:
-        from archsim.guards import raise_problems, system_problems
+        from archsim.physical_limits import raise_problems, system_problems
 
         raise_problems(type(self).__name__, system_problems(self))
         return self

@@ -108,7 +108,7 @@ class MemoryStandard(StrictModel):
                 "cross_field",
                 "capacity_bytes {c:.0f} != (pseudo-)channels x ranks x banks x rows x row_buffer_bytes = {s:.0f}",
                 {"key": "organisation.capacity_bytes", "c": o.capacity_bytes, "s": size})
-        from archsim.guards import memory_standard_problems, raise_problems  # bounds from known DRAM, cited there
+        from archsim.physical_limits import memory_standard_problems, raise_problems  # bounds from known DRAM
 
         raise_problems(type(self).__name__, memory_standard_problems(self))
         return self

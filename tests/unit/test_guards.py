@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from archsim import guards, presets
+from archsim import guards, physical_limits, presets
 from archsim.errors import ConfigError, PhysicalLimitError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -135,10 +135,10 @@ def test_every_shipped_preset_and_workload_passes_the_guards():
 def test_every_shipped_device_is_inside_every_bound():
     for name in presets.preset_names("hardware"):
         hw = presets.load("hardware", name)
-        problems = guards.system_problems(hw) if hw.family == "system" else guards.device_problems(hw)
+        problems = physical_limits.system_problems(hw) if hw.family == "system" else physical_limits.device_problems(hw)
         assert problems == [], name
     for name in presets.preset_names("memory"):
-        assert guards.memory_standard_problems(presets.load("memory", name)) == [], name
+        assert physical_limits.memory_standard_problems(presets.load("memory", name)) == [], name
 
 
 # --- result guards --------------------------------------------------------------------------------
