@@ -26,15 +26,18 @@ class Study:
     description: str
     target: str
     folder: str
+    #: the function takes the reports root (it writes ``<name>.md`` beside its folder) instead of its folder
+    takes_root: bool = False
 
     def run(self, out_dir: Path) -> list[Path]:
         module, func = self.target.split(":")
         fn: Callable[[Path], object] = getattr(importlib.import_module(module), func)
         folder = out_dir / self.folder
-        folder.mkdir(parents=True, exist_ok=True)
-        before = {p: p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()}
-        fn(folder)
-        return sorted(p for p in folder.rglob("*")
+        (out_dir if self.takes_root else folder).mkdir(parents=True, exist_ok=True)
+        watched = [out_dir] if self.takes_root else [folder]
+        before = {p: p.stat().st_mtime_ns for root in watched for p in root.rglob("*") if p.is_file()}
+        fn(out_dir if self.takes_root else folder)
+        return sorted(p for root in watched for p in root.rglob("*")
                       if p.is_file() and before.get(p) != p.stat().st_mtime_ns)
 
 
@@ -119,6 +122,16 @@ STUDIES: dict[str, Study] = {s.name: s for s in (
           target="archsim.studies:_gpu_validation", folder="gpu-validation"),
     Study(name="rtl", description="RTL blocks under Icarus Verilog vs the models' cycle counts (needs iverilog)",
           target="archsim.studies:_rtl", folder="rtl"),
+    Study(name="dram-peers", description="DRAM engine vs DRAMsim3 and Ramulator 2 on the same traces",
+          target="archsim.engine.dram_peers:reproduce", folder="dram-peers", takes_root=True),
+    Study(name="parallelism", description="collectives vs nccl-tests tables; tensor-parallel 70B vs published runs",
+          target="archsim.parallel.report:reproduce", folder="parallelism", takes_root=True),
+    Study(name="intervals", description="prediction intervals refitted on validation residuals, held-out coverage",
+          target="archsim.intervals.report:reproduce", folder="prediction-intervals", takes_root=True),
+    Study(name="whole-model", description="whole-model H200 predictions vs measured runs (stacks, host modes)",
+          target="archsim.gpu.wholemodel_report:reproduce", folder="whole-model"),
+    Study(name="gpu-energy", description="GPU board energy model vs NVML on the H200, and the papers' energy ratios",
+          target="archsim.gpu.energy_report:reproduce", folder="gpu-energy", takes_root=True),
 )}
 
 

@@ -237,7 +237,10 @@ def _resolve_point(index: int, assignment: dict[str, Any], config: dict[str, Any
     for text, value in assignment.items():
         set_path(config, parsed[text], _number(value))
     resolved, error = _validate_config(config, base)
-    if not error and sweep.derive:
+    # derive runs even when the point is invalid before it: quantities that follow a swept parameter
+    # (a PE array's peak rate) make the point valid only once they are derived; it is validated again
+    if sweep.derive:
+        error = ""
         for text, expr in sweep.derive.items():
             try:
                 set_path(resolved, parsed[text], evaluate(expr, resolved))
