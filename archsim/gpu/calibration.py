@@ -212,9 +212,10 @@ def rates_for(device: GpuDevice, cal: Calibration = H100_CALIBRATION, ref: GpuDe
         ref = load_hardware("h100-sxm")  # type: ignore[assignment]
     eff = efficiencies(cal, ref)  # type: ignore[arg-type]
     c, m, g = device.compute, device.memory, device.gpu
-    if "l2" not in m or "smem" not in m or "bf16" not in c.matrix_flops_per_s:
-        raise ConfigError.single(f"GPU preset {device.name!r} needs memory levels 'l2' and 'smem' and a bf16 "
-                                 "matrix peak for the GPU model", key_path="memory")
+    if ("l2" not in m or "smem" not in m or "bf16" not in c.matrix_flops_per_s or not c.sfu_ops_per_s
+            or not c.vector_flops_per_s.get("fp32")):
+        raise ConfigError.single(f"GPU preset {device.name!r} needs memory levels 'l2' and 'smem', a bf16 matrix "
+                                 "peak, an fp32 vector peak and sfu_ops_per_s for the GPU model", key_path="memory")
     peak = c.matrix_flops_per_s["bf16"]
     return DeviceRates(
         name=device.name, sm_count=g.sm_count, clock_hz=device.clock_hz, registers_per_sm=g.registers_per_sm,

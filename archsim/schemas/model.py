@@ -40,6 +40,9 @@ class VisionSpec(StrictModel):
 
     @model_validator(mode="after")
     def _tokens_bounded(self) -> VisionSpec:
+        if self.patch_size > min(self.image_size, self.image_width or self.image_size):
+            raise PydanticCustomError("cross_field", "patch_size {p} is larger than the image: no patches",
+                                      {"key": "patch_size", "p": self.patch_size})
         if self.num_tokens > limits.MAX_SEQ_LEN:
             raise PydanticCustomError("cross_field", "{n} image tokens exceed the limit of {limit} tokens",
                                       {"key": "image_size", "n": self.num_tokens, "limit": limits.MAX_SEQ_LEN})
