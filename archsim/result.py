@@ -67,6 +67,16 @@ class Result:
     notes: list[str] = field(default_factory=list)
     #: bytes per device (weights, KV cache, activations, capacity) from archsim.capacity, when known
     memory: dict[str, Any] | None = None
+    #: software stack and host mode with GPU-busy and wall time per phase (archsim.gpu.stack_run), GPU runs
+    stack: dict[str, Any] | None = None
+
+    @property
+    def gpu_busy_s(self) -> float | None:
+        return self.stack["gpu_busy_s"] if self.stack else None
+
+    @property
+    def wall_s(self) -> float | None:
+        return self.stack["wall_s"] if self.stack else None
 
     @property
     def latency_s(self) -> float:
@@ -147,6 +157,7 @@ class Result:
             "peaks": self.peaks,
             "notes": self.notes,
             "memory_per_device": self.memory,
+            "stack": self.stack,
             "ops": [{k: v for k, v in asdict(o).items()} | {"total_time_s": o.total_time_s,
                                                             "total_energy_j": o.total_energy_j}
                     for o in self.ops],

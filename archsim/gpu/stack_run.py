@@ -135,3 +135,25 @@ def predict_workload(workload: Workload, hardware: str, *, software: str | None 
         notes.append(f"{hardware}: glue-kernel and host-dispatch figures are the H200's (not measured on this GPU)")
     return StackPrediction(workload=workload.name, hardware=hardware, software=software, host=host,
                            calibration=calibration, phases=phases, notes=notes)
+
+
+CALIBRATED_GPUS = ("h200", "h100-sxm")
+
+
+def stack_summary(workload: Workload, hardware: str) -> dict | None:
+    """The workload's stack prediction as a dict (``Result.stack``), or None where it does not apply: not
+    a GPU with a whole-model calibration, explicit layers instead of a model, or not a Llama-style decoder."""
+    from archsim.presets import resolve_model
+    model = resolve_model(workload) if workload.model is not None else None
+    if hardware not in CALIBRATED_GPUS or model is None or not covers(model):
+        return None
+    return predict_workload(workload, hardware).to_dict()
+
+
+def covers(model: ModelSpec) -> bool:
+    """Whether the stack profiles cover ``model`` (see :func:`shape_from_model`)."""
+    try:
+        shape = shape_from_model(model)
+    except ConfigError:
+        return False
+    return shape.vocab > 0

@@ -49,3 +49,13 @@ def test_stack_cli(tmp_path):
     r = subprocess.run([sys.executable, "-m", "archsim", "stack", str(bad)], capture_output=True, text=True,
                        timeout=300)
     assert r.returncode == 2 and "w.yaml:4: stack.software" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_archsim_run_reports_the_stack_and_both_times(tmp_path):
+    out = tmp_path / "run"
+    r = subprocess.run([sys.executable, "-m", "archsim", "run", "--hw", "h200", "--out", str(out), "--no-report"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "stack eager/eager" in r.stdout and "GPU-busy" in r.stdout
+    s = json.loads((out / "summary.json").read_text())["stack"]
+    assert s["wall_s"] >= s["gpu_busy_s"] > 0 and [p["phase"] for p in s["phases"]] == ["prefill", "decode"]

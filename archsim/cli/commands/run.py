@@ -34,6 +34,10 @@ def run(
     # --out is checked and locked before simulating: a bad --out costs nothing, a second run into it stops
     with OutputFolder(out, kind="run", force=force, inputs=[workload, hw]) as target:
         result = simulate(workload or DEFAULT_WORKLOAD, hw, backend=backend)
+        if result.family == "gpu":  # the software stack's GPU-busy and wall time beside the kernel sum
+            from archsim.gpu.stack_run import stack_summary
+            from archsim.presets import load_workload
+            result.stack = stack_summary(load_workload(workload or DEFAULT_WORKLOAD), result.hardware)
         folder = write_run(result, target, report=not no_report)
 
     console = Console()
@@ -54,6 +58,10 @@ def run(
         extra = f", {v['tokens_per_s']:.1f} tokens/s" if "tokens_per_s" in v else ""
         console.print(f"{t(phase)}: {format_si(v['latency_s'], 's')}, {format_si(v['energy_j'], 'J')}{extra}")
     console.print(f"total: {format_si(result.latency_s, 's')}, {format_si(result.energy_j, 'J')} -> {t(folder)}")
+    if result.stack:
+        s = result.stack
+        console.print(f"stack {t(s['software'])}/{t(s['host'])} (archsim stack): GPU-busy "
+                      f"{format_si(s['gpu_busy_s'], 's')}, wall {format_si(s['wall_s'], 's')}")
 
 
 def register(app: typer.Typer) -> None:
