@@ -47,6 +47,7 @@ MARKER = ".archsim-output"
 KNOWN_FILES = {
     "run": frozenset({MARKER, "summary.json", "ops.csv", "report.html", "timeline.json"}),
     "sweep": frozenset({MARKER, "results.parquet", "sweep.json", "report.html", "results.parquet.damaged"}),
+    "serve": frozenset({MARKER, "summary.json", "requests.parquet", "timeline.json", "report.html"}),
 }
 _OWNED = re.compile(r"^\.(?P<base>.+)\.archsim-(?P<what>staging|old|tmp)\.(?P<pid>\d+)-(?P<start>\d+)\.\w+$")
 #: temporaries of the files archsim writes, as archsim before 0.2 named them (``tempfile.mkstemp``)

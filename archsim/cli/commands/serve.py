@@ -1,0 +1,100 @@
+"""``archsim serve``: simulate requests arriving at a deployment; per-request latencies and a summary."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from archsim import limits
+from archsim.cli import flags
+
+#: Requests per second above a million is a unit slip, not a load.
+MAX_QPS = 1e6
+#: Seconds of arrivals in one run (a day).
+MAX_DURATION_S = 86_400.0
+#: USD per device-hour: above 1,000 is a unit slip.
+MAX_USD_PER_HOUR = 1e3
+ARRIVALS = ("poisson", "gamma")
+
+
+def serve(
+    hardware: Annotated[str, typer.Argument(help="hardware preset or YAML (a device, or a system such as hgx-h100)")],
+    workload: Annotated[str, typer.Argument(help="workload preset or YAML: its model, dtype and parallel split "
+                                                 "(its phases are ignored)")],
+    load: Annotated[float, typer.Option("--load", callback=flags.finite(above=0.0, maximum=MAX_QPS),
+                                        help="mean arrival rate (requests/s)")] = 1.0,
+    duration: Annotated[float, typer.Option("--duration", callback=flags.finite(above=0.0, maximum=MAX_DURATION_S),
+                                            help="seconds of arrivals (the run drains after it)")] = 60.0,
+    out: Annotated[Path, typer.Option("--out", callback=flags.output_dir, help="output folder, replaced "
+                                      "atomically")] = Path("archsim-serve"),
+    scheduler: Annotated[str, typer.Option("--scheduler", help="static, continuous or disaggregated")] = "continuous",
+    seed: Annotated[int, typer.Option("--seed", min=0, max=2**63 - 1)] = 0,
+    arrivals: Annotated[str, typer.Option("--arrivals", callback=flags.choice(ARRIVALS),
+                                          help=", ".join(ARRIVALS))] = "poisson",
+    cv: Annotated[float, typer.Option("--cv", callback=flags.finite(above=0.0, maximum=100.0),
+                                      help="coefficient of variation of gamma gaps (>1 bursty)")] = 1.0,
+    prompt: Annotated[str, typer.Option("--prompt", help="prompt lengths: fixed:N, uniform:LOW:HIGH or "
+                                        "lognormal:MEDIAN:SIGMA")] = "lognormal:1024:0.6",
+    output_len: Annotated[str, typer.Option("--output-len", help="output lengths, same forms")] = "lognormal:128:0.6",
+    trace: Annotated[Path | None, typer.Option("--trace", exists=True, dir_okay=False, help="CSV arrival_s,"
+                                               "prompt_tokens,output_tokens (replaces --load/--prompt)")] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="static: requests per batch", **flags.BATCH)] = 8,
+    token_budget: Annotated[int, typer.Option("--token-budget", help="continuous/disaggregated decode: tokens per "
+                                              "iteration", **flags.SEQ)] = 2048,
+    max_seqs: Annotated[int, typer.Option("--max-seqs", help="running requests at most", **flags.BATCH)] = 256,
+    slo_ttft_ms: Annotated[float | None, typer.Option("--slo-ttft-ms", callback=flags.finite(above=0.0))] = None,
+    slo_tbt_ms: Annotated[float | None, typer.Option("--slo-tbt-ms", callback=flags.finite(above=0.0))] = None,
+    usd_per_hour: Annotated[float | None, typer.Option(
+        "--usd-per-hour", callback=flags.finite(minimum=0.0, maximum=MAX_USD_PER_HOUR),
+        help="price of one device-hour (USD) for cost per million tokens")] = None,
+    no_report: Annotated[bool, typer.Option("--no-report", help="skip report.html")] = False,
+    force: Annotated[bool, typer.Option("--force", help="replace --out even if archsim did not write it")] = False,
+) -> None:
+    """Simulate serving WORKLOAD's model on HARDWARE: requests.parquet, summary.json, timeline.json, report.html."""
+    import sys
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from archsim.outdir import OutputFolder
+    from archsim.serving.outputs import write_folder
+    from archsim.serving.scenario import parse_lengths
+    from archsim.serving.scenario import serve as run_serve
+    from archsim.serving.schedulers import scheduler_names
+
+    names = scheduler_names()
+    if scheduler not in names:
+        raise typer.BadParameter(f"{scheduler!r} is not one of {', '.join(names)}", param_hint="--scheduler")
+    options = ({"batch_size": batch_size} if scheduler == "static" else
+               {"token_budget": token_budget, "max_seqs": max_seqs} if scheduler == "continuous" else
+               {"decode_budget": token_budget, "max_seqs": max_seqs})
+    slo = {k: v for k, v in (("ttft_ms", slo_ttft_ms), ("tbt_ms", slo_tbt_ms)) if v is not None} or None
+    prompts = parse_lengths(prompt, max_tokens=limits.MAX_SEQ_LEN, flag="--prompt")
+    outputs = parse_lengths(output_len, max_tokens=limits.MAX_SEQ_LEN, flag="--output-len")
+    from rich.console import Console
+
+    with OutputFolder(out, kind="serve", force=force, inputs=[hardware, workload, trace]) as target:
+        progress = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                            TimeElapsedColumn(), console=Console(file=sys.stderr), transient=True)
+        with progress:
+            task = progress.add_task("requests finished", total=None)
+
+            def tick(done: int, total: int) -> None:
+                if done % 100 == 0 or done == total:
+                    progress.update(task, completed=done, total=total)
+
+            sc = run_serve(workload, hardware, load_qps=load, duration_s=duration, scheduler=scheduler, seed=seed,
+                           arrivals=arrivals, cv=cv, prompt=prompts, output=outputs,
+                           trace=str(trace) if trace else None, options=options, slo=slo, usd_per_hour=usd_per_hour,
+                           progress=tick)
+        target.replace(lambda folder: write_folder(folder, sc.run, sc.summary, report=not no_report,
+                                                   title=f"{sc.summary['workload']} on {sc.summary['hardware']}"))
+    s = sc.summary
+    typer.echo(f"{s['requests']} requests, {s['scheduler']}: TTFT p50 {s['ttft_s']['p50']:.4g} s p99 "
+               f"{s['ttft_s']['p99']:.4g} s; TBT mean p50 {s['tbt_mean_s']['p50'] or 0:.4g} s; "
+               f"{s['throughput']['output_tokens_per_s']:.1f} output tokens/s -> {target.path}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve)

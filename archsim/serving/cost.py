@@ -1,0 +1,219 @@
+"""Iteration cost from the backends, memoised on a bucketed batch composition; KV capacity from the device.
+
+An iteration with prefill chunks and decode tokens is costed as the pipeline costs a workload with two
+phases (:func:`archsim.api.simulate` — the same lowering, backend, driver and, for tensor parallelism,
+collectives; ``tests/serving/test_cost.py`` checks the two agree): a prefill phase of ``chunks``
+sequences of the mean chunk length, plus a decode phase of the decode batch at its mean context. The
+time is the sum of the two phases.
+
+Stated errors of this composition (not bucketing): the phases' GEMMs are costed separately, so a mixed
+iteration reads the weights twice (an overestimate of up to one decode step's weight-read time, where a
+fused batch reads them once); a prefill chunk attends only to itself, not to the earlier chunks of its
+prompt (an underestimate of the attention of later chunks); decode attention at the mean context is exact
+for costs linear in the context (as :mod:`archsim.lowering` says of its decode steps).
+
+Bucketing (what makes 10,000 requests fast; one backend call per new key): the decode batch is rounded
+up to a multiple of ``batch_bucket`` above 8 (exact up to 8), the mean decode context up to a multiple of
+``context_bucket`` tokens (default one KV block, 16), the mean prefill chunk up to a multiple of
+``prefill_bucket`` tokens (64), the chunk count is exact. Every rounding is upward and costs grow with
+every size, so a bucketed cost is >= the exact one and below the cost of the next bucket up; the
+relative gap is measured by :func:`bucketing_error` (``tests/serving/test_cost.py`` bounds it).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import TypeAdapter
+
+from archsim import presets
+from archsim.backends import Backend, choose
+from archsim.backends.driver import run_operators
+from archsim.capacity import memory_report
+from archsim.errors import ConfigError
+from archsim.lowering import lower, tokens_by_phase
+from archsim.operators import Collective
+from archsim.schemas.hardware import SystemSpec
+from archsim.schemas.workload import Phase, Workload
+from archsim.serving.schedulers import Iteration
+
+_PHASE: TypeAdapter[Any] = TypeAdapter(Phase)
+
+
+def _phase(mapping: dict[str, Any]) -> Any:
+    return _PHASE.validate_python(mapping)
+
+
+def round_up(value: float, step: int) -> int:
+    return int(math.ceil(value / step - 1e-12)) * step if value > 0 else 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Buckets:
+    """Rounding steps of the memo key (tokens or sequences); 1 everywhere means no bucketing."""
+
+    batch_bucket: int = 8
+    context_bucket: int = 16
+    prefill_bucket: int = 64
+
+    def decode_key(self, batch: int, context_mean: float) -> tuple[int, int]:
+        b = batch if batch <= 8 else round_up(batch, self.batch_bucket)
+        return b, max(1, round_up(context_mean, self.context_bucket))
+
+    def prefill_key(self, chunks: int, tokens: int) -> tuple[int, int]:
+        return chunks, max(1, round_up(tokens / chunks, self.prefill_bucket))
+
+
+class _Prepared(Backend):
+    """A backend whose device view is prepared once and whose answers are memoised per operator."""
+
+    def __init__(self, inner: Backend) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.families = inner.families
+        self.priority = inner.priority
+        self._view: Any = None
+        self._memo: dict[Any, Any] = {}
+
+    def prepare(self, hardware: Any) -> Any:
+        if self._view is None:
+            self._view = self.inner.prepare(hardware)
+        return self._view
+
+    def evaluate(self, op: Any, view: Any) -> Any:
+        if op not in self._memo:
+            self._memo[op] = self.inner.evaluate(op, view)
+        return self._memo[op]
+
+    def notes(self, view: Any) -> list[str]:
+        return self.inner.notes(view)
+
+    def peaks(self, hardware: Any, view: Any) -> Any:
+        return self.inner.peaks(hardware, view)
+
+    def trace(self, view: Any) -> list[Any]:
+        return []
+
+
+class BackendCost:
+    """Seconds per :class:`Iteration` of ``workload``'s model on ``hardware`` (one deployment: a device, or a
+    tensor-parallel group of a system's GPUs), from the backend ``backend`` (auto: the best)."""
+
+    def __init__(self, workload: Workload, hardware: Any, *, backend: str = "auto",
+                 buckets: Buckets | None = None) -> None:
+        self.workload = workload
+        self.hardware = hardware
+        self.model = presets.resolve_model(workload)
+        if self.model is None:
+            raise ConfigError.single("serving needs a model workload (explicit layers have no requests)",
+                                     key_path="model")
+        p = workload.parallel
+        if p.pipeline > 1 or p.data > 1:
+            raise ConfigError.single("serving simulates one tensor-parallel deployment: pipeline and data "
+                                     f"parallelism are not modelled (got {p.model_dump()})", key_path="parallel")
+        from archsim.capacity import _device
+
+        self.device, _ = _device(hardware)
+        self.fabric = None
+        if p.devices > 1:
+            from archsim.collectives import fabric_from_system
+
+            if not isinstance(hardware, SystemSpec):
+                raise ConfigError.single(f"parallel {p.devices} needs a system preset", key_path="parallel")
+            self.fabric = fabric_from_system(hardware, load_device=presets.load_hardware)
+        self.backend = _Prepared(choose(backend, self.device.family))
+        self.buckets = buckets or Buckets()
+        self._phase_memo: dict[tuple[Any, ...], float] = {}
+        self.backend_calls = 0
+
+    def phase_seconds(self, phase: dict[str, Any]) -> float:
+        """Seconds of one phase (a prefill or decode phase mapping), as the pipeline costs it."""
+        key = tuple(sorted(phase.items()))
+        if key in self._phase_memo:
+            return self._phase_memo[key]
+        self.backend_calls += 1
+        wl = self.workload.model_copy(update={"phases": [_phase(phase)], "name": "serving-iteration"})
+        if self.fabric is not None:
+            from archsim.parallel.lowering import lower_parallel
+            from archsim.parallel.simulate import collective_result
+
+            ops = lower_parallel(wl, self.model, wl.parallel)
+            compute = [op for op in ops if not isinstance(op, Collective)]
+            base = run_operators(self.backend, wl.name, self.device, compute, tokens_by_phase(wl, self.model))
+            seconds = base.latency_s + sum(collective_result(op, self.fabric).total_time_s
+                                           for op in ops if isinstance(op, Collective))
+        else:
+            ops = lower(wl, self.model)
+            seconds = run_operators(self.backend, wl.name, self.device, ops, tokens_by_phase(wl, self.model)).latency_s
+        self._phase_memo[key] = seconds
+        return seconds
+
+    def prefill_s(self, chunks: int, tokens: int) -> float:
+        if chunks == 0:
+            return 0.0
+        batch, seq = self.buckets.prefill_key(chunks, tokens)
+        return self.phase_seconds({"phase": "prefill", "batch": batch, "seq_len": seq})
+
+    def decode_s(self, batch: int, context_mean: float) -> float:
+        if batch == 0:
+            return 0.0
+        b, ctx = self.buckets.decode_key(batch, context_mean)
+        return self.phase_seconds({"phase": "decode", "batch": b, "context_len": ctx, "steps": 1})
+
+    def __call__(self, it: Iteration) -> float:
+        ctx = it.decode_context
+        return (self.prefill_s(len(it.prefill), it.prefill_tokens)
+                + self.decode_s(it.decode_batch, sum(ctx) / len(ctx) if ctx else 0.0))
+
+
+def bucketing_error(workload: Workload, hardware: Any, samples: list[tuple[int, int, int, float]],
+                    buckets: Buckets | None = None) -> float:
+    """Largest relative gap (bucketed - exact) / exact over ``samples`` of (chunks, prefill tokens, decode batch,
+    mean context): the exact cost uses steps of 1 everywhere."""
+    coarse = BackendCost(workload, hardware, buckets=buckets)
+    exact = BackendCost(workload, hardware, buckets=Buckets(batch_bucket=1, context_bucket=1, prefill_bucket=1))
+    worst = 0.0
+    for chunks, tokens, batch, ctx in samples:
+        a = exact.prefill_s(chunks, tokens) + exact.decode_s(batch, ctx)
+        b = coarse.prefill_s(chunks, tokens) + coarse.decode_s(batch, ctx)
+        worst = max(worst, (b - a) / a)
+    return worst
+
+
+@dataclass(frozen=True)
+class KvCapacity:
+    """KV-cache room on one device of a deployment (bytes SI)."""
+
+    capacity_bytes: float
+    weights_bytes: float
+    activation_bytes: float
+    kv_bytes_per_token: float  # per device (its share of the KV heads)
+    block_tokens: int
+
+    @property
+    def kv_bytes(self) -> float:
+        return self.capacity_bytes - self.weights_bytes - self.activation_bytes
+
+    @property
+    def blocks(self) -> int:
+        return int(self.kv_bytes // (self.kv_bytes_per_token * self.block_tokens))
+
+
+def kv_capacity(workload: Workload, hardware: Any, *, block_tokens: int = 16, max_batched_tokens: int = 2048,
+                reserve_fraction: float = 0.0) -> KvCapacity:
+    """Device memory minus weights and the activations of a ``max_batched_tokens`` prefill iteration
+    (:func:`archsim.capacity.memory_report`), minus ``reserve_fraction`` of the memory (a framework's
+    reserve; vLLM's gpu_memory_utilization 0.9 is a reserve of 0.1). Bytes per token from the same report."""
+    wl = workload.model_copy(update={"phases": [_phase({"phase": "prefill", "batch": 1,
+                                                          "seq_len": max_batched_tokens})]})
+    report = memory_report(wl, hardware)
+    per_token = report.kv_cache_bytes / max_batched_tokens
+    usable = report.capacity_bytes * (1.0 - reserve_fraction)
+    cap = KvCapacity(usable, report.weights_bytes, report.activation_bytes, per_token, block_tokens)
+    if cap.blocks < 1:
+        raise ConfigError.single(
+            f"{workload.name}: no room for a KV cache on {report.device}: weights {report.weights_bytes / 1e9:.1f} GB "
+            f"+ activations {report.activation_bytes / 1e9:.2f} GB of {usable / 1e9:.1f} GB", key_path="parallel")
+    return cap

@@ -1,0 +1,63 @@
+"""The KV-cache block manager (paged attention, vLLM-style): fixed-size blocks, allocated per request.
+
+A request holding ``t`` tokens owns ``ceil(t / block_tokens)`` blocks. ``grow(request, tokens)``
+allocates what its new tokens need (all or nothing: False and nothing changed when blocks run out);
+``release`` frees all of a request's blocks. Prefix sharing, copy-on-write and fragmentation inside
+the allocator are not modelled: the only waste is the unfilled tail of each request's last block.
+
+``capacity_blocks`` comes from the device: off-chip capacity minus weights and activations, divided
+by the bytes one block holds on one device (:func:`archsim.serving.cost.kv_capacity`).
+"""
+
+from __future__ import annotations
+
+from archsim.serving.requests import Request
+
+
+class BlockManager:
+    """``capacity_blocks`` blocks of ``block_tokens`` tokens; counts per request, no addresses."""
+
+    def __init__(self, *, capacity_blocks: int, block_tokens: int) -> None:
+        if capacity_blocks < 1 or block_tokens < 1:
+            raise ValueError(f"a KV cache needs >= 1 block of >= 1 token (got {capacity_blocks}, {block_tokens})")
+        self.capacity_blocks = capacity_blocks
+        self.block_tokens = block_tokens
+        self.used_blocks = 0
+        self._held: dict[int, int] = {}  # rid -> blocks
+
+    def blocks_for(self, tokens: int) -> int:
+        return -(-tokens // self.block_tokens)
+
+    @property
+    def free_blocks(self) -> int:
+        return self.capacity_blocks - self.used_blocks
+
+    @property
+    def occupancy(self) -> float:
+        """Fraction of blocks in use (0..1)."""
+        return self.used_blocks / self.capacity_blocks
+
+    def need(self, request: Request, new_tokens: int) -> int:
+        """Extra blocks ``request`` needs to hold ``new_tokens`` more tokens."""
+        return self.blocks_for(request.cached_tokens + new_tokens) - self._held.get(request.rid, 0)
+
+    def can_grow(self, request: Request, new_tokens: int) -> bool:
+        return self.need(request, new_tokens) <= self.free_blocks
+
+    def grow(self, request: Request, new_tokens: int) -> bool:
+        """Reserve room for ``new_tokens`` more tokens of ``request`` (all or nothing)."""
+        extra = self.need(request, new_tokens)
+        if extra > self.free_blocks:
+            return False
+        if extra > 0:
+            self._held[request.rid] = self._held.get(request.rid, 0) + extra
+            self.used_blocks += extra
+        request.cached_tokens += new_tokens
+        return True
+
+    def release(self, request: Request) -> None:
+        self.used_blocks -= self._held.pop(request.rid, 0)
+        request.cached_tokens = 0
+
+    def held(self, request: Request) -> int:
+        return self._held.get(request.rid, 0)

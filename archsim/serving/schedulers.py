@@ -1,0 +1,204 @@
+"""Schedulers: the interface, the registry (by name) and static batching.
+
+A scheduler owns the queues and the KV-cache block managers of its workers (device groups) and
+decides what each iteration runs. The simulator (:mod:`archsim.serving.simulator`) drives it:
+
+1. ``bind(sim)`` once (gives access to ``sim.after(delay_s, fn)`` and ``sim.wake(worker)``);
+2. ``admit(request, now_s)`` at every arrival;
+3. ``form(worker, now_s) -> Iteration | None`` when ``worker`` is idle (None: nothing to run now);
+4. the iteration's cost passes; ``finish(worker, iteration, now_s) -> finished requests``.
+
+A scheduler is registered with :func:`register_scheduler` under a unique name (a duplicate is an
+error) and built with :func:`make_scheduler` (a miss lists the valid names). Built in: ``static``
+(here), ``continuous`` (:mod:`archsim.serving.continuous`), ``disaggregated``
+(:mod:`archsim.serving.disaggregated`).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from archsim.errors import ConfigError
+from archsim.serving.kv import BlockManager
+from archsim.serving.requests import Request
+
+
+@dataclass
+class Iteration:
+    """One forward pass of one worker: prefill chunks and decode tokens, with their KV contexts (tokens)."""
+
+    worker: str
+    prefill: list[tuple[Request, int]] = field(default_factory=list)  # (request, chunk tokens)
+    prefill_context: list[int] = field(default_factory=list)  # tokens cached before each chunk
+    decode: list[Request] = field(default_factory=list)
+    decode_context: list[int] = field(default_factory=list)  # tokens cached before each decode token
+
+    @property
+    def prefill_tokens(self) -> int:
+        return sum(c for _, c in self.prefill)
+
+    @property
+    def decode_batch(self) -> int:
+        return len(self.decode)
+
+    @property
+    def tokens(self) -> int:
+        return self.prefill_tokens + self.decode_batch
+
+    def add_prefill(self, request: Request, chunk: int) -> None:
+        self.prefill.append((request, chunk))
+        self.prefill_context.append(request.prefilled)
+
+    def add_decode(self, request: Request) -> None:
+        self.decode.append(request)
+        self.decode_context.append(request.cached_tokens - 1)  # called after the new token's slot was reserved
+
+
+#: An iteration's duration in seconds (the backends' prediction, or a plain function in tests).
+CostFn = Callable[[Iteration], float]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Deployment:
+    """What schedulers need to know about the devices: KV blocks per worker, bytes per token, the KV link."""
+
+    capacity_blocks: int
+    block_tokens: int = 16  # vLLM's default block size
+    kv_bytes_per_token: float = 0.0  # per device of a worker (for KV transfers)
+    transfer_s: Callable[[float], float] | None = None  # seconds to move n bytes between workers (per device)
+
+
+class Scheduler:
+    """Base class. ``workers`` names the device groups; subclasses fill ``admit``, ``form``, ``finish``."""
+
+    name = ""
+    workers: tuple[str, ...] = ("engine",)
+
+    def __init__(self, deployment: Deployment) -> None:
+        self.deployment = deployment
+        self.sim: Any = None
+        self.arrivals_over = False
+
+    def bind(self, sim: Any) -> None:
+        self.sim = sim
+
+    def new_blocks(self) -> BlockManager:
+        d = self.deployment
+        return BlockManager(capacity_blocks=d.capacity_blocks, block_tokens=d.block_tokens)
+
+    def admit(self, request: Request, now_s: float) -> None:
+        raise NotImplementedError
+
+    def form(self, worker: str, now_s: float) -> Iteration | None:
+        raise NotImplementedError
+
+    def finish(self, worker: str, iteration: Iteration, now_s: float) -> list[Request]:
+        raise NotImplementedError
+
+    def waiting(self) -> int:
+        """Requests admitted but not yet started (queue length)."""
+        raise NotImplementedError
+
+    def kv(self) -> dict[str, BlockManager]:
+        """Each worker's block manager."""
+        raise NotImplementedError
+
+
+_REGISTRY: dict[str, type[Scheduler]] = {}
+_BUILTIN_MODULES = ("archsim.serving.continuous", "archsim.serving.disaggregated")
+
+
+def register_scheduler(cls: type[Scheduler]) -> type[Scheduler]:
+    """Class decorator: register ``cls`` under ``cls.name`` (a second class under the same name is an error)."""
+    if not cls.name:
+        raise ValueError(f"{cls.__qualname__} has no name")
+    if cls.name in _REGISTRY and _REGISTRY[cls.name] is not cls:
+        raise ValueError(f"scheduler {cls.name!r} is already registered ({_REGISTRY[cls.name].__qualname__})")
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def scheduler_names() -> list[str]:
+    for module in _BUILTIN_MODULES:
+        importlib.import_module(module)
+    return sorted(_REGISTRY)
+
+
+def make_scheduler(name: str, deployment: Deployment, **options: Any) -> Scheduler:
+    """Build the scheduler registered as ``name``; a miss names the valid ones, a bad option names it."""
+    names = scheduler_names()
+    if name not in _REGISTRY:
+        raise ConfigError.single(f"unknown scheduler {name!r}; valid: {', '.join(names)}", key_path="scheduler")
+    try:
+        return _REGISTRY[name](deployment, **options)
+    except TypeError as exc:
+        raise ConfigError.single(f"scheduler {name!r}: {exc}", key_path="scheduler") from None
+
+
+@register_scheduler
+class Static(Scheduler):
+    """Request-level (static) batching: up to ``batch_size`` requests start together once that many wait (or
+    arrivals are over), prefill in one iteration, then decode together; no request joins until the whole batch
+    has finished. Finished members leave the decode batch (no padding compute). KV for each member's largest
+    size is reserved at the start, so a batch never runs out of blocks (it is cut to what fits)."""
+
+    name = "static"
+
+    def __init__(self, deployment: Deployment, *, batch_size: int = 8) -> None:
+        super().__init__(deployment)
+        if batch_size < 1:
+            raise ConfigError.single(f"static batch_size must be >= 1 (got {batch_size})", key_path="batch_size")
+        self.batch_size = batch_size
+        self.blocks = self.new_blocks()
+        self.queue: deque[Request] = deque()
+        self.batch: list[Request] = []
+
+    def admit(self, request: Request, now_s: float) -> None:
+        self.queue.append(request)
+
+    def form(self, worker: str, now_s: float) -> Iteration | None:
+        it = Iteration(worker)
+        if self.batch:
+            for r in self.batch:
+                if not r.done:
+                    self.blocks.grow(r, 1)  # reserved at the start: never fails
+                    it.add_decode(r)
+            return it
+        if not self.queue or (len(self.queue) < self.batch_size and not self.arrivals_over):
+            return None
+        reserved = 0
+        while self.queue and len(self.batch) < self.batch_size:
+            need = self.blocks.blocks_for(self.queue[0].max_tokens)
+            if reserved + need > self.blocks.free_blocks:
+                break
+            reserved += need
+            self.batch.append(self.queue.popleft())
+        if not self.batch:
+            return None
+        for r in self.batch:
+            self.blocks.grow(r, r.prompt_tokens)
+            it.add_prefill(r, r.prompt_tokens)
+        return it
+
+    def finish(self, worker: str, iteration: Iteration, now_s: float) -> list[Request]:
+        for r, chunk in iteration.prefill:
+            r.prefilled += chunk
+            r.emit(now_s)
+        for r in iteration.decode:
+            r.emit(now_s)
+        done = [r for r in iteration.decode + [r for r, _ in iteration.prefill] if r.done]
+        if all(r.done for r in self.batch):
+            for r in self.batch:
+                self.blocks.release(r)
+            self.batch = []
+        return done
+
+    def waiting(self) -> int:
+        return len(self.queue)
+
+    def kv(self) -> dict[str, BlockManager]:
+        return {"engine": self.blocks}
