@@ -37,6 +37,8 @@ from archsim.result import OpResult
 from archsim.schemas.hardware import GpuDevice
 
 _CACHE_LIMIT = 4096
+#: memory-level kind -> the launch model's byte total for it (archsim.gpu.model.CtaWork)
+_LEVEL_TOTALS = {"dram": "hbm", "cache": "l2", "sram": "smem"}
 
 
 @singledispatch
@@ -125,7 +127,13 @@ class GpuBackend(Backend):
         base = evaluate_op(op, view.device)
         time_s = sum(r.time_s for r in results)
         parts = launch_energy_parts(results)
+        # bytes per level as the launch model moves them (its CTAs' HBM, L2 and shared-memory traffic),
+        # not the roofline's tiling estimate: the time and the bytes come from one model
+        moved = {kind: sum(r.totals.get(f"{key}_bytes", 0.0) for r in results) for kind, key in _LEVEL_TOTALS.items()}
+        levels = {name: moved.get(level.kind, base.bytes_by_level.get(name, 0.0))
+                  for name, level in view.device.memory.items()}
         return dataclasses.replace(base, time_s=time_s, time_by_resource={r.name: r.time_s for r in results},
+                                   bytes_by_level=levels,
                                    bound=max(results, key=lambda r: r.time_s).bound, energy_j=sum(parts.values()),
                                    energy_by_part=parts)
 
