@@ -206,101 +206,105 @@ def advance(until, stop_when_drained, st, tb, qs, bq, nxt, tx, g, heap, comp, co
             col_new = c_new == RD or c_new == WR
             if (nxt[u, 3] == 1 or t_new >= due or nxt[u, 0] >= due or (drain and ui[u, QW] > 0)
                     or (col_new and nxt[u, 1] == PRE and q_bank[u, nxt[u, 2]] == b)):
-                schedule(u, tf, bank_next, bg_next, unit_next, open_row, ui, rank_next, rfaw, bus, p, q_row, q_write,
-                         q_seq, q_next, b_head, b_count, b_hits, b_wcount, nxt)
+                sched_u, sched_t, siblings = u, tf, False
             elif c_new == PRE and b_count[u, b] > 1:
-                pass  # older requests of this bank need the same PRE (or hold its row open): no new candidate
-            elif t_new < nxt[u, 0] or (t_new == nxt[u, 0] and col_new and not (nxt[u, 1] == RD or nxt[u, 1] == WR)):
-                nxt[u, 0], nxt[u, 1], nxt[u, 2], nxt[u, 3] = t_new, c_new, s, 0
-            continue
-        if tc >= until:
-            break
-        # --- issue the command of unit bu at cycle tc
-        g[G_NOW] = tc
-        u = bu
-        cmd, slot, is_ref = nxt[u, 1], nxt[u, 2], nxt[u, 3]
-        if is_ref == 1:
-            b = slot
-            issue(cmd, u, b, -1, tc, True, bank_next, bg_next, unit_next, open_row, ui, rank_next, rfaw, bus, d_bank,
-                  d_bg, d_unit, d_rank, d_xrank, p)
-            _log(log, g, tc, u, cmd, b, -1, 1)
-            if cmd == PRE:
-                b_hits[u, b] = 0
-                counters[u, C_PRE] += 1
+                continue  # older requests of this bank need the same PRE (or hold its row open): no new candidate
             else:
-                counters[u, C_REFAB if cmd == REFAB else C_REFPB] += 1
-                ui[u, REF_DUE] += p[P_REF_INTERVAL]
-                if cmd == REFPB:
-                    ui[u, REF_MASK] |= 1 << b
-                    if ui[u, REF_MASK] == (1 << p[P_NBANKS]) - 1:
-                        ui[u, REF_MASK] = 0
-                else:
-                    ui[u, REF_RANK] = (ui[u, REF_RANK] + 1) % p[P_RANKS]
+                if t_new < nxt[u, 0] or (t_new == nxt[u, 0] and col_new and not (nxt[u, 1] == RD or nxt[u, 1] == WR)):
+                    nxt[u, 0], nxt[u, 1], nxt[u, 2], nxt[u, 3] = t_new, c_new, s, 0
+                continue
         else:
-            b = q_bank[u, slot]
-            _log(log, g, tc, u, cmd, b, q_row[u, slot] if cmd != PRE else -1, 1)
-            issue(cmd, u, b, q_row[u, slot], tc, True, bank_next, bg_next, unit_next, open_row, ui, rank_next, rfaw,
-                  bus, d_bank, d_bg, d_unit, d_rank, d_xrank, p)
-            if cmd == ACT:
-                hits = 0
-                s2 = b_head[u, b]
-                while s2 >= 0:
-                    if q_row[u, s2] == q_row[u, slot]:
-                        hits += 1
-                    s2 = q_next[u, s2]
-                b_hits[u, b] = hits
-                counters[u, C_ACT] += 1
-                q_flags[u, slot] |= 1
-            elif cmd == PRE:
-                b_hits[u, b] = 0
-                counters[u, C_PRE] += 1
-                q_flags[u, slot] |= 2
+            if tc >= until:
+                break
+            g[G_NOW] = tc
+            u = bu
+            cmd, slot, is_ref = nxt[u, 1], nxt[u, 2], nxt[u, 3]
+            if is_ref == 1:
+                b = slot
+                issue(cmd, u, b, -1, tc, True, bank_next, bg_next, unit_next, open_row, ui, rank_next, rfaw, bus,
+                      d_bank, d_bg, d_unit, d_rank, d_xrank, p)
+                _log(log, g, tc, u, cmd, b, -1, 1)
+                if cmd == PRE:
+                    b_hits[u, b] = 0
+                    counters[u, C_PRE] += 1
+                else:
+                    counters[u, C_REFAB if cmd == REFAB else C_REFPB] += 1
+                    ui[u, REF_DUE] += p[P_REF_INTERVAL]
+                    if cmd == REFPB:
+                        ui[u, REF_MASK] |= 1 << b
+                        if ui[u, REF_MASK] == (1 << p[P_NBANKS]) - 1:
+                            ui[u, REF_MASK] = 0
+                    else:
+                        ui[u, REF_RANK] = (ui[u, REF_RANK] + 1) % p[P_RANKS]
             else:
-                fl = q_flags[u, slot]
-                counters[u, C_CONFLICT if fl & 2 else (C_MISS if fl & 1 else C_HIT)] += 1
-                counters[u, C_WR if cmd == WR else C_RD] += 1
-                done = tc + (ncwl if cmd == WR else ncl) + nbl
-                q_valid[u, slot] = False
-                pv, nx = q_prev[u, slot], q_next[u, slot]
-                if pv >= 0:
-                    q_next[u, pv] = nx
-                else:
-                    b_head[u, b] = nx
-                if nx >= 0:
-                    q_prev[u, nx] = pv
-                else:
-                    b_tail[u, b] = pv
-                b_count[u, b] -= 1
-                b_wcount[u, b] -= q_write[u, slot]
-                b_hits[u, b] -= 1  # a column command always serves a hit
-                ui[u, QN] -= 1
-                ui[u, QW] -= q_write[u, slot]
-                g[G_QUEUED] -= 1
-                g[G_HEAPN] = heap_push(heap, g[G_HEAPN], done)
-                t_id = q_txn[u, slot]
-                _finish(tx, t_id & mask, t_id, done, comp, g)
-                if closed_page:
-                    row = q_row[u, slot]
-                    keep = False
+                b = q_bank[u, slot]
+                _log(log, g, tc, u, cmd, b, q_row[u, slot] if cmd != PRE else -1, 1)
+                issue(cmd, u, b, q_row[u, slot], tc, True, bank_next, bg_next, unit_next, open_row, ui, rank_next, rfaw,
+                      bus, d_bank, d_bg, d_unit, d_rank, d_xrank, p)
+                if cmd == ACT:
+                    hits = 0
                     s2 = b_head[u, b]
                     while s2 >= 0:
-                        if q_row[u, s2] == row:
-                            keep = True
-                            break
+                        if q_row[u, s2] == q_row[u, slot]:
+                            hits += 1
                         s2 = q_next[u, s2]
-                    if not keep:
-                        t_pre = max(tc, gate(PRE, u, b, bank_next, bg_next, unit_next, rank_next, rfaw, ui, bus, p))
-                        issue(PRE, u, b, -1, t_pre, False, bank_next, bg_next, unit_next, open_row, ui, rank_next,
-                              rfaw, bus, d_bank, d_bg, d_unit, d_rank, d_xrank, p)
-                        _log(log, g, t_pre, u, PRE, b, -1, 0)
-                        b_hits[u, b] = 0
-                        counters[u, C_AUTOPRE] += 1
-        schedule(u, tc, bank_next, bg_next, unit_next, open_row, ui, rank_next, rfaw, bus, p, q_row, q_write, q_seq,
-                 q_next, b_head, b_count, b_hits, b_wcount, nxt)
-        if shared_bus:  # the sibling pseudo-channels' decisions are stale if they wanted the bus just taken
-            first = (u // p[P_PCS]) * p[P_PCS]
-            for v in range(first, first + p[P_PCS]):
-                if v != u and nxt[v, 0] < bus_ready(nxt[v, 1], v, ui, bus, p):
-                    schedule(v, tc, bank_next, bg_next, unit_next, open_row, ui, rank_next, rfaw, bus, p, q_row,
-                             q_write, q_seq, q_next, b_head, b_count, b_hits, b_wcount, nxt)
+                    b_hits[u, b] = hits
+                    counters[u, C_ACT] += 1
+                    q_flags[u, slot] |= 1
+                elif cmd == PRE:
+                    b_hits[u, b] = 0
+                    counters[u, C_PRE] += 1
+                    q_flags[u, slot] |= 2
+                else:
+                    fl = q_flags[u, slot]
+                    counters[u, C_CONFLICT if fl & 2 else (C_MISS if fl & 1 else C_HIT)] += 1
+                    counters[u, C_WR if cmd == WR else C_RD] += 1
+                    done = tc + (ncwl if cmd == WR else ncl) + nbl
+                    q_valid[u, slot] = False
+                    pv, nx = q_prev[u, slot], q_next[u, slot]
+                    if pv >= 0:
+                        q_next[u, pv] = nx
+                    else:
+                        b_head[u, b] = nx
+                    if nx >= 0:
+                        q_prev[u, nx] = pv
+                    else:
+                        b_tail[u, b] = pv
+                    b_count[u, b] -= 1
+                    b_wcount[u, b] -= q_write[u, slot]
+                    b_hits[u, b] -= 1  # a column command always serves a hit
+                    ui[u, QN] -= 1
+                    ui[u, QW] -= q_write[u, slot]
+                    g[G_QUEUED] -= 1
+                    g[G_HEAPN] = heap_push(heap, g[G_HEAPN], done)
+                    t_id = q_txn[u, slot]
+                    _finish(tx, t_id & mask, t_id, done, comp, g)
+                    if closed_page:
+                        row = q_row[u, slot]
+                        keep = False
+                        s2 = b_head[u, b]
+                        while s2 >= 0:
+                            if q_row[u, s2] == row:
+                                keep = True
+                                break
+                            s2 = q_next[u, s2]
+                        if not keep:
+                            t_pre = max(tc, gate(PRE, u, b, bank_next, bg_next, unit_next, rank_next, rfaw, ui, bus, p))
+                            issue(PRE, u, b, -1, t_pre, False, bank_next, bg_next, unit_next, open_row, ui, rank_next,
+                                  rfaw, bus, d_bank, d_bg, d_unit, d_rank, d_xrank, p)
+                            _log(log, g, t_pre, u, PRE, b, -1, 0)
+                            b_hits[u, b] = 0
+                            counters[u, C_AUTOPRE] += 1
+            sched_u, sched_t, siblings = bu, tc, shared_bus
+        # one call site of the (inlined) decision: the unit that changed, then the sibling pseudo-channels whose
+        # decisions are stale because they wanted the command bus just taken
+        first, last = sched_u, sched_u + 1
+        if siblings:
+            first = (sched_u // p[P_PCS]) * p[P_PCS]
+            last = first + p[P_PCS]
+        for v in range(first, last):
+            if v == sched_u or nxt[v, 0] < bus_ready(nxt[v, 1], v, ui, bus, p):
+                schedule(v, sched_t, bank_next, bg_next, unit_next, open_row, ui, rank_next, rfaw, bus, p, q_row,
+                         q_write, q_seq, q_next, b_head, b_count, b_hits, b_wcount, nxt)
     return g[G_NOW]
+

@@ -65,6 +65,10 @@ def core_tables(std: MemoryStandard) -> tuple[np.ndarray, ...]:
     unit[RD, RD] = unit[WR, WR] = t.nBL  # the ranks share the data bus
     if t.activate_scope == "rank":
         unit[WR, RD] = max(0, t.nCWL + t.nBL + (ccdr - t.nBL) - t.nCL)  # other rank: data bus turnaround only
+    if std.organisation.ranks == 1:  # one rank: its scope is the unit's (the kernel then skips rank_next)
+        unit = np.maximum(unit, rank)
+        rank[:] = 0
+        xrank[:] = 0
     return bank, bg, unit, rank, xrank
 
 
@@ -133,6 +137,7 @@ def issue(cmd, u, b, row, t, uses_bus, bank_next, bg_next, unit_next, open_row, 
                 bus[ch, 0] = h + (p[P_ACT_HALF] if cmd == ACT else p[P_ROW_HALF])
     g = b >> p[P_BPG_SHIFT]
     r = b >> p[P_RSHIFT]
+    ranks = p[P_RANKS]
     for c in range(NCMD):
         if d_bank[cmd, c] > 0 and te + d_bank[cmd, c] > bank_next[u, b, c]:
             bank_next[u, b, c] = te + d_bank[cmd, c]
@@ -140,10 +145,15 @@ def issue(cmd, u, b, row, t, uses_bus, bank_next, bg_next, unit_next, open_row, 
             bg_next[u, g, c] = te + d_bg[cmd, c]
         if d_unit[cmd, c] > 0 and te + d_unit[cmd, c] > unit_next[u, c]:
             unit_next[u, c] = te + d_unit[cmd, c]
-        for rr in range(p[P_RANKS]):
-            d = d_rank[cmd, c] if rr == r else d_xrank[cmd, c]
-            if d > 0 and te + d > rank_next[u, rr, c]:
-                rank_next[u, rr, c] = te + d
+        if ranks > 1:  # one rank: core_tables folded the rank scope into the unit scope
+            d = d_rank[cmd, c]
+            if d > 0 and te + d > rank_next[u, r, c]:
+                rank_next[u, r, c] = te + d
+            d = d_xrank[cmd, c]
+            if d > 0:
+                for rr in range(ranks):
+                    if rr != r and te + d > rank_next[u, rr, c]:
+                        rank_next[u, rr, c] = te + d
     if cmd == ACT:
         open_row[u, b] = row
         f = faw_row(u, b, p)

@@ -65,7 +65,7 @@ def _oldest_of_type(u, b, want_write, q_write, q_next, b_head):
     return s
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def schedule(u, now, bank_next, bg_next, unit_next, open_row, ui, rank_next, rfaw, bus, p, q_row, q_write, q_seq,
              q_next, b_head, b_count, b_hits, b_wcount, nxt):
     """Store in ``nxt[u]`` = (cycle, command, queue slot or bank, is_refresh) of unit ``u``'s next command.
@@ -181,6 +181,8 @@ def schedule(u, now, bank_next, bg_next, unit_next, open_row, ui, rank_next, rfa
             if t < best_t or (t == best_t and not best_col and seq < best_seq):
                 best_t, best_cmd, best_slot, best_col, best_seq = t, cmd, s, False, seq
     ref_t, ref_cmd, ref_bank = INF, -1, -1
+    if best_t < due:
+        ref_mode = 2  # every refresh candidate is at or after its due cycle: the best request wins anyway
     if ref_mode == 1:
         ref_cmd = PRE if open_row[u, rb] >= 0 else REFPB
         ref_bank = rb
