@@ -175,7 +175,7 @@ def attach_intervals(result: Any, tables: Tables | None = None) -> dict[str, Any
             op_query(o.kind, o.shape, o.bound, o.time_s, o.dtype)
         why: str | None
         if q is None:
-            why = backend_reason or f"operator kind {o.kind!r} is not costed by the GPU model (roofline fallback)"
+            why = backend_reason or f"operator kind {o.kind!r} is not costed by the validated GPU model"
             lk, why = _unvalidated(device, "all", why)
         else:
             lk, why = _resolve(tables, device, q)
