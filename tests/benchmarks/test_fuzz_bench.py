@@ -47,6 +47,9 @@ def test_ten_thousand_fuzzed_inputs(tmp_path):
                 print(f"seed {seed}: {o.verdict} {case.source} ({case.mode}) archsim {' '.join(o.command[:1])}: "
                       f"{o.detail.strip()[-600:]}")
         shutil.rmtree(folder, ignore_errors=True)
+        if (seed - first + 1) % 250 == 0:  # a running tally, so that a stopped run still reports its counts
+            print(f"after {seed - first + 1} inputs ({time.perf_counter() - t0:.0f} s): "
+                  + ", ".join(f"{k} {v}" for k, v in sorted(tally.verdicts.items())), flush=True)
     wall = time.perf_counter() - t0
     print()
     print(fuzz.describe(tally, n))
