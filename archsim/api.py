@@ -5,7 +5,8 @@
 3. choose a backend for the hardware family (:mod:`archsim.backends`, registered by entry point);
 4. the shared driver costs every operator (:mod:`archsim.backends.driver`: roofline fallback,
    notes, timeline) and returns a :class:`~archsim.result.Result`;
-5. the physical-limit guard (:mod:`archsim.guards`) refuses any result above the device's peaks.
+5. the physical-limit guard (:mod:`archsim.guards`) refuses any result above the device's peaks;
+6. prediction intervals from validation residuals (:mod:`archsim.intervals`) go on every operator and total.
 
 Writing files is the reporting layer's job (:mod:`archsim.reporting`), not this one's.
 """
@@ -19,6 +20,7 @@ from archsim.backends import choose
 from archsim.backends.driver import run_operators
 from archsim.capacity import check_capacity
 from archsim.guards import check_result_within_peaks
+from archsim.intervals.attach import attach_intervals
 from archsim.lowering import lower, tokens_by_phase
 from archsim.result import Result
 from archsim.schemas.workload import Workload
@@ -34,7 +36,9 @@ def simulate(workload: Workload | str, hardware: Any, *, backend: str = "auto") 
     if hw.family == "system" or wl.parallel.devices > 1:  # one device of a parallel deployment
         from archsim.parallel.simulate import simulate_parallel
 
-        return simulate_parallel(wl, hw, backend=backend)
+        result = simulate_parallel(wl, hw, backend=backend)
+        attach_intervals(result)
+        return result
     model = presets.resolve_model(wl)
     memory = check_capacity(wl, hw, model=model)  # over the device's memory: a clear error, not a number
     ops = lower(wl, model)
@@ -42,4 +46,5 @@ def simulate(workload: Workload | str, hardware: Any, *, backend: str = "auto") 
     result = run_operators(chosen, wl.name, hw, ops, tokens_by_phase(wl, model))
     result.memory = memory.to_dict()
     check_result_within_peaks(result, hw)  # no backend's result beats the device's peaks or is non-finite
+    attach_intervals(result)  # how sure: intervals from validation residuals, or "unvalidated"
     return result

@@ -38,6 +38,8 @@ class OpResult:
     energy_by_part: dict[str, float]
     shape: dict[str, Any] = field(default_factory=dict)
     fused: bool = True
+    #: the backend whose model costed this operator (the driver's roofline fallback says "roofline")
+    costed_by: str = ""
 
     @property
     def flops(self) -> float:
@@ -67,6 +69,8 @@ class Result:
     notes: list[str] = field(default_factory=list)
     #: bytes per device (weights, KV cache, activations, capacity) from archsim.capacity, when known
     memory: dict[str, Any] | None = None
+    #: prediction intervals from validation residuals (archsim.intervals.attach), per op, phase and total
+    intervals: dict[str, Any] | None = None
     #: software stack and host mode with GPU-busy and wall time per phase (archsim.gpu.stack_run), GPU runs
     stack: dict[str, Any] | None = None
 
@@ -117,10 +121,12 @@ class Result:
         from archsim.textsafe import csv_cell
 
         rows = []
-        for o in self.ops:
+        op_intervals = (self.intervals or {}).get("ops") or [None] * len(self.ops)
+        for o, iv in zip(self.ops, op_intervals, strict=True):
             row: dict[str, Any] = {
                 "name": csv_cell(o.name), "kind": csv_cell(o.kind), "phase": csv_cell(o.phase), "count": o.count,
                 "dtype": csv_cell(o.dtype), "fused": o.fused, "bound": csv_cell(o.bound),
+                "costed_by": csv_cell(o.costed_by),
                 "time_s": o.time_s, "total_time_s": o.total_time_s,
                 "energy_j": o.energy_j, "total_energy_j": o.total_energy_j,
                 "flops": o.flops, "matrix_flops": o.matrix_flops, "vector_flops": o.vector_flops,
@@ -133,6 +139,11 @@ class Result:
             row["intensity_flops_per_byte"] = o.flops / offchip if offchip else None
             for part, e in o.energy_by_part.items():
                 row[csv_cell(f"energy_{part.replace(':', '_')}_j")] = e
+            if iv is not None:  # empty cells (not NaN) where the operator has no validated interval
+                row["interval_status"], row["interval_cell"] = csv_cell(iv["status"]), csv_cell(iv["cell"])
+                for level in ("p80", "p95"):
+                    lo_hi = iv.get(f"time_s_{level}")
+                    row[f"time_s_{level}_lo"], row[f"time_s_{level}_hi"] = lo_hi if lo_hi else (None, None)
             row["shape"] = json.dumps(o.shape, sort_keys=True)
             rows.append(row)
         return rows
@@ -157,6 +168,7 @@ class Result:
             "peaks": self.peaks,
             "notes": self.notes,
             "memory_per_device": self.memory,
+            "intervals": None if self.intervals is None else {k: v for k, v in self.intervals.items() if k != "ops"},
             "stack": self.stack,
             "ops": [{k: v for k, v in asdict(o).items()} | {"total_time_s": o.total_time_s,
                                                             "total_energy_j": o.total_energy_j}

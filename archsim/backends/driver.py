@@ -10,6 +10,7 @@ result before it is returned.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from archsim.backends import Backend
@@ -28,8 +29,10 @@ def run_operators(backend: Backend, workload_name: str, hardware: Any, ops: list
     for op in ops:
         result = backend.evaluate(op, view)
         if result is None:
-            result = evaluate_op(op, hardware)
+            result = dataclasses.replace(evaluate_op(op, hardware), costed_by="roofline")
             fallback.setdefault(op.kind, []).append(op.name)
+        else:
+            result = dataclasses.replace(result, costed_by=backend.name)
         results.append(result)
     notes = backend.notes(view)
     if fallback:

@@ -2,7 +2,8 @@
 
 Map of the package (each line runs as written):
 
-    from archsim.intervals import for_prediction, attach_intervals, regenerate, reproduce
+    from archsim.intervals import for_prediction, attach_intervals, regenerate
+    from archsim.intervals.report import reproduce
     from archsim.gpu.predict import predict_gemm
     for_prediction(predict_gemm("h100-sxm", m=4096, n=4096, k=4096))   # {"interval_s": {"p80": [lo, hi], ...}}
     regenerate()                       # refit archsim/data/intervals.json from the validation campaigns
@@ -31,8 +32,7 @@ from archsim.intervals.attach import (
     sum_intervals,
     sweep_columns,
 )
-from archsim.intervals.report import reproduce
 from archsim.intervals.tables import TABLES_PATH, Tables, default_tables, regenerate
 
 __all__ = ["CORRELATION", "TABLES_PATH", "Tables", "attach_intervals", "default_tables", "for_prediction",
-           "op_columns", "regenerate", "reproduce", "sum_intervals", "sweep_columns"]
+           "op_columns", "regenerate", "sum_intervals", "sweep_columns"]

@@ -256,7 +256,7 @@ def write_report(points: list[Point], tables: dict, path: Path, tables_path: Pat
     lines = ["# Prediction intervals: how sure the GPU model is", "",
              "Regenerate (re-predicts every validation measurement, refits `archsim/data/intervals.json`, "
              "rewrites this file): `archsim reproduce intervals` — in Python "
-             "`archsim.intervals.reproduce(Path('reports'))`.", "",
+             "`archsim.intervals.report.reproduce(Path('reports'))`.", "",
              "`archsim predict` prints `interval_s: {p80: [lo, hi], p95: [lo, hi]}` and `validated_on: {device, n, "
              "cell, status, data}` from these tables; `archsim.intervals.attach_intervals(result)` puts them on "
              "every operator, phase and total of a Result.", ""]
