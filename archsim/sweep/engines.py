@@ -93,6 +93,10 @@ def run_local(tasks: list[Task], workers: int, on_rows: RowsCallback) -> dict[st
 
 
 def run_ray(tasks: list[Task], workers: int, on_rows: RowsCallback, address: str | None = None) -> dict[str, Any]:
+    if address is None and "ray" not in sys.modules:
+        # a local Ray listens on the node's IP (it maps 127.0.0.1 to it): make it demand its token. Ray reads
+        # the mode when imported; set after the import, the driver and the GCS disagree and ray.init() fails
+        os.environ.setdefault("RAY_AUTH_MODE", "token")
     try:
         import ray
     except ImportError:
@@ -113,8 +117,6 @@ def run_ray(tasks: list[Task], workers: int, on_rows: RowsCallback, address: str
         else:
             guard = reaper.start()
             try:
-                # a local Ray listens on the node's IP (it maps 127.0.0.1 to it): make it demand its token
-                os.environ.setdefault("RAY_AUTH_MODE", "token")
                 ray.init(num_cpus=workers, **kwargs)
             except BaseException:
                 reaper.stop(guard)
