@@ -49,8 +49,8 @@ CASES = [
     (["attention", "--batch", "0"], "--batch"),
     (["attention", "--seq-q", "-1"], "--seq-q"),
     (["attention", "--window", "0"], "--window"),
-    (["attention", "--dataflow", "quantum=flash"], "--dataflow"),
-    (["attention", "--dataflow", "gpu=bogus"], "--dataflow"),
+    (["attention", "--algorithm", "quantum=flash"], "--algorithm"),
+    (["attention", "--algorithm", "gpu=bogus"], "--algorithm"),
     # trace (no kernel runs: the flag is refused first)
     (["trace", "flash_attention", "--block-m", "0"], "--block-m"),
     (["trace", "flash_attention", "--dtype", "fp7"], "--dtype"),
