@@ -65,9 +65,10 @@ class DramController:
 
     def __init__(self, std: MemoryStandard, *, mapping: str = "RoBaCoBgPcCh", page_policy: str = "open",
                  queue_depth: int = 64, max_inflight: int | None = None, log_commands: int = 0,
-                 parts: dict[str, str] | None = None) -> None:
+                 parts: dict[str, str] | None = None, queue_per_channel: bool = False) -> None:
         """``log_commands``: record up to that many issued commands in :attr:`command_log`. ``parts``: controller
-        parts by kind (:mod:`archsim.engine.dram_parts`); ``page_policy`` is the ``row_policy`` part."""
+        parts by kind (:mod:`archsim.engine.dram_parts`); ``page_policy`` is the ``row_policy`` part.
+        ``queue_per_channel``: the pseudo-channels of a channel share one queue of ``queue_depth``."""
         if page_policy not in PAGE_POLICIES:
             raise ValueError(f"unknown page policy {page_policy!r}; valid: {', '.join(PAGE_POLICIES)}")
         if queue_depth < 1:
@@ -85,7 +86,7 @@ class DramController:
                           refresh=None if ref == "standard" else ref, scheduler=self.parts["scheduler"].code,
                           write_policy=self.parts["write_policy"].code,
                           write_high=min(queue_depth, math.floor(wp.get("high", 1.0) * queue_depth) + 1),
-                          write_low=math.ceil(wp.get("low", 0.0) * queue_depth))
+                          write_low=math.ceil(wp.get("low", 0.0) * queue_depth), queue_per_channel=queue_per_channel)
         bank_t, bg_t, unit_t, rank_t, xrank_t = core_tables(std)
         self.tables = (bank_t, bg_t, unit_t, p, rank_t, xrank_t)
         self.state = new_core_state(std)

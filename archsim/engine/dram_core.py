@@ -8,10 +8,12 @@ decision of each unit lives in :mod:`archsim.engine.dram_sched`; timing and comm
 Front end: transactions (linear bursts ``base + k * stride``, seeded uniform random bursts,
 or one burst each from a trace) enter in order, one burst per decision, while the target
 unit's queue has room and fewer than ``max_inflight`` bursts are queued or in flight (a full
-queue holds the front end: head-of-line blocking, as the peers' trace front ends do). With
-the ``drain`` write policy a read whose address a queued write holds is forwarded (done one
-cycle later, no DRAM command) and a write to an address already queued merges into it.
-A burst completes at RD + nCL + nBL (WR + nCWL + nBL).
+queue holds the front end: head-of-line blocking, as the peers' trace front ends do).
+``queue_per_channel`` makes a channel's pseudo-channels share one queue of ``queue_depth``,
+as Ramulator 2's per-channel HBM controller does. With the ``drain`` write policy a read
+whose address a queued write holds is forwarded (done one cycle later, no DRAM command) and
+a write to an address already queued merges into it. A burst completes at RD + nCL + nBL
+(WR + nCWL + nBL).
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ from archsim.engine.dram_timing import (
     P_PAGE,
     P_PCS,
     P_Q,
+    P_QSHARE,
     P_RANKS,
     P_REF_INTERVAL,
     P_W,
@@ -119,6 +122,7 @@ def advance(until, stop_when_drained, st, tb, qs, bq, nxt, tx, g, heap, comp, co
     offset_bits, fields, widths, pcs, bpg, burst_bytes, n_bursts_total = mp
     units = q_valid.shape[0]
     qcap = p[P_Q]
+    qshare = p[P_QSHARE]
     nbl, ncl, ncwl = p[P_NBL], p[P_NCL], p[P_NCWL]
     closed_page = p[P_PAGE] == 1
     drain = p[P_WPOL] == 1
@@ -137,10 +141,15 @@ def advance(until, stop_when_drained, st, tb, qs, bq, nxt, tx, g, heap, comp, co
                 g[G_NEXT_U], g[G_NEXT_B], g[G_NEXT_R], g[G_NEXT_C], g[G_NEXT_OK] = du, db, dr, dc, 1
             tf = max(now, tx[k, TX_ARRIVAL])
             nu = g[G_NEXT_U]
+            q0 = (nu // qshare) * qshare  # the units sharing this request queue (one unless per channel)
+            qn, qw = 0, 0
+            for v in range(q0, q0 + qshare):
+                qn += ui[v, QN]
+                qw += ui[v, QW]
             if drain:
-                full = (ui[nu, QW] if tx[k, TX_WRITE] else ui[nu, QN] - ui[nu, QW]) >= qcap
+                full = (qw if tx[k, TX_WRITE] else qn - qw) >= qcap
             else:
-                full = ui[nu, QN] >= qcap
+                full = qn >= qcap
             if full:
                 tf = INF
             elif g[G_QUEUED] + g[G_HEAPN] >= p[P_W]:

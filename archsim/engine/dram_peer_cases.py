@@ -9,7 +9,7 @@ addresses, every request by a seeded coin a write: 50/50). Ramulator 2 traces ha
 cycle i, the rate its trace front end admits anyway (one transaction per cycle). Queue depths
 match the peers' buffering: DRAMsim3 holds 32 transactions plus 8 commands per bank
 (``trans_queue_size`` + ``cmd_queue_size`` x banks), Ramulator 2 32 reads and 32 writes per
-channel, i.e. 16 + 16 per pseudo-channel.
+channel, shared by its two pseudo-channels (``queue_per_channel``).
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ class PeerSetup:
     queue_depth: int
     parts: tuple[tuple[str, str], ...]
     capacity_bytes: int
+    queue_per_channel: bool = False
 
 
 SETUPS = {
@@ -44,8 +45,9 @@ SETUPS = {
                                     (("write_policy", "drain_full"), ("refresh", "all_bank")), 16 << 30),
     ("dramsim3", "hbm2"): PeerSetup("dramsim3", "dramsim3-hbm2-8gb-x128.yaml", 64, "RoRaBgBaChCo", 32 + 8 * 16,
                                     (("write_policy", "drain_full"), ("refresh", "all_bank")), 8 << 30),
-    ("ramulator2", "hbm3"): PeerSetup("ramulator2", "hbm3", 32, "RoBaBgRaPcCoCh", 16,
-                                      (("write_policy", "drain"), ("refresh", "none")), 16 << 30),
+    ("ramulator2", "hbm3"): PeerSetup("ramulator2", "hbm3", 32, "RoBaBgRaPcCoCh", 32,
+                                      (("write_policy", "drain"), ("refresh", "none")), 16 << 30,
+                                      queue_per_channel=True),
 }
 
 

@@ -31,6 +31,7 @@ from archsim.engine.dram_timing import (
     P_FAW_RANK,
     P_NBANKS,
     P_NFAW,
+    P_QSHARE,
     P_RANKS,
     P_REF_MODE,
     P_RSHIFT,
@@ -81,14 +82,22 @@ def schedule(u, now, bank_next, bg_next, unit_next, open_row, ui, rank_next, rfa
     fcfs = p[P_SCHED] == 1
     want = -1  # type being served: -1 either, 0 reads, 1 writes
     if p[P_WPOL] == 1:
-        writes = ui[u, QW]
-        reads = ui[u, QN] - writes
+        q0 = (u // p[P_QSHARE]) * p[P_QSHARE]  # watermarks count the whole (shared) queue
+        writes, queued = 0, 0
+        for v in range(q0, q0 + p[P_QSHARE]):
+            writes += ui[v, QW]
+            queued += ui[v, QN]
+        reads = queued - writes
         if ui[u, WMODE] == 0:
             if writes >= p[P_WHI] or (reads == 0 and writes > 0):
                 ui[u, WMODE] = 1
         elif (writes < p[P_WLO] and reads > 0) or writes == 0:
             ui[u, WMODE] = 0
         want = ui[u, WMODE]
+        if want == 1 and ui[u, QW] == 0:  # a shared queue's writes may all be the sibling pseudo-channel's
+            want = 0
+        elif want == 0 and ui[u, QW] == ui[u, QN]:
+            want = 1
     due = ui[u, REF_DUE]
     ref_rank = ui[u, REF_RANK]
     rb = -1

@@ -37,15 +37,15 @@ UI_COLS = 8
 # entries of the parameter vector ``p``
 (P_BPG, P_NFAW, P_NCL, P_NCWL, P_NBL, P_REF_MODE, P_REF_INTERVAL, P_NBANKS, P_Q, P_W, P_PAGE,
  P_NREFI, P_BPG_SHIFT, P_RANKS, P_RSHIFT, P_FAW_RANK, P_CMD_BUS, P_ACT_HALF, P_ROW_HALF, P_PCS, P_SCHED,
- P_WPOL, P_WHI, P_WLO) = range(24)
-P_LEN = 24
+ P_WPOL, P_WHI, P_WLO, P_QSHARE) = range(25)
+P_LEN = 25
 
 
 def distance_tables(std: MemoryStandard) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(same bank, same bank group, same unit) minimum distances ``d[preceding, following]``."""
     t = std.timing
     n_rc = t.nRAS + t.nRP
-    rtw = t.nCL + t.nBL + 2 - t.nCWL
+    rtw = t.nRTW or t.nCL + t.nBL + 2 - t.nCWL
     wtr_s, wtr_l = t.nCWL + t.nBL + t.nWTR_S, t.nCWL + t.nBL + t.nWTR_L
     wr_pre = t.nCWL + t.nBL + t.nWR
     rfc_pb = t.nRFCpb or t.nRFC
@@ -53,7 +53,7 @@ def distance_tables(std: MemoryStandard) -> tuple[np.ndarray, np.ndarray, np.nda
     bank = np.zeros((NCMD, NCMD), np.int64)
     bg = np.zeros((NCMD, NCMD), np.int64)
     unit = np.zeros((NCMD, NCMD), np.int64)
-    bank[ACT, ACT], bank[ACT, RD], bank[ACT, WR], bank[ACT, PRE] = n_rc, t.nRCD, t.nRCD, t.nRAS
+    bank[ACT, ACT], bank[ACT, RD], bank[ACT, WR], bank[ACT, PRE] = n_rc, t.nRCD, t.nRCDWR or t.nRCD, t.nRAS
     bank[ACT, REFPB] = n_rc
     bank[RD, PRE], bank[WR, PRE] = t.nRTP, wr_pre
     bank[PRE, ACT], bank[PRE, REFPB] = t.nRP, t.nRP
@@ -121,7 +121,7 @@ def apply(cmd: int, u: int, b: int, row: int, t: int, uses_bus: bool, st: tuple,
 
 def params_vector(std: MemoryStandard, *, queue_depth: int = 64, max_inflight: int = 0,
                   closed_page: bool = False, refresh: str | None = None, scheduler: int = 0, write_policy: int = 0,
-                  write_high: int = 0, write_low: int = 0) -> np.ndarray:
+                  write_high: int = 0, write_low: int = 0, queue_per_channel: bool = False) -> np.ndarray:
     """Parameters of the numba kernels; ``refresh`` overrides the standard's mode (``none`` disables it)."""
     t = std.timing
     o = std.organisation
@@ -151,6 +151,7 @@ def params_vector(std: MemoryStandard, *, queue_depth: int = 64, max_inflight: i
     p[P_CMD_BUS] = int(t.command_bus == "row_column")
     p[P_ACT_HALF], p[P_ROW_HALF], p[P_PCS] = t.act_bus_half_cycles, t.row_bus_half_cycles, o.pseudo_channels
     p[P_SCHED], p[P_WPOL], p[P_WHI], p[P_WLO] = scheduler, write_policy, write_high, write_low
+    p[P_QSHARE] = o.pseudo_channels if queue_per_channel else 1  # units sharing one request queue
     return p
 
 

@@ -146,6 +146,14 @@ class TraceResult:
     read_latency_cycles: np.ndarray
     first_cycle: int
     last_cycle: int
+    done_cycles: np.ndarray = None  # per request, in trace order
+    enter_cycles: np.ndarray = None
+
+    def served_until_last_entry(self) -> tuple[int, int]:
+        """(requests done, cycles) when the last request entered the queue -- Ramulator 2's window: it stops
+        once its front end has handed over the last request and counts what was served by then."""
+        end = int(self.enter_cycles.max())
+        return int((self.done_cycles <= end).sum()), end - self.first_cycle
 
     @property
     def bandwidth_bytes_per_s(self) -> float:
@@ -166,13 +174,15 @@ class TraceResult:
 
 
 def run_trace(std: MemoryStandard, trace: Trace, *, mapping: str = "RoBaCoBgPcCh", queue_depth: int = 32,
-              parts: dict[str, str] | None = None, page_policy: str = "open") -> TraceResult:
+              parts: dict[str, str] | None = None, page_policy: str = "open",
+              queue_per_channel: bool = False) -> TraceResult:
     """Play every request of ``trace`` (one burst each) from its arrival cycle until the last data."""
     from archsim.engine import dram_core as core
     from archsim.engine.dram import DramController
     from archsim.engine.dram_sched import INF
 
-    ctrl = DramController(std, mapping=mapping, queue_depth=queue_depth, parts=parts, page_policy=page_policy)
+    ctrl = DramController(std, mapping=mapping, queue_depth=queue_depth, parts=parts, page_policy=page_policy,
+                          queue_per_channel=queue_per_channel)
     addrs = byte_addresses(trace, std, mapping) % int(std.organisation.capacity_bytes)
     first = ctrl.submit_many(addrs, trace.writes, trace.cycles)
     ctrl.advance(INF, drain=True)
@@ -181,6 +191,9 @@ def run_trace(std: MemoryStandard, trace: Trace, *, mapping: str = "RoBaCoBgPcCh
     reads = ~trace.writes
     start = int(trace.cycles.min())
     last = int(done.max())
+    if (rows[:, core.TX_LEFT] > 0).any():
+        raise RuntimeError(f"{std.name}: {int((rows[:, core.TX_LEFT] > 0).sum())} requests never completed "
+                           "(controller deadlock: a bug, please report the trace)")
     stats = ctrl.stats(start, last)
     stats.controller = ctrl
-    return TraceResult(stats, (done - enter)[reads], start, last)
+    return TraceResult(stats, (done - enter)[reads], start, last, done, enter)

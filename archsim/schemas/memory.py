@@ -56,6 +56,8 @@ class DramTiming(StrictModel):
     nRREFD: PositiveInt | None = Field(None, description="REFpb to REFpb/ACT of another bank (per_bank mode)")
     nCCDR: PositiveInt | None = Field(None, description="RD->RD / WR->WR to another rank or stack ID (default nBL)")
     nPPD: PositiveInt | None = Field(None, description="PRE to PRE in one (pseudo-)channel (HBM3 tPPD)")
+    nRCDWR: PositiveInt | None = Field(None, description="ACT to WR when it differs from nRCD (HBM, GDDR)")
+    nRTW: PositiveInt | None = Field(None, description="RD to WR (default nCL + nBL + 2 - nCWL)")
     activate_scope: Literal["rank", "unit"] = Field("rank", description="tRRD/tFAW per rank, or per (pseudo-)channel")
     command_bus: Literal["unit", "row_column"] = Field(
         "unit", description="one command per cycle per unit, or per-channel row + column buses shared by its PCs")

@@ -17,14 +17,14 @@ NAMES = ("ACT", "PRE", "RD", "WR", "REFab", "REFpb")
 def rules(t):
     n_rc = t.nRAS + t.nRP
     wr_rd = lambda n: t.nCWL + t.nBL + n  # noqa: E731
-    bank = {("ACT", "ACT"): n_rc, ("ACT", "RD"): t.nRCD, ("ACT", "WR"): t.nRCD, ("ACT", "PRE"): t.nRAS,
+    bank = {("ACT", "ACT"): n_rc, ("ACT", "RD"): t.nRCD, ("ACT", "WR"): t.nRCDWR or t.nRCD, ("ACT", "PRE"): t.nRAS,
             ("RD", "PRE"): t.nRTP, ("WR", "PRE"): t.nCWL + t.nBL + t.nWR, ("PRE", "ACT"): t.nRP,
             ("PRE", "REFpb"): t.nRP, ("ACT", "REFpb"): n_rc}
     if t.nRFCpb:
         bank[("REFpb", "ACT")] = t.nRFCpb
     group = {("ACT", "ACT"): t.nRRD_L, ("RD", "RD"): t.nCCD_L, ("WR", "WR"): t.nCCD_L, ("WR", "RD"): wr_rd(t.nWTR_L)}
     unit = {("ACT", "ACT"): t.nRRD_S, ("RD", "RD"): t.nCCD_S, ("WR", "WR"): t.nCCD_S, ("WR", "RD"): wr_rd(t.nWTR_S),
-            ("RD", "WR"): t.nCL + t.nBL + 2 - t.nCWL, ("REFab", "ACT"): t.nRFC, ("PRE", "REFab"): t.nRP,
+            ("RD", "WR"): t.nRTW or t.nCL + t.nBL + 2 - t.nCWL, ("REFab", "ACT"): t.nRFC, ("PRE", "REFab"): t.nRP,
             ("ACT", "REFab"): n_rc, ("REFab", "REFab"): t.nRFC}
     if t.nRREFD:
         unit[("REFpb", "ACT")] = t.nRREFD

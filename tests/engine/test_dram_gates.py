@@ -39,7 +39,7 @@ def scenarios(std):
         "tWTR_S": (lambda ch: (_open(ch, 0, 4), ch.issue("WR", T0, bank=0, row=7)), ("RD", 4, 7), wtr(t.nWTR_S)),
         "tWTR_L": (lambda ch: (_open(ch, 0, 1), ch.issue("WR", T0, bank=0, row=7)), ("RD", 1, 7), wtr(t.nWTR_L)),
         "tCL/tCWL read-to-write": (lambda ch: (_open(ch, 0, 4), ch.issue("RD", T0, bank=0, row=7)), ("WR", 4, 7),
-                                   T0 + t.nCL + t.nBL + 2 - t.nCWL),
+                                   T0 + (t.nRTW or t.nCL + t.nBL + 2 - t.nCWL)),
         "tWR": (lambda ch: (_open(ch, 0), ch.issue("WR", T0, bank=0, row=7)), ("PRE", 0, None),
                 T0 + t.nCWL + t.nBL + t.nWR),
         "tRTP": (lambda ch: (_open(ch, 0), ch.issue("RD", T0, bank=0, row=7)), ("PRE", 0, None), T0 + t.nRTP),
