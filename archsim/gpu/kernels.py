@@ -1,7 +1,8 @@
 """Known kernels lowered to :class:`~archsim.gpu.model.LaunchSpec`: how each one tiles its work.
 
 Every builder takes a problem shape (and a launch configuration for our Triton kernels) and
-returns the launches the kernel makes. Counts are executed work (padding included): tensor-core
+returns the launches the kernel makes. Counts are executed work (padding included, and its share
+named apart as ``padded_*`` work: tile rows past the problem, see :mod:`archsim.gpu.power`): tensor-core
 FLOPs per tile, softmax lane operations, special-function ops, shared-memory traffic, bytes through
 L2 and the compulsory share of each CTA in HBM traffic (K/V and GEMM operands are read from HBM
 once and re-read from L2 by the other CTAs that need them).
@@ -17,9 +18,11 @@ Tilings (design facts, not fitted):
   whole K/V tile (ldmatrix); softmax not overlapped with the GEMMs (FA3 paper, sec. 3.1).
   Decode (seq_q small): the split-KV kernel (BM 64, BN 256/128/64 by head dim) with FA2's
   ``num_splits_heuristic`` over 2 x SMs, GQA query heads packed into the M tile
-  (``seqlenq_ngroups_swapped``), plus a combine kernel.
+  (``seqlenq_ngroups_swapped``), plus a combine kernel; where the heuristic gives one split,
+  ``run_mha_fwd`` (flash_api.cpp) runs the regular forward kernel (its BM x BN tiles) instead.
 - ``cudnn``: modelled as FlashAttention-3-style (cuDNN 9 internals are not public): 3 warpgroups,
-  BM=BN=128, wgmma, softmax overlapped with the GEMMs; decode as FA2's split-KV.
+  BM=BN=128, wgmma, softmax overlapped with the GEMMs; decode as FA2's split-KV kernel for every
+  split count (an assumption: cuDNN's decode kernel is not public).
 - ``cublas``: wgmma tiles from {64,128,256}x{64,128,256}, BK=64, 4 stages, one CTA per SM,
   2x1 clusters sharing the B tile through TMA multicast (CUTLASS sm90 default), optional split-K
   with an fp32 reduction kernel; the tile/split with the least predicted time is
@@ -72,22 +75,31 @@ def _attention_prefill(name: str, s: dict, *, bm: int, bn: int, threads: int, re
     kv_head_bytes = 2 * skv * d * e
     hbm_kv_share = kv_head_bytes / (n_m * (h // hkv))
     tile = bn * d * e
-    works: dict[int, CtaWork] = {}
+    works: dict[tuple[int, int], CtaWork] = {}
     ctas = []  # launch order: the query blocks of one (batch, head) fastest (grid x), as FA2 and Triton launch
     for m in range(n_m):
         nb = _kv_blocks(m, bm, bn, sq, skv, s["causal"])
-        if nb not in works:
+        real = min(bm, sq - m * bm)
+        pad = 1.0 - real / bm  # rows of the last query block past seq_q
+        # warps own bm / warps rows each and each reads the K/V tiles: those owning only padded rows do padded reads
+        warps = threads // 32
+        idle = warps - _cdiv(real * warps, bm)
+        key = (nb, real)
+        if key not in works:
             elems = nb * bm * bn
             masked = min(nb, _cdiv(bm, bn)) if (s["causal"] and diagonal_mask) else 0
-            works[nb] = CtaWork(mma_flops=nb * 4.0 * bm * bn * d, sfu_ops=elems + nb * bm,
-                                vec_ops=elems * vec_per_elem + nb * bm * d + masked * bm * bn * MASK_VEC_OPS,
-                                smem_bytes=nb * 2 * tile * (1 + smem_reads_per_tile) + bm * d * e,
-                                l2_bytes=nb * 2 * tile + 2 * bm * d * e,
-                                hbm_bytes=hbm_kv_share * (nb * bn / max(1, skv)) + 2 * bm * d * e)
-        if ctas and ctas[-1][1] is works[nb]:
-            ctas[-1] = (ctas[-1][0] + 1, works[nb])
+            mma, sfu = nb * 4.0 * bm * bn * d, elems + nb * bm
+            vec = elems * vec_per_elem + nb * bm * d + masked * bm * bn * MASK_VEC_OPS
+            works[key] = CtaWork(mma_flops=mma, sfu_ops=sfu, vec_ops=vec,
+                                 smem_bytes=nb * 2 * tile * (1 + smem_reads_per_tile) + bm * d * e,
+                                 l2_bytes=nb * 2 * tile + 2 * bm * d * e,
+                                 hbm_bytes=hbm_kv_share * (nb * bn / max(1, skv)) + 2 * bm * d * e,
+                                 padded_mma_flops=mma * pad, padded_vec_ops=vec * pad, padded_sfu_ops=sfu * pad,
+                                 padded_smem_bytes=nb * 2 * tile * smem_reads_per_tile * idle / warps)
+        if ctas and ctas[-1][1] is works[key]:
+            ctas[-1] = (ctas[-1][0] + 1, works[key])
         else:
-            ctas.append((1, works[nb]))
+            ctas.append((1, works[key]))
     if len(ctas) == 1:  # every query block alike: one run over the whole grid
         ctas = [(ctas[0][0] * b * h, ctas[0][1])]
         repeat = 1
@@ -125,14 +137,19 @@ def fa2_tile(d: int) -> tuple[int, int]:
 
 
 def flash2(s: dict, *, sm_count: int, **_: object) -> list[LaunchSpec]:
-    d, e = s["head_dim"], ELEM[s["dtype"]]
     if s["seq_q"] <= 16:
         return fa2_decode(s, "flash2", sm_count)
+    return [fa2_forward(s)]
+
+
+def fa2_forward(s: dict) -> LaunchSpec:
+    """FlashAttention-2's regular (non-split) forward kernel."""
+    d, e = s["head_dim"], ELEM[s["dtype"]]
     bm, bn = fa2_tile(d)
     smem = bm * d * e + 2 * bn * d * e
-    return [_attention_prefill("fa2_fwd", s, bm=bm, bn=bn, threads=128, regs=255, smem=smem, path="mma_sync",
-                               schedule="serial", vec_per_elem=SOFTMAX_VEC_OPS, smem_reads_per_tile=4,
-                               inflight=bn * d * e)]
+    return _attention_prefill("fa2_fwd", s, bm=bm, bn=bn, threads=128, regs=255, smem=smem, path="mma_sync",
+                              schedule="serial", vec_per_elem=SOFTMAX_VEC_OPS, smem_reads_per_tile=4,
+                              inflight=bn * d * e)
 
 
 def cudnn(s: dict, *, sm_count: int, **_: object) -> list[LaunchSpec]:
@@ -172,15 +189,25 @@ def fa2_decode(s: dict, label: str, sm_count: int) -> list[LaunchSpec]:
     bm, bn = 64, (256 if d <= 64 else 128 if d <= 128 else 64)
     n_m, n_n = _cdiv(rows, bm), _cdiv(skv, bn)
     splits = fa2_num_splits(b * heads * n_m, 2 * sm_count, n_n)
+    if splits == 1 and label == "flash2":  # flash_api.cpp run_mha_fwd: one split runs the regular forward kernel
+        swapped = {**s, "heads": heads, "kv_heads": heads if rows != sq else hkv, "seq_q": rows,
+                   "causal": s["causal"] and sq > 1}  # FA2 drops causal for seqlen_q == 1
+        return [fa2_forward(swapped)]
     per = _cdiv(n_n, splits)  # KV blocks per split; trailing splits may get fewer (or none)
     tile = bn * d * e
+    pad = 1.0 - rows / (n_m * bm)  # tile rows past the query rows (63 of 64 for one row without GQA packing)
+    # each of the 4 warps owns 16 rows and reads the whole K and V tile (ldmatrix): the reads of warps that own
+    # only padded rows are padded work too
+    idle_warps = 4.0 - sum(_cdiv(min(bm, rows - j * bm), 16) for j in range(n_m)) / n_m
     ctas = []
     for i in range(splits):
         keys = max(0, min(skv, (i + 1) * per * bn) - i * per * bn)
         nb = _cdiv(keys, bn)
+        mma, sfu, vec = nb * 4.0 * bm * bn * d, nb * bm * bn, nb * bm * (bn * SOFTMAX_VEC_OPS + d)
         ctas.append((b * heads * n_m, CtaWork(
-            mma_flops=nb * 4.0 * bm * bn * d, sfu_ops=nb * bm * bn, vec_ops=nb * bm * (bn * SOFTMAX_VEC_OPS + d),
-            smem_bytes=nb * 2 * tile * 5, l2_bytes=keys * 2 * d * e, hbm_bytes=keys * 2 * d * e)))
+            mma_flops=mma, sfu_ops=sfu, vec_ops=vec, smem_bytes=nb * 2 * tile * 5, l2_bytes=keys * 2 * d * e,
+            hbm_bytes=keys * 2 * d * e, padded_mma_flops=mma * pad, padded_vec_ops=vec * pad,
+            padded_sfu_ops=sfu * pad, padded_smem_bytes=nb * 2 * tile * idle_warps)))
     launches = [LaunchSpec(name=f"{label}_splitkv", ctas=tuple(ctas), threads_per_cta=128,
                            regs_per_thread=255, smem_per_cta_bytes=bm * d * e + 2 * tile, mma_path="mma_sync",
                            schedule="serial", inflight_bytes_per_cta=tile)]
@@ -212,10 +239,12 @@ def flash_decoding(s: dict, num_splits: int = 4, block_n: int = 64, num_warps: i
         nb = _cdiv(keys, block_n)
         classes.append((nb, keys))
     ctas = []
+    pad = 1.0 - group / bh  # the query heads of one KV head padded to a 16-row (power of two) tile
     for nb, keys in classes:
-        w = CtaWork(mma_flops=nb * 4.0 * bh * block_n * d, sfu_ops=nb * bh * block_n,
-                    vec_ops=nb * bh * (block_n * (SOFTMAX_VEC_OPS + 1) + d), smem_bytes=nb * 2 * tile * 2,
-                    l2_bytes=keys * 2 * d * e, hbm_bytes=keys * 2 * d * e)
+        mma, sfu, vec = nb * 4.0 * bh * block_n * d, nb * bh * block_n, nb * bh * (block_n * (SOFTMAX_VEC_OPS + 1) + d)
+        w = CtaWork(mma_flops=mma, sfu_ops=sfu, vec_ops=vec, smem_bytes=nb * 2 * tile * 2,
+                    l2_bytes=keys * 2 * d * e, hbm_bytes=keys * 2 * d * e, padded_mma_flops=mma * pad,
+                    padded_vec_ops=vec * pad, padded_sfu_ops=sfu * pad)
         ctas.append((b * hkv, w))
     split = LaunchSpec(name="flash_decoding_split", ctas=tuple(ctas), threads_per_cta=threads,
                        regs_per_thread=_triton_regs(bh, block_n, d, threads),
@@ -238,7 +267,9 @@ def gemm_spec(name: str, m: int, n: int, k: int, e: int, *, bm: int, bn: int, bk
     steps = _cdiv(k_per, bk)
     a_b = batch * (m * k + k * n) * e
     out_e = 4 if split_k > 1 else e
-    w = CtaWork(mma_flops=2.0 * bm * bn * steps * bk, vec_ops=bm * bn,
+    pad = 1.0 - m * n / (_cdiv(m, bm) * bm * _cdiv(n, bn) * bn)  # tile rows/columns past the matrix (m=1: 63/64)
+    mma = 2.0 * bm * bn * steps * bk
+    w = CtaWork(mma_flops=mma, vec_ops=bm * bn, padded_mma_flops=mma * pad, padded_vec_ops=bm * bn * pad,
                 smem_bytes=steps * (bm + bn) * bk * e * (1 + smem_reads / 2) + bm * bn * e,
                 l2_bytes=steps * (bm + bn / multicast) * bk * e + bm * bn * out_e,
                 hbm_bytes=(a_b + batch * m * n * out_e * split_k) / grid)

@@ -43,11 +43,19 @@ from dataclasses import dataclass, field
 from archsim.gpu.calibration import DeviceRates
 
 PIPES = ("mma", "vec", "sfu", "smem")
+#: The counts of a launch (``LaunchResult.totals``): work, bytes and the padded part of the work.
+TOTAL_KEYS = ("mma_flops", "vec_ops", "sfu_ops", "hbm_bytes", "l2_bytes", "smem_bytes", "padded_mma_flops",
+              "padded_vec_ops", "padded_sfu_ops", "padded_smem_bytes")
 
 
 @dataclass(frozen=True)
 class CtaWork:
-    """Work of one CTA. Units: FLOPs (mma), lane operations (vec, sfu), bytes."""
+    """Work of one CTA. Units: FLOPs (mma), lane operations (vec, sfu), bytes.
+
+    ``padded_*``: the part of ``mma_flops`` / ``vec_ops`` / ``sfu_ops`` / ``smem_bytes`` spent on tile rows
+    past the problem (a 64-row tile run for one query row or a 1-row GEMM). They take issue slots like any
+    other work (time counts them); their energy is bounded apart (:mod:`archsim.gpu.power`).
+    """
 
     mma_flops: float = 0.0
     vec_ops: float = 0.0
@@ -55,6 +63,10 @@ class CtaWork:
     smem_bytes: float = 0.0
     l2_bytes: float = 0.0
     hbm_bytes: float = 0.0
+    padded_mma_flops: float = 0.0
+    padded_vec_ops: float = 0.0
+    padded_sfu_ops: float = 0.0
+    padded_smem_bytes: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -194,12 +206,12 @@ def simulate_launch(spec: LaunchSpec, rates: DeviceRates, *, timeline: bool = Fa
     clock = rates.clock_hz
     fixed = rates.launch_floor_s + max(0.0, rates.mem_fixed_s - rates.launch_floor_s)
     shared = {"memory:hbm": spec.total("hbm_bytes") / rates.hbm_bw, "memory:l2": spec.total("l2_bytes") / rates.l2_bw}
-    totals = {"mma_flops": spec.total("mma_flops"), "vec_ops": spec.total("vec_ops"),
-              "sfu_ops": spec.total("sfu_ops"), "hbm_bytes": spec.total("hbm_bytes"),
-              "l2_bytes": spec.total("l2_bytes"), "smem_bytes": spec.total("smem_bytes")}
+    totals = {k: spec.total(k) for k in TOTAL_KEYS}
     power = rates.power
-    dyn_parts = power.parts_j(totals, spec.mma_dtype, staged=spec.mma_path == "wgmma") if power is not None else {}
-    dyn_j = sum(dyn_parts.values())
+    staged = spec.mma_path == "wgmma"
+    # the power manager reacts to what the board draws: the clock and the power floor follow the energy of
+    # the work on real operands; padded rows' energy is charged afterwards, within what the limit leaves
+    real_j = power.real_dynamic_j(totals, spec.mma_dtype, staged) if power is not None else 0.0
     prev_time = 0.0
     for _ in range(6):  # fixed point on the power-limited clock
         per_sm = _pipe_rates(spec, rates, clock)
@@ -218,11 +230,11 @@ def simulate_launch(spec: LaunchSpec, rates: DeviceRates, *, timeline: bool = Fa
         if power is None or (prev_time and time_s <= prev_time * (1.0 + 1e-3)):
             break  # no power model, or a lower clock no longer slows the launch (memory-bound)
         prev_time = time_s
-        new_clock = power.next_clock(clock, rates.clock_hz, dyn_j / time_s)
+        new_clock = power.next_clock(clock, rates.clock_hz, real_j / time_s)
         if abs(new_clock - clock) < 1e-4 * clock:
             break
         clock = new_clock
-    power_floor = power.power_floor_s(dyn_j) if power is not None else 0.0
+    power_floor = power.power_floor_s(real_j) if power is not None else 0.0
     if power_floor > time_s or clock < rates.clock_hz * (1.0 - 1e-3):  # power-limited
         time_s = max(time_s, power_floor)  # the limit holds even where a lower clock does not slow it
         bound = "power"
@@ -235,7 +247,8 @@ def simulate_launch(spec: LaunchSpec, rates: DeviceRates, *, timeline: bool = Fa
         bound = max(shared, key=lambda k: shared[k])
     busy = {**worst_parts, **{f"launch_{k}": v for k, v in shared.items()}, "schedule": sched,
             "power_floor": power_floor}
-    parts = {**dyn_parts, "static": power.static_w * time_s} if power is not None else {}
+    parts = {**power.bounded_parts_j(totals, time_s, spec.mma_dtype, staged), "static": power.static_w * time_s} \
+        if power is not None else {}
     return LaunchResult(name=spec.name, time_s=time_s, bound=bound, grid=grid, ctas_per_sm=occ,
                         occupancy_limiter=limiter, waves=grid / slots, clock_hz=clock, busy_s=busy, totals=totals,
                         timeline=events, energy_j=sum(parts.values()), energy_by_part=parts)

@@ -18,6 +18,20 @@ clock, a compute-bound launch stretches to ``T = E_dyn / (P_limit - P_static)``;
 cannot be slowed by the SM clock alone, so the model bounds its time by the same floor (the board
 cannot spend dynamic energy faster than the limit allows). Time changes; dynamic energy does not.
 
+Padded tile rows (a 64-row tensor-core tile run for one decode query row, a 1-row GEMM on 64-row
+wgmma tiles; kernels count them as ``padded_*`` work): the clock decision and the floor use the
+energy of the real work only (every byte moved, the work on problem rows) — a physically bounded
+estimate: the board draws at least that. The padded work is then charged at the full per-op
+energies, capped at what the limit leaves over the launch's time (the board averages at most its
+limit). Evidence: on the H200 the split-KV decode kernels (60-63 of 64 rows padded) streamed KV
+at 4.4-4.5 TB/s (archsim/data/measurements/h200/h200-validation-2026-11-23.csv) where the fitted
+per-byte energies alone give 680-700 W; full-energy padded rows would need ~1100 W. Their
+padded operand rows are zeros (TMA fill) or stale shared memory, which draw less than the random
+data the per-FLOP energies were fitted on (data-dependent switching; zeros-vs-random not measured
+here), and the power manager's averaging window smooths short launches. What it misses: a
+kernel whose padded work is the bulk of a long launch (FlashAttention-2's non-split decode kernel
+ran at the 700 W cap, 1635-1665 MHz, in the power campaign) is predicted at the full clock.
+
 Assumptions and what is ignored: energy per operation does not depend on the clock/voltage point
 (the fit's residuals on GEMMs run at 1410-1980 MHz bound that error); temperature (leakage grows
 with it) is folded into the coefficients; the power manager's averaging window (tens of ms) is
@@ -65,6 +79,42 @@ class PowerCoefficients:
 
     def dynamic_j(self, totals: dict[str, float], mma_dtype: str = "bf16", staged: bool = False) -> float:
         return sum(self.parts_j(totals, mma_dtype, staged).values())
+
+    def padded_j(self, totals: dict[str, float], mma_dtype: str = "bf16", staged: bool = False) -> float:
+        """Energy of the work on padded tile rows (``padded_*`` counts) at the full per-op energies
+        (shared-memory bytes only where they are charged per byte: not ``staged``)."""
+        mat = self.matrix_j_per_flop.get(mma_dtype, self.matrix_j_per_flop.get("bf16", 0.0))
+        return (mat * totals.get("padded_mma_flops", 0.0) + self.vec_j_per_lane_op * totals.get("padded_vec_ops", 0.0)
+                + self.sfu_j_per_op * totals.get("padded_sfu_ops", 0.0)
+                + (0.0 if staged else self.smem_j_per_byte * totals.get("padded_smem_bytes", 0.0)))
+
+    def real_dynamic_j(self, totals: dict[str, float], mma_dtype: str = "bf16", staged: bool = False) -> float:
+        """Dynamic energy of the work on real operands: every byte moved, the work on problem rows."""
+        return self.dynamic_j(totals, mma_dtype, staged) - self.padded_j(totals, mma_dtype, staged)
+
+    def bounded_parts_j(self, totals: dict[str, float], time_s: float, mma_dtype: str = "bf16",
+                        staged: bool = False) -> dict[str, float]:
+        """Dynamic energy by part of a launch that ran ``time_s``, padded work within the limit.
+
+        The real work keeps its parts (``compute:mma`` etc. less their padded share); the padded rows
+        are charged at the full per-op energies (their operands are zeros or stale data: the lower
+        energy that data-dependent switching suggests is not measured here) but never beyond what the
+        power limit leaves over ``time_s`` (``compute:padded``): the board cannot average more than its
+        limit, and the clock was set by the real work (see module docstring).
+        """
+        parts = self.parts_j(totals, mma_dtype, staged)
+        mat = self.matrix_j_per_flop.get(mma_dtype, self.matrix_j_per_flop.get("bf16", 0.0))
+        parts["compute:mma"] -= mat * totals.get("padded_mma_flops", 0.0)
+        parts["compute:vec"] -= self.vec_j_per_lane_op * totals.get("padded_vec_ops", 0.0)
+        parts["compute:sfu"] -= self.sfu_j_per_op * totals.get("padded_sfu_ops", 0.0)
+        if not staged:
+            parts["memory:smem"] -= self.smem_j_per_byte * totals.get("padded_smem_bytes", 0.0)
+        padded = self.padded_j(totals, mma_dtype, staged)
+        head = self.headroom_w
+        if head is not None:
+            padded = min(padded, max(0.0, head * time_s - sum(parts.values())))
+        parts["compute:padded"] = padded
+        return parts
 
     @property
     def headroom_w(self) -> float | None:

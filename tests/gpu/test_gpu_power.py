@@ -92,6 +92,41 @@ def test_memory_bound_launch_over_the_limit_is_held_to_it():
     assert light.bound == "memory:hbm" and light.energy_j / light.time_s < 500.0
 
 
+def test_padded_rows_do_not_set_the_clock_and_are_charged_within_the_limit():
+    rates = _rates(ROUND)
+    flops = 1e15  # 1000 J at 1 pJ/FLOP: 2.5 s at the 400 W headroom, 1.0 s at the full clock
+    real = simulate_launch(_launch(mma_flops=flops), rates)
+    # the same executed work, 63 of every 64 rows padded: the clock follows the 1/64 real share
+    padded = simulate_launch(_launch(mma_flops=flops, padded_mma_flops=flops * 63 / 64), rates)
+    assert real.bound == "power" and padded.bound != "power" and padded.clock_hz == rates.clock_hz
+    assert padded.time_s < real.time_s
+    parts = padded.energy_by_part
+    assert parts["compute:mma"] == pytest.approx(1000.0 / 64, rel=1e-6)
+    # padded work at 1 pJ/FLOP would be 984 J; the limit leaves 400 W x time minus the real work
+    assert parts["compute:padded"] == pytest.approx(400.0 * padded.time_s - 1000.0 / 64, rel=1e-6)
+    assert padded.energy_j / padded.time_s == pytest.approx(500.0, rel=1e-6)
+    unlimited = dataclasses.replace(ROUND, limit_w=None)  # no limit: padded rows at the full per-FLOP energy
+    assert unlimited.bounded_parts_j({"mma_flops": 8.0, "padded_mma_flops": 6.0}, 1.0)["compute:padded"] == \
+        pytest.approx(6e-12)
+
+
+def test_padded_shared_memory_reads_count_only_where_shared_memory_is_charged():
+    t = {"mma_flops": 0.0, "smem_bytes": 5e9, "padded_smem_bytes": 3e9}
+    assert ROUND.padded_j(t) == pytest.approx(3e9 * 1e-12)
+    assert ROUND.padded_j(t, staged=True) == 0.0  # wgmma: shared memory is in the per-FLOP energy
+    assert ROUND.real_dynamic_j(t) == pytest.approx(2e9 * 1e-12)
+
+
+def test_h200_hbm_copy_stays_under_the_limit_as_measured():
+    # copy_1024MiB in power-h200-2026-12-01.csv: 4.26 TB/s at 656 W, 1980 MHz, no throttle reason
+    from archsim.gpu.devices import device_calibration
+    from archsim.gpu.kernels import stream_kernel
+    rates = device_calibration("h200").rates
+    res = simulate_launch(stream_kernel("copy", (1 << 30) // 2, read_b=2.0, write_b=2.0), rates)
+    assert res.bound == "memory:hbm" and res.clock_hz == rates.clock_hz
+    assert 600.0 < res.energy_j / res.time_s < 700.0
+
+
 def test_presets_carry_the_fit_and_say_where_it_comes_from():
     f = fit(POWER_CSVS)
     c = f.coefficients
@@ -169,3 +204,15 @@ def test_glue_run_checks_the_stream_energy_and_ranks_strided_kernels_higher():
     glue = fit_glue(measurement("h200", GLUE_CSV), c["static_w"])
     assert glue["vec"] == pytest.approx(c["l2"] + c["hbm"], rel=0.05)  # a contiguous add, never fitted
     assert glue["strided"] > 1.5 * glue["vec"] and glue["cat"] > glue["strided"]
+
+
+def test_kernels_name_their_padded_rows():
+    from archsim.gpu.kernels import fa2_decode, gemm_spec
+    one_row = dict(batch=1, heads=8, kv_heads=8, seq_q=1, seq_kv=256, head_dim=128, causal=False, dtype="bf16")
+    w = fa2_decode(one_row, "flash2", 132)[0].ctas[0][1]
+    assert w.padded_mma_flops == pytest.approx(w.mma_flops * 63 / 64)  # one query row in a 64-row tile
+    assert w.padded_smem_bytes == pytest.approx(w.smem_bytes * 3 / 5)  # 3 of 4 warps own no real row
+    g = gemm_spec("g", 1, 128, 64, 2, bm=64, bn=128, bk=64, stages=4, threads=256, regs=128)[0].ctas[0][1]
+    assert g.padded_mma_flops == pytest.approx(g.mma_flops * 63 / 64)
+    full = gemm_spec("g", 128, 128, 64, 2, bm=64, bn=128, bk=64, stages=4, threads=256, regs=128)[0].ctas[0][1]
+    assert full.padded_mma_flops == 0.0
