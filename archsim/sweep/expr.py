@@ -54,7 +54,7 @@ def _path_text(node: ast.AST) -> str | None:
 
 
 _MAX_DEPTH = 64
-_OPERATOR_TEXT = {ast.LShift: "<<", ast.RShift: ">>", ast.BitAnd: "&", ast.BitOr: "|", ast.BitXor: "^",
+_OPERATOR_TEXT: dict[type, str] = {ast.LShift: "<<", ast.RShift: ">>", ast.BitAnd: "&", ast.BitOr: "|", ast.BitXor: "^",
                   ast.MatMult: "@", ast.Invert: "~"}
 
 
@@ -94,7 +94,7 @@ def _check(node: ast.AST, text: str, depth: int = 0) -> None:
         for arg in node.args:
             _check(arg, text, depth)
     else:
-        op = getattr(node, "op", None)
+        op: Any = getattr(node, "op", None)
         what = f"operator {_OPERATOR_TEXT[type(op)]}" if type(op) in _OPERATOR_TEXT else type(node).__name__
         raise ValueError(f"expression {_short(text)}: {what} is not allowed "
                          f"(arithmetic, comparisons, key paths and {', '.join(FUNCTIONS)} only)")
