@@ -57,17 +57,19 @@ class BatchCore:
                 break
             self.running.append(self.waiting.popleft())
         if self.decode:
+            preempted: set[int] = set()
             for r in list(self.running):
                 if budget < 1:
                     break
-                if r.in_prefill or r not in self.running:
+                if r.in_prefill or r.rid in preempted:
                     continue
                 while not self.blocks.grow(r, 1):
                     victim = self.running[-1]
                     self._preempt(victim)
+                    preempted.add(victim.rid)
                     if victim is r:
                         break
-                if r in self.running:
+                if r.rid not in preempted:
                     it.add_decode(r)
                     budget -= 1
         for r in self.running:

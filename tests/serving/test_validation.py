@@ -92,9 +92,10 @@ def test_backend_cost_is_the_pipeline_on_a_tp8_system():
         assert cost.phase_seconds(phase) == pytest.approx(expected, rel=1e-12)
 
 
-#: Stated bound on the bucketing error of the default buckets (context to one 16-token block, prefill chunk to
-#: 64 tokens, decode batch exact): measured 1.2% (prefill) and 0.5% (context) on Llama-2-7B / H100.
-BUCKET_BOUND = 0.03
+#: Stated bound on the bucketing error of the default grid (decode batch exact, linear between context steps of 128,
+#: prefill chunk rounded up to 32 tokens) on Llama-2-7B / H100: 1.6% on these 12 random compositions, 4.1% at most
+#: over 40 (reports/serving.md).
+BUCKET_BOUND = 0.05
 
 
 def test_bucketing_error_is_bounded(llama7b):
@@ -104,8 +105,10 @@ def test_bucketing_error_is_bounded(llama7b):
                for c, d, x in zip(rng.integers(0, 3, 12), rng.integers(1, 256, 12), rng.uniform(50, 4000, 12),
                                   strict=True)]
     err = bucketing_error(wl, hw, samples)
-    assert 0.0 <= err <= BUCKET_BOUND  # rounding is upward: never below the exact cost
-    assert bucketing_error(wl, hw, samples, buckets=Buckets(batch_bucket=8)) > err  # the gate is not vacuous
+    assert err <= BUCKET_BOUND
+    coarse = bucketing_error(wl, hw, samples, buckets=Buckets(batch_bucket=128, context_bucket=4096,
+                                                               prefill_bucket=1024))
+    assert coarse > 2 * err  # the error grows with the grid step: the gate is not vacuous
 
 
 def test_deterministic_for_a_seed_and_summary():
