@@ -43,6 +43,17 @@ DRAM command level (PIM command streams, timing tests): :class:`CommandChannel` 
 cycles are integers of the standard's tCK. Address mappings: :data:`dram_mapping.SCHEMES`
 (register more with ``register_scheme``). Energy: :mod:`archsim.engine.energy`.
 Observers: :mod:`archsim.engine.observers` (Counters, Timeline -> Chrome/Perfetto JSON).
+DRAM controller parts (scheduler, row policy, refresh, write policy) are registered by name in
+:mod:`archsim.engine.dram_parts`; peer traces (DRAMsim3, Ramulator 2) run through
+:func:`archsim.engine.dram_trace.run_trace`; the peer comparison is ``archsim reproduce dram-peers``.
+
+Comparing systolic-array cycles with SCALE-Sim: weight-stationary tiles agree with SCALE-Sim v3
+to a cycle. Output-stationary tiles here charge ``rows`` cycles of drain per pass (the results
+shift out of the array; the RTL block confirms K + 3N - 2 for an N x N array), which SCALE-Sim
+v3 does not count. To compare, subtract ``tile_cycle_breakdown(m, n, k).drain_cycles`` (the
+drain of all passes together, ``passes * rows``) from ``total_cycles`` before setting our cycles
+beside SCALE-Sim's, or build the array with ``overlap_drain=True`` (every drain but the last
+hidden); report both numbers, not only the adjusted one.
 """
 
 from archsim.engine.cache import Cache, CacheSpec
