@@ -87,3 +87,18 @@ def test_trace_formats_and_bad_lines(tmp_path):
     with pytest.raises(ConfigError) as err:
         read_trace(bad)
     assert [p.line for p in err.value.problems] == [2, 3]
+
+
+def test_peer_report_rows_and_files(tmp_path):
+    from archsim.engine.dram_peers import compare, reproduce
+
+    rows = compare()
+    assert {(r["peer"], r["standard"]) for r in rows} == {("dramsim3", "ddr4"), ("dramsim3", "hbm2"),
+                                                           ("ramulator2", "hbm3")}
+    for r in rows:
+        if r["pattern"] == "stream":  # same trace, same mapping: the row-hit rates are the address pattern's
+            assert abs(r["ours"]["row_hit_rate"] - r["theirs"]["row_hit_rate"]) < 0.01
+        assert r["ours"]["rd"] + r["ours"]["wr"] + r["ours"]["read_forwards"] == 20_000
+    paths = reproduce(tmp_path)
+    assert [p.name for p in paths] == ["dram-peers.md", "dram-peers.json"]
+    assert "| ramulator2 | hbm3 | stream |" in paths[0].read_text()
