@@ -46,13 +46,15 @@ class BlockManager:
 
     def grow(self, request: Request, new_tokens: int) -> bool:
         """Reserve room for ``new_tokens`` more tokens of ``request`` (all or nothing)."""
-        extra = self.need(request, new_tokens)
-        if extra > self.free_blocks:
-            return False
-        if extra > 0:
-            self._held[request.rid] = self._held.get(request.rid, 0) + extra
+        tokens = request.cached_tokens + new_tokens
+        held = self._held.get(request.rid, 0)
+        if tokens > held * self.block_tokens:  # the common decode case (room left in the last block) skips this
+            extra = -(-tokens // self.block_tokens) - held
+            if extra > self.capacity_blocks - self.used_blocks:
+                return False
+            self._held[request.rid] = held + extra
             self.used_blocks += extra
-        request.cached_tokens += new_tokens
+        request.cached_tokens = tokens
         return True
 
     def release(self, request: Request) -> None:

@@ -62,9 +62,9 @@ def step_integral(series: list[tuple[float, float]], start_s: float, end_s: floa
     return total
 
 
-def littles_law(run: Run, window_s: float) -> dict[str, float]:
+def littles_law(run: Run, window_s: float, rows: dict[str, np.ndarray] | None = None) -> dict[str, float]:
     """Both sides of L = lambda W on the whole run and on the arrival window, with the window's bound."""
-    rows = request_rows(run)
+    rows = request_rows(run) if rows is None else rows
     n, end = len(run.requests), run.end_s
     whole_l = step_integral(run.in_system, 0.0, end) / end
     whole_lw = n / end * float(rows["e2e_s"].mean())
@@ -99,7 +99,7 @@ def summarise(run: Run, *, window_s: float, slo: dict[str, float] | None = None,
                          "max": max(v for _, v in run.queued)},
         "kv_occupancy": {w: {"mean": step_integral(s, 0.0, end) / end, "max": max(v for _, v in s)}
                          for w, s in run.kv_used.items()},
-        "littles_law": littles_law(run, window_s),
+        "littles_law": littles_law(run, window_s, rows),
     }
     if run.link_bytes:
         summary["kv_link"] = {"bytes": run.link_bytes, "busy_s": run.link_busy_s, "utilisation": run.link_busy_s / end}

@@ -141,18 +141,23 @@ def make_scheduler(name: str, deployment: Deployment, **options: Any) -> Schedul
 
 @register_scheduler
 class Static(Scheduler):
-    """Request-level (static) batching: up to ``batch_size`` requests start together once that many wait (or
-    arrivals are over), prefill in one iteration, then decode together; no request joins until the whole batch
+    """Request-level (static) batching: up to ``batch_size`` requests start together once that many wait, the
+    oldest has waited ``max_wait_s`` (None: no limit; Triton's max_queue_delay), or arrivals are over; they
+    prefill in one iteration, then decode together; no request joins until the whole batch
     has finished. Finished members leave the decode batch (no padding compute). KV for each member's largest
     size is reserved at the start, so a batch never runs out of blocks (it is cut to what fits)."""
 
     name = "static"
 
-    def __init__(self, deployment: Deployment, *, batch_size: int = 8) -> None:
+    def __init__(self, deployment: Deployment, *, batch_size: int = 8, max_wait_s: float | None = None) -> None:
         super().__init__(deployment)
         if batch_size < 1:
             raise ConfigError.single(f"static batch_size must be >= 1 (got {batch_size})", key_path="batch_size")
+        if max_wait_s is not None and not max_wait_s >= 0:
+            raise ConfigError.single(f"static max_wait_s must be >= 0 (got {max_wait_s})", key_path="max_wait_s")
         self.batch_size = batch_size
+        self.max_wait_s = max_wait_s
+        self._timer_for: int | None = None  # rid of the oldest waiting request a wake-up is set for
         self.blocks = self.new_blocks()
         self.queue: deque[Request] = deque()
         self.batch: list[Request] = []
@@ -168,8 +173,18 @@ class Static(Scheduler):
                     self.blocks.grow(r, 1)  # reserved at the start: never fails
                     it.add_decode(r)
             return it
-        if not self.queue or (len(self.queue) < self.batch_size and not self.arrivals_over):
+        if not self.queue:
             return None
+        if len(self.queue) < self.batch_size and not self.arrivals_over:
+            oldest = self.queue[0]
+            if self.max_wait_s is None:
+                return None
+            due = oldest.arrival_s + self.max_wait_s
+            if now_s < due:
+                if self._timer_for != oldest.rid:  # one wake-up per oldest request (one event)
+                    self._timer_for = oldest.rid
+                    self.sim.after(due - now_s, lambda: self.sim.wake(worker))
+                return None
         reserved = 0
         while self.queue and len(self.batch) < self.batch_size:
             need = self.blocks.blocks_for(self.queue[0].max_tokens)

@@ -117,3 +117,13 @@ def test_registry_duplicate_and_miss():
 def test_request_that_never_fits_is_refused():
     with pytest.raises(ConfigError, match="can never fit"):
         run("continuous", [Request(0, 0.0, 100, 10)], Deployment(capacity_blocks=2, block_tokens=16))
+
+
+def test_static_max_wait_starts_a_partial_batch():
+    r = run("static", three(), batch_size=3, max_wait_s=0.3)
+    # A waits alone; B (0.5) arrives after A's wait ran out at 0.3:
+    # it1 [0.3, 2.3]: prefill A 100 -> 1 + 1.0; A1. B and C queue; the wait of B (oldest) ends at 0.8 while busy
+    # it2 [2.3, 3.4], it3 [3.4, 4.5]: decode A; A2, A3 (batch done)
+    # it4 [4.5, 6.2]: B + C (arrivals over) prefill 70 -> 1.7; B1, C1;  it5 [6.2, 7.3]: decode B; B2
+    assert rows(r) == [("engine", 0.3, 2.3, 100, 1, 0), ("engine", 2.3, 3.4, 0, 0, 1), ("engine", 3.4, 4.5, 0, 0, 1),
+                       ("engine", 4.5, 6.2, 70, 2, 0), ("engine", 6.2, 7.3, 0, 0, 1)]

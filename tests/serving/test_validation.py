@@ -28,7 +28,9 @@ def poisson_requests(seed: int, qps: float = 20.0, duration_s: float = 5.0) -> l
                     np.random.default_rng(seed))
 
 
-@pytest.mark.parametrize("name,options", [("static", {"batch_size": 4}), ("continuous", {"token_budget": 256}),
+@pytest.mark.parametrize("name,options", [("static", {"batch_size": 4}),
+                                          ("static", {"batch_size": 4, "max_wait_s": 0.05}),
+                                          ("continuous", {"token_budget": 256}),
                                           ("disaggregated", {})])
 def test_littles_law_every_scheduler(name, options):
     dep = Deployment(capacity_blocks=60, block_tokens=16, kv_bytes_per_token=1e3, transfer_s=lambda b: 1e-3 + b / 1e9)

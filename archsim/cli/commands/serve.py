@@ -41,6 +41,9 @@ def serve(
     trace: Annotated[Path | None, typer.Option("--trace", exists=True, dir_okay=False, help="CSV arrival_s,"
                                                "prompt_tokens,output_tokens (replaces --load/--prompt)")] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", help="static: requests per batch", **flags.BATCH)] = 8,
+    max_wait_s: Annotated[float | None, typer.Option("--max-wait-s", callback=flags.finite(minimum=0.0, maximum=3600.0),
+                                                     help="static: start a partial batch once its oldest request "
+                                                          "has waited this long (s)")] = None,
     token_budget: Annotated[int, typer.Option("--token-budget", help="continuous/disaggregated decode: tokens per "
                                               "iteration", **flags.SEQ)] = 2048,
     max_seqs: Annotated[int, typer.Option("--max-seqs", help="running requests at most", **flags.BATCH)] = 256,
@@ -66,7 +69,7 @@ def serve(
     names = scheduler_names()
     if scheduler not in names:
         raise typer.BadParameter(f"{scheduler!r} is not one of {', '.join(names)}", param_hint="--scheduler")
-    options = ({"batch_size": batch_size} if scheduler == "static" else
+    options = ({"batch_size": batch_size, "max_wait_s": max_wait_s} if scheduler == "static" else
                {"token_budget": token_budget, "max_seqs": max_seqs} if scheduler == "continuous" else
                {"decode_budget": token_budget, "max_seqs": max_seqs})
     slo = {k: v for k, v in (("ttft_ms", slo_ttft_ms), ("tbt_ms", slo_tbt_ms)) if v is not None} or None
