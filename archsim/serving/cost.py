@@ -1,28 +1,31 @@
 """Iteration cost from the backends, memoised on a bucketed batch composition; KV capacity from the device.
 
-An iteration with prefill chunks and decode tokens is costed as the pipeline costs a workload with two
-phases (:func:`archsim.api.simulate` — the same lowering, backend, driver and, for tensor parallelism,
-collectives; ``tests/serving/test_validation.py`` checks the two agree): a prefill phase of ``chunks``
-sequences of the mean chunk length, plus a decode phase of the decode batch at its mean context. The
-time is the sum of the two phases.
+An iteration with prefill chunks and decode tokens runs as ONE fused batch (vLLM and SGLang put all its
+tokens through the same GEMMs): its cost is the sum of
+- the per-token operators (QKV/out projections, FFN, norms, residuals, their tensor-parallel all-reduces)
+  for all ``prefill tokens + decode tokens`` rows: weights are read once for the whole batch;
+- the LM head (and its vocab-parallel gather) for one row per sequence (each chunk, each decode);
+- the prefill chunks' attention (``chunks`` sequences of the mean chunk) and the decode tokens' attention
+  (the decode batch at its mean context),
+each part costed by the pipeline's own lowering, backend, driver and collectives on one-phase workloads
+(:func:`archsim.api.simulate` does the same; ``tests/serving/test_validation.py`` checks that a pure prefill
+or pure decode iteration costs exactly what ``simulate`` says).
 
-Stated errors of this composition (not bucketing): the phases' GEMMs are costed separately, so a mixed
-iteration reads the weights twice (an overestimate of up to one decode step's weight-read time, where a
-fused batch reads them once); a prefill chunk attends only to itself, not to the earlier chunks of its
-prompt (an underestimate of the attention of later chunks); decode attention at the mean context is exact
-for costs linear in the context (as :mod:`archsim.lowering` says of its decode steps).
+Stated errors of this composition (not bucketing): a prefill chunk attends only to itself, not to the
+earlier chunks of its prompt (an underestimate of the attention of later chunks); decode attention at the
+mean context is exact for costs linear in the context (as :mod:`archsim.lowering` says of its decode steps);
+the attention kernels of the chunks and of the decodes run one after the other (no fused varlen kernel).
 
-Bucketing (what makes 10,000 requests fast; one backend call per new grid point, and each operator is
-costed once: a decode batch's GEMMs are shared by every context): the decode batch is exact by default
-(``batch_bucket`` 1: the GPU model's kernel choices make decode cost far from linear in the batch —
-interpolating on steps of 8 gave 15%, rounding up to 8 gave 6.4% on Llama-2-7B/H100); the decode cost is
-linear between grid points of the mean context (steps of ``context_bucket``, 128 tokens; exact below one step:
-the GPU model's decode attention is a step function of 64-token KV tiles, and one tile is a large share of a
-short context); the mean prefill
-chunk is rounded up to ``prefill_bucket`` (32 tokens), the chunk count is exact. The gap to the exact
-cost is measured by :func:`bucketing_error`: at most 4.1% (Llama-2-7B/H100) and 3.4% (Llama-3-70B TP8/hgx-h100)
-over 40 random compositions (seed 5; reports/serving.md);
-``tests/serving/test_validation.py`` bounds it.
+Bucketing (what makes 10,000 requests fast; one backend call per new key, and each operator is costed
+once): the per-token rows are exact up to 256 and rounded up to ``prefill_bucket`` (32) above; the LM-head
+rows and the decode batch are exact (``batch_bucket`` 1: the GPU model's kernel choices make decode
+attention far from linear in the batch — interpolating on steps of 8 gave 15%, rounding up to 8 gave 6.4% on
+Llama-2-7B/H100); decode attention is linear between grid points of the mean context (steps of
+``context_bucket``, 128 tokens; exact below one step: the GPU model's decode attention is a step function of
+64-token KV tiles, a large share of a short context); the mean prefill chunk of the chunks' attention is
+rounded up to ``prefill_bucket`` tokens, the chunk count is exact. The gap to the exact cost is measured by
+:func:`bucketing_error`: at most 2.8% (Llama-2-7B/H100) and 1.7% (Llama-3-70B TP8/hgx-h100) over 40 random
+compositions (seed 5); ``tests/serving/test_validation.py`` bounds it.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ from archsim.backends.driver import run_operators
 from archsim.capacity import memory_report
 from archsim.errors import ConfigError
 from archsim.lowering import lower, tokens_by_phase
-from archsim.operators import Collective
+from archsim.operators import Collective, Role
 from archsim.schemas.hardware import SystemSpec
 from archsim.schemas.workload import Phase, Workload
 from archsim.serving.schedulers import Iteration
@@ -149,54 +152,88 @@ class BackendCost:
         self._phase_memo: dict[tuple[Any, ...], float] = {}
         self.backend_calls = 0
 
-    def phase_seconds(self, phase: dict[str, Any]) -> float:
-        """Seconds of one phase (a prefill or decode phase mapping), as the pipeline costs it."""
-        key = tuple(sorted(phase.items()))
-        if key in self._phase_memo:
-            return self._phase_memo[key]
-        self.backend_calls += 1
+    def _lowered(self, phase: dict[str, Any]) -> tuple[Workload, list[Any]]:
         wl = self.workload.model_copy(update={"phases": [_phase(phase)], "name": "serving-iteration"})
         if self.fabric is not None:
             from archsim.parallel.lowering import lower_parallel
+
+            return wl, lower_parallel(wl, self.model, wl.parallel)
+        return wl, lower(wl, self.model)
+
+    def phase_seconds(self, phase: dict[str, Any], part: str | None = None) -> float:
+        """Seconds of one phase (a prefill or decode phase mapping) as the pipeline costs it; ``part`` keeps only
+        the ``attention`` operators, the LM ``head`` (and its gather) or the per-``tokens`` rest."""
+        key = (tuple(sorted(phase.items())), part)
+        if key in self._phase_memo:
+            return self._phase_memo[key]
+        self.backend_calls += 1
+        wl, ops = self._lowered(phase)
+        if part is not None:
+            ops = [op for op in ops if _part(op) == part]
+        compute = [op for op in ops if not isinstance(op, Collective)]
+        seconds = 0.0
+        if compute:
+            seconds += run_operators(self.backend, wl.name, self.device, compute,
+                                     tokens_by_phase(wl, self.model)).latency_s
+        if self.fabric is not None:
             from archsim.parallel.simulate import collective_result
 
-            ops = lower_parallel(wl, self.model, wl.parallel)
-            compute = [op for op in ops if not isinstance(op, Collective)]
-            base = run_operators(self.backend, wl.name, self.device, compute, tokens_by_phase(wl, self.model))
-            seconds = base.latency_s + sum(collective_result(op, self.fabric).total_time_s
-                                           for op in ops if isinstance(op, Collective))
-        else:
-            ops = lower(wl, self.model)
-            seconds = run_operators(self.backend, wl.name, self.device, ops, tokens_by_phase(wl, self.model)).latency_s
+            seconds += sum(collective_result(op, self.fabric).total_time_s for op in ops if isinstance(op, Collective))
         self._phase_memo[key] = seconds
         return seconds
 
-    def prefill_s(self, chunks: int, tokens: int) -> float:
-        if chunks == 0:
-            return 0.0
+    def tokens_s(self, tokens: int) -> float:
+        """Every operator that runs once per token of the batch (projections, FFN, norms, residuals, their
+        all-reduces) for ``tokens`` rows: decode-phase lowering of ``tokens`` sequences, attention and head left out."""
+        t = tokens if tokens <= 256 else round_up(tokens, self.buckets.prefill_bucket)
+        return self.phase_seconds({"phase": "decode", "batch": t, "context_len": 1, "steps": 1}, "tokens")
+
+    def head_s(self, rows: int) -> float:
+        """The LM head (and its vocab-parallel gather) for ``rows`` sequences: one logit row per sequence."""
+        return self.phase_seconds({"phase": "decode", "batch": rows, "context_len": 1, "steps": 1}, "head")
+
+    def prefill_attention_s(self, chunks: int, tokens: int) -> float:
         batch, seq = self.buckets.prefill_key(chunks, tokens)
-        return self.phase_seconds({"phase": "prefill", "batch": batch, "seq_len": seq})
+        return self.phase_seconds({"phase": "prefill", "batch": batch, "seq_len": seq}, "attention")
 
-    def decode_s(self, batch: int, context_mean: float) -> float:
-        if batch == 0:
-            return 0.0
-        (b0, b1), (c0, c1) = self.buckets.batch_grid(batch), self.buckets.context_grid(context_mean)
+    def decode_attention_s(self, batch: int, context_mean: float) -> float:
+        """Decode attention of ``batch`` sequences at mean context ``context_mean`` (linear between grid points)."""
+        c0, c1 = self.buckets.context_grid(context_mean)
 
-        def at(b: int, c: int) -> float:
-            return self.phase_seconds({"phase": "decode", "batch": b, "context_len": max(c, 1), "steps": 1})
+        def at(c: int) -> float:
+            return self.phase_seconds({"phase": "decode", "batch": batch, "context_len": max(c, 1), "steps": 1},
+                                      "attention")
 
-        wb = 0.0 if b1 == b0 else (batch - b0) / (b1 - b0)
-        wc = 0.0 if c1 == c0 else (context_mean - c0) / (c1 - c0)
-        low = at(b0, c0) if wc == 0 else (1 - wc) * at(b0, c0) + wc * at(b0, c1)
-        if wb == 0:
-            return low
-        high = at(b1, c0) if wc == 0 else (1 - wc) * at(b1, c0) + wc * at(b1, c1)
-        return (1 - wb) * low + wb * high
+        if c1 == c0:
+            return at(c0)
+        w = (context_mean - c0) / (c1 - c0)
+        return (1 - w) * at(c0) + w * at(c1)
+
+    def composition_s(self, chunks: int, prefill_tokens: int, decode_batch: int, context_mean: float) -> float:
+        """One fused iteration: per-token operators over all ``prefill_tokens + decode_batch`` rows, one LM-head
+        row per sequence, the prefill chunks' attention and the decode tokens' attention."""
+        seconds = self.tokens_s(prefill_tokens + decode_batch) + self.head_s(chunks + decode_batch)
+        if chunks:
+            seconds += self.prefill_attention_s(chunks, prefill_tokens)
+        if decode_batch:
+            seconds += self.decode_attention_s(decode_batch, context_mean)
+        return seconds
 
     def __call__(self, it: Iteration) -> float:
         ctx = it.decode_context
-        return (self.prefill_s(len(it.prefill), it.prefill_tokens)
-                + self.decode_s(it.decode_batch, sum(ctx) / len(ctx) if ctx else 0.0))
+        return self.composition_s(len(it.prefill), it.prefill_tokens, it.decode_batch,
+                                  sum(ctx) / len(ctx) if ctx else 0.0)
+
+
+_ATTENTION_ROLES = frozenset({Role.ATTENTION, Role.ATTN_SCORES, Role.ATTN_SOFTMAX, Role.ATTN_CONTEXT})
+
+
+def _part(op: Any) -> str:
+    if op.role in _ATTENTION_ROLES:
+        return "attention"
+    if op.role == Role.LM_HEAD or op.name.startswith("lm_head"):
+        return "head"
+    return "tokens"
 
 
 def bucketing_error(workload: Workload, hardware: Any, samples: list[tuple[int, int, int, float]],
@@ -207,8 +244,8 @@ def bucketing_error(workload: Workload, hardware: Any, samples: list[tuple[int, 
     exact = BackendCost(workload, hardware, buckets=Buckets(batch_bucket=1, context_bucket=1, prefill_bucket=1))
     worst = 0.0
     for chunks, tokens, batch, ctx in samples:
-        a = exact.prefill_s(chunks, tokens) + exact.decode_s(batch, ctx)
-        b = coarse.prefill_s(chunks, tokens) + coarse.decode_s(batch, ctx)
+        a = exact.composition_s(chunks, tokens, batch, ctx)
+        b = coarse.composition_s(chunks, tokens, batch, ctx)
         worst = max(worst, abs(b - a) / a)
     return worst
 
