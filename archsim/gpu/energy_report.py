@@ -357,10 +357,12 @@ def reproduce(out_dir: Path) -> list[Path]:
         "(the fit's GEMMs are `wgmma`).",
         "",
         "Why the misses: (1) batch-1 decode (high): cuBLAS runs the m=1 projections as GEMV/split-K kernels, the "
-        "model as 64-row `wgmma` tiles whose padded tensor-core FLOPs it charges; (2) prefill and batch-64 decode "
-        "(low): the model keeps their glue kernels below the limit (their times come from the glue curves, their "
-        "energy from the glue run) while the board ran the whole step near the limit (measured average power in "
-        "the table), and FlashAttention-2 decode itself is low too (the SDPA decode rows); (3) eager batch-1 "
+        "model as 64-row `wgmma` tiles whose padded tensor-core FLOPs it charges (within the limit); (2) prefill "
+        "and batch-64 decode (low): the model keeps their glue kernels below the limit (their times come from the "
+        "glue curves, their energy from the glue run) while the board ran the whole step near the limit (measured "
+        "average power in the table), and FlashAttention-2 decode itself is low too (the SDPA decode rows: its "
+        "non-split kernel runs one query row in 128-row tiles and ran capped at 700 W, 1635-1665 MHz; the model "
+        "sets the clock from the work on real rows only and predicts it at the full clock); (3) eager batch-1 "
         "decode: the "
         "host model (`archsim/gpu/host.py`, calibrated on the whole-model campaign's PlainLlama) predicts more "
         "host time than this loop took (time error in the table); energy follows the time (static power over "
@@ -383,7 +385,7 @@ def reproduce(out_dir: Path) -> list[Path]:
         f"{(c['hbm'] + c['l2']) * 1e12 / 8 / 3.9:.1f}x "
         "the DRAM-only 3.9 pJ/bit (O'Connor et al.) the PIM/Duplex presets use; "
         "ratios that divide a PIM energy by a GPU energy mix those bases (the Duplex ratio below moved with this "
-        "change; reports/duplex.md states it on the former h100-sxm assumptions until it is regenerated).",
+        "change: 0.51-0.73 on the former h100-sxm assumptions; reports/duplex.md is regenerated on today's).",
         "",
         "## Reproductions that divide by a GPU energy (today's presets)",
         "",
@@ -394,10 +396,12 @@ def reproduce(out_dir: Path) -> list[Path]:
         "The power limit now sets the clock of every launch, so kernel times moved. Kernel-time MAPE today "
         "(`archsim compare`, same CSVs as reports/gpu-validation.md, which states the earlier figures): "
         f"{_time_mape()}. "
-        "The largest move is cuDNN decode on the H200: the model runs it as FlashAttention-2's split-KV kernel "
-        "(64-row tiles padded from one query row), whose charged tensor-core and shared-memory work now reaches the "
-        "700 W limit; cuDNN's own decode kernel is not public, and padded (zero) rows probably cost less energy "
-        "than random data (not measured here).",
+        "Padded tile rows (one decode query row in a 64- or 128-row tile, a 1-row GEMM) do not set the clock: "
+        "the power manager is modelled on the energy of the work on real rows, a lower bound of what the board "
+        "draws, and the padded work is charged within what the limit leaves (`archsim.gpu.power`). Charging every "
+        "padded row at the full per-FLOP energy in that decision had split-KV decode kernels, which the H200 timed "
+        "at 4.4-4.5 TB/s, drawing ~1100 W, and moved cuDNN decode on the H200 to 52% MAPE. The cost is "
+        "FlashAttention-2's non-split decode kernel above (measured capped, predicted at the full clock).",
         "",
         "## GPUs without power measurements",
         "",
