@@ -24,8 +24,10 @@ Model (per launch):
    the launch's dynamic energy (per-op and per-byte energies of the preset, fitted to NVML
    microbenchmarks) over its time; while static + dynamic power exceeds the limit the clock falls
    (fixed-point iteration), and the time is at least dynamic energy / (limit - static power), so a
-   memory-bound launch respects the limit too (bound ``power``). Energy = static power x time +
-   dynamic energy, by part, on every :class:`LaunchResult`.
+   memory-bound launch respects the limit too (bound ``power``). The clock and that floor follow the
+   energy of the real work; padded tile rows (``padded_*`` counts) take time but are charged only
+   within what the limit leaves (``compute:padded``). Energy = static power x time + dynamic
+   energy, by part, on every :class:`LaunchResult`.
 5. Kernel time = launch floor + DRAM ramp (both calibrated from copy microbenchmarks) + makespan.
 
 Ignored: instruction issue limits and latencies inside a warp, bank conflicts, register-spill

@@ -25,12 +25,13 @@ estimate: the board draws at least that. The padded work is then charged at the 
 energies, capped at what the limit leaves over the launch's time (the board averages at most its
 limit). Evidence: on the H200 the split-KV decode kernels (60-63 of 64 rows padded) streamed KV
 at 4.4-4.5 TB/s (archsim/data/measurements/h200/h200-validation-2026-11-23.csv) where the fitted
-per-byte energies alone give 680-700 W; full-energy padded rows would need ~1100 W. Their
-padded operand rows are zeros (TMA fill) or stale shared memory, which draw less than the random
-data the per-FLOP energies were fitted on (data-dependent switching; zeros-vs-random not measured
-here), and the power manager's averaging window smooths short launches. What it misses: a
-kernel whose padded work is the bulk of a long launch (FlashAttention-2's non-split decode kernel
-ran at the 700 W cap, 1635-1665 MHz, in the power campaign) is predicted at the full clock.
+per-byte energies alone give 680-700 W; full-energy padded rows would need ~1100 W. Why padded
+rows would cost less is not settled here: their operands are stale shared memory (FA2 does not
+clear out-of-range Q rows) or zeros (TMA fill), and switching is data-dependent (zeros-vs-random
+not measured); those kernel timings are also 50 ms do_bench windows, not the >= 2 s NVML runs the
+energies were fitted on. What it misses: FlashAttention-2's non-split decode kernel (one query
+row in 128-row tiles, compute-bound on them) ran capped at 700 W, 1635-1665 MHz, in the power
+campaign's long windows; the model predicts it at the full clock (time and energy ~23% low).
 
 Assumptions and what is ignored: energy per operation does not depend on the clock/voltage point
 (the fit's residuals on GEMMs run at 1410-1980 MHz bound that error); temperature (leakage grows
