@@ -42,6 +42,7 @@ from archsim.engine.dram_mapping import decode
 from archsim.engine.dram_sched import INF, schedule
 from archsim.engine.dram_timing import (
     ACT,
+    NACTIVE,
     P_CMD_BUS,
     P_NBANKS,
     P_NBL,
@@ -118,7 +119,7 @@ def advance(until, stop_when_drained, st, tb, qs, bq, nxt, tx, g, heap, comp, co
     bank_next, bg_next, unit_next, open_row, _faw, ui, rank_next, rfaw, bus = st
     d_bank, d_bg, d_unit, p, d_rank, d_xrank = tb
     q_valid, q_bank, q_row, q_write, q_seq, q_txn, q_flags, q_next, q_prev, q_col = qs
-    b_head, b_tail, b_count, b_wcount, b_hits = bq
+    b_head, b_tail, b_count, b_wcount, b_hits, active, active_at = bq
     offset_bits, fields, widths, pcs, bpg, burst_bytes, n_bursts_total = mp
     units = q_valid.shape[0]
     qcap = p[P_Q]
@@ -199,6 +200,10 @@ def advance(until, stop_when_drained, st, tb, qs, bq, nxt, tx, g, heap, comp, co
                 b_head[u, b] = s
             b_tail[u, b] = s
             b_count[u, b] += 1
+            if b_count[u, b] == 1:
+                active_at[u, b] = ui[u, NACTIVE]
+                active[u, ui[u, NACTIVE]] = b
+                ui[u, NACTIVE] += 1
             b_wcount[u, b] += is_write
             if open_row[u, b] == row:
                 b_hits[u, b] += 1
@@ -280,6 +285,13 @@ def advance(until, stop_when_drained, st, tb, qs, bq, nxt, tx, g, heap, comp, co
                     else:
                         b_tail[u, b] = pv
                     b_count[u, b] -= 1
+                    if b_count[u, b] == 0:  # leaves the active list: the last entry takes its place
+                        last_i = ui[u, NACTIVE] - 1
+                        moved = active[u, last_i]
+                        active[u, active_at[u, b]] = moved
+                        active_at[u, moved] = active_at[u, b]
+                        active_at[u, b] = -1
+                        ui[u, NACTIVE] = last_i
                     b_wcount[u, b] -= q_write[u, slot]
                     b_hits[u, b] -= 1  # a column command always serves a hit
                     ui[u, QN] -= 1
@@ -314,6 +326,6 @@ def advance(until, stop_when_drained, st, tb, qs, bq, nxt, tx, g, heap, comp, co
         for v in range(first, last):
             if v == sched_u or nxt[v, 0] < bus_ready(nxt[v, 1], v, ui, bus, p):
                 schedule(v, sched_t, bank_next, bg_next, unit_next, open_row, ui, rank_next, rfaw, bus, p, q_row,
-                         q_write, q_seq, q_next, b_head, b_count, b_hits, b_wcount, nxt)
+                         q_write, q_seq, q_next, b_head, b_count, b_hits, b_wcount, active, nxt)
     return g[G_NOW]
 

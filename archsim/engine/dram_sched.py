@@ -27,6 +27,7 @@ from numba import njit
 from archsim.engine.dram_gates import bus_ready, gate
 from archsim.engine.dram_timing import (
     ACT,
+    NACTIVE,
     P_BPG_SHIFT,
     P_FAW_RANK,
     P_NBANKS,
@@ -67,8 +68,23 @@ def _oldest_of_type(u, b, want_write, q_write, q_next, b_head):
 
 
 @njit(cache=True, inline="always")
+def _refresh_bank(u, nbanks, ui, open_row, b_count, bank_next):
+    """Per-bank refresh target: a bank not yet refreshed this round; idle, closed and recently used first."""
+    mask = ui[u, REF_MASK]
+    score, recent, rb = 4, -INF, -1
+    for b in range(nbanks):
+        if (mask >> b) & 1:
+            continue
+        sc = (1 if b_count[u, b] > 0 else 0) + (2 if open_row[u, b] >= 0 else 0)
+        used = bank_next[u, b, ACT]  # later for a bank used more recently: the least likely to be needed soon
+        if sc < score or (sc == score and used > recent):
+            score, recent, rb = sc, used, b
+    return rb
+
+
+@njit(cache=True, inline="always")
 def schedule(u, now, bank_next, bg_next, unit_next, open_row, ui, rank_next, rfaw, bus, p, q_row, q_write, q_seq,
-             q_next, b_head, b_count, b_hits, b_wcount, nxt):
+             q_next, b_head, b_count, b_hits, b_wcount, active, nxt):
     """Store in ``nxt[u]`` = (cycle, command, queue slot or bank, is_refresh) of unit ``u``'s next command.
 
     Requests sit in per-bank lists in arrival order. Within a bank every request needing the
@@ -100,17 +116,6 @@ def schedule(u, now, bank_next, bg_next, unit_next, open_row, ui, rank_next, rfa
             want = 1
     due = ui[u, REF_DUE]
     ref_rank = ui[u, REF_RANK]
-    rb = -1
-    if ref_mode == 1:  # per-bank refresh: any bank not yet refreshed this round; prefer idle, closed, recently used
-        mask = ui[u, REF_MASK]
-        score, recent = 4, -INF
-        for b in range(nbanks):
-            if (mask >> b) & 1:
-                continue
-            sc = (1 if b_count[u, b] > 0 else 0) + (2 if open_row[u, b] >= 0 else 0)
-            used = bank_next[u, b, ACT]
-            if sc < score or (sc == score and used > recent):
-                score, recent, rb = sc, used, b
     best_t, best_cmd, best_slot, best_col, best_seq = INF, -1, -1, False, INF
     # the gate arithmetic of dram_gates.gate, hoisted and inlined by hand: a call per candidate costs much more
     shift = p[P_BPG_SHIFT]
@@ -119,80 +124,93 @@ def schedule(u, now, bank_next, bg_next, unit_next, open_row, ui, rank_next, rfa
     t_pre = max(now, bus_ready(PRE, u, ui, bus, p))
     faw_rank = p[P_FAW_RANK] == 1
     t_faw = rfaw[u * p[P_RANKS], rfaw[u * p[P_RANKS], 4]] + p[P_NFAW]
-    for b in range(nbanks):
-        n = b_count[u, b]
-        if n == 0:
-            continue
-        nw = b_wcount[u, b]
-        if (want == 1 and nw == 0) or (want == 0 and nw == n):
-            continue
-        if ref_mode == 1:
-            reserved_from = due if b == rb else INF
-        elif ref_mode == 0:
-            reserved_from = due if (b >> rshift) == ref_rank else INF
-        else:
-            reserved_from = INF
-        r = open_row[u, b]
-        if fcfs:
-            s = _oldest_of_type(u, b, want, q_write, q_next, b_head)
-            if q_row[u, s] == r:
-                cmd = WR if q_write[u, s] else RD
+    rb = -1
+    # pass 0 ignores refresh reservations: exact when its winner comes before the due cycle (every reserved
+    # candidate is at or after it); otherwise pass 1 decides again with the bank(s) to refresh reserved
+    for pass_ in range(2):
+        if pass_ == 1:
+            if best_t < due or ref_mode == 2:
+                break
+            best_t, best_cmd, best_slot, best_col, best_seq = INF, -1, -1, False, INF
+            if ref_mode == 1:
+                rb = _refresh_bank(u, nbanks, ui, open_row, b_count, bank_next)
+        for i in range(ui[u, NACTIVE]):  # banks with queued requests (the choice does not depend on their order)
+            b = active[u, i]
+            n = b_count[u, b]
+            nw = b_wcount[u, b]
+            if (want == 1 and nw == 0) or (want == 0 and nw == n):
+                continue
+            if pass_ == 0:
+                reserved_from = INF
+            elif ref_mode == 1:
+                reserved_from = due if b == rb else INF
+            elif ref_mode == 0:
+                reserved_from = due if (b >> rshift) == ref_rank else INF
             else:
-                cmd = PRE if r >= 0 else ACT
-            t = max(now, gate(cmd, u, b, bank_next, bg_next, unit_next, rank_next, rfaw, ui, bus, p))
-            if t < reserved_from and q_seq[u, s] < best_seq:
-                best_t, best_cmd, best_slot, best_seq = t, cmd, s, q_seq[u, s]
-            continue
-        rd_slot, wr_slot = -1, -1
-        if b_hits[u, b] > 0:
-            s = b_head[u, b]
-            while s >= 0:
+                reserved_from = INF
+            r = open_row[u, b]
+            if fcfs:
+                s = _oldest_of_type(u, b, want, q_write, q_next, b_head)
                 if q_row[u, s] == r:
-                    if q_write[u, s]:
-                        if wr_slot < 0:
-                            wr_slot = s
-                    elif rd_slot < 0:
-                        rd_slot = s
-                    if (rd_slot >= 0 or nw == n) and (wr_slot >= 0 or nw == 0):
-                        break
-                s = q_next[u, s]
-        if want == 1:
-            rd_slot = -1
-        elif want == 0:
-            wr_slot = -1
-        g = b >> shift
-        rk = b >> rshift
-        for k in range(2):
-            s = rd_slot if k == 0 else wr_slot
-            if s < 0:
-                continue
-            cmd = RD if k == 0 else WR
-            t = max(t_col, bank_next[u, b, cmd], bg_next[u, g, cmd], unit_next[u, cmd], rank_next[u, rk, cmd])
-            if t >= reserved_from:
-                continue  # reserved for refresh from its due cycle on
-            seq = q_seq[u, s]
-            if t < best_t or (t == best_t and (not best_col or seq < best_seq)):
-                best_t, best_cmd, best_slot, best_col, best_seq = t, cmd, s, True, seq
-        if rd_slot < 0 and wr_slot < 0:  # no hit being served: the oldest request precharges or activates
-            s = _oldest_of_type(u, b, want, q_write, q_next, b_head)
-            cmd = PRE if r >= 0 else ACT
-            t = max(t_pre if r >= 0 else t_act, bank_next[u, b, cmd], bg_next[u, g, cmd], unit_next[u, cmd],
-                    rank_next[u, rk, cmd])
-            if cmd == ACT:
-                if faw_rank:
-                    f = u * p[P_RANKS] + rk
-                    t = max(t, rfaw[f, rfaw[f, 4]] + p[P_NFAW])
+                    cmd = WR if q_write[u, s] else RD
                 else:
-                    t = max(t, t_faw)
-            if t >= reserved_from:
+                    cmd = PRE if r >= 0 else ACT
+                t = max(now, gate(cmd, u, b, bank_next, bg_next, unit_next, rank_next, rfaw, ui, bus, p))
+                if t < reserved_from and q_seq[u, s] < best_seq:
+                    best_t, best_cmd, best_slot, best_seq = t, cmd, s, q_seq[u, s]
                 continue
-            seq = q_seq[u, s]
-            if t < best_t or (t == best_t and not best_col and seq < best_seq):
-                best_t, best_cmd, best_slot, best_col, best_seq = t, cmd, s, False, seq
+            rd_slot, wr_slot = -1, -1
+            if b_hits[u, b] > 0:
+                s = b_head[u, b]
+                while s >= 0:
+                    if q_row[u, s] == r:
+                        if q_write[u, s]:
+                            if wr_slot < 0:
+                                wr_slot = s
+                        elif rd_slot < 0:
+                            rd_slot = s
+                        if (rd_slot >= 0 or nw == n) and (wr_slot >= 0 or nw == 0):
+                            break
+                    s = q_next[u, s]
+            if want == 1:
+                rd_slot = -1
+            elif want == 0:
+                wr_slot = -1
+            g = b >> shift
+            rk = b >> rshift
+            for k in range(2):
+                s = rd_slot if k == 0 else wr_slot
+                if s < 0:
+                    continue
+                cmd = RD if k == 0 else WR
+                t = max(t_col, bank_next[u, b, cmd], bg_next[u, g, cmd], unit_next[u, cmd], rank_next[u, rk, cmd])
+                if t >= reserved_from:
+                    continue  # reserved for refresh from its due cycle on
+                seq = q_seq[u, s]
+                if t < best_t or (t == best_t and (not best_col or seq < best_seq)):
+                    best_t, best_cmd, best_slot, best_col, best_seq = t, cmd, s, True, seq
+            if rd_slot < 0 and wr_slot < 0:  # no hit being served: the oldest request precharges or activates
+                s = _oldest_of_type(u, b, want, q_write, q_next, b_head)
+                cmd = PRE if r >= 0 else ACT
+                t = max(t_pre if r >= 0 else t_act, bank_next[u, b, cmd], bg_next[u, g, cmd], unit_next[u, cmd],
+                        rank_next[u, rk, cmd])
+                if cmd == ACT:
+                    if faw_rank:
+                        f = u * p[P_RANKS] + rk
+                        t = max(t, rfaw[f, rfaw[f, 4]] + p[P_NFAW])
+                    else:
+                        t = max(t, t_faw)
+                if t >= reserved_from:
+                    continue
+                seq = q_seq[u, s]
+                if t < best_t or (t == best_t and not best_col and seq < best_seq):
+                    best_t, best_cmd, best_slot, best_col, best_seq = t, cmd, s, False, seq
     ref_t, ref_cmd, ref_bank = INF, -1, -1
     if best_t < due:
         ref_mode = 2  # every refresh candidate is at or after its due cycle: the best request wins anyway
     if ref_mode == 1:
+        if rb < 0:
+            rb = _refresh_bank(u, nbanks, ui, open_row, b_count, bank_next)
         ref_cmd = PRE if open_row[u, rb] >= 0 else REFPB
         ref_bank = rb
         ref_t = max(now, due, gate(ref_cmd, u, rb, bank_next, bg_next, unit_next, rank_next, rfaw, ui, bus, p))
@@ -215,7 +233,7 @@ def schedule(u, now, bank_next, bg_next, unit_next, open_row, ui, rank_next, rfa
 @njit(cache=True)
 def _schedule_entry(u, now, st, p, qs, bq, nxt):
     schedule(u, now, st[0], st[1], st[2], st[3], st[5], st[6], st[7], st[8], p, qs[2], qs[3], qs[4], qs[7], bq[0],
-             bq[2], bq[4], bq[3], nxt)
+             bq[2], bq[4], bq[3], bq[5], nxt)
 
 
 def schedule_unit(u: int, now: int, st: tuple, tb: tuple, qs: tuple, nxt: np.ndarray, bq: tuple) -> None:
@@ -225,10 +243,11 @@ def schedule_unit(u: int, now: int, st: tuple, tb: tuple, qs: tuple, nxt: np.nda
 
 def new_queues(units: int, slots: int, banks: int) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
     """Request slots (valid, bank, row, write, seq, txn, flags, next, prev, column) and per-bank lists (head,
-    tail, count, writes, hits on the open row)."""
+    tail, count, writes, hits on the open row), then the banks that hold requests and each bank's place there."""
     q = (np.zeros((units, slots), np.bool_),) + tuple(np.zeros((units, slots), np.int64) for _ in range(6)) \
         + (np.full((units, slots), -1, np.int64), np.full((units, slots), -1, np.int64),
            np.zeros((units, slots), np.int64))
     lists = (np.full((units, banks), -1, np.int64), np.full((units, banks), -1, np.int64),
-             np.zeros((units, banks), np.int64), np.zeros((units, banks), np.int64), np.zeros((units, banks), np.int64))
+             np.zeros((units, banks), np.int64), np.zeros((units, banks), np.int64), np.zeros((units, banks), np.int64),
+             np.zeros((units, banks), np.int64), np.full((units, banks), -1, np.int64))
     return q, lists
