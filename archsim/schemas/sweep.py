@@ -29,7 +29,7 @@ from pydantic_core import PydanticCustomError
 from archsim.schemas.base import PositiveInt, StrictModel
 
 #: Roots a key path may start with, and where they point.
-PATH_ROOTS = ("hw", "hardware", "workload", "dataflow", "backend")
+PATH_ROOTS = ("hw", "hardware", "workload", "dataflow", "backend", "serving")
 
 
 def _check_expr(text: str) -> str:
@@ -163,12 +163,28 @@ class Constraint(StrictModel):
         return _check_expr(value)
 
 
+class ServingBase(StrictModel):
+    """A serving scenario per point (:func:`archsim.serving.scenario.serve`); sweep it as ``serving.load_qps``,
+    ``serving.scheduler`` ... Lengths: ``fixed:N``, ``uniform:LOW:HIGH``, ``lognormal:MEDIAN:SIGMA``."""
+
+    load_qps: float = Field(gt=0, le=1e6)
+    duration_s: float = Field(gt=0, le=86_400)
+    scheduler: str = "continuous"
+    seed: int = Field(0, ge=0)
+    prompt: str = "lognormal:1024:0.6"
+    output: str = "lognormal:128:0.6"
+    slo: dict[Literal["ttft_ms", "tbt_ms"], float] | None = None
+    usd_per_hour: float | None = Field(None, ge=0, le=1e3)
+    options: dict[str, Any] = Field(default_factory=dict, description="scheduler options (token_budget, ...)")
+
+
 class SweepBase(StrictModel):
     """The configuration every point starts from: preset names / YAML paths, or inline mappings."""
 
     workload: str | dict[str, Any]
     hardware: str | dict[str, Any]
     backend: str = "auto"
+    serving: ServingBase | None = Field(None, description="run each point as a serving scenario")
 
 
 class Sweep(StrictModel):

@@ -21,6 +21,7 @@ _ROOTS: dict[str, Path] = {
     "workload": ("workload",),
     "algorithm": ("workload", "algorithm"),
     "backend": ("backend",),
+    "serving": ("serving",),
 }
 _TOKEN = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 

@@ -93,8 +93,11 @@ def base_config(sweep: Sweep, file: str, lines: LineMap) -> dict[str, Any]:
     """The resolved base configuration as plain JSON-like data."""
     hw = _resolve_part("hardware", sweep.base.hardware, file, lines, ("base", "hardware"))
     wl = _resolve_part("workloads", sweep.base.workload, file, lines, ("base", "workload"))
-    return {"workload": wl.model_dump(mode="json"), "hardware": hw.model_dump(mode="json"),
-            "backend": sweep.base.backend}
+    config = {"workload": wl.model_dump(mode="json"), "hardware": hw.model_dump(mode="json"),
+              "backend": sweep.base.backend}
+    if sweep.base.serving is not None:  # only then: configurations (and hashes) of other sweeps are unchanged
+        config["serving"] = sweep.base.serving.model_dump(mode="json")
+    return config
 
 
 def _axis_points(axis: Any, axis_index: int, sweep_file: str, lines: LineMap) -> list[dict[str, Any]]:

@@ -79,6 +79,11 @@ def run_point(task: Task) -> dict[str, Any]:
     try:
         hardware = _HARDWARE.validate_python(config["hardware"])
         workload = _WORKLOAD.validate_python(config["workload"])
+        if config.get("serving") is not None:
+            from archsim.serving.sweep_point import serving_outputs
+
+            return {"point": index, "status": "ok", "error": ""} | serving_outputs(workload, hardware,
+                                                                                   config["serving"])
         if hardware.family == "system":
             from archsim.sweep.system_point import system_outputs
 
