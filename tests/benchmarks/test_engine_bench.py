@@ -99,3 +99,20 @@ def test_random_reads_speed(standard):
           f"({bursts / cpu / 1e6:.2f} per CPU s); {st.bytes_read / sim_s / 1e9:.1f} GB/s simulated "
           f"({100 * st.bytes_read / sim_s / std.peak_bandwidth_bytes_per_s:.1f}% of peak)")
     assert st.bytes_read == 256 * MiB
+
+
+def test_peer_trace_replay_speed():
+    """A peer-format trace (the dram-peers HBM3 random case, 20k requests) through ``run_trace``."""
+    from archsim.engine.dram_peer_cases import SETUPS, load_standard, make_trace
+    from archsim.engine.dram_trace import run_trace
+
+    setup = SETUPS[("ramulator2", "hbm3")]
+    std = load_standard(setup)
+    trace = make_trace("random", setup)
+    run_trace(std, trace, mapping=setup.mapping, queue_depth=32, queue_per_channel=True)  # compile first
+    wall, cpu = time.perf_counter(), time.process_time()
+    res = run_trace(std, trace, mapping=setup.mapping, queue_depth=32, parts=dict(setup.parts), queue_per_channel=True)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    print(f"\ntrace replay: {len(trace)} HBM3 random requests in {wall:.3f} s wall ({cpu:.3f} s CPU) -> "
+          f"{len(trace) / cpu / 1e6:.2f} M requests per CPU s; {res.bandwidth_bytes_per_s / 1e9:.1f} GB/s simulated")
+    assert res.stats.counters["rd"] == len(trace)

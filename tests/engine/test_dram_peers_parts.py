@@ -102,3 +102,20 @@ def test_peer_report_rows_and_files(tmp_path):
     paths = reproduce(tmp_path)
     assert [p.name for p in paths] == ["dram-peers.md", "dram-peers.json"]
     assert "| ramulator2 | hbm3 | stream |" in paths[0].read_text()
+
+
+def test_microbench_trace_cli(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    good = tmp_path / "ok.trace"
+    good.write_text("0x0 READ 0\n0x10000 WRITE 2\n0x10000 READ 3\n")
+    cmd = [sys.executable, "-m", "archsim", "microbench", "dram", "--preset", "ddr4", "--trace"]
+    out = subprocess.run([*cmd, str(good), "--write-policy", "drain"], capture_output=True, text=True, check=True)
+    res = json.loads(out.stdout)
+    assert res["format"] == "dramsim3" and res["read_forwards"] == 1 and res["rd"] == 1 and res["wr"] == 1
+    bad = tmp_path / "bad.trace"
+    bad.write_text("0x0 READ 0\n0x40 READ\n")
+    out = subprocess.run([*cmd, str(bad)], capture_output=True, text=True)
+    assert out.returncode == 2 and f"{bad}:2:" in out.stderr and "Traceback" not in out.stderr
