@@ -93,11 +93,10 @@ class Buckets:
 class _Prepared(Backend):
     """A backend whose device view is prepared once and whose answers are memoised per operator."""
 
+    name = "serving-memo"  # the wrapper's own name; ``inner.name`` is the backend that answers
+
     def __init__(self, inner: Backend) -> None:
         self.inner = inner
-        self.name = inner.name
-        self.families = inner.families
-        self.priority = inner.priority
         self._view: Any = None
         self._memo: dict[Any, Any] = {}
 
@@ -129,16 +128,18 @@ class BackendCost:
                  buckets: Buckets | None = None) -> None:
         self.workload = workload
         self.hardware = hardware
-        self.model = presets.resolve_model(workload)
-        if self.model is None:
+        model = presets.resolve_model(workload)
+        if model is None:
             raise ConfigError.single("serving needs a model workload (explicit layers have no requests)",
                                      key_path="model")
+        self.model = model
         p = workload.parallel
         if p.pipeline > 1 or p.data > 1:
             raise ConfigError.single("serving simulates one tensor-parallel deployment: pipeline and data "
                                      f"parallelism are not modelled (got {p.model_dump()})", key_path="parallel")
         from archsim.capacity import _device
 
+        self.device: Any
         self.device, _ = _device(hardware)
         self.fabric = None
         if p.devices > 1:

@@ -17,6 +17,7 @@ Definitions (seconds, tokens):
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -52,7 +53,7 @@ def _percentiles(values: np.ndarray) -> dict[str, float | None]:
     return out
 
 
-def step_integral(series: list[tuple[float, float]], start_s: float, end_s: float) -> float:
+def step_integral(series: Sequence[tuple[float, float]], start_s: float, end_s: float) -> float:
     """Integral of a right-continuous step function given as (time, value) changes over [start_s, end_s]."""
     total = 0.0
     for (t0, v), (t1, _) in zip(series, [*series[1:], (math.inf, 0.0)], strict=True):

@@ -29,7 +29,7 @@ def serving_outputs(workload: Any, hardware: Any, spec: dict[str, Any]) -> dict[
     goodput = s.get("goodput", {})
     cost = s.get("cost", {})
     return {
-        "backend_used": sc.cost.backend.name, "hardware": s["hardware"], "family": hardware.family,
+        "backend_used": sc.cost.backend.inner.name, "hardware": s["hardware"], "family": hardware.family,
         "scheduler": s["scheduler"], "load_qps": spec["load_qps"], "requests": s["requests"],
         "ttft_p50_s": s["ttft_s"]["p50"], "ttft_p99_s": s["ttft_s"]["p99"],
         "tbt_mean_p50_s": s["tbt_mean_s"]["p50"] if s["tbt_mean_s"]["p50"] is not None else math.nan,

@@ -77,7 +77,8 @@ def serve(
     outputs = parse_lengths(output_len, max_tokens=limits.MAX_SEQ_LEN, flag="--output-len")
     from rich.console import Console
 
-    with OutputFolder(out, kind="serve", force=force, inputs=[hardware, workload, trace]) as target:
+    inputs = [p for p in (hardware, workload, trace) if p is not None]
+    with OutputFolder(out, kind="serve", force=force, inputs=inputs) as target:
         progress = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
                             TimeElapsedColumn(), console=Console(file=sys.stderr), transient=True)
         with progress:
@@ -91,8 +92,11 @@ def serve(
                            arrivals=arrivals, cv=cv, prompt=prompts, output=outputs,
                            trace=str(trace) if trace else None, options=options, slo=slo, usd_per_hour=usd_per_hour,
                            progress=tick)
-        target.replace(lambda folder: write_folder(folder, sc.run, sc.summary, report=not no_report,
-                                                   title=f"{sc.summary['workload']} on {sc.summary['hardware']}"))
+        def write(folder: Path) -> None:
+            write_folder(folder, sc.run, sc.summary, report=not no_report,
+                         title=f"{sc.summary['workload']} on {sc.summary['hardware']}")
+
+        target.replace(write)
     s = sc.summary
     typer.echo(f"{s['requests']} requests, {s['scheduler']}: TTFT p50 {s['ttft_s']['p50']:.4g} s p99 "
                f"{s['ttft_s']['p99']:.4g} s; TBT mean p50 {s['tbt_mean_s']['p50'] or 0:.4g} s; "
