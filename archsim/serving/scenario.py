@@ -8,6 +8,7 @@ moving between them over the system's network link (each device to its peer, :fu
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +17,7 @@ from archsim import presets
 from archsim.errors import ConfigError
 from archsim.schemas.hardware import SystemSpec
 from archsim.schemas.workload import Workload
-from archsim.serving.cost import BackendCost, Buckets, kv_capacity
+from archsim.serving.cost import BackendCost, Buckets, KvCapacity, kv_capacity
 from archsim.serving.metrics import summarise
 from archsim.serving.requests import Arrivals, Lengths, Request, generate, read_trace
 from archsim.serving.schedulers import CostFn, Deployment, make_scheduler
@@ -60,7 +61,20 @@ def serve(workload: Workload | str, hardware: Any, *, load_qps: float, duration_
     hw = presets.load_hardware(hardware) if isinstance(hardware, str) else hardware
     options = dict(options or {})
     budget = int(options.get("token_budget", options.get("prefill_budget", 2048)))
-    cap = kv_capacity(wl, hw, block_tokens=block_tokens, max_batched_tokens=budget)
+    offload = None
+    if isinstance(hw, SystemSpec) and any(ref.role == "attention" for ref in hw.devices.values()):
+        from archsim.serving.offload_cost import OffloadCost  # attention offloading (Lamina)
+
+        model = presets.resolve_model(wl)
+        if model is None or wl.parallel.devices > 1:
+            raise ConfigError.single("attention offloading takes a model workload without a parallel section "
+                                     "(the system's compute group is the tensor-parallel split)", key_path="parallel")
+        offload = OffloadCost(model, hw, wl.dtype, buckets=buckets)
+        cap = KvCapacity(math.nan, math.nan, math.nan, offload.kv_bytes_per_token(), block_tokens)
+        blocks = offload.kv_blocks(block_tokens)
+    else:
+        cap = kv_capacity(wl, hw, block_tokens=block_tokens, max_batched_tokens=budget)
+        blocks = cap.blocks
     transfer = None
     if scheduler == "disaggregated" and isinstance(hw, SystemSpec):
         from archsim.collectives import fabric_from_system, p2p_time_s
@@ -69,7 +83,7 @@ def serve(workload: Workload | str, hardware: Any, *, load_qps: float, duration_
         if fabric.inter is not None:
             def transfer(nbytes: float) -> float:
                 return p2p_time_s(nbytes, fabric, across_nodes=True)
-    deployment = Deployment(capacity_blocks=cap.blocks, block_tokens=block_tokens,
+    deployment = Deployment(capacity_blocks=blocks, block_tokens=block_tokens,
                             kv_bytes_per_token=cap.kv_bytes_per_token, transfer_s=transfer)
     sched = make_scheduler(scheduler, deployment, **options)
     rng = np.random.default_rng(seed)
@@ -83,15 +97,23 @@ def serve(workload: Workload | str, hardware: Any, *, load_qps: float, duration_
                             output or Lengths(kind="lognormal", median=128, sigma=0.6, max_tokens=2048),
                             duration_s, rng)
         window = duration_s
-    cost_fn = cost if cost is not None else BackendCost(wl, hw, buckets=buckets)
+    cost_fn: Any = cost if cost is not None else (offload or BackendCost(wl, hw, buckets=buckets))
     run = Simulation(requests, sched, cost_fn, seed=seed, progress=progress).run()
     summary = summarise(run, window_s=window, slo=slo, usd_per_hour=usd_per_hour, devices=wl.parallel.devices)
+    if offload is not None:  # a mixed system: its own price (presets' rental prices), not a per-device one
+        summary["cost_model"] = "attention offloading (archsim.offload.serving)"
+        if usd_per_hour is None:
+            system_usd = offload.cfg.usd_per_hour() * run.end_s / 3600 * len(run.workers)
+            tokens = sum(r.output_tokens for r in run.requests)
+            summary["cost"] = {"usd_per_system_hour": offload.cfg.usd_per_hour(), "usd": system_usd,
+                               "usd_per_million_output_tokens": system_usd / tokens * 1e6,
+                               "source": "the system preset's device rental prices"}
     summary.update({"workload": wl.name, "hardware": hw.name, "seed": seed, "load_qps": load_qps if trace is None
-                    else None, "kv_cache": {"blocks_per_worker": cap.blocks, "block_tokens": block_tokens,
+                    else None, "kv_cache": {"blocks_per_worker": blocks, "block_tokens": block_tokens,
                                             "bytes_per_token_per_device": cap.kv_bytes_per_token,
-                                            "weights_bytes_per_device": cap.weights_bytes},
+                                            "weights_bytes_per_device": None if offload else cap.weights_bytes},
                     "scheduler_options": options})
-    if isinstance(cost_fn, BackendCost):
+    if hasattr(cost_fn, "backend_calls"):
         summary["backend_calls"] = cost_fn.backend_calls
         summary["buckets"] = vars(cost_fn.buckets)
     return Scenario(run, summary, cost_fn)
