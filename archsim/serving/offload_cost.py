@@ -10,7 +10,8 @@ the other (no fusion of prefill tokens into the decode's pipelined GEMMs — an 
 iterations). Operator times there come from the roofline backend (that module's choice), not the GPU
 launch model. KV blocks: the memory devices' usable capacity (its ``memory_utilisation``, 0.9) over one
 block's bytes for the whole model (:func:`archsim.offload.serving.max_batch` at one block's context).
-Prices: :meth:`ServingConfig.usd_per_hour` (the presets' rental prices, with their sources).
+Prices: none from the presets (their rental prices are labelled assumptions, not cited); ``usd_per_hour``
+given to :func:`archsim.serving.scenario.serve` (``--usd-per-hour``) is the price of one system-hour.
 
 Memo keys: decode batch exact, mean context linear between 128-token grid points (exact below 128), prefill
 chunk rounded up to 32 tokens (as :class:`archsim.serving.cost.Buckets`).

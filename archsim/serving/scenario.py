@@ -99,15 +99,11 @@ def serve(workload: Workload | str, hardware: Any, *, load_qps: float, duration_
         window = duration_s
     cost_fn: Any = cost if cost is not None else (offload or BackendCost(wl, hw, buckets=buckets))
     run = Simulation(requests, sched, cost_fn, seed=seed, progress=progress).run()
-    summary = summarise(run, window_s=window, slo=slo, usd_per_hour=usd_per_hour, devices=wl.parallel.devices)
-    if offload is not None:  # a mixed system: its own price (presets' rental prices), not a per-device one
-        summary["cost_model"] = "attention offloading (archsim.offload.serving)"
-        if usd_per_hour is None:
-            system_usd = offload.cfg.usd_per_hour() * run.end_s / 3600 * len(run.workers)
-            tokens = sum(r.output_tokens for r in run.requests)
-            summary["cost"] = {"usd_per_system_hour": offload.cfg.usd_per_hour(), "usd": system_usd,
-                               "usd_per_million_output_tokens": system_usd / tokens * 1e6,
-                               "source": "the system preset's device rental prices"}
+    # with attention offloading the deployment is the whole mixed system: --usd-per-hour prices one system-hour
+    summary = summarise(run, window_s=window, slo=slo, usd_per_hour=usd_per_hour,
+                        devices=1 if offload is not None else wl.parallel.devices)
+    if offload is not None:
+        summary["cost_model"] = "attention offloading (archsim.offload.serving); usd_per_hour is per system-hour"
     summary.update({"workload": wl.name, "hardware": hw.name, "seed": seed, "load_qps": load_qps if trace is None
                     else None, "kv_cache": {"blocks_per_worker": blocks, "block_tokens": block_tokens,
                                             "bytes_per_token_per_device": cap.kv_bytes_per_token,

@@ -39,11 +39,13 @@ def test_costs_are_the_offload_models(lamina):
 
 
 def test_serving_on_lamina_runs_and_prices_the_system(lamina):
-    sc = serve(WORKLOAD, lamina, load_qps=3, duration_s=10, seed=1,
+    sc = serve(WORKLOAD, lamina, load_qps=3, duration_s=10, seed=1, usd_per_hour=12.0,
                prompt=Lengths(kind="fixed", value=512), output=Lengths(kind="fixed", value=16))
     s = sc.summary
     assert s["requests"] > 10 and s["littles_law"]["whole_run_rel_gap"] < 1e-9
-    assert s["cost"]["usd_per_system_hour"] == pytest.approx(config_from_system(lamina).usd_per_hour())
+    tokens = sum(r.output_tokens for r in sc.run.requests)
+    assert s["cost"]["devices"] == 1  # the price is one system-hour's
+    assert s["cost"]["usd_per_million_output_tokens"] == pytest.approx(12.0 * sc.run.end_s / 3600 / tokens * 1e6)
     assert s["kv_cache"]["blocks_per_worker"] == max_batch(presets.resolve_model(WORKLOAD),
                                                            config_from_system(lamina), 16, "bf16")
 

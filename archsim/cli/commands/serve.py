@@ -51,7 +51,8 @@ def serve(
     slo_tbt_ms: Annotated[float | None, typer.Option("--slo-tbt-ms", callback=flags.finite(above=0.0))] = None,
     usd_per_hour: Annotated[float | None, typer.Option(
         "--usd-per-hour", callback=flags.finite(minimum=0.0, maximum=MAX_USD_PER_HOUR),
-        help="price of one device-hour (USD) for cost per million tokens")] = None,
+        help="price of one device-hour (USD; of the whole system with attention offloading) for cost "
+             "per million tokens")] = None,
     no_report: Annotated[bool, typer.Option("--no-report", help="skip report.html")] = False,
     force: Annotated[bool, typer.Option("--force", help="replace --out even if archsim did not write it")] = False,
 ) -> None:
