@@ -52,36 +52,44 @@ def _cdf(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def report_page(run: Run, summary: dict[str, Any], title: str) -> str:
-    import plotly.graph_objects as go
+    """A self-contained page: latency CDFs and the KV-occupancy / queue timeline (plotly inlined once).
 
-    from archsim.reporting.page import Page, Section
+    Built here rather than with :mod:`archsim.reporting.page`: the reporting layer imports the sweep, which
+    runs serving points, so serving may not import reporting (no import circles)."""
+    import html
+
+    import plotly.graph_objects as go
+    import plotly.io as pio
 
     rows = request_rows(run)
-    page = Page(title=title, intro="Latency distributions and KV-cache occupancy of one archsim serving run; "
-                                   "every number is the simulator's (iteration costs from the backends).")
-    page.summary = [(k, f"{v:.4g}" if isinstance(v, float) else str(v)) for k, v in (
-        ("scheduler", run.scheduler), ("requests", len(run.requests)),
-        ("TTFT p50 / p99 (s)", f"{summary['ttft_s']['p50']:.4g} / {summary['ttft_s']['p99']:.4g}"),
-        ("output tokens/s", summary["throughput"]["output_tokens_per_s"]))]
-    fig = go.Figure()
+    cdf = go.Figure()
     for col in ("ttft_s", "tbt_mean_s", "tbt_p99_s", "e2e_s"):
         x, y = _cdf(rows[col])
         step = max(1, len(x) // 2000)
-        fig.add_trace(go.Scatter(x=x[::step], y=y[::step], mode="lines", name=col))
-    fig.update_layout(xaxis_title="seconds", yaxis_title="fraction of requests", xaxis_type="log")
-    page.add(Section("latency-cdf", "Latency CDFs (per request)", fig))
-    fig = go.Figure()
-    for w, s in run.kv_used.items():
-        t, v = zip(*s, strict=True)
+        cdf.add_trace(go.Scatter(x=x[::step], y=y[::step], mode="lines", name=col))
+    cdf.update_layout(title="Latency CDFs (per request)", xaxis_title="seconds", yaxis_title="fraction of requests",
+                      xaxis_type="log")
+    kv = go.Figure()
+    for w, series in run.kv_used.items():
+        t, v = zip(*series, strict=True)
         step = max(1, len(t) // 5000)
-        fig.add_trace(go.Scatter(x=t[::step], y=v[::step], mode="lines", line_shape="hv", name=f"KV used ({w})"))
+        kv.add_trace(go.Scatter(x=t[::step], y=v[::step], mode="lines", line_shape="hv", name=f"KV used ({w})"))
     t, q = zip(*run.queued, strict=True)
     step = max(1, len(t) // 5000)
-    fig.add_trace(go.Scatter(x=t[::step], y=q[::step], mode="lines", line_shape="hv", name="queued", yaxis="y2"))
-    fig.update_layout(xaxis_title="time (s)", yaxis_title="fraction of KV blocks used",
-                      yaxis2={"title": "queued requests", "overlaying": "y", "side": "right"})
-    page.add(Section("kv-occupancy", "KV-cache occupancy and queue length over time", fig))
-    return page.render()
+    kv.add_trace(go.Scatter(x=t[::step], y=q[::step], mode="lines", line_shape="hv", name="queued", yaxis="y2"))
+    kv.update_layout(title="KV-cache occupancy and queue length over time", xaxis_title="time (s)",
+                     yaxis_title="fraction of KV blocks used",
+                     yaxis2={"title": "queued requests", "overlaying": "y", "side": "right"})
+    facts = [("scheduler", run.scheduler), ("requests", str(len(run.requests))),
+             ("TTFT p50 / p99 (s)", f"{summary['ttft_s']['p50']:.4g} / {summary['ttft_s']['p99']:.4g}"),
+             ("output tokens/s", f"{summary['throughput']['output_tokens_per_s']:.4g}")]
+    table = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in facts)
+    figures = [f'<section id="plot-{name}">' + pio.to_html(fig, full_html=False, include_plotlyjs=i == 0,
+                                                            div_id=f"fig-{name}") + "</section>"
+               for i, (name, fig) in enumerate((("latency-cdf", cdf), ("kv-occupancy", kv)))]
+    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title></head>'
+            f"<body><h1>{html.escape(title)}</h1><p>Every number is the simulator's (iteration costs from the "
+            f"backends).</p><table>{table}</table>{''.join(figures)}</body></html>\n")
 
 
 def write_folder(folder: Path, run: Run, summary: dict[str, Any], *, title: str, report: bool = True) -> list[Path]:
