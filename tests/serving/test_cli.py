@@ -43,14 +43,26 @@ def test_serve_writes_requests_and_summary(tmp_path):
 
 @pytest.mark.parametrize("args,message", [
     (["--load", "nan"], "--load"), (["--load", "0"], "--load"), (["--scheduler", "fifo"], "static"),
-    (["--prompt", "normal:3"], "--prompt"), (["--usd-per-hour", "-1"], "--usd-per-hour"),
+    (["--usd-per-hour", "-1"], "--usd-per-hour"),
 ])
 def test_serve_bad_flags_exit_2_without_output(tmp_path, args, message):
+    from typer.testing import CliRunner
+
+    from archsim.cli import app
+
     out = tmp_path / "o"
-    p = archsim("serve", "h100-sxm", "llama2-7b-serving", "--out", str(out), "--duration", "1", *args, cwd=tmp_path)
-    assert p.returncode == 2, p.stderr
-    assert message in p.stderr and "Traceback" not in p.stderr
+    result = CliRunner().invoke(app, ["serve", "h100-sxm", "llama2-7b-serving", "--out", str(out), "--duration", "1",
+                                      *args])
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output
     assert not out.exists()
+
+
+def test_serve_bad_lengths_exit_2(tmp_path):
+    p = archsim("serve", "h100-sxm", "llama2-7b-serving", "--out", str(tmp_path / "o"), "--prompt", "normal:3",
+                cwd=tmp_path)
+    assert p.returncode == 2 and "--prompt" in p.stderr and "Traceback" not in p.stderr
+    assert not (tmp_path / "o").exists()
 
 
 def test_disaggregated_needs_a_link(tmp_path):
