@@ -41,7 +41,7 @@ def test_run_defaults_writes_outputs(tmp_path):
     html = (folder / "report.html").read_text()
     assert "fig-roofline" in html and "fig-time" in html and "plotly" in html
     assert "Llama" not in out.stderr
-    assert "total:" in out.stdout
+    assert "total, operator model" in out.stdout and "80% interval" in out.stdout
 
 
 def test_run_with_hw_and_workload_path(tmp_path):

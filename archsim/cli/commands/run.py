@@ -57,11 +57,16 @@ def run(
     for phase, v in result.by_phase().items():
         extra = f", {v['tokens_per_s']:.1f} tokens/s" if "tokens_per_s" in v else ""
         console.print(f"{t(phase)}: {format_si(v['latency_s'], 's')}, {format_si(v['energy_j'], 'J')}{extra}")
-    console.print(f"total: {format_si(result.latency_s, 's')}, {format_si(result.energy_j, 'J')} -> {t(folder)}")
+    total_iv = ((result.intervals or {}).get("total") or {}).get("latency_s_p80")
+    sure = f" (80% interval {format_si(total_iv[0], 's')} - {format_si(total_iv[1], 's')})" if total_iv else \
+        " (unvalidated: no interval)"
+    console.print(f"total, operator model (one kernel per operator, no framework glue): "
+                  f"{format_si(result.latency_s, 's')}{sure}, {format_si(result.energy_j, 'J')} -> {t(folder)}")
     if result.stack:
         s = result.stack
-        console.print(f"stack {t(s['software'])}/{t(s['host'])} (archsim stack): GPU-busy "
-                      f"{format_si(s['gpu_busy_s'], 's')}, wall {format_si(s['wall_s'], 's')}")
+        console.print(f"software stack {t(s['software'])}, host {t(s['host'])} (the workload's `stack:`, default "
+                      f"eager = HF transformers; `archsim stack` breaks it down): GPU-busy {format_si(s['gpu_busy_s'], 's')}, "
+                      f"wall {format_si(s['wall_s'], 's')}")
 
 
 def register(app: typer.Typer) -> None:
