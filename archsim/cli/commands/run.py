@@ -65,8 +65,8 @@ def run(
     if result.stack:
         s = result.stack
         console.print(f"software stack {t(s['software'])}, host {t(s['host'])} (the workload's `stack:`, default "
-                      f"eager = HF transformers; `archsim stack` breaks it down): GPU-busy {format_si(s['gpu_busy_s'], 's')}, "
-                      f"wall {format_si(s['wall_s'], 's')}")
+                      f"eager = HF transformers; `archsim stack` breaks it down): GPU-busy "
+                      f"{format_si(s['gpu_busy_s'], 's')}, wall {format_si(s['wall_s'], 's')}")
 
 
 def register(app: typer.Typer) -> None:
