@@ -1,7 +1,8 @@
 """archsim's pipeline on one screen: ``simulate(workload, hardware) -> Result``.
 
 1. resolve the inputs (preset names or YAML paths -> validated schema objects);
-2. check that it fits the device's memory (:mod:`archsim.capacity`), then lower it to typed operators (:mod:`archsim.lowering`, the one place that does it);
+2. check that it fits the device's memory (:mod:`archsim.capacity`), then lower it to typed operators
+   (:mod:`archsim.lowering`, the one place that does it);
 3. choose a backend for the hardware family (:mod:`archsim.backends`, registered by entry point);
 4. the shared driver costs every operator (:mod:`archsim.backends.driver`: roofline fallback,
    notes, timeline) and returns a :class:`~archsim.result.Result`;

@@ -1,7 +1,8 @@
 """FPGA resource counts of the RTL blocks with yosys ``synth_xilinx -family xcup`` (UltraScale+).
 
 :func:`write_resources` (``archsim reproduce rtl``) synthesises every block in :data:`BLOCKS`
-(flattened, Debian yosys) and writes a resource table (``rtl/resources.json`` is the committed one): per block, LUTs (LUT1..LUT6), flip-flops (FD*), DSP48E1
+(flattened, Debian yosys) and writes a resource table (``rtl/resources.json`` is the committed one):
+per block, LUTs (LUT1..LUT6), flip-flops (FD*), DSP48E1
 slices (DSP48E2), LUTRAM and BRAM cells, CARRY chains, plus the yosys version and the command. IO
 buffers (IBUF/OBUF/BUFG) are left out: the blocks are parts of a design, not top levels.
 Counts are yosys's mapping before place-and-route (no Vivado optimisation): expect them to
@@ -11,6 +12,7 @@ differ from vendor-tool numbers by tens of percent, mostly in LUTs.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 import re
 import shutil
 import subprocess

@@ -39,8 +39,8 @@ from functools import singledispatch
 from pathlib import Path
 
 from archsim.engine.fixed_units import EdgeSoftmaxUnit, GeluUnit
-from archsim.fpga.regions import AxiPort, HlsRegion, Fifo, Stage
 from archsim.fpga.device import Design, FpgaPart, Resources, bram_for_array, mac_array
+from archsim.fpga.regions import AxiPort, Fifo, HlsRegion, Stage
 from archsim.operators import (
     Attention,
     AttentionContext,

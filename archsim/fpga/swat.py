@@ -27,8 +27,8 @@ from typing import Any
 from archsim import presets
 from archsim.backends.roofline import evaluate_op
 from archsim.fpga.baselines import GPU_IDLE_POWER_W
-from archsim.fpga.regions import AxiPort, HlsRegion, Fifo, Stage
 from archsim.fpga.device import Design, FpgaPart, Resources, bram_for_array, check_fit, mac_array
+from archsim.fpga.regions import AxiPort, Fifo, HlsRegion, Stage
 from archsim.operators import Attention, Role
 
 PAPER = {"latency_speedup_vs_baseline_max": 22.0, "energy_eff_vs_baseline_max": 5.7, "energy_eff_vs_gpu": 15.0}

@@ -13,7 +13,6 @@ report shows the gain's sensitivity to it.
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 

@@ -8,10 +8,10 @@ import pytest
 
 from archsim import presets
 from archsim.api import simulate
-from archsim.fpga.regions import AxiPort, HlsRegion, Fifo, Pipeline, Stage
 from archsim.fpga.design import UnifiedDesign, UnifiedDesignConfig
 from archsim.fpga.device import FpgaPart, ResourceOveruseError, bram_for_array, check_fit, dsps_per_multiplier
 from archsim.fpga.edge_moe import attention_bandwidth_sweep, patch_reordering, workload
+from archsim.fpga.regions import AxiPort, Fifo, HlsRegion, Pipeline, Stage
 from archsim.fpga.swat import SwatConfig, baseline_cycles, swat_cycles, swat_design
 
 
