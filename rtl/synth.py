@@ -12,11 +12,11 @@ differ from vendor-tool numbers by tens of percent, mostly in LUTs.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 import re
 import shutil
 import subprocess
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from archsim.rtl import RTL_DIR
 
