@@ -11,10 +11,11 @@ each part costed by the pipeline's own lowering, backend, driver and collectives
 (:func:`archsim.api.simulate` does the same; ``tests/serving/test_validation.py`` checks that a pure prefill
 or pure decode iteration costs exactly what ``simulate`` says).
 
-Stated errors of this composition (not bucketing): a prefill chunk attends only to itself, not to the
-earlier chunks of its prompt (an underestimate of the attention of later chunks); decode attention at the
-mean context is exact for costs linear in the context (as :mod:`archsim.lowering` says of its decode steps);
-the attention kernels of the chunks and of the decodes run one after the other (no fused varlen kernel).
+A later chunk of a chunked prefill attends to its prompt's earlier chunks too (causal, bottom-right
+aligned), at the iteration's mean prior length. Stated errors of this composition (not bucketing): chunk
+and decode attention at their mean lengths are exact for costs linear in the context (as
+:mod:`archsim.lowering` says of its decode steps); the attention kernels of the chunks and of the decodes
+run one after the other (no fused varlen kernel).
 
 Bucketing (what makes 10,000 requests fast; one backend call per new key, and each operator is costed
 once): the per-token rows are exact up to 256 and rounded up to ``prefill_bucket`` (32) above; the LM-head
@@ -31,7 +32,7 @@ compositions (seed 5); ``tests/serving/test_validation.py`` bounds it.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pydantic import TypeAdapter
@@ -42,7 +43,7 @@ from archsim.backends.driver import run_operators
 from archsim.capacity import memory_report
 from archsim.errors import ConfigError
 from archsim.lowering import lower, tokens_by_phase
-from archsim.operators import Collective, Role
+from archsim.operators import Collective, Role, Softmax
 from archsim.schemas.hardware import SystemSpec
 from archsim.schemas.workload import Phase, Workload
 from archsim.serving.schedulers import Iteration
@@ -193,9 +194,29 @@ class BackendCost:
         """The LM head (and its vocab-parallel gather) for ``rows`` sequences: one logit row per sequence."""
         return self.phase_seconds({"phase": "decode", "batch": rows, "context_len": 1, "steps": 1}, "head")
 
-    def prefill_attention_s(self, chunks: int, tokens: int) -> float:
+    def prefill_attention_s(self, chunks: int, tokens: int, prior_mean: float = 0.0) -> float:
+        """Attention of ``chunks`` prefill chunks of the mean length, each after ``prior_mean`` tokens of its prompt
+        already in the cache (causal, bottom-right aligned: a chunk's queries see the earlier chunks and
+        themselves); linear between context grid points of the prior length, as decode attention is."""
         batch, seq = self.buckets.prefill_key(chunks, tokens)
-        return self.phase_seconds({"phase": "prefill", "batch": batch, "seq_len": seq}, "attention")
+        phase = {"phase": "prefill", "batch": batch, "seq_len": seq}
+        if prior_mean <= 0:
+            return self.phase_seconds(phase, "attention")
+        p0, p1 = self.buckets.context_grid(prior_mean)
+        if p1 == p0:
+            return self._chunk_attention(phase, p0)
+        w = (prior_mean - p0) / (p1 - p0)
+        return (1 - w) * self._chunk_attention(phase, p0) + w * self._chunk_attention(phase, p1)
+
+    def _chunk_attention(self, phase: dict[str, Any], prior: int) -> float:
+        key = (tuple(sorted(phase.items())), "attention", prior)
+        if key not in self._phase_memo:
+            self.backend_calls += 1
+            wl, ops = self._lowered(phase)
+            ops = [_with_prior(op, prior) for op in ops if _part(op) == "attention"]
+            self._phase_memo[key] = run_operators(self.backend, wl.name, self.device, ops,
+                                                  tokens_by_phase(wl, self.model)).latency_s
+        return self._phase_memo[key]
 
     def decode_attention_s(self, batch: int, context_mean: float) -> float:
         """Decode attention of ``batch`` sequences at mean context ``context_mean`` (linear between grid points)."""
@@ -210,23 +231,33 @@ class BackendCost:
         w = (context_mean - c0) / (c1 - c0)
         return (1 - w) * at(c0) + w * at(c1)
 
-    def composition_s(self, chunks: int, prefill_tokens: int, decode_batch: int, context_mean: float) -> float:
+    def composition_s(self, chunks: int, prefill_tokens: int, decode_batch: int, context_mean: float,
+                      prior_mean: float = 0.0) -> float:
         """One fused iteration: per-token operators over all ``prefill_tokens + decode_batch`` rows, one LM-head
-        row per sequence, the prefill chunks' attention and the decode tokens' attention."""
+        row per sequence, the prefill chunks' attention (after ``prior_mean`` cached tokens of their prompts)
+        and the decode tokens' attention."""
         seconds = self.tokens_s(prefill_tokens + decode_batch) + self.head_s(chunks + decode_batch)
         if chunks:
-            seconds += self.prefill_attention_s(chunks, prefill_tokens)
+            seconds += self.prefill_attention_s(chunks, prefill_tokens, prior_mean)
         if decode_batch:
             seconds += self.decode_attention_s(decode_batch, context_mean)
         return seconds
 
     def __call__(self, it: Iteration) -> float:
         ctx = it.decode_context
+        prior = it.prefill_context
         return self.composition_s(len(it.prefill), it.prefill_tokens, it.decode_batch,
-                                  sum(ctx) / len(ctx) if ctx else 0.0)
+                                  sum(ctx) / len(ctx) if ctx else 0.0, sum(prior) / len(prior) if prior else 0.0)
 
 
 _ATTENTION_ROLES = frozenset({Role.ATTENTION, Role.ATTN_SCORES, Role.ATTN_SOFTMAX, Role.ATTN_CONTEXT})
+
+
+def _with_prior(op: Any, prior: int) -> Any:
+    """``op`` with ``prior`` more key/value tokens before its queries (a later chunk of a chunked prefill)."""
+    if isinstance(op, Softmax):
+        return replace(op, cols=op.cols + prior)
+    return replace(op, seq_kv=op.seq_kv + prior)
 
 
 def _part(op: Any) -> str:

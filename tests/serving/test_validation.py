@@ -85,6 +85,18 @@ def test_single_request_equals_prefill_plus_decodes(llama7b):
     assert run.end_s == pytest.approx(simulate(both, hw).latency_s, rel=1e-3)
 
 
+def test_later_chunks_attend_to_earlier_ones(llama7b):
+    wl, hw = llama7b
+    cost = BackendCost(wl, hw, buckets=EXACT)
+    times = [cost.prefill_attention_s(1, 512, prior) for prior in (0, 512, 1536)]
+    assert times[0] < times[1] < times[2]
+    # a 512-token chunk after 1536 cached tokens sees fewer (query, key) pairs than a fresh 2048-token prompt
+    assert times[2] < cost.prefill_attention_s(1, 2048)
+    it = Iteration("engine")
+    it.prefill, it.prefill_context = [(Request(0, 0.0, 2048, 2), 512)], [1536]
+    assert cost(it) == pytest.approx(cost.tokens_s(512) + cost.head_s(1) + times[2], rel=1e-12)
+
+
 def test_backend_cost_is_the_pipeline_on_a_tp8_system():
     wl, hw = presets.load_workload("workloads/llama3-70b-tp8.yaml"), presets.load_hardware("hgx-h100")
     cost = BackendCost(wl, hw, buckets=EXACT)
