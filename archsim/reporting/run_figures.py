@@ -71,8 +71,10 @@ def operator_breakdown(result: Any) -> Section:
     for i, res in enumerate(resources):
         fig.add_bar(name=res, x=labels, y=[o.time_by_resource.get(res, 0.0) * o.count * 1e3 for o in result.ops],
                     marker_color=_PALETTE[i % len(_PALETTE)])
-    fig.add_scatter(name="operator time (max)", x=labels, y=[o.total_time_s * 1e3 for o in result.ops],
-                    mode="markers", marker={"symbol": "line-ew-open", "size": 28, "color": "black"})
+    error = _interval_error_bars(result)
+    fig.add_scatter(name="operator time (max)" + (", 80% interval" if error else ""), x=labels,
+                    y=[o.total_time_s * 1e3 for o in result.ops], mode="markers",
+                    marker={"symbol": "line-ew-open", "size": 28, "color": "black"}, error_y=error)
     fig.update_layout(barmode="group", yaxis={"title": "ms (all repetitions)"}, height=480)
     rows = [{"operator": label, "count": o.count, "bound": o.bound, "time_s": o.total_time_s,
              "share": o.total_time_s / result.latency_s if result.latency_s else 0.0,
@@ -80,7 +82,22 @@ def operator_breakdown(result: Any) -> Section:
             for label, o in zip(labels, result.ops, strict=True)]
     return Section("operators", "Per-operator time by resource", fig, table=rows,
                    note="Bars: the time each resource would need for the operator; the operator takes the "
-                        "largest (its bound).")
+                        "largest (its bound). Error bars: the 80% prediction interval of operators whose kernel "
+                        "cell has validation data (archsim.intervals); none where unvalidated.")
+
+
+def _interval_error_bars(result: Any) -> dict[str, Any] | None:
+    """plotly ``error_y`` (ms, all repetitions) from the Result's 80% intervals; None when it has none."""
+    ops = (getattr(result, "intervals", None) or {}).get("ops")
+    if not ops or not any(r.get("total_time_s_p80") for r in ops):
+        return None
+    plus, minus = [], []
+    for o, r in zip(result.ops, ops, strict=True):
+        lo_hi = r.get("total_time_s_p80")
+        plus.append((lo_hi[1] - o.total_time_s) * 1e3 if lo_hi else 0.0)
+        minus.append((o.total_time_s - lo_hi[0]) * 1e3 if lo_hi else 0.0)
+    return {"type": "data", "symmetric": False, "array": [max(0.0, p) for p in plus],
+            "arrayminus": [max(0.0, m) for m in minus], "color": "#444"}
 
 
 def energy_breakdown(result: Any) -> Section:
