@@ -29,7 +29,7 @@ import numpy as np
 
 from archsim.engine import dram_core as core
 from archsim.engine.core import Engine
-from archsim.engine.dram_gates import core_tables, new_core_state
+from archsim.engine.dram_gates import core_tables, effect_lists, new_core_state
 from archsim.engine.dram_mapping import AddressMapping
 from archsim.engine.dram_parts import resolve
 from archsim.engine.dram_sched import INF, new_queues, schedule_unit
@@ -88,7 +88,8 @@ class DramController:
                           write_high=min(queue_depth, math.floor(wp.get("high", 1.0) * queue_depth) + 1),
                           write_low=math.ceil(wp.get("low", 0.0) * queue_depth), queue_per_channel=queue_per_channel)
         bank_t, bg_t, unit_t, rank_t, xrank_t = core_tables(std)
-        self.tables = (bank_t, bg_t, unit_t, p, rank_t, xrank_t)
+        eff, neff = effect_lists((bank_t, bg_t, unit_t, rank_t, xrank_t), std.organisation.ranks)
+        self.tables = (bank_t, bg_t, unit_t, p, rank_t, xrank_t, eff, neff)
         self.state = new_core_state(std)
         self.state[5][:, REF_DUE] = p[P_REF_INTERVAL]
         self.queues, self.bank_lists = new_queues(units, queue_depth * (2 if drain else 1), banks)

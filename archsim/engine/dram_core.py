@@ -81,7 +81,7 @@ COUNTER_NAMES = ("act", "pre", "rd", "wr", "refab", "refpb", "row_hits", "row_mi
                  "auto_precharges", "read_forwards", "write_merges")
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _log(log, g, t, u, cmd, b, row, bus):
     n = g[G_LOGN]
     if n < log.shape[0]:
@@ -89,7 +89,7 @@ def _log(log, g, t, u, cmd, b, row, bus):
         g[G_LOGN] = n + 1
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _finish(tx, k, t_id, done, comp, g):
     tx[k, TX_LEFT] -= 1
     if done > tx[k, TX_DONE]:
@@ -99,7 +99,7 @@ def _finish(tx, k, t_id, done, comp, g):
         g[G_COMPN] += 1
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _queued_write(u, b, row, col, q_row, q_write, q_col, q_next, b_head):
     s = b_head[u, b]
     while s >= 0:
@@ -109,7 +109,7 @@ def _queued_write(u, b, row, col, q_row, q_write, q_col, q_next, b_head):
     return False
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def advance(until, stop_when_drained, st, tb, qs, bq, nxt, tx, g, heap, comp, counters, mp, log):
     """Play commands and front-end entries with cycle < ``until``; returns the last event cycle.
 
@@ -117,7 +117,7 @@ def advance(until, stop_when_drained, st, tb, qs, bq, nxt, tx, g, heap, comp, co
     0-row array for none).
     """
     bank_next, bg_next, unit_next, open_row, _faw, ui, rank_next, rfaw, bus = st
-    d_bank, d_bg, d_unit, p, d_rank, d_xrank = tb
+    p, eff, neff = tb[3], tb[6], tb[7]
     q_valid, q_bank, q_row, q_write, q_seq, q_txn, q_flags, q_next, q_prev, q_col = qs
     b_head, b_tail, b_count, b_wcount, b_hits, active, active_at = bq
     offset_bits, fields, widths, pcs, bpg, burst_bytes, n_bursts_total = mp
@@ -236,7 +236,7 @@ def advance(until, stop_when_drained, st, tb, qs, bq, nxt, tx, g, heap, comp, co
             if is_ref == 1:
                 b = slot
                 issue(cmd, u, b, -1, tc, True, bank_next, bg_next, unit_next, open_row, ui, rank_next, rfaw, bus,
-                      d_bank, d_bg, d_unit, d_rank, d_xrank, p)
+                      eff, neff, p)
                 _log(log, g, tc, u, cmd, b, -1, 1)
                 if cmd == PRE:
                     b_hits[u, b] = 0
@@ -254,7 +254,7 @@ def advance(until, stop_when_drained, st, tb, qs, bq, nxt, tx, g, heap, comp, co
                 b = q_bank[u, slot]
                 _log(log, g, tc, u, cmd, b, q_row[u, slot] if cmd != PRE else -1, 1)
                 issue(cmd, u, b, q_row[u, slot], tc, True, bank_next, bg_next, unit_next, open_row, ui, rank_next, rfaw,
-                      bus, d_bank, d_bg, d_unit, d_rank, d_xrank, p)
+                      bus, eff, neff, p)
                 if cmd == ACT:
                     hits = 0
                     s2 = b_head[u, b]
@@ -312,7 +312,7 @@ def advance(until, stop_when_drained, st, tb, qs, bq, nxt, tx, g, heap, comp, co
                         if not keep:
                             t_pre = max(tc, gate(PRE, u, b, bank_next, bg_next, unit_next, rank_next, rfaw, ui, bus, p))
                             issue(PRE, u, b, -1, t_pre, False, bank_next, bg_next, unit_next, open_row, ui, rank_next,
-                                  rfaw, bus, d_bank, d_bg, d_unit, d_rank, d_xrank, p)
+                                  rfaw, bus, eff, neff, p)
                             _log(log, g, t_pre, u, PRE, b, -1, 0)
                             b_hits[u, b] = 0
                             counters[u, C_AUTOPRE] += 1

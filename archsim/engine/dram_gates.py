@@ -72,6 +72,22 @@ def core_tables(std: MemoryStandard) -> tuple[np.ndarray, ...]:
     return bank, bg, unit, rank, xrank
 
 
+def effect_lists(tables: tuple[np.ndarray, ...], ranks: int) -> tuple[np.ndarray, np.ndarray]:
+    """The nonzero entries of the (bank, bank group, unit, rank, other rank) tables per preceding command, as rows
+    (scope, following command, distance), so that :func:`issue` touches only the gates a command sets."""
+    scopes = tables if ranks > 1 else tables[:3]
+    rows = [[(k, c, int(d[cmd, c])) for k, d in enumerate(scopes) for c in range(NCMD) if d[cmd, c] > 0]
+            for cmd in range(NCMD)]
+    width = max(1, max(len(r) for r in rows))
+    eff = np.zeros((NCMD, width, 3), np.int64)
+    neff = np.zeros(NCMD, np.int64)
+    for cmd, r in enumerate(rows):
+        neff[cmd] = len(r)
+        if r:
+            eff[cmd, : len(r)] = r
+    return eff, neff
+
+
 def new_core_state(std: MemoryStandard) -> tuple[np.ndarray, ...]:
     """The state of :func:`archsim.engine.dram_timing.new_state` plus (rank_next, rank FAW rings, buses)."""
     o = std.organisation
@@ -84,7 +100,7 @@ def new_core_state(std: MemoryStandard) -> tuple[np.ndarray, ...]:
     return (*st, rank_next, rfaw, bus)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def bus_ready(cmd, u, ui, bus, p):
     """First cycle the command bus can carry ``cmd`` of unit ``u``."""
     if p[P_CMD_BUS] == 0:
@@ -97,14 +113,14 @@ def bus_ready(cmd, u, ui, bus, p):
     return (bus[ch, 0] + 1) >> 1
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def faw_row(u, b, p):
     """Row of the tFAW ring array for bank ``b`` of unit ``u`` (per rank or per unit)."""
     r = (b >> p[P_RSHIFT]) if p[P_FAW_RANK] == 1 else 0
     return u * p[P_RANKS] + r
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def gate(cmd, u, b, bank_next, bg_next, unit_next, rank_next, rfaw, ui, bus, p):
     """Earliest cycle every timing gate and the command bus allow ``cmd`` to bank ``b`` of unit ``u``."""
     t = max(bus_ready(cmd, u, ui, bus, p), bank_next[u, b, cmd], bg_next[u, b >> p[P_BPG_SHIFT], cmd],
@@ -115,9 +131,9 @@ def gate(cmd, u, b, bank_next, bg_next, unit_next, rank_next, rfaw, ui, bus, p):
     return t
 
 
-@njit(cache=True, inline="always")
-def issue(cmd, u, b, row, t, uses_bus, bank_next, bg_next, unit_next, open_row, ui, rank_next, rfaw, bus, d_bank,
-          d_bg, d_unit, d_rank, d_xrank, p):
+@njit(cache=True, inline="always", error_model="numpy")
+def issue(cmd, u, b, row, t, uses_bus, bank_next, bg_next, unit_next, open_row, ui, rank_next, rfaw, bus, eff, neff,
+          p):
     """Record ``cmd`` issued at cycle ``t``; returns the cycle its timing takes effect (``t``, or ``t + 1`` for a
     PRE on a falling edge)."""
     te = t
@@ -137,23 +153,25 @@ def issue(cmd, u, b, row, t, uses_bus, bank_next, bg_next, unit_next, open_row, 
                 bus[ch, 0] = h + (p[P_ACT_HALF] if cmd == ACT else p[P_ROW_HALF])
     g = b >> p[P_BPG_SHIFT]
     r = b >> p[P_RSHIFT]
-    ranks = p[P_RANKS]
-    for c in range(NCMD):
-        if d_bank[cmd, c] > 0 and te + d_bank[cmd, c] > bank_next[u, b, c]:
-            bank_next[u, b, c] = te + d_bank[cmd, c]
-        if d_bg[cmd, c] > 0 and te + d_bg[cmd, c] > bg_next[u, g, c]:
-            bg_next[u, g, c] = te + d_bg[cmd, c]
-        if d_unit[cmd, c] > 0 and te + d_unit[cmd, c] > unit_next[u, c]:
-            unit_next[u, c] = te + d_unit[cmd, c]
-        if ranks > 1:  # one rank: core_tables folded the rank scope into the unit scope
-            d = d_rank[cmd, c]
-            if d > 0 and te + d > rank_next[u, r, c]:
-                rank_next[u, r, c] = te + d
-            d = d_xrank[cmd, c]
-            if d > 0:
-                for rr in range(ranks):
-                    if rr != r and te + d > rank_next[u, rr, c]:
-                        rank_next[u, rr, c] = te + d
+    for i in range(neff[cmd]):
+        k, c, d = eff[cmd, i, 0], eff[cmd, i, 1], eff[cmd, i, 2]
+        v = te + d
+        if k == 0:
+            if v > bank_next[u, b, c]:
+                bank_next[u, b, c] = v
+        elif k == 1:
+            if v > bg_next[u, g, c]:
+                bg_next[u, g, c] = v
+        elif k == 2:
+            if v > unit_next[u, c]:
+                unit_next[u, c] = v
+        elif k == 3:
+            if v > rank_next[u, r, c]:
+                rank_next[u, r, c] = v
+        else:  # every other rank
+            for rr in range(p[P_RANKS]):
+                if rr != r and v > rank_next[u, rr, c]:
+                    rank_next[u, rr, c] = v
     if cmd == ACT:
         open_row[u, b] = row
         f = faw_row(u, b, p)

@@ -56,7 +56,7 @@ from archsim.engine.dram_timing import (
 INF = 1 << 62
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _oldest_of_type(u, b, want_write, q_write, q_next, b_head):
     """Oldest queued request of bank ``b`` that is a write (1), a read (0) or either (-1)."""
     s = b_head[u, b]
@@ -67,7 +67,7 @@ def _oldest_of_type(u, b, want_write, q_write, q_next, b_head):
     return s
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _refresh_bank(u, nbanks, ui, open_row, b_count, bank_next):
     """Per-bank refresh target: a bank not yet refreshed this round; idle, closed and recently used first."""
     mask = ui[u, REF_MASK]
@@ -82,7 +82,7 @@ def _refresh_bank(u, nbanks, ui, open_row, b_count, bank_next):
     return rb
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def schedule(u, now, bank_next, bg_next, unit_next, open_row, ui, rank_next, rfaw, bus, p, q_row, q_write, q_seq,
              q_next, b_head, b_count, b_hits, b_wcount, active, nxt):
     """Store in ``nxt[u]`` = (cycle, command, queue slot or bank, is_refresh) of unit ``u``'s next command.
