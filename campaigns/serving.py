@@ -87,6 +87,7 @@ class Engine:
         self.max_batch, self.prompt = max_batch, prompt
         with torch.device("cuda"):
             self.m = wm_models.PlainLlama(self.shape, layers, max_pos=self.max_len)
+        self.m.requires_grad_(False)
         self.m.alloc_cache(max_batch, self.max_len)
         dev = "cuda"
         self.ids = torch.randint(0, self.shape["vocab"], (max_batch,), device=dev)
@@ -378,6 +379,7 @@ def run(args) -> int:
                               "waiting request if a slot is free, then one synchronize (all tokens emitted at its end)",
                  "decode_attention": "SDPA with boolean length mask over kv_max_len (default backend choice)",
                  "sampling": "greedy argmax on GPU; no EOS", "gc": "disabled during each load",
+                 "autograd": "off (torch.no_grad, parameters requires_grad=False)",
                  "smoke": args.smoke, "command": " ".join(sys.argv)})
     log(f"engine ready: {args.layers} layers, max batch {args.max_batch}, decode {info['decode']}")
     iso = time_isolated(eng, Sink(os.path.join(args.out, "serving-buckets.csv"), BUCKET_FIELDS),
@@ -415,7 +417,13 @@ def run(args) -> int:
         arr = np.cumsum(rng.exponential(1.0 / qps, size=int(qps * dur * 1.5) + 50))
         arr = arr[arr < dur].tolist()
         label = f"load{int(round(frac * 100)):03d}"
-        res = serve(eng, label, arr, args.output, dur + drain, reqs, its)
+        try:
+            res = serve(eng, label, arr, args.output, dur + drain, reqs, its)
+        except Exception as e:  # keep what was written; the meta says where it stopped
+            info["error"] = f"{label}: {e!r}"[:400]
+            log(f"{label} FAILED {e!r}")
+            break
+        res["mem_allocated_gib"] = torch.cuda.memory_allocated() / 2**30
         res.update({"fraction": frac, "qps": qps, "seed": seed, "duration_s": dur, "drain_s": drain,
                     "arrivals": "poisson, numpy default_rng(seed).exponential(1/qps), kept while < duration_s"})
         info["loads"].append(res)
@@ -490,7 +498,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.smoke:
         args.load_s = min(args.load_s, 3.0)
-    return run(args)
+    import torch
+    with torch.no_grad():  # no autograd: in-place cache writes would otherwise chain history (memory grows)
+        return run(args)
 
 
 if __name__ == "__main__":
