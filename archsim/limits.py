@@ -48,4 +48,9 @@ MAX_COUNT = 2**20
 #: Bytes ``archsim microbench dram --bytes`` may move through the event-driven DRAM model
 #: (~1 M bursts per CPU-second: 4 GiB of 64 B bursts is about a minute).
 MAX_MICROBENCH_DRAM_BYTES = 4 * 2**30
+#: Parallel workers of ``archsim sweep --workers`` (a process pool or Ray actors; 1,024 is eight
+#: 128-core hosts, well past any local pool: each worker holds a Python process of ~180 MB).
+MAX_SWEEP_WORKERS = 1024
+#: Seconds between ``archsim sweep`` checkpoints of results.parquet (an hour: a kill loses at most that).
+MAX_CHECKPOINT_S = 3600.0
 

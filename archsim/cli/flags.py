@@ -4,8 +4,9 @@ Every numeric flag of an archsim command has a type and a range (``typer.Option(
 bounds from :mod:`archsim.limits`); floats must also be finite (click's FloatRange lets NaN
 through, so :func:`finite` checks it); a flag with a fixed set of values is a :func:`choice`
 (a callback that lists them on a miss); an output path is checked for a writable folder by :func:`output_file` /
-:func:`output_dir` before the simulation runs. A bad flag is a click ``BadParameter``: one line
-naming the flag, exit code 2, no traceback, nothing written.
+:func:`output_dir` before the simulation runs, and an existing output file must be one archsim wrote
+(:mod:`archsim.outfile`). A bad flag is a click ``BadParameter``: one line naming the flag, exit code 2,
+no traceback, nothing written.
 """
 
 from __future__ import annotations
@@ -81,17 +82,19 @@ def _writable_folder(folder: Path, create: bool) -> None:
 
 
 def output_file(*, create_parents: bool = True) -> Callable[[Path | None], Path | None]:
-    """Callback for a flag naming a file archsim will write: its folder must be writable (or creatable)."""
+    """Callback for a flag naming a file archsim will write: its folder must be writable (or creatable), and an
+    existing file there must be one archsim wrote (:mod:`archsim.outfile`: the writer embeds a marker)."""
 
     def check(value: Path | None) -> Path | None:
         if value is None:
             return value
+        from archsim.outfile import refusal
+
         path = Path(value).expanduser()
-        if path.is_dir():
-            raise typer.BadParameter(f"{path} is a folder; give a file name")
-        if path.exists() and not os.access(path, os.W_OK):
-            raise typer.BadParameter(f"{path} exists and is not writable")
-        _writable_folder(path.absolute().parent, create_parents)
+        why = refusal(path)  # a folder, a device, or a file archsim did not write: never replaced
+        if why is not None:
+            raise typer.BadParameter(why)
+        _writable_folder(path.resolve().parent, create_parents)
         return value
 
     return check

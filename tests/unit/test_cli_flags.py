@@ -74,6 +74,14 @@ CASES = [
     (["measure", "--budget-s", "-1"], "--budget-s"),
     (["measure", "--subset", "tiny"], "--subset"),
     (["presets", "gadgets"], "kind"),
+    # sweep (refused before the sweep file is read)
+    (["sweep", "s.yaml", "--checkpoint-s", "nan"], "--checkpoint-s"),
+    (["sweep", "s.yaml", "--checkpoint-s", "0"], "--checkpoint-s"),
+    (["sweep", "s.yaml", "--checkpoint-s", "-1"], "--checkpoint-s"),
+    (["sweep", "s.yaml", "--checkpoint-s", "3601"], "--checkpoint-s"),
+    (["sweep", "s.yaml", "--workers", "0"], "--workers"),
+    (["sweep", "s.yaml", "--workers", "1025"], "--workers"),
+    (["sweep", "s.yaml", "--engine", "dask"], "--engine"),
 ]
 
 
@@ -127,6 +135,13 @@ def test_predict_flags_match_the_gpu_model():
 
     assert cli.ATTENTION_IMPLS == model.ATTENTION_IMPLS and cli.GEMM_IMPLS == model.GEMM_IMPLS
     assert set(cli.DTYPES) == set(model.K.ELEM)
+
+
+def test_sweep_engines_match_the_runner():
+    from archsim.cli.commands import sweep as cli
+    from archsim.sweep import engines
+
+    assert cli.ENGINES == engines.ENGINES
 
 
 def test_attention_dtypes_match_the_schema():

@@ -10,11 +10,28 @@ from typing import Annotated
 
 import typer
 
+from archsim import outfile
 from archsim.cli import flags
 
 
 def _pct(x: float) -> str:
     return f"{x * 100:+.1f}%"
+
+
+# Every file compare writes goes through archsim.outfile: atomic, marked, never over a file archsim did not write.
+def _html(path: Path, figure) -> None:
+    html = figure.to_html(include_plotlyjs="cdn")  # what write_html(include_plotlyjs="cdn") writes
+    outfile.write(path, outfile.marked_text(html, "compare-plot").encode(), flag="--plot")
+
+
+def _markdown(path: Path, text: str) -> None:
+    outfile.write(path, outfile.marked_text(text + "\n", "compare-markdown").encode(), flag="--markdown")
+    typer.echo(f"markdown: {path}")
+
+
+def _json(path: Path, doc: dict, default=None) -> None:
+    text = json.dumps(outfile.json_doc(doc, "compare"), indent=1, default=default)
+    outfile.write(path, text.encode(), flag="--json")
 
 
 def compare_cmd(
@@ -75,23 +92,18 @@ def compare_cmd(
             [(f"set={k}", v) for k, v in summary["by_set"].items()]:
         typer.echo(f"{name:28} {st['n']:4d} {st['mape'] * 100:6.1f}% {st['max'] * 100:6.1f}% "
                    f"{st['within_25pct'] * 100:5.0f}%")
-    plot = plot or flags.output_file()(Path("reports") / "gpu-validation" / f"parity-{hw}.html")
-    assert plot is not None
-    plot.parent.mkdir(parents=True, exist_ok=True)
+    plot = plot or Path("reports") / "gpu-validation" / f"parity-{hw}.html"
+    outfile.check(plot, "--plot")  # the default path too: a file archsim did not write there stays
     title = f"archsim GPU model vs {measured.name} on {hw}: MAPE {summary['all']['mape'] * 100:.1f}%"
-    parity_figure(rows, title).write_html(str(plot), include_plotlyjs="cdn")
+    _html(plot, parity_figure(rows, title))
     typer.echo(f"plot: {plot}")
     if svg is not None:
-        svg.parent.mkdir(parents=True, exist_ok=True)
-        svg.write_text(parity_svg(rows, title))
+        outfile.write(svg, outfile.marked_svg(parity_svg(rows, title), "compare-svg").encode(), flag="--svg")
         typer.echo(f"svg: {svg}")
     if markdown is not None:
-        markdown.parent.mkdir(parents=True, exist_ok=True)
-        markdown.write_text(markdown_tables(rows, skipped, summary) + "\n")
-        typer.echo(f"markdown: {markdown}")
+        _markdown(markdown, markdown_tables(rows, skipped, summary))
     if json_out is not None:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps({"rows": rows, "skipped": skipped, "summary": summary}, indent=1))
+        _json(json_out, {"rows": rows, "skipped": skipped, "summary": summary})
 
 
 def _whole(measured: Path, hw: str, calibration: str, plot: Path | None, markdown: Path | None,
@@ -104,20 +116,16 @@ def _whole(measured: Path, hw: str, calibration: str, plot: Path | None, markdow
     rows = compare_whole(measured, rep.kernels_csv_for(measured), device_calibration(hw, calibration))
     summary = summarise_whole(rows)
     rep.print_rows(rows, summary, typer.echo, rows_shown)
-    plot = plot or flags.output_file()(Path("reports") / "whole-model" / f"parity-{hw}-{calibration}.html")
-    assert plot is not None
-    plot.parent.mkdir(parents=True, exist_ok=True)
+    plot = plot or Path("reports") / "whole-model" / f"parity-{hw}-{calibration}.html"
+    outfile.check(plot, "--plot")
     title = (f"whole-model parity {measured.name} on {hw} ({calibration}): GPU MAPE "
              f"{summary['groups']['all']['gpu']['mape'] * 100:.1f}%")
-    rep.parity_figure(rows, title).write_html(str(plot), include_plotlyjs="cdn")
+    _html(plot, rep.parity_figure(rows, title))
     typer.echo(f"plot: {plot}")
     if markdown is not None:
-        markdown.parent.mkdir(parents=True, exist_ok=True)
-        markdown.write_text(rep.markdown(rows, summary) + "\n")
-        typer.echo(f"markdown: {markdown}")
+        _markdown(markdown, rep.markdown(rows, summary))
     if json_out is not None:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps({"rows": rows, "summary": summary}, indent=1, default=str))
+        _json(json_out, {"rows": rows, "summary": summary}, default=str)
 
 
 def _energy(measured: Path, hw: str, markdown: Path | None, json_out: Path | None, rows_shown: str) -> None:
@@ -142,12 +150,9 @@ def _energy(measured: Path, hw: str, markdown: Path | None, json_out: Path | Non
             typer.echo(f"{name:24} {st['n']:4d} {st['energy_mape'] * 100:6.1f}% {st['power_mape'] * 100:6.1f}% "
                        f"{st['time_mape'] * 100:6.1f}% {st['max_energy_error'] * 100:6.1f}%")
     if markdown is not None:
-        markdown.parent.mkdir(parents=True, exist_ok=True)
-        markdown.write_text(energy_markdown(rows, summary) + "\n")
-        typer.echo(f"markdown: {markdown}")
+        _markdown(markdown, energy_markdown(rows, summary))
     if json_out is not None:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps({"rows": rows, "summary": summary}, indent=1))
+        _json(json_out, {"rows": rows, "summary": summary})
 
 
 def register(app: typer.Typer) -> None:

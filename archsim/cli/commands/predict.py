@@ -40,8 +40,10 @@ def _emit(pred, timeline: Path | None, events: bool = False) -> None:
         out["events"] = pred.event_check(_rates(pred.hardware), observer=observer)
         trace = observer.to_chrome_trace() if observer is not None else None
     if timeline is not None:
-        timeline.parent.mkdir(parents=True, exist_ok=True)
-        timeline.write_text(json.dumps(trace))
+        from archsim import outfile
+
+        outfile.write(timeline, json.dumps(outfile.trace_doc(trace or {"traceEvents": []}, "predict-timeline"))
+                      .encode(), flag="--timeline")
         out["timeline_file"] = str(timeline)
     typer.echo(json.dumps(out, indent=1))
 

@@ -46,7 +46,9 @@ def stack_cmd(
     for n in pred.notes:
         typer.echo(f"note: {n}")
     if json_out is not None:
-        json_out.write_text(json.dumps(pred.to_dict(), indent=1))
+        from archsim import outfile
+
+        outfile.write(json_out, json.dumps(outfile.json_doc(pred.to_dict(), "stack"), indent=1).encode(), flag="--json")
 
 
 def register(app: typer.Typer) -> None:

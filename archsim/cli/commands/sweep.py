@@ -7,17 +7,26 @@ from typing import Annotated
 
 import typer
 
+from archsim import limits
+from archsim.cli import flags
+
+#: archsim.sweep.engines.ENGINES, spelled here so `archsim --help` imports no engine (a test holds them equal)
+ENGINES = ("local", "ray")
+
 
 def sweep(
     sweep_file: Annotated[Path, typer.Argument(help="sweep YAML (kind: sweep)")],
     out: Annotated[Path, typer.Option(
         "--out", help="output folder; rerunning into it resumes")] = Path("archsim-sweep"),
-    engine: Annotated[str, typer.Option("--engine", help="local (process pool) or ray")] = "local",
-    workers: Annotated[int | None, typer.Option("--workers", help="parallel workers (default: CPU cores)")] = None,
+    engine: Annotated[str, typer.Option("--engine", help="local (process pool) or ray",
+                                        callback=flags.choice(ENGINES))] = "local",
+    workers: Annotated[int | None, typer.Option("--workers", help="parallel workers (default: CPU cores)", min=1,
+                                                max=limits.MAX_SWEEP_WORKERS)] = None,
     address: Annotated[str | None, typer.Option(
         "--address", help="Ray cluster address (default: start a local Ray)")] = None,
     checkpoint_s: Annotated[float, typer.Option(
-        "--checkpoint-s", help="seconds between results.parquet checkpoints")] = 1.0,
+        "--checkpoint-s", help="seconds between results.parquet checkpoints (> 0, at most 3600)",
+        callback=flags.finite(maximum=limits.MAX_CHECKPOINT_S, above=0.0))] = 1.0,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="discard results already in --out")] = False,
     force: Annotated[bool, typer.Option("--force", help="with --overwrite: replace --out even if archsim did not "
                                         "write it (never the current directory, home, or the sweep's folder)")] = False,

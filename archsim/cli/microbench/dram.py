@@ -43,18 +43,6 @@ def bounds(std, pattern: str, stride_bytes: int, units_touched: int, mapping: st
     return out
 
 
-def _write_atomically(path: str, text: str) -> None:
-    import os
-    import tempfile
-    from pathlib import Path
-
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=target.parent if str(target.parent) else ".", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, target)
-
-
 def register(app: typer.Typer) -> None:
     @app.command("dram")
     def dram_bench(
@@ -138,7 +126,10 @@ def register(app: typer.Typer) -> None:
                               parts=chosen)
         wall = time.perf_counter() - wall
         if command_trace and st.controller is not None:
-            _write_atomically(command_trace, json.dumps(st.controller.command_trace()))
+            from archsim import outfile
+
+            trace_json = json.dumps(outfile.trace_doc(st.controller.command_trace(), "dram-command-trace"))
+            outfile.write(Path(command_trace), trace_json.encode(), flag="--command-trace")
         elapsed_s = st.elapsed_cycles * std.timing.tck_s
         moved = st.bytes_read + st.bytes_written
         touched = int((st.per_unit[:, 2] + st.per_unit[:, 3] > 0).sum())
