@@ -31,10 +31,13 @@ class BatchCore:
     completed prefills go to ``handoff(request, now_s)`` instead of decoding here."""
 
     def __init__(self, blocks: BlockManager, *, token_budget: int, max_seqs: int, decode: bool = True,
-                 handoff: Callable[[Request, float], None] | None = None) -> None:
+                 handoff: Callable[[Request, float], None] | None = None, chunked: bool = True,
+                 max_prefills: int | None = None) -> None:
         self.blocks = blocks
         self.token_budget = token_budget
         self.max_seqs = max_seqs
+        self.chunked = chunked
+        self.max_prefills = max_prefills
         self.decode = decode
         self.handoff = handoff
         self.waiting: deque[Request] = deque()
@@ -85,7 +88,12 @@ class BatchCore:
             r = self.waiting[0]
             if not r.in_prefill or budget < 1:
                 break
-            chunk = min(r.prefill_target - r.prefilled, budget)
+            if self.max_prefills is not None and len(it.prefill) >= self.max_prefills:
+                break
+            whole = r.prefill_target - r.prefilled
+            if not self.chunked and whole > budget and it.prefill:
+                break  # unchunked: a whole prompt, alone in the budget if it is larger than what is left
+            chunk = whole if not self.chunked else min(whole, budget)
             if not self.blocks.grow(r, chunk):
                 break
             self.running.append(self.waiting.popleft())
@@ -124,14 +132,21 @@ def check_limits(token_budget: int, max_seqs: int) -> None:
 @register_scheduler
 class Continuous(Scheduler):
     """One worker; ``token_budget`` tokens per iteration (vLLM's max_num_batched_tokens; 2048 is an archsim
-    choice), at most ``max_seqs`` running requests (vLLM's max_num_seqs default, 256)."""
+    choice), at most ``max_seqs`` running requests (vLLM's max_num_seqs default, 256). ``chunked=False``
+    takes new prompts whole (a prompt larger than the budget left waits for the next iteration, or runs alone
+    over budget as the iteration's first prefill); ``max_prefills`` caps the new prompts started per iteration
+    (1 with ``chunked=False`` is the policy of the measured server in ``campaigns/serving.py``)."""
 
     name = "continuous"
 
-    def __init__(self, deployment: Deployment, *, token_budget: int = 2048, max_seqs: int = 256) -> None:
+    def __init__(self, deployment: Deployment, *, token_budget: int = 2048, max_seqs: int = 256,
+                 chunked: bool = True, max_prefills: int | None = None) -> None:
         super().__init__(deployment)
         check_limits(token_budget, max_seqs)
-        self.core = BatchCore(self.new_blocks(), token_budget=token_budget, max_seqs=max_seqs)
+        if max_prefills is not None and max_prefills < 1:
+            raise ConfigError.single(f"max_prefills must be >= 1 (got {max_prefills})", key_path="scheduler")
+        self.core = BatchCore(self.new_blocks(), token_budget=token_budget, max_seqs=max_seqs, chunked=chunked,
+                              max_prefills=max_prefills)
 
     def admit(self, request: Request, now_s: float) -> None:
         self.core.waiting.append(request)

@@ -127,3 +127,12 @@ def test_static_max_wait_starts_a_partial_batch():
     # it4 [4.5, 6.2]: B + C (arrivals over) prefill 70 -> 1.7; B1, C1;  it5 [6.2, 7.3]: decode B; B2
     assert rows(r) == [("engine", 0.3, 2.3, 100, 1, 0), ("engine", 2.3, 3.4, 0, 0, 1), ("engine", 3.4, 4.5, 0, 0, 1),
                        ("engine", 4.5, 6.2, 70, 2, 0), ("engine", 6.2, 7.3, 0, 0, 1)]
+
+
+def test_continuous_unchunked_one_prefill_per_iteration():
+    r = run("continuous", three(), token_budget=64, chunked=False, max_prefills=1)
+    # it1 [0, 2.0]: A's whole prompt (100 > budget 64, but alone); A1
+    # it2 [2.0, 3.6]: decode A + B's whole 50 (one prefill per iteration: C waits) -> 1 + 0.5 + 0.1; A2, B1
+    # it3 [3.6, 5.0]: decode A, B + C 20 -> 1 + 0.2 + 0.2; A3 (done), B2 (done), C1 (done)
+    assert rows(r) == [("engine", 0.0, 2.0, 100, 1, 0), ("engine", 2.0, 3.6, 50, 1, 1), ("engine", 3.6, 5.0, 20, 1, 2)]
+    assert times(r) == [pytest.approx([2.0, 3.6, 5.0]), pytest.approx([3.6, 5.0]), pytest.approx([5.0])]

@@ -46,6 +46,9 @@ def serve(
                                                           "has waited this long (s)")] = None,
     token_budget: Annotated[int, typer.Option("--token-budget", help="continuous/disaggregated decode: tokens per "
                                               "iteration", **flags.SEQ)] = 2048,
+    no_chunking: Annotated[bool, typer.Option("--no-chunking", help="continuous: take new prompts whole")] = False,
+    max_prefills: Annotated[int | None, typer.Option("--max-prefills", help="continuous: new prompts per "
+                                                     "iteration at most", **flags.BATCH)] = None,
     max_seqs: Annotated[int, typer.Option("--max-seqs", help="running requests at most", **flags.BATCH)] = 256,
     slo_ttft_ms: Annotated[float | None, typer.Option("--slo-ttft-ms", callback=flags.finite(above=0.0))] = None,
     slo_tbt_ms: Annotated[float | None, typer.Option("--slo-tbt-ms", callback=flags.finite(above=0.0))] = None,
@@ -71,7 +74,8 @@ def serve(
     if scheduler not in names:
         raise typer.BadParameter(f"{scheduler!r} is not one of {', '.join(names)}", param_hint="--scheduler")
     options = ({"batch_size": batch_size, "max_wait_s": max_wait_s} if scheduler == "static" else
-               {"token_budget": token_budget, "max_seqs": max_seqs} if scheduler == "continuous" else
+               {"token_budget": token_budget, "max_seqs": max_seqs, "chunked": not no_chunking,
+                "max_prefills": max_prefills} if scheduler == "continuous" else
                {"decode_budget": token_budget, "max_seqs": max_seqs})
     slo = {k: v for k, v in (("ttft_ms", slo_ttft_ms), ("tbt_ms", slo_tbt_ms)) if v is not None} or None
     prompts = parse_lengths(prompt, max_tokens=limits.MAX_SEQ_LEN, flag="--prompt")
