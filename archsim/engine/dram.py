@@ -65,10 +65,12 @@ class DramController:
 
     def __init__(self, std: MemoryStandard, *, mapping: str = "RoBaCoBgPcCh", page_policy: str = "open",
                  queue_depth: int = 64, max_inflight: int | None = None, log_commands: int = 0,
-                 parts: dict[str, str] | None = None, queue_per_channel: bool = False) -> None:
+                 parts: dict[str, str] | None = None, queue_per_channel: bool = False,
+                 active_buffer: bool = False) -> None:
         """``log_commands``: record up to that many issued commands in :attr:`command_log`. ``parts``: controller
         parts by kind (:mod:`archsim.engine.dram_parts`); ``page_policy`` is the ``row_policy`` part.
-        ``queue_per_channel``: the pseudo-channels of a channel share one queue of ``queue_depth``."""
+        ``queue_per_channel``: the pseudo-channels of a channel share one queue of ``queue_depth``.
+        ``active_buffer``: a request stops counting against the queue once its row is activated for it."""
         if page_policy not in PAGE_POLICIES:
             raise ValueError(f"unknown page policy {page_policy!r}; valid: {', '.join(PAGE_POLICIES)}")
         if queue_depth < 1:
@@ -86,13 +88,15 @@ class DramController:
                           refresh=None if ref == "standard" else ref, scheduler=self.parts["scheduler"].code,
                           write_policy=self.parts["write_policy"].code,
                           write_high=min(queue_depth, math.floor(wp.get("high", 1.0) * queue_depth) + 1),
-                          write_low=math.ceil(wp.get("low", 0.0) * queue_depth), queue_per_channel=queue_per_channel)
+                          write_low=math.ceil(wp.get("low", 0.0) * queue_depth), queue_per_channel=queue_per_channel,
+                          active_buffer=active_buffer)
         bank_t, bg_t, unit_t, rank_t, xrank_t = core_tables(std)
         eff, neff = effect_lists((bank_t, bg_t, unit_t, rank_t, xrank_t), std.organisation.ranks)
         self.tables = (bank_t, bg_t, unit_t, p, rank_t, xrank_t, eff, neff)
         self.state = new_core_state(std)
         self.state[5][:, REF_DUE] = p[P_REF_INTERVAL]
-        self.queues, self.bank_lists = new_queues(units, queue_depth * (2 if drain else 1), banks)
+        slots = queue_depth * (2 if drain else 1)
+        self.queues, self.bank_lists = new_queues(units, slots + (banks if active_buffer else 0), banks)
         self.nxt = np.zeros((units, 4), np.int64)
         self.tx = np.zeros((64, core.TX_COLS), np.int64)
         self.g = np.zeros(core.G_LEN, np.int64)

@@ -10,10 +10,12 @@ or one burst each from a trace) enter in order, one burst per decision, while th
 unit's queue has room and fewer than ``max_inflight`` bursts are queued or in flight (a full
 queue holds the front end: head-of-line blocking, as the peers' trace front ends do).
 ``queue_per_channel`` makes a channel's pseudo-channels share one queue of ``queue_depth``,
-as Ramulator 2's per-channel HBM controller does. With the ``drain`` write policy a read
-whose address a queued write holds is forwarded (done one cycle later, no DRAM command) and
-a write to an address already queued merges into it. A burst completes at RD + nCL + nBL
-(WR + nCWL + nBL).
+as Ramulator 2's per-channel HBM controller does; ``active_buffer`` stops counting a request
+against the queue once its row is activated for it (Ramulator 2 moves it to an active buffer
+of one entry per bank; the scheduler then serves it in either write mode and keeps its row
+open). With the ``drain`` write policy a read whose address a queued write holds is
+forwarded (done one cycle later, no DRAM command) and a write to an address already queued
+merges into it. A burst completes at RD + nCL + nBL (WR + nCWL + nBL).
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from archsim.engine.dram_sched import INF, schedule
 from archsim.engine.dram_timing import (
     ACT,
     NACTIVE,
+    P_ACTBUF,
     P_CMD_BUS,
     P_NBANKS,
     P_NBL,
@@ -57,6 +60,8 @@ from archsim.engine.dram_timing import (
     P_W,
     P_WPOL,
     PRE,
+    QACT,
+    QACTW,
     QN,
     QW,
     RD,
@@ -124,6 +129,7 @@ def advance(until, stop_when_drained, st, tb, qs, bq, nxt, tx, g, heap, comp, co
     units = q_valid.shape[0]
     qcap = p[P_Q]
     qshare = p[P_QSHARE]
+    actbuf = p[P_ACTBUF] == 1
     nbl, ncl, ncwl = p[P_NBL], p[P_NCL], p[P_NCWL]
     closed_page = p[P_PAGE] == 1
     drain = p[P_WPOL] == 1
@@ -145,8 +151,8 @@ def advance(until, stop_when_drained, st, tb, qs, bq, nxt, tx, g, heap, comp, co
             q0 = (nu // qshare) * qshare  # the units sharing this request queue (one unless per channel)
             qn, qw = 0, 0
             for v in range(q0, q0 + qshare):
-                qn += ui[v, QN]
-                qw += ui[v, QW]
+                qn += ui[v, QN] - ui[v, QACT]
+                qw += ui[v, QW] - ui[v, QACTW]
             if drain:
                 full = (qw if tx[k, TX_WRITE] else qn - qw) >= qcap
             else:
@@ -241,6 +247,14 @@ def advance(until, stop_when_drained, st, tb, qs, bq, nxt, tx, g, heap, comp, co
                 if cmd == PRE:
                     b_hits[u, b] = 0
                     counters[u, C_PRE] += 1
+                    if actbuf:  # requests activated in this bank count against the queue again
+                        s2 = b_head[u, b]
+                        while s2 >= 0:
+                            if q_flags[u, s2] & 1:
+                                q_flags[u, s2] &= ~1
+                                ui[u, QACT] -= 1
+                                ui[u, QACTW] -= q_write[u, s2]
+                            s2 = q_next[u, s2]
                 else:
                     counters[u, C_REFAB if cmd == REFAB else C_REFPB] += 1
                     ui[u, REF_DUE] += p[P_REF_INTERVAL]
@@ -264,6 +278,9 @@ def advance(until, stop_when_drained, st, tb, qs, bq, nxt, tx, g, heap, comp, co
                         s2 = q_next[u, s2]
                     b_hits[u, b] = hits
                     counters[u, C_ACT] += 1
+                    if actbuf and not q_flags[u, slot] & 1:
+                        ui[u, QACT] += 1
+                        ui[u, QACTW] += q_write[u, slot]
                     q_flags[u, slot] |= 1
                 elif cmd == PRE:
                     b_hits[u, b] = 0
@@ -271,6 +288,9 @@ def advance(until, stop_when_drained, st, tb, qs, bq, nxt, tx, g, heap, comp, co
                     q_flags[u, slot] |= 2
                 else:
                     fl = q_flags[u, slot]
+                    if actbuf and fl & 1:
+                        ui[u, QACT] -= 1
+                        ui[u, QACTW] -= q_write[u, slot]
                     counters[u, C_CONFLICT if fl & 2 else (C_MISS if fl & 1 else C_HIT)] += 1
                     counters[u, C_WR if cmd == WR else C_RD] += 1
                     done = tc + (ncwl if cmd == WR else ncl) + nbl
@@ -326,6 +346,6 @@ def advance(until, stop_when_drained, st, tb, qs, bq, nxt, tx, g, heap, comp, co
         for v in range(first, last):
             if v == sched_u or nxt[v, 0] < bus_ready(nxt[v, 1], v, ui, bus, p):
                 schedule(v, sched_t, bank_next, bg_next, unit_next, open_row, ui, rank_next, rfaw, bus, p, q_row,
-                         q_write, q_seq, q_next, b_head, b_count, b_hits, b_wcount, active, nxt)
+                         q_write, q_seq, q_next, b_head, b_count, b_hits, b_wcount, active, q_flags, nxt)
     return g[G_NOW]
 

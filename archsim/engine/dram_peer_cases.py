@@ -9,7 +9,8 @@ addresses, every request by a seeded coin a write: 50/50). Ramulator 2 traces ha
 cycle i, the rate its trace front end admits anyway (one transaction per cycle). Queue depths
 match the peers' buffering: DRAMsim3 holds 32 transactions plus 8 commands per bank
 (``trans_queue_size`` + ``cmd_queue_size`` x banks), Ramulator 2 32 reads and 32 writes per
-channel, shared by its two pseudo-channels (``queue_per_channel``).
+channel, shared by its two pseudo-channels (``queue_per_channel``), a request leaving them for the
+active buffer when its row is opened (``active_buffer``).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class PeerSetup:
     parts: tuple[tuple[str, str], ...]
     capacity_bytes: int
     queue_per_channel: bool = False
+    active_buffer: bool = False
 
 
 SETUPS = {
@@ -47,7 +49,7 @@ SETUPS = {
                                     (("write_policy", "drain_full"), ("refresh", "all_bank")), 8 << 30),
     ("ramulator2", "hbm3"): PeerSetup("ramulator2", "hbm3", 32, "RoBaBgRaPcCoCh", 32,
                                       (("write_policy", "drain"), ("refresh", "none")), 16 << 30,
-                                      queue_per_channel=True),
+                                      queue_per_channel=True, active_buffer=True),
 }
 
 

@@ -28,6 +28,7 @@ from archsim.engine.dram_gates import bus_ready, gate
 from archsim.engine.dram_timing import (
     ACT,
     NACTIVE,
+    P_ACTBUF,
     P_BPG_SHIFT,
     P_FAW_RANK,
     P_NBANKS,
@@ -84,7 +85,7 @@ def _refresh_bank(u, nbanks, ui, open_row, b_count, bank_next):
 
 @njit(cache=True, inline="always", error_model="numpy")
 def schedule(u, now, bank_next, bg_next, unit_next, open_row, ui, rank_next, rfaw, bus, p, q_row, q_write, q_seq,
-             q_next, b_head, b_count, b_hits, b_wcount, active, nxt):
+             q_next, b_head, b_count, b_hits, b_wcount, active, q_flags, nxt):
     """Store in ``nxt[u]`` = (cycle, command, queue slot or bank, is_refresh) of unit ``u``'s next command.
 
     Requests sit in per-bank lists in arrival order. Within a bank every request needing the
@@ -96,6 +97,7 @@ def schedule(u, now, bank_next, bg_next, unit_next, open_row, ui, rank_next, rfa
     ref_mode = p[P_REF_MODE]
     rshift = p[P_RSHIFT]
     fcfs = p[P_SCHED] == 1
+    actbuf = p[P_ACTBUF] == 1
     want = -1  # type being served: -1 either, 0 reads, 1 writes
     if p[P_WPOL] == 1:
         q0 = (u // p[P_QSHARE]) * p[P_QSHARE]  # watermarks count the whole (shared) queue
@@ -172,9 +174,11 @@ def schedule(u, now, bank_next, bg_next, unit_next, open_row, ui, rank_next, rfa
                         if (rd_slot >= 0 or nw == n) and (wr_slot >= 0 or nw == 0):
                             break
                     s = q_next[u, s]
-            if want == 1:
+            # an activated request (Ramulator 2's active buffer) is served whatever the write mode, and its row is
+            # not closed for others
+            if want == 1 and not (actbuf and rd_slot >= 0 and q_flags[u, rd_slot] & 1):
                 rd_slot = -1
-            elif want == 0:
+            elif want == 0 and not (actbuf and wr_slot >= 0 and q_flags[u, wr_slot] & 1):
                 wr_slot = -1
             g = b >> shift
             rk = b >> rshift
@@ -233,7 +237,7 @@ def schedule(u, now, bank_next, bg_next, unit_next, open_row, ui, rank_next, rfa
 @njit(cache=True)
 def _schedule_entry(u, now, st, p, qs, bq, nxt):
     schedule(u, now, st[0], st[1], st[2], st[3], st[5], st[6], st[7], st[8], p, qs[2], qs[3], qs[4], qs[7], bq[0],
-             bq[2], bq[4], bq[3], bq[5], nxt)
+             bq[2], bq[4], bq[3], bq[5], qs[6], nxt)
 
 
 def schedule_unit(u: int, now: int, st: tuple, tb: tuple, qs: tuple, nxt: np.ndarray, bq: tuple) -> None:
