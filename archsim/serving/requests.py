@@ -8,7 +8,8 @@ Arrivals:
 - ``poisson``: exponential gaps with mean 1/QPS (coefficient of variation 1).
 - ``gamma``: gamma gaps with mean 1/QPS and coefficient of variation ``cv`` (shape 1/cv^2): cv > 1 is
   bursty, cv < 1 smoother than Poisson, cv = 1 is Poisson.
-- a trace CSV with the header ``arrival_s,prompt_tokens,output_tokens`` (one request a line).
+- a trace CSV whose header names ``arrival_s,prompt_tokens,output_tokens`` (one request a line; other
+  columns are ignored).
 
 Lengths (``fixed``, ``uniform`` [low, high] inclusive, ``lognormal`` with median and sigma of the
 underlying normal, clipped to [1, max_tokens]). ``output_tokens`` counts every generated token,
@@ -152,7 +153,8 @@ TRACE_COLUMNS = ("arrival_s", "prompt_tokens", "output_tokens")
 
 
 def read_trace(path: str | Path, *, max_requests: int = 10_000_000) -> list[Request]:
-    """Requests from a CSV with header ``arrival_s,prompt_tokens,output_tokens``; every bad line is reported."""
+    """Requests from a CSV whose header names ``arrival_s,prompt_tokens,output_tokens`` (in any order, other
+    columns ignored: a measured run's request table reads as is); every bad line is reported."""
     path = Path(path)
     problems: list[Problem] = []
     rows: list[Request] = []
@@ -162,20 +164,21 @@ def read_trace(path: str | Path, *, max_requests: int = 10_000_000) -> list[Requ
         raise ConfigError.single(f"cannot read the trace ({exc.strerror})", file=str(path)) from None
     with fh:
         reader = csv.reader(fh)
-        header = next(reader, None)
-        if header is None or tuple(h.strip() for h in header) != TRACE_COLUMNS:
-            raise ConfigError.single(f"the header must be {','.join(TRACE_COLUMNS)} (got {header})", file=str(path),
-                                     line=1)
+        header = [h.strip() for h in next(reader, None) or []]
+        if not set(TRACE_COLUMNS) <= set(header):
+            raise ConfigError.single(f"the header must name {','.join(TRACE_COLUMNS)} (other columns are ignored; "
+                                     f"got {','.join(header) or 'nothing'})", file=str(path), line=1)
+        where = [header.index(c) for c in TRACE_COLUMNS]
         for line, row in enumerate(reader, start=2):
             if not row:
                 continue
             if len(rows) >= max_requests:
                 raise ConfigError.single(f"more than {max_requests} requests", file=str(path), line=line)
-            if len(row) != 3:
-                problems.append(Problem(f"expected 3 values, got {len(row)}", file=str(path), line=line))
+            if len(row) != len(header):
+                problems.append(Problem(f"expected {len(header)} values, got {len(row)}", file=str(path), line=line))
                 continue
             try:
-                t, a, b = float(row[0]), int(row[1]), int(row[2])
+                t, a, b = float(row[where[0]]), int(row[where[1]]), int(row[where[2]])
             except ValueError:
                 problems.append(Problem(f"not numbers: {row}", file=str(path), line=line))
                 continue

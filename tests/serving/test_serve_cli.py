@@ -81,3 +81,7 @@ def test_trace_errors_name_file_and_line(tmp_path):
     (tmp_path / "h.csv").write_text("t,p,o\n")
     with pytest.raises(ConfigError, match="header"):
         read_trace(tmp_path / "h.csv")
+    extra = tmp_path / "measured.csv"  # a measured run's table: more columns, any order
+    extra.write_text("req_id,output_tokens,arrival_s,prompt_tokens,ttft_s\n0,4,0.5,100,0.1\n1,2,0.7,50,\n")
+    assert [(r.arrival_s, r.prompt_tokens, r.output_tokens) for r in read_trace(extra)] == [(0.5, 100, 4),
+                                                                                           (0.7, 50, 2)]
