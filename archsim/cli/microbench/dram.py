@@ -39,7 +39,7 @@ def bounds(std, pattern: str, stride_bytes: int, units_touched: int, mapping: st
             out["one_bank_group_tCCD_L"] = peak * units_touched / units * t.nBL / t.nCCD_L
     if pattern == "random":
         out["act_rate_tRRD_tFAW"] = units * bb / (act_interval * tck)
-        out["bank_cycle_tRC"] = units * std.banks * bb / ((t.nRAS + t.nRP) * tck)
+        out["bank_cycle_tRC"] = units * std.banks * std.organisation.ranks * bb / ((t.nRAS + t.nRP) * tck)
     return out
 
 
