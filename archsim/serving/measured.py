@@ -35,8 +35,8 @@ def compare() -> list[dict[str, Any]]:
     with folder.joinpath(f"{RUN}-requests.csv").open() as fh:
         rows = list(csv.DictReader(fh))
     spec = presets.load_model("llama-2-7b").model_copy(update={"num_layers": 8})  # the server's 8 layers
-    wl = Workload(name="llama-2-7b-8-layers", model=spec, dtype="bf16",
-                  phases=[{"phase": "decode", "batch": 1, "context_len": 1}])  # type: ignore[list-item]
+    wl = Workload.model_validate({"name": "llama-2-7b-8-layers", "model": spec, "dtype": "bf16",
+                                  "phases": [{"phase": "decode", "batch": 1, "context_len": 1}]})
     hw = presets.load_hardware("h200")
     cost = BackendCost(wl, hw)
     blocks = kv_capacity(wl, hw).blocks
