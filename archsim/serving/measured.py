@@ -29,8 +29,10 @@ RUN = "serving-h200-2026-12-01"
 LOADS = ("burst", "load020", "load050", "load080", "load110")
 
 
-def compare() -> list[dict[str, Any]]:
-    """One row per load and metric: measured, simulated, ratio (simulated / measured)."""
+def compare(cost_model: str = "kernels") -> list[dict[str, Any]]:
+    """One row per load and metric: measured, simulated, ratio (simulated / measured). ``cost_model``:
+    ``kernels`` (:class:`BackendCost`: fused batch, GPU kernel time) or ``stack`` (:class:`StackCost`: plain
+    PyTorch, eager prefill then CUDA-graph decode, host time included)."""
     folder = files("archsim").joinpath("data", "measurements", "h200")
     with folder.joinpath(f"{RUN}-requests.csv").open() as fh:
         rows = list(csv.DictReader(fh))
@@ -38,7 +40,11 @@ def compare() -> list[dict[str, Any]]:
     wl = Workload.model_validate({"name": "llama-2-7b-8-layers", "model": spec, "dtype": "bf16",
                                   "phases": [{"phase": "decode", "batch": 1, "context_len": 1}]})
     hw = presets.load_hardware("h200")
-    cost = BackendCost(wl, hw)
+    cost: Any = BackendCost(wl, hw)
+    if cost_model == "stack":
+        from archsim.serving.stack_cost import StackCost
+
+        cost = StackCost(wl, "h200")
     blocks = kv_capacity(wl, hw).blocks
     out = []
     for load in LOADS:

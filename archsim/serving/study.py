@@ -1,8 +1,8 @@
 """The serving report's load table: Llama-3-70B TP8 on hgx-h100 under rising Poisson load, three schedulers.
 
 ``reproduce(out_dir)`` writes ``serving-loads.json`` (every figure) and ``serving-loads.md`` (the table
-reports/serving.md quotes), and ``serving-h200-measured.json/.md`` (:mod:`archsim.serving.measured`: the
-simulator against the measured H200 run); NAME for ``archsim reproduce``: ``serving``. Every number is the simulator's
+reports/serving.md quotes), and ``serving-h200-measured[-stack].json/.md`` (:mod:`archsim.serving.measured`:
+the simulator against the measured H200 run, kernel and stack cost models); NAME for ``archsim reproduce``: ``serving``. Every number is the simulator's
 (iteration costs from the GPU backend and archsim.collectives); nothing here is measured.
 """
 
@@ -64,8 +64,9 @@ def reproduce(out_dir: Path) -> list[Path]:
     paths[1].write_text(markdown(table))
     from archsim.serving import measured
 
-    vs = measured.compare()
-    paths += [out_dir / "serving-h200-measured.json", out_dir / "serving-h200-measured.md"]
-    paths[2].write_text(json.dumps(vs, indent=1) + "\n")
-    paths[3].write_text(measured.markdown(vs))
+    for cost_model, suffix in (("kernels", ""), ("stack", "-stack")):
+        vs = measured.compare(cost_model)
+        paths += [out_dir / f"serving-h200-measured{suffix}.json", out_dir / f"serving-h200-measured{suffix}.md"]
+        paths[-2].write_text(json.dumps(vs, indent=1) + "\n")
+        paths[-1].write_text(measured.markdown(vs))
     return paths
