@@ -1,9 +1,10 @@
-"""The serving report's load table: Llama-3-70B TP8 on hgx-h100 under rising Poisson load, three schedulers.
+"""The serving report's tables: Llama-3-70B TP8 on hgx-h100 under rising Poisson load, three schedulers;
+and the simulator against the measured H200 serving run.
 
 ``reproduce(out_dir)`` writes ``serving-loads.json`` (every figure) and ``serving-loads.md`` (the table
-reports/serving.md quotes), and ``serving-h200-measured[-stack].json/.md`` (:mod:`archsim.serving.measured`:
-the simulator against the measured H200 run, kernel and stack cost models); NAME for ``archsim reproduce``: ``serving``. Every number is the simulator's
-(iteration costs from the GPU backend and archsim.collectives); nothing here is measured.
+reports/serving.md quotes; simulated only: iteration costs from the GPU backend and archsim.collectives), and
+``serving-h200-measured[-stack].json/.md`` (:mod:`archsim.serving.measured`: measured / simulated / ratio,
+kernel and stack cost models). NAME for ``archsim reproduce``: ``serving``.
 """
 
 from __future__ import annotations
