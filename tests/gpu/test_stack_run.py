@@ -56,6 +56,6 @@ def test_archsim_run_reports_the_stack_and_both_times(tmp_path):
     r = subprocess.run([sys.executable, "-m", "archsim", "run", "--hw", "h200", "--out", str(out), "--no-report"],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
-    assert "stack eager/eager" in r.stdout and "GPU-busy" in r.stdout
+    assert "software stack eager, host eager" in r.stdout and "GPU-busy" in r.stdout
     s = json.loads((out / "summary.json").read_text())["stack"]
     assert s["wall_s"] >= s["gpu_busy_s"] > 0 and [p["phase"] for p in s["phases"]] == ["prefill", "decode"]
