@@ -68,16 +68,20 @@ def _lamina(folder: Path) -> None:
 def _gpu_validation(folder: Path) -> None:
     from archsim.data import measurement
     from archsim.gpu.compare import compare, markdown_tables, parity_figure, parity_svg, summarise
+    from archsim.outfile import json_doc, marked_svg, marked_text
 
     for device, hw, csv in (("h100", "h100-sxm", "h100-validation-2026-11-23.csv"),
                             ("h200", "h200", "h200-validation-2026-11-23.csv")):
         rows, skipped = compare(measurement(device, csv), hw)
         summary = summarise(rows)
         title = f"archsim GPU model vs {csv} on {hw}: MAPE {summary['all']['mape'] * 100:.1f}%"
-        parity_figure(rows, title).write_html(str(folder / f"parity-{hw}.html"), include_plotlyjs="cdn")
-        (folder / f"parity-{hw}.svg").write_text(parity_svg(rows, title))
-        (folder / f"tables-{hw}.md").write_text(markdown_tables(rows, skipped, summary) + "\n")
-        (folder / f"summary-{hw}.json").write_text(json.dumps(summary, indent=1) + "\n")
+        # with archsim's marker (archsim.outfile), so `archsim compare --plot` may later replace these files
+        html = parity_figure(rows, title).to_html(include_plotlyjs="cdn")
+        (folder / f"parity-{hw}.html").write_text(marked_text(html, "compare plot"))
+        (folder / f"parity-{hw}.svg").write_text(marked_svg(parity_svg(rows, title), "compare svg"))
+        (folder / f"tables-{hw}.md").write_text(marked_text(markdown_tables(rows, skipped, summary) + "\n",
+                                                            "compare markdown"))
+        (folder / f"summary-{hw}.json").write_text(json.dumps(json_doc(summary, "compare summary"), indent=1) + "\n")
 
 
 def _rtl(folder: Path) -> None:
