@@ -53,7 +53,8 @@ def test_decode_is_memory_bound_and_gemm_compute_bound():
 
 def test_h200_is_faster_than_h100_only_where_memory_bound():
     kw = dict(batch=8, heads=32, kv_heads=8, seq_q=1, seq_kv=65536, head_dim=128)
-    h100, h200 = predict_attention("h100-sxm", "flash-decoding", **kw), predict_attention("h200", "flash-decoding", **kw)
+    h100 = predict_attention("h100-sxm", "flash-decoding", **kw)
+    h200 = predict_attention("h200", "flash-decoding", **kw)
     # below 4.8 / 3.35 TB/s: the H200 streams into its 700 W board limit first (FA2 decode ran at the limit,
     # archsim/data/measurements/h200/power-h200-2026-12-01.csv)
     assert h100.bound == "memory:hbm" and h200.bound == "power"
@@ -100,8 +101,8 @@ def test_archsim_run_uses_the_gpu_backend_on_gpu_presets():
 def test_campaign_helpers_on_cpu():
     pytest.importorskip("torch")
     import torch
-
     from archsim.campaigns import gpu_kernels as campaign
+
     from archsim.operators import causal_pairs
     for sq, skv in [(1, 10), (7, 7), (5, 9), (9, 5)]:
         assert campaign.causal_pairs(sq, skv) == causal_pairs(sq, skv)
