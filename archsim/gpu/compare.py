@@ -13,6 +13,7 @@ import csv
 import math
 from pathlib import Path
 
+from archsim.data import read_csv_rows
 from archsim.errors import ConfigError
 from archsim.gpu.predict import Prediction, device_rates, predict_attention, predict_gemm
 
@@ -36,18 +37,7 @@ def _req(row: dict[str, str], key: str) -> int:
 
 
 def read_rows(path: str | Path) -> list[dict[str, str]]:
-    try:
-        with open(path, newline="") as fh:
-            reader = csv.DictReader(fh)
-            rows = list(reader)
-            fields = reader.fieldnames or []
-    except OSError as e:
-        raise ConfigError.single(f"cannot read {path}: {e.strerror}") from None
-    missing = [k for k in REQUIRED if k not in fields]
-    if missing:
-        raise ConfigError.single(f"{path}: not a validation CSV (missing columns: {', '.join(missing)})",
-                                 file=str(path), line=1)
-    return rows
+    return read_csv_rows(path, REQUIRED, "validation CSV")
 
 
 def predict_row(row: dict[str, str], hw: str, rates=None) -> float:

@@ -27,12 +27,12 @@ inputs larger than half the L2, partial waves beyond what the curves hold, concu
 
 from __future__ import annotations
 
-import csv
 import math
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
+from archsim.data import read_csv_rows
 from archsim.errors import ConfigError
 
 #: kernel-name fragment -> glue class (first match wins; order matters). The vectorised cat
@@ -143,17 +143,7 @@ def load_glue(paths: str | Path | tuple[str | Path, ...], device: str, l2_bytes:
 
 
 def _read_glue(path: Path, samples: dict[tuple[str, str], list[tuple[float, float]]]) -> None:
-    try:
-        with open(path, newline="") as fh:
-            reader = csv.DictReader(fh)
-            rows = list(reader)
-            fields = reader.fieldnames or []
-    except OSError as e:
-        raise ConfigError.single(f"cannot read glue microbenchmark CSV {path}: {e.strerror}") from None
-    missing = [k for k in REQUIRED if k not in fields]
-    if missing:
-        raise ConfigError.single(f"{path}: not a glue microbenchmark CSV (missing columns: {', '.join(missing)})",
-                                 file=str(path), line=1)
+    rows = read_csv_rows(path, REQUIRED, "glue microbenchmark CSV")
     for i, r in enumerate(rows, start=2):
         op = "add_fp32" if (r["op"], r.get("dtype")) == ("add", "fp32") else r["op"]
         classes = [c for c in (template_of(r["kernel"]), op if op in OPS else None) if c is not None]

@@ -12,12 +12,12 @@ interpolated and held constant outside. Calibration: ``h200-wm-grouped-2026-12-0
 
 from __future__ import annotations
 
-import csv
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from archsim.data import read_csv_rows
 from archsim.errors import ConfigError
 
 REQUIRED = ("n", "k", "rows_total", "rows_per_expert", "active_experts", "gpu_us", "calls")
@@ -44,17 +44,7 @@ class GroupedGemmModel:
 def load_grouped(path: str | Path, gemm_s: Callable[[int, int, int], float]) -> GroupedGemmModel:
     """Factors from a ``wm-grouped`` CSV; ``gemm_s(m, n, k)``: the cuBLAS model's seconds for one GEMM."""
     path = Path(path)
-    try:
-        with open(path, newline="") as fh:
-            reader = csv.DictReader(fh)
-            rows = list(reader)
-            fields = reader.fieldnames or []
-    except OSError as e:
-        raise ConfigError.single(f"cannot read grouped-GEMM CSV {path}: {e.strerror}") from None
-    missing = [k for k in REQUIRED if k not in fields]
-    if missing:
-        raise ConfigError.single(f"{path}: not a grouped-GEMM CSV (missing columns: {', '.join(missing)})",
-                                 file=str(path), line=1)
+    rows = read_csv_rows(path, REQUIRED, "grouped-GEMM CSV")
     per_call: dict[tuple[int, int, int], list[float]] = {}
     meta: dict[tuple[int, int, int], tuple[float, int]] = {}
     for i, r in enumerate(rows, start=2):

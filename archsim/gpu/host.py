@@ -24,10 +24,10 @@ between calls), the caching allocator's occasional cudaMalloc, CPU frequency.
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from archsim.data import read_csv_rows
 from archsim.errors import ConfigError
 
 REQUIRED = ("op", "mode", "kernels_per_call", "host_us_per_call", "wall_us_per_call", "graph_nodes")
@@ -80,17 +80,7 @@ def load_host(path: str | Path, warm_floor_s: float) -> HostModel:
     """Build a :class:`HostModel` from a ``wm-host`` microbenchmark CSV; ``warm_floor_s``: the warm
     duration of a tiny elementwise kernel (glue ``vec`` curve floor) to separate the graph gap."""
     path = Path(path)
-    try:
-        with open(path, newline="") as fh:
-            reader = csv.DictReader(fh)
-            rows = list(reader)
-            fields = reader.fieldnames or []
-    except OSError as e:
-        raise ConfigError.single(f"cannot read host microbenchmark CSV {path}: {e.strerror}") from None
-    missing = [k for k in REQUIRED if k not in fields]
-    if missing:
-        raise ConfigError.single(f"{path}: not a host microbenchmark CSV (missing columns: {', '.join(missing)})",
-                                 file=str(path), line=1)
+    rows = read_csv_rows(path, REQUIRED, "host microbenchmark CSV")
     per_kernel: dict[str, float] = {}
     tiny: dict[tuple[str, str, int, str], float] = {}
     graph: dict[int, tuple[float, float]] = {}

@@ -21,7 +21,6 @@ their HBM bytes charged apart: :func:`archsim.gpu.power.charged_counts`).
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import math
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from archsim.data import read_csv_rows
 from archsim.errors import ConfigError
 from archsim.gpu.power import charged_counts
 
@@ -57,18 +57,7 @@ class PowerFit:
 
 def read_power_csv(path: str | Path) -> list[dict[str, str]]:
     """Rows of a power campaign CSV; a file that is not one raises a clear error."""
-    try:
-        with open(path, newline="") as fh:
-            reader = csv.DictReader(fh)
-            rows = list(reader)
-            fields = reader.fieldnames or []
-    except OSError as e:
-        raise ConfigError.single(f"cannot read power CSV {path}: {e.strerror}") from None
-    missing = [k for k in REQUIRED if k not in fields]
-    if missing:
-        raise ConfigError.single(f"{path}: not a power campaign CSV (missing columns: {', '.join(missing)})",
-                                 file=str(path), line=1)
-    return rows
+    return read_csv_rows(path, REQUIRED, "power campaign CSV")
 
 
 def _f(row: dict[str, str], key: str) -> float:

@@ -20,6 +20,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from archsim.data import read_csv_rows
 from archsim.errors import ConfigError
 from archsim.gpu.devices import DeviceCalibration
 from archsim.gpu.host import eager_wall_s, graph_wall_s
@@ -129,18 +130,7 @@ def predict_step(model: ModelShape, step: Step, stack: str, host_mode: str, cal:
 
 
 def _read(path: Path, required: tuple[str, ...]) -> list[dict[str, str]]:
-    try:
-        with open(path, newline="") as fh:
-            reader = csv.DictReader(fh)
-            rows = list(reader)
-            fields = reader.fieldnames or []
-    except OSError as e:
-        raise ConfigError.single(f"cannot read {path}: {e.strerror}") from None
-    missing = [k for k in required if k not in fields]
-    if missing:
-        raise ConfigError.single(f"{path}: not a whole-model CSV (missing columns: {', '.join(missing)})",
-                                 file=str(path), line=1)
-    return rows
+    return read_csv_rows(path, required, "whole-model CSV")
 
 
 def is_whole_model_csv(path: str | Path) -> bool:
