@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from archsim.api import DEFAULT_HARDWARE, DEFAULT_WORKLOAD
+from archsim.errors import ConfigError
 
 
 def run(
@@ -33,7 +35,10 @@ def run(
 
     # --out is checked and locked before simulating: a bad --out costs nothing, a second run into it stops
     with OutputFolder(out, kind="run", force=force, inputs=[workload, hw]) as target:
-        result = simulate(workload or DEFAULT_WORKLOAD, hw, backend=backend)
+        try:
+            result = simulate(workload or DEFAULT_WORKLOAD, hw, backend=backend)
+        except ConfigError as exc:  # a problem found after loading (capacity, parallel split): point at the file
+            raise _located(exc, workload) from None
         if result.family == "gpu":  # the software stack's GPU-busy and wall time beside the kernel sum
             from archsim.gpu.stack_run import stack_summary
             from archsim.presets import load_workload
@@ -67,6 +72,27 @@ def run(
         console.print(f"software stack {t(s['software'])}, host {t(s['host'])} (the workload's `stack:`, default "
                       f"eager = HF transformers; `archsim stack` breaks it down): GPU-busy "
                       f"{format_si(s['gpu_busy_s'], 's')}, wall {format_si(s['wall_s'], 's')}")
+
+
+def _located(exc: ConfigError, workload: str | None) -> ConfigError:
+    """``exc`` with the workload file and the line of each problem's top-level key where it had none."""
+    path = Path(workload) if workload else None
+    if path is None or not path.is_file() or all(p.file for p in exc.problems):
+        return exc
+    from archsim.yamlio import load_yaml
+
+    try:
+        _, lines = load_yaml(path)
+    except ConfigError:
+        return exc
+    located = []
+    for p in exc.problems:
+        if p.file:
+            located.append(p)
+            continue
+        top = (p.key_path or "").split(".")[0].split("[")[0]
+        located.append(dataclasses.replace(p, file=str(path), line=lines.get((top,), 1) if top else 1))
+    return ConfigError(located)
 
 
 def register(app: typer.Typer) -> None:
