@@ -16,6 +16,7 @@ error) and built with :func:`make_scheduler` (a miss lists the valid names). Bui
 
 from __future__ import annotations
 
+import abc
 import importlib
 from collections import deque
 from collections.abc import Callable
@@ -72,7 +73,7 @@ class Deployment:
     transfer_s: Callable[[float], float] | None = None  # seconds to move n bytes between workers (per device)
 
 
-class Scheduler:
+class Scheduler(abc.ABC):
     """Base class. ``workers`` names the device groups; subclasses fill ``admit``, ``form``, ``finish``."""
 
     name = ""
@@ -90,22 +91,25 @@ class Scheduler:
         d = self.deployment
         return BlockManager(capacity_blocks=d.capacity_blocks, block_tokens=d.block_tokens)
 
+    @abc.abstractmethod
     def admit(self, request: Request, now_s: float) -> None:
-        raise NotImplementedError
+        """Take an arriving request into the scheduler's queues."""
 
+    @abc.abstractmethod
     def form(self, worker: str, now_s: float) -> Iteration | None:
-        raise NotImplementedError
+        """The next iteration of ``worker``, or None when it has nothing to run."""
 
+    @abc.abstractmethod
     def finish(self, worker: str, iteration: Iteration, now_s: float) -> list[Request]:
-        raise NotImplementedError
+        """Account for a finished iteration; return the requests it completed."""
 
+    @abc.abstractmethod
     def waiting(self) -> int:
         """Requests admitted but not yet started (queue length)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def kv(self) -> dict[str, BlockManager]:
         """Each worker's block manager."""
-        raise NotImplementedError
 
 
 _REGISTRY: dict[str, type[Scheduler]] = {}
