@@ -16,37 +16,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from cli_runner import TINY_WORKLOAD, run_archsim, tiny_sweep
 
 from archsim.errors import ConfigError
 from archsim.outdir import MARKER, OutputFolder, clean_stale, folder_kind
 
-REPO = Path(__file__).resolve().parents[2]
-WORKLOAD = """\
-kind: workload
-name: tiny-gemm
-dtype: bf16
-layers:
-  - {op: gemm, name: proj, m: 256, n: 256, k: 256}
-"""
-SWEEP = """\
-kind: sweep
-name: tiny
-base:
-  workload: wl.yaml
-  hardware: h100-sxm
-  backend: roofline
-axes:
-  - grid:
-      workload.layers[0].m: [128, 256]
-"""
-
-
-def archsim(*args: str | Path, cwd: Path, home: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLUMNS": "200", "PYTHONPATH": str(REPO)}
-    if home is not None:
-        env["HOME"] = str(home)
-    return subprocess.run([sys.executable, "-m", "archsim", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, env=env, timeout=120)
+SWEEP = tiny_sweep("128, 256")
 
 
 def snapshot(root: Path) -> dict[str, str]:
@@ -71,7 +46,7 @@ def project(tmp_path: Path) -> Path:
     root = tmp_path / "my-project"
     (root / "data").mkdir(parents=True)
     (root / "sub").mkdir()
-    (root / "wl.yaml").write_text(WORKLOAD)
+    (root / "wl.yaml").write_text(TINY_WORKLOAD)
     (root / "notes.txt").write_text("my notes\n")
     (root / "data" / "measured.csv").write_text("name,time_s\nproj,1e-6\n")
     return root
@@ -91,7 +66,8 @@ def refused(result: subprocess.CompletedProcess[str], *words: str) -> None:
 def test_cwd_and_its_ancestors_are_never_replaced(project: Path, out: str, where: str, force: bool) -> None:
     cwd = project / "sub"
     before = snapshot(project.parent)
-    refused(archsim("run", project / "wl.yaml", "--out", out, "--no-report", *(["--force"] * force), cwd=cwd), where)
+    refused(run_archsim("run", project / "wl.yaml", "--out", out, "--no-report", *(["--force"] * force), cwd=cwd),
+            where)
     assert snapshot(project.parent) == before
 
 
@@ -101,8 +77,8 @@ def test_a_folder_holding_the_inputs_is_never_replaced(project: Path, tmp_path: 
     elsewhere.mkdir()
     before = snapshot(project)
     flags = ["--no-report", *(["--force"] * force)]
-    refused(archsim("run", project / "wl.yaml", "--out", project, *flags, cwd=elsewhere), "holds the input")
-    refused(archsim("run", project / "wl.yaml", "--out", project / "wl.yaml", *flags, cwd=elsewhere), "is an input")
+    refused(run_archsim("run", project / "wl.yaml", "--out", project, *flags, cwd=elsewhere), "holds the input")
+    refused(run_archsim("run", project / "wl.yaml", "--out", project / "wl.yaml", *flags, cwd=elsewhere), "is an input")
     assert snapshot(project) == before
 
 
@@ -111,19 +87,19 @@ def test_home_and_root_are_never_replaced(project: Path, tmp_path: Path) -> None
     (home / "docs").mkdir(parents=True)
     (home / "docs" / "thesis.tex").write_text("\\begin{document}")
     before = snapshot(home)
-    refused(archsim("run", project / "wl.yaml", "--out", home, "--force", "--no-report", cwd=project / "sub",
+    refused(run_archsim("run", project / "wl.yaml", "--out", home, "--force", "--no-report", cwd=project / "sub",
                     home=home), "your home folder")
-    refused(archsim("run", project / "wl.yaml", "--out", "/", "--force", "--no-report", cwd=project / "sub"),
+    refused(run_archsim("run", project / "wl.yaml", "--out", "/", "--force", "--no-report", cwd=project / "sub"),
             "above the current directory")
     assert snapshot(home) == before
 
 
 def test_a_folder_archsim_did_not_write_needs_force(project: Path) -> None:
     before = snapshot(project)
-    result = archsim("run", "wl.yaml", "--out", "data", "--no-report", cwd=project)
+    result = run_archsim("run", "wl.yaml", "--out", "data", "--no-report", cwd=project)
     refused(result, "not an archsim output folder", "measured.csv", "--force")
     assert snapshot(project) == before
-    ok = archsim("run", "wl.yaml", "--out", "data", "--no-report", "--force", cwd=project)
+    ok = run_archsim("run", "wl.yaml", "--out", "data", "--no-report", "--force", cwd=project)
     assert ok.returncode == 0, ok.stderr
     assert sorted(p.name for p in (project / "data").iterdir()) == [MARKER, "ops.csv", "summary.json", "timeline.json"]
     after = snapshot(project)
@@ -134,7 +110,7 @@ def test_a_folder_archsim_did_not_write_needs_force(project: Path) -> None:
 @pytest.mark.parametrize("force", [False, True])
 def test_an_existing_file(project: Path, force: bool) -> None:
     before = snapshot(project)
-    result = archsim("run", "wl.yaml", "--out", "notes.txt", "--no-report", *(["--force"] * force), cwd=project)
+    result = run_archsim("run", "wl.yaml", "--out", "notes.txt", "--no-report", *(["--force"] * force), cwd=project)
     if not force:
         refused(result, "is an existing file", "--force")
         assert snapshot(project) == before
@@ -153,13 +129,13 @@ def test_system_folders_are_never_replaced(path: str, why: str) -> None:
 
 
 def test_out_below_a_file_is_refused(project: Path) -> None:
-    refused(archsim("run", "wl.yaml", "--out", "notes.txt/out", "--no-report", cwd=project),
+    refused(run_archsim("run", "wl.yaml", "--out", "notes.txt/out", "--no-report", cwd=project),
             "notes.txt is a file, not a folder")
 
 
 def test_a_fifo_is_never_replaced(project: Path) -> None:
     os.mkfifo(project / "pipe")
-    refused(archsim("run", "wl.yaml", "--out", "pipe", "--force", "--no-report", cwd=project),
+    refused(run_archsim("run", "wl.yaml", "--out", "pipe", "--force", "--no-report", cwd=project),
             "not a folder or a regular file")
     assert (project / "pipe").exists()
 
@@ -168,32 +144,32 @@ def test_a_symlink_means_the_folder_it_points_to(project: Path, tmp_path: Path) 
     (project / "link").symlink_to(project / "data")
     (project / "dangling").symlink_to(tmp_path / "nowhere")
     before = snapshot(project)
-    refused(archsim("run", "wl.yaml", "--out", "link", "--no-report", cwd=project), "not an archsim output folder")
-    refused(archsim("run", "wl.yaml", "--out", "dangling", "--no-report", "--force", cwd=project), "does not exist")
+    refused(run_archsim("run", "wl.yaml", "--out", "link", "--no-report", cwd=project), "not an archsim output folder")
+    refused(run_archsim("run", "wl.yaml", "--out", "dangling", "--no-report", "--force", cwd=project), "does not exist")
     # a link into the current directory's ancestors is refused like the path itself
     (tmp_path / "up").symlink_to(project)
-    refused(archsim("run", project / "wl.yaml", "--out", tmp_path / "up", "--no-report", "--force",
+    refused(run_archsim("run", project / "wl.yaml", "--out", tmp_path / "up", "--no-report", "--force",
                     cwd=project / "sub"), "is a folder above the current directory")
     assert snapshot(project) == before
     # a link to an archsim output folder: that folder is replaced, the link stays
     runs = tmp_path / "runs" / "r1"
-    assert archsim("run", "wl.yaml", "--out", runs, "--no-report", cwd=project).returncode == 0
+    assert run_archsim("run", "wl.yaml", "--out", runs, "--no-report", cwd=project).returncode == 0
     (project / "latest").symlink_to(runs)
-    ok = archsim("run", "wl.yaml", "--out", "latest", "--no-report", cwd=project)
+    ok = run_archsim("run", "wl.yaml", "--out", "latest", "--no-report", cwd=project)
     assert ok.returncode == 0, ok.stderr
     assert (project / "latest").is_symlink() and folder_kind(runs) == "run"
 
 
 def test_archsim_folders_are_replaced_unless_they_hold_user_files(project: Path) -> None:
-    first = archsim("run", "wl.yaml", "--out", "out", "--no-report", cwd=project)
+    first = run_archsim("run", "wl.yaml", "--out", "out", "--no-report", cwd=project)
     assert first.returncode == 0, first.stderr
     summary = (project / "out" / "summary.json").read_bytes()
-    again = archsim("run", "wl.yaml", "--out", "out", "--no-report", cwd=project)
+    again = run_archsim("run", "wl.yaml", "--out", "out", "--no-report", cwd=project)
     assert again.returncode == 0, again.stderr
     assert (project / "out" / "summary.json").read_bytes() == summary  # deterministic, and replaced
     (project / "out" / "my-plot.png").write_bytes(b"\x89PNG")
     before = snapshot(project)
-    refused(archsim("run", "wl.yaml", "--out", "out", "--no-report", cwd=project),
+    refused(run_archsim("run", "wl.yaml", "--out", "out", "--no-report", cwd=project),
             "files archsim did not write (my-plot.png)")
     assert snapshot(project) == before
     assert not [p for p in project.iterdir() if p.name.startswith(".")]  # no staging, no lock left
@@ -201,7 +177,7 @@ def test_archsim_folders_are_replaced_unless_they_hold_user_files(project: Path)
 
 def test_an_empty_folder_is_used(project: Path) -> None:
     (project / "empty").mkdir()
-    ok = archsim("run", "wl.yaml", "--out", "empty", "--no-report", cwd=project)
+    ok = run_archsim("run", "wl.yaml", "--out", "empty", "--no-report", cwd=project)
     assert ok.returncode == 0, ok.stderr
     assert folder_kind(project / "empty") == "run"
 
@@ -210,19 +186,19 @@ def test_sweep_overwrite_and_force(project: Path) -> None:
     (project / "sweep.yaml").write_text(SWEEP)
     before = snapshot(project)
     args = ("sweep", "sweep.yaml", "--workers", "1", "--no-report")
-    refused(archsim(*args, "--out", "data", cwd=project), "not an archsim output folder", "--overwrite --force")
-    refused(archsim(*args, "--out", "data", "--overwrite", cwd=project), "not an archsim output folder")
+    refused(run_archsim(*args, "--out", "data", cwd=project), "not an archsim output folder", "--overwrite --force")
+    refused(run_archsim(*args, "--out", "data", "--overwrite", cwd=project), "not an archsim output folder")
     for out in (".", project):
-        refused(archsim(*args, "--out", out, "--overwrite", "--force", cwd=project))
+        refused(run_archsim(*args, "--out", out, "--overwrite", "--force", cwd=project))
     assert snapshot(project) == before
-    run = archsim("run", "wl.yaml", "--out", "r", "--no-report", cwd=project)
+    run = run_archsim("run", "wl.yaml", "--out", "r", "--no-report", cwd=project)
     assert run.returncode == 0
-    refused(archsim(*args, "--out", "r", cwd=project), "output of an archsim run")
-    ok = archsim(*args, "--out", "s", cwd=project)
+    refused(run_archsim(*args, "--out", "r", cwd=project), "output of an archsim run")
+    ok = run_archsim(*args, "--out", "s", cwd=project)
     assert ok.returncode == 0, ok.stderr
     assert folder_kind(project / "s") == "sweep"
-    refused(archsim("run", "wl.yaml", "--out", "s", "--no-report", cwd=project), "output of an archsim sweep")
-    forced = archsim(*args, "--out", "data", "--overwrite", "--force", cwd=project)
+    refused(run_archsim("run", "wl.yaml", "--out", "s", "--no-report", cwd=project), "output of an archsim sweep")
+    forced = run_archsim(*args, "--out", "data", "--overwrite", "--force", cwd=project)
     assert forced.returncode == 0, forced.stderr
     assert not (project / "data" / "measured.csv").exists() and folder_kind(project / "data") == "sweep"
 
@@ -230,7 +206,7 @@ def test_sweep_overwrite_and_force(project: Path) -> None:
 def test_report_writes_only_into_archsim_folders(project: Path) -> None:
     (project / "data" / "summary.json").write_text('{"latency_s": 1}')
     before = snapshot(project)
-    result = archsim("report", "data", cwd=project)
+    result = run_archsim("report", "data", cwd=project)
     assert result.returncode == 2 and "not an archsim output folder" in result.stderr
     assert "Traceback" not in result.stderr
     assert snapshot(project) == before
@@ -238,10 +214,10 @@ def test_report_writes_only_into_archsim_folders(project: Path) -> None:
 
 def test_a_locked_out_gives_one_clean_error(project: Path) -> None:
     with OutputFolder(project / "out", kind="run"):
-        result = archsim("run", "wl.yaml", "--out", "out", "--no-report", cwd=project)
+        result = run_archsim("run", "wl.yaml", "--out", "out", "--no-report", cwd=project)
         refused(result, "another archsim", f"pid {os.getpid()}")
     assert not (project / ".out.archsim-lock").exists()
-    assert archsim("run", "wl.yaml", "--out", "out", "--no-report", cwd=project).returncode == 0
+    assert run_archsim("run", "wl.yaml", "--out", "out", "--no-report", cwd=project).returncode == 0
 
 
 def test_stale_staging_of_a_dead_writer_is_removed_live_one_kept(project: Path) -> None:
