@@ -23,7 +23,6 @@ cupy (raw CUDA microbenchmarks, optional) and the repository's ``kernels`` packa
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime as dt
 import json
 import math
@@ -39,6 +38,7 @@ from typing import Any
 
 import torch
 import triton
+from archsim.campaigns.csv_sink import Sink
 from triton.testing import do_bench
 
 VAL_FIELDS = ["set", "family", "impl", "batch", "heads", "kv_heads", "seq_q", "seq_kv", "head_dim", "causal",
@@ -48,19 +48,6 @@ VAL_FIELDS = ["set", "family", "impl", "batch", "heads", "kv_heads", "seq_q", "s
 CAL_FIELDS = ["bench", "size_bytes", "ctas", "threads", "unroll", "time_s", "bytes_moved", "value", "unit", "note"]
 BF16 = torch.bfloat16
 DEVICE = "cuda"  # the campaign needs a GPU; tests may point this at "cpu" with TRITON_INTERPRET=1
-
-
-class Sink:
-    """Append-only CSV writer that flushes every row."""
-
-    def __init__(self, path: str, fields: list[str]) -> None:
-        self.fh = open(path, "w", newline="")
-        self.w = csv.DictWriter(self.fh, fieldnames=fields, extrasaction="raise")
-        self.w.writeheader()
-
-    def row(self, **kw) -> None:
-        self.w.writerow({k: ("" if v is None else v) for k, v in kw.items()})
-        self.fh.flush()
 
 
 def bench(fn: Callable[[], object], rep_ms: float = 40.0) -> tuple[float, float, float]:

@@ -54,25 +54,13 @@ import sys
 import time
 
 import numpy as np
+from csv_sink import Sink
 
 REQ_FIELDS = ["load", "req_id", "arrival_s", "prompt_tokens", "output_tokens", "admit_s", "iter_admit", "ttft_s",
               "tbt_mean_s", "tbt_p50_s", "tbt_p99_s", "tbt_max_s", "e2e_s", "done"]
 IT_FIELDS = ["load", "iter", "start_s", "end_s", "prefill_tokens", "prefill_req", "decode_batch", "bucket",
              "waiting", "running", "gpu_decode_s", "gpu_prefill_s"]
 BUCKET_FIELDS = ["phase", "batch", "tokens", "reps", "wall_s", "wall_s_p20", "wall_s_p80", "event_s"]
-
-
-class Sink:
-    """Append-only CSV writer that flushes every row."""
-
-    def __init__(self, path: str, fields: list[str]) -> None:
-        self.fh = open(path, "w", newline="")
-        self.w = csv.DictWriter(self.fh, fieldnames=fields, extrasaction="raise")
-        self.w.writeheader()
-
-    def row(self, **kw) -> None:
-        self.w.writerow({k: ("" if v is None else v) for k, v in kw.items()})
-        self.fh.flush()
 
 
 class Engine:

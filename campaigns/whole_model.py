@@ -37,7 +37,6 @@ random tokens (plain: static cache written in place; HF: ``DynamicCache``, which
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime as dt
 import functools
 import json
@@ -51,6 +50,7 @@ import torch
 import wm_micro
 import wm_models
 import wm_trace
+from csv_sink import Sink
 from torch.profiler import ProfilerActivity, profile
 
 WHOLE_FIELDS = ["run_id", "model", "impl", "phase", "batch", "seq_len", "context", "mode", "layers", "layers_full",
@@ -68,19 +68,6 @@ LLAMA_PREFILL = [(1, 128), (1, 1024), (1, 4096), (4, 512), (8, 2048), (16, 1024)
 LLAMA_DECODE = [(1, 512), (1, 4096), (8, 1024), (16, 2048), (32, 4096), (64, 1024), (128, 2048)]
 MOE_PREFILL = [(1, 128), (1, 1024), (1, 4096), (4, 512), (8, 1024), (16, 256)]
 MOE_DECODE = [(1, 512), (8, 1024), (16, 2048), (32, 1024), (64, 512), (128, 1024)]
-
-
-class Sink:
-    """Append-only CSV writer that flushes every row."""
-
-    def __init__(self, path: str, fields: list[str]) -> None:
-        self.fh = open(path, "w", newline="")
-        self.w = csv.DictWriter(self.fh, fieldnames=fields, extrasaction="raise")
-        self.w.writeheader()
-
-    def row(self, **kw) -> None:
-        self.w.writerow({k: ("" if v is None else v) for k, v in kw.items()})
-        self.fh.flush()
 
 
 class Budget:
