@@ -2,7 +2,7 @@
 Edge-MoE and SWAT reproductions' GPU baselines sit in, measured on one GPU.
 
 Run on the GPU machine from the repository root (imports torch, transformers, pynvml, PyYAML and
-``m3vit_gpu`` beside this file; nothing is downloaded: every model is built from a config with
+``m3vit_gpu`` and ``csv_sink`` beside this file; nothing is downloaded: every model is built from a config with
 random weights)::
 
     PYTHONPATH=. python3 campaigns/baselines_gpu.py --out "$OUT" [--budget-s 130]
@@ -30,7 +30,6 @@ name: calls and microseconds per token/call), ``bl-m3vit.csv``, ``bl-swat.csv``,
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime as dt
 import json
 import os
@@ -41,22 +40,12 @@ import time
 import traceback
 
 import torch
+from csv_sink import Sink
 from torch.profiler import ProfilerActivity, profile
 
 GPT2_SHAPES = {"gpt2-small": (768, 12, 12), "gpt2-medium": (1024, 24, 16), "gpt2-large": (1280, 36, 20),
                "gpt2-xl": (1600, 48, 25)}
 VOCAB = 50257
-
-
-class Sink:
-    def __init__(self, path: str, fields: list[str]) -> None:
-        self.fh = open(path, "w", newline="")  # noqa: SIM115 - closed at exit
-        self.w = csv.DictWriter(self.fh, fieldnames=fields, extrasaction="ignore")
-        self.w.writeheader()
-
-    def row(self, r: dict) -> None:
-        self.w.writerow(r)
-        self.fh.flush()
 
 
 class Energy:
@@ -180,13 +169,13 @@ def main() -> None:
             table = res.pop("_table", [])
             per = res.get("profiled_tokens") or res.get("profiled_calls") or 1
             for name, calls, t in table:
-                kern.row({"run_id": row["run_id"], "kernel": name, "calls": calls, "total_us": t,
+                kern.row(**{"run_id": row["run_id"], "kernel": name, "calls": calls, "total_us": t,
                           "per": "token" if "profiled_tokens" in res else "call", "calls_per": calls / per,
                           "us_per": t / per})
-            sink.row({**row, **res, "ok": 1})
+            sink.row(**{**row, **res, "ok": 1})
             meta["ran"].append(row["run_id"])
         except Exception as e:  # noqa: BLE001 - keep the campaign going, record the error
-            sink.row({**row, "ok": 0, "error": repr(e)[:300]})
+            sink.row(**{**row, "ok": 0, "error": repr(e)[:300]})
             meta["errors"].append({"run_id": row["run_id"], "error": traceback.format_exc()[-1500:]})
         torch.cuda.empty_cache()
 
