@@ -1,66 +1,164 @@
-"""Grouped-GEMM experts (transformers' ``grouped_mm`` path: ``torch.nn.functional.grouped_mm``, a CUTLASS
-sm90 grouped kernel plus a small ``prepare_grouped_gemm_data`` kernel) relative to the cuBLAS model.
+"""Grouped-GEMM experts: transformers' ``grouped_mm`` path (``torch.nn.functional.grouped_mm``, a CUTLASS
+sm90 grouped kernel plus a small ``prepare_grouped_gemm_data`` kernel) with the expert loads that
+top-k routing produces.
 
-The grouped kernel at a few rows per expert streams the expert weights well below the copy
-bandwidth (8 Mixtral experts' gate/up weights, 1.9 GB: 0.82 ms at 1 row per expert = 2.3 TB/s;
-0.52 ms at 128 rows = 3.6 TB/s). Model: time = factor(rows per expert) x the cuBLAS model's time of
-one expert's GEMM x active experts, ``factor`` = measured / that product at the microbenchmarked
-rows per expert (1 .. 2048, Mixtral's two expert shapes, geometric mean of the two), log-log
-interpolated and held constant outside. Calibration: ``h200-wm-grouped-2026-12-01.csv`` only
-(``campaigns/whole_model.py --calib2``), never a whole-model run.
+What the code does (read, then checked against the profiler's kernel names):
+
+- PyTorch ``aten/src/ATen/native/cuda/GroupMM.cu``, ``dispatch_bf16_grouped_kernel_on_tile_size``: the
+  tile is chosen once per call from the *mean* rows per group, ``M = rows / groups`` (transformers
+  passes every expert's weights, so ``groups`` = experts, empty ones included): ``M <= 128 or N <= 128``
+  -> 64 x 128 x 128 tiles, ping-pong schedule; otherwise 128 x 256 x 64, cooperative; cluster 2 x 1 x 1
+  in both.
+- CUTLASS ``gemm/kernel/sm90_tile_scheduler_group.hpp``, ``PersistentTileSchedulerSm90Group::
+  get_tiled_cta_shape_mnl``: each group's M tiles are rounded up to the cluster (``round_up(ctas_along_m,
+  cluster_m)``), and the persistent CTAs walk every tile of every group. So the unit of work is a
+  *cluster row* of one expert (2 M tiles x all N tiles: one pass over the expert's weights), the
+  padded tile of a half-filled row costs like a full one (TMA zero-fills, the MMAs still run), an
+  expert with ``r`` rows costs ``ceil(r / (2 x tile_m))`` cluster rows, an expert with none costs nothing.
+
+Model: seconds of one grouped call = sum over experts of (cluster rows x the cost of one row), the
+cost of a row = the expert's weight bytes (``n x k x 2``) / the weight-equivalent bandwidth measured
+for that tile config and that row's fill (rows in it), from uniform-load microbenchmarks
+(``h200-wm-grouped-2026-12-01.csv``: 1 .. 2048 rows per expert, Mixtral's two expert shapes; the two
+shapes agree within ~5 % at every fill, so their geometric mean is used; fills log-interpolated within
+the measured points of the same config and number of occupied M tiles, held outside). Only
+microbenchmarks are read here, never a whole-model run.
+
+Expert loads: with random weights, router logits of different tokens are exchangeable and
+independent, so each token picks a uniformly random set of ``k`` of ``E`` experts and one expert's
+load is Binomial(tokens, k / E). The call's cost is a *sum* over experts, so its expectation is exact
+from that marginal: ``E x sum_r P(r) cost(r)`` (no max-load approximation needed; the persistent
+scheduler spreads all experts' tiles over the SMs). Trained routers are not modelled (their loads
+are a property of the checkpoint and the prompt); ``uniform=True`` gives the evenly split bound.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from archsim.data import read_csv_rows
 from archsim.errors import ConfigError
 
 REQUIRED = ("n", "k", "rows_total", "rows_per_expert", "active_experts", "gpu_us", "calls")
+#: PyTorch GroupMM.cu: (tile_m, tile_n) of the small and large sm90 configs; cluster 2 x 1
+TILES = {"small": (64, 128), "large": (128, 256)}
+CLUSTER_M = 2
+SMALL_MAX_ROWS = 128
+
+
+def config_of(rows: int, groups: int, n: int) -> str:
+    """GroupMM.cu's choice: ``small`` if the mean rows per group or N is at most 128, else ``large``."""
+    return "small" if rows / max(1, groups) <= SMALL_MAX_ROWS or n <= SMALL_MAX_ROWS else "large"
+
+
+def binomial_pmf(trials: int, p: float) -> list[tuple[int, float]]:
+    """(r, P(r)) of Binomial(trials, p) over mean +- 12 standard deviations (the tails beyond are negligible)."""
+    if trials <= 0 or p <= 0.0:
+        return [(0, 1.0)]
+    if p >= 1.0:
+        return [(trials, 1.0)]
+    mu, sd = trials * p, math.sqrt(trials * p * (1.0 - p))
+    lo, hi = max(0, int(mu - 12 * sd) - 1), min(trials, int(mu + 12 * sd) + 2)
+    lg = math.lgamma(trials + 1)
+    out = []
+    for r in range(lo, hi + 1):
+        lp = lg - math.lgamma(r + 1) - math.lgamma(trials - r + 1) + r * math.log(p) + (trials - r) * math.log1p(-p)
+        out.append((r, math.exp(lp)))
+    return out
 
 
 @dataclass(frozen=True)
 class GroupedGemmModel:
-    source: str
-    points: tuple[tuple[float, float], ...]  # (rows per expert, measured / (active x cuBLAS model)), ascending
+    """Weight-equivalent bandwidth (bytes/s) of one cluster row, by config -> ((fill rows, B/s), ...)."""
 
-    def factor(self, rows_per_expert: float) -> float:
-        pts = self.points
-        if rows_per_expert <= pts[0][0]:
-            return pts[0][1]
-        if rows_per_expert >= pts[-1][0]:
-            return pts[-1][1]
-        for (x0, y0), (x1, y1) in zip(pts, pts[1:], strict=False):
-            if x0 <= rows_per_expert <= x1:
-                f = (math.log(rows_per_expert) - math.log(x0)) / (math.log(x1) - math.log(x0))
+    source: str
+    bandwidth: dict[str, tuple[tuple[float, float], ...]]
+    prepare_s: float = 0.0
+    _cache: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def row_bandwidth(self, cfg: str, fill: int) -> float:
+        """Bandwidth of a cluster row holding ``fill`` rows: interpolated among the measured fills that
+        occupy as many M tiles, else the nearest measured fill (log) of the config."""
+        pts = self.bandwidth.get(cfg) or self.bandwidth["small"]
+        tile_m = TILES[cfg][0]
+        same = [pt for pt in pts if math.ceil(pt[0] / tile_m) == math.ceil(fill / tile_m)]
+        use = same or [min(pts, key=lambda pt: abs(math.log(pt[0] / fill)))]
+        if fill <= use[0][0]:
+            return use[0][1]
+        if fill >= use[-1][0]:
+            return use[-1][1]
+        for (x0, y0), (x1, y1) in zip(use, use[1:], strict=False):
+            if x0 <= fill <= x1:
+                f = (math.log(fill) - math.log(x0)) / (math.log(x1) - math.log(x0))
                 return math.exp(math.log(y0) + f * (math.log(y1) - math.log(y0)))
         raise AssertionError("unreachable: points are sorted")
 
+    def expert_s(self, rows: int, n: int, k: int, cfg: str) -> float:
+        """Seconds for one expert with ``rows`` rows: its cluster rows, each one pass over n x k bf16 weights."""
+        if rows <= 0:
+            return 0.0
+        per_row = CLUSTER_M * TILES[cfg][0]
+        full, rem = divmod(rows, per_row)
+        w = 2.0 * n * k
+        t = full * w / self.row_bandwidth(cfg, per_row)
+        return t + (w / self.row_bandwidth(cfg, rem) if rem else 0.0)
 
-def load_grouped(path: str | Path, gemm_s: Callable[[int, int, int], float]) -> GroupedGemmModel:
-    """Factors from a ``wm-grouped`` CSV; ``gemm_s(m, n, k)``: the cuBLAS model's seconds for one GEMM."""
+    def call_s(self, tokens: int, experts: int, top_k: int, n: int, k: int, uniform: bool = False) -> float:
+        """Expected seconds of one grouped call over ``tokens`` x ``top_k`` routed rows (see module docstring)."""
+        key = (tokens, experts, top_k, n, k, uniform)
+        if key not in self._cache:
+            rows = tokens * top_k
+            cfg = config_of(rows, experts, n)
+            if uniform:
+                base, extra = divmod(rows, experts)
+                t = extra * self.expert_s(base + 1, n, k, cfg) + (experts - extra) * self.expert_s(base, n, k, cfg)
+            else:
+                t = experts * sum(p * self.expert_s(r, n, k, cfg) for r, p in binomial_pmf(tokens, top_k / experts))
+            self._cache[key] = t + self.prepare_s
+        return self._cache[key]
+
+
+def load_grouped(path: str | Path) -> GroupedGemmModel:
+    """Weight-equivalent bandwidths from a ``wm-grouped`` microbenchmark CSV (uniform loads).
+
+    Rows whose kernel is ``prepare_grouped_gemm_data`` give the setup kernel's time (median); the
+    others are the grouped kernel: bandwidth = active experts x cluster rows x n x k x 2 / time.
+    """
     path = Path(path)
     rows = read_csv_rows(path, REQUIRED, "grouped-GEMM CSV")
-    per_call: dict[tuple[int, int, int], list[float]] = {}
-    meta: dict[tuple[int, int, int], tuple[float, int]] = {}
+    by: dict[tuple[str, float], list[float]] = {}
+    prep: list[float] = []
     for i, r in enumerate(rows, start=2):
         try:
-            key = (int(r["n"]), int(r["k"]), int(r["rows_total"]))
-            per_call.setdefault(key, []).append(float(r["gpu_us"]) * 1e-6 * float(r["calls"]))
-            meta[key] = (float(r["rows_per_expert"]), int(r["active_experts"]))
+            n, k, total = int(r["n"]), int(r["k"]), int(r["rows_total"])
+            rpe, active = float(r["rows_per_expert"]), int(r["active_experts"])
+            t = float(r["gpu_us"]) * 1e-6 * float(r["calls"])
+            groups = int(float(r.get("experts") or active))
         except ValueError:
             raise ConfigError.single(f"{path}:{i}: malformed grouped-GEMM row", file=str(path), line=i) from None
-    by_rows: dict[float, list[float]] = {}
-    for key, times in per_call.items():
-        n, k, _ = key
-        rpe, active = meta[key]
-        model = active * gemm_s(max(1, math.ceil(rpe)), n, k)
-        by_rows.setdefault(rpe, []).append(sum(times) / model)
-    if not by_rows:
+        if "prepare_grouped_gemm_data" in r.get("kernel", ""):
+            prep.append(t)
+            continue
+        cfg = config_of(total, groups, n)
+        per_row = CLUSTER_M * TILES[cfg][0]
+        cluster_rows = math.ceil(rpe / per_row)
+        fill = min(rpe, per_row)
+        by.setdefault((cfg, fill), []).append(active * cluster_rows * 2.0 * n * k / t)
+    if not by:
         raise ConfigError.single(f"{path}: no grouped-GEMM measurements", file=str(path))
-    pts = tuple((x, math.exp(sum(map(math.log, v)) / len(v))) for x, v in sorted(by_rows.items()))
-    return GroupedGemmModel(source=str(path), points=pts)
+    bw: dict[str, list[tuple[float, float]]] = {}
+    for (cfg, fill), v in sorted(by.items()):
+        bw.setdefault(cfg, []).append((fill, math.exp(sum(map(math.log, v)) / len(v))))
+    prep.sort()
+    return GroupedGemmModel(source=str(path), bandwidth={c: tuple(p) for c, p in bw.items()},
+                            prepare_s=prep[len(prep) // 2] if prep else 0.0)
+
+
+@lru_cache(maxsize=4)
+def committed_grouped(name: str) -> GroupedGemmModel:
+    """The model from a committed H200 microbenchmark file (package data)."""
+    from archsim.data import measurement
+    return load_grouped(measurement("h200", name))

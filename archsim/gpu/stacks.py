@@ -22,21 +22,26 @@ kernel list of one run — names, counts per layer — never against its times):
   ``torch.cat`` of the whole cache with the new token, every layer, every step; the rotary module's
   cos/sin computed per step; ``LlamaModel.norm`` over every token before ``logits_to_keep``).
   Mixtral (``modeling_mixtral.py`` + ``integrations/moe.py`` ``grouped_mm_experts_forward``): router
-  GEMM, fp32 softmax, top-k, sort by expert, gather of the selected rows, three ``masked_fill``
-  passes, two grouped GEMMs (``torch._grouped_mm``, CUTLASS sm90; modelled as one cuBLAS GEMM per
-  active expert, rows split evenly, scaled by the grouped kernel's measured efficiency,
-  :mod:`archsim.gpu.grouped`), SiLU * mul on strided halves, routing-weight multiply,
-  un-permute gather and a sum over top-k. Under CUDA-graph capture (host ``cuda-graph``) with GQA,
+  GEMM, fp32 softmax, top-k, sort by expert, gather of the selected rows, three out-of-place
+  ``masked_fill`` (EP sentinel rows: on the gathered input, the gate/up output and the down output;
+  ATen's out-of-place ``masked_fill`` is ``clone()`` -- a ``Memcpy DtoD`` -- then ``masked_fill_``), two
+  grouped GEMMs (``torch._grouped_mm``, CUTLASS sm90) priced with the expert loads of random routing
+  (:mod:`archsim.gpu.grouped`), SiLU * mul on strided halves, routing-weight multiply, un-permute
+  gather and a sum over top-k. ``argsort`` of at most 4096 ids takes ATen's in-place path
+  (``sortKeyValueInplace`` after copying the keys: small ``Memcpy DtoD`` s), above it CUB's radix sort.
+  Under CUDA-graph capture (host ``cuda-graph``) with GQA,
   transformers builds an explicit mask (``masking_utils._ignore_causal_mask_sdpa`` returns False when
   ``utils.import_utils.is_tracing()``, which includes ``is_cuda_stream_capturing``), so SDPA gets a
-  mask and ``repeat_kv`` copies K and V to every query head each layer.
+  mask and ``repeat_kv`` copies K and V to every query head each layer: attention then reads the
+  repeated (MHA-sized) K/V (cuDNN's masked sm80 kernel in the profiler).
 - ``fused`` (``torch.compile`` inductor, default mode, on ``plain``): the GEMMs and FlashAttention
   stay library calls; each norm (+ residual add), the rotary embedding with its KV-cache write and
   SiLU * mul become one Triton kernel each, streaming like the vectorised elementwise template
   (an assumption: inductor's kernels were not microbenchmarked).
 
-Not modelled (named, not hidden): the Memcpy DtoD copies and memsets of the MoE path, tiny
-index/sort kernels (counted as ``vec`` floor kernels), the profiler's GEMM memsets.
+Not modelled (named, not hidden): the MoE path's sort kernels (ATen's single-CTA in-place radix sort,
+~30 us per layer at 1-4k ids in the profiler, and CUB's onesweep passes above; not microbenchmarked,
+counted as ``vec`` floor kernels) and tiny index kernels, CUB's memsets, the profiler's GEMM memsets.
 """
 
 from __future__ import annotations
@@ -88,7 +93,8 @@ class KernelItem:
     """One kernel (``count`` identical launches per step). Exactly one of gemm / attention / glue is set.
 
     ``gemm``: (m, n, k, batch_of_gemms); ``attention``: SDPA shape and implementation;
-    ``glue``: (class, bytes read, bytes written) per launch.
+    ``glue``: (class, bytes read, bytes written) per launch; ``grouped``: (tokens, experts, top_k, n, k)
+    of one grouped-GEMM call over routed rows (:mod:`archsim.gpu.grouped`).
     """
 
     category: str
@@ -97,9 +103,13 @@ class KernelItem:
     gemm: tuple[int, int, int, int] | None = None
     attention: dict | None = None
     glue: tuple[str, float, float] | None = None
+    grouped: tuple[int, int, int, int, int] | None = None
 
 
 #: FFN widths at which SiLU * mul on the gate/up halves was microbenchmarked -> glue class
+#: ATen sort (``aten/src/ATen/native/cuda/Sort.cpp``, ``should_use_small_sort``): slices up to 4096
+#: elements are sorted in place by one block after a copy of the keys; longer ones by CUB
+SMALL_SORT = 4096
 SILU_MUL_WIDTHS = {4096: "silu_mul_halves", 11008: "silu_mul_halves_f11008", 14336: "silu_mul_halves_f14336"}
 
 
@@ -139,9 +149,10 @@ def rotary_eager(elements: int, tokens: int, head_dim: int, tag: str) -> list[Ke
             _g("rotary", f"{tag}add", "strided", 4 * n, 2 * n)]
 
 
-def _attn(impl: str, m: ModelShape, s: Step) -> KernelItem:
+def _attn(impl: str, m: ModelShape, s: Step, kv_heads: int | None = None) -> KernelItem:
     seq_q, seq_kv = (s.seq_len, s.context + s.seq_len)
-    shape = dict(impl=impl, batch=s.batch, heads=m.heads, kv_heads=m.kv_heads, seq_q=seq_q, seq_kv=seq_kv,
+    kv = m.kv_heads if kv_heads is None else kv_heads
+    shape = dict(impl=impl, batch=s.batch, heads=m.heads, kv_heads=kv, seq_q=seq_q, seq_kv=seq_kv,
                  head_dim=m.head_dim, causal=s.phase == "prefill")
     return KernelItem(category="attention", name=f"attention_{impl}", attention=shape)
 
@@ -181,20 +192,24 @@ def _moe_hf(m: ModelShape, s: Step) -> list[KernelItem]:
     """transformers' grouped_mm experts (integrations/moe.py) with the Mixtral router."""
     t, hd, f, e, k = s.tokens, m.hidden, m.ffn, m.experts, m.top_k
     sel = t * k
-    active = max(1, min(e, round(e * (1.0 - (1.0 - k / e) ** t))))  # expected distinct experts, uniform routing
-    rows = -(-sel // active)
     tiny = [_g("elementwise", n, "vec", 8 * max(sel, e), 8 * max(sel, e)) for n in (
         "router_softmax", "topk_a", "topk_b", "topk_sum", "topk_div", "sort_a", "sort_b", "sort_c", "sort_d",
         "perm_div", "weights_index", "histc", "cumsum_a", "cumsum_b", "sentinel_ge", "clamp", "inv_perm_fill",
         "inv_perm_put")]
+    if sel <= SMALL_SORT:  # at::native::sort's in-place path copies the ids into its outputs first
+        tiny += [_g("copy", f"sort_copy_{i}", "clone", 8 * sel, 8 * sel) for i in range(2)]
+
+    def masked(name: str, cat: str, width: int) -> list[KernelItem]:  # out of place: clone + masked_fill_
+        b = 2 * sel * width
+        return [_g("copy", f"{name}_clone", "clone", b, b), _g(cat, name, "masked_fill", b, b)]
     return [_gemm("router", t, e, hd), _g("copy", "router_to_fp32", "unrolled", 2 * t * e, 4 * t * e), *tiny,
             _g("copy", "gather_selected", "gather_rows", 2 * sel * hd, 2 * sel * hd),
-            _g("elementwise", "mask_selected", "masked_fill", 2 * sel * hd, 2 * sel * hd),
-            _gemm("experts_gate_up", rows, 2 * f, hd, count=1, groups=active),
-            _g("elementwise", "mask_gate_up", "masked_fill", 4 * sel * f, 4 * sel * f),
+            *masked("mask_selected", "elementwise", hd),
+            KernelItem(category="gemm", name="experts_gate_up", grouped=(t, e, k, 2 * f, hd)),
+            *masked("mask_gate_up", "elementwise", 2 * f),
             *[_g("elementwise", x, silu_mul_class(f), 3 * sel * f, 2 * sel * f) for x in ("silu", "mul")],
-            _gemm("experts_down", rows, hd, f, count=1, groups=active),
-            _g("elementwise", "mask_down", "masked_fill", 2 * sel * hd, 2 * sel * hd),
+            KernelItem(category="gemm", name="experts_down", grouped=(t, e, k, hd, f)),
+            *masked("mask_down", "elementwise", hd),
             _g("elementwise", "routing_weight_mul", "strided", 2 * sel * hd + 4 * sel, 2 * sel * hd),
             _g("copy", "unpermute_gather", "gather_rows", 2 * sel * hd, 2 * sel * hd),
             _g("elementwise", "topk_sum", "reduce", 2 * sel * hd, 2 * t * hd)]
@@ -212,7 +227,8 @@ def _hf_layer(m: ModelShape, s: Step, host: str) -> list[KernelItem]:
     else:  # cat of the whole cache with the new token: an O(context) copy per layer and step
         total = s.batch * m.kv_heads * (s.context + 1) * d * 2
         out += [_g("copy", f"cache_cat_{x}", "cat_append", total, total) for x in "kv"]
-    if host == "cuda-graph" and m.heads != m.kv_heads:
+    repeated = host == "cuda-graph" and m.heads != m.kv_heads
+    if repeated:
         # under stream capture transformers' is_tracing() is true, so masking_utils builds an explicit
         # mask (_ignore_causal_mask_sdpa returns False) and use_gqa_in_sdpa (no mask) is false:
         # repeat_kv materialises K and V for every query head before SDPA
@@ -221,7 +237,7 @@ def _hf_layer(m: ModelShape, s: Step, host: str) -> list[KernelItem]:
         big_r, big_w = 2 * s.batch * m.kv_heads * length * d, 2 * s.batch * m.heads * length * d
         out += [_g("elementwise", f"mask_fill_{i}", "vec", small, small) for i in range(2)]
         out += [_g("copy", f"repeat_kv_{x}", "repeat_kv", big_r, big_w) for x in "kv"]
-    out += [_attn("cudnn", m, s), _gemm("o_proj", t, hd, m.heads * d),
+    out += [_attn("cudnn", m, s, kv_heads=m.heads if repeated else None), _gemm("o_proj", t, hd, m.heads * d),
             _g("elementwise", "residual_add1", "add", 4 * t * hd, 2 * t * hd)]
     out += rmsnorm_eager(t, hd, "norm2_")
     if m.experts:

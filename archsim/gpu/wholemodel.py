@@ -69,9 +69,8 @@ class KernelPricer:
         floor = cal.glue.curves[("vec", "warm")].floor_s
         self.floor_s = floor
         self.event_overhead_s = max(0.0, cal.rates.launch_floor_s - floor)
-        from archsim.data import measurement
-        from archsim.gpu.grouped import load_grouped
-        self.grouped = load_grouped(measurement("h200", cal.sources["grouped"]), self.gemm_s)
+        from archsim.gpu.grouped import committed_grouped
+        self.grouped = committed_grouped(cal.sources["grouped"])
 
     def gemm_s(self, m: int, n: int, k: int) -> float:
         """One cuBLAS GEMM inside a step (event overhead off, as for every kernel-model launch)."""
@@ -83,13 +82,11 @@ class KernelPricer:
         from archsim.gpu.predict import predict_attention, predict_gemm
         if it.glue is not None:
             return self.cal.glue.time_s(*it.glue)
+        if it.grouped is not None:  # grouped-GEMM experts under random top-k routing
+            return self.grouped.call_s(*it.grouped)
         key = (it.gemm, tuple(sorted(it.attention.items())) if it.attention else None)
         if key not in self.cache:
             hw, rates = self.cal.device, self.cal.rates
-            if it.gemm is not None and it.gemm[3] > 1:  # grouped-GEMM experts: cuBLAS x measured efficiency
-                m, n, k, groups = it.gemm
-                self.cache[key] = self.grouped.factor(m) * groups * self.gemm_s(m, n, k)
-                return self.cache[key]
             if it.gemm is not None:
                 m, n, k, groups = it.gemm
                 pred = predict_gemm(hw, m=m, n=n, k=k, rates=rates)

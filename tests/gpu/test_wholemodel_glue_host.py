@@ -103,16 +103,14 @@ def test_h200_own_calibration_comes_from_h200_microbenchmarks_only():
         device_calibration("h200", "mine")
 
 
-def test_grouped_gemm_factor_interpolates_and_loads_from_the_microbenchmark(tmp_path):
-    from archsim.gpu.grouped import GroupedGemmModel, load_grouped
-    m = GroupedGemmModel(source="t", points=((1.0, 2.0), (100.0, 0.5)))
-    assert m.factor(0.5) == 2.0 and m.factor(1e4) == 0.5 and m.factor(10.0) == pytest.approx(1.0)
-    csv_text = ("n,k,experts,rows_total,rows_per_expert,active_experts,kernel,calls,gpu_us,api\n"
-                "64,32,8,16,2.0,8,main,1.0,30.0,x\n64,32,8,16,2.0,8,prep,1.0,10.0,x\n")
-    f = tmp_path / "g.csv"
-    f.write_text(csv_text)
-    g = load_grouped(f, lambda m_, n, k: 1e-6 * m_)  # cuBLAS stand-in: 1 us per row -> 8 x 2 us = 16 us
-    assert g.points == ((2.0, pytest.approx(40.0 / 16.0)),)
-    f.write_text("n,k\n1,2\n")
-    with pytest.raises(ConfigError, match="not a grouped-GEMM CSV"):
-        load_grouped(f, lambda *a: 1.0)
+def test_repeat_kv_points_beyond_l2_reuse_are_left_out():
+    from archsim.gpu.glue import _reuse_exceeds_l2
+    l2 = 60 * 2**20
+    # 8 heads x 4 copies: a 4 MiB source (0.5 MiB per head) stays in L2; a 256 MiB one (32 MiB per head) does not
+    small = {"op": "repeat_kv", "bytes_read": str(4 * 2**20), "bytes_written": str(16 * 2**20)}
+    big = {"op": "repeat_kv", "bytes_read": str(256 * 2**20), "bytes_written": str(1024 * 2**20)}
+    assert not _reuse_exceeds_l2(small, l2) and _reuse_exceeds_l2(big, l2)
+    assert not _reuse_exceeds_l2({**big, "op": "clone"}, l2)
+    from archsim.gpu.devices import device_calibration
+    pts = device_calibration("h200", "own").glue.curves[("repeat_kv", "cold")].points
+    assert max(x for x, _ in pts) < 1e9  # the 1.3 and 2.7 GB rows (re-reading their 33-134 MiB blocks) are out
