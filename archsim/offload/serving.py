@@ -32,7 +32,7 @@ from typing import Literal
 from archsim.backends.roofline import evaluate_op
 from archsim.collectives import PROFILES, Fabric, estimate
 from archsim.lowering import lower
-from archsim.operators import Attention, Gemm, MoeExperts, Operator, _Streaming
+from archsim.operators import Attention, Gemm, MoeExperts, Operator, Role, Softmax, _Streaming
 from archsim.schemas.base import DTYPE_BYTES
 from archsim.schemas.hardware import DeviceBase
 from archsim.schemas.model import ModelSpec
@@ -295,3 +295,82 @@ def prefill(model: ModelSpec, cfg: ServingConfig, prompt_len: int, batch: int = 
         exposed = max(0.0, handoff - (model.num_layers - 1) * per_layer_compute) \
             if per_layer_handoff > per_layer_compute else per_layer_handoff
     return Prefill(batch, prompt_len, compute_t, handoff, compute_t + exposed)
+
+
+_ATTENTION_ROLES = frozenset({Role.ATTENTION, Role.ATTN_SCORES, Role.ATTN_SOFTMAX, Role.ATTN_CONTEXT})
+
+
+def _prefill_attention_ops(model: ModelSpec, chunks: int, chunk: int, prior: int, dtype: str) -> list[Operator]:
+    """The attention operators of ``chunks`` prefill chunks of ``chunk`` tokens, each after ``prior`` cached
+    tokens of its own prompt (causal, bottom-right aligned: the queries see the earlier chunks too)."""
+    wl = Workload(name="prefill", model=model, dtype=dtype,  # type: ignore[arg-type]
+                  phases=[{"phase": "prefill", "batch": chunks, "seq_len": chunk}])
+    ops = [op for op in lower(wl, model) if op.role in _ATTENTION_ROLES]
+    if prior:
+        ops = [replace(op, cols=op.cols + prior) if isinstance(op, Softmax) else replace(op, seq_kv=op.seq_kv + prior)
+               for op in ops]
+    return ops
+
+
+def mixed_iteration(model: ModelSpec, cfg: ServingConfig, batch: int, context: int, prefill_tokens: int,
+                    chunks: int, prior: int = 0, dtype: str = "bf16") -> Iteration:
+    """One continuous-batching iteration: ``batch`` decode tokens at ``context`` and ``prefill_tokens`` prompt
+    tokens in ``chunks`` chunks (each after ``prior`` cached tokens of its prompt), fused as vLLM fuses them.
+
+    Every non-attention operator runs once for all rows of a micro-batch (its decode tokens and its share
+    of the prefill tokens: the weights are read once per micro-batch); the LM head for one row per sequence;
+    the chunks' attention on the compute group (as :func:`prefill`), shared evenly by the micro-batches; the
+    decode attention where :func:`decode_iteration` puts it. With offloading the chunks' new K/V rows go to
+    the memory devices over the link with the decode traffic. ``prefill_tokens = 0`` is exactly
+    :func:`decode_iteration` (tested); ``batch = 0`` is a prefill-only iteration (one micro-batch)."""
+    if prefill_tokens <= 0:
+        return decode_iteration(model, cfg, batch, context, dtype)
+    m = max(1, min(cfg.micro_batches, batch)) if batch else 1
+    mb = math.ceil(batch / m)
+    rows = mb + math.ceil(prefill_tokens / m)
+    b = DTYPE_BYTES[dtype]
+    layers = model.num_layers
+    compute_t = attention_t = 0.0
+    for op in _decode_ops(model, rows, max(context, 1), dtype):
+        if op.role in _ATTENTION_ROLES:
+            continue
+        if op.role == Role.LM_HEAD:
+            op = replace(op, m=max(1, mb + math.ceil(chunks / m)))
+        compute_t += evaluate_op(_split_tp(op, cfg.n_compute), cfg.compute).time_s * op.count
+    chunk = max(1, math.ceil(prefill_tokens / chunks))
+    compute_t += sum(evaluate_op(_split_tp(op, cfg.n_compute), cfg.compute).time_s * op.count
+                     for op in _prefill_attention_ops(model, chunks, chunk, prior, dtype)) / m
+    if batch:
+        for op in _decode_ops(model, mb, max(context, 1), dtype):
+            if op.role not in _ATTENTION_ROLES:
+                continue
+            if cfg.policy == "attention_offload":
+                assert cfg.memory is not None
+                attention_t += evaluate_op(_split_requests(op, cfg.n_memory), cfg.memory).time_s * op.count
+            else:
+                compute_t += evaluate_op(_split_tp(op, cfg.n_compute), cfg.compute).time_s * op.count
+    allreduce_t = 2 * layers * allreduce_s(cfg.compute_link, cfg.n_compute, rows * model.hidden_size * b) \
+        if cfg.n_compute > 1 else 0.0
+    transfer_t = lat = 0.0
+    out_bytes = in_bytes = 0.0
+    if cfg.policy == "attention_offload":
+        assert cfg.offload_link is not None
+        q_o = mb * model.num_heads * model.dhead * b
+        out_bytes = q_o + (mb + math.ceil(prefill_tokens / m)) * 2 * model.kv_heads * model.dhead * b
+        in_bytes = q_o
+        transfer_t = layers * max(out_bytes, in_bytes) / (cfg.offload_link.bandwidth_bytes_per_s * cfg.n_memory)
+        lat = layers * 2 * cfg.offload_link.latency_s if batch else 0.0
+        busy = {"compute": m * (compute_t + allreduce_t), "attention": m * attention_t, "link": m * transfer_t}
+        critical = compute_t + allreduce_t + attention_t + 2 * transfer_t + lat
+    else:
+        busy = {"compute": m * (compute_t + allreduce_t)}
+        critical = busy["compute"]
+    resources = {**busy, "critical_path": critical}
+    bound = max(resources, key=lambda k: resources[k])
+    time_s = resources[bound]
+    offload_bytes = m * layers * (out_bytes + in_bytes)
+    per_device = offload_bytes / max(1, cfg.n_memory) / time_s if cfg.policy == "attention_offload" else 0.0
+    return Iteration(batch=batch, context=context, time_s=time_s, compute_s=busy["compute"],
+                     attention_s=m * attention_t, transfer_s=m * transfer_t, allreduce_s=m * allreduce_t,
+                     offload_bytes=offload_bytes, bound=bound, tokens_per_s=(batch + prefill_tokens) / time_s,
+                     required_link_bytes_per_s=per_device, parts=resources)

@@ -1,0 +1,189 @@
+"""Lamina under load: output tokens per dollar at a latency objective, homogeneous GPUs vs attention offloading,
+on the serving simulator (Poisson arrivals, continuous batching with chunked prefill, paged KV cache).
+
+For one model and traffic mix, every deployment below serves the same seeded Poisson traffic; the load is
+searched (:func:`archsim.serving.capacity.find_capacity`) for the highest rate at which 90 % of the requests
+meet the SLO; throughput per dollar is the goodput (output tokens/s of the requests meeting it) at that load
+over the deployment's price per hour. The gain is the best offloaded deployment's figure over the best
+homogeneous-H100 one (as the steady-state study, :mod:`archsim.offload.lamina`, compares them).
+
+Iteration costs: :class:`ConfigCost`, i.e. :class:`archsim.serving.offload_cost.OffloadCost` on a
+:class:`archsim.offload.serving.ServingConfig` of either policy: decode-only iterations from
+:func:`archsim.offload.serving.decode_iteration` (homogeneous: attention on the tensor-parallel GPUs, serial;
+offloaded: attention on the memory devices, two micro-batches pipelined); iterations with prefill chunks
+from :func:`archsim.offload.serving.mixed_iteration` (the chunks' tokens fused into the micro-batches'
+GEMMs, their attention on the compute GPUs, their new K/V rows over the link). (``OffloadCost`` itself,
+which ``archsim serve`` uses, adds a prefill and a decode pass instead.) Both sides use the roofline backend,
+so neither carries kernel inefficiencies the other lacks. KV capacity: :func:`archsim.offload.serving.max_batch` in
+blocks (the memory devices' 90 % for offloading; the GPUs' 90 % less the weights for homogeneous).
+
+Every choice below (mixes, SLO, token budget, max running sequences, deployments, duration, seed, target
+attainment) is archsim's, fixed before any result was seen; nothing is fitted to the paper's 1.48x-12.1x.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from archsim import presets
+from archsim.offload.serving import ServingConfig
+from archsim.serving.capacity import Capacity, find_capacity, probe_at
+from archsim.serving.cost import Buckets, round_up
+from archsim.serving.offload_cost import OffloadCost
+from archsim.serving.requests import Lengths
+from archsim.serving.schedulers import Deployment, Iteration
+
+#: Device prices, the one place this study reads them from (the presets' ``cost.rental_usd_per_hour``).
+#: Both are ASSUMPTIONS, not cited prices (the presets label them so): the paper's own prices were not
+#: available to us. The gain depends on their ratio (see the steady-state report's sensitivity table).
+PRICE_LABELS = {
+    "h100-sxm": "assumption (preset h100-sxm): representative 2024-2025 cloud on-demand price per H100 GPU-hour",
+    "h20": "assumption (preset h20): capex 12 kUSD amortised like the H100 (30 kUSD -> 2.5 USD/h), scaled by price",
+}
+
+MODEL = "llama-3-70b"
+#: Traffic mixes (archsim choices): prompt and output lengths, lognormal.
+MIXES: dict[str, tuple[Lengths, Lengths]] = {
+    "chat": (Lengths(kind="lognormal", median=1024, sigma=0.6, max_tokens=8192),
+             Lengths(kind="lognormal", median=256, sigma=0.6, max_tokens=2048)),
+    "long-context": (Lengths(kind="lognormal", median=8192, sigma=0.4, max_tokens=32768),
+                     Lengths(kind="lognormal", median=512, sigma=0.6, max_tokens=4096)),
+    # added after the first two mixes came out compute-bound (KV never full): long outputs on long prompts,
+    # where the KV cache, Lamina's lever, is what bounds the batch
+    "long-decode": (Lengths(kind="lognormal", median=4096, sigma=0.4, max_tokens=16384),
+                    Lengths(kind="lognormal", median=1024, sigma=0.4, max_tokens=4096)),
+}
+#: The SLO (archsim choice): TTFT <= 2 s (room for an 8k prompt's prefill on the smallest deployment plus
+#: queueing), each request's TBT p99 <= 100 ms (the serving study's objective).
+SLO = {"ttft_ms": 2000.0, "tbt_ms": 100.0}
+TARGET = 0.9  # attainment (DistServe's 90 %)
+#: Continuous batching (archsim choices, the same for every deployment): 512-token chunks keep a chunk's
+#: iteration under the TBT objective on two H100s; up to 1024 running sequences, so KV capacity (not a
+#: framework cap) bounds the batch, as in the steady-state study.
+SCHEDULER_OPTIONS = {"token_budget": 512, "max_seqs": 1024}
+DURATION_S = 60.0
+MIN_REQUESTS = 300  # per probe: the arrival window stretches at low loads
+SEED = 0
+BLOCK_TOKENS = 16
+HOMOGENEOUS = (("h100-sxm", 4), ("h100-sxm", 8), ("h20", 4), ("h20", 8))
+OFFLOADED = ((2, 2), (2, 4), (2, 8), (4, 4), (4, 8))  # (H100s, H20s)
+
+
+class ConfigCost(OffloadCost):
+    """:class:`OffloadCost` for a :class:`ServingConfig` of either policy (its parent builds the config from a
+    system preset with an ``attention`` role; everything else is the parent's)."""
+
+    def __init__(self, model: Any, cfg: ServingConfig, dtype: str = "bf16", *, buckets: Buckets | None = None) -> None:
+        self.model = model
+        self.cfg = cfg
+        self.dtype = dtype
+        self.buckets = buckets or Buckets()
+        self._memo: dict[tuple[Any, ...], float] = {}
+        self.backend_calls = 0
+
+    def mixed_s(self, batch: int, context_mean: float, prefill_tokens: int, chunks: int, prior_mean: float) -> float:
+        """A fused iteration (:func:`archsim.offload.serving.mixed_iteration`): the prefill tokens rounded up to
+        ``prefill_bucket``, the decode context and the chunks' prior length rounded up to ``context_bucket``
+        (conservative: never cheaper than the exact composition)."""
+        from archsim.offload.serving import mixed_iteration
+
+        step = self.buckets.context_bucket
+        key = ("mixed", batch, round_up(context_mean, step) if batch else 0,
+               round_up(prefill_tokens, self.buckets.prefill_bucket), chunks, round_up(prior_mean, step))
+        if key not in self._memo:
+            self.backend_calls += 1
+            self._memo[key] = mixed_iteration(self.model, self.cfg, batch, key[2], key[3], chunks, key[5],
+                                              self.dtype).time_s
+        return self._memo[key]
+
+    def __call__(self, it: Iteration) -> float:
+        if not it.prefill:
+            return super().__call__(it)
+        ctx, prior = it.decode_context, it.prefill_context
+        return self.mixed_s(it.decode_batch, sum(ctx) / len(ctx) if ctx else 0.0, it.prefill_tokens, len(it.prefill),
+                            sum(prior) / len(prior))
+
+
+def price_usd_per_hour(cfg: ServingConfig) -> float:
+    """The deployment's price from :data:`PRICE_LABELS`' devices (an unlisted device is an error)."""
+    for dev in (cfg.compute, cfg.memory):
+        if dev is not None and dev.name not in PRICE_LABELS:
+            raise ValueError(f"no labelled price for {dev.name!r}; add it to PRICE_LABELS")
+    return cfg.usd_per_hour()
+
+
+def deployments() -> list[ServingConfig]:
+    from archsim.offload.lamina import homogeneous, offloaded
+
+    h100, h20 = presets.load_hardware("h100-sxm"), presets.load_hardware("h20")
+    devices = {"h100-sxm": h100, "h20": h20}
+    return ([homogeneous(devices[d], n) for d, n in HOMOGENEOUS]
+            + [offloaded(h100, nc, h20, nm) for nc, nm in OFFLOADED])
+
+
+def capacity(model: Any, cfg: ServingConfig, mix: str, *, duration_s: float = DURATION_S, seed: int = SEED,
+             start_qps: float = 2.0, min_requests: int = MIN_REQUESTS) -> tuple[Capacity, ConfigCost, int]:
+    """The capacity search of one deployment on one mix; returns it, the cost model and the KV blocks."""
+    cost = ConfigCost(model, cfg)
+    blocks = cost.kv_blocks(BLOCK_TOKENS)
+    prompt, output = MIXES[mix]
+    probe = probe_at(cost, Deployment(capacity_blocks=blocks, block_tokens=BLOCK_TOKENS), prompt=prompt,
+                     output=output, duration_s=duration_s, slo=SLO, usd_per_hour=price_usd_per_hour(cfg),
+                     options=SCHEDULER_OPTIONS, seed=seed, min_requests=min_requests)
+    return find_capacity(probe, start_qps=start_qps, target=TARGET), cost, blocks
+
+
+def _fits(model: Any, cfg: ServingConfig, mix: str) -> bool:
+    """Whether the largest request of the mix fits the deployment's KV cache (else it cannot serve the mix)."""
+    from archsim.offload.serving import max_batch
+
+    prompt, output = MIXES[mix]
+    return max_batch(model, cfg, prompt.max_tokens + output.max_tokens, "bf16") >= 1
+
+
+def row(model: Any, cfg: ServingConfig, mix: str, **kw: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {"mix": mix, "config": cfg.name, "policy": cfg.policy,
+                           "usd_per_hour": price_usd_per_hour(cfg)}
+    if not _fits(model, cfg, mix):
+        return {**out, "capacity_qps": 0.0, "note": "the longest request of the mix does not fit the KV cache"}
+    cap, cost, blocks = capacity(model, cfg, mix, **kw)
+    at = cap.at
+    out.update({"kv_blocks": blocks, "capacity_qps": cap.load_qps, "fail_qps": cap.fail_qps,
+                "probes": [{"load_qps": p.load_qps, "attainment": p.attainment,
+                            "little_gap": p.summary["littles_law"]["whole_run_rel_gap"]} for p in cap.probes],
+                "backend_calls": cost.backend_calls})
+    if at is not None:
+        s = at.summary
+        out.update({"goodput_tokens_per_s": at.goodput_tokens_per_s,
+                    "tokens_per_usd": at.goodput_tokens_per_s * 3600 / out["usd_per_hour"],
+                    "attainment": at.attainment, "ttft_p99_s": s["ttft_s"]["p99"],
+                    "tbt_p99_p99_s": s["tbt_p99_s"]["p99"],
+                    "utilisation": s["utilisation"]["engine"], "kv_occupancy_max": s["kv_occupancy"]["engine"]["max"],
+                    "requests": s["requests"]})
+    return out
+
+
+def study(**kw: Any) -> dict[str, Any]:
+    """Every deployment on every mix, and the gains (best offloaded over best homogeneous H100, per dollar)."""
+    model = presets.load_model(MODEL)
+    rows = [row(model, cfg, mix, **kw) for mix in MIXES for cfg in deployments()]
+    gains = {}
+    for mix in MIXES:
+        def best(pred: Any, mix: str = mix) -> dict[str, Any] | None:
+            sel = [r for r in rows if r["mix"] == mix and pred(r) and r.get("tokens_per_usd")]
+            return max(sel, key=lambda r: r["tokens_per_usd"]) if sel else None
+
+        homo = best(lambda r: r["policy"] == "homogeneous" and r["config"].startswith("h100"))
+        homo_h20 = best(lambda r: r["policy"] == "homogeneous" and r["config"].startswith("h20"))
+        off = best(lambda r: r["policy"] == "attention_offload")
+        if homo and off:
+            gains[mix] = {"homogeneous_h100": homo["config"], "offloaded": off["config"],
+                          "gain_vs_h100": off["tokens_per_usd"] / homo["tokens_per_usd"],
+                          "gain_vs_h20": off["tokens_per_usd"] / homo_h20["tokens_per_usd"] if homo_h20 else None}
+    return {"model": MODEL, "slo": SLO, "target_attainment": TARGET, "scheduler": "continuous",
+            "scheduler_options": SCHEDULER_OPTIONS, "duration_s": kw.get("duration_s", DURATION_S),
+            "seed": kw.get("seed", SEED),
+            "mixes": {k: {"prompt": vars(p), "output": vars(o)} for k, (p, o) in MIXES.items()},
+            "prices": {d: {"usd_per_hour": presets.load_hardware(d).cost.rental_usd_per_hour,  # type: ignore
+                           "label": label} for d, label in PRICE_LABELS.items()},
+            "rows": rows, "gains": gains}
