@@ -41,7 +41,7 @@ def test_wheel_has_one_top_level_package_and_the_data_files(installed):
     tops = {n.split("/")[0] for n in names}
     assert tops == {"archsim", f"{wheel.name.split('-')[0]}-{wheel.name.split('-')[1]}.dist-info"}, tops
     for needed in ("archsim/presets/models/llama-2-7b.yaml", "archsim/rtl/resources.json",
-                   "archsim/rtl/softmax/exp2_table.vh", "archsim/pim/data/nvidia-t4.yaml",
+                   "archsim/rtl/softmax/exp2_table.vh", "archsim/presets/hardware/nvidia-t4.yaml",
                    "archsim/data/measurements/h100/h100-validation-2026-11-23.csv",
                    "archsim/data/papers/fusemax-artifact-reference.csv", "archsim/kernels/triton/flash_attention.py",
                    "archsim/dataflows/backend.py", "archsim/campaigns/gpu_kernels.py"):

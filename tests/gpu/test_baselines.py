@@ -1,0 +1,88 @@
+"""Paper GPU baselines under the stack model (archsim.gpu.baselines): structure, host calibration,
+transfer to an uncalibrated GPU, energy, and the committed H200 validation."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+
+from archsim.errors import ConfigError
+from archsim.gpu import baselines as B
+from archsim.presets import load_model
+
+
+def test_gpt2_step_kernel_structure_follows_the_hf_code():
+    m = load_model("gpt2-small")
+    sdpa, eager = B.gpt2_step(m, 10, "sdpa"), B.gpt2_step(m, 10, "eager")
+    fixed = 3 + B.GENERATE_MISC_KERNELS + 4  # embeddings + generate bookkeeping + ln_f, lm_head, fp32 copy, argmax
+    assert len(sdpa) == fixed + 12 * 19  # per layer: 2 norms, 4 GEMMs, 2 cache cats, 1 SDPA, 8 gelu_new, 2 adds
+    assert len(eager) == fixed + 12 * 23  # eager attention: matmul, scale, mask add, softmax, matmul
+    cats = [it for it in sdpa if it.name == "cache_cat_k"]
+    assert cats[0].glue[1] == 12 * 11 * 64 * 2  # the whole K cache is copied at every step
+    with pytest.raises(ConfigError, match="attention implementation"):
+        B.gpt2_step(m, 10, "flash")
+    with pytest.raises(ConfigError, match="GPT-2-style"):
+        B.gpt2_step(load_model("llama-2-7b"), 10)
+
+
+def test_modelled_kernel_counts_match_the_profiled_runs_within_10_percent():
+    for r in B.validate_gpt2():
+        assert r["modeled_kernels"] == pytest.approx(r["measured_kernels"], rel=0.1), r["run_id"]
+
+
+def test_host_calibration_is_fixed_plus_per_layer_from_the_tiny_models(tmp_path):
+    path = tmp_path / "host.csv"
+    with open(path, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=["run_id", "layers", "attn_impl", "wall_s_per_token", "ok"])
+        w.writeheader()
+        w.writerow({"run_id": "a", "layers": 1, "attn_impl": "eager", "wall_s_per_token": 0.003, "ok": 1})
+        w.writerow({"run_id": "b", "layers": 3, "attn_impl": "eager", "wall_s_per_token": 0.004, "ok": 1})
+    h = B.gpt2_host("eager", str(path))
+    assert h.per_layer_s == pytest.approx(0.0005) and h.fixed_s == pytest.approx(0.0025)
+    assert h.host_s(48) == pytest.approx(0.0025 + 48 * 0.0005)
+    with pytest.raises(ConfigError, match="1- and 3-layer"):
+        B.gpt2_host("sdpa", str(path))
+    bad = tmp_path / "bad.csv"
+    bad.write_text("run_id,layers\nx,1\n")
+    with pytest.raises(ConfigError, match="bad.csv"):
+        B.gpt2_host("eager", str(bad))
+
+
+def test_transfer_to_the_t4_scales_bandwidth_keeps_floors_and_carries_the_host_over():
+    t4, h200 = B.calibration_for("nvidia-t4"), B.calibration_for("h200")
+    assert t4.mode == "transfer" and t4.host is h200.host and "carried over" in t4.sources["host"]
+    ratio = 4.8e12 / 320e9
+    for key in (("vec", "warm"), ("add", "cold")):
+        a, b = h200.glue.curves[key], t4.glue.curves[key]
+        assert b.floor_s == a.floor_s
+        big_a, big_b = a.points[-1][1], b.points[-1][1]
+        assert big_b == pytest.approx(a.floor_s + (big_a - a.floor_s) * ratio)
+    gemv = B.gemv_stream(B.gemm("w", 1, 4096, 1024))
+    assert gemv.glue == ("vec", 2.0 * (1024 + 4096 * 1024), 2.0 * 4096)
+    with pytest.raises(ConfigError, match="GEMV-shaped"):
+        B.gemv_stream(B.gemm("w", 512, 4096, 1024))
+    with pytest.raises(ConfigError, match="not a GPU preset"):
+        B.calibration_for("zcu102")
+
+
+def test_energy_is_static_power_over_the_wall_plus_kernel_energy():
+    m = load_model("gpt2-small")
+    for hw in ("h200", "nvidia-t4"):
+        c = B.gpt2_generate(hw, m, 16)
+        static = B.calibration_for(hw).rates.power.static_w
+        assert c.energy_j == pytest.approx(static * c.wall_s + c.dynamic_j)
+        assert c.wall_s >= max(c.gpu_s, c.host_s) and c.dynamic_j > 0
+    # the T4 streams the weights 15x slower: its GPU-busy time grows, the host time does not
+    t4, h = B.gpt2_generate("nvidia-t4", m, 16), B.gpt2_generate("h200", m, 16)
+    assert t4.gpu_s > 2 * h.gpu_s and t4.host_s == pytest.approx(h.host_s)
+
+
+def test_h200_validation_gpu_busy_within_15_percent_and_regime_host_bound():
+    rows = B.validate_gpt2()
+    assert len(rows) == 8
+    for r in rows:
+        assert abs(r["gpu_error"]) < 0.15, r["run_id"]  # kernel sums: the calibrated kernel models
+        assert r["bound"] == "host" and r["measured_wall_s"] > 4 * r["measured_gpu_s"]  # framework-bound, measured
+    s = B.error_summary(rows, "gpu_error")
+    assert s["n"] == 8 and s["mape"] < 0.1
