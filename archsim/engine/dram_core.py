@@ -114,7 +114,7 @@ def _queued_write(u, b, row, col, q_row, q_write, q_col, q_next, b_head):
     return False
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def advance(until, stop_when_drained, st, tb, qs, bq, nxt, tx, g, heap, comp, counters, mp, log):
     """Play commands and front-end entries with cycle < ``until``; returns the last event cycle.
 
@@ -143,7 +143,7 @@ def advance(until, stop_when_drained, st, tb, qs, bq, nxt, tx, g, heap, comp, co
         if front < g[G_NTX]:
             k = front & mask
             if g[G_NEXT_OK] == 0:
-                a = burst_address(tx[k], tx[k, TX_FED], burst_bytes, n_bursts_total)
+                a = burst_address(tx, k, tx[k, TX_FED], burst_bytes, n_bursts_total)
                 du, db, dr, dc = decode(a, offset_bits, fields, widths, pcs, bpg)
                 g[G_NEXT_U], g[G_NEXT_B], g[G_NEXT_R], g[G_NEXT_C], g[G_NEXT_OK] = du, db, dr, dc, 1
             tf = max(now, tx[k, TX_ARRIVAL])

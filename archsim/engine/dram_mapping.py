@@ -106,7 +106,7 @@ class AddressMapping:
                                             self.pseudo_channels, self.banks_per_group))  # type: ignore[return-value]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def decode(addr, offset_bits, fields, widths, pcs, bpg):
     v = addr >> offset_bits
     ch = pc = bg = ba = ro = co = ra = 0
