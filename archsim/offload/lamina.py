@@ -170,6 +170,10 @@ def write_outputs(out: Path) -> dict[str, Any]:
     sweep = target_sweep()
     bw = bandwidth_needed()
     sens = price_sensitivity()
+    from archsim.offload import under_load
+
+    under = under_load.study()
+    (out / "under-load.json").write_text(json.dumps(under, indent=1, default=str) + "\n")
     summary = {
         "paper": PAPER,
         "throughput_per_dollar_gain_min": rep["gain_min"],
@@ -181,10 +185,11 @@ def write_outputs(out: Path) -> dict[str, Any]:
         "bandwidth_needed": bw,
         "target_sweep": sweep,
         "headinfer": headinfer_check(),
+        "under_load": under_load.headline(under),
         "command": "archsim reproduce lamina",
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    write_markdown(summary, out.parent / f"{out.name}.md")
+    write_markdown(summary, out.parent / f"{out.name}.md", under_load.markdown(under))
     fig = go.Figure()
     for context in sorted({r["context"] for r in bw}):
         sel = [r for r in bw if r["context"] == context]
@@ -206,15 +211,16 @@ def write_outputs(out: Path) -> dict[str, Any]:
     return summary
 
 
-def write_markdown(summary: dict[str, Any], path: Path) -> None:
-    """reports/attention-offload.md from a summary (regenerable, numbers only from the model)."""
+def write_markdown(summary: dict[str, Any], path: Path, under_load: list[str] | None = None) -> None:
+    """reports/attention-offload.md from a summary (regenerable, numbers only from the model); ``under_load``
+    is the serving-simulator section (:func:`archsim.offload.under_load.markdown`), placed last."""
     lines = [
         "# Attention offloading (Lamina) and head-wise KV offload (HeadInfer)",
         "",
         f"Regenerate: `{summary['command']}` (writes summary.json, bandwidth.html, target_sweep.html "
         "and this file).",
         "",
-        "## Headline: throughput per dollar, offloaded vs homogeneous H100",
+        "## Headline (steady-state decode): throughput per dollar, offloaded vs homogeneous H100",
         "",
         "| | paper | ours | ours / paper |",
         "|---|---|---|---|",
@@ -297,4 +303,4 @@ def write_markdown(summary: dict[str, Any], path: Path) -> None:
               f"{hi['paper_kv_total_gb']} GB); head-wise offload keeps one (layer, KV head) double-buffered on the "
               f"GPU: {hi['gpu_resident_bytes_double_buffered'] / 2**30:.1f} GiB (paper: {hi['paper_gpu_kv_gb']} GB). "
               f"Source: {hi['source']}.", ""]
-    path.write_text("\n".join(lines))
+    path.write_text("\n".join(lines + (under_load or [])))
