@@ -10,7 +10,8 @@ homogeneous-H100 one (as the steady-state study, :mod:`archsim.offload.lamina`, 
 Iteration costs: :class:`ConfigCost`, i.e. :class:`archsim.serving.offload_cost.OffloadCost` on a
 :class:`archsim.offload.serving.ServingConfig` of either policy: decode-only iterations from
 :func:`archsim.offload.serving.decode_iteration` (homogeneous: attention on the tensor-parallel GPUs, serial;
-offloaded: attention on the memory devices, two micro-batches pipelined); iterations with prefill chunks
+offloaded: attention on the memory devices, serial or two micro-batches pipelined, whichever is faster
+for the iteration); iterations with prefill chunks
 from :func:`archsim.offload.serving.mixed_iteration` (the chunks' tokens fused into the micro-batches'
 GEMMs, their attention on the compute GPUs, their new K/V rows over the link). (``OffloadCost`` itself,
 which ``archsim serve`` uses, adds a prefill and a decode pass instead.) Both sides use the roofline backend,
@@ -71,15 +72,32 @@ OFFLOADED = ((2, 2), (2, 8), (4, 4), (4, 8))  # (H100s, H20s)
 
 class ConfigCost(OffloadCost):
     """:class:`OffloadCost` for a :class:`ServingConfig` of either policy (its parent builds the config from a
-    system preset with an ``attention`` role; everything else is the parent's)."""
+    system preset with an ``attention`` role), with two changes: iterations with prefill chunks are fused
+    (:meth:`mixed_s`), and an offloaded deployment runs each iteration with the faster of 1 micro-batch (serial:
+    compute, link, attention, link) and ``cfg.micro_batches`` (pipelined; every micro-batch reads the weights
+    again) — at small batches the weight re-reads cost more than the overlap saves."""
 
     def __init__(self, model: Any, cfg: ServingConfig, dtype: str = "bf16", *, buckets: Buckets | None = None) -> None:
+        from dataclasses import replace
+
         self.model = model
         self.cfg = cfg
         self.dtype = dtype
         self.buckets = buckets or Buckets()
         self._memo: dict[tuple[Any, ...], float] = {}
         self.backend_calls = 0
+        counts = sorted({1, cfg.micro_batches}) if cfg.policy == "attention_offload" else [cfg.micro_batches]
+        self.choices = [replace(cfg, micro_batches=m) for m in counts]
+
+    def _decode_at(self, batch: int, context: int) -> float:
+        key = ("decode", batch, context)
+        if key not in self._memo:
+            from archsim.offload.serving import decode_iteration
+
+            self.backend_calls += 1
+            self._memo[key] = min(decode_iteration(self.model, c, batch, max(context, 1), self.dtype).time_s
+                                  for c in self.choices)
+        return self._memo[key]
 
     def mixed_s(self, batch: int, context_mean: float, prefill_tokens: int, chunks: int, prior_mean: float) -> float:
         """A fused iteration (:func:`archsim.offload.serving.mixed_iteration`): the prefill tokens rounded up to
@@ -92,8 +110,8 @@ class ConfigCost(OffloadCost):
                round_up(prefill_tokens, self.buckets.prefill_bucket), chunks, round_up(prior_mean, step))
         if key not in self._memo:
             self.backend_calls += 1
-            self._memo[key] = mixed_iteration(self.model, self.cfg, batch, key[2], key[3], chunks, key[5],
-                                              self.dtype).time_s
+            self._memo[key] = min(mixed_iteration(self.model, c, batch, key[2], key[3], chunks, key[5],
+                                                  self.dtype).time_s for c in self.choices)
         return self._memo[key]
 
     def __call__(self, it: Iteration) -> float:

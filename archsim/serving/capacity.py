@@ -10,8 +10,9 @@ attainment crosses ``target``, then bisect until the bracket is within ``rel_tol
 Definitions (DistServe's "goodput": the largest rate at which ``target`` of the requests meet the SLO):
 - attainment = fraction of a run's requests with TTFT <= ``ttft_ms`` and TBT p99 <= ``tbt_ms``
   (``summary["goodput"]["fraction"]``);
-- goodput tokens per second = output tokens of the requests that meet the SLO / run time (first arrival
-  at 0 to the last finish, as ``summarise``'s throughput);
+- goodput tokens per second = output tokens of the requests that meet the SLO / arrival window (the rate
+  the deployment sustains at the offered load; dividing by the run time instead, as ``summarise``'s
+  throughput does, would charge a deployment for the queue it drains after the last arrival);
 - output tokens per USD = goodput tokens per second x 3600 / USD per hour of the whole deployment.
 Attainment is not strictly monotone in the load for one seed (different arrivals at each load), so the
 search reports its bracket (``load_qps`` passes, ``fail_qps`` fails) and every probe it made.
@@ -85,7 +86,7 @@ def probe_at(cost: CostFn, deployment: Deployment, *, prompt: Lengths, output: L
             ok &= rows["ttft_s"] <= slo["ttft_ms"] / 1e3
         if "tbt_ms" in slo:
             ok &= np.nan_to_num(rows["tbt_p99_s"], nan=0.0) <= slo["tbt_ms"] / 1e3
-        good = float(rows["output_tokens"][ok].sum()) / result.end_s
+        good = float(rows["output_tokens"][ok].sum()) / window
         return Probe(load_qps, summary["goodput"]["fraction"], good, summary)
 
     return run

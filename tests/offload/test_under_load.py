@@ -3,6 +3,8 @@ and one small capacity search on the real models (Little's law on every probe)."
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from archsim import presets
@@ -54,12 +56,25 @@ def test_config_cost_uses_the_fused_iteration_rounded_up(setup):
     a.cached_tokens = 1001
     it.add_decode(a)  # context 1000
     it.add_prefill(b, 300)
-    exact = mixed_iteration(model, off, 1, 1000, 300, 1).time_s
-    rounded = mixed_iteration(model, off, 1, 1024, 320, 1).time_s
+    serial = replace(off, micro_batches=1)
+    exact = min(mixed_iteration(model, c, 1, 1000, 300, 1).time_s for c in (serial, off))
+    rounded = min(mixed_iteration(model, c, 1, 1024, 320, 1).time_s for c in (serial, off))
     assert cost(it) == pytest.approx(rounded, rel=1e-12) and cost(it) >= exact
     decode_only = Iteration("engine")
     decode_only.add_decode(a)
     assert cost(decode_only) == pytest.approx(decode_iteration(model, off, 1, 1000).time_s, rel=1e-12)
+
+
+def test_offloaded_iterations_take_the_faster_micro_batch_count(setup):
+    """Small batches run serially (two micro-batches would read the weights twice); large ones pipelined."""
+    model, _, off = setup
+    cost = under_load.ConfigCost(model, off)
+    serial = replace(off, micro_batches=1)
+    small, large = (8, 1024), (512, 4096)
+    assert cost.decode_s(*small) == decode_iteration(model, serial, *small).time_s
+    assert decode_iteration(model, serial, *small).time_s < decode_iteration(model, off, *small).time_s
+    assert cost.decode_s(*large) == decode_iteration(model, off, *large).time_s
+    assert decode_iteration(model, off, *large).time_s < decode_iteration(model, serial, *large).time_s
 
 
 def test_prices_come_from_one_labelled_table(setup):

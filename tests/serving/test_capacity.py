@@ -59,7 +59,7 @@ def test_probes_on_the_simulator_obey_littles_law_and_count_goodput():
     for p in (low, high):
         s = p.summary
         met = round(s["goodput"]["fraction"] * s["requests"])
-        assert p.goodput_tokens_per_s == pytest.approx(20 * met / s["run_s"], rel=1e-12)
+        assert p.goodput_tokens_per_s == pytest.approx(20 * met / s["arrival_window_s"], rel=1e-12)
     cap = find_capacity(probe, start_qps=1.0)
     assert cap.at is not None and cap.at.attainment >= 0.9
     assert all(p.attainment < 0.9 for p in cap.probes if p.load_qps == cap.fail_qps)

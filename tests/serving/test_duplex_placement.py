@@ -92,3 +92,21 @@ def test_duplex_never_slower_and_faster_when_memory_bound(mixtral):
         assert duplex.composition_s(*comp) <= gpu.composition_s(*comp) * (1 + 1e-12)
     assert duplex.composition_s(0, 0, 8, 2048.0) < 0.5 * gpu.composition_s(0, 0, 8, 2048.0)
     assert duplex.experts_on(1) == "logic_pim" and duplex.experts_on(4096) == "xpu"
+
+
+def test_co_processing_splits_attention_and_experts_event_by_event():
+    """With co-processing an attention or experts operator runs on both devices, finishing together:
+    t = t_x t_p / (t_x + t_p) (the shared-DRAM bound of this tiny model is nanoseconds, never binding)."""
+    cost = DuplexCost(tiny_workload(), "h100-sxm", timer=known_timer, co_process=True)
+    reqs = [Request(0, 0.0, 8, 3), Request(1, 0.001, 16, 2), Request(2, 0.002, 4, 1)]
+    run = Simulation(reqs, make_scheduler("continuous", Deployment(capacity_blocks=100)), cost).run()
+    # it1: rows 8, experts 2 x (1 x 0.8 / 1.8) = 0.888889, chunk attention 2 x 4 / 6 = 1.333333: 0.9 + ... = 3.122222
+    # it2: rows 21, experts 2 x (2.1 / 3.1) = 1.354839, chunk attention 1.333333, decode attention 2 x 0.5 / 2.5 = 0.4:
+    #      3.988172 -> ends 7.110394
+    # it3: rows 2, experts 2 x (0.2 / 1.2) = 0.333333, decode attention 0.4: 1.633333 -> ends 8.743728
+    ends = [i.end_s * 1e3 for i in run.iterations]
+    assert ends == pytest.approx([3.122222, 7.110394, 8.743728], rel=1e-6)
+    assert [(i.prefill_tokens, i.decode_batch) for i in run.iterations] == [(8, 0), (20, 1), (0, 2)]
+    assert run.requests[2].token_times_s == pytest.approx([7.110394e-3], rel=1e-6)
+    assert cost.experts_on(8) == "both"
+    assert set(cost.placement.shares()["attention:decode"]) == {"both"}
