@@ -98,6 +98,7 @@ class DramController:
         slots = queue_depth * (2 if drain else 1)
         self.queues, self.bank_lists = new_queues(units, slots + (banks if active_buffer else 0), banks)
         self.nxt = np.zeros((units, 4), np.int64)
+        self._order = np.zeros(2 * (1 << max(0, units - 1).bit_length()), np.int64)  # the core's tournament tree
         self.tx = np.zeros((64, core.TX_COLS), np.int64)
         self.g = np.zeros(core.G_LEN, np.int64)
         self.g[core.G_MASK] = 63
@@ -162,7 +163,7 @@ class DramController:
         """Run the core to ``until_cycle``; returns (transaction id, done cycle) completed meanwhile."""
         self.g[core.G_COMPN] = 0
         core.advance(until_cycle, drain, self.state, self.tables, self.queues, self.bank_lists, self.nxt, self.tx,
-                     self.g, self.heap, self.comp, self.counters, self.mp, self._log)
+                     self.g, self.heap, self.comp, self.counters, self.mp, self._log, self._order)
         mask = int(self.g[core.G_MASK])
         done = [(int(t), int(self.tx[t & mask, core.TX_DONE])) for t in self.comp[: self.g[core.G_COMPN]]]
         if done:

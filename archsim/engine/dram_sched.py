@@ -128,10 +128,12 @@ def schedule(u, now, bank_next, bg_next, unit_next, open_row, ui, rank_next, rfa
     t_faw = rfaw[u * p[P_RANKS], rfaw[u * p[P_RANKS], 4]] + p[P_NFAW]
     rb = -1
     # pass 0 ignores refresh reservations: exact when its winner comes before the due cycle (every reserved
-    # candidate is at or after it); otherwise pass 1 decides again with the bank(s) to refresh reserved
-    for pass_ in range(2):
+    # candidate is at or after it); otherwise pass 1 decides again with the bank(s) to refresh reserved. From the
+    # due cycle on every candidate is at or after it: pass 1 alone
+    first_pass = 1 if (ref_mode != 2 and now >= due) else 0
+    for pass_ in range(first_pass, 2):
         if pass_ == 1:
-            if best_t < due or ref_mode == 2:
+            if ref_mode == 2 or (first_pass == 0 and best_t < due):
                 break
             best_t, best_cmd, best_slot, best_col, best_seq = INF, -1, -1, False, INF
             if ref_mode == 1:
