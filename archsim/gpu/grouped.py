@@ -24,6 +24,11 @@ shapes agree within ~5 % at every fill, so their geometric mean is used; fills l
 the measured points of the same config and number of occupied M tiles, held outside). Only
 microbenchmarks are read here, never a whole-model run.
 
+Other GPUs (no grouped-GEMM microbenchmark there): a row takes at least its weight stream at that
+GPU's measured copy bandwidth, and otherwise what it took on the H200 (same tensor-core class and
+clock assumed; overlap of the stream with the MMAs as measured): ``max(t_H200, weights / bw)``
+(:meth:`GroupedGemmModel.on_device`).
+
 Expert loads: with random weights, router logits of different tokens are exchangeable and
 independent, so each token picks a uniformly random set of ``k`` of ``E`` experts and one expert's
 load is Binomial(tokens, k / E). The call's cost is a *sum* over experts, so its expectation is exact
@@ -77,7 +82,17 @@ class GroupedGemmModel:
     source: str
     bandwidth: dict[str, tuple[tuple[float, float], ...]]
     prepare_s: float = 0.0
+    #: on another GPU: 1 / its copy bandwidth, the least time per weight byte of a row (0: the measured GPU)
+    min_s_per_byte: float = 0.0
     _cache: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def on_device(self, ref_bw: float, bw: float) -> GroupedGemmModel:
+        """The model moved from the GPU it was measured on (copy bandwidth ``ref_bw``) to one with ``bw``."""
+        if bw <= 0 or ref_bw <= 0:
+            raise ConfigError.single("copy bandwidths must be positive to move the grouped-GEMM model")
+        return GroupedGemmModel(source=f"{self.source} (moved: copy bandwidth {ref_bw / 1e12:.2f} -> "
+                                f"{bw / 1e12:.2f} TB/s)", bandwidth=self.bandwidth, prepare_s=self.prepare_s,
+                                min_s_per_byte=1.0 / bw)
 
     def row_bandwidth(self, cfg: str, fill: int) -> float:
         """Bandwidth of a cluster row holding ``fill`` rows: interpolated among the measured fills that
@@ -103,8 +118,10 @@ class GroupedGemmModel:
         per_row = CLUSTER_M * TILES[cfg][0]
         full, rem = divmod(rows, per_row)
         w = 2.0 * n * k
-        t = full * w / self.row_bandwidth(cfg, per_row)
-        return t + (w / self.row_bandwidth(cfg, rem) if rem else 0.0)
+
+        def row(fill: int) -> float:
+            return max(w * self.min_s_per_byte, w / self.row_bandwidth(cfg, fill))
+        return full * row(per_row) + (row(rem) if rem else 0.0)
 
     def call_s(self, tokens: int, experts: int, top_k: int, n: int, k: int, uniform: bool = False) -> float:
         """Expected seconds of one grouped call over ``tokens`` x ``top_k`` routed rows (see module docstring)."""

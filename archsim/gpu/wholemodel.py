@@ -71,6 +71,9 @@ class KernelPricer:
         self.event_overhead_s = max(0.0, cal.rates.launch_floor_s - floor)
         from archsim.gpu.grouped import committed_grouped
         self.grouped = committed_grouped(cal.sources["grouped"])
+        if cal.device != "h200":  # microbenchmarked on the H200 only: move it by the copy bandwidths
+            from archsim.gpu.devices import device_calibration
+            self.grouped = self.grouped.on_device(device_calibration("h200", "own").rates.hbm_bw, cal.rates.hbm_bw)
 
     def gemm_s(self, m: int, n: int, k: int) -> float:
         """One cuBLAS GEMM inside a step (event overhead off, as for every kernel-model launch)."""

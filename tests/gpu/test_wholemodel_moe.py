@@ -99,3 +99,13 @@ def test_moe_step_gpu_time_grows_with_tokens():
           for n in (64, 256, 1024, 4096, 16384)]
     assert all(b > a for a, b in zip(ts, ts[1:], strict=False))
     assert math.isfinite(ts[-1])
+
+
+def test_moving_the_grouped_model_to_a_slower_memory_gpu_floors_rows_at_its_copy_bandwidth():
+    slow = FLAT.on_device(2e12, 0.5e12)  # rows measured at 1 TB/s weight-equivalent; the new GPU copies 0.5 TB/s
+    w = 2.0 * 256 * 512
+    assert slow.expert_s(1, 256, 512, "small") == pytest.approx(w / 0.5e12)
+    fast = FLAT.on_device(2e12, 4e12)  # never faster than measured
+    assert fast.expert_s(1, 256, 512, "small") == pytest.approx(FLAT.expert_s(1, 256, 512, "small"))
+    with pytest.raises(ConfigError, match="positive"):
+        FLAT.on_device(0.0, 1e12)
