@@ -86,3 +86,27 @@ def test_h200_validation_gpu_busy_within_15_percent_and_regime_host_bound():
         assert r["bound"] == "host" and r["measured_wall_s"] > 4 * r["measured_gpu_s"]  # framework-bound, measured
     s = B.error_summary(rows, "gpu_error")
     assert s["n"] == 8 and s["mape"] < 0.1
+
+
+def test_m3vit_eager_has_a_host_sync_per_active_expert_and_matches_the_profiled_structure():
+    from archsim.gpu import baselines_vit as V
+    model = load_model("m3vit")
+    host = B.calibration_for("h200").host.per_kernel
+    segs = V.m3vit_segments(model, host)
+    moe_layers = sum(1 for i in range(model.num_layers) if i % model.moe.every_n_layers == 1)
+    assert len(segs) == moe_layers * (1 + 16) + 1  # unique().tolist() + one nonzero per expert, final sync
+    rows = {r["run_id"]: r for r in V.validate_m3vit(model)}
+    for run in ("h200-float32", "h200-float16"):
+        r = rows[run]
+        assert r["modeled_kernels"] == pytest.approx(r["measured_kernels"], rel=0.1)
+        assert r["bound"] == "host" and r["measured_wall_s"] > 4 * r["measured_gpu_s"]
+        assert r["modeled_power_w"] == pytest.approx(r["measured_energy_j"] / r["measured_wall_s"], rel=0.1)
+
+
+def test_window_attention_turns_from_host_to_gpu_bound_and_grows_quadratically():
+    from archsim.gpu import baselines_vit as V
+    small, big = V.window_attention("h200", 1024), V.window_attention("h200", 16384)
+    assert small.bound == "host" and big.bound == "gpu"
+    assert big.gpu_s / V.window_attention("h200", 8192).gpu_s == pytest.approx(4.0, rel=0.25)
+    assert big.avg_power_w <= B.calibration_for("h200").rates.power.limit_w * 1.01
+    assert len(V.window_attention_items(2048, 512, 12, 64)) == 5  # where, 2 fills, cuDNN attention, its bias read
