@@ -276,14 +276,14 @@ def gpt2_generate(hw: str, model: ModelSpec, tokens: int, attn: str = "eager",
                   host: HostPerToken | None = None) -> StepCost:
     """Cost of generating ``tokens`` tokens from a 1-token prompt (contexts 0..tokens-1), priced at the mean
     context (the context-dependent kernels, KV ``cat`` and attention, are linear in it)."""
-    pricer = _pricer(hw)
+    pricer = pricer_for(hw)
     host = host or gpt2_host(attn)
     step = gpt2_step(model, (tokens - 1) // 2, attn, attn_kernel_for(hw))
     return run_eager(pricer, [(step, host.host_s(model.num_layers))]).scaled(tokens)
 
 
 @lru_cache(maxsize=8)
-def _pricer(hw: str) -> CostPricer:
+def pricer_for(hw: str) -> CostPricer:
     return CostPricer(calibration_for(hw))
 
 
@@ -306,7 +306,7 @@ def validate_gpt2(path: str | None = None) -> list[dict]:
         model, attn, tokens = load_model(r["model"]), r["attn_impl"], int(r["new_tokens"])
         pred = gpt2_generate("h200", model, tokens, attn).scaled(1.0 / tokens)
         prof = int(r["profiled_tokens"])
-        busy = run_eager(_pricer("h200"), [(gpt2_step(model, (prof - 1) // 2, attn), 0.0)])
+        busy = run_eager(pricer_for("h200"), [(gpt2_step(model, (prof - 1) // 2, attn), 0.0)])
         wall = float(r["wall_s_min"] if attn == "sdpa" else r["wall_s"]) / tokens
         # NVML energy spans every rep: comparable only where the reps agree (eager; sdpa's first rep builds plans)
         energy = float(r["energy_j_per_token"]) if r["energy_j_per_token"] and attn == "eager" else None

@@ -30,7 +30,7 @@ import json
 from pathlib import Path
 
 from archsim.data import measurement, read_csv_rows
-from archsim.gpu.baselines import StepCost, _pricer, attention, gemm, glue, run_eager
+from archsim.gpu.baselines import StepCost, attention, gemm, glue, pricer_for, run_eager
 from archsim.gpu.stacks import KernelItem
 from archsim.schemas.model import ModelSpec
 
@@ -63,7 +63,7 @@ def m3vit_segments(model: ModelSpec, host: dict[str, float], elem: int = 4) -> l
     assert vis is not None and moe is not None
     h, heads, f = model.hidden_size, model.num_heads, model.ffn_hidden_size
     d = h // heads
-    n = (vis.image_size // vis.patch_size) * (vis.image_width // vis.patch_size) + 1
+    n = (vis.image_size // vis.patch_size) * ((vis.image_width or vis.image_size) // vis.patch_size) + 1
     r = _Run(host)
     r.op("linear", gemm("patch_conv", n - 1, h, 3 * vis.patch_size ** 2))
     r.op("view_transpose")
@@ -117,7 +117,7 @@ def m3vit_segments(model: ModelSpec, host: dict[str, float], elem: int = 4) -> l
 
 def m3vit_forward(hw: str, model: ModelSpec, elem: int = 4) -> StepCost:
     """One batch-1 M3ViT image on ``hw`` under the eager stack (wall, GPU-busy, host, energy)."""
-    pricer = _pricer(hw)
+    pricer = pricer_for(hw)
     return run_eager(pricer, m3vit_segments(model, pricer.cal.host.per_kernel, elem))
 
 
@@ -132,7 +132,7 @@ def window_attention_items(n: int, window: int, heads: int, head_dim: int) -> li
 
 def window_attention(hw: str, n: int, window: int = 512, heads: int = 12, head_dim: int = 64) -> StepCost:
     """One window-attention layer call (batch 1) on ``hw``: host = one SDPA call (its microbenchmark)."""
-    pricer = _pricer(hw)
+    pricer = pricer_for(hw)
     host = pricer.cal.host.per_kernel["sdpa_flash"]
     return run_eager(pricer, [(window_attention_items(n, window, heads, head_dim), host)])
 
