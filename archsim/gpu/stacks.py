@@ -28,7 +28,8 @@ kernel list of one run — names, counts per layer — never against its times):
   grouped GEMMs (``torch._grouped_mm``, CUTLASS sm90) priced with the expert loads of random routing
   (:mod:`archsim.gpu.grouped`), SiLU * mul on strided halves, routing-weight multiply, un-permute
   gather and a sum over top-k. ``argsort`` of at most 4096 ids takes ATen's in-place path
-  (``sortKeyValueInplace`` after copying the keys: small ``Memcpy DtoD`` s), above it CUB's radix sort.
+  (``sortKeyValueInplace`` after copying the keys: small ``Memcpy DtoD`` s), above it CUB's radix sort
+  (:func:`sort_kernels`).
   Under CUDA-graph capture (host ``cuda-graph``) with GQA,
   transformers builds an explicit mask (``masking_utils._ignore_causal_mask_sdpa`` returns False when
   ``utils.import_utils.is_tracing()``, which includes ``is_cuda_stream_capturing``), so SDPA gets a
@@ -39,9 +40,8 @@ kernel list of one run — names, counts per layer — never against its times):
   SiLU * mul become one Triton kernel each, streaming like the vectorised elementwise template
   (an assumption: inductor's kernels were not microbenchmarked).
 
-Not modelled (named, not hidden): the MoE path's sort kernels (ATen's single-CTA in-place radix sort,
-~30 us per layer at 1-4k ids in the profiler, and CUB's onesweep passes above; not microbenchmarked,
-counted as ``vec`` floor kernels) and tiny index kernels, CUB's memsets, the profiler's GEMM memsets.
+Not modelled (named, not hidden): the durations of the MoE path's sort kernels (their launches are
+in, priced as streams: not microbenchmarked, see :func:`sort_kernels`), the profiler's GEMM memsets.
 """
 
 from __future__ import annotations
@@ -188,16 +188,36 @@ def _plain_layer(m: ModelShape, s: Step, fused: bool) -> list[KernelItem]:
     return out
 
 
+def sort_kernels(n: int) -> list[KernelItem]:
+    """``argsort`` of ``n`` int64 ids as ATen runs it (``Sort.cpp``; kernel names from the profiler).
+
+    Up to :data:`SMALL_SORT`: an index fill, two copies (the keys into the outputs) and one in-place
+    block sort (``radixSortKVInPlace``, one CTA for the whole slice). Above: CUB's onesweep radix sort
+    of 64-bit keys, 8-bit digits: a histogram, an exclusive scan, 64 / 8 = 8 onesweep passes (each
+    reads and writes keys and values), the memsets of its counters (10 in the profiler) and an index
+    fill. Sort kernels were not microbenchmarked: each is priced as the vectorised stream of its bytes
+    (the single-CTA sort ran ~30 us per layer at 1-4k ids in the profiler, this gives ~1 us).
+    """
+    b = 8.0 * n
+    if n <= SMALL_SORT:
+        return [_g("elementwise", "sort_fill_index", "vec", 0, b),
+                *[_g("copy", f"sort_copy_{i}", "clone", b, b) for i in range(2)],
+                _g("elementwise", "sort_inplace", "vec", 2 * b, 2 * b)]
+    return [*[_g("copy", f"sort_memset_{i}", "vec", 0, 1024) for i in range(10)],
+            _g("elementwise", "sort_histogram", "vec", b, 1024), _g("elementwise", "sort_scan", "vec", 1024, 1024),
+            *[_g("elementwise", f"sort_pass_{i}", "vec", 2 * b, 2 * b) for i in range(8)],
+            _g("elementwise", "sort_fill_index", "vec", 0, b)]
+
+
 def _moe_hf(m: ModelShape, s: Step) -> list[KernelItem]:
     """transformers' grouped_mm experts (integrations/moe.py) with the Mixtral router."""
     t, hd, f, e, k = s.tokens, m.hidden, m.ffn, m.experts, m.top_k
     sel = t * k
-    tiny = [_g("elementwise", n, "vec", 8 * max(sel, e), 8 * max(sel, e)) for n in (
-        "router_softmax", "topk_a", "topk_b", "topk_sum", "topk_div", "sort_a", "sort_b", "sort_c", "sort_d",
-        "perm_div", "weights_index", "histc", "cumsum_a", "cumsum_b", "sentinel_ge", "clamp", "inv_perm_fill",
-        "inv_perm_put")]
-    if sel <= SMALL_SORT:  # at::native::sort's in-place path copies the ids into its outputs first
-        tiny += [_g("copy", f"sort_copy_{i}", "clone", 8 * sel, 8 * sel) for i in range(2)]
+    ids = 8 * max(sel, e)  # int64 expert ids / indices
+    tiny = [_g("elementwise", n, "vec", ids, ids) for n in (
+        "router_softmax", "topk_a", "topk_b", "topk_sum", "topk_div", "perm_div", "weights_index", "histc",
+        "cumsum_a", "cumsum_b", "sentinel_ge", "clamp", "inv_perm_fill", "inv_perm_put")]
+    tiny += sort_kernels(sel)
 
     def masked(name: str, cat: str, width: int) -> list[KernelItem]:  # out of place: clone + masked_fill_
         b = 2 * sel * width

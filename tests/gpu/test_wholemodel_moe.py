@@ -79,6 +79,7 @@ def test_moe_masked_fill_is_clone_plus_fill_and_small_sorts_copy_their_keys():
     assert sum("sort_copy" in it.name for it in layer) == 2
     big = parts(MOE, Step(phase="prefill", batch=1, seq_len=4096), "hf")[1]  # 8192 ids: CUB radix sort
     assert not any("sort_copy" in it.name for it in big)
+    assert sum(it.name.startswith("sort_pass_") for it in big) == 8  # CUB onesweep: 64-bit keys, 8-bit digits
     grouped = [it.grouped for it in layer if it.grouped]
     assert grouped == [(512, 8, 2, 2 * 14336, 4096), (512, 8, 2, 4096, 14336)]
 
