@@ -66,7 +66,8 @@ BUCKET_FIELDS = ["phase", "batch", "tokens", "reps", "wall_s", "wall_s_p20", "wa
 class Engine:
     """Model, preallocated contiguous KV cache, decode graphs per batch bucket, eager prefill."""
 
-    def __init__(self, layers: int, max_batch: int, prompt: int, output: int, graphs: bool, log) -> None:
+    def __init__(self, layers: int, max_batch: int, prompt: int, output: int, graphs: bool, log,
+                 prefill_graph: bool = False) -> None:
         import torch
         import wm_models
         self.torch, self.F, self.wm = torch, torch.nn.functional, wm_models
@@ -91,12 +92,25 @@ class Engine:
         self.graphs: dict = {}
         self.graph_error = ""
         self.n_prefill = 0
+        # graph-captured prefill: fixed prompt buffer and a device slot index (set before each replay)
+        self.pids = self.prompts[0].clone()
+        self.slot_t = torch.zeros(1, dtype=torch.long, device=dev)
+        self.slot_cpu = torch.zeros(1, dtype=torch.long).pin_memory()
+        self.prefill_graph = None
+        self.prefill_graph_error = ""
+        self.use_prefill_graph = False
         if graphs:
             try:
                 self._capture()
             except Exception as e:  # recorded in meta; the server then decodes eagerly
                 self.graphs, self.graph_error = {}, repr(e)[:300]
                 log(f"graph capture FAILED, eager decode: {e!r}")
+        if prefill_graph:
+            try:
+                self._capture_prefill()
+            except Exception as e:  # recorded in meta; graph-prefill loads are then skipped
+                self.prefill_graph, self.prefill_graph_error = None, repr(e)[:300]
+                log(f"prefill graph capture FAILED: {e!r}")
         torch.cuda.synchronize()
 
     def _decode(self, b: int) -> None:
@@ -145,6 +159,49 @@ class Engine:
             self.graphs[b] = g
         torch.cuda.synchronize()
 
+    def _prefill_body(self) -> None:
+        """Whole prompt ``pids`` into slot ``slot_t`` (device index: graph-capturable); first token to ids[slot]."""
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+        F, m, wm = self.F, self.m, self.wm
+        h, hkv, d, s = m.h, m.hkv, m.d, self.prompt
+        x = F.embedding(self.pids, m.embed)
+        cos, sin = m.cos[self.ppos][None, None], m.sin[self.ppos][None, None]
+        for i in range(m.layers):
+            r = x
+            y = wm.rmsnorm(x, m.n1[i], m.eps)
+            qkv = F.linear(y, m.wqkv[i]).view(1, s, h + 2 * hkv, d)
+            q, k, v = qkv.split([h, hkv, hkv], dim=2)
+            q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
+            q = q * cos + wm.rotate_half(q) * sin
+            k = k * cos + wm.rotate_half(k) * sin
+            m.k_cache[i][:, :, :s].index_copy_(0, self.slot_t, k)
+            m.v_cache[i][:, :, :s].index_copy_(0, self.slot_t, v)
+            with sdpa_kernel(SDPBackend.FLASH_ATTENTION):
+                o = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=hkv != h)
+            x = r + F.linear(o.transpose(1, 2).reshape(1, s, h * d), m.wo[i])
+            r = x
+            y = wm.rmsnorm(x, m.n2[i], m.eps)
+            g, u = F.linear(y, m.w13[i]).chunk(2, dim=-1)
+            x = r + F.linear(F.silu(g) * u, m.w2[i])
+        x = wm.rmsnorm(x[:, -1], m.nf, m.eps)
+        self.ids.index_copy_(0, self.slot_t, F.linear(x, m.head).argmax(-1))
+
+    def _capture_prefill(self) -> None:
+        torch = self.torch
+        self.slot_t.fill_(self.max_batch - 1)
+        s = torch.cuda.Stream()
+        s.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(s):
+            for _ in range(2):
+                self._prefill_body()
+        torch.cuda.current_stream().wait_stream(s)
+        torch.cuda.synchronize()
+        g = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(g):
+            self._prefill_body()
+        torch.cuda.synchronize()
+        self.prefill_graph = g
+
     def bucket(self, n: int) -> int:
         return next(b for b in self.buckets if b >= n)
 
@@ -162,12 +219,19 @@ class Engine:
         return b
 
     def prefill(self, slot: int) -> None:
-        """Whole prompt of one request into ``slot`` (eager); its first token goes to ``ids[slot]``."""
+        """Whole prompt of one request into ``slot`` (eager, or one graph replay when ``use_prefill_graph``);
+        its first token goes to ``ids[slot]``."""
         from torch.nn.attention import SDPBackend, sdpa_kernel
         F, m, wm = self.F, self.m, self.wm
         h, hkv, d, s = m.h, m.hkv, m.d, self.prompt
         ids = self.prompts[self.n_prefill % len(self.prompts)]
         self.n_prefill += 1
+        if self.use_prefill_graph:
+            self.slot_cpu[0] = slot
+            self.slot_t.copy_(self.slot_cpu, non_blocking=True)
+            self.pids.copy_(ids)
+            self.prefill_graph.replay()
+            return
         x = F.embedding(ids, m.embed)
         cos, sin = m.cos[self.ppos][None, None], m.sin[self.ppos][None, None]
         for i in range(m.layers):
@@ -277,18 +341,21 @@ def serve(eng: Engine, label: str, arrivals: list[float], output: int, stop_s: f
             "wall_s": time.perf_counter() - t0}
 
 
-def time_isolated(eng: Engine, sink: Sink, reps: int) -> dict[int, float]:
-    """Decode step per bucket (graph replay or eager) and one prefill, each after a sync; medians."""
+def time_isolated(eng: Engine, sink: Sink, reps: int) -> dict[str, float]:
+    """Decode step per bucket (graph replay or eager) and one prefill (eager, and graph replay if captured),
+    each after a sync; medians. Keys: ``prefill``, ``prefill_graph``, ``decode<b>``."""
     torch = eng.torch
     e0, e1 = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
     out = {}
-    for phase, b in [("prefill", 1)] + [("decode", b) for b in eng.buckets]:
+    cases = [("prefill", 1, False)] + ([("prefill_graph", 1, True)] if eng.prefill_graph is not None else [])
+    for phase, b, pg in cases + [("decode", b, False) for b in eng.buckets]:
         walls, evs = [], []
+        eng.use_prefill_graph = pg
         for _ in range(reps + 2):
             torch.cuda.synchronize()
             t0 = time.perf_counter()
             e0.record()
-            if phase == "prefill":
+            if phase.startswith("prefill"):
                 eng.prefill(eng.max_batch - 1)
             else:
                 eng.decode([eng.prompt] * b)
@@ -297,11 +364,48 @@ def time_isolated(eng: Engine, sink: Sink, reps: int) -> dict[int, float]:
             walls.append(time.perf_counter() - t0)
             evs.append(e0.elapsed_time(e1) * 1e-3)
         w, e = sorted(walls[2:]), sorted(evs[2:])
-        sink.row(phase=phase, batch=b, tokens=eng.prompt if phase == "prefill" else b, reps=reps,
+        sink.row(phase=phase, batch=b, tokens=eng.prompt if phase.startswith("prefill") else b, reps=reps,
                  wall_s=f"{w[len(w) // 2]:.6f}", wall_s_p20=f"{w[int(0.2 * len(w))]:.6f}",
                  wall_s_p80=f"{w[int(0.8 * len(w))]:.6f}", event_s=f"{e[len(e) // 2]:.6f}")
-        out[0 if phase == "prefill" else b] = w[len(w) // 2]
+        out[phase if phase.startswith("prefill") else f"decode{b}"] = w[len(w) // 2]
+    eng.use_prefill_graph = False
     return out
+
+
+def host_micro(out: str, log) -> None:
+    """Host-dispatch microbenchmarks on this machine, in the format of ``h200-wm-host-*.csv``
+    (``wm_micro.run_host``: tiny calls per operator kind and graph replays; tiny-width ``plain`` models of
+    1 and 3 layers, eager and graph: host seconds per layer). Calibration data for the simulator's host
+    model; no serving iteration is timed here."""
+    import torch
+    import wm_micro
+    sink = Sink(os.path.join(out, "serving-host.csv"), wm_micro.HOST_FIELDS)
+    with torch.inference_mode():
+        wm_micro.run_host(sink, log)
+    reps = 30
+    for phase in ("prefill", "decode"):
+        for layers in (1, 3):
+            with torch.inference_mode():
+                call = wm_micro._tiny_cases("plain", layers, phase)
+                for _ in range(3):
+                    call()
+                torch.cuda.synchronize()
+                hosts, walls = [], []
+                for _ in range(reps):
+                    torch.cuda.synchronize()
+                    t0 = time.perf_counter()
+                    call()
+                    t1 = time.perf_counter()
+                    torch.cuda.synchronize()
+                    hosts.append(t1 - t0)
+                    walls.append(time.perf_counter() - t0)
+                hosts.sort()
+                walls.sort()
+                sink.row(op=f"model:plain:{phase}:L{layers}", mode="eager", calls=reps,
+                         kernels_per_call=12 + 37 * layers,  # the profiler's count in h200-wm-host-2026-12-01.csv
+                         host_us_per_call=hosts[reps // 2] * 1e6, wall_us_per_call=walls[reps // 2] * 1e6,
+                         gpu_us_per_call="", graph_nodes="")
+    log("host microbenchmarks done")
 
 
 def meta_info() -> dict:
@@ -353,7 +457,9 @@ def run(args) -> int:
     torch.manual_seed(0)
     info = meta_info()
     info["clocks_start"] = clocks(info)
-    eng = Engine(args.layers, args.max_batch, args.prompt, args.output, not args.eager, log)
+    variants = args.variants.split(",")
+    eng = Engine(args.layers, args.max_batch, args.prompt, args.output, not args.eager, log,
+                 prefill_graph="graph" in variants)
     m = eng.m
     info.update({"model": "llama-2-7b shapes, random bf16 weights (wm_models.PlainLlama)", "shape": eng.shape,
                  "layers": args.layers, "layers_full": eng.shape["layers_full"], "dtype": "bfloat16",
@@ -362,62 +468,87 @@ def run(args) -> int:
                  "kv_cache": "contiguous, preallocated [max_batch, kv_heads, kv_max_len, head_dim] bf16 per layer; "
                              "slot compaction on finish", "decode": "cuda-graph per bucket" if eng.graphs else
                  "eager", "graph_error": eng.graph_error, "buckets": eng.buckets,
-                 "prefill": "whole prompt, one request per iteration (not chunked), eager, FlashAttention causal",
+                 "prefill": "whole prompt, one request per iteration (not chunked), FlashAttention causal; variant "
+                            "'eager': eager launches; variant 'graph': one CUDA-graph replay (prompt copied into a "
+                            "fixed buffer, slot index set by a host-to-device copy, cache written by index_copy_)",
+                 "prefill_graph_error": eng.prefill_graph_error, "variants": variants,
                  "scheduler": "FCFS; iteration = decode step of all running at its start, then prefill of at most one "
                               "waiting request if a slot is free, then one synchronize (all tokens emitted at its end)",
                  "decode_attention": "SDPA with boolean length mask over kv_max_len (default backend choice)",
                  "sampling": "greedy argmax on GPU; no EOS", "gc": "disabled during each load",
                  "autograd": "off (torch.no_grad, parameters requires_grad=False)",
                  "smoke": args.smoke, "command": " ".join(sys.argv)})
-    log(f"engine ready: {args.layers} layers, max batch {args.max_batch}, decode {info['decode']}")
+    log(f"engine ready: {args.layers} layers, max batch {args.max_batch}, decode {info['decode']}, "
+        f"prefill graph {'captured' if eng.prefill_graph is not None else 'none ' + eng.prefill_graph_error}")
+    if args.host_micro:
+        try:
+            host_micro(args.out, log)
+        except Exception as e:  # recorded; the serving loads still run
+            info["host_micro_error"] = repr(e)[:300]
+            log(f"host microbenchmarks FAILED {e!r}")
     iso = time_isolated(eng, Sink(os.path.join(args.out, "serving-buckets.csv"), BUCKET_FIELDS),
                         5 if args.smoke else 20)
-    est_iter = iso[0] + iso[args.max_batch]
-    log(f"isolated: prefill {iso[0] * 1e3:.2f} ms, decode b1 {iso[1] * 1e3:.2f} ms, "
-        f"b{args.max_batch} {iso[args.max_batch] * 1e3:.2f} ms")
+    log("isolated: " + ", ".join(f"{k} {v * 1e3:.2f} ms" for k, v in iso.items()))
     reqs = Sink(os.path.join(args.out, "serving-requests.csv"), REQ_FIELDS)
     its = Sink(os.path.join(args.out, "serving-iterations.csv"), IT_FIELDS)
-    burst_s = 1.5 if args.smoke else 4.0
-    n_burst = int(burst_s / est_iter) + args.max_batch
-    res = serve(eng, "burst", [0.0] * n_burst, args.output, burst_s, reqs, its)
-    # capacity from the burst's own iterations: full batch (or one short) with a prefill
-    with open(os.path.join(args.out, "serving-iterations.csv")) as fh:
-        full = [float(r["end_s"]) - float(r["start_s"]) for r in csv.DictReader(fh)
-                if r["load"] == "burst" and int(r["prefill_tokens"]) > 0
-                and int(r["decode_batch"]) >= args.max_batch - 1]
-    iter_sat = float(np.median(full)) if full else est_iter
-    cap = 1.0 / iter_sat
-    info["capacity"] = {"req_per_s": cap, "iter_s_at_full_batch": iter_sat, "n_iters_used": len(full),
-                        "isolated_estimate_s": est_iter, "method": "1 / median iteration time of the burst's "
-                        "iterations with a prefill and decode batch >= max_batch-1 (one admission per iteration)"}
-    info["loads"] = [res | {"fraction": None, "qps": None, "seed": None, "arrivals": f"{n_burst} at t=0"}]
-    log(f"burst: {res}; capacity {cap:.1f} req/s (iteration {iter_sat * 1e3:.2f} ms, {len(full)} iterations)")
-    fracs = [0.2, 0.5, 0.8, 1.1]
-    for k, frac in enumerate(fracs):
-        drain = 3.0 if args.smoke else 8.0
-        dur = min(args.load_s, (left() - 5.0) / (len(fracs) - k) - drain)
-        if dur < 1.0:
-            log(f"budget: skipping load {frac}")
+    fracs = [float(f) for f in args.fractions.split(",")]
+    load_s = [float(x) for x in args.load_s.split(",")]
+    info["loads"], info["capacity"] = [], {}
+    for vi, variant in enumerate(variants):
+        if variant == "graph" and eng.prefill_graph is None:
+            log("no prefill graph: skipping variant graph")
             continue
-        seed = 1000 + k
-        qps = frac * cap
-        rng = np.random.default_rng(seed)
-        arr = np.cumsum(rng.exponential(1.0 / qps, size=int(qps * dur * 1.5) + 50))
-        arr = arr[arr < dur].tolist()
-        label = f"load{int(round(frac * 100)):03d}"
-        try:
-            res = serve(eng, label, arr, args.output, dur + drain, reqs, its)
-        except Exception as e:  # keep what was written; the meta says where it stopped
-            info["error"] = f"{label}: {e!r}"[:400]
-            log(f"{label} FAILED {e!r}")
-            break
-        res["mem_allocated_gib"] = torch.cuda.memory_allocated() / 2**30
-        res.update({"fraction": frac, "qps": qps, "seed": seed, "duration_s": dur, "drain_s": drain,
-                    "arrivals": "poisson, numpy default_rng(seed).exponential(1/qps), kept while < duration_s"})
-        info["loads"].append(res)
-        log(f"{label}: qps {qps:.1f} seed {seed} {res}")
-        info["clocks_end"] = clocks(info)
-        write_meta(args.out, info)
+        eng.use_prefill_graph = variant == "graph"
+        pre = f"{variant}-" if len(variants) > 1 else ""
+        est_iter = iso["prefill_graph" if eng.use_prefill_graph else "prefill"] + iso[f"decode{args.max_batch}"]
+        burst_s = 1.5 if args.smoke else 4.0
+        n_burst = int(burst_s / est_iter) + args.max_batch
+        res = serve(eng, f"{pre}burst", [0.0] * n_burst, args.output, burst_s, reqs, its)
+        # capacity from the burst's own iterations: full batch (or one short) with a prefill
+        with open(os.path.join(args.out, "serving-iterations.csv")) as fh:
+            full = [float(r["end_s"]) - float(r["start_s"]) for r in csv.DictReader(fh)
+                    if r["load"] == f"{pre}burst" and int(r["prefill_tokens"]) > 0
+                    and int(r["decode_batch"]) >= args.max_batch - 1]
+        iter_sat = float(np.median(full)) if full else est_iter
+        cap = 1.0 / iter_sat
+        info["capacity"][variant] = {
+            "req_per_s": cap, "iter_s_at_full_batch": iter_sat, "n_iters_used": len(full),
+            "isolated_estimate_s": est_iter, "method": "1 / median iteration time of the burst's iterations with a "
+            "prefill and decode batch >= max_batch-1 (one admission per iteration); sets the offered loads only"}
+        info["loads"].append(res | {"variant": variant, "fraction": None, "qps": None, "seed": None,
+                                    "arrivals": f"{n_burst} at t=0"})
+        log(f"{pre}burst: {res}; capacity {cap:.1f} req/s (iteration {iter_sat * 1e3:.2f} ms, {len(full)} its)")
+        for k, frac in enumerate(fracs):
+            drain = 3.0 if args.smoke else 8.0
+
+            def planned(v: int, f: float, drain: float = drain) -> float:  # window + expected drain (> 1 only)
+                return load_s[min(v, len(load_s) - 1)] + (drain if f > 1.0 else 1.0)
+            rest = sum(planned(vi, f) for f in fracs[k:]) + sum(
+                planned(v, f) for v in range(vi + 1, len(variants)) for f in fracs) + 5.0 * (len(variants) - vi - 1)
+            dur = load_s[min(vi, len(load_s) - 1)] * min(1.0, (left() - 5.0) / rest)
+            if dur < 1.0:
+                log(f"budget: skipping {pre}load {frac}")
+                continue
+            seed = 1000 + 100 * vi + k
+            qps = frac * cap
+            rng = np.random.default_rng(seed)
+            arr = np.cumsum(rng.exponential(1.0 / qps, size=int(qps * dur * 1.5) + 50))
+            arr = arr[arr < dur].tolist()
+            label = f"{pre}load{int(round(frac * 100)):03d}"
+            try:
+                res = serve(eng, label, arr, args.output, dur + drain, reqs, its)
+            except Exception as e:  # keep what was written; the meta says where it stopped
+                info["error"] = f"{label}: {e!r}"[:400]
+                log(f"{label} FAILED {e!r}")
+                break
+            res["mem_allocated_gib"] = torch.cuda.memory_allocated() / 2**30
+            res.update({"variant": variant, "fraction": frac, "qps": qps, "seed": seed, "duration_s": dur,
+                        "drain_s": drain,
+                        "arrivals": "poisson, numpy default_rng(seed).exponential(1/qps), kept while < duration_s"})
+            info["loads"].append(res)
+            log(f"{label}: qps {qps:.1f} seed {seed} {res}")
+            info["clocks_end"] = clocks(info)
+            write_meta(args.out, info)
     info["wall_s"] = time.monotonic() - t_start
     write_meta(args.out, info)
     log(f"done in {info['wall_s']:.0f} s")
@@ -471,7 +602,10 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default=os.environ.get("OUT", "serving-out"))
     ap.add_argument("--budget-s", type=float, default=200.0, help="wall budget of the whole run (s)")
-    ap.add_argument("--load-s", type=float, default=25.0, help="arrival window per load (s)")
+    ap.add_argument("--load-s", default="25", help="arrival window per load (s); comma list: one per variant")
+    ap.add_argument("--fractions", default="0.2,0.5,0.8,1.1", help="offered loads as fractions of the burst capacity")
+    ap.add_argument("--variants", default="eager", help="prefill variants to serve, in order: eager, graph")
+    ap.add_argument("--host-micro", action="store_true", help="host-dispatch microbenchmarks first (serving-host.csv)")
     ap.add_argument("--layers", type=int, default=8)
     ap.add_argument("--max-batch", type=int, default=64)
     ap.add_argument("--prompt", type=int, default=256)
@@ -485,7 +619,7 @@ def main(argv: list[str] | None = None) -> int:
         print(summarise(args.summarise))
         return 0
     if args.smoke:
-        args.load_s = min(args.load_s, 3.0)
+        args.load_s = ",".join(str(min(float(x), 3.0)) for x in args.load_s.split(","))
     import torch
     with torch.no_grad():  # no autograd: in-place cache writes would otherwise chain history (memory grows)
         return run(args)

@@ -4,7 +4,9 @@ and the simulator against the measured H200 serving run.
 ``reproduce(out_dir)`` writes ``serving-loads.json`` (every figure) and ``serving-loads.md`` (the table
 reports/serving.md quotes; simulated only: iteration costs from the GPU backend and archsim.collectives), and
 ``serving-h200-measured[-stack].json/.md`` (:mod:`archsim.serving.measured`: measured / simulated / ratio,
-kernel and stack cost models). NAME for ``archsim reproduce``: ``serving``.
+kernel and stack cost models, first run), and ``serving-h200-measured-server.json/.md``
+(:mod:`archsim.serving.server_report`: the server cost model against both runs, issue-19 targets).
+NAME for ``archsim reproduce``: ``serving``.
 """
 
 from __future__ import annotations
@@ -70,4 +72,12 @@ def reproduce(out_dir: Path) -> list[Path]:
         paths += [out_dir / f"serving-h200-measured{suffix}.json", out_dir / f"serving-h200-measured{suffix}.md"]
         paths[-2].write_text(json.dumps(vs, indent=1) + "\n")
         paths[-1].write_text(measured.markdown(vs))
+    from archsim.serving import server_report
+
+    res = server_report.results()
+    for r in res:
+        r["verdicts"] = server_report.verdicts(r)
+    paths += [out_dir / "serving-h200-measured-server.json", out_dir / "serving-h200-measured-server.md"]
+    paths[-2].write_text(json.dumps(res, indent=1) + "\n")
+    paths[-1].write_text(server_report.markdown(res))
     return paths
