@@ -133,7 +133,7 @@ STUDIES: dict[str, Study] = {s.name: s for s in (
     Study(name="intervals", description="prediction intervals refitted on validation residuals, held-out coverage",
           target="archsim.intervals.report:reproduce", folder="prediction-intervals", takes_root=True),
     Study(name="whole-model", description="whole-model H200 predictions vs measured runs (stacks, host modes)",
-          target="archsim.gpu.wholemodel_report:reproduce", folder="whole-model"),
+          target="archsim.gpu.wholemodel_report:reproduce", folder="whole-model", takes_root=True),
     Study(name="serving", description="serving simulator: validation runs, loads, and the measured H200 server",
           target="archsim.serving.study:reproduce", folder="serving", takes_root=True),
     Study(name="gpu-energy", description="GPU board energy model vs NVML on the H200, and the papers' energy ratios",

@@ -1,18 +1,21 @@
 """Whole-model parity as text, a plotly page and Markdown, and ``reproduce`` for reports/whole-model.md.
 
 Reads only committed measurements (``archsim/data/measurements/h200``); formats what
-:mod:`archsim.gpu.wholemodel` computes.
+:mod:`archsim.gpu.wholemodel` computes. The report's fixed prose is :mod:`archsim.gpu.wholemodel_text`;
+every number in it comes from this module's computation at reproduce time.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from pathlib import Path
 
 from archsim.data import measurement
 from archsim.gpu.stacks import CATEGORIES
 
+DECODE_CSVS = ("h200-wm-decode-attention-2026-12-01.csv", "h200-wm-holdout-decode-attention-2026-12-01.csv")
 SETS = {"campaign": ("h200-wm-whole-2026-12-01.csv", "h200-wm-kernels-2026-12-01.csv"),
         "holdout": ("h200-wm-holdout-whole-2026-12-01.csv", "h200-wm-holdout-kernels-2026-12-01.csv")}
 
@@ -107,27 +110,218 @@ def markdown(rows: list[dict], summary: dict) -> str:
     return "\n".join(out)
 
 
+def _decode_attention(csv_name: str) -> tuple[int, float, float]:
+    """(steps, signed mean error, MAPE) of the kernel model on a decode-attention CSV (quiet rows)."""
+    from archsim.gpu.compare import compare
+    from archsim.gpu.devices import device_calibration
+    rows, _ = compare(measurement("h200", csv_name), "h200", rates=device_calibration("h200", "own").rates)
+    quiet = [r["error"] for r in rows if r["family"] == "decode" and r["spread"] <= 1.5]
+    if not quiet:
+        return 0, math.nan, math.nan
+    return len(quiet), sum(quiet) / len(quiet), sum(abs(e) for e in quiet) / len(quiet)
+
+
+def _largest_gap(r: dict) -> str:
+    """The kernel category whose modelled minus measured seconds is largest in size (eager profiles only:
+    graph replays carry no operator names, so their categories are kernel-name guesses)."""
+    if r["host"] != "eager":
+        return "(graph replay: categories not attributed)"
+    m, p = r["measured_by_category"], r["modeled_by_category"]
+    c = max(CATEGORIES, key=lambda k: abs(p[k] - m.get(k, 0.0)))
+    return f"{c} {m.get(c, 0.0) * 1e3:.2f} -> {p[c] * 1e3:.2f} ms"
+
+
+Results = dict[tuple[str, str], tuple[list[dict], dict]]
+
+
+def document(results: Results, decode: dict[str, tuple[int, float, float]]) -> str:
+    """``reports/whole-model.md``: fixed prose (what was measured, calibrated, modelled) around the figures of
+    ``results`` ((set, calibration) -> (rows, summary)) and ``decode`` (decode-attention figures by file)."""
+    def g(name: str, mode: str = "own", key: str = "all", what: str = "gpu") -> dict:
+        return results[(name, mode)][1]["groups"][key][what]
+    out = [INTRO, "", "## Figures (validation; `archsim reproduce whole-model`)", "",
+           "| set / calibration | steps | GPU MAPE | signed | worst | wall MAPE | wall worst |",
+           "|---|---:|---:|---:|---:|---:|---:|"]
+    for (name, mode) in results:
+        a, w = g(name, mode), g(name, mode, what="wall")
+        src = "H200" if mode == "own" else "H100"
+        out.append(f"| {name} / H200-from-{src} | {a['n']} | {a['mape'] * 100:.1f} % | {_pct(a['signed'])} | "
+                   f"{a['max'] * 100:.1f} % | {w['mape'] * 100:.1f} % | {w['max'] * 100:.1f} % |")
+    out += ["", "Per stack and host mode (H200-from-H200):", "",
+            "| set | stack / host | n | GPU MAPE | signed | worst | wall MAPE | wall worst |",
+            "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for name in SETS:
+        for key, grp in results[(name, "own")][1]["groups"].items():
+            if key.count("/") == 1:
+                a, w = grp["gpu"], grp["wall"]
+                out.append(f"| {name} | {key} | {a['n']} | {a['mape'] * 100:.1f} % | {_pct(a['signed'])} | "
+                           f"{a['max'] * 100:.1f} % | {w['mape'] * 100:.1f} % | {w['max'] * 100:.1f} % |")
+    out += ["", "Per kernel category (eager steps, categories above 2 % of the step; MAPE / signed):", "",
+            "| category | campaign | held-out |", "|---|---|---|"]
+    cats = {n: results[(n, "own")][1]["categories"] for n in SETS}
+    for c in cats["campaign"]:
+        out.append(f"| {c} | " + " | ".join(f"{cats[n][c]['mape'] * 100:.1f} % ({_pct(cats[n][c]['signed'])})"
+                                            for n in SETS) + " |")
+    graph = [grp["wall"]["mape"] for n in SETS for k, grp in results[(n, "own")][1]["groups"].items()
+             if k.endswith("/cuda-graph")]
+    eager = [grp["wall"]["mape"] for n in SETS for k, grp in results[(n, "own")][1]["groups"].items()
+             if k.endswith("/eager") and k.count("/") == 1]
+    ok = {n: g(n)["mape"] <= 0.10 and g(n)["max"] <= 0.20 for n in SETS}
+    out += ["", f"Targets (issue 16): GPU-busy MAPE <= 10 % and worst <= 20 % per set: campaign "
+            f"{'met' if ok['campaign'] else 'NOT met'}, held-out {'met' if ok['holdout'] else 'NOT met'}; wall MAPE "
+            f"<= 15 % with CUDA graphs: largest group {max(graph) * 100:.1f} %; <= 25 % eager: largest group "
+            f"{max(eager) * 100:.1f} %.", "", "Worst steps (GPU time), with the category that moves most:", "",
+            "| set | run | model | stack / host | phase | batch | len | GPU ms | model | err | largest gap |",
+            "|---|---|---|---|---|---:|---:|---:|---:|---:|---|"]
+    for name in SETS:
+        for r in sorted(results[(name, "own")][0], key=lambda r: -abs(r["gpu_error"]))[:6]:
+            length = r["seq_len"] if r["phase"] == "prefill" else r["context"]
+            out.append(f"| {name} | {r['run_id']} | {r['model']} | {r['stack']}/{r['host']} | {r['phase']} | "
+                       f"{r['batch']} | {length} | {r['measured_gpu_s'] * 1e3:.2f} | {r['modeled_gpu_s'] * 1e3:.2f} | "
+                       f"{_pct(r['gpu_error'])} | {_largest_gap(r)} |")
+    out += ["", "Decode attention alone (kernel model, FA2 through SDPA; quiet rows; target signed within +-10 %, "
+            "MAPE <= 12 %):", "", "| file | n | signed | MAPE |", "|---|---:|---:|---:|"]
+    for f, (n, signed, mape) in decode.items():
+        out.append(f"| `{f}` | {n} | {_pct(signed)} | {mape * 100:.1f} % |")
+    out += ["", "Per-step tables: [campaign](whole-model/tables-campaign-h200-own.md), "
+            "[held-out](whole-model/tables-holdout-h200-own.md) (and `-cross`); parity pages "
+            "`whole-model/parity-{campaign,holdout}-h200-{own,cross}.html`.", "",
+            MECHANISMS, "", MEASURED, "", CALIBRATION, "", STACKS, "", NOT_MODELLED, ""]
+    return "\n".join(out)
+
+
 def reproduce(out_dir: Path) -> list[Path]:
-    """Regenerate the whole-model evidence (``archsim reproduce whole-model``): per set and calibration,
-    a Markdown table file, a JSON dump and a plotly parity page under ``out_dir``."""
+    """Regenerate the whole-model evidence (``archsim reproduce whole-model``): ``out_dir/whole-model.md``
+    and, per set and calibration, a Markdown table file, a JSON dump and a plotly parity page under
+    ``out_dir/whole-model/``."""
     from archsim.gpu.devices import device_calibration
     from archsim.gpu.wholemodel import compare_whole, summarise_whole
-    out_dir.mkdir(parents=True, exist_ok=True)
+    from archsim.outfile import marked_text
+    folder = Path(out_dir) / "whole-model"
+    folder.mkdir(parents=True, exist_ok=True)
     written = []
+    results: dict[tuple[str, str], tuple[list[dict], dict]] = {}
     for mode in ("own", "cross"):
         cal = device_calibration("h200", mode)
         for name, (whole, kernels) in SETS.items():
             rows = compare_whole(measurement("h200", whole), measurement("h200", kernels), cal)
             summary = summarise_whole(rows)
+            results[(name, mode)] = (rows, summary)
             stem = f"{name}-h200-{mode}"
-            md = out_dir / f"tables-{stem}.md"
+            md = folder / f"tables-{stem}.md"
             md.write_text(markdown(rows, summary) + "\n")
-            js = out_dir / f"parity-{stem}.json"
+            js = folder / f"parity-{stem}.json"
             js.write_text(json.dumps({"summary": summary, "rows": rows}, indent=1, default=str))
-            html = out_dir / f"parity-{stem}.html"
+            html = folder / f"parity-{stem}.html"
             title = (f"whole-model parity, {name} set, H200 ({mode} calibration): GPU MAPE "
                      f"{summary['groups']['all']['gpu']['mape'] * 100:.1f}%, wall MAPE "
                      f"{summary['groups']['all']['wall']['mape'] * 100:.1f}%")
             parity_figure(rows, title).write_html(str(html), include_plotlyjs="cdn")
             written += [md, js, html]
-    return written
+    decode = {f: _decode_attention(f) for f in DECODE_CSVS}
+    doc = Path(out_dir) / "whole-model.md"
+    doc.write_text(marked_text(document(results, decode), "whole-model report"))
+    return [doc, *written]
+
+
+# -- the report's fixed prose (no figures of the model: those are computed above) -------------------------
+
+INTRO = """# Whole-model predictions on an H200: software stacks, glue kernels, host time (issue 16)
+
+How long does *this model* take on *that GPU* under *that software stack*? archsim lowers one step
+(prefill or one decode token) of a Llama-style decoder to the kernels the stack launches
+(`archsim.gpu.stacks`: hand-written eager PyTorch, HuggingFace transformers, torch.compile), prices
+GEMMs and attention with the kernel model, glue kernels with microbenchmarked curves
+(`archsim.gpu.glue`), grouped-GEMM experts with the expert loads of random routing
+(`archsim.gpu.grouped`), and overlaps the host's dispatch with the GPU queue (`archsim.gpu.host`).
+Below: GPU-busy time (the profiler's kernel sum) and wall time (CUDA events) against every measured
+step. Before issue 16 (old lowering: no RoPE, one ideal pass per norm, no host) the same eager steps were
+22 % off on GPU time, 17.5 % too fast on average (previous report, commit 41a58a6).
+
+Regenerate (CPU only, about a minute): `archsim reproduce whole-model`; one set:
+`archsim compare archsim/data/measurements/h200/h200-wm-whole-2026-12-01.csv --hw h200`
+(`h200-wm-holdout-whole-2026-12-01.csv` for the held-out set, `--calibration cross` for H200-from-H100)."""
+
+MECHANISMS = """## What changed in the last round, and why (each from code or microbenchmarks, none fitted to a step)
+
+The worst steps of the previous report (Mixtral prefill -31 % / -22 %, HF CUDA-graph decode with GQA,
+MoE copies) were traced in the profiler's per-kernel breakdown (`h200-wm-*kernels-2026-12-01.csv`):
+
+- **Grouped-GEMM experts under random routing.** PyTorch `aten/src/ATen/native/cuda/GroupMM.cu`
+  (`dispatch_bf16_grouped_kernel_on_tile_size`) picks 64 x 128 tiles when the *mean* rows per expert is at
+  most 128, else 128 x 256, cluster 2 x 1; CUTLASS `sm90_tile_scheduler_group.hpp`
+  (`get_tiled_cta_shape_mnl`) rounds each expert's M tiles up to the cluster. An expert therefore costs
+  whole cluster rows (one pass over its weights each). The microbenchmark split rows evenly (128 per
+  expert = exactly one cluster row); random-weight routing does not: each token picks a uniformly random
+  top-k set, so one expert's load is Binomial(tokens, k / E) and about half the experts spill into a second
+  row. The call's cost is a sum over experts, so its expectation follows exactly from that marginal. Row
+  costs: weight bytes / the weight-equivalent bandwidth measured per tile config and fill
+  (`h200-wm-grouped-2026-12-01.csv`).
+- **MoE copies.** ATen's out-of-place `masked_fill` is `clone()` (a `Memcpy DtoD`) then `masked_fill_`;
+  transformers' `grouped_mm_experts_forward` (integrations/moe.py, 5.17) masks the gathered input, the
+  gate/up output and the down output. `argsort` of up to 4096 ids runs ATen's in-place block sort after
+  copying the keys, above it CUB's onesweep radix sort (histogram, scan, 8 passes for 64-bit keys, memsets).
+- **CUDA-graph capture with GQA** (`masking_utils._ignore_causal_mask_sdpa` is false under capture, so
+  `repeat_kv` runs): SDPA then reads the repeated, MHA-sized K/V (cuDNN's masked kernel in the profiler);
+  the attention is priced on those heads.
+- **repeat_kv curve.** The microbenchmark's largest sizes copy 33-134 MiB per head, re-read from DRAM by
+  each of the 4 copies (reuse window above the L2); in a model one head's K or V (0.5-4 MiB) stays in L2.
+  Those rows are left out of the curve (`archsim.gpu.glue.REPEAT_KV_MICRO_HEADS`).
+
+Generalisation (tests/gpu/test_wholemodel_generalization.py, properties not numbers): Llama-3-70B's 80
+layers, a GQA ratio of 7, a 60-expert top-4 MoE and 32k contexts give times that grow with batch and
+length, stay above the weight-stream and tensor-core bounds, and small-batch eager decode is host-bound
+while graph replay is not.
+
+Held-out protocol: the model structure was frozen before the held-out run (`259437c`); the changes
+since (this round's included) came from reading the held-out per-kernel profiles as well: read these
+held-out figures as "validated after changes", not as blind."""
+
+MEASURED = """## What was measured (validation data)
+
+`campaigns/whole_model.py` on one NVIDIA H200 (132 SMs, 60 MiB L2, driver 580.159.04, torch
+2.11.0+cu130, triton 3.6.0, transformers 5.17.0, cuDNN 9.19, 700 W limit), 2026-12-01: Llama-2-7B (MHA),
+Llama-3-8B (GQA), Mixtral-8x7B (8 experts, top-2) for the campaign; Llama-2-13B and Qwen2-7B shapes and new
+points (to 16k context, batch 256) held out. Plain PyTorch, HF `LlamaForCausalLM`/`MixtralForCausalLM`
+(sdpa) and torch.compile of plain; prefill and decode; eager and CUDA-graph. Random weights from configs.
+Each step: wall time (CUDA events, median of >= 5 calls and >= 0.3 s), host time, the profiler's
+per-kernel times (categorised by ATen op, kernel name and `record_function` scopes), NVML energy. Files:
+`archsim/data/measurements/h200/h200-wm-{whole,kernels,meta,log}-2026-12-01.*` and `h200-wm-holdout-*`.
+GPU-busy time = the profiler's kernel sum, capped by the unprofiled event time of the same step."""
+
+CALIBRATION = """## Calibration (microbenchmarks only) and which constant came from which file
+
+| model part | fitted from (never a whole-model run) |
+|---|---|
+| kernel model, H200-from-H200 (default) | `h200-calibration-2026-11-23.csv` + `h200-wm-l2reads-2026-12-01.csv` |
+| kernel model, H200-from-H100 (reported separately) | `h100-calibration-*-2026-11-23.csv` |
+| glue curves (time vs bytes per operation and template, warm/cold L2) | `h200-wm-glue-2026-12-01.csv`, \
+`h200-wm-holdout-glue-2026-12-01.csv`, `h200-wm-glue-wide-2026-12-01.csv` |
+| host dispatch (per stack and layer, per operator, graph launch and gap) | `h200-wm-host-2026-12-01.csv` \
+(tiny-width models, loops of tiny calls) |
+| event overhead taken off each kernel-model launch | launch floor by events minus the profiler floor of a tiny kernel |
+| grouped-GEMM row bandwidths (per tile config and fill) and the setup kernel | `h200-wm-grouped-2026-12-01.csv` |
+
+Other GPUs borrow the H200's glue and host figures (said in `archsim stack` notes); grouped-GEMM rows are
+floored at the GPU's own copy bandwidth."""
+
+STACKS = """## What the stacks do (read from the code, checked against the profiler's kernel lists)
+
+- HuggingFace eager (transformers 5.17 `modeling_llama.py`): RMSNorm is 8 fp32 kernels; rotary 10 per
+  layer on strided head views plus the cos/sin table per step; q/k/v are 3 GEMMs, gate/up 2;
+  `DynamicLayer.update` concatenates the whole KV cache with the new token in every layer and step; SDPA
+  runs cuDNN attention; `LlamaModel.norm` normalises every prompt token before `logits_to_keep`.
+- Plain eager PyTorch: 37 kernels per layer (fused QKV and gate/up, static cache, FA2). torch.compile: 10
+  per layer (GEMMs, FA2, one Triton kernel each for norm+residual, rotary, cache write, SiLU*mul).
+- Eager decode is host-bound wherever the GPU work per step is small; CUDA-graph replay removes the
+  dispatch (and, for HF with GQA, adds the repeat_kv copies above)."""
+
+NOT_MODELLED = """## What is not modelled
+
+Host jitter (eager steps varied up to 2x between calls); the durations of the MoE sort kernels (launches
+in, priced as streams: not microbenchmarked); glue kernels of power-throttled steps running slower than
+their 1980 MHz curves (strided/unrolled templates at 16k-token prefill); trained routers (loads follow the
+checkpoint, not Binomial); vLLM/TensorRT-style serving stacks; glue and host microbenchmarks on GPUs other
+than the H200. Prediction for a workload: `archsim stack WORKLOAD --hw h200 [--software eager|plain|fused]
+[--host eager|cuda-graph]`, or `stack:` in the workload YAML; `archsim run` on a GPU preset prints the
+profile it used with GPU-busy and wall time."""
