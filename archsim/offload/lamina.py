@@ -17,20 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from archsim import presets
-from archsim.offload.serving import LinkSpec, Operating, ServingConfig, best_batch, decode_iteration
+from archsim.offload.deployments import LINKS, homogeneous, offloaded
+from archsim.offload.serving import Operating, ServingConfig, best_batch, decode_iteration
 from archsim.schemas.hardware import DeviceBase
 
-#: Link presets: per-port bandwidth per direction and one-way latency.
-LINKS = {
-    # NVLink 4 on H100 SXM: 900 GB/s total bidirectional per GPU (H100 datasheet) -> 450 GB/s per direction
-    "nvlink4": LinkSpec(450e9, 1e-6, "nvlink4"),
-    # Ethernet/RDMA NICs: line rate per direction (IEEE 802.3 rates; ConnectX-7 offers 400 Gb/s)
-    "eth100g": LinkSpec(100e9 / 8, 10e-6, "eth100g"),
-    "eth200g": LinkSpec(200e9 / 8, 8e-6, "eth200g"),
-    "rdma400g": LinkSpec(400e9 / 8, 5e-6, "rdma400g"),
-    # PCIe 5.0 x16: 32 GT/s x 16 lanes, 128b/130b -> ~63 GB/s per direction (PCI-SIG spec)
-    "pcie5x16": LinkSpec(63e9, 2e-6, "pcie5x16"),
-}
+__all__ = ["LINKS", "PAPER", "homogeneous", "offloaded", "reproduce", "write_outputs"]
 
 PAPER = {"throughput_per_dollar_gain_min": 1.48, "throughput_per_dollar_gain_max": 12.1,
          "source": "Chen et al., 'Efficient and Economic LLM Inference with Attention Offloading' (Lamina), "
@@ -44,16 +35,6 @@ MEMORY_COUNTS = (1, 2, 4, 8, 16, 32)
 
 def _device(name: str) -> DeviceBase:
     return presets.load_hardware(name)
-
-
-def homogeneous(device: DeviceBase, n: int) -> ServingConfig:
-    return ServingConfig(f"{device.name}x{n}", "homogeneous", device, n, LINKS["nvlink4"], micro_batches=1)
-
-
-def offloaded(compute: DeviceBase, n_c: int, memory: DeviceBase, n_m: int, link: str = "rdma400g",
-              micro_batches: int = 2) -> ServingConfig:
-    return ServingConfig(f"{compute.name}x{n_c}+{memory.name}x{n_m}@{link}", "attention_offload", compute, n_c,
-                         LINKS["nvlink4"], memory, n_m, LINKS[link], micro_batches=micro_batches)
 
 
 def _best(model: Any, configs: list[ServingConfig], context: int, tbt: float | None) -> Operating | None:
@@ -185,11 +166,11 @@ def write_outputs(out: Path) -> dict[str, Any]:
         "bandwidth_needed": bw,
         "target_sweep": sweep,
         "headinfer": headinfer_check(),
-        "under_load": under_load.headline(under),
+        "under_load": under_load.headline(under, PAPER),
         "command": "archsim reproduce lamina",
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    write_markdown(summary, out.parent / f"{out.name}.md", under_load.markdown(under))
+    write_markdown(summary, out.parent / f"{out.name}.md", under_load.markdown(under, PAPER))
     fig = go.Figure()
     for context in sorted({r["context"] for r in bw}):
         sel = [r for r in bw if r["context"] == context]
