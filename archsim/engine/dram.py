@@ -79,7 +79,7 @@ class DramController:
         self.mapping = AddressMapping.build(std, mapping)
         self.parts = resolve({"row_policy": page_policy} | dict(parts or {}))
         units, banks = std.units, std.banks * std.organisation.ranks
-        drain = self.parts["write_policy"].core == "drain"
+        drain = self.parts["write_policy"].core in ("drain", "drain_channel")
         self.max_inflight = max_inflight or units * queue_depth * (2 if drain else 1)
         wp = self.parts["write_policy"].params
         ref = self.parts["refresh"].core

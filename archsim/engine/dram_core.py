@@ -146,7 +146,8 @@ def advance(until, stop_when_drained, st, tb, qs, bq, nxt, tx, g, heap, comp, co
     actbuf = p[P_ACTBUF] == 1
     nbl, ncl, ncwl = p[P_NBL], p[P_NCL], p[P_NCWL]
     closed_page = p[P_PAGE] == 1
-    drain = p[P_WPOL] == 1
+    drain = p[P_WPOL] == 1 or p[P_WPOL] == 2
+    channel_mode = p[P_WPOL] == 2 and qshare > 1  # one write mode for the units sharing a queue
     shared_bus = p[P_CMD_BUS] == 1
     mask = g[G_MASK]
     half = order.shape[0] // 2
@@ -241,7 +242,7 @@ def advance(until, stop_when_drained, st, tb, qs, bq, nxt, tx, g, heap, comp, co
             t_new = max(tf, gate(c_new, u, b, bank_next, bg_next, unit_next, rank_next, rfaw, ui, bus, p))
             due = ui[u, REF_DUE]
             col_new = c_new == RD or c_new == WR
-            if (nxt[u, 3] == 1 or t_new >= due or nxt[u, 0] >= due or (drain and ui[u, QW] > 0)
+            if (nxt[u, 3] == 1 or t_new >= due or nxt[u, 0] >= due or (drain and (ui[u, QW] > 0 or channel_mode))
                     or (col_new and nxt[u, 1] == PRE and q_bank[u, nxt[u, 2]] == b)):
                 sched_u, sched_t, siblings = u, tf, False
             elif c_new == PRE and b_count[u, b] > 1:
@@ -357,12 +358,19 @@ def advance(until, stop_when_drained, st, tb, qs, bq, nxt, tx, g, heap, comp, co
             sched_u, sched_t, siblings = bu, tc, shared_bus
         # one call site of the (inlined) decision: the unit that changed, then the sibling pseudo-channels whose
         # decisions are stale because they wanted the command bus just taken
+        # (with one write mode per shared queue: every unit of it, the changed one first, as the mode may flip)
         first, last = sched_u, sched_u + 1
-        if siblings:
+        if siblings or channel_mode:
             first = (sched_u // p[P_PCS]) * p[P_PCS]
             last = first + p[P_PCS]
+        if channel_mode:
+            schedule(sched_u, sched_t, bank_next, bg_next, unit_next, open_row, ui, rank_next, rfaw, bus, p, q_row,
+                     q_write, q_seq, q_next, b_head, b_count, b_hits, b_wcount, active, q_flags, nxt)
+            _order_update(order, nxt, sched_u)
         for v in range(first, last):
-            if v == sched_u or nxt[v, 0] < bus_ready(nxt[v, 1], v, ui, bus, p):
+            if channel_mode and v == sched_u:
+                continue
+            if v == sched_u or channel_mode or nxt[v, 0] < bus_ready(nxt[v, 1], v, ui, bus, p):
                 schedule(v, sched_t, bank_next, bg_next, unit_next, open_row, ui, rank_next, rfaw, bus, p, q_row,
                          q_write, q_seq, q_next, b_head, b_count, b_hits, b_wcount, active, q_flags, nxt)
                 _order_update(order, nxt, v)

@@ -24,7 +24,7 @@ CORE_VARIANTS: dict[str, dict[str, int]] = {
     "scheduler": {"frfcfs": 0, "fcfs": 1},
     "row_policy": {"open": 0, "closed": 1},
     "refresh": {"standard": -1, "all_bank": 0, "per_bank": 1, "none": 2},
-    "write_policy": {"mixed": 0, "drain": 1},
+    "write_policy": {"mixed": 0, "drain": 1, "drain_channel": 2},
 }
 
 
@@ -90,4 +90,8 @@ register_part("write_policy", "drain", core="drain", params={"high": 0.8, "low":
               description="separate write queue drained in batches between watermarks 0.8 / 0.2 of its size "
                           "(Ramulator 2 defaults); reads forwarded from queued writes")
 register_part("write_policy", "drain_full", core="drain", params={"high": 1.0, "low": 0.0},
-              description="drain only a full write queue (or when no read waits), down to empty (DRAMsim3)")
+              description="drain only a full write queue (or when no read waits), down to empty")
+register_part("write_policy", "ramulator2", core="drain_channel", params={"high": 0.8, "low": 0.2},
+              description="Ramulator 2.1 ControllerBase::set_write_mode (c5b1c3a4): one write mode per controller; "
+                          "enter when writes > 0.8 x write buffer or no read is buffered, leave when writes < 0.2 x "
+                          "write buffer and a read is buffered; activated requests excluded from the counts")

@@ -48,7 +48,7 @@ SETUPS = {
     ("dramsim3", "hbm2"): PeerSetup("dramsim3", "dramsim3-hbm2-8gb-x128.yaml", 64, "RoRaBgBaChCo", 32 + 8 * 16,
                                     (("write_policy", "drain_full"), ("refresh", "all_bank")), 8 << 30),
     ("ramulator2", "hbm3"): PeerSetup("ramulator2", "hbm3", 32, "RoBaBgRaPcCoCh", 32,
-                                      (("write_policy", "drain"), ("refresh", "none")), 16 << 30,
+                                      (("write_policy", "ramulator2"), ("refresh", "none")), 16 << 30,
                                       queue_per_channel=True, active_buffer=True),
 }
 

@@ -11,8 +11,14 @@ among them:
 - write policy ``mixed``: reads and writes compete in one queue of ``queue_depth``.
   ``drain``: separate read and write queues of ``queue_depth`` each; the unit serves reads
   until the write queue holds ``write_high`` entries (or no read is queued), then only writes
-  until fewer than ``write_low`` remain while reads wait (Ramulator 2's watermarks; DRAMsim3's
-  drain is the ``write_high = queue_depth`` case); reads hitting a queued write are forwarded.
+  until fewer than ``write_low`` remain while reads wait (watermarks kept per unit over the
+  (shared) queue's counts; a unit whose queue part holds only the other type serves that type);
+  reads hitting a queued write are forwarded. ``drain_channel``: Ramulator 2.1's
+  ``ControllerBase::set_write_mode`` exactly: one write mode per controller (the units sharing a
+  queue), entered when its write buffer holds more than ``high`` x its size or its read buffer is
+  empty, left when it holds fewer than ``low`` x its size and a read waits; counts exclude
+  activated requests (they have moved to its active buffer); in write mode a unit serves only
+  writes (and activated requests), even when all the writes are its sibling's.
 - refresh ``all_bank`` (REFab per rank, ranks staggered nREFI / ranks apart), ``per_bank``
   (REFpb every nREFI / banks to a bank not yet refreshed in this round: idle, closed and most
   recently used first, as JEDEC allows any order) or ``none``. From its due cycle the bank(s)
@@ -42,6 +48,8 @@ from archsim.engine.dram_timing import (
     P_WLO,
     P_WPOL,
     PRE,
+    QACT,
+    QACTW,
     QN,
     QW,
     RD,
@@ -99,7 +107,20 @@ def schedule(u, now, bank_next, bg_next, unit_next, open_row, ui, rank_next, rfa
     fcfs = p[P_SCHED] == 1
     actbuf = p[P_ACTBUF] == 1
     want = -1  # type being served: -1 either, 0 reads, 1 writes
-    if p[P_WPOL] == 1:
+    if p[P_WPOL] == 2:  # Ramulator 2.1 set_write_mode: one mode per controller, over its read/write buffers
+        q0 = (u // p[P_QSHARE]) * p[P_QSHARE]
+        writes, queued = 0, 0
+        for v in range(q0, q0 + p[P_QSHARE]):  # activated requests have left the buffers (its active buffer)
+            writes += ui[v, QW] - ui[v, QACTW]
+            queued += ui[v, QN] - ui[v, QACT]
+        reads = queued - writes
+        if ui[q0, WMODE] == 0:
+            if writes >= p[P_WHI] or reads == 0:
+                ui[q0, WMODE] = 1
+        elif writes < p[P_WLO] and reads > 0:
+            ui[q0, WMODE] = 0
+        want = ui[q0, WMODE]
+    elif p[P_WPOL] == 1:
         q0 = (u // p[P_QSHARE]) * p[P_QSHARE]  # watermarks count the whole (shared) queue
         writes, queued = 0, 0
         for v in range(q0, q0 + p[P_QSHARE]):
@@ -142,7 +163,8 @@ def schedule(u, now, bank_next, bg_next, unit_next, open_row, ui, rank_next, rfa
             b = active[u, i]
             n = b_count[u, b]
             nw = b_wcount[u, b]
-            if (want == 1 and nw == 0) or (want == 0 and nw == n):
+            none_wanted = (want == 1 and nw == 0) or (want == 0 and nw == n)
+            if none_wanted and not (actbuf and ui[u, QACT] > 0):  # an activated request is served in either mode
                 continue
             if pass_ == 0:
                 reserved_from = INF
@@ -195,7 +217,7 @@ def schedule(u, now, bank_next, bg_next, unit_next, open_row, ui, rank_next, rfa
                 seq = q_seq[u, s]
                 if t < best_t or (t == best_t and (not best_col or seq < best_seq)):
                     best_t, best_cmd, best_slot, best_col, best_seq = t, cmd, s, True, seq
-            if rd_slot < 0 and wr_slot < 0:  # no hit being served: the oldest request precharges or activates
+            if rd_slot < 0 and wr_slot < 0 and not none_wanted:  # no hit served: the oldest precharges or activates
                 s = _oldest_of_type(u, b, want, q_write, q_next, b_head)
                 cmd = PRE if r >= 0 else ACT
                 t = max(t_pre if r >= 0 else t_act, bank_next[u, b, cmd], bg_next[u, g, cmd], unit_next[u, cmd],

@@ -89,6 +89,32 @@ def test_trace_formats_and_bad_lines(tmp_path):
     assert [p.line for p in err.value.problems] == [2, 3]
 
 
+def test_ramulator2_write_mode_is_one_per_channel():
+    """Ramulator 2.1's set_write_mode: 10 writes to PC 0 (under the 0.8 x 32 watermark), arriving after 12 reads to
+    PC 1, wait while reads are buffered; the per-unit ``drain`` lets PC 0 serve its writes at once (its part of
+    the queue holds no read)."""
+    std = load_memory_standard("hbm3")
+    enc = DramController(std).mapping.encode
+    addrs = [enc(1, b, 9, 0) for b in range(12)] + [enc(0, b, 7, 0) for b in range(10)]  # reads first
+    writes = np.array([False] * 12 + [True] * 10)
+
+    def first_wr_and_last_read_act(policy):
+        ctrl = DramController(std, queue_depth=32, log_commands=1000, queue_per_channel=True, active_buffer=True,
+                              parts={"write_policy": policy, "refresh": "none"})
+        ctrl.submit_many(np.array(addrs), writes, np.zeros(len(addrs), np.int64))
+        ctrl.advance(1 << 40, drain=True)
+        log = ctrl.command_log
+        first_wr = log[log[:, 2] == 3, 0].min()
+        read_acts = log[(log[:, 2] == 0) & (log[:, 1] == 1), 0]
+        assert len(read_acts) == 12 and ctrl.stats().counters["wr"] == 10
+        return first_wr, read_acts.max()
+
+    wr, last_act = first_wr_and_last_read_act("ramulator2")
+    assert wr > last_act  # write mode only once the channel's read buffer is empty (the reads are activated)
+    wr, last_act = first_wr_and_last_read_act("drain")
+    assert wr < last_act
+
+
 def test_peer_report_rows_and_files(tmp_path):
     from archsim.engine.dram_peers import compare, reproduce
 
