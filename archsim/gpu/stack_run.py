@@ -130,11 +130,34 @@ def predict_workload(workload: Workload, hardware: str, *, software: str | None 
     notes = [f"stack: software {software} (profile {stack!r}, archsim.gpu.stacks), host {host}; "
              "GPU-busy = sum of kernel times, wall = host/GPU overlap (archsim.gpu.host)",
              f"calibration {calibration}: kernels {cal.sources['kernels']}; glue {cal.sources['glue']}; "
-             f"host {cal.sources['host']}"]
+             f"host {cal.sources['host']}; grouped-GEMM experts {cal.sources['grouped']}"]
+    need = memory_bytes(shape, workload)
+    capacity = _hbm_capacity(hardware)
+    if capacity and need > capacity:
+        notes.append(f"bf16 weights + KV cache need {need / 1e9:.0f} GB, more than one {hardware}'s "
+                     f"{capacity / 1e9:.0f} GB: the times are those of a GPU that held them (no offload modelled)")
     if hardware != "h200":
         notes.append(f"{hardware}: glue-kernel and host-dispatch figures are the H200's (not measured on this GPU)")
     return StackPrediction(workload=workload.name, hardware=hardware, software=software, host=host,
                            calibration=calibration, phases=phases, notes=notes)
+
+
+def memory_bytes(shape: ModelShape, workload: Workload) -> float:
+    """bf16 bytes of the weights (embedding and lm_head included) and of the largest phase's KV cache."""
+    d = shape.hidden // shape.heads
+    attn = shape.hidden * (shape.heads + 2 * shape.kv_heads) * d + shape.heads * d * shape.hidden
+    ffn = 3 * shape.hidden * shape.ffn * max(1, shape.experts) + shape.hidden * shape.experts
+    weights = shape.layers * (attn + ffn) + 2 * shape.vocab * shape.hidden
+    tokens = max((ph.batch * (ph.context_len + ph.steps) if isinstance(ph, DecodePhase)
+                  else ph.batch * (ph.seq_len or 0) for ph in workload.phases), default=0)
+    return 2.0 * weights + 2.0 * 2 * shape.layers * shape.kv_heads * d * tokens
+
+
+def _hbm_capacity(hardware: str) -> float:
+    from archsim.presets import load_hardware
+    mem = getattr(load_hardware(hardware), "memory", {}) or {}
+    hbm = mem.get("hbm")
+    return float(getattr(hbm, "capacity_bytes", 0.0) or 0.0)
 
 
 CALIBRATED_GPUS = ("h200", "h100-sxm")

@@ -30,6 +30,16 @@ def test_phases_expose_gpu_busy_and_wall_time():
     assert "software eager" in eager.notes[0] and eager.to_dict()["phases"][0]["bound"] in ("gpu", "host")
 
 
+def test_a_model_larger_than_the_gpu_is_said_not_refused():
+    from archsim.gpu.stack_run import memory_bytes, shape_from_model
+    wl = load_workload("llama2-7b-serving")
+    assert not any("more than one" in n for n in predict_workload(wl, "h200").notes)
+    big = wl.model_copy(update={"model": "llama-3-70b"})
+    shape = shape_from_model(load_model("llama-3-70b"))
+    assert memory_bytes(shape, big) > 2.0 * 70e9  # 70 B bf16 parameters alone
+    assert any("more than one h200" in n for n in predict_workload(big, "h200").notes)
+
+
 def test_unsupported_models_and_stacks_are_config_errors():
     with pytest.raises(ConfigError, match="Llama-style decoders"):
         shape_from_model(load_model("bert-base"))
