@@ -33,6 +33,7 @@ Tilings (design facts, not fitted):
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from typing import Any
@@ -147,15 +148,16 @@ def fa2_forward(s: dict) -> LaunchSpec:
     d, e = s["head_dim"], ELEM[s["dtype"]]
     bm, bn = fa2_tile(d)
     smem = bm * d * e + 2 * bn * d * e
-    return _attention_prefill("fa2_fwd", s, bm=bm, bn=bn, threads=128, regs=255, smem=smem, path="mma_sync",
+    spec = _attention_prefill("fa2_fwd", s, bm=bm, bn=bn, threads=128, regs=255, smem=smem, path="mma_sync",
                               schedule="serial", vec_per_elem=SOFTMAX_VEC_OPS, smem_reads_per_tile=4,
                               inflight=bn * d * e)
+    return dataclasses.replace(spec, padded_fill="stale")  # Q rows past seqlen_q are not cleared (flash::copy)
 
 
 def cudnn(s: dict, *, sm_count: int, **_: object) -> list[LaunchSpec]:
     d, e = s["head_dim"], ELEM[s["dtype"]]
     if s["seq_q"] <= 16:
-        return fa2_decode(s, "cudnn", sm_count)
+        return cudnn_decode(s, sm_count)
     bm, bn = 128, (128 if d <= 128 else 64)
     smem = bm * d * e + 2 * 2 * bn * d * e
     return [_attention_prefill("cudnn_fa3_style", s, bm=bm, bn=bn, threads=384, regs=168, smem=smem, path="wgmma",
@@ -210,7 +212,7 @@ def fa2_decode(s: dict, label: str, sm_count: int) -> list[LaunchSpec]:
             padded_sfu_ops=sfu * pad, padded_smem_bytes=nb * 2 * tile * idle_warps)))
     launches = [LaunchSpec(name=f"{label}_splitkv", ctas=tuple(ctas), threads_per_cta=128,
                            regs_per_thread=255, smem_per_cta_bytes=bm * d * e + 2 * tile, mma_path="mma_sync",
-                           schedule="serial", inflight_bytes_per_cta=tile)]
+                           schedule="serial", inflight_bytes_per_cta=tile, padded_fill="stale")]
     if splits > 1:
         out_rows = b * heads * rows
         part = out_rows * splits * (d + 1) * 4
@@ -219,6 +221,51 @@ def fa2_decode(s: dict, label: str, sm_count: int) -> list[LaunchSpec]:
         launches.append(LaunchSpec(name=f"{label}_combine", ctas=((_cdiv(out_rows, 16), wc),), threads_per_cta=128,
                                    regs_per_thread=64, smem_per_cta_bytes=16 * 1024, mma_path="none",
                                    inflight_bytes_per_cta=8 * 1024))
+    return launches
+
+
+def cudnn_decode(s: dict, sm_count: int) -> list[LaunchSpec]:
+    """cuDNN's SDPA decode kernel on the H200 (profiler, power-h200-2026-12-01-padded.csv:
+    ``cudnn_generated_fort_native_sdpa_sm80_flash_fprop_wmma_f16_knob_35_16x128x128_1x4x1``, plus
+    ``cudnn::fusion::lean_reduction_kernel`` where the grid is small): 16 query rows x 128 keys per tile,
+    head dim 128, 4 warps side by side along the keys (1x4x1: each warp reads its own 32-key slice of
+    K and V), the Ampere ``mma.sync`` path. Assumptions (cuDNN is closed): the query heads of one KV head
+    are packed as tile rows when they fit the 16 rows (measured GQA 32/8 decode takes a quarter of the MHA
+    time: it streams each KV head once), else one CTA per (batch, query head, 16-row block); the
+    key range is split with FlashAttention-2's heuristic only when that grid is under half the SM
+    count (a reduction kernel was seen at 8-32 CTAs, none at 128)."""
+    b, h, hkv, sq, skv, d = s["batch"], s["heads"], s["kv_heads"], s["seq_q"], s["seq_kv"], s["head_dim"]
+    e = ELEM[s["dtype"]]
+    bm, bn = 16, 128
+    group = h // hkv
+    rows, heads = (sq * group, hkv) if (sq * group <= bm and group > 1) else (sq, h)  # GQA heads packed as rows
+    n_m, n_n = _cdiv(rows, bm), _cdiv(skv, bn)
+    grid = b * heads * n_m
+    splits = fa2_num_splits(grid, 2 * sm_count, n_n) if grid < sm_count / 2 else 1
+    per = _cdiv(n_n, splits)
+    tile = bn * d * e
+    pad = 1.0 - rows / (n_m * bm)
+    share = hkv / heads  # HBM share of one CTA's row of heads in its KV head's bytes
+    ctas = []
+    for i in range(splits):
+        keys = max(0, min(skv, (i + 1) * per * bn) - i * per * bn)
+        nb = _cdiv(keys, bn)
+        mma, sfu, vec = nb * 4.0 * bm * bn * d, nb * bm * bn, nb * bm * (bn * SOFTMAX_VEC_OPS + d)
+        ctas.append((grid, CtaWork(
+            mma_flops=mma, sfu_ops=sfu, vec_ops=vec, smem_bytes=nb * 2 * tile * 2 + bm * d * e,
+            l2_bytes=keys * 2 * d * e, hbm_bytes=keys * 2 * d * e * share, padded_mma_flops=mma * pad,
+            padded_vec_ops=vec * pad, padded_sfu_ops=sfu * pad)))
+    launches = [LaunchSpec(name="cudnn_decode_16x128", ctas=tuple(ctas), threads_per_cta=128, regs_per_thread=128,
+                           smem_per_cta_bytes=bm * d * e + 2 * tile, mma_path="mma_sync", schedule="serial",
+                           inflight_bytes_per_cta=2 * tile)]
+    if splits > 1:
+        out_rows = b * h * sq
+        part = out_rows * splits * (d + 1) * 4
+        wc = CtaWork(vec_ops=out_rows * splits * d * 3 / max(1, _cdiv(out_rows, 16)),
+                     l2_bytes=part / _cdiv(out_rows, 16), hbm_bytes=part / _cdiv(out_rows, 16))
+        launches.append(LaunchSpec(name="cudnn_lean_reduction", ctas=((_cdiv(out_rows, 16), wc),),
+                                   threads_per_cta=128, regs_per_thread=64, smem_per_cta_bytes=16 * 1024,
+                                   mma_path="none", inflight_bytes_per_cta=8 * 1024))
     return launches
 
 
@@ -295,13 +342,19 @@ def stream_kernel(name: str, elems: int, *, read_b: float, write_b: float, vec_p
 
 
 CUBLAS_TILES = ((128, 256), (256, 128), (128, 128), (64, 128), (64, 256), (128, 64), (64, 64))
+#: Skinny GEMMs (m <= 64): cuBLAS runs them with the operands swapped, 128 rows of the weight by an
+#: m-wide tile of wgmma N = 8/16/32/64 and deeper pipelines (profiler names on the H200,
+#: archsim/data/measurements/h200/power-h200-2026-12-01-padded.csv:
+#: ``nvjet_sm90_tst_128x8_64x12_2x1`` for m = 1..8, ``128x16_64x11`` m = 16, ``128x32_64x10`` m = 32,
+#: ``128x64_64x8`` m = 64): N tile -> pipeline stages. For m <= 64 these are the only candidates.
+CUBLAS_SKINNY_TILES = {8: 12, 16: 11, 32: 10, 64: 8}
 
 
 def cublas_gemm(m: int, n: int, k: int, dtype: str, rates: DeviceRates, batch: int = 1) -> list[LaunchSpec]:
     """The cuBLAS-like choice: the tile and split-K with the least predicted time."""
     e = ELEM[dtype]
     best: tuple[float, list[LaunchSpec]] | None = None
-    for bm, bn in CUBLAS_TILES:
+    for bm, bn in (() if m <= 64 else CUBLAS_TILES):
         base_grid = _cdiv(m, bm) * _cdiv(n, bn) * batch
         splits = [1] + [s for s in (2, 3, 4, 8, 16) if base_grid * s <= 2 * rates.sm_count and k // s >= 256]
         for split in splits:
@@ -316,6 +369,23 @@ def cublas_gemm(m: int, n: int, k: int, dtype: str, rates: DeviceRates, batch: i
                 continue
             if best is None or t < best[0]:
                 best = (t, launches)
+    if m <= 64:  # swap-AB: C^T = W^T x^T on 128 x (8..64) tiles; the tile columns past m are padded work
+        for bn, stages in CUBLAS_SKINNY_TILES.items():
+            if bn < m:
+                continue
+            base_grid = _cdiv(n, 128) * batch
+            for split in [1] + [s for s in (2, 3, 4, 8, 16) if base_grid * s <= 2 * rates.sm_count and k // s >= 256]:
+                launches = gemm_spec(f"cublas_gemm_swapab_128x{bn}" + (f"_splitk{split}" if split > 1 else ""), n, m,
+                                     k, e, bm=128, bn=bn, bk=64, stages=stages, threads=384,
+                                     regs=min(168, (rates.registers_per_sm // 384) // 8 * 8), split_k=split,
+                                     batch=batch, multicast=2 if _cdiv(n, 128) >= 2 else 1)
+                try:
+                    t = sum(simulate_launch(ln, rates).time_s for ln in launches)
+                except PhysicalLimitError:
+                    continue
+                if best is None or t < best[0]:
+                    best = (t, launches)
+            break  # cuBLAS takes the narrowest N tile that holds m
     if best is None:  # a device description no real GPU matches (e.g. 2 threads per SM): refuse, not assert
         raise PhysicalLimitError(f"cublas_gemm {m}x{n}x{k}: no cuBLAS tile's CTA fits one SM of this GPU")
     return best[1]

@@ -24,10 +24,11 @@ Model (per launch):
    the launch's dynamic energy (per-op and per-byte energies of the preset, fitted to NVML
    microbenchmarks) over its time; while static + dynamic power exceeds the limit the clock falls
    (fixed-point iteration), and the time is at least dynamic energy / (limit - static power), so a
-   memory-bound launch respects the limit too (bound ``power``). The clock and that floor follow the
-   energy of the real work; padded tile rows (``padded_*`` counts) take time but are charged only
-   within what the limit leaves (``compute:padded``). Energy = static power x time + dynamic
-   energy, by part, on every :class:`LaunchResult`.
+   memory-bound launch respects the limit too (bound ``power``). Padded tile rows (``padded_*``
+   counts) take issue slots like real work and draw their measured fraction of its energy
+   (``compute:padded``). The limit is the sustained 700 W one unless the rates carry the burst
+   regime (:func:`archsim.gpu.power.burst_rates`: a kernel timed right after an idle pause). Energy =
+   static power x time + dynamic energy, by part, on every :class:`LaunchResult`.
 5. Kernel time = launch floor + DRAM ramp (both calibrated from copy microbenchmarks) + makespan.
 
 Ignored: instruction issue limits and latencies inside a warp, bank conflicts, register-spill
@@ -90,6 +91,9 @@ class LaunchSpec:
     repeat: int = 1
     note: str = ""
     mma_dtype: str = "bf16"  # which tensor-core energy per FLOP applies (archsim.gpu.power)
+    #: what a padded tile row holds: "zero" (TMA out-of-bounds fill, masked loads with other=0) or "stale"
+    #: (shared memory the kernel never writes for those rows: FlashAttention-2's Q tile)
+    padded_fill: str = "zero"
 
     @property
     def grid(self) -> int:
@@ -211,9 +215,11 @@ def simulate_launch(spec: LaunchSpec, rates: DeviceRates, *, timeline: bool = Fa
     totals = {k: spec.total(k) for k in TOTAL_KEYS}
     power = rates.power
     staged = spec.mma_path == "wgmma"
-    # the power manager reacts to what the board draws: the clock and the power floor follow the energy of
-    # the work on real operands; padded rows' energy is charged afterwards, within what the limit leaves
-    real_j = power.real_dynamic_j(totals, spec.mma_dtype, staged) if power is not None else 0.0
+    # the power manager reacts to what the board draws: every part of the work, padded tile rows at their
+    # measured fraction of the energy on random operands (archsim.gpu.power)
+    async_copy = spec.mma_path == "mma_sync"  # cp.async into shared memory (archsim.gpu.power)
+    fill = spec.padded_fill
+    dyn_j = power.dynamic_j(totals, spec.mma_dtype, staged, async_copy, fill) if power is not None else 0.0
     prev_time = 0.0
     for _ in range(6):  # fixed point on the power-limited clock
         per_sm = _pipe_rates(spec, rates, clock)
@@ -232,11 +238,11 @@ def simulate_launch(spec: LaunchSpec, rates: DeviceRates, *, timeline: bool = Fa
         if power is None or (prev_time and time_s <= prev_time * (1.0 + 1e-3)):
             break  # no power model, or a lower clock no longer slows the launch (memory-bound)
         prev_time = time_s
-        new_clock = power.next_clock(clock, rates.clock_hz, real_j / time_s)
+        new_clock = power.next_clock(clock, rates.clock_hz, dyn_j / time_s)
         if abs(new_clock - clock) < 1e-4 * clock:
             break
         clock = new_clock
-    power_floor = power.power_floor_s(real_j) if power is not None else 0.0
+    power_floor = power.power_floor_s(dyn_j) if power is not None else 0.0
     if power_floor > time_s or clock < rates.clock_hz * (1.0 - 1e-3):  # power-limited
         time_s = max(time_s, power_floor)  # the limit holds even where a lower clock does not slow it
         bound = "power"
@@ -249,7 +255,7 @@ def simulate_launch(spec: LaunchSpec, rates: DeviceRates, *, timeline: bool = Fa
         bound = max(shared, key=lambda k: shared[k])
     busy = {**worst_parts, **{f"launch_{k}": v for k, v in shared.items()}, "schedule": sched,
             "power_floor": power_floor}
-    parts = {**power.bounded_parts_j(totals, time_s, spec.mma_dtype, staged), "static": power.static_w * time_s} \
+    parts = {**power.parts_j(totals, spec.mma_dtype, staged, async_copy, fill), "static": power.static_w * time_s} \
         if power is not None else {}
     return LaunchResult(name=spec.name, time_s=time_s, bound=bound, grid=grid, ctas_per_sm=occ,
                         occupancy_limiter=limiter, waves=grid / slots, clock_hz=clock, busy_s=busy, totals=totals,

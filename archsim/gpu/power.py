@@ -18,20 +18,26 @@ clock, a compute-bound launch stretches to ``T = E_dyn / (P_limit - P_static)``;
 cannot be slowed by the SM clock alone, so the model bounds its time by the same floor (the board
 cannot spend dynamic energy faster than the limit allows). Time changes; dynamic energy does not.
 
-Padded tile rows (a 64-row tensor-core tile run for one decode query row, a 1-row GEMM on 64-row
-wgmma tiles; kernels count them as ``padded_*`` work): the clock decision and the floor use the
-energy of the real work only (every byte moved, the work on problem rows) — a physically bounded
-estimate: the board draws at least that. The padded work is then charged at the full per-op
-energies, capped at what the limit leaves over the launch's time (the board averages at most its
-limit). Evidence: on the H200 the split-KV decode kernels (60-63 of 64 rows padded) streamed KV
-at 4.4-4.5 TB/s (archsim/data/measurements/h200/h200-validation-2026-11-23.csv) where the fitted
-per-byte energies alone give 680-700 W; full-energy padded rows would need ~1100 W. Why padded
-rows would cost less is not settled here: their operands are stale shared memory (FA2 does not
-clear out-of-range Q rows) or zeros (TMA fill), and switching is data-dependent (zeros-vs-random
-not measured); those kernel timings are also 50 ms do_bench windows, not the >= 2 s NVML runs the
-energies were fitted on. What it misses: FlashAttention-2's non-split decode kernel (one query
-row in 128-row tiles, compute-bound on them) ran capped at 700 W, 1635-1665 MHz, in the power
-campaign's long windows; the model predicts it at the full clock (time and energy ~23% low).
+Padded tile rows (a 64-row tensor-core tile run for one decode query row, the 8-column cuBLAS tile of a
+1-row GEMM; kernels count them as ``padded_*`` work) cost ``padded_fraction`` of the energy of the same
+work on random operands, and count in the clock decision like any other work. Measured
+(``power-h200-2026-12-01-padded.csv``, :func:`archsim.gpu.power_fit.fit_padded`): a bf16 GEMM 8192^3 whose A
+has 1 or 8 random rows of every 64 (the rest zero, B random) draws 0.53-0.59 of the random GEMM's tensor-core
+energy (all zeros: 0.37): tile rows whose operand is zero still switch the other operand's path. The
+same run shows why the earlier bound ("padded rows only within what the limit leaves") was wrong: the
+split-KV and non-split FlashAttention-2 decode kernels both ran power-capped (1620-1770 MHz, 680-710 W)
+over >= 2 s windows; their kernel-validation timings (``triton.testing.do_bench``, ~60 ms after a pause)
+ran at ~1980 MHz because the board's 700 W controller acts only after ~0.07 s (burst regime below).
+
+Staged (``wgmma``/TMA) kernels pay ``tma_stream_j_per_byte`` per HBM byte (HBM, L2 and the TMA fill of
+shared memory together), measured on cuBLAS's weight-streaming GEMMs m = 1..8 x 16384 x 8192 (~95 pJ/B,
+against 126 pJ/B of ``e_l2 + e_hbm`` fitted on load/store-path copies and reads).
+
+Two regimes of the limit (:func:`burst_rates`): ``sustained`` (the default: the 700 W limit, what runs of
+more than ~0.1 s see: serving, training, NVML windows) and ``burst`` (a kernel timed within ~0.07 s of an
+idle pause, as ``do_bench`` does: the slow controller has not acted, and only the fast electrical limit
+``burst_limit_w`` holds; measured from the same GEMMs timed by ``do_bench`` after 1.5 s idle and the
+per-launch time of a back-to-back burst: boost clock for the first ~0.07 s, then the 700 W clock).
 
 Assumptions and what is ignored: energy per operation does not depend on the clock/voltage point
 (the fit's residuals on GEMMs run at 1410-1980 MHz bound that error); temperature (leakage grows
@@ -63,23 +69,49 @@ class PowerCoefficients:
     smem_j_per_byte: float
     l2_j_per_byte: float
     hbm_j_per_byte: float
+    #: energy of padded tile work relative to the same work on random operands (measured, see module docstring)
+    padded_fraction: float = 1.0
+    #: staged (wgmma/TMA) kernels: J per HBM byte (HBM + L2 + TMA fill); None: e_l2 + e_hbm as for other kernels
+    tma_stream_j_per_byte: float | None = None
+    #: fast electrical limit that holds before the slow controller acts (burst regime), and its delay
+    burst_limit_w: float | None = None
+    limit_delay_s: float | None = None
     source: str = ""
     notes: tuple[str, ...] = field(default_factory=tuple)
 
-    def parts_j(self, totals: dict[str, float], mma_dtype: str = "bf16", staged: bool = False) -> dict[str, float]:
-        """Dynamic energy of ``totals`` (a launch's counts, see :class:`archsim.gpu.model.LaunchResult`).
+    def parts_j(self, totals: dict[str, float], mma_dtype: str = "bf16", staged: bool = False,
+                async_copy: bool = False, padded_fill: str = "zero") -> dict[str, float]:
+        """Dynamic energy of ``totals`` (a launch's counts, see :class:`archsim.gpu.model.LaunchResult`) by part.
 
         ``staged``: a ``wgmma`` kernel, whose operand staging (L2 re-reads, shared memory) is part of
-        the per-FLOP energy (see :func:`charged_counts`).
+        the per-FLOP energy (see :func:`charged_counts`). ``async_copy``: the kernel streams its operands
+        from global into shared memory by ``cp.async`` (FlashAttention-2, cuDNN's sm80 kernels, Triton's
+        pipelined loads), not through registers: its HBM bytes cost ``tma_stream_j_per_byte`` like a
+        TMA kernel's, its L2-hit bytes ``e_l2``. The work on padded tile rows is taken out of its part and
+        charged as ``compute:padded``: at ``padded_fraction`` of the full per-op energies where the rows hold
+        zeros (``padded_fill == "zero"``), at the full energies where they hold stale shared memory
+        (``"stale"``: arbitrary bits switch like random data; FlashAttention-2 loads Q with
+        ``flash::copy``'s default ``Clear_OOB_MN=false``, so rows past ``seqlen_q`` keep what the SM's
+        shared memory held).
         """
         t = charged_counts(totals, staged)
         mat = self.matrix_j_per_flop.get(mma_dtype, self.matrix_j_per_flop.get("bf16", 0.0))
-        return {"compute:mma": mat * t["mma_flops"], "compute:vec": self.vec_j_per_lane_op * t["vec_ops"],
-                "compute:sfu": self.sfu_j_per_op * t["sfu_ops"], "memory:smem": self.smem_j_per_byte * t["smem_bytes"],
-                "memory:l2": self.l2_j_per_byte * t["l2_bytes"], "memory:hbm": self.hbm_j_per_byte * t["hbm_bytes"]}
+        parts = {"compute:mma": mat * (t["mma_flops"] - totals.get("padded_mma_flops", 0.0)),
+                 "compute:vec": self.vec_j_per_lane_op * (t["vec_ops"] - totals.get("padded_vec_ops", 0.0)),
+                 "compute:sfu": self.sfu_j_per_op * (t["sfu_ops"] - totals.get("padded_sfu_ops", 0.0)),
+                 "memory:smem": self.smem_j_per_byte * (t["smem_bytes"]
+                                                        - (0.0 if staged else totals.get("padded_smem_bytes", 0.0))),
+                 "memory:l2": self.l2_j_per_byte * t["l2_bytes"], "memory:hbm": self.hbm_j_per_byte * t["hbm_bytes"]}
+        if (staged or async_copy) and self.tma_stream_j_per_byte is not None:
+            parts["memory:l2"] = self.l2_j_per_byte * max(0.0, t["l2_bytes"] - t["hbm_bytes"])
+            parts["memory:hbm"] = self.tma_stream_j_per_byte * t["hbm_bytes"]
+        share = self.padded_fraction if padded_fill == "zero" else 1.0
+        parts["compute:padded"] = share * self.padded_j(totals, mma_dtype, staged)
+        return parts
 
-    def dynamic_j(self, totals: dict[str, float], mma_dtype: str = "bf16", staged: bool = False) -> float:
-        return sum(self.parts_j(totals, mma_dtype, staged).values())
+    def dynamic_j(self, totals: dict[str, float], mma_dtype: str = "bf16", staged: bool = False,
+                  async_copy: bool = False, padded_fill: str = "zero") -> float:
+        return sum(self.parts_j(totals, mma_dtype, staged, async_copy, padded_fill).values())
 
     def padded_j(self, totals: dict[str, float], mma_dtype: str = "bf16", staged: bool = False) -> float:
         """Energy of the work on padded tile rows (``padded_*`` counts) at the full per-op energies
@@ -88,34 +120,6 @@ class PowerCoefficients:
         return (mat * totals.get("padded_mma_flops", 0.0) + self.vec_j_per_lane_op * totals.get("padded_vec_ops", 0.0)
                 + self.sfu_j_per_op * totals.get("padded_sfu_ops", 0.0)
                 + (0.0 if staged else self.smem_j_per_byte * totals.get("padded_smem_bytes", 0.0)))
-
-    def real_dynamic_j(self, totals: dict[str, float], mma_dtype: str = "bf16", staged: bool = False) -> float:
-        """Dynamic energy of the work on real operands: every byte moved, the work on problem rows."""
-        return self.dynamic_j(totals, mma_dtype, staged) - self.padded_j(totals, mma_dtype, staged)
-
-    def bounded_parts_j(self, totals: dict[str, float], time_s: float, mma_dtype: str = "bf16",
-                        staged: bool = False) -> dict[str, float]:
-        """Dynamic energy by part of a launch that ran ``time_s``, padded work within the limit.
-
-        The real work keeps its parts (``compute:mma`` etc. less their padded share); the padded rows
-        are charged at the full per-op energies (their operands are zeros or stale data: the lower
-        energy that data-dependent switching suggests is not measured here) but never beyond what the
-        power limit leaves over ``time_s`` (``compute:padded``): the board cannot average more than its
-        limit, and the clock was set by the real work (see module docstring).
-        """
-        parts = self.parts_j(totals, mma_dtype, staged)
-        mat = self.matrix_j_per_flop.get(mma_dtype, self.matrix_j_per_flop.get("bf16", 0.0))
-        parts["compute:mma"] -= mat * totals.get("padded_mma_flops", 0.0)
-        parts["compute:vec"] -= self.vec_j_per_lane_op * totals.get("padded_vec_ops", 0.0)
-        parts["compute:sfu"] -= self.sfu_j_per_op * totals.get("padded_sfu_ops", 0.0)
-        if not staged:
-            parts["memory:smem"] -= self.smem_j_per_byte * totals.get("padded_smem_bytes", 0.0)
-        padded = self.padded_j(totals, mma_dtype, staged)
-        head = self.headroom_w
-        if head is not None:
-            padded = min(padded, max(0.0, head * time_s - sum(parts.values())))
-        parts["compute:padded"] = padded
-        return parts
 
     @property
     def headroom_w(self) -> float | None:
@@ -155,13 +159,33 @@ def charged_counts(totals: dict[str, float], staged: bool) -> dict[str, float]:
     return t
 
 
+#: Second-stage fit on the H200 (:func:`archsim.gpu.power_fit.fit_padded` on
+#: ``archsim/data/measurements/h200/power-h200-2026-12-01-padded.csv`` + ``power-h200-response-2026-12-01-padded.csv``,
+#: ``campaigns/power_padded.py``: NVIDIA H200, driver 580.159.04, torch 2.11.0+cu130, 2026-12-01; the main
+#: coefficients held fixed). ``tests/gpu/test_gpu_power.py`` re-derives these numbers from the CSVs.
+H200_PADDED = {"padded_fraction": 0.5639, "tma_stream_j_per_byte": 9.692e-11, "burst_limit_w": 762.5,
+               "limit_delay_s": 0.0692}
+
+
+def burst_rates(rates):
+    """``rates`` (a :class:`archsim.gpu.calibration.DeviceRates`) in the burst regime: the board limit is the
+    fast electrical one (``burst_limit_w``), as for a kernel timed within ``limit_delay_s`` of an idle pause
+    (``triton.testing.do_bench``: warm-up 10 ms, repetitions 40 ms). Unchanged where no burst limit is known."""
+    import dataclasses
+    p = rates.power
+    if p is None or p.burst_limit_w is None or p.limit_w is None:
+        return rates
+    return dataclasses.replace(rates, power=dataclasses.replace(p, limit_w=p.burst_limit_w))
+
+
 def coefficients_for(device: DeviceBase) -> PowerCoefficients:
     """The power model of a GPU preset, read from its energy fields (each cites its source there).
 
     ``compute.vector_energy_j_per_flop`` is per FLOP of an FFMA; one FP32-pipe lane operation of the
     GPU model (an FFMA = 2 FLOPs, an FADD/FMUL) costs twice that. Levels named ``smem``, ``l2`` and the
     off-chip level give the per-byte energies (read and write taken alike: the model counts bytes
-    moved, not their direction).
+    moved, not their direction). The padded fraction, the TMA stream energy and the burst limit are
+    :data:`H200_PADDED` (measured on the H200; on other GPUs an assumption, named in ``notes``).
     """
     c, m = device.compute, device.memory
     off = next(iter(m.values()))
@@ -171,7 +195,12 @@ def coefficients_for(device: DeviceBase) -> PowerCoefficients:
         vec_j_per_lane_op=2.0 * c.vector_energy_j_per_flop, sfu_j_per_op=c.sfu_energy_j_per_op,
         smem_j_per_byte=m["smem"].read_energy_j_per_byte if "smem" in m else 0.0,
         l2_j_per_byte=m["l2"].read_energy_j_per_byte if "l2" in m else 0.0,
-        hbm_j_per_byte=off.read_energy_j_per_byte, source=f"preset {device.name}")
+        hbm_j_per_byte=off.read_energy_j_per_byte, padded_fraction=H200_PADDED["padded_fraction"],
+        tma_stream_j_per_byte=H200_PADDED["tma_stream_j_per_byte"],
+        burst_limit_w=None if device.tdp_w is None else device.tdp_w * H200_PADDED["burst_limit_w"] / 700.0,
+        limit_delay_s=H200_PADDED["limit_delay_s"], source=f"preset {device.name}",
+        notes=() if device.name == "h200" else ("padded fraction, TMA stream energy, burst limit (as a share of the "
+                                                "board limit) and its delay: the H200's measurement (assumption)",))
 
 
 @dataclass(frozen=True)

@@ -193,3 +193,83 @@ def fit_glue(path: str | Path, static_w: float) -> dict[str, float]:
         raise ConfigError.single(f"{path}: no glue calibration rows (campaigns/power.py POWER_PARTS=glue)",
                                  file=str(path))
     return {k: sum(v) / len(v) for k, v in per.items()}
+
+
+#: the padded-tile and clock-response campaign (campaigns/power_padded.py), 2026-12-01
+PADDED_CSV = "power-h200-2026-12-01-padded.csv"
+RESPONSE_CSV = "power-h200-response-2026-12-01-padded.csv"
+#: GEMMs whose ``do_bench`` time after an idle pause sets the burst limit (both power-bound when sustained)
+BURST_GEMMS = {"gemm_bf16_8192": (8192, 8192, 8192), "gemm_bf16_2048x14336x4096": (2048, 14336, 4096)}
+
+
+def _staged_parts(power, tot: dict[str, float]) -> tuple[float, float, float]:
+    """(real tensor-core J, padded tensor-core J at full energy, other J but HBM) of a staged launch's totals."""
+    mat = power.matrix_j_per_flop["bf16"]
+    pad = mat * tot.get("padded_mma_flops", 0.0)
+    real = mat * tot["mma_flops"] - pad
+    other = power.vec_j_per_lane_op * tot["vec_ops"]
+    return real, pad, other
+
+
+def fit_padded(padded_csv: str | Path, response_csv: str | Path, power, device: str = "h200") -> dict[str, float]:
+    """Second-stage fit (the main coefficients ``power`` held fixed) on ``campaigns/power_padded.py``'s
+    calibration rows only:
+
+    - ``padded_fraction``: bf16 GEMM 8192^3 with 1 or 8 of every 64 rows of A random (rest zero) against the
+      all-random GEMM: ``r = (E_dyn - E_hbm) / (E_dyn,random - E_hbm)`` and ``r = f + phi (1 - f)`` with ``f`` the
+      live share of rows; mean over the two rows;
+    - ``tma_stream_j_per_byte``: cuBLAS GEMMs m = 1..8 x 16384 x 8192 (a 256 MiB weight streamed once per call):
+      ``(E_dyn - tensor-core and lane-op energy) / HBM bytes``, mean (``phi`` and this one iterated together);
+    - ``burst_limit_w``: the GEMMs of :data:`BURST_GEMMS` timed by ``do_bench`` after 1.5 s idle: static power plus
+      their modelled dynamic energy over that time (the board's draw before the slow controller acts), mean;
+    - ``limit_delay_s``: the back-to-back burst of the 8192^3 GEMM after idle: first time from the burst start
+      at which the launch time (median of 3 chunks) exceeds its first 30 ms by more than 5 %.
+    """
+    from archsim.gpu.calibration import rates_for
+    from archsim.presets import load_hardware
+    rates = dataclasses.replace(rates_for(load_hardware(device)), power=None)
+    rows = {r["bench"]: r for r in read_power_csv(padded_csv)
+            if r["set"] == "calibration" and r.get("step_s") and _f(r, "wall_s") >= MIN_WINDOW_S}
+
+    def dyn(r: dict[str, str]) -> float:
+        return _f(r, "energy_per_step_j") - power.static_w * _f(r, "step_s")
+    data = {int(_f(r, "live_rows_of_64")): r for r in rows.values() if r.get("kind") == "gemm_data"}
+    skinny = [r for r in rows.values() if r.get("kind") == "gemm" and _f(r, "m") <= 8]
+    if 64 not in data or not [k for k in data if 0 < k < 64] or not skinny:
+        raise ConfigError.single(f"{padded_csv}: needs the gemm_data rows (random and partly zero) and skinny GEMMs "
+                                 "m <= 8 (campaigns/power_padded.py parts data, skinny)", file=str(padded_csv))
+    tot_big = _gemm_totals(data[64], rates)
+    skinny_tot = [(r, _gemm_totals(r, rates)) for r in skinny]
+    phi, tma = 1.0, power.l2_j_per_byte + power.hbm_j_per_byte
+    for _ in range(5):
+        tmas = []
+        for r, tot in skinny_tot:
+            real, pad, other = _staged_parts(power, tot)
+            tmas.append((dyn(r) - real - phi * pad - other) / tot["hbm_bytes"])
+        tma = sum(tmas) / len(tmas)
+        e_hbm = tma * tot_big["hbm_bytes"] + power.vec_j_per_lane_op * tot_big["vec_ops"]
+        ref = dyn(data[64]) - e_hbm
+        phis = []
+        for live, r in data.items():
+            if 0 < live < 64:
+                f = live / 64.0
+                phis.append(((dyn(r) - e_hbm) / ref - f) / (1.0 - f))
+        phi = sum(phis) / len(phis)
+    resp = read_csv_rows(response_csv, ("set", "bench", "mode", "time_s"), "clock-response CSV")
+    coeffs = dataclasses.replace(power, padded_fraction=phi, tma_stream_j_per_byte=tma)
+    limits = []
+    for r in resp:
+        if r["mode"] == "do_bench" and r["bench"] in BURST_GEMMS:
+            m, n, k = BURST_GEMMS[r["bench"]]
+            tot = _gemm_totals({"dtype": "bf16", "m": str(m), "n": str(n), "k": str(k)}, rates)
+            limits.append(power.static_w + coeffs.dynamic_j(tot, "bf16", staged=True) / _f(r, "time_s"))
+    series = sorted((_f(r, "since_start_s"), _f(r, "time_s")) for r in resp
+                    if r["mode"] == "burst" and r["bench"] == "gemm_bf16_8192")
+    if not limits or len(series) < 10:
+        raise ConfigError.single(f"{response_csv}: needs the do_bench rows of {', '.join(BURST_GEMMS)} and the burst "
+                                 "of gemm_bf16_8192 (campaigns/power_padded.py part response)", file=str(response_csv))
+    base = float(np.median([t for s, t in series if s < 0.03]))
+    delay = next((series[i][0] for i in range(len(series) - 2)
+                  if float(np.median([t for _, t in series[i:i + 3]])) > 1.05 * base), math.nan)
+    return {"padded_fraction": phi, "tma_stream_j_per_byte": tma, "burst_limit_w": sum(limits) / len(limits),
+            "limit_delay_s": delay}

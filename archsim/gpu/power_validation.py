@@ -74,6 +74,15 @@ class EnergyPricer:
         if it.glue is not None:
             cls, read, write = it.glue
             return self.cal.glue.time_s(cls, read, write), self.glue_j(cls, read, write)
+        if it.grouped is not None:  # MoE grouped GEMM: its time model, the energy of equal dense expert GEMMs
+            key = ("grouped", it.grouped)
+            if key not in self.cache:
+                from archsim.gpu.wholemodel import KernelPricer
+                tokens, experts, top_k, n, k = it.grouped
+                m = max(1, -(-tokens * top_k // experts))
+                p = predict_gemm(self.cal.device, m=m, n=n, k=k, rates=self.cal.rates)
+                self.cache[key] = (KernelPricer(self.cal)(it), experts * _dynamic(p.launches))
+            return self.cache[key]
         key = (it.gemm, tuple(sorted(it.attention.items())) if it.attention else None)
         if key not in self.cache:
             hw, rates = self.cal.device, self.cal.rates
