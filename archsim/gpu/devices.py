@@ -12,8 +12,9 @@
 - ``h200`` "cross": H200-from-H100 — the H100 calibration's efficiencies on the h200 preset
   (:func:`archsim.gpu.calibration.rates_for` default), reported separately, as before.
 - ``h100-sxm``: the H100 calibration (kernel model only: no glue or host microbenchmarks were
-  run on the H100; whole-model predictions for it borrow the H200's glue and host figures,
-  scaled by nothing — say so where used).
+  run on the H100; whole-model predictions for it borrow the H200's host figures as they are and
+  its glue curves moved by the ratio of the two GPUs' measured copy bandwidths (streaming part
+  scaled, floors kept) — said where used).
 
 None of these reads a validation (kernel or whole-model) file.
 """
@@ -95,6 +96,8 @@ def device_calibration(device: str = "h200", mode: str = "own") -> DeviceCalibra
     l2 = preset.memory["l2"].capacity_bytes  # type: ignore[attr-defined]
     glue = load_glue(tuple(measurement("h200", f) for f in H200_GLUE_CSVS), device, l2)
     host = load_host(measurement("h200", H200_HOST_CSV), glue.curves[("vec", "warm")].floor_s)
+    if device != "h200":  # glue measured on the H200 only: moved by the measured copy bandwidths
+        glue = glue.moved(device, l2, device_calibration("h200", "own").rates.hbm_bw, rates.hbm_bw)
     return DeviceCalibration(device=device, mode=mode, rates=rates, glue=glue, host=host,
                              sources={"kernels": kernel_src, "glue": " + ".join(H200_GLUE_CSVS), "host": H200_HOST_CSV,
                                       "grouped": H200_GROUPED_CSV})

@@ -21,7 +21,9 @@ above it. Two curves per class: ``warm`` (inputs L2-resident, as between kernels
 and ``cold`` (L2 flushed); a kernel reads warm when its input bytes fit in half the L2.
 
 Calibration: microbenchmarks only (``campaigns/wm_micro.py``: profiler kernel durations, median of
-10 warm / 5 cold calls per size); whole-model runs are never read here. Ignored: L2 hits of
+10 warm / 5 cold calls per size); whole-model runs are never read here. On a GPU without glue
+microbenchmarks the H200's curves are moved by the ratio of measured copy bandwidths (time above
+the floor scaled, floors kept: :meth:`GlueModel.moved`). Ignored: L2 hits of
 inputs larger than half the L2, partial waves beyond what the curves hold, concurrent kernels.
 """
 
@@ -102,6 +104,13 @@ class GlueCurve:
         """Achieved bytes/s at ``moved`` bytes (launch and tail included)."""
         return moved / self.time_s(moved)
 
+    def moved(self, ratio: float) -> GlueCurve:
+        """The curve on a GPU whose copy bandwidth is 1 / ``ratio`` of this one's: the floor (the
+        smallest size's time: launch, first-byte latency) kept, the time above it scaled by ``ratio``."""
+        floor = self.floor_s
+        return GlueCurve(cls=self.cls, mode=self.mode,
+                         points=tuple((x, floor + (y - floor) * ratio) for x, y in self.points))
+
 
 @dataclass(frozen=True)
 class GlueModel:
@@ -111,6 +120,16 @@ class GlueModel:
     source: str
     l2_bytes: float
     curves: dict[tuple[str, str], GlueCurve]
+
+    def moved(self, device: str, l2_bytes: float, ref_bw: float, bw: float) -> GlueModel:
+        """These curves moved to ``device`` (copy bandwidth ``bw``) from the GPU measured (``ref_bw``):
+        streaming time scales with ``ref_bw / bw``, floors stay (no glue microbenchmark on ``device``)."""
+        if bw <= 0 or ref_bw <= 0:
+            raise ConfigError.single("copy bandwidths must be positive to move the glue curves")
+        ratio = ref_bw / bw
+        return GlueModel(device=device, source=f"{self.source} (moved: copy bandwidth {ref_bw / 1e12:.2f} -> "
+                         f"{bw / 1e12:.2f} TB/s)", l2_bytes=l2_bytes,
+                         curves={k: c.moved(ratio) for k, c in self.curves.items()})
 
     def time_s(self, cls: str, bytes_read: float, bytes_written: float) -> float:
         if cls not in CLASSES:

@@ -137,7 +137,8 @@ def predict_workload(workload: Workload, hardware: str, *, software: str | None 
         notes.append(f"bf16 weights + KV cache need {need / 1e9:.0f} GB, more than one {hardware}'s "
                      f"{capacity / 1e9:.0f} GB: the times are those of a GPU that held them (no offload modelled)")
     if hardware != "h200":
-        notes.append(f"{hardware}: glue-kernel and host-dispatch figures are the H200's (not measured on this GPU)")
+        notes.append(f"{hardware}: host-dispatch figures are the H200's; glue and grouped-GEMM figures the H200's "
+                     "moved by the measured copy bandwidths (none measured on this GPU)")
     return StackPrediction(workload=workload.name, hardware=hardware, software=software, host=host,
                            calibration=calibration, phases=phases, notes=notes)
 

@@ -114,3 +114,21 @@ def test_repeat_kv_points_beyond_l2_reuse_are_left_out():
     from archsim.gpu.devices import device_calibration
     pts = device_calibration("h200", "own").glue.curves[("repeat_kv", "cold")].points
     assert max(x for x, _ in pts) < 1e9  # the 1.3 and 2.7 GB rows (re-reading their 33-134 MiB blocks) are out
+
+
+def test_glue_curves_move_to_a_gpu_with_less_copy_bandwidth():
+    from archsim.gpu.glue import GlueCurve, GlueModel
+    c = GlueCurve(cls="vec", mode="warm", points=((1e3, 1e-6), (1e9, 201e-6)))
+    m = c.moved(1.5)
+    assert m.points[0] == (1e3, 1e-6) and m.points[1][1] == pytest.approx(1e-6 + 200e-6 * 1.5)
+    gm = GlueModel(device="x", source="s", l2_bytes=1e6, curves={("vec", "warm"): c, ("vec", "cold"): c})
+    slow = gm.moved("y", 5e5, 3e12, 2e12)
+    assert slow.device == "y" and slow.l2_bytes == 5e5 and "moved" in slow.source
+    assert slow.curves[("vec", "warm")].points[1][1] == pytest.approx(m.points[1][1])
+    with pytest.raises(ConfigError, match="positive"):
+        gm.moved("y", 5e5, 0.0, 2e12)
+    from archsim.gpu.devices import device_calibration
+    h200, h100 = device_calibration("h200"), device_calibration("h100-sxm")
+    big, tiny = 5e8, 4e3
+    assert h100.glue.time_s("add", big, big / 2) > 1.2 * h200.glue.time_s("add", big, big / 2)  # 3.0 vs 4.25 TB/s
+    assert h100.glue.time_s("add", tiny, tiny) == pytest.approx(h200.glue.time_s("add", tiny, tiny))  # floor kept
