@@ -71,11 +71,19 @@ def label(row: dict[str, str]) -> str:
             + (" causal" if row["causal"] == "1" else ""))
 
 
-def compare(path: str | Path, hw: str, rates=None) -> tuple[list[dict], list[dict]]:
-    """(compared rows, skipped rows). Each compared row: family, impl, set, shape, measured_s, modeled_s, error."""
+def compare(path: str | Path, hw: str, rates=None, regime: str = "sustained") -> tuple[list[dict], list[dict]]:
+    """(compared rows, skipped rows). Each compared row: family, impl, set, shape, measured_s, modeled_s, error.
+
+    ``regime``: ``sustained`` (the 700 W board limit) or ``burst`` (the fast limit that holds within ~0.07 s of
+    an idle pause, as in ``do_bench`` timings: :func:`archsim.gpu.power.burst_rates`)."""
     if rates is None:
         from archsim.presets import load_hardware
         rates = device_rates(load_hardware(hw))
+    if regime == "burst":
+        from archsim.gpu.power import burst_rates
+        rates = burst_rates(rates)
+    elif regime != "sustained":
+        raise ConfigError.single(f"regime must be 'sustained' or 'burst', got {regime!r}", key_path="regime")
     done, skipped = [], []
     for row in read_rows(path):
         base = {"family": row["family"], "impl": row["impl"], "set": row.get("set", ""), "shape": label(row)}

@@ -1,0 +1,196 @@
+"""The padded-tile and clock-response section of ``reports/gpu-energy.md`` (issue 22 follow-up).
+
+Everything here is recomputed from ``archsim/data/measurements/h200/power-h200-*-padded.*`` (written by
+``campaigns/power_padded.py``) and the model: which measurement fitted which constant of
+:data:`archsim.gpu.power.H200_PADDED`, the checks it was not fitted on, the clock response after an idle
+pause, and the decode-attention and kernel-time parity in the sustained and burst regimes.
+"""
+
+from __future__ import annotations
+
+import csv
+import statistics
+
+from archsim.data import measurement
+from archsim.gpu.power_fit import PADDED_CSV, RESPONSE_CSV, fit_padded, read_power_csv
+
+DECODE_CSVS = ("h200-wm-decode-attention-2026-12-01.csv", "h200-wm-holdout-decode-attention-2026-12-01.csv")
+KERNEL_CSVS = (("h100", "h100-sxm", "h100-validation-2026-11-23.csv"),
+               ("h200", "h200", "h200-validation-2026-11-23.csv"))
+#: the figures before this change (reports/gpu-validation.md, commit 41a58a6 and its report): quoted, not recomputed
+BEFORE = {"kernel_mape": {"h100-sxm": 0.140, "h200": 0.176},
+          "decode": {DECODE_CSVS[0]: (-0.133, 0.153), DECODE_CSVS[1]: (-0.090, 0.127)}}
+
+
+def _dyn(row: dict, static_w: float) -> float:
+    return float(row["energy_per_step_j"]) - static_w * float(row["step_s"])
+
+
+def _modelled(row: dict, cal) -> tuple[float, float, float]:
+    """(seconds, dynamic J, SM clock MHz) the sustained model predicts for a GEMM row of the padded CSV."""
+    from archsim.gpu.predict import predict_gemm
+    p = predict_gemm(cal.device, m=int(row["m"]), n=int(row["n"]), k=int(row["k"]), rates=cal.rates)
+    dyn = sum(v for ln in p.launches for k, v in ln.energy_by_part.items() if k != "static")
+    return p.latency_s, dyn, p.launches[0].clock_hz / 1e6
+
+
+def _gemm_tables(rows: list[dict], cal) -> list[str]:
+    static = cal.rates.power.static_w
+    data = [r for r in rows if r.get("kind") == "gemm_data"]
+    ref = next(r for r in data if r["live_rows_of_64"] == "64")
+    out = ["| GEMM 8192^3 bf16, A rows | measured W | SM MHz | step ms | dynamic J | / random |",
+           "|---|---:|---:|---:|---:|---:|"]
+    for r in data:
+        d = _dyn(r, static)
+        out.append(f"| {r['bench'].rsplit('_', 1)[1]} | {float(r['avg_power_w']):.0f} | "
+                   f"{float(r['sm_clock_mhz']):.0f} | {float(r['step_s']) * 1e3:.3f} | {d:.3f} | "
+                   f"{d / _dyn(ref, static):.2f} |")
+    out += ["", "| GEMM m x 16384 x 8192 | cuBLAS kernel (profiler) | measured ms | model ms | W | MHz | model MHz | "
+            "dynamic mJ | model mJ | used for |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for r in rows:
+        if r.get("kind") != "gemm" or not r.get("step_s"):
+            continue
+        t, dyn, mhz = _modelled(r, cal)
+        kern = r.get("kernels", "").split(" | ")[-1].replace("nvjet_sm90_tst_", "")
+        use = "fit: TMA stream energy" if int(r["m"]) <= 8 else "check (not fitted)"
+        out.append(f"| {r['bench'].replace('gemm_bf16_', '').replace('_n16384_k8192', '')} | `{kern}` | "
+                   f"{float(r['step_s']) * 1e3:.4f} | {t * 1e3:.4f} | {float(r['avg_power_w']):.0f} | "
+                   f"{float(r['sm_clock_mhz']):.0f} | {mhz:.0f} | {_dyn(r, static) * 1e3:.1f} | {dyn * 1e3:.1f} | "
+                   f"{use} |")
+    return out
+
+
+def _response_table(resp: list[dict]) -> list[str]:
+    series: dict[str, list[tuple[float, float]]] = {}
+    for r in resp:
+        if r["mode"] == "burst":
+            series.setdefault(r["bench"], []).append((float(r["since_start_s"]), float(r["time_s"])))
+    marks = (0.0, 0.02, 0.04, 0.06, 0.08, 0.1, 0.5, 1.5)
+    out = ["| kernel (back to back after 1.5 s idle) | " + " | ".join(f"{m * 1e3:.0f} ms" for m in marks) + " |",
+           "|---|" + "---:|" * len(marks)]
+    for name, pts in series.items():
+        cells = []
+        for m in marks:
+            near = [t for s, t in sorted(pts) if s >= m][:3]
+            cells.append(f"{statistics.median(near) * 1e3:.3f}" if near else "–")
+        out.append(f"| {name} | " + " | ".join(cells) + " |")
+    out += ["", "| kernel | do_bench after idle (ms) | SM MHz during it | set |", "|---|---:|---:|---|"]
+    for r in resp:
+        if r["mode"] == "do_bench":
+            out.append(f"| {r['bench']} | {float(r['time_s']) * 1e3:.4f} | {float(r['sm_clock_mhz']):.0f} | "
+                       f"{r['set']} |")
+    return out
+
+
+def _pair(rows: list[dict], static_w: float) -> float:
+    by = {r["bench"]: r for r in rows}
+    one, full = by["sdpa_flash2_b8_h32_kv32_q1_ctx16384"], by["sdpa_flash2_b8_h32_kv32_q128_ctx16384"]
+    return _dyn(one, static_w) / _dyn(full, static_w)
+
+
+def _grid_clocks(resp: list[dict]) -> str:
+    grid = [r for r in resp if r["mode"] == "do_bench_grid"]
+    by = {impl: [float(r["sm_clock_mhz"]) for r in grid if r["impl"] == impl] for impl in ("flash2", "cudnn")}
+    return "; ".join(f"{k} {min(v):.0f}-{max(v):.0f} MHz (median {statistics.median(v):.0f})"
+                     for k, v in by.items() if v)
+
+
+def _fam(par: dict) -> str:
+    out = []
+    for _, hw, _ in KERNEL_CSVS:
+        for fam in ("prefill/cudnn", "prefill/flash2", "decode/flash2"):
+            a, b = (par["kernels"][(hw, r)][1][fam]["mape"] for r in ("sustained", "burst"))
+            out.append(f"{hw} {fam} {a * 100:.1f}% sustained, {b * 100:.1f}% burst")
+    return "; ".join(out)
+
+
+def regime_parity() -> dict:
+    """Decode-attention signed error / MAPE (quiet rows) and kernel-time MAPE in both regimes."""
+    from archsim.gpu.compare import compare, summarise
+    from archsim.gpu.devices import device_calibration
+    out: dict = {"decode": {}, "kernels": {}}
+    rates = device_calibration("h200", "own").rates
+    for name in DECODE_CSVS:
+        for regime in ("sustained", "burst"):
+            rows, _ = compare(measurement("h200", name), "h200", rates=rates, regime=regime)
+            e = [r["error"] for r in rows if r["family"] == "decode" and r["spread"] <= 1.5]
+            out["decode"][(name, regime)] = (statistics.mean(e), statistics.mean(abs(x) for x in e), len(e))
+    for dev, hw, name in KERNEL_CSVS:
+        for regime in ("sustained", "burst"):
+            s = summarise(compare(measurement(dev, name), hw, regime=regime)[0])
+            out["kernels"][(hw, regime)] = (s["all"]["mape"], s["by_family"])
+    return out
+
+
+def section(cal) -> tuple[list[str], dict]:
+    """Markdown lines of the section, and its figures for ``energy.json``."""
+    power = cal.rates.power
+    rows = [r for r in read_power_csv(measurement("h200", PADDED_CSV)) if r.get("step_s")]
+    with open(measurement("h200", RESPONSE_CSV), newline="") as fh:
+        resp = list(csv.DictReader(fh))
+    got = fit_padded(measurement("h200", PADDED_CSV), measurement("h200", RESPONSE_CSV), power)
+    par = regime_parity()
+    dec = par["decode"]
+    pct = lambda x: f"{x * 100:+.1f}%"  # noqa: E731
+    md = [
+        "## Padded tiles, data-dependent power and the clock response (`campaigns/power_padded.py`)",
+        "",
+        f"One run on the H200 (`{PADDED_CSV}`, `{RESPONSE_CSV}`, traces every 5 ms; NVML windows >= 2 s). Four "
+        "constants came out of its calibration rows (`archsim.gpu.power_fit.fit_padded`, the main coefficients "
+        "held fixed; `archsim.gpu.power.H200_PADDED`):",
+        "",
+        "| constant | value | fitted on (calibration rows only) |", "|---|---:|---|",
+        f"| padded fraction (zero rows) | {got['padded_fraction']:.3f} | GEMM 8192^3 with 1 or 8 of every 64 A rows "
+        "random, against the random GEMM |",
+        f"| TMA / cp.async HBM stream | {got['tma_stream_j_per_byte'] * 1e12:.1f} pJ/B | cuBLAS GEMMs m = 1, 2, 4, 8 x "
+        "16384 x 8192 (a 256 MiB weight streamed per call) |",
+        f"| burst limit | {got['burst_limit_w']:.0f} W | GEMMs 8192^3 and 2048x14336x4096 timed by do_bench after "
+        "1.5 s idle (static + modelled dynamic energy / time) |",
+        f"| delay of the 700 W controller | {got['limit_delay_s'] * 1e3:.0f} ms | burst of the 8192^3 GEMM after "
+        "idle: first time its launch time exceeds the first 30 ms by 5% |",
+        "",
+        "FlashAttention-2's padded rows are charged at the full energy, not the zero-row fraction: it loads Q with "
+        "`flash::copy`'s default `Clear_OOB_MN=false` (flash_fwd_kernel.h / utils.h), so rows past `seqlen_q` keep "
+        "whatever the SM's shared memory held (arbitrary bits switch like random data). Nothing was fitted for "
+        "that; the same-kernel pair `sdpa_flash2_b8_h32_kv32_q128_ctx16384` (128 real rows) / `..._q1_...` "
+        f"(1 real row, a validation row) measured {_pair(rows, power.static_w):.2f} of the dynamic energy with 127 "
+        f"rows padded, which agrees with it better than with the zero-row {got['padded_fraction']:.2f}.",
+        "",
+        *_gemm_tables(rows, cal),
+        "",
+        "The skinny GEMMs are cuBLAS's swap-AB kernels (128 weight rows x an 8..64-wide tile): the model now "
+        "lowers m <= 64 to them (`archsim.gpu.kernels.CUBLAS_SKINNY_TILES`), not to 64-row tiles.",
+        "",
+        "Clock response (`mode == burst` rows: mean time per launch in 2 ms chunks from the burst start):",
+        "",
+        *_response_table(resp),
+        "",
+        "Kernels timed right after a pause run at the boost clock for ~70 ms before the 700 W controller acts: "
+        "that is the regime of every `do_bench` timing in the kernel-validation CSVs (warm-up 10 ms + 40 ms). "
+        "The repeat of the whole-model campaign's decode-attention grid in this run (do_bench back to back, SM "
+        f"clock sampled every 5 ms) ran at {_grid_clocks(resp)}. `archsim.gpu.power.burst_rates` gives that "
+        f"regime: the limit is the fast electrical one ({got['burst_limit_w']:.0f} W).",
+        "",
+        "Decode attention on the H200 (issue 16 target: signed within +-10%, MAPE <= 12%; quiet rows, p80/p20 <= 1.5):",
+        "",
+        "| data | before this change | sustained (default) | burst (the regime the data were measured in) |",
+        "|---|---:|---:|---:|",
+        *[f"| `{n}` (n={dec[(n, 'burst')][2]}) | {pct(BEFORE['decode'][n][0])} / {BEFORE['decode'][n][1] * 100:.1f}% | "
+          f"{pct(dec[(n, 'sustained')][0])} / {dec[(n, 'sustained')][1] * 100:.1f}% | "
+          f"{pct(dec[(n, 'burst')][0])} / {dec[(n, 'burst')][1] * 100:.1f}% |" for n in DECODE_CSVS],
+        "",
+        "Kernel-time MAPE (`archsim compare`, `reports/gpu-validation.md`'s CSVs):",
+        "",
+        "| GPU | before | sustained (default) | burst |", "|---|---:|---:|---:|",
+        *[f"| {hw} | {BEFORE['kernel_mape'][hw] * 100:.1f}% | {par['kernels'][(hw, 'sustained')][0] * 100:.1f}% | "
+          f"{par['kernels'][(hw, 'burst')][0] * 100:.1f}% |" for _, hw, _ in KERNEL_CSVS],
+        "",
+        "The burst regime is the physically right one for `do_bench` data and meets the decode-attention target, "
+        "but the kernel-validation default stays sustained: in the burst regime the compute-bound prefill kernels "
+        f"come out too fast ({_fam(par)}) — the sustained limit had been standing in for compute inefficiencies "
+        "the model does not represent (instruction issue, exp throughput inside cuDNN's overlapped softmax). "
+        "Until those are modelled the burst figures are reported, not claimed.",
+    ]
+    data = {"second_stage_fit": got, "decode_attention": {f"{n}|{r}": v for (n, r), v in dec.items()},
+            "kernel_mape": {f"{h}|{r}": v[0] for (h, r), v in par["kernels"].items()}}
+    return md, data
