@@ -30,11 +30,11 @@ kernel list of one run — names, counts per layer — never against its times):
   gather and a sum over top-k. ``argsort`` of at most 4096 ids takes ATen's in-place path
   (``sortKeyValueInplace`` after copying the keys: small ``Memcpy DtoD`` s), above it CUB's radix sort
   (:func:`sort_kernels`).
-  Under CUDA-graph capture (host ``cuda-graph``) with GQA,
+  Under CUDA-graph capture (host ``cuda-graph``),
   transformers builds an explicit mask (``masking_utils._ignore_causal_mask_sdpa`` returns False when
-  ``utils.import_utils.is_tracing()``, which includes ``is_cuda_stream_capturing``), so SDPA gets a
-  mask and ``repeat_kv`` copies K and V to every query head each layer: attention then reads the
-  repeated (MHA-sized) K/V (cuDNN's masked sm80 kernel in the profiler).
+  ``utils.import_utils.is_tracing()``, which includes ``is_cuda_stream_capturing``) for MHA and GQA
+  alike (index, fill and select kernels), so SDPA gets a mask, and with GQA ``repeat_kv`` copies K and
+  V to every query head each layer: attention then reads the repeated (MHA-sized) K/V.
 - ``fused`` (``torch.compile`` inductor, default mode, on ``plain``): the GEMMs and FlashAttention
   stay library calls; each norm (+ residual add), the rotary embedding with its KV-cache write and
   SiLU * mul become one Triton kernel each, streaming like the vectorised elementwise template
@@ -248,15 +248,18 @@ def _hf_layer(m: ModelShape, s: Step, host: str) -> list[KernelItem]:
         total = s.batch * m.kv_heads * (s.context + 1) * d * 2
         out += [_g("copy", f"cache_cat_{x}", "cat_append", total, total) for x in "kv"]
     repeated = host == "cuda-graph" and m.heads != m.kv_heads
-    if repeated:
+    if host == "cuda-graph":
         # under stream capture transformers' is_tracing() is true, so masking_utils builds an explicit
-        # mask (_ignore_causal_mask_sdpa returns False) and use_gqa_in_sdpa (no mask) is false:
-        # repeat_kv materialises K and V for every query head before SDPA
+        # mask (_ignore_causal_mask_sdpa returns False) for MHA and GQA alike: two fills and a select per
+        # layer (profiler: FillFunctor x 2, elementwise_kernel<128, 4>); with GQA use_gqa_in_sdpa (no mask)
+        # is false too, so repeat_kv materialises K and V for every query head before SDPA
         length = s.context + s.seq_len
         small = 2 * s.batch * s.seq_len * length
-        big_r, big_w = 2 * s.batch * m.kv_heads * length * d, 2 * s.batch * m.heads * length * d
         out += [_g("elementwise", f"mask_fill_{i}", "vec", small, small) for i in range(2)]
-        out += [_g("copy", f"repeat_kv_{x}", "repeat_kv", big_r, big_w) for x in "kv"]
+        out.append(_g("elementwise", "mask_select", "strided", small, small))
+        if repeated:
+            big_r, big_w = 2 * s.batch * m.kv_heads * length * d, 2 * s.batch * m.heads * length * d
+            out += [_g("copy", f"repeat_kv_{x}", "repeat_kv", big_r, big_w) for x in "kv"]
     out += [_attn("cudnn", m, s, kv_heads=m.heads if repeated else None), _gemm("o_proj", t, hd, m.heads * d),
             _g("elementwise", "residual_add1", "add", 4 * t * hd, 2 * t * hd)]
     out += rmsnorm_eager(t, hd, "norm2_")
@@ -285,6 +288,8 @@ def parts(model: ModelShape, step: Step, stack: str,
     pro = [_g("copy", "embedding", "gather_rows", 2 * t * hd + 8 * t, 2 * t * hd)]
     if stack == "hf":  # LlamaRotaryEmbedding.forward: fp32 bmm, cat, cos, sin, scale x2, casts x2
         pro += [_g("rotary", f"rotary_table_{i}", "vec", 4 * t * d, 4 * t * d) for i in range(8)]
+        if host == "cuda-graph":  # the explicit mask's indices (profiler: arange x 4, add x 2, a compare)
+            pro += [_g("elementwise", f"mask_index_{i}", "vec", 8 * t, 8 * t) for i in range(7)]
     else:
         pro += [_g("rotary", f"rotary_index_{x}", "vec", 2 * t * d, 2 * t * d) for x in ("cos", "sin")]
     layer = _hf_layer(model, step, host) if stack == "hf" else _plain_layer(model, step, fused=stack == "fused")

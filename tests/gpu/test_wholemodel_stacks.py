@@ -41,8 +41,11 @@ def test_hf_decode_cache_growth_is_an_o_context_copy_and_graph_capture_expands_g
     assert [(k.glue[0], k.glue[1]) for k in cats] == [("cat_append", per)] * 2
     eager = {k.name for k in parts(L3, DEC, "hf", "eager")[1]}
     graph = {k.name for k in parts(L3, DEC, "hf", "cuda-graph")[1]}
-    assert graph - eager == {"repeat_kv_k", "repeat_kv_v", "mask_fill_0", "mask_fill_1"}
-    assert {k.name for k in parts(L2, DEC, "hf", "cuda-graph")[1]} == {k.name for k in parts(L2, DEC, "hf")[1]}
+    mask = {"mask_fill_0", "mask_fill_1", "mask_select"}  # the explicit mask built under capture
+    assert graph - eager == {"repeat_kv_k", "repeat_kv_v", *mask}
+    # MHA too gets the mask (profiler, llama-2-7b decode: 2 fills + 1 select per layer, 7 index kernels per step)
+    assert {k.name for k in parts(L2, DEC, "hf", "cuda-graph")[1]} - {k.name for k in parts(L2, DEC, "hf")[1]} == mask
+    assert len(sequence(L2, DEC, "hf", "cuda-graph")) - len(sequence(L2, DEC, "hf")) == 3 * L2.layers + 7
 
 
 def test_bad_stack_and_phase_are_config_errors():
