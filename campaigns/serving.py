@@ -5,8 +5,17 @@ per-iteration times. The data validate archsim's serving simulator (``archsim.se
 Run on the GPU machine from the repository root (imports only torch, numpy, pynvml and
 ``wm_models`` beside this file)::
 
-    python3 campaigns/serving.py --out "$OUT" [--budget-s 200] [--load-s 25] [--smoke]
+    python3 campaigns/serving.py --out "$OUT" [--budget-s 200] [--load-s 25[,15]] [--smoke]
+        [--variants eager|graph|graph,eager] [--fractions 0.2,0.5,0.8,1.1] [--host-micro]
     python3 campaigns/serving.py --summarise DIR     # markdown tables from the CSVs (no GPU, no torch)
+
+``--variants``: the prefill variants served one after the other in one process (labels ``<variant>-load020``
+when more than one): ``eager`` (eager launches) or ``graph`` (the whole-prompt prefill captured once as a CUDA
+graph: prompt copied into a fixed buffer, slot index set by a pinned host-to-device copy, K/V written with
+``index_copy_``). Each variant has its own burst, capacity and loads (``--fractions`` of that capacity;
+``--load-s``: arrival window per variant). ``--host-micro``: host-dispatch microbenchmarks first
+(``serving-host.csv``, the format of ``h200-wm-host-*.csv``: ``wm_micro.run_host`` and the tiny-width ``plain``
+model with 1 and 3 layers) — calibration data for the simulator's host model, timed before any load.
 
 Server (everything recorded in ``serving-meta.json``):
 
@@ -36,7 +45,8 @@ arrival_s, prompt_tokens, output_tokens, ttft_s, tbt_mean_s, tbt_p50_s, tbt_p99_
 e2e_s, done, iter_admit — token k of a request is emitted at the end of iteration
 ``iter_admit + k``), ``serving-iterations.csv`` (start_s, end_s, prefill_tokens, decode_batch,
 bucket, waiting, running, GPU-event times of the decode and prefill parts), ``serving-buckets.csv``
-(isolated decode-graph and prefill timings), ``serving-meta.json``, ``serving-log.txt``. Times are
+(isolated decode-graph and prefill timings: eager, and graph replay when captured), ``serving-meta.json``,
+``serving-log.txt``. Times are
 seconds from the load's start (``time.perf_counter``).
 """
 

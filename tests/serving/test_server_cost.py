@@ -105,3 +105,17 @@ def test_committed_run_iteration_spans_regression(graph_steps):
     sat = graph_steps["saturation"]
     assert sat["loads"] == ["graph-load110", "graph-load130"]
     assert sat["closed_form_req_s"] == pytest.approx(sat["simulated_req_s"], rel=0.02)
+
+
+@pytest.mark.parametrize("run,label", [("serving-h200-2026-12-01", "| load050 |"),
+                                       ("serving-h200-2026-12-01-r2", "| graph-load075 |")])
+def test_campaign_summary_reads_both_runs(run, label):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    prefix = root / "archsim" / "data" / "measurements" / "h200" / f"{run}-"
+    out = subprocess.run([sys.executable, str(root / "campaigns" / "serving.py"), "--summarise", str(prefix)],
+                         capture_output=True, text=True, check=True).stdout
+    assert label in out and out.startswith("| load | QPS |")
