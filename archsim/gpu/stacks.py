@@ -26,8 +26,9 @@ kernel list of one run — names, counts per layer — never against its times):
   ``masked_fill`` (EP sentinel rows: on the gathered input, the gate/up output and the down output;
   ATen's out-of-place ``masked_fill`` is ``clone()`` -- a ``Memcpy DtoD`` -- then ``masked_fill_``), two
   grouped GEMMs (``torch._grouped_mm``, CUTLASS sm90) priced with the expert loads of random routing
-  (:mod:`archsim.gpu.grouped`), SiLU * mul on strided halves, routing-weight multiply, un-permute
-  gather and a sum over top-k. ``argsort`` of at most 4096 ids takes ATen's in-place path
+  (:mod:`archsim.gpu.grouped`), SiLU * mul on strided halves, the routing-weight multiply (fp32: the
+  router's top-k weights are not cast back), un-permute gather and sum over top-k in fp32, a cast to bf16.
+  ``argsort`` of at most 4096 ids takes ATen's in-place path
   (``sortKeyValueInplace`` after copying the keys: small ``Memcpy DtoD`` s), above it CUB's radix sort
   (:func:`sort_kernels`).
   Under CUDA-graph capture (host ``cuda-graph``),
@@ -230,9 +231,12 @@ def _moe_hf(m: ModelShape, s: Step) -> list[KernelItem]:
             *[_g("elementwise", x, silu_mul_class(f), 3 * sel * f, 2 * sel * f) for x in ("silu", "mul")],
             KernelItem(category="gemm", name="experts_down", grouped=(t, e, k, hd, f)),
             *masked("mask_down", "elementwise", hd),
-            _g("elementwise", "routing_weight_mul", "strided", 2 * sel * hd + 4 * sel, 2 * sel * hd),
-            _g("copy", "unpermute_gather", "gather_rows", 2 * sel * hd, 2 * sel * hd),
-            _g("elementwise", "topk_sum", "reduce", 2 * sel * hd, 2 * t * hd)]
+            # the router's top-k weights stay fp32 (softmax in fp32, no cast back): the weighted expert
+            # outputs, their un-permute and the sum over top-k are fp32 until the final .to(bf16)
+            _g("elementwise", "routing_weight_mul", "strided", 2 * sel * hd + 4 * sel, 4 * sel * hd),
+            _g("copy", "unpermute_gather", "gather_rows", 4 * sel * hd, 4 * sel * hd),
+            _g("elementwise", "topk_sum", "reduce", 4 * sel * hd, 4 * t * hd),
+            _g("copy", "moe_out_to_bf16", "to_bf16", 4 * t * hd, 2 * t * hd)]
 
 
 def _hf_layer(m: ModelShape, s: Step, host: str) -> list[KernelItem]:
