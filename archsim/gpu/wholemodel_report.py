@@ -261,12 +261,19 @@ MoE copies) were traced in the profiler's per-kernel breakdown (`h200-wm-*kernel
   transformers' `grouped_mm_experts_forward` (integrations/moe.py, 5.17) masks the gathered input, the
   gate/up output and the down output. `argsort` of up to 4096 ids runs ATen's in-place block sort after
   copying the keys, above it CUB's onesweep radix sort (histogram, scan, 8 passes for 64-bit keys, memsets).
-- **CUDA-graph capture with GQA** (`masking_utils._ignore_causal_mask_sdpa` is false under capture, so
-  `repeat_kv` runs): SDPA then reads the repeated, MHA-sized K/V (cuDNN's masked kernel in the profiler);
-  the attention is priced on those heads.
+- **MoE combine in fp32**: the router's top-k weights stay fp32 (softmax in fp32, no cast back), so the
+  weighted expert outputs, their un-permute gather and the top-k sum are fp32, then cast to bf16.
+- **CUDA-graph capture** (`masking_utils._ignore_causal_mask_sdpa` is false under capture): an explicit
+  mask is built for MHA and GQA alike (2 fills and a select per layer, 7 index kernels per step, as the
+  profiler lists them); with GQA `repeat_kv` runs too and SDPA reads the repeated, MHA-sized K/V, so the
+  attention is priced on those heads.
 - **repeat_kv curve.** The microbenchmark's largest sizes copy 33-134 MiB per head, re-read from DRAM by
   each of the 4 copies (reuse window above the L2); in a model one head's K or V (0.5-4 MiB) stays in L2.
   Those rows are left out of the curve (`archsim.gpu.glue.REPEAT_KV_MICRO_HEADS`).
+
+- **Other GPUs** (no glue or grouped-GEMM microbenchmark there): the H200's glue curves move by the
+  ratio of measured copy bandwidths (time above the floor scaled, floors kept); grouped-GEMM rows are
+  floored at the GPU's copy bandwidth.
 
 Generalisation (tests/gpu/test_wholemodel_generalization.py, properties not numbers): Llama-3-70B's 80
 layers, a GQA ratio of 7, a 60-expert top-4 MoE and 32k contexts give times that grow with batch and
