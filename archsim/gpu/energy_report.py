@@ -396,14 +396,17 @@ def reproduce(out_dir: Path) -> list[Path]:
         "",
         "Why the misses: (1) eager decode (host-bound): the host model (`archsim/gpu/host.py`, calibrated on the "
         "whole-model campaign's PlainLlama) predicts more host time than this loop took (time error in the table); "
-        "the energy follows the time (static power over the gaps); (2) FlashAttention-2's non-split decode kernel "
-        "with one query row: charged at the full energy for its stale padded rows it is within a few percent, "
-        "but its time at the maximum clock is short of the measured one (the burst-regime do_bench timings of the "
-        "same kernel: section above), so where the limit does not bind it runs fast; (3) cuDNN decode: energy "
-        "within a few percent, time ~+10% (it reads KV at ~4.6 TB/s, above the 4.27 TB/s copy bandwidth the model "
-        "streams at); (4) prefill and batch-64 decode: the model keeps their glue kernels below the limit (their "
+        "the energy follows the time (static power over the gaps); (2) FlashAttention-2's split-KV decode kernel "
+        "(small batch, long context): charged at the full energy for its stale padded Q rows it comes out power-"
+        "bound and high, while the non-split kernel, charged the same way, lands within a few percent; what "
+        "differs between their padded rows is not known (candidate: split-KV's combine kernel rewrites that "
+        "shared memory in every step; nothing in the loop rewrites the non-split kernel's Q rows); (3) cuDNN "
+        "decode: energy within a few percent, time ~+10% (it reads KV at ~4.6 TB/s, above the 4.27 TB/s copy "
+        "bandwidth the model "
+        "streams at); (4) the 4-layer prefill (low): the model keeps its glue kernels below the limit (their "
         "times come from the glue curves, their energy from the glue run) while the board ran the whole step near "
-        "the limit (measured average power in the table).",
+        "the limit (measured average power in the table); (5) batch-1/16 graph decode: energy within a few "
+        "percent but time ~+13-16% (the skinny GEMMs' fixed cost per launch), so the average power is low.",
         "",
         "<details><summary>whole-model campaign rows (short NVML windows)</summary>", "",
         energy_markdown(whole, ws), "", "</details>",
