@@ -25,8 +25,9 @@ the whole slot (``kv_max_len`` positions: a boolean length mask, no early exit),
 backend for a masked SDPA (:attr:`ServerSpec.decode_attention`, cuDNN); the prefill's explicit FLASH as
 FlashAttention-2. Host constants: a :class:`HostModel` (default:
 the device calibration's; :func:`archsim.gpu.host.load_host` on a serving run's own ``-host.csv`` for the
-host of that machine). Not modelled: Python bookkeeping between iterations (the per-request token lists:
-tens of microseconds), CUDA-event records, host jitter.
+host of that machine). Not modelled: Python bookkeeping between iterations (the per-request token lists, the
+CSV row: tens of microseconds), CUDA-event records, host jitter, and the server's small kernels that the
+``plain`` profile lacks (the decode's length-mask build, argmax and token copy; about 11 per decode step).
 """
 
 from __future__ import annotations
