@@ -16,13 +16,15 @@ What the code does (read, then checked against the profiler's kernel names):
   padded tile of a half-filled row costs like a full one (TMA zero-fills, the MMAs still run), an
   expert with ``r`` rows costs ``ceil(r / (2 x tile_m))`` cluster rows, an expert with none costs nothing.
 
-Model: seconds of one grouped call = sum over experts of (cluster rows x the cost of one row), the
-cost of a row = the expert's weight bytes (``n x k x 2``) / the weight-equivalent bandwidth measured
-for that tile config and that row's fill (rows in it), from uniform-load microbenchmarks
-(``h200-wm-grouped-2026-12-01.csv``: 1 .. 2048 rows per expert, Mixtral's two expert shapes; the two
-shapes agree within ~5 % at every fill, so their geometric mean is used; fills log-interpolated within
-the measured points of the same config and number of occupied M tiles, held outside). Only
-microbenchmarks are read here, never a whole-model run.
+Model: seconds of one grouped call = sum over experts of (cluster rows x the cost of one row); a
+row costs ``weights / B + CTAs x tau``: the expert's weight bytes (``n x k x 2``) streamed at the
+row's bandwidth ``B`` plus a per-CTA-tile overhead ``tau`` (tile setup, pipeline fill, epilogue) for
+its ``2 x ceil(n / tile_n)`` CTA tiles. ``B`` and ``tau`` per tile config and row fill (rows in it) are
+fitted by least squares on uniform-load microbenchmarks of Mixtral's two expert shapes
+(``h200-wm-grouped-2026-12-01.csv``: 1 .. 2048 rows per expert; the shapes differ 7x in tiles per
+byte, which separates the two terms; ``tau`` >= 0), interpolated in log(fill) within the measured
+fills of the same config and number of occupied M tiles, held outside. Only microbenchmarks are read
+here, never a whole-model run.
 
 Other GPUs (no grouped-GEMM microbenchmark there): a row takes at least its weight stream at that
 GPU's measured copy bandwidth, and otherwise what it took on the H200 (same tensor-core class and
@@ -77,10 +79,12 @@ def binomial_pmf(trials: int, p: float) -> list[tuple[int, float]]:
 
 @dataclass(frozen=True)
 class GroupedGemmModel:
-    """Weight-equivalent bandwidth (bytes/s) of one cluster row, by config -> ((fill rows, B/s), ...)."""
+    """Cost of one cluster row by config: ``bandwidth`` -> ((fill rows, B/s), ...) and ``tile_s`` ->
+    ((fill rows, seconds per CTA tile), ...) (see module docstring; no ``tile_s`` entry: 0)."""
 
     source: str
     bandwidth: dict[str, tuple[tuple[float, float], ...]]
+    tile_s: dict[str, tuple[tuple[float, float], ...]] = field(default_factory=dict)
     prepare_s: float = 0.0
     #: on another GPU: 1 / its copy bandwidth, the least time per weight byte of a row (0: the measured GPU)
     min_s_per_byte: float = 0.0
@@ -91,13 +95,13 @@ class GroupedGemmModel:
         if bw <= 0 or ref_bw <= 0:
             raise ConfigError.single("copy bandwidths must be positive to move the grouped-GEMM model")
         return GroupedGemmModel(source=f"{self.source} (moved: copy bandwidth {ref_bw / 1e12:.2f} -> "
-                                f"{bw / 1e12:.2f} TB/s)", bandwidth=self.bandwidth, prepare_s=self.prepare_s,
-                                min_s_per_byte=1.0 / bw)
+                                f"{bw / 1e12:.2f} TB/s)", bandwidth=self.bandwidth, tile_s=self.tile_s,
+                                prepare_s=self.prepare_s, min_s_per_byte=1.0 / bw)
 
-    def row_bandwidth(self, cfg: str, fill: int) -> float:
-        """Bandwidth of a cluster row holding ``fill`` rows: interpolated among the measured fills that
-        occupy as many M tiles, else the nearest measured fill (log) of the config."""
-        pts = self.bandwidth.get(cfg) or self.bandwidth["small"]
+    @staticmethod
+    def _at(pts: tuple[tuple[float, float], ...], cfg: str, fill: int, log_y: bool) -> float:
+        """Value at ``fill``: interpolated (log fill) among the points that occupy as many M tiles, else
+        the nearest measured fill (log) of the config; held outside."""
         tile_m = TILES[cfg][0]
         same = [pt for pt in pts if math.ceil(pt[0] / tile_m) == math.ceil(fill / tile_m)]
         use = same or [min(pts, key=lambda pt: abs(math.log(pt[0] / fill)))]
@@ -108,8 +112,19 @@ class GroupedGemmModel:
         for (x0, y0), (x1, y1) in zip(use, use[1:], strict=False):
             if x0 <= fill <= x1:
                 f = (math.log(fill) - math.log(x0)) / (math.log(x1) - math.log(x0))
-                return math.exp(math.log(y0) + f * (math.log(y1) - math.log(y0)))
+                if log_y:
+                    return math.exp(math.log(y0) + f * (math.log(y1) - math.log(y0)))
+                return y0 + f * (y1 - y0)
         raise AssertionError("unreachable: points are sorted")
+
+    def row_bandwidth(self, cfg: str, fill: int) -> float:
+        """Bandwidth of a cluster row holding ``fill`` rows (bytes/s)."""
+        return self._at(self.bandwidth.get(cfg) or self.bandwidth["small"], cfg, fill, log_y=True)
+
+    def row_tile_s(self, cfg: str, fill: int) -> float:
+        """Per-CTA-tile overhead of a cluster row holding ``fill`` rows (seconds)."""
+        pts = self.tile_s.get(cfg) or self.tile_s.get("small")
+        return self._at(pts, cfg, fill, log_y=False) if pts else 0.0
 
     def expert_s(self, rows: int, n: int, k: int, cfg: str) -> float:
         """Seconds for one expert with ``rows`` rows: its cluster rows, each one pass over n x k bf16 weights."""
@@ -119,8 +134,11 @@ class GroupedGemmModel:
         full, rem = divmod(rows, per_row)
         w = 2.0 * n * k
 
+        ctas = CLUSTER_M * math.ceil(n / TILES[cfg][1])
+
         def row(fill: int) -> float:
-            return max(w * self.min_s_per_byte, w / self.row_bandwidth(cfg, fill))
+            t = w / self.row_bandwidth(cfg, fill) + ctas * self.row_tile_s(cfg, fill)
+            return max(w * self.min_s_per_byte, t)
         return full * row(per_row) + (row(rem) if rem else 0.0)
 
     def call_s(self, tokens: int, experts: int, top_k: int, n: int, k: int, uniform: bool = False) -> float:
@@ -138,15 +156,30 @@ class GroupedGemmModel:
         return self._cache[key]
 
 
+def _fit_row(pts: list[tuple[float, float, float]]) -> tuple[float, float]:
+    """(B, tau) of ``t = w / B + ctas x tau`` by least squares over (w bytes, ctas, t) points, tau >= 0."""
+    sww = sum(w * w for w, _, _ in pts)
+    swc = sum(w * c for w, c, _ in pts)
+    scc = sum(c * c for _, c, _ in pts)
+    swt = sum(w * t for w, _, t in pts)
+    sct = sum(c * t for _, c, t in pts)
+    det = sww * scc - swc * swc
+    if len({c / w for w, c, _ in pts}) > 1 and det > 0:
+        inv_b, tau = (swt * scc - sct * swc) / det, (sww * sct - swc * swt) / det
+        if tau >= 0.0 and inv_b > 0.0:
+            return 1.0 / inv_b, tau
+    return sww / swt, 0.0  # one tiles-per-byte ratio (or a negative overhead): bandwidth only
+
+
 def load_grouped(path: str | Path) -> GroupedGemmModel:
-    """Weight-equivalent bandwidths from a ``wm-grouped`` microbenchmark CSV (uniform loads).
+    """Row costs from a ``wm-grouped`` microbenchmark CSV (uniform loads; see module docstring).
 
     Rows whose kernel is ``prepare_grouped_gemm_data`` give the setup kernel's time (median); the
-    others are the grouped kernel: bandwidth = active experts x cluster rows x n x k x 2 / time.
+    others are the grouped kernel: per expert and cluster row, time / (active experts x cluster rows).
     """
     path = Path(path)
     rows = read_csv_rows(path, REQUIRED, "grouped-GEMM CSV")
-    by: dict[tuple[str, float], list[float]] = {}
+    by: dict[tuple[str, float], list[tuple[float, float, float]]] = {}
     prep: list[float] = []
     for i, r in enumerate(rows, start=2):
         try:
@@ -163,14 +196,19 @@ def load_grouped(path: str | Path) -> GroupedGemmModel:
         per_row = CLUSTER_M * TILES[cfg][0]
         cluster_rows = math.ceil(rpe / per_row)
         fill = min(rpe, per_row)
-        by.setdefault((cfg, fill), []).append(active * cluster_rows * 2.0 * n * k / t)
+        ctas = CLUSTER_M * math.ceil(n / TILES[cfg][1])
+        by.setdefault((cfg, fill), []).append((2.0 * n * k, float(ctas), t / (active * cluster_rows)))
     if not by:
         raise ConfigError.single(f"{path}: no grouped-GEMM measurements", file=str(path))
     bw: dict[str, list[tuple[float, float]]] = {}
-    for (cfg, fill), v in sorted(by.items()):
-        bw.setdefault(cfg, []).append((fill, math.exp(sum(map(math.log, v)) / len(v))))
+    tau: dict[str, list[tuple[float, float]]] = {}
+    for (cfg, fill), pts in sorted(by.items()):
+        b, t = _fit_row(pts)
+        bw.setdefault(cfg, []).append((fill, b))
+        tau.setdefault(cfg, []).append((fill, t))
     prep.sort()
     return GroupedGemmModel(source=str(path), bandwidth={c: tuple(p) for c, p in bw.items()},
+                            tile_s={c: tuple(p) for c, p in tau.items()},
                             prepare_s=prep[len(prep) // 2] if prep else 0.0)
 
 

@@ -110,3 +110,13 @@ def test_moving_the_grouped_model_to_a_slower_memory_gpu_floors_rows_at_its_copy
     assert fast.expert_s(1, 256, 512, "small") == pytest.approx(FLAT.expert_s(1, 256, 512, "small"))
     with pytest.raises(ConfigError, match="positive"):
         FLAT.on_device(0.0, 1e12)
+
+
+def test_row_cost_separates_weight_stream_and_per_tile_overhead():
+    from archsim.gpu.grouped import _fit_row
+    b, tau = 2e12, 50e-9  # 2 TB/s and 50 ns per CTA tile
+    pts = [(w, c, w / b + c * tau) for w, c in ((2.35e8, 448.0), (1.17e8, 64.0))]  # gate/up- and down-like
+    assert _fit_row(pts) == (pytest.approx(b), pytest.approx(tau))
+    assert _fit_row(pts[:1]) == (pytest.approx(pts[0][0] / pts[0][2]), 0.0)  # one shape: bandwidth only
+    g = committed_grouped("h200-wm-grouped-2026-12-01.csv")
+    assert all(t >= 0.0 for pts in g.tile_s.values() for _, t in pts)
