@@ -254,9 +254,9 @@ MoE copies) were traced in the profiler's per-kernel breakdown (`h200-wm-*kernel
   whole cluster rows (one pass over its weights each). The microbenchmark split rows evenly (128 per
   expert = exactly one cluster row); random-weight routing does not: each token picks a uniformly random
   top-k set, so one expert's load is Binomial(tokens, k / E) and about half the experts spill into a second
-  row. The call's cost is a sum over experts, so its expectation follows exactly from that marginal. Row
-  costs: weight bytes / the weight-equivalent bandwidth measured per tile config and fill
-  (`h200-wm-grouped-2026-12-01.csv`).
+  row. The call's cost is a sum over experts, so its expectation follows exactly from that marginal. A
+  row costs weight bytes / B plus CTA tiles x a per-tile overhead, both fitted per tile config and fill on
+  the two microbenchmarked expert shapes (`h200-wm-grouped-2026-12-01.csv`, uniform loads).
 - **MoE copies.** ATen's out-of-place `masked_fill` is `clone()` (a `Memcpy DtoD`) then `masked_fill_`;
   transformers' `grouped_mm_experts_forward` (integrations/moe.py, 5.17) masks the gathered input, the
   gate/up output and the down output. `argsort` of up to 4096 ids runs ATen's in-place block sort after
