@@ -25,6 +25,9 @@ padding) as the padded-vs-real comparison.
 ``response`` (calibration: GEMM; validation: decode kernels): burst after idle, and do_bench after idle.
 ``model`` (validation): ``power.MiniLlama`` 4-layer decode over a 2048-token cache at batch 1/16/64 (graph)
 and batch 16 eager.
+``stale`` (calibration, not in the default list: ``PADDED_PARTS=stale``): a 2048^3 GEMM with zero or random
+operands before each FlashAttention-2 decode step (non-split and split-KV), and the GEMMs alone: does the
+stale shared memory that FA2's padded Q rows read change the energy?
 ``grid`` (validation): do_bench over the whole-model campaign's decode-attention grid (FA2 and cuDNN), SM clock
 sampled during each (rows ``mode == do_bench_grid`` of the response CSV).
 Inputs are random unless the benchmark's name says otherwise.
@@ -315,6 +318,28 @@ def part_model(rows, h, sampler) -> None:
             torch.cuda.empty_cache()
 
 
+def part_stale(rows, h, sampler) -> None:
+    """What FlashAttention-2's padded Q rows hold: each step runs a 2048^3 bf16 GEMM (its shared-memory staging
+    covers every SM) with zero or random operands right before the decode kernel, whose Q rows past seqlen_q
+    are never written (``Clear_OOB_MN=false``); the GEMMs alone give the difference they make by themselves."""
+    from torch.nn.attention import SDPBackend
+    n = 2048
+    rnd = (torch.randn(n, n, device=DEV, dtype=BF16), torch.randn(n, n, device=DEV, dtype=BF16))
+    zer = (torch.zeros(n, n, device=DEV, dtype=BF16), torch.zeros(n, n, device=DEV, dtype=BF16))
+    c = torch.empty(n, n, device=DEV, dtype=BF16)
+    decs = {"nonsplit_b64_ctx4096": sdpa_step(SDPBackend.FLASH_ATTENTION, 64, 32, 32, 4096),
+            "splitkv_b1_ctx65536": sdpa_step(SDPBackend.FLASH_ATTENTION, 1, 32, 32, 65536)}
+    for label, (a, b) in (("zero", zer), ("random", rnd)):
+        add(rows, h, sampler, f"stale_gemm2048_{label}_alone", lambda a=a, b=b: torch.matmul(a, b, out=c), "stale",
+            "calibration", {"kind": "stale", "gemm": label, "decode": ""}, profile_it=False)
+        for dname, dec in decs.items():
+            def step(a=a, b=b, dec=dec):
+                torch.matmul(a, b, out=c)
+                dec()
+            add(rows, h, sampler, f"stale_gemm2048_{label}_then_{dname}", step, "stale", "calibration",
+                {"kind": "stale", "gemm": label, "decode": dname}, profile_it=False)
+
+
 def write_csv(path: Path, rows: list[dict]) -> None:
     fields: list[str] = []
     for r in rows:
@@ -336,7 +361,7 @@ def main() -> None:
     info = pw.meta(h)
     info["campaign"] = "campaigns/power_padded.py"
     info["sample_s"] = pw.SAMPLE_S
-    date = info["date_utc"][:10]
+    date = info["date_utc"][:10] + os.environ.get("PADDED_TAG", "")
     dev = "h200" if "H200" in str(info["device_name"]) else str(info["device_name"]).split()[1].lower()
     rows: list[dict] = [pw.idle(h, sampler, "idle_context", pw.IDLE_S)]
     resp: list[dict] = []
@@ -348,8 +373,8 @@ def main() -> None:
         elif part == "grid":
             part_grid(h, sampler, resp)
         else:
-            {"data": part_data, "skinny": part_skinny, "decode": part_decode, "model": part_model}[part](
-                rows, h, sampler)
+            {"data": part_data, "skinny": part_skinny, "decode": part_decode, "model": part_model,
+             "stale": part_stale}[part](rows, h, sampler)
         torch.cuda.empty_cache()
     torch.cuda.synchronize()
     rows.append(pw.idle(h, sampler, "idle_context_after", min(pw.IDLE_S, 3.0)))

@@ -90,9 +90,9 @@ class PowerCoefficients:
         TMA kernel's, its L2-hit bytes ``e_l2``. The work on padded tile rows is taken out of its part and
         charged as ``compute:padded``: at ``padded_fraction`` of the full per-op energies where the rows hold
         zeros (``padded_fill == "zero"``), at the full energies where they hold stale shared memory
-        (``"stale"``: arbitrary bits switch like random data; FlashAttention-2 loads Q with
-        ``flash::copy``'s default ``Clear_OOB_MN=false``, so rows past ``seqlen_q`` keep what the SM's
-        shared memory held).
+        (``"stale"``: FlashAttention-2 does not clear Q rows past ``seqlen_q``, and even a zero Q row gives a
+        non-zero softmax row feeding the P.V MMA; measured: zero vs random stale content moved its decode
+        energy by 2-3 %, ``power-h200-2026-12-01-stale-padded.csv``).
         """
         t = charged_counts(totals, staged)
         mat = self.matrix_j_per_flop.get(mma_dtype, self.matrix_j_per_flop.get("bf16", 0.0))

@@ -313,3 +313,14 @@ def test_energy_parity_on_the_padded_campaign():
     rows = validate_power_csv(measurement("h200", "power-h200-2026-12-01-padded.csv"), device_calibration("h200"))
     assert len(rows) >= 20 and all(math.isfinite(r["energy_error"]) for r in rows)
     assert summarise(rows)["long_windows"]["n"] == len(rows)
+
+
+def test_stale_shared_memory_run_is_recorded_and_read():
+    import json
+
+    from archsim.gpu.energy_padded import STALE_CSV, _stale_table
+    meta = json.loads(measurement("h200", "power-h200-meta-2026-12-01-stale-padded.json").read_text())
+    assert meta["campaign"] == "campaigns/power_padded.py" and meta["driver"] and meta["torch"]
+    lines, got = _stale_table(rates_for(load_hardware("h200")).power.static_w)
+    assert len(lines) == 5 and len(got["ratio"]) == 2 and all(math.isfinite(x) for x in got["ratio"])
+    assert {r["set"] for r in read_power_csv(measurement("h200", STALE_CSV)) if r.get("step_s")} == {"calibration"}
