@@ -307,10 +307,13 @@ CALIBRATION = """## Calibration (microbenchmarks only) and which constant came f
 | host dispatch (per stack and layer, per operator, graph launch and gap) | `h200-wm-host-2026-12-01.csv` \
 (tiny-width models, loops of tiny calls) |
 | event overhead taken off each kernel-model launch | launch floor by events minus the profiler floor of a tiny kernel |
-| grouped-GEMM row bandwidths (per tile config and fill) and the setup kernel | `h200-wm-grouped-2026-12-01.csv` |
+| grouped-GEMM row bandwidth and per-tile overhead (per tile config and fill), setup kernel | \
+`h200-wm-grouped-2026-12-01.csv` |
+| board power limit and energies inside the kernel model | `archsim.gpu.power` (NVML campaigns, gpu-energy report) |
 
-Other GPUs borrow the H200's glue and host figures (said in `archsim stack` notes); grouped-GEMM rows are
-floored at the GPU's own copy bandwidth."""
+Other GPUs: the H200's host figures as they are, its glue curves moved by the ratio of measured copy
+bandwidths (floors kept), grouped-GEMM rows floored at the GPU's copy bandwidth (said in `archsim stack`
+notes)."""
 
 STACKS = """## What the stacks do (read from the code, checked against the profiler's kernel lists)
 
