@@ -75,12 +75,6 @@ class KernelPricer:
             from archsim.gpu.devices import device_calibration
             self.grouped = self.grouped.on_device(device_calibration("h200", "own").rates.hbm_bw, cal.rates.hbm_bw)
 
-    def gemm_s(self, m: int, n: int, k: int) -> float:
-        """One cuBLAS GEMM inside a step (event overhead off, as for every kernel-model launch)."""
-        from archsim.gpu.predict import predict_gemm
-        pred = predict_gemm(self.cal.device, m=m, n=n, k=k, rates=self.cal.rates)
-        return sum(max(self.floor_s, ln.time_s - self.event_overhead_s) for ln in pred.launches)
-
     def __call__(self, it: KernelItem) -> float:
         from archsim.gpu.predict import predict_attention, predict_gemm
         if it.glue is not None:
