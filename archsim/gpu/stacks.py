@@ -23,8 +23,9 @@ kernel list of one run — names, counts per layer — never against its times):
   cos/sin computed per step; ``LlamaModel.norm`` over every token before ``logits_to_keep``).
   Mixtral (``modeling_mixtral.py`` + ``integrations/moe.py`` ``grouped_mm_experts_forward``): router
   GEMM, fp32 softmax, top-k, sort by expert, gather of the selected rows, three out-of-place
-  ``masked_fill`` (EP sentinel rows: on the gathered input, the gate/up output and the down output;
-  ATen's out-of-place ``masked_fill`` is ``clone()`` -- a ``Memcpy DtoD`` -- then ``masked_fill_``), two
+  ``masked_fill`` (EP sentinel rows: on the gathered input, the gate/up output and the down output --
+  the sizes of the profiler's three ``Memcpy DtoD`` per layer; ATen's out-of-place ``masked_fill`` is
+  ``clone()`` then ``masked_fill_``), two
   grouped GEMMs (``torch._grouped_mm``, CUTLASS sm90) priced with the expert loads of random routing
   (:mod:`archsim.gpu.grouped`), SiLU * mul on strided halves, the routing-weight multiply (fp32: the
   router's top-k weights are not cast back), un-permute gather and sum over top-k in fp32, a cast to bf16.

@@ -258,8 +258,10 @@ MoE copies) were traced in the profiler's per-kernel breakdown (`h200-wm-*kernel
   row costs weight bytes / B plus CTA tiles x a per-tile overhead, both fitted per tile config and fill on
   the two microbenchmarked expert shapes (`h200-wm-grouped-2026-12-01.csv`, uniform loads).
 - **MoE copies.** ATen's out-of-place `masked_fill` is `clone()` (a `Memcpy DtoD`) then `masked_fill_`;
-  transformers' `grouped_mm_experts_forward` (integrations/moe.py, 5.17) masks the gathered input, the
-  gate/up output and the down output. `argsort` of up to 4096 ids runs ATen's in-place block sort after
+  transformers' `grouped_mm_experts_forward` (integrations/moe.py) masks expert-parallel sentinel rows of
+  the gathered input, the gate/up output and the down output (the profiler's three copies per layer have
+  exactly those sizes; the 5.17 source itself was not readable here, later versions were).
+  `argsort` of up to 4096 ids runs ATen's in-place block sort after
   copying the keys, above it CUB's onesweep radix sort (histogram, scan, 8 passes for 64-bit keys, memsets).
 - **MoE combine in fp32**: the router's top-k weights stay fp32 (softmax in fp32, no cast back), so the
   weighted expert outputs, their un-permute gather and the top-k sum are fp32, then cast to bf16.
@@ -270,7 +272,6 @@ MoE copies) were traced in the profiler's per-kernel breakdown (`h200-wm-*kernel
 - **repeat_kv curve.** The microbenchmark's largest sizes copy 33-134 MiB per head, re-read from DRAM by
   each of the 4 copies (reuse window above the L2); in a model one head's K or V (0.5-4 MiB) stays in L2.
   Those rows are left out of the curve (`archsim.gpu.glue.REPEAT_KV_MICRO_HEADS`).
-
 - **Other GPUs** (no glue or grouped-GEMM microbenchmark there): the H200's glue curves move by the
   ratio of measured copy bandwidths (time above the floor scaled, floors kept); grouped-GEMM rows are
   floored at the GPU's copy bandwidth.
