@@ -165,6 +165,8 @@ def charged_counts(totals: dict[str, float], staged: bool) -> dict[str, float]:
 #: coefficients held fixed). ``tests/gpu/test_gpu_power.py`` re-derives these numbers from the CSVs.
 H200_PADDED = {"padded_fraction": 0.5639, "tma_stream_j_per_byte": 9.692e-11, "burst_limit_w": 762.5,
                "limit_delay_s": 0.0692}
+#: the H200 preset's e_l2 + e_hbm (46.7 + 79.3 pJ/B, the main fit): other GPUs get the TMA stream as the same share
+H200_STREAM_J_PER_BYTE = 46.7e-12 + 79.3e-12
 
 
 def burst_rates(rates):
@@ -184,19 +186,22 @@ def coefficients_for(device: DeviceBase) -> PowerCoefficients:
     ``compute.vector_energy_j_per_flop`` is per FLOP of an FFMA; one FP32-pipe lane operation of the
     GPU model (an FFMA = 2 FLOPs, an FADD/FMUL) costs twice that. Levels named ``smem``, ``l2`` and the
     off-chip level give the per-byte energies (read and write taken alike: the model counts bytes
-    moved, not their direction). The padded fraction, the TMA stream energy and the burst limit are
-    :data:`H200_PADDED` (measured on the H200; on other GPUs an assumption, named in ``notes``).
+    moved, not their direction). The padded fraction, the TMA stream energy (as a share of the preset's
+    ``e_l2 + e_hbm``) and the burst limit (as a share of the board limit) are :data:`H200_PADDED` (measured
+    on the H200; on other GPUs an assumption, named in ``notes``).
     """
     c, m = device.compute, device.memory
     off = next(iter(m.values()))
     matrix = {str(k): v for k, v in c.matrix_energy_j_per_flop.items()}
+    l2 = m["l2"].read_energy_j_per_byte if "l2" in m else 0.0
+    # the TMA / cp.async stream as the H200's measured share of its load/store-path stream energy (e_l2 + e_hbm)
+    tma_share = H200_PADDED["tma_stream_j_per_byte"] / H200_STREAM_J_PER_BYTE
     return PowerCoefficients(
         static_w=device.static_power_w, limit_w=device.tdp_w, matrix_j_per_flop=matrix,
         vec_j_per_lane_op=2.0 * c.vector_energy_j_per_flop, sfu_j_per_op=c.sfu_energy_j_per_op,
         smem_j_per_byte=m["smem"].read_energy_j_per_byte if "smem" in m else 0.0,
-        l2_j_per_byte=m["l2"].read_energy_j_per_byte if "l2" in m else 0.0,
-        hbm_j_per_byte=off.read_energy_j_per_byte, padded_fraction=H200_PADDED["padded_fraction"],
-        tma_stream_j_per_byte=H200_PADDED["tma_stream_j_per_byte"],
+        l2_j_per_byte=l2, hbm_j_per_byte=off.read_energy_j_per_byte, padded_fraction=H200_PADDED["padded_fraction"],
+        tma_stream_j_per_byte=tma_share * (l2 + off.read_energy_j_per_byte),
         burst_limit_w=None if device.tdp_w is None else device.tdp_w * H200_PADDED["burst_limit_w"] / 700.0,
         limit_delay_s=H200_PADDED["limit_delay_s"], source=f"preset {device.name}",
         notes=() if device.name == "h200" else ("padded fraction, TMA stream energy, burst limit (as a share of the "
