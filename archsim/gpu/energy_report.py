@@ -14,6 +14,7 @@ import math
 from pathlib import Path
 
 from archsim.data import measurement
+from archsim.gpu.energy_vendor import VENDOR, reproductions, vendor_section
 
 POWER_CSVS = ("power-h200-2026-12-01.csv", "power-h200-2026-12-01-r2.csv")
 #: the padded-tile campaign (campaigns/power_padded.py): its validation rows join the energy validation set
@@ -21,17 +22,7 @@ PADDED_VALIDATION_CSV = "power-h200-2026-12-01-padded.csv"
 TRACE_CSV = "power-h200-traces-2026-12-01-r2.csv"
 WHOLE_CSV = "h200-wm-whole-2026-12-01.csv"
 HOLDOUT_CSV = "h200-wm-holdout-whole-2026-12-01.csv"  # the whole-model campaign's held-out run
-#: vendor-published figures (quoted, not fitted): (value, unit, source)
-VENDOR = {
-    "hbm_pim_same_power_as_hbm2": (1.0, "x HBM2 power per chip at 2.4 Gb/s",
-                                   "Samsung HBM-PIM, ISSCC 2021 (Tom's Hardware, 2021-02-17: 1.2 TFLOPS at 300 MHz, "
-                                   "same power per chip, -71% system energy)"),
-    "aim_system_power_reduction": (0.80, "system power reduction", "SK hynix GDDR6-AiM press release, 2022-02-16 "
-                                   "(1.25 V; no absolute chip power published there)"),
-    "k26_dpu_b3136_w": (7.9, "W overall at 300 MHz, 0.92 TOPS peak (estimated)",
-                        "AMD Kria KV260 NLP-SmartVision docs, DPU B3136 (ZU5EV-class K26, not the ZCU102's ZU9EG)"),
-}
-K26_DPU = {"ops_per_s": 0.92e12, "ddr_read_b_per_s": 2.6e9, "ddr_write_b_per_s": 0.44e9}
+
 
 
 def _met(x: float, target: float) -> str:
@@ -187,55 +178,6 @@ def _unmeasured_gemms() -> str:
     return "; ".join(out)
 
 
-def _reproductions() -> list[str]:
-    """Paper studies that divide by a GPU energy: paper / ours / ratio with today's presets."""
-    from archsim.pim import reproduce as R
-    pg = R.pimgpt_summary(R.pimgpt_rows())
-    dx = R.duplex_summary(R.duplex_rows())
-    p1 = R.PAPER_PIMGPT["energy_eff_vs_gpu_v1"]
-    return ["| study | GPU side | paper | ours | ours / paper |", "|---|---|---|---|---|",
-            f"| PIM-GPT energy efficiency vs GPU | {pg['gpu_model']} + 30 W static (assumption; no T4 measurement, "
-            f"so the NVML power model does not apply) | {p1[0]}x..{p1[1]}x (v1) | {pg['energy_eff_vs_gpu_min']:.1f}x.."
-            f"{pg['energy_eff_vs_gpu_max']:.1f}x | {pg['energy_eff_vs_gpu_min'] / p1[0]:.2f}.."
-            f"{pg['energy_eff_vs_gpu_max'] / p1[1]:.2f} |",
-            f"| Duplex energy per iteration, Duplex / GPU-only | h100-sxm preset: the power model (H200 fit carried "
-            f"over) | lower (no value published) | {dx['energy_ratio_min']:.2f}..{dx['energy_ratio_max']:.2f} | – |",
-            "| Edge-MoE, SWAT | a100-sxm roofline / measured H100 eager run + 60 W idle (their reports) | see "
-            "reports/edge-moe.md, reports/swat.md | unchanged by this model (A100 preset energies untouched) | – |"]
-
-
-def _vendor_section() -> tuple[list[str], dict]:
-    """FPGA/PIM presets against vendor-published board/chip power (where one exists)."""
-    from archsim.pim import device, gemv
-    from archsim.presets import load_hardware
-    out, data = [], {}
-    pim = load_hardware("hbm2-pim")
-    dram = pim.memory["dram"]
-    normal_w = pim.static_power_w + dram.bandwidth_bytes_per_s * dram.read_energy_j_per_byte
-    timing = gemv.timed(device.resolve(pim), 4096, 4096)  # what `archsim microbench pim` prints
-    pim_w = timing.energy_j / timing.time_s
-    data["hbm2_pim"] = {"pim_mode_w": pim_w, "normal_mode_w": normal_w, "ratio": pim_w / normal_w}
-    zcu = load_hardware("zcu102")
-    ddr = zcu.memory["ddr"]
-    zcu_w = zcu.static_power_w + K26_DPU["ops_per_s"] * zcu.compute.matrix_energy_j_per_flop["int8"] + \
-        (K26_DPU["ddr_read_b_per_s"] + K26_DPU["ddr_write_b_per_s"]) * ddr.read_energy_j_per_byte
-    data["zcu102_at_k26_dpu_rate_w"] = zcu_w
-    v = VENDOR
-    out += ["| preset | what the model gives | vendor figure | ours / vendor | note |", "|---|---|---|---:|---|",
-            f"| hbm2-pim | PIM-mode GEMV 4096x4096 (`archsim microbench pim`): {pim_w:.1f} W; normal mode at full "
-            f"external bandwidth (static + 307 GB/s x {dram.read_energy_j_per_byte * 1e12:.1f} pJ/B): {normal_w:.1f} W "
-            f"| {v['hbm_pim_same_power_as_hbm2'][0]:.1f} {v['hbm_pim_same_power_as_hbm2'][1]} | "
-            f"{pim_w / normal_w:.2f} | {v['hbm_pim_same_power_as_hbm2'][2]} |",
-            f"| zcu102 | static {zcu.static_power_w:.1f} W + 0.92 TOP/s x "
-            f"{zcu.compute.matrix_energy_j_per_flop['int8'] * 1e12:.2f} pJ + DPU DDR traffic (3.0 GB/s x "
-            f"{ddr.read_energy_j_per_byte * 1e12:.0f} pJ/B) = {zcu_w:.1f} W | {v['k26_dpu_b3136_w'][0]} "
-            f"{v['k26_dpu_b3136_w'][1]} | {zcu_w / v['k26_dpu_b3136_w'][0]:.2f} | {v['k26_dpu_b3136_w'][2]} |",
-            f"| aim-gddr6 | preset energies (assumptions, see the preset) | -{v['aim_system_power_reduction'][0]:.0%} "
-            f"{v['aim_system_power_reduction'][1]} | – | {v['aim_system_power_reduction'][2]}: nothing absolute to "
-            "compare |"]
-    return out, data
-
-
 def _trace_svg(path: Path, width: int = 900, height: int = 260) -> None:
     """Board power over the second campaign run (every 4th NVML sample of ~20 ms)."""
     with open(measurement("h200", TRACE_CSV), newline="") as fh:
@@ -280,7 +222,7 @@ def reproduce(out_dir: Path) -> list[Path]:
     over = [r for r in whole if r["measured_power_w"] > (load_hardware("h200").tdp_w or 0)]
     held = validate_whole(measurement("h200", HOLDOUT_CSV), cal)
     hs = summarise(held)
-    vendor, vendor_data = _vendor_section()
+    vendor, vendor_data = vendor_section()
     c = f.coefficients
     meta = json.loads(measurement("h200", "power-h200-meta-2026-12-01-r2.json").read_text())
     idle = {r["bench"]: float(r["avg_power_w"]) for n in POWER_CSVS
@@ -429,7 +371,7 @@ def reproduce(out_dir: Path) -> list[Path]:
         "",
         "## Reproductions that divide by a GPU energy (today's presets)",
         "",
-        *_reproductions(),
+        *reproductions(),
         "",
         "## Effect on the kernel-time validation",
         "",
