@@ -20,13 +20,16 @@ Tilings (design facts, not fitted):
   ``num_splits_heuristic`` over 2 x SMs, GQA query heads packed into the M tile
   (``seqlenq_ngroups_swapped``), plus a combine kernel; where the heuristic gives one split,
   ``run_mha_fwd`` (flash_api.cpp) runs the regular forward kernel (its BM x BN tiles) instead.
-- ``cudnn``: modelled as FlashAttention-3-style (cuDNN 9 internals are not public): 3 warpgroups,
-  BM=BN=128, wgmma, softmax overlapped with the GEMMs; decode as FA2's split-KV kernel for every
-  split count (an assumption: cuDNN's decode kernel is not public).
+- ``cudnn``: prefill modelled as FlashAttention-3-style (cuDNN 9 internals are not public): 3 warpgroups,
+  BM=BN=128, wgmma, softmax overlapped with the GEMMs; decode as the kernel the profiler showed on the
+  H200, a 16x128 ``mma.sync`` tile with GQA heads packed (:mod:`archsim.gpu.kernels_decode`).
 - ``cublas``: wgmma tiles from {64,128,256}x{64,128,256}, BK=64, 4 stages, one CTA per SM,
   2x1 clusters sharing the B tile through TMA multicast (CUTLASS sm90 default), optional split-K
   with an fp32 reduction kernel; the tile/split with the least predicted time is
-  taken (cuBLAS's heuristic picks from such a list).
+  taken (cuBLAS's heuristic picks from such a list). m <= 64: the swap-AB 128 x (8..64) tiles the
+  profiler showed (``CUBLAS_SKINNY_TILES``).
+- Padded tile rows are named (``padded_*`` work) with what they hold (``LaunchSpec.padded_fill``):
+  zeros for TMA / masked loads, stale shared memory for FlashAttention-2's Q tile.
 - ``naive``: torch eager = contiguous copies of q/k/v views, batched GEMM QK^T, scale, (mask),
   softmax, batched GEMM PV.
 """
@@ -157,6 +160,7 @@ def fa2_forward(s: dict) -> LaunchSpec:
 def cudnn(s: dict, *, sm_count: int, **_: object) -> list[LaunchSpec]:
     d, e = s["head_dim"], ELEM[s["dtype"]]
     if s["seq_q"] <= 16:
+        from archsim.gpu.kernels_decode import cudnn_decode  # its module imports this one's helpers
         return cudnn_decode(s, sm_count)
     bm, bn = 128, (128 if d <= 128 else 64)
     smem = bm * d * e + 2 * 2 * bn * d * e
@@ -221,51 +225,6 @@ def fa2_decode(s: dict, label: str, sm_count: int) -> list[LaunchSpec]:
         launches.append(LaunchSpec(name=f"{label}_combine", ctas=((_cdiv(out_rows, 16), wc),), threads_per_cta=128,
                                    regs_per_thread=64, smem_per_cta_bytes=16 * 1024, mma_path="none",
                                    inflight_bytes_per_cta=8 * 1024))
-    return launches
-
-
-def cudnn_decode(s: dict, sm_count: int) -> list[LaunchSpec]:
-    """cuDNN's SDPA decode kernel on the H200 (profiler, power-h200-2026-12-01-padded.csv:
-    ``cudnn_generated_fort_native_sdpa_sm80_flash_fprop_wmma_f16_knob_35_16x128x128_1x4x1``, plus
-    ``cudnn::fusion::lean_reduction_kernel`` where the grid is small): 16 query rows x 128 keys per tile,
-    head dim 128, 4 warps side by side along the keys (1x4x1: each warp reads its own 32-key slice of
-    K and V), the Ampere ``mma.sync`` path. Assumptions (cuDNN is closed): the query heads of one KV head
-    are packed as tile rows when they fit the 16 rows (measured GQA 32/8 decode takes a quarter of the MHA
-    time: it streams each KV head once), else one CTA per (batch, query head, 16-row block); the
-    key range is split with FlashAttention-2's heuristic only when that grid is under half the SM
-    count (a reduction kernel was seen at 8-32 CTAs, none at 128)."""
-    b, h, hkv, sq, skv, d = s["batch"], s["heads"], s["kv_heads"], s["seq_q"], s["seq_kv"], s["head_dim"]
-    e = ELEM[s["dtype"]]
-    bm, bn = 16, 128
-    group = h // hkv
-    rows, heads = (sq * group, hkv) if (sq * group <= bm and group > 1) else (sq, h)  # GQA heads packed as rows
-    n_m, n_n = _cdiv(rows, bm), _cdiv(skv, bn)
-    grid = b * heads * n_m
-    splits = fa2_num_splits(grid, 2 * sm_count, n_n) if grid < sm_count / 2 else 1
-    per = _cdiv(n_n, splits)
-    tile = bn * d * e
-    pad = 1.0 - rows / (n_m * bm)
-    share = hkv / heads  # HBM share of one CTA's row of heads in its KV head's bytes
-    ctas = []
-    for i in range(splits):
-        keys = max(0, min(skv, (i + 1) * per * bn) - i * per * bn)
-        nb = _cdiv(keys, bn)
-        mma, sfu, vec = nb * 4.0 * bm * bn * d, nb * bm * bn, nb * bm * (bn * SOFTMAX_VEC_OPS + d)
-        ctas.append((grid, CtaWork(
-            mma_flops=mma, sfu_ops=sfu, vec_ops=vec, smem_bytes=nb * 2 * tile * 2 + bm * d * e,
-            l2_bytes=keys * 2 * d * e, hbm_bytes=keys * 2 * d * e * share, padded_mma_flops=mma * pad,
-            padded_vec_ops=vec * pad, padded_sfu_ops=sfu * pad)))
-    launches = [LaunchSpec(name="cudnn_decode_16x128", ctas=tuple(ctas), threads_per_cta=128, regs_per_thread=128,
-                           smem_per_cta_bytes=bm * d * e + 2 * tile, mma_path="mma_sync", schedule="serial",
-                           inflight_bytes_per_cta=2 * tile)]
-    if splits > 1:
-        out_rows = b * h * sq
-        part = out_rows * splits * (d + 1) * 4
-        wc = CtaWork(vec_ops=out_rows * splits * d * 3 / max(1, _cdiv(out_rows, 16)),
-                     l2_bytes=part / _cdiv(out_rows, 16), hbm_bytes=part / _cdiv(out_rows, 16))
-        launches.append(LaunchSpec(name="cudnn_lean_reduction", ctas=((_cdiv(out_rows, 16), wc),),
-                                   threads_per_cta=128, regs_per_thread=64, smem_per_cta_bytes=16 * 1024,
-                                   mma_path="none", inflight_bytes_per_cta=8 * 1024))
     return launches
 
 
