@@ -22,16 +22,19 @@ Padded tile rows (a 64-row tensor-core tile run for one decode query row, the 8-
 1-row GEMM; kernels count them as ``padded_*`` work) cost ``padded_fraction`` of the energy of the same
 work on random operands, and count in the clock decision like any other work. Measured
 (``power-h200-2026-12-01-padded.csv``, :func:`archsim.gpu.power_fit.fit_padded`): a bf16 GEMM 8192^3 whose A
-has 1 or 8 random rows of every 64 (the rest zero, B random) draws 0.53-0.59 of the random GEMM's tensor-core
-energy (all zeros: 0.37): tile rows whose operand is zero still switch the other operand's path. The
+has 1 or 8 random rows of every 64 (the rest zero, B random) puts its zero rows at 0.56 of the random GEMM's
+tensor-core energy (the fit; an all-zero GEMM draws 0.41 of the random one's dynamic energy): tile rows whose
+operand is zero still switch the other operand's path. FlashAttention-2's padded rows hold stale shared
+memory and feed non-zero softmax rows into P.V: charged in full (``padded_fill == "stale"``). The
 same run shows why the earlier bound ("padded rows only within what the limit leaves") was wrong: the
 split-KV and non-split FlashAttention-2 decode kernels both ran power-capped (1620-1770 MHz, 680-710 W)
 over >= 2 s windows; their kernel-validation timings (``triton.testing.do_bench``, ~60 ms after a pause)
 ran at ~1980 MHz because the board's 700 W controller acts only after ~0.07 s (burst regime below).
 
-Staged (``wgmma``/TMA) kernels pay ``tma_stream_j_per_byte`` per HBM byte (HBM, L2 and the TMA fill of
-shared memory together), measured on cuBLAS's weight-streaming GEMMs m = 1..8 x 16384 x 8192 (~95 pJ/B,
-against 126 pJ/B of ``e_l2 + e_hbm`` fitted on load/store-path copies and reads).
+Staged (``wgmma``/TMA) and ``cp.async`` kernels pay ``tma_stream_j_per_byte`` per HBM byte (HBM, L2 and the
+fill of shared memory together), measured on cuBLAS's weight-streaming GEMMs m = 1..8 x 16384 x 8192
+(96.9 pJ/B, against 126 pJ/B of ``e_l2 + e_hbm`` fitted on load/store-path copies and reads, whose bytes
+pass through the register file).
 
 Two regimes of the limit (:func:`burst_rates`): ``sustained`` (the default: the 700 W limit, what runs of
 more than ~0.1 s see: serving, training, NVML windows) and ``burst`` (a kernel timed within ~0.07 s of an
