@@ -198,8 +198,8 @@ def write_markdown(summary: dict[str, Any], path: Path, under_load: list[str] | 
     lines = [
         "# Attention offloading (Lamina) and head-wise KV offload (HeadInfer)",
         "",
-        f"Regenerate: `{summary['command']}` (writes summary.json, bandwidth.html, target_sweep.html "
-        "and this file).",
+        f"Regenerate: `{summary['command']}` (writes summary.json, bandwidth.html, target_sweep.html, "
+        "under-load.json and this file).",
         "",
         "## Headline (steady-state decode): throughput per dollar, offloaded vs homogeneous H100",
         "",
