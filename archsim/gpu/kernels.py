@@ -20,9 +20,9 @@ Tilings (design facts, not fitted):
   ``num_splits_heuristic`` over 2 x SMs, GQA query heads packed into the M tile
   (``seqlenq_ngroups_swapped``), plus a combine kernel; where the heuristic gives one split,
   ``run_mha_fwd`` (flash_api.cpp) runs the regular forward kernel (its BM x BN tiles) instead.
-- ``cudnn``: prefill modelled as FlashAttention-3-style (cuDNN 9 internals are not public): 3 warpgroups,
-  BM=BN=128, wgmma, softmax overlapped with the GEMMs; decode as the kernel the profiler showed on the
-  H200, a 16x128 ``mma.sync`` tile with GQA heads packed (:mod:`archsim.gpu.kernels_decode`).
+- ``cudnn``: prefill as the sm90 kernel the profiler names (64-row wgmma tiles x 128 keys; ``CUDNN_PREFILL_TILE``),
+  its softmax overlapping only the P.V GEMM (FA3's intra-warpgroup pipelining); decode as the kernel the profiler
+  showed on the H200, a 16x128 ``mma.sync`` tile with GQA heads packed (:mod:`archsim.gpu.kernels_decode`).
 - ``cublas``: wgmma tiles from {64,128,256}x{64,128,256}, BK=64, 4 stages, one CTA per SM,
   2x1 clusters sharing the B tile through TMA multicast (CUTLASS sm90 default), optional split-K
   with an fp32 reduction kernel; the tile/split with the least predicted time is
@@ -157,15 +157,30 @@ def fa2_forward(s: dict) -> LaunchSpec:
     return dataclasses.replace(spec, padded_fill="stale")  # Q rows past seqlen_q are not cleared (flash::copy)
 
 
+#: cuDNN 9's sm90 prefill kernel as the profiler names it on the H200 (``..._sm90_flash_fprop_wgmma_f16_knob_7_
+#: 64x128x128_4x1x1_...`` for head dim 128, ``64x128x64`` for 64; archsim/data/measurements/h200/
+#: h200-wm-kernels-2026-12-01.csv): a 64-row query tile, 128-key tiles, 4 MMA warps = one consumer warpgroup (wgmma
+#: M = 64). One consumer warpgroup cannot ping-pong: its softmax overlaps only its own P.V GEMM (FA3 Algorithm 2,
+#: intra-warpgroup pipelining; ``schedule="pipelined"`` in archsim.gpu.model).
+CUDNN_PREFILL_TILE = (128, 128)
+#: Registers per thread (assumption; cuDNN's are not public): a producer warpgroup plus the consumer warpgroup whose
+#: threads hold S (64x128 fp32: 64 registers), O (64 x d fp32: 32-64) and P (bf16: 32) — FA3's hopper kernels
+#: launch such warp-specialised CTAs with more than half the register file (setmaxnreg 240 for consumers), so one
+#: CTA per SM; the clock-sampled regime campaign (regime-h200-2026-12-01.csv) measured 1096 / 1463 SM cycles per
+#: 64x128 tile at head dim 64 / 128, where the pipelined chain of one CTA gives 1077 / 1354 and two co-resident
+#: CTAs would allow 800 / 1108.
+CUDNN_PREFILL_REGS = 200
+
+
 def cudnn(s: dict, *, sm_count: int, **_: object) -> list[LaunchSpec]:
     d, e = s["head_dim"], ELEM[s["dtype"]]
     if s["seq_q"] <= 16:
         from archsim.gpu.kernels_decode import cudnn_decode  # its module imports this one's helpers
         return cudnn_decode(s, sm_count)
-    bm, bn = 128, (128 if d <= 128 else 64)
+    bm, bn = CUDNN_PREFILL_TILE[0], (CUDNN_PREFILL_TILE[1] if d <= 128 else 64)
     smem = bm * d * e + 2 * 2 * bn * d * e
-    return [_attention_prefill("cudnn_fa3_style", s, bm=bm, bn=bn, threads=384, regs=168, smem=smem, path="wgmma",
-                               schedule="overlap", vec_per_elem=SOFTMAX_VEC_OPS, smem_reads_per_tile=2,
+    return [_attention_prefill("cudnn_sm90_fprop", s, bm=bm, bn=bn, threads=384, regs=168, smem=smem, path="wgmma",
+                               schedule="pipelined", vec_per_elem=SOFTMAX_VEC_OPS, smem_reads_per_tile=2,
                                inflight=2 * bn * d * e)]
 
 

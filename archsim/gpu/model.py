@@ -86,7 +86,7 @@ class LaunchSpec:
     regs_per_thread: int
     smem_per_cta_bytes: float
     mma_path: str = "wgmma"  # wgmma | mma_sync | none
-    schedule: str = "serial"  # serial | overlap
+    schedule: str = "serial"  # serial | overlap | pipelined
     inflight_bytes_per_cta: float = 32768.0
     repeat: int = 1
     note: str = ""
@@ -161,7 +161,16 @@ def _cta_time(w: CtaWork, spec: LaunchSpec, rates: DeviceRates, per_sm: dict[str
     }
     gemm_phase = max(parts["mma"], parts["smem"])  # operand loads from shared memory pipeline with the MMAs
     softmax_phase = parts["sfu"] + parts["vec"]  # issued by the same warps, one after the other
-    compute = gemm_phase + softmax_phase if spec.schedule == "serial" else max(gemm_phase, softmax_phase)
+    if spec.schedule == "serial":
+        compute = gemm_phase + softmax_phase
+    elif spec.schedule == "pipelined":  # one consumer warpgroup, intra-warpgroup overlap (FA3 Algorithm 2)
+        # per KV tile: S = Q K^T must finish before its softmax; the softmax overlaps only the P V GEMM of the
+        # previous tile, so the chain is GEMM0 + max(GEMM1, softmax) at the CTA's own (unshared) rates, and the
+        # shared pipes bound the co-resident CTAs together
+        chain = (0.5 * gemm_phase + max(0.5 * gemm_phase, softmax_phase)) / r
+        compute = max(gemm_phase, softmax_phase, chain)
+    else:
+        compute = max(gemm_phase, softmax_phase)
     little = spec.inflight_bytes_per_cta / rates.cta_mem_latency_s
     parts["latency"] = w.hbm_bytes / little
     parts["compute"] = compute
