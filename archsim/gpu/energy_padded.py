@@ -143,6 +143,42 @@ def regime_parity() -> dict:
     return out
 
 
+REGIME_CSV = "regime-h200-2026-12-01.csv"
+
+
+def regime_table(rates) -> tuple[list[str], dict]:
+    """The clock-sampled regime campaign (``campaigns/regime_clocks.py``): each kernel measured by ``do_bench`` after
+    1 s idle (burst) and after 1 s back to back (sustained), against the model in the same regime; and the
+    graph-replayed decode GEMM chain (32 layers x 4 Llama-2-7B projections, distinct weights) at batch 1..64."""
+    from archsim.gpu.power import burst_rates
+    from archsim.gpu.predict import predict_attention, predict_gemm
+    with open(measurement("h200", REGIME_CSV), newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["regime"] in ("burst", "sustained")]
+    by = {"sustained": rates, "burst": burst_rates(rates)}
+    llama = ((4096, 12288), (4096, 4096), (4096, 22016), (11008, 4096))
+    md = ["| kernel | regime | measured | NVML SM clock | modelled | error |", "|---|---|---:|---:|---:|---:|"]
+    errs: dict = {"burst": [], "sustained": [], "chain": []}
+    for r in rows:
+        rr = by[r["regime"]]
+        if r["kind"] == "attention":
+            t = predict_attention("h200", r["impl"], batch=int(r["batch"]), heads=int(r["heads"]),
+                                  kv_heads=int(r["kv_heads"]), seq_q=int(r["seq_q"]), seq_kv=int(r["seq_kv"]),
+                                  head_dim=int(r["head_dim"]), causal=r["causal"] == "1", dtype="bf16", config={},
+                                  rates=rr).latency_s
+        elif r["kind"] == "gemm":
+            t = predict_gemm("h200", m=int(r["m"]), n=int(r["n"]), k=int(r["k"]), rates=rr).latency_s
+        else:  # the graph chain: sum of its launches (graph replay hides part of each launch's fixed cost)
+            t = int(r["layers"]) * sum(predict_gemm("h200", m=int(r["batch"]), n=n, k=k, rates=rr).latency_s
+                                       for k, n in llama)
+        meas = float(r["time_s"])
+        err = t / meas - 1.0
+        errs["chain" if r["kind"] == "gemm_chain" else r["regime"]].append(err)
+        md.append(f"| {r['bench']} | {r['regime']} | {meas * 1e6:.1f} us | {float(r['sm_clock_mhz']):.0f} MHz | "
+                  f"{t * 1e6:.1f} us | {err * 100:+.1f}% |")
+    summary = {k: (statistics.mean(abs(e) for e in v), statistics.mean(v)) for k, v in errs.items() if v}
+    return md, summary
+
+
 def section(cal) -> tuple[list[str], dict]:
     """Markdown lines of the section, and its figures for ``energy.json``."""
     power = cal.rates.power
@@ -153,6 +189,7 @@ def section(cal) -> tuple[list[str], dict]:
     stale_md, stale = _stale_table(power.static_w)
     par = regime_parity()
     dec = par["decode"]
+    reg_md, reg = regime_table(cal.rates)
     pct = lambda x: f"{x * 100:+.1f}%"  # noqa: E731
     md = [
         "## Padded tiles, data-dependent power and the clock response (`campaigns/power_padded.py`)",
@@ -200,7 +237,7 @@ def section(cal) -> tuple[list[str], dict]:
         "",
         "Decode attention on the H200 (issue 16 target: signed within +-10%, MAPE <= 12%; quiet rows, p80/p20 <= 1.5):",
         "",
-        "| data | before this change | sustained (default) | burst (the regime the data were measured in) |",
+        "| data | before this change | sustained | burst (the regime the data were measured in: the default) |",
         "|---|---:|---:|---:|",
         *[f"| `{n}` (n={dec[(n, 'burst')][2]}) | {pct(BEFORE['decode'][n][0])} / {BEFORE['decode'][n][1] * 100:.1f}% | "
           f"{pct(dec[(n, 'sustained')][0])} / {dec[(n, 'sustained')][1] * 100:.1f}% | "
@@ -208,17 +245,34 @@ def section(cal) -> tuple[list[str], dict]:
         "",
         "Kernel-time MAPE (`archsim compare`, `reports/gpu-validation.md`'s CSVs):",
         "",
-        "| GPU | before | sustained (default) | burst |", "|---|---:|---:|---:|",
+        "| GPU | before | sustained | burst (the default: do_bench data) |", "|---|---:|---:|---:|",
         *[f"| {hw} | {BEFORE['kernel_mape'][hw] * 100:.1f}% | {par['kernels'][(hw, 'sustained')][0] * 100:.1f}% | "
           f"{par['kernels'][(hw, 'burst')][0] * 100:.1f}% |" for _, hw, _ in KERNEL_CSVS],
         "",
-        "The burst regime is the physically right one for `do_bench` data and meets the decode-attention target, "
-        "but the kernel-validation default stays sustained: in the burst regime the compute-bound prefill kernels "
-        f"come out too fast ({_fam(par)}) — the sustained limit had been standing in for compute inefficiencies "
-        "the model does not represent (instruction issue, exp throughput inside cuDNN's overlapped softmax). "
-        "Until those are modelled the burst figures are reported, not claimed.",
+        "Each measurement is now compared in the regime it was taken in (`archsim.gpu.compare.DEFAULT_KERNEL_REGIME`: "
+        "`do_bench` timings after a pause = burst; NVML windows and whole-model steps = sustained). The compute-bound "
+        "prefill kernels that the burst regime exposed were missing a compute inefficiency, now modelled from the "
+        "kernel's structure: cuDNN's sm90 prefill kernel (profiler name `..._flash_fprop_wgmma_f16_knob_7_64x128x128_"
+        "4x1x1_...`: 64-row wgmma tiles, 128 keys) overlaps its softmax only with the P.V GEMM of the previous tile "
+        "(FlashAttention-3's intra-warpgroup pipelining, Algorithm 2 of the FA3 paper), so a KV tile costs GEMM0 + "
+        "max(GEMM1, softmax), not max(GEMM, softmax) (`schedule=\"pipelined\"` in `archsim.gpu.model`). At head dim 64 "
+        "the exp (MUFU, 16/clk/SM) takes as long as the MMAs, which is why it ran 20-30% slower than the FA3-style "
+        "overlap allowed. Clock-sampled check (`campaigns/regime_clocks.py`, `" + REGIME_CSV + "`, validation: "
+        "nothing fitted):",
+        "",
+        *reg_md,
+        "",
+        f"Regime campaign: burst MAPE {reg['burst'][0] * 100:.1f}% (signed {pct(reg['burst'][1])}), sustained "
+        f"{reg['sustained'][0] * 100:.1f}% (signed {pct(reg['sustained'][1])}). NVML reads 1980 MHz in every burst "
+        "window, yet the same kernels take 3-19% longer after 1 s back to back at 1410-1920 MHz: the fast limit "
+        "acts below NVML's clock reading (effective burst clocks from the sustained cycle counts: 1630-1910 MHz). "
+        "Small-batch decode (issue 19's graph decode iterations 7-12% short at buckets 1-48) is not the regime: the "
+        "graph-replayed GEMM chain ran at 1980 MHz up to batch 32 (580-680 W), 1965/1890 MHz at 48/64, and the "
+        f"kernel model predicts it {pct(reg['chain'][1])} on average (too slow, not too fast: each launch's "
+        "isolated fixed cost is partly hidden in graph replay), so the shortfall is in decode attention or glue.",
     ]
     data = {"second_stage_fit": got, "stale_shared_memory": stale,
             "decode_attention": {f"{n}|{r}": v for (n, r), v in dec.items()},
-            "kernel_mape": {f"{h}|{r}": v[0] for (h, r), v in par["kernels"].items()}}
+            "kernel_mape": {f"{h}|{r}": v[0] for (h, r), v in par["kernels"].items()},
+            "regime_campaign": {k: {"mape": v[0], "signed": v[1]} for k, v in reg.items()}}
     return md, data
