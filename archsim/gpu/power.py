@@ -36,10 +36,13 @@ fill of shared memory together), measured on cuBLAS's weight-streaming GEMMs m =
 (96.9 pJ/B, against 126 pJ/B of ``e_l2 + e_hbm`` fitted on load/store-path copies and reads, whose bytes
 pass through the register file).
 
-Two regimes of the limit (:func:`burst_rates`): ``sustained`` (the default: the 700 W limit, what runs of
-more than ~0.1 s see: serving, training, NVML windows) and ``burst`` (a kernel timed within ~0.07 s of an
-idle pause, as ``do_bench`` does: the slow controller has not acted, and only the fast electrical limit
-``burst_limit_w`` holds; measured from the same GEMMs timed by ``do_bench`` after 1.5 s idle and the
+Two regimes of the limit (:func:`burst_rates`): ``sustained`` (the 700 W limit, what runs of more than ~0.1 s
+see: serving, training, whole-model steps, NVML windows; the default of the device rates) and ``burst`` (the
+regime :func:`archsim.gpu.compare.compare` gives ``do_bench`` kernel timings: clock-sampled in
+``regime-h200-2026-12-01.csv``, where NVML reads 1980 MHz in every burst window and the same kernels run 3-19 %
+slower after 1 s back to back). Burst: a kernel timed within ~0.07 s of an idle pause, as ``do_bench`` does:
+the slow controller has not acted, and only the fast electrical limit ``burst_limit_w`` holds (it acts below
+NVML's clock reading); measured from the same GEMMs timed by ``do_bench`` after 1.5 s idle and the
 per-launch time of a back-to-back burst: boost clock for the first ~0.07 s, then the 700 W clock).
 
 Assumptions and what is ignored: energy per operation does not depend on the clock/voltage point
