@@ -21,11 +21,18 @@ is matmul, scale, mask add, softmax, matmul. Structure (kernels and counts per l
 against the profiler's kernel list of ``h200-bl-kernels-2026-12-01.csv``, never against its times;
 ``GENERATE_MISC_KERNELS`` is the count of ``generate``'s bookkeeping kernels read off that list.
 
-Host time per token: ``fixed + layers x per_layer`` from tiny GPT-2 configs (n_embd 64, 1 and 3
-layers, GPU time negligible) generated with the same code (``h200-bl-host-2026-12-01.csv``):
-a calibration microbenchmark, separate from the GPT-2 S..XL validation runs. It was measured on
-the H200 machine's host CPU (Intel Xeon, 16 cores, torch 2.11, transformers 5.17); on another
-machine (the papers' hosts) it is a carried-over assumption, named wherever it is used.
+Host time per token: ``fixed + layers x per_layer``, a least-squares line over a host-dispatch sweep of
+tiny-GPT-2 ``generate`` runs (``h200-host-generate-2026-12-01.csv``, ``campaigns/host_dispatch.py``: widths
+64..1600 x 1 and 3 layers and width 64/768 x 6..24 layers, 32 tokens, GPU time per token 0.2-0.3 ms of
+2-17 ms), a calibration microbenchmark separate from the GPT-2 S..XL validation runs. The sweep found
+the host cost per token independent of width (64..1600 within run-to-run noise; profiler CPU time per
+op equal at 64 and 1600) but not linear in depth over 1-3 layers: the earlier 1- and 3-layer width-64
+calibration (``h200-bl-host``: 0.26-0.34 ms/layer) under-counts the per-layer cost of 12-48-layer
+stacks (0.60-0.65 ms/layer over 1..24 layers), which was the 29-52 % under-prediction of S..XL wall.
+It was measured on the H200 machine's host CPU (Intel Xeon under KVM, 16 cores, torch 2.11,
+transformers 5.17); on another machine (the papers' hosts) it is a carried-over assumption, named
+wherever it is used; between device machines and within one run the same code's host time moved
+10-70 % (``generate-repeat`` rows).
 
 Other GPUs (the T4): :func:`calibration_for` transfers the H200/H100 calibration — kernel rates by
 the datasheet x calibrated-efficiency rule (:func:`archsim.gpu.calibration.rates_for`), glue curves
@@ -49,7 +56,9 @@ from archsim.gpu.stacks import KernelItem
 from archsim.gpu.wholemodel import KernelPricer
 from archsim.schemas.model import ModelSpec
 
-HOST_CSV = "h200-bl-host-2026-12-01.csv"
+HOST_CSV = "h200-host-generate-2026-12-01.csv"
+#: the earlier 1- and 3-layer tiny-GPT-2 calibration (kept for comparison: ``gpt2_host(..., path=)`` reads it too)
+HOST_CSV_TWO_POINT = "h200-bl-host-2026-12-01.csv"
 VALIDATION_CSV = "h200-bl-gpt2-2026-12-01.csv"
 #: generate()'s bookkeeping kernels per token (cache_position/arange, stopping-criteria compares and
 #: reductions, fills, where, cumsum, device/host copies): counted on the profiler's kernel list of the
@@ -217,14 +226,26 @@ class HostPerToken:
 
 @lru_cache(maxsize=4)
 def gpt2_host(attn: str = "eager", path: str | None = None) -> HostPerToken:
-    """Host cost per token of HF ``generate`` from the tiny-GPT-2 calibration rows (median of reps)."""
+    """Host cost per token of HF ``generate``: least squares over the calibration rows of one attention
+    implementation (``host-generate`` sweep rows ``part == generate``, or the older ``bl-host`` rows)."""
+    from archsim.gpu.host import fit_per_layer
     src = path or str(measurement("h200", HOST_CSV))
-    rows = read_csv_rows(src, ("run_id", "layers", "attn_impl", "wall_s_per_token", "ok"), "baseline host CSV")
-    per = {int(r["layers"]): float(r["wall_s_per_token"]) for r in rows if r["attn_impl"] == attn and r["ok"] == "1"}
-    if 1 not in per or 3 not in per:
-        raise ConfigError.single(f"{src}: needs 1- and 3-layer tiny-GPT-2 rows for attention {attn!r}", file=src)
-    per_layer = (per[3] - per[1]) / 2.0
-    return HostPerToken(attn=attn, fixed_s=per[1] - per_layer, per_layer_s=per_layer, source=src)
+    rows = read_csv_rows(src, ("layers", "wall_s_per_token"), "baseline host CSV")
+    points = []
+    for i, r in enumerate(rows, start=2):
+        impl = r.get("attn", r.get("attn_impl"))
+        if impl != attn or r.get("ok", "1") != "1" or r.get("part", "generate") not in ("generate", "host"):
+            continue
+        try:
+            points.append((int(r["layers"]), float(r["wall_s_per_token"])))
+        except ValueError:
+            raise ConfigError.single(f"{src}:{i}: malformed host row (layers, wall_s_per_token)", file=src,
+                                     line=i) from None
+    if len({n for n, _ in points}) < 2:
+        raise ConfigError.single(f"{src}: needs tiny-GPT-2 rows of two or more layer counts for attention {attn!r}",
+                                 file=src)
+    fixed, per_layer = fit_per_layer(points)
+    return HostPerToken(attn=attn, fixed_s=fixed, per_layer_s=per_layer, source=src)
 
 
 def gpt2_step(model: ModelSpec, ctx: int, attn: str = "eager", attn_kernel: str = "cudnn") -> list[KernelItem]:

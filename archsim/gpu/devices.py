@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import csv
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -31,13 +31,15 @@ from archsim.data import measurement
 from archsim.errors import ConfigError
 from archsim.gpu.calibration import Calibration, DeviceRates, analyse, rates_for
 from archsim.gpu.glue import GlueModel, load_glue
-from archsim.gpu.host import HostModel, load_host
+from archsim.gpu.host import HostModel, load_host, mixed_order_factor
 
 H200_KERNEL_CSVS = ("h200-calibration-2026-11-23.csv", "h200-wm-l2reads-2026-12-01.csv")
 H200_GLUE_CSVS = ("h200-wm-glue-2026-12-01.csv", "h200-wm-holdout-glue-2026-12-01.csv",
                   "h200-wm-glue-wide-2026-12-01.csv")
 H200_GROUPED_CSV = "h200-wm-grouped-2026-12-01.csv"
 H200_HOST_CSV = "h200-wm-host-2026-12-01.csv"
+#: tight-loop vs mixed-order dispatch (campaigns/host_dispatch.py): the factor on per-kernel host costs
+H200_HOST_OPS_CSV = "h200-host-ops-2026-12-01.csv"
 MODES = ("own", "cross")
 
 
@@ -96,8 +98,10 @@ def device_calibration(device: str = "h200", mode: str = "own") -> DeviceCalibra
     l2 = preset.memory["l2"].capacity_bytes  # type: ignore[attr-defined]
     glue = load_glue(tuple(measurement("h200", f) for f in H200_GLUE_CSVS), device, l2)
     host = load_host(measurement("h200", H200_HOST_CSV), glue.curves[("vec", "warm")].floor_s)
+    host = replace(host, mixed_factor=mixed_order_factor(measurement("h200", H200_HOST_OPS_CSV)))
     if device != "h200":  # glue measured on the H200 only: moved by the measured copy bandwidths
         glue = glue.moved(device, l2, device_calibration("h200", "own").rates.hbm_bw, rates.hbm_bw)
     return DeviceCalibration(device=device, mode=mode, rates=rates, glue=glue, host=host,
-                             sources={"kernels": kernel_src, "glue": " + ".join(H200_GLUE_CSVS), "host": H200_HOST_CSV,
+                             sources={"kernels": kernel_src, "glue": " + ".join(H200_GLUE_CSVS),
+                                      "host": f"{H200_HOST_CSV} (x {H200_HOST_OPS_CSV} mixed order)",
                                       "grouped": H200_GROUPED_CSV})

@@ -11,15 +11,26 @@ the sync). So a stretch of short kernels is host-bound and a long GEMM hides the
 Graph replay: one ``cudaGraphLaunch`` (host time ~ fixed + per node), then the GPU runs the
 nodes back to back with a small per-node gap: wall = launch + sum(kernel + gap).
 
-Host time per step, from microbenchmarks only (``campaigns/wm_micro.py``, never the whole models):
-- per stack with a tiny-width calibration model (hidden 256; same operators and kernels per
-  layer as the validation models, GPU time negligible): host(L layers) = fixed + L x per_layer
-  from the 1- and 3-layer timings (``model:<stack>:<phase>:L1|L3`` rows);
+Host time per step, from microbenchmarks only (``campaigns/wm_micro.py``, ``campaigns/host_dispatch.py``,
+never the whole models):
+- per stack with a tiny-width calibration model (same operators and kernels per layer as the
+  validation models, GPU time negligible): host(L layers) = fixed + L x per_layer, a least-squares
+  line over the measured layer counts (``model:<stack>:<phase>:L<n>`` rows; ``h200-host-layers``:
+  1/2/3 layers x 4 widths, where :func:`with_layer_sweep` replaces the two-point fit);
 - otherwise per kernel by operator kind (``add``, ``linear``, ``sdpa_flash`` ... rows: host seconds
-  per call of a loop of tiny calls).
+  per call of a loop of tiny calls), times the mixed-order factor (:func:`mixed_order_factor`):
+  in a model consecutive operators differ, and the same operators cost more per call than in a
+  tight loop of one (``h200-host-ops``: 1.1-1.7x, median over widths).
+Findings of ``h200-host-*-2026-12-01`` behind these choices: per-op and per-layer host cost does not
+grow with width (64..4096: eager and per-layer within run-to-run noise; profiler CPU time per token
+of GPT-2 at width 64 and 1600 within 4 %; GPU kernel sum 0.2-0.3 ms of ~3 ms per token, so no GPU
+time hides in "host"); it grows with depth beyond the 1-3 layers of a two-point fit (GPT-2 generate
+slope 0.47 ms/layer over 1-3 layers, 0.65 over 1-24); and the machine's host speed drifts 20-70 %
+within one run (``generate-repeat`` rows, pure-Python probe) and between device machines, which no
+microbenchmark removes: it is the floor of eager wall-time accuracy.
 Graph per-node gap: per-node GPU time of a 200-node graph of tiny adds minus the warm duration of
-that add (the glue curve's floor). Ignored: host jitter (the machine's eager timings varied 2x
-between calls), the caching allocator's occasional cudaMalloc, CPU frequency.
+that add (the glue curve's floor). Ignored: host jitter, the caching allocator's occasional
+cudaMalloc (none counted in the generate sweep), CPU frequency (the KVM guest reports a fixed 2.1 GHz).
 """
 
 from __future__ import annotations
@@ -47,13 +58,15 @@ class HostModel:
     graph_launch_s: float = 0.0
     graph_host_per_node_s: float = 0.0
     graph_gap_s: float = 0.0
+    #: per-kernel host cost in a model's mixed operator order / in a tight loop (1.0: loop costs as measured)
+    mixed_factor: float = 1.0
 
     def eager_host_s(self, stack: str, phase: str, layers: int, categories: list[str]) -> float:
         """Host time of one eager step: per-layer calibration if the stack has one, else per kernel."""
         if (stack, phase) in self.stack_layer:
             fixed, per_layer = self.stack_layer[(stack, phase)]
             return fixed + layers * per_layer
-        return sum(self.per_kernel[KIND_OF_CATEGORY[c]] for c in categories)
+        return self.mixed_factor * sum(self.per_kernel[KIND_OF_CATEGORY[c]] for c in categories)
 
     def graph_host_s(self, nodes: int) -> float:
         return self.graph_launch_s + nodes * self.graph_host_per_node_s
@@ -102,14 +115,82 @@ def load_host(path: str | Path, warm_floor_s: float) -> HostModel:
     if need or len(graph) < 2:
         raise ConfigError.single(f"{path}: host microbenchmarks missing: {', '.join(need) or 'graph replays'}",
                                  file=str(path))
-    stack_layer = {}
-    for (stack, phase, lay, mode), t1 in tiny.items():
-        t3 = tiny.get((stack, phase, 3, mode))
-        if lay == 1 and mode == "eager" and t3 is not None:
-            per_layer = (t3 - t1) / 2.0
-            stack_layer[(stack, phase)] = (t1 - per_layer, per_layer)
+    points: dict[tuple[str, str], list[tuple[int, float]]] = {}
+    for (stack, phase, lay, mode), t in tiny.items():
+        if mode == "eager":
+            points.setdefault((stack, phase), []).append((lay, t))
+    stack_layer = {k: fit_per_layer(v) for k, v in points.items() if len({n for n, _ in v}) >= 2}
     (n0, (h0, _)), (n1, (h1, g1)) = sorted(graph.items())[0], sorted(graph.items())[-1]
     per_node_host = (h1 * n1 - h0 * n0) / (n1 - n0)
     return HostModel(source=str(path), per_kernel=per_kernel, stack_layer=stack_layer,
                      graph_launch_s=max(0.0, h0 * n0 - per_node_host * n0), graph_host_per_node_s=per_node_host,
                      graph_gap_s=max(0.0, g1 - warm_floor_s))
+
+
+def fit_per_layer(points: list[tuple[int, float]]) -> tuple[float, float]:
+    """Least-squares ``(fixed s, s per layer)`` of host seconds vs layer count (>= 2 distinct counts)."""
+    n = len(points)
+    mx = sum(x for x, _ in points) / n
+    my = sum(y for _, y in points) / n
+    sxx = sum((x - mx) ** 2 for x, _ in points)
+    if sxx == 0.0:
+        raise ValueError("per-layer fit needs two or more layer counts")
+    slope = sum((x - mx) * (y - my) for x, y in points) / sxx
+    return my - slope * mx, slope
+
+
+LAYERS_REQUIRED = ("stack", "width", "layers", "host_s")
+
+
+def load_layer_sweep(path: str | Path) -> dict[tuple[str, str], tuple[float, float]]:
+    """``(stack, phase) -> (fixed s, s per layer)`` from a ``host-layers`` CSV (``campaigns/host_dispatch.py``):
+    one least-squares line per stack over every width and layer count (host cost per layer does not
+    depend on width there, so the widths pool)."""
+    path = Path(path)
+    points: dict[tuple[str, str], list[tuple[int, float]]] = {}
+    for i, r in enumerate(read_csv_rows(path, LAYERS_REQUIRED, "host layer-sweep CSV"), start=2):
+        try:
+            stack, phase = r["stack"].split(":")
+            points.setdefault((stack, phase), []).append((int(r["layers"]), float(r["host_s"])))
+        except ValueError:
+            raise ConfigError.single(f"{path}:{i}: malformed host layer-sweep row (stack 'name:phase', layers, "
+                                     "host_s)", file=str(path), line=i) from None
+    try:
+        return {k: fit_per_layer(v) for k, v in points.items()}
+    except ValueError:
+        raise ConfigError.single(f"{path}: a stack has one layer count only; the per-layer fit needs two",
+                                 file=str(path)) from None
+
+
+OPS_REQUIRED = ("op", "order", "width", "tokens", "host_us_per_call")
+
+
+def mixed_order_factor(path: str | Path) -> float:
+    """Median over the measured (width, tokens) of the ``mix`` row's host cost per call / the mean of the
+    same operators' tight-loop costs (``host-ops`` CSV; the sync op ``item_sync`` is not in the mix)."""
+    path = Path(path)
+    loop: dict[tuple[str, str], list[float]] = {}
+    mix: dict[tuple[str, str], float] = {}
+    for i, r in enumerate(read_csv_rows(path, OPS_REQUIRED, "host ops CSV"), start=2):
+        try:
+            key, us = (r["width"], r["tokens"]), float(r["host_us_per_call"])
+        except ValueError:
+            raise ConfigError.single(f"{path}:{i}: malformed host ops row", file=str(path), line=i) from None
+        if r["order"] == "mixed":
+            mix[key] = us
+        elif r["op"] != "item_sync":
+            loop.setdefault(key, []).append(us)
+    ratios = sorted(mix[k] / (sum(v) / len(v)) for k, v in loop.items() if k in mix and v)
+    if not ratios:
+        raise ConfigError.single(f"{path}: no mixed-order row with its tight-loop rows", file=str(path))
+    mid = len(ratios) // 2
+    return ratios[mid] if len(ratios) % 2 else 0.5 * (ratios[mid - 1] + ratios[mid])
+
+
+def with_layer_sweep(model: HostModel, sweep: dict[tuple[str, str], tuple[float, float]],
+                     mixed_factor: float, source: str) -> HostModel:
+    """``model`` with the sweep's per-layer lines replacing its own for the stacks the sweep covers, and the
+    mixed-order factor on its per-kernel costs."""
+    from dataclasses import replace
+    return replace(model, source=f"{model.source} + {source}", stack_layer={**model.stack_layer, **sweep},
+                   mixed_factor=mixed_factor)

@@ -41,12 +41,35 @@ def test_host_calibration_is_fixed_plus_per_layer_from_the_tiny_models(tmp_path)
     h = B.gpt2_host("eager", str(path))
     assert h.per_layer_s == pytest.approx(0.0005) and h.fixed_s == pytest.approx(0.0025)
     assert h.host_s(48) == pytest.approx(0.0025 + 48 * 0.0005)
-    with pytest.raises(ConfigError, match="1- and 3-layer"):
+    with pytest.raises(ConfigError, match="two or more layer counts"):
         B.gpt2_host("sdpa", str(path))
     bad = tmp_path / "bad.csv"
     bad.write_text("run_id,layers\nx,1\n")
     with pytest.raises(ConfigError, match="bad.csv"):
         B.gpt2_host("eager", str(bad))
+
+
+def test_host_calibration_fits_a_line_over_every_depth_of_the_sweep(tmp_path):
+    # host-dispatch sweep format (attn, part): rows of other parts and implementations are not fitted
+    path = tmp_path / "gen.csv"
+    rows = [("generate", "eager", 1, 0.003), ("generate", "eager", 3, 0.004), ("generate", "eager", 12, 0.011),
+            ("generate", "sdpa", 12, 0.5), ("generate-repeat", "eager", 3, 0.9)]
+    with open(path, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=["part", "width", "layers", "attn", "wall_s_per_token"])
+        w.writeheader()
+        for part, attn, lay, t in rows:
+            w.writerow({"part": part, "width": 64, "layers": lay, "attn": attn, "wall_s_per_token": t})
+    h = B.gpt2_host("eager", str(path))
+    # least squares through (1, 3), (3, 4), (12, 11) ms: Sxy = 147 - 96 = 51, Sxx = 154 - 256 / 3 = 206 / 3
+    slope = 153 / 206 * 1e-3
+    assert h.per_layer_s == pytest.approx(slope) and h.fixed_s == pytest.approx(6e-3 - 16 / 3 * slope)
+
+
+def test_committed_sweep_gives_deep_stacks_more_host_per_layer_than_the_two_point_fit():
+    from archsim.data import measurement
+    new, old = B.gpt2_host("eager"), B.gpt2_host("eager", str(measurement("h200", B.HOST_CSV_TWO_POINT)))
+    assert new.per_layer_s > 1.5 * old.per_layer_s
+    assert new.host_s(48) > old.host_s(48)
 
 
 def test_transfer_to_the_t4_scales_bandwidth_keeps_floors_and_carries_the_host_over():

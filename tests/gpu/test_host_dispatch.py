@@ -1,0 +1,80 @@
+"""Host-dispatch calibration (archsim.gpu.host): least-squares per-layer lines, the layer-sweep and ops CSVs of
+campaigns/host_dispatch.py, and what the committed H200 sweep shows (width-flat, mixed order dearer)."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+
+from archsim.data import measurement
+from archsim.errors import ConfigError
+from archsim.gpu.host import HostModel, fit_per_layer, load_layer_sweep, mixed_order_factor, with_layer_sweep
+
+LAYERS = "h200-host-layers-2026-12-01.csv"
+OPS = "h200-host-ops-2026-12-01.csv"
+
+
+def test_fit_per_layer_is_least_squares_and_needs_two_depths():
+    assert fit_per_layer([(1, 2.0), (3, 4.0)]) == pytest.approx((1.0, 1.0))
+    # (1, 1), (2, 3), (3, 3): slope 1, intercept 1/3
+    assert fit_per_layer([(1, 1.0), (2, 3.0), (3, 3.0)]) == pytest.approx((1.0 / 3.0, 1.0))
+    with pytest.raises(ValueError):
+        fit_per_layer([(2, 1.0), (2, 1.5)])
+
+
+def _write(path, fields, rows):
+    with open(path, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=fields)
+        w.writeheader()
+        for r in rows:
+            w.writerow(dict(zip(fields, r, strict=True)))
+
+
+def test_layer_sweep_pools_widths_per_stack_and_names_bad_rows(tmp_path):
+    p = tmp_path / "layers.csv"
+    _write(p, ["stack", "width", "layers", "host_s"],
+           [("plain:decode", 256, 1, 2e-3), ("plain:decode", 4096, 3, 4e-3), ("plain:decode", 4096, 1, 2e-3),
+            ("hf-gpt2:decode", 64, 1, 1e-3), ("hf-gpt2:decode", 64, 2, 1.5e-3)])
+    sweep = load_layer_sweep(p)
+    fixed, per = sweep[("plain", "decode")]
+    assert per == pytest.approx(1e-3) and fixed == pytest.approx(1e-3)
+    assert sweep[("hf-gpt2", "decode")] == pytest.approx((0.5e-3, 0.5e-3))
+    bad = tmp_path / "bad.csv"
+    _write(bad, ["stack", "width", "layers", "host_s"], [("plain", 64, 1, 1e-3)])
+    with pytest.raises(ConfigError, match="bad.csv:2"):
+        load_layer_sweep(bad)
+    one = tmp_path / "one.csv"
+    _write(one, ["stack", "width", "layers", "host_s"], [("plain:decode", 64, 1, 1e-3)])
+    with pytest.raises(ConfigError, match="one layer count"):
+        load_layer_sweep(one)
+
+
+def test_mixed_order_factor_is_the_median_ratio_and_scales_only_per_kernel_costs(tmp_path):
+    p = tmp_path / "ops.csv"
+    f = ["op", "order", "width", "tokens", "host_us_per_call"]
+    _write(p, f, [("add", "loop", 64, 1, 10), ("linear", "loop", 64, 1, 30), ("item_sync", "loop", 64, 1, 999),
+                  ("mix", "mixed", 64, 1, 30), ("add", "loop", 256, 1, 10), ("mix", "mixed", 256, 1, 12),
+                  ("add", "loop", 1024, 1, 10), ("mix", "mixed", 1024, 1, 20)])
+    assert mixed_order_factor(p) == pytest.approx(1.5)  # ratios 1.5, 1.2, 2.0
+    m = HostModel(source="t", per_kernel={"add": 1e-5, "linear": 2e-5, "sdpa_flash": 5e-5, "cat": 1e-5},
+                  stack_layer={("plain", "decode"): (1e-3, 5e-4)})
+    m2 = with_layer_sweep(m, {("hf", "decode"): (0.0, 1e-3)}, 1.5, "sweep")
+    assert m2.eager_host_s("fused", "decode", 8, ["gemm", "norm"]) == pytest.approx(1.5 * 3e-5)
+    assert m2.eager_host_s("plain", "decode", 8, ["gemm"]) == pytest.approx(1e-3 + 8 * 5e-4)  # per-layer: unscaled
+    assert m2.eager_host_s("hf", "decode", 2, []) == pytest.approx(2e-3) and "sweep" in m2.source
+    empty = tmp_path / "empty.csv"
+    _write(empty, f, [("add", "loop", 64, 1, 10)])
+    with pytest.raises(ConfigError, match="no mixed-order row"):
+        mixed_order_factor(empty)
+
+
+def test_committed_h200_sweep_is_flat_in_width_and_mixed_order_costs_more():
+    rows = list(csv.DictReader(open(measurement("h200", LAYERS))))
+    for stack in ("plain:decode", "plain:prefill", "hf-gpt2:decode"):
+        slopes = []
+        for w in sorted({r["width"] for r in rows if r["stack"] == stack}):
+            pts = [(int(r["layers"]), float(r["host_s"])) for r in rows if r["stack"] == stack and r["width"] == w]
+            slopes.append(fit_per_layer(pts)[1])
+        assert max(slopes) < 1.35 * min(slopes), stack  # 16x-64x wider layers: per-layer host within noise
+    assert 1.1 < mixed_order_factor(measurement("h200", OPS)) < 2.0
