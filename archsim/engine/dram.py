@@ -80,8 +80,10 @@ class DramController:
         self.parts = resolve({"row_policy": page_policy} | dict(parts or {}))
         units, banks = std.units, std.banks * std.organisation.ranks
         drain = self.parts["write_policy"].core in ("drain", "drain_channel")
-        self.max_inflight = max_inflight or units * queue_depth * (2 if drain else 1)
         wp = self.parts["write_policy"].params
+        cmdq = int(wp.get("command_queue", 0)) if self.parts["write_policy"].core == "batch" else 0
+        slots = cmdq * banks if cmdq else queue_depth * (2 if drain else 1)  # requests the scheduler sees
+        self.max_inflight = max_inflight or units * (slots + (2 * queue_depth if cmdq else 0))
         ref = self.parts["refresh"].core
         p = params_vector(std, queue_depth=queue_depth, max_inflight=self.max_inflight,
                           closed_page=self.parts["row_policy"].core == "closed",
@@ -89,13 +91,13 @@ class DramController:
                           write_policy=self.parts["write_policy"].code,
                           write_high=min(queue_depth, math.floor(wp.get("high", 1.0) * queue_depth) + 1),
                           write_low=math.ceil(wp.get("low", 0.0) * queue_depth), queue_per_channel=queue_per_channel,
-                          active_buffer=active_buffer)
+                          active_buffer=active_buffer, command_queue=cmdq)
         bank_t, bg_t, unit_t, rank_t, xrank_t = core_tables(std)
         eff, neff = effect_lists((bank_t, bg_t, unit_t, rank_t, xrank_t), std.organisation.ranks)
         self.tables = (bank_t, bg_t, unit_t, p, rank_t, xrank_t, eff, neff)
         self.state = new_core_state(std)
         self.state[5][:, REF_DUE] = p[P_REF_INTERVAL]
-        slots = queue_depth * (2 if drain else 1)
+        self._tq = np.zeros((units, 2, queue_depth if cmdq else 1, 4), np.int64)  # DRAMsim3's transaction queues
         self.queues, self.bank_lists = new_queues(units, slots + (banks if active_buffer else 0), banks)
         self.nxt = np.zeros((units, 4), np.int64)
         self._order = np.zeros(2 * (1 << max(0, units - 1).bit_length()), np.int64)  # the core's tournament tree
@@ -130,6 +132,7 @@ class DramController:
         row[core.TX_SEED] = random_seed or 0
         row[core.TX_WRITE], row[core.TX_ARRIVAL], row[core.TX_LEFT] = int(write), arrival_cycle, count
         self.g[core.G_NTX] = n + 1
+        self.g[core.G_FLUSH_U] = 0
         return n
 
     def submit_many(self, bases: np.ndarray, writes: np.ndarray, arrivals: np.ndarray) -> int:
@@ -148,6 +151,7 @@ class DramController:
         self.tx[ids, core.TX_WRITE] = np.asarray(writes, np.int64)
         self.tx[ids, core.TX_ARRIVAL] = np.asarray(arrivals, np.int64)
         self.g[core.G_NTX] = n + k
+        self.g[core.G_FLUSH_U] = 0
         return n
 
     def _grow(self) -> None:
@@ -163,7 +167,8 @@ class DramController:
         """Run the core to ``until_cycle``; returns (transaction id, done cycle) completed meanwhile."""
         self.g[core.G_COMPN] = 0
         core.advance(until_cycle, drain, self.state, self.tables, self.queues, self.bank_lists, self.nxt, self.tx,
-                     self.g, self.heap, self.comp, self.counters, self.mp, self._log, self._order)
+                     self.g, self.heap, self.comp, self.counters, self.mp, self._log, self._order,
+                     self._tq)
         mask = int(self.g[core.G_MASK])
         done = [(int(t), int(self.tx[t & mask, core.TX_DONE])) for t in self.comp[: self.g[core.G_COMPN]]]
         if done:

@@ -47,6 +47,7 @@ from archsim.engine.dram_timing import (
     NACTIVE,
     P_ACTBUF,
     P_CMD_BUS,
+    P_CMDQ,
     P_NBANKS,
     P_NBL,
     P_NCL,
@@ -70,13 +71,16 @@ from archsim.engine.dram_timing import (
     REF_RANK,
     REFAB,
     REFPB,
+    TQR,
+    TQW,
     WR,
 )
+from archsim.engine.dram_txq import admit, enqueue, pending_write, push
 
 # global scalars
 (G_FRONT, G_NTX, G_QUEUED, G_HEAPN, G_SEQ, G_COMPN, G_NOW, G_MASK, G_NEXT_U, G_NEXT_B, G_NEXT_R, G_NEXT_OK,
- G_LOGN, G_NEXT_C) = range(14)
-G_LEN = 14
+ G_LOGN, G_NEXT_C, G_FLUSH_U) = range(15)
+G_LEN = 15
 #: columns of the optional command log: cycle, unit, command, bank, row (-1 unless ACT/RD/WR), uses the command bus
 LOG_COLS = 6
 # counters per unit
@@ -125,13 +129,31 @@ def _order_update(order, nxt, u):
         i >>= 1
 
 
+@njit(cache=True, inline="always", error_model="numpy")
+def _decide(sched_u, sched_t, siblings, channel_mode, order, bank_next, bg_next, unit_next, open_row, ui, rank_next,
+            rfaw, bus, p, q_row, q_write, q_seq, q_next, b_head, b_count, b_hits, b_wcount, active, q_flags, nxt):
+    """The decisions after an event: the unit that changed, then the sibling pseudo-channels whose decisions are
+    stale because they wanted the command bus just taken (with one write mode per shared queue: every unit of it,
+    the changed one first, as the mode may flip)."""
+    first, n = sched_u, 1
+    if siblings or channel_mode:
+        first, n = (sched_u // p[P_PCS]) * p[P_PCS], p[P_PCS]
+    for i in range(n):  # one call site of the inlined decision: sched_u, then the others in order
+        v = sched_u if i == 0 else first + i - 1 + (1 if first + i - 1 >= sched_u else 0)
+        if i == 0 or channel_mode or nxt[v, 0] < bus_ready(nxt[v, 1], v, ui, bus, p):
+            schedule(v, sched_t, bank_next, bg_next, unit_next, open_row, ui, rank_next, rfaw, bus, p, q_row,
+                     q_write, q_seq, q_next, b_head, b_count, b_hits, b_wcount, active, q_flags, nxt)
+            _order_update(order, nxt, v)
+
+
 @njit(cache=True, error_model="numpy", _nrt=False)
-def advance(until, stop_when_drained, st, tb, qs, bq, nxt, tx, g, heap, comp, counters, mp, log, order):
+def advance(until, stop_when_drained, st, tb, qs, bq, nxt, tx, g, heap, comp, counters, mp, log, order, tq):
     """Play commands and front-end entries with cycle < ``until``; returns the last event cycle.
 
     ``log`` (rows of :data:`LOG_COLS`) receives every command issued while it has room (give a
     0-row array for none). ``order``: ``2 * P`` integers, ``P`` a power of two >= units (a
-    tournament tree over ``nxt``, rebuilt here). Compiled without NRT (``_nrt=False``): nothing
+    tournament tree over ``nxt``, rebuilt here). ``tq``: the transaction queues of the ``dramsim3``
+    write policy (:mod:`archsim.engine.dram_txq`; a dummy otherwise). Compiled without NRT (``_nrt=False``): nothing
     here allocates, and the reference counting of the array arguments of every inlined helper was
     40% of the time.
     """
@@ -148,6 +170,8 @@ def advance(until, stop_when_drained, st, tb, qs, bq, nxt, tx, g, heap, comp, co
     closed_page = p[P_PAGE] == 1
     drain = p[P_WPOL] == 1 or p[P_WPOL] == 2
     channel_mode = p[P_WPOL] == 2 and qshare > 1  # one write mode for the units sharing a queue
+    batch = p[P_WPOL] == 3  # DRAMsim3: transaction queues in front of per-bank command queues
+    cmdq = p[P_CMDQ]
     shared_bus = p[P_CMD_BUS] == 1
     mask = g[G_MASK]
     half = order.shape[0] // 2
@@ -174,7 +198,9 @@ def advance(until, stop_when_drained, st, tb, qs, bq, nxt, tx, g, heap, comp, co
             for v in range(q0, q0 + qshare):
                 qn += ui[v, QN] - ui[v, QACT]
                 qw += ui[v, QW] - ui[v, QACTW]
-            if drain:
+            if batch:
+                full = (ui[nu, TQW] if tx[k, TX_WRITE] else ui[nu, TQR]) >= qcap
+            elif drain:
                 full = (qw if tx[k, TX_WRITE] else qn - qw) >= qcap
             else:
                 full = qn >= qcap
@@ -190,7 +216,12 @@ def advance(until, stop_when_drained, st, tb, qs, bq, nxt, tx, g, heap, comp, co
         tc = nxt[bu, 0]
         if stop_when_drained and front >= g[G_NTX] and g[G_QUEUED] == 0:
             break
-        if tf <= tc:
+        if batch and front >= g[G_NTX] and g[G_FLUSH_U] < units:  # no more requests: idle units flush their writes
+            u = g[G_FLUSH_U]
+            g[G_FLUSH_U] = u + 1
+            g[G_SEQ] += admit(u, g[G_SEQ], True, tq, qcap, cmdq, qs, bq, open_row, ui)
+            sched_u, sched_t, siblings = u, now, False
+        elif tf <= tc:
             if tf >= until:
                 break
             g[G_NOW] = tf
@@ -204,37 +235,20 @@ def advance(until, stop_when_drained, st, tb, qs, bq, nxt, tx, g, heap, comp, co
             g[G_NEXT_OK] = 0
             if tx[k, TX_FED] == tx[k, TX_COUNT]:
                 g[G_FRONT] = front + 1
-            if drain and b_wcount[u, b] > 0 and _queued_write(u, b, row, col, q_row, q_write, q_col, q_next,
-                                                              b_head):
+            if (drain or batch) and ((b_wcount[u, b] > 0 and _queued_write(u, b, row, col, q_row, q_write, q_col,
+                                                                           q_next, b_head))
+                                     or (batch and pending_write(u, b, row, col, tq, ui))):
                 counters[u, C_MERGE if is_write else C_FWD] += 1
                 _finish(tx, k, front, tf + 1, comp, g)
                 continue
-            s = 0
-            while q_valid[u, s]:
-                s += 1
-            q_valid[u, s] = True
-            q_bank[u, s], q_row[u, s], q_col[u, s], q_write[u, s] = b, row, col, is_write
-            q_seq[u, s] = g[G_SEQ]
-            q_txn[u, s] = front
-            q_flags[u, s] = 0
-            q_prev[u, s], q_next[u, s] = b_tail[u, b], -1
-            if b_tail[u, b] >= 0:
-                q_next[u, b_tail[u, b]] = s
-            else:
-                b_head[u, b] = s
-            b_tail[u, b] = s
-            b_count[u, b] += 1
-            if b_count[u, b] == 1:
-                active_at[u, b] = ui[u, NACTIVE]
-                active[u, ui[u, NACTIVE]] = b
-                ui[u, NACTIVE] += 1
-            b_wcount[u, b] += is_write
-            if open_row[u, b] == row:
-                b_hits[u, b] += 1
-            g[G_SEQ] += 1
-            ui[u, QN] += 1
-            ui[u, QW] += is_write
             g[G_QUEUED] += 1
+            if batch:  # into the transaction queues; what may move goes on to the command queues, decide afresh
+                push(u, is_write, b, row, col, front, tq, ui)
+                g[G_SEQ] += admit(u, g[G_SEQ], g[G_FRONT] >= g[G_NTX], tq, qcap, cmdq, qs, bq, open_row, ui)
+                s = -1
+            else:
+                s = enqueue(u, b, row, col, is_write, front, g[G_SEQ], qs, bq, open_row, ui)
+                g[G_SEQ] += 1
             # incremental decision: the new request can only win with a better (cycle, first-ready) key,
             # unless it changes refresh, row-protection or write-mode choices -- then decide afresh
             r = open_row[u, b]
@@ -242,7 +256,8 @@ def advance(until, stop_when_drained, st, tb, qs, bq, nxt, tx, g, heap, comp, co
             t_new = max(tf, gate(c_new, u, b, bank_next, bg_next, unit_next, rank_next, rfaw, ui, bus, p))
             due = ui[u, REF_DUE]
             col_new = c_new == RD or c_new == WR
-            if (nxt[u, 3] == 1 or t_new >= due or nxt[u, 0] >= due or (drain and (ui[u, QW] > 0 or channel_mode))
+            if (batch or nxt[u, 3] == 1 or t_new >= due or nxt[u, 0] >= due
+                    or (drain and (ui[u, QW] > 0 or channel_mode))
                     or (col_new and nxt[u, 1] == PRE and q_bank[u, nxt[u, 2]] == b)):
                 sched_u, sched_t, siblings = u, tf, False
             elif c_new == PRE and b_count[u, b] > 1:
@@ -355,24 +370,11 @@ def advance(until, stop_when_drained, st, tb, qs, bq, nxt, tx, g, heap, comp, co
                             _log(log, g, t_pre, u, PRE, b, -1, 0)
                             b_hits[u, b] = 0
                             counters[u, C_AUTOPRE] += 1
+                    if batch:  # a command queue entry is free (the slot is reused): transactions may move
+                        g[G_SEQ] += admit(u, g[G_SEQ], g[G_FRONT] >= g[G_NTX], tq, qcap, cmdq, qs, bq, open_row, ui)
             sched_u, sched_t, siblings = bu, tc, shared_bus
-        # one call site of the (inlined) decision: the unit that changed, then the sibling pseudo-channels whose
-        # decisions are stale because they wanted the command bus just taken
-        # (with one write mode per shared queue: every unit of it, the changed one first, as the mode may flip)
-        first, last = sched_u, sched_u + 1
-        if siblings or channel_mode:
-            first = (sched_u // p[P_PCS]) * p[P_PCS]
-            last = first + p[P_PCS]
-        if channel_mode:
-            schedule(sched_u, sched_t, bank_next, bg_next, unit_next, open_row, ui, rank_next, rfaw, bus, p, q_row,
-                     q_write, q_seq, q_next, b_head, b_count, b_hits, b_wcount, active, q_flags, nxt)
-            _order_update(order, nxt, sched_u)
-        for v in range(first, last):
-            if channel_mode and v == sched_u:
-                continue
-            if v == sched_u or channel_mode or nxt[v, 0] < bus_ready(nxt[v, 1], v, ui, bus, p):
-                schedule(v, sched_t, bank_next, bg_next, unit_next, open_row, ui, rank_next, rfaw, bus, p, q_row,
-                         q_write, q_seq, q_next, b_head, b_count, b_hits, b_wcount, active, q_flags, nxt)
-                _order_update(order, nxt, v)
+        _decide(sched_u, sched_t, siblings, channel_mode, order, bank_next, bg_next, unit_next, open_row, ui,
+                rank_next, rfaw, bus, p, q_row, q_write, q_seq, q_next, b_head, b_count, b_hits, b_wcount, active,
+                q_flags, nxt)
     return g[G_NOW]
 

@@ -24,7 +24,7 @@ CORE_VARIANTS: dict[str, dict[str, int]] = {
     "scheduler": {"frfcfs": 0, "fcfs": 1},
     "row_policy": {"open": 0, "closed": 1},
     "refresh": {"standard": -1, "all_bank": 0, "per_bank": 1, "none": 2},
-    "write_policy": {"mixed": 0, "drain": 1, "drain_channel": 2},
+    "write_policy": {"mixed": 0, "drain": 1, "drain_channel": 2, "batch": 3},
 }
 
 
@@ -95,3 +95,8 @@ register_part("write_policy", "ramulator2", core="drain_channel", params={"high"
               description="Ramulator 2.1 ControllerBase::set_write_mode (c5b1c3a4): one write mode per controller; "
                           "enter when writes > 0.8 x write buffer or no read is buffered, leave when writes < 0.2 x "
                           "write buffer and a read is buffered; activated requests excluded from the counts")
+register_part("write_policy", "dramsim3", core="batch", params={"command_queue": 8},
+              description="DRAMsim3 Controller::ScheduleTransaction (29817593): read queue and write buffer of "
+                          "queue_depth transactions in front of per-bank command queues of 8; a drain starts when "
+                          "the write buffer is full (or holds > 8 while the command queues are empty) and moves "
+                          "the writes it held; FR-FCFS over the command queues (archsim.engine.dram_txq)")

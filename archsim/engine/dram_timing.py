@@ -31,14 +31,14 @@ COMMAND_NAMES = ("ACT", "PRE", "RD", "WR", "REFab", "REFpb")
 FAR_PAST = -(1 << 40)
 
 # columns of the per-unit integer state ``ui``
-FAW_IDX, LAST_CMD, REF_DUE, REF_MASK, QN, WMODE, QW, REF_RANK, NACTIVE, QACT, QACTW = range(11)
-UI_COLS = 11
+FAW_IDX, LAST_CMD, REF_DUE, REF_MASK, QN, WMODE, QW, REF_RANK, NACTIVE, QACT, QACTW, TQR, TQW, DRAIN = range(14)
+UI_COLS = 14
 
 # entries of the parameter vector ``p``
 (P_BPG, P_NFAW, P_NCL, P_NCWL, P_NBL, P_REF_MODE, P_REF_INTERVAL, P_NBANKS, P_Q, P_W, P_PAGE,
  P_NREFI, P_BPG_SHIFT, P_RANKS, P_RSHIFT, P_FAW_RANK, P_CMD_BUS, P_ACT_HALF, P_ROW_HALF, P_PCS, P_SCHED,
- P_WPOL, P_WHI, P_WLO, P_QSHARE, P_ACTBUF) = range(26)
-P_LEN = 26
+ P_WPOL, P_WHI, P_WLO, P_QSHARE, P_ACTBUF, P_CMDQ) = range(27)
+P_LEN = 27
 
 
 def distance_tables(std: MemoryStandard) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -122,7 +122,7 @@ def apply(cmd: int, u: int, b: int, row: int, t: int, uses_bus: bool, st: tuple,
 def params_vector(std: MemoryStandard, *, queue_depth: int = 64, max_inflight: int = 0,
                   closed_page: bool = False, refresh: str | None = None, scheduler: int = 0, write_policy: int = 0,
                   write_high: int = 0, write_low: int = 0, queue_per_channel: bool = False,
-                  active_buffer: bool = False) -> np.ndarray:
+                  active_buffer: bool = False, command_queue: int = 0) -> np.ndarray:
     """Parameters of the numba kernels; ``refresh`` overrides the standard's mode (``none`` disables it)."""
     t = std.timing
     o = std.organisation
@@ -154,6 +154,7 @@ def params_vector(std: MemoryStandard, *, queue_depth: int = 64, max_inflight: i
     p[P_SCHED], p[P_WPOL], p[P_WHI], p[P_WLO] = scheduler, write_policy, write_high, write_low
     p[P_QSHARE] = o.pseudo_channels if queue_per_channel else 1  # units sharing one request queue
     p[P_ACTBUF] = int(active_buffer)  # activated requests leave the queue's count (Ramulator 2's active buffer)
+    p[P_CMDQ] = command_queue  # per-bank command queue entries behind the transaction queues (DRAMsim3), 0: none
     return p
 
 

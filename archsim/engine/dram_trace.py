@@ -175,14 +175,16 @@ class TraceResult:
 
 def run_trace(std: MemoryStandard, trace: Trace, *, mapping: str = "RoBaCoBgPcCh", queue_depth: int = 32,
               parts: dict[str, str] | None = None, page_policy: str = "open",
-              queue_per_channel: bool = False, active_buffer: bool = False) -> TraceResult:
-    """Play every request of ``trace`` (one burst each) from its arrival cycle until the last data."""
+              queue_per_channel: bool = False, active_buffer: bool = False, log_commands: int = 0) -> TraceResult:
+    """Play every request of ``trace`` (one burst each) from its arrival cycle until the last data; with
+    ``log_commands`` the first that many commands are kept (``result.stats.controller.command_log``)."""
     from archsim.engine import dram_core as core
     from archsim.engine.dram import DramController
     from archsim.engine.dram_sched import INF
 
     ctrl = DramController(std, mapping=mapping, queue_depth=queue_depth, parts=parts, page_policy=page_policy,
-                          queue_per_channel=queue_per_channel, active_buffer=active_buffer)
+                          queue_per_channel=queue_per_channel, active_buffer=active_buffer,
+                          log_commands=log_commands)
     addrs = byte_addresses(trace, std, mapping) % int(std.organisation.capacity_bytes)
     first = ctrl.submit_many(addrs, trace.writes, trace.cycles)
     ctrl.advance(INF, drain=True)

@@ -115,6 +115,29 @@ def test_ramulator2_write_mode_is_one_per_channel():
     assert wr < last_act
 
 
+def test_dramsim3_writes_wait_for_a_full_buffer_or_idle_command_queues():
+    """DRAMsim3's ScheduleTransaction: 20 writes after 300 reads (write buffer 32) wait until its command queues are
+    empty; 40 fill the buffer and start a drain while reads are still queued; 5 (<= 8) are flushed at the end."""
+    std = load_memory_standard("ddr4")
+    rng = np.random.default_rng(3)
+
+    def first_wr_last_rd(n_writes):
+        n = n_writes + 300
+        addrs = rng.integers(0, 1 << 26, n) * 64
+        trace = Trace("dramsim3", addrs, np.arange(n) >= 300, np.arange(n, dtype=np.int64))  # reads first
+        res = run_trace(std, trace, queue_depth=32, parts={"write_policy": "dramsim3", "refresh": "none"},
+                        log_commands=10_000)
+        log = res.stats.controller.command_log
+        assert res.stats.counters["wr"] == n_writes and res.stats.counters["rd"] == 300
+        return log[log[:, 2] == 3, 0].min(), log[log[:, 2] == 2, 0].max()
+
+    for n_writes in (20, 5):
+        wr, rd = first_wr_last_rd(n_writes)
+        assert wr > rd
+    wr, rd = first_wr_last_rd(40)
+    assert wr < rd
+
+
 def test_peer_report_rows_and_files(tmp_path):
     from archsim.engine.dram_peers import compare, reproduce
 

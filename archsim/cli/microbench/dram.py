@@ -59,7 +59,8 @@ def register(app: typer.Typer) -> None:
         trace: str = typer.Option("", help="replay this request trace instead of --pattern (DRAMsim3 '0xADDR READ "
                                   "CYCLE', Ramulator 2 'LD|ST ADDR' or 'R|W a,b,...')"),
         trace_format: str = typer.Option("auto", help="auto | dramsim3 | ramulator-loadstore | ramulator-readwrite"),
-        write_policy: str = typer.Option("mixed", help="controller part: mixed | drain | drain_full"),
+        write_policy: str = typer.Option("mixed", help="controller part: mixed | drain | drain_full | ramulator2 | "
+                                                       "dramsim3"),
         scheduler: str = typer.Option("frfcfs", help="controller part: frfcfs | fcfs"),
         refresh: str = typer.Option("standard", help="controller part: standard | all_bank | per_bank | none"),
         command_trace: str = typer.Option("", help="write the first 100k DRAM commands as Chrome/Perfetto trace "
