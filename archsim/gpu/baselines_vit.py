@@ -118,7 +118,8 @@ def m3vit_segments(model: ModelSpec, host: dict[str, float], elem: int = 4) -> l
 def m3vit_forward(hw: str, model: ModelSpec, elem: int = 4) -> StepCost:
     """One batch-1 M3ViT image on ``hw`` under the eager stack (wall, GPU-busy, host, energy)."""
     pricer = pricer_for(hw)
-    return run_eager(pricer, m3vit_segments(model, pricer.cal.host.per_kernel, elem))
+    h = pricer.cal.host  # tight-loop per-op costs x the mixed-order factor (a model's ops differ call to call)
+    return run_eager(pricer, m3vit_segments(model, {k: v * h.mixed_factor for k, v in h.per_kernel.items()}, elem))
 
 
 def window_attention_items(n: int, window: int, heads: int, head_dim: int) -> list[KernelItem]:
