@@ -44,6 +44,7 @@ from archsim.engine.dram_mapping import decode
 from archsim.engine.dram_sched import INF, schedule
 from archsim.engine.dram_timing import (
     ACT,
+    LAST_Q,
     NACTIVE,
     P_ACTBUF,
     P_CMD_BUS,
@@ -58,6 +59,7 @@ from archsim.engine.dram_timing import (
     P_QSHARE,
     P_RANKS,
     P_REF_INTERVAL,
+    P_SCHED,
     P_W,
     P_WPOL,
     PRE,
@@ -172,6 +174,7 @@ def advance(until, stop_when_drained, st, tb, qs, bq, nxt, tx, g, heap, comp, co
     channel_mode = p[P_WPOL] == 2 and qshare > 1  # one write mode for the units sharing a queue
     batch = p[P_WPOL] == 3  # DRAMsim3: transaction queues in front of per-bank command queues
     cmdq = p[P_CMDQ]
+    round_robin = p[P_SCHED] == 2  # its tie order is not the incremental decision's: decide afresh on entries
     shared_bus = p[P_CMD_BUS] == 1
     mask = g[G_MASK]
     half = order.shape[0] // 2
@@ -256,7 +259,7 @@ def advance(until, stop_when_drained, st, tb, qs, bq, nxt, tx, g, heap, comp, co
             t_new = max(tf, gate(c_new, u, b, bank_next, bg_next, unit_next, rank_next, rfaw, ui, bus, p))
             due = ui[u, REF_DUE]
             col_new = c_new == RD or c_new == WR
-            if (batch or nxt[u, 3] == 1 or t_new >= due or nxt[u, 0] >= due
+            if (batch or round_robin or nxt[u, 3] == 1 or t_new >= due or nxt[u, 0] >= due
                     or (drain and (ui[u, QW] > 0 or channel_mode))
                     or (col_new and nxt[u, 1] == PRE and q_bank[u, nxt[u, 2]] == b)):
                 sched_u, sched_t, siblings = u, tf, False
@@ -300,6 +303,7 @@ def advance(until, stop_when_drained, st, tb, qs, bq, nxt, tx, g, heap, comp, co
                         ui[u, REF_RANK] = (ui[u, REF_RANK] + 1) % p[P_RANKS]
             else:
                 b = q_bank[u, slot]
+                ui[u, LAST_Q] = b  # the round_robin scheduler's next search starts after this bank's queue
                 _log(log, g, tc, u, cmd, b, q_row[u, slot] if cmd != PRE else -1, 1)
                 issue(cmd, u, b, q_row[u, slot], tc, True, bank_next, bg_next, unit_next, open_row, ui, rank_next, rfaw,
                       bus, eff, neff, p)

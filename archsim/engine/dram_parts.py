@@ -21,7 +21,7 @@ from typing import Any
 
 #: kind -> the core's variants (name -> integer it branches on)
 CORE_VARIANTS: dict[str, dict[str, int]] = {
-    "scheduler": {"frfcfs": 0, "fcfs": 1},
+    "scheduler": {"frfcfs": 0, "fcfs": 1, "round_robin": 2},
     "row_policy": {"open": 0, "closed": 1},
     "refresh": {"standard": -1, "all_bank": 0, "per_bank": 1, "none": 2},
     "write_policy": {"mixed": 0, "drain": 1, "drain_channel": 2, "batch": 3},
@@ -78,6 +78,10 @@ register_part("scheduler", "frfcfs", core="frfcfs",
               description="first-ready, first-come first-served; a row with queued hits stays open (Ramulator 2 "
                           "FRFCFS, DRAMsim3's default)")
 register_part("scheduler", "fcfs", core="fcfs", description="the oldest request's next command, ready or not")
+register_part("scheduler", "dramsim3", core="round_robin",
+              description="DRAMsim3 CommandQueue::GetCommandToIssue (29817593): of the commands ready first, the one "
+                          "of the first bank queue after the last one served (round robin), the oldest in that queue; "
+                          "a row with queued hits stays open (its ArbitratePrecharge; its 4-hit limit not modelled)")
 register_part("row_policy", "open", core="open", description="rows stay open until a conflict or refresh")
 register_part("row_policy", "closed", core="closed",
               description="auto-precharge after a column command when no queued request hits the row")

@@ -9,7 +9,8 @@ addresses, every request by a seeded coin a write: 50/50). Ramulator 2 traces ha
 cycle i, the rate its trace front end admits anyway (one transaction per cycle). Queue depths
 match the peers' buffering: DRAMsim3 holds 32 reads and 32 writes in its transaction queues
 (``trans_queue_size``) in front of per-bank command queues of 8 (``cmd_queue_size``): the
-``dramsim3`` write policy (:mod:`archsim.engine.dram_txq`); Ramulator 2 32 reads and 32 writes per
+``dramsim3`` write policy (:mod:`archsim.engine.dram_txq`), scheduled by its round-robin command
+arbitration (the ``dramsim3`` scheduler); Ramulator 2 32 reads and 32 writes per
 channel, shared by its two pseudo-channels (``queue_per_channel``), a request leaving them for the
 active buffer when its row is opened (``active_buffer``).
 """
@@ -45,9 +46,11 @@ class PeerSetup:
 
 SETUPS = {
     ("dramsim3", "ddr4"): PeerSetup("dramsim3", "dramsim3-ddr4-8gb-x8-3200.yaml", 64, "RoChRaBaBgCo", 32,
-                                    (("write_policy", "dramsim3"), ("refresh", "all_bank")), 16 << 30),
+                                    (("write_policy", "dramsim3"), ("scheduler", "dramsim3"),
+                                     ("refresh", "all_bank")), 16 << 30),
     ("dramsim3", "hbm2"): PeerSetup("dramsim3", "dramsim3-hbm2-8gb-x128.yaml", 64, "RoRaBgBaChCo", 32,
-                                    (("write_policy", "dramsim3"), ("refresh", "all_bank")), 8 << 30),
+                                    (("write_policy", "dramsim3"), ("scheduler", "dramsim3"),
+                                     ("refresh", "all_bank")), 8 << 30),
     ("ramulator2", "hbm3"): PeerSetup("ramulator2", "hbm3", 32, "RoBaBgRaPcCoCh", 32,
                                       (("write_policy", "ramulator2"), ("refresh", "none")), 16 << 30,
                                       queue_per_channel=True, active_buffer=True),

@@ -16,20 +16,17 @@ from pathlib import Path
 import numpy as np
 
 from archsim.engine.dram_peer_cases import PATTERNS, SETUPS, data_dir, load_standard, make_trace
-from archsim.engine.dram_timing import ACT
+from archsim.engine.dram_timing import ACT, RD, WR
 from archsim.engine.dram_trace import run_trace
 
 EXPLAIN = {
-    ("dramsim3", "ddr4", "random"): "command arbitration: both are tFAW-bound (the same 4 ACTs per 34 cycles per "
-    "rank), but DRAMsim3 takes each cycle's command round-robin over its per-bank command queues (the first ready "
-    "one of the next queue), so an ACT ready at the tFAW limit often waits behind a ready PRE or RD of another "
-    "queue; archsim's FR-FCFS issues the earliest-ready command. From an ACT to the 4th ACT after it in the same "
-    "rank takes {act_theirs:.1f} cycles in DRAMsim3's command trace and {act_ours:.1f} in archsim's "
-    "(ratio {act_ratio:.3f}, the bandwidth ratio). Read latency: open (by Little's law archsim holds "
-    "{inflight_ours:.0f} reads in its queues on average, DRAMsim3 {inflight_theirs:.0f}, with the same queue sizes)",
-    ("dramsim3", "ddr4", "mix"): "within 5% with DRAMsim3's own drain rule (write policy dramsim3; 0.742 with the "
-    "earlier drain_full, which drained down to empty whenever no read was queued): ACT to 4th ACT {act_theirs:.1f} "
-    "vs {act_ours:.1f} cycles",
+    ("dramsim3", "ddr4", "mix"): "read/write turnarounds: with DRAMsim3's queues, drain rule and command "
+    "arbitration archsim switches the data bus between reads and writes {rw_ours} times, DRAMsim3 {rw_theirs} "
+    "(its column commands come in runs of one type about twice as long), so archsim pays tWTR / read-to-write "
+    "gaps twice as often (ACT to 4th ACT {act_theirs:.1f} vs {act_ours:.1f} cycles). Which of DRAMsim3's rules "
+    "makes its runs longer is open; the named differences left are its one transaction moved per cycle (archsim "
+    "moves all that may move at once, so a drain's writes reach the command queues together) and its "
+    "read-after-write check",
     ("dramsim3", "hbm2", "stream"): "both are bound by DRAMsim3's trace front end (one 64 B request per cycle = "
     "64 GB/s at 1 GHz), which archsim's trace reproduces by giving request i cycle i",
 }
@@ -64,9 +61,60 @@ def act5_span(log: np.ndarray, banks_per_rank: int, last_cycle: int) -> float:
     return float(np.concatenate(spans).mean()) if spans else float("nan")
 
 
+def rw_switches(log: np.ndarray) -> int:
+    """Changes between read and write column commands, per unit in issue order, summed over units."""
+    col = log[(log[:, 2] == RD) | (log[:, 2] == WR)]
+    n = 0
+    for u in np.unique(col[:, 1]):
+        w = col[col[:, 1] == u, 2]
+        n += int((np.diff(w) != 0).sum())
+    return n
+
+
 def _in_flight_reads(side: dict, cycles: float) -> float:
     """Reads queued or in service on average (Little's law: read rate x average read latency)."""
     return side["rd"] / cycles * side["avg_read_latency_cycles"]
+
+
+#: the rule sets used before this comparison matched each peer's, run on the same traces (label, queue depth, parts)
+EARLIER = {
+    ("dramsim3", "ddr4"): (("one FR-FCFS pool of 40, drain_full", 40,
+                            (("write_policy", "drain_full"), ("refresh", "all_bank"))),
+                           ("DRAMsim3 queues and drain, FR-FCFS", 32,
+                            (("write_policy", "dramsim3"), ("refresh", "all_bank")))),
+    ("dramsim3", "hbm2"): (("one FR-FCFS pool of 160, drain_full", 160,
+                            (("write_policy", "drain_full"), ("refresh", "all_bank"))),
+                           ("DRAMsim3 queues and drain, FR-FCFS", 32,
+                            (("write_policy", "dramsim3"), ("refresh", "all_bank")))),
+    ("ramulator2", "hbm3"): (("per-unit drain 0.8 / 0.2", 32, (("write_policy", "drain"), ("refresh", "none"))),),
+}
+
+
+def _run(setup, std, pattern: str, queue_depth: int, parts: dict, log: int = 0):
+    run = run_trace(std, make_trace(pattern, setup), mapping=setup.mapping, queue_depth=queue_depth, parts=parts,
+                    queue_per_channel=setup.queue_per_channel, active_buffer=setup.active_buffer, log_commands=log)
+    ours = run.summary()
+    if setup.peer == "ramulator2":  # its window ends when the last request enters: measure ours alike
+        served, cycles = run.served_until_last_entry()
+        ours["bandwidth_bytes_per_s"] = served * std.burst_bytes / (cycles * std.timing.tck_s)
+    return run, ours
+
+
+def earlier_rules() -> list[dict]:
+    """Bandwidth and read-latency ratios (ours / theirs) of :data:`EARLIER`'s rule sets."""
+    peer_data = json.loads((data_dir() / "peer-results.json").read_text())["results"]
+    out = []
+    for (peer, name), variants in EARLIER.items():
+        setup = SETUPS[(peer, name)]
+        std = load_standard(setup)
+        for pattern in PATTERNS:
+            theirs = _peer_row(peer, std, peer_data[f"{peer}/{name}/{pattern}"])
+            for label, depth, parts in variants:
+                ours = _run(setup, std, pattern, depth, dict(parts))[1]
+                out.append({"peer": peer, "standard": name, "pattern": pattern, "rules": label,
+                            "bandwidth_ratio": ours["bandwidth_bytes_per_s"] / theirs["bandwidth_bytes_per_s"],
+                            "latency_ratio": ours["avg_read_latency_cycles"] / theirs["avg_read_latency_cycles"]})
+    return out
 
 
 def compare() -> list[dict]:
@@ -76,10 +124,8 @@ def compare() -> list[dict]:
     for (peer, name), setup in SETUPS.items():
         std = load_standard(setup)
         for pattern in PATTERNS:
-            run = run_trace(std, make_trace(pattern, setup), mapping=setup.mapping, queue_depth=setup.queue_depth,
-                            parts=dict(setup.parts), queue_per_channel=setup.queue_per_channel,
-                            active_buffer=setup.active_buffer, log_commands=400_000 if peer == "dramsim3" else 0)
-            ours = run.summary()
+            run, ours = _run(setup, std, pattern, setup.queue_depth, dict(setup.parts),
+                             400_000 if peer == "dramsim3" else 0)
             res = peer_data["results"][f"{peer}/{name}/{pattern}"]
             facts = {"peer_rw": res.get("rd", 0) + res.get("wr", 0), "act_theirs": res.get("act5_span_mean_cycles"),
                      "act_ours": None}
@@ -88,9 +134,7 @@ def compare() -> list[dict]:
                 facts["act_ratio"] = facts["act_theirs"] / facts["act_ours"]
                 facts["inflight_ours"] = _in_flight_reads(ours, run.last_cycle - run.first_cycle)
                 facts["inflight_theirs"] = _in_flight_reads(res, res["last_data_cycle"])
-            if peer == "ramulator2":  # its window ends when the last request enters: measure ours alike
-                served, cycles = run.served_until_last_entry()
-                ours["bandwidth_bytes_per_s"] = served * std.burst_bytes / (cycles * std.timing.tck_s)
+                facts["rw_theirs"], facts["rw_ours"] = res["rw_switches"], rw_switches(run.stats.controller.command_log)
             theirs = _peer_row(peer, std, res)
             rows.append({"peer": peer, "standard": name, "pattern": pattern, "theirs": theirs,
                          "ours": {k: ours[k] for k in ("bandwidth_bytes_per_s", "row_hit_rate",
@@ -131,6 +175,12 @@ def _markdown(rows: list[dict], meta: dict) -> str:
         if abs(r["bandwidth_ratio"] - 1) > 0.05 or r["why"]:
             out.append(f"- **{r['peer']} {r['standard']} {r['pattern']}** (bandwidth x{r['bandwidth_ratio']:.3f}): "
                        + (r["why"] or "not explained yet (open)"))
+    out += ["", "## Earlier rule sets on the same traces", "",
+            "What matching each peer's rules changed: the same cases with the rules this comparison used before "
+            "(ratios ours / theirs).", "", "| peer | std | pattern | rules | bandwidth ratio | read latency ratio |",
+            "|---|---|---|---|---|---|"]
+    out += [f"| {e['peer']} | {e['standard']} | {e['pattern']} | {e['rules']} | {e['bandwidth_ratio']:.3f} | "
+            f"{e['latency_ratio']:.2f} |" for e in meta["earlier"]]
     out += ["", "## Notes", "", *meta["notes"], ""]
     return "\n".join(out)
 
@@ -142,20 +192,19 @@ NOTES = [
     "by the PCs (per-PC queues hold the in-order front end on one PC while the other idles; stream -> 1.007) and "
     "its active buffer (a request whose row is opened leaves the read/write buffer, so more requests are "
     "visible to the scheduler; random 0.90 -> 0.99, latency 0.88 -> 1.00).",
-    "- Write rules (this comparison's earlier gaps): HBM3 mix was 0.783 with archsim's per-unit drain (its write "
-    "mode kept per pseudo-channel, over counts that included activated requests, with a fallback to the other type "
-    "when a PC's part of the queue held only one); Ramulator 2.1's rule gives 0.993. DDR4 mix was 0.742 with "
-    "drain_full; DRAMsim3's own two-level queue and drain give 0.986 (and move the DDR4 stream's read latency from "
-    "0.94 to 1.00, HBM2 mix's from 2.46 to 1.13).",
+    "- Rules matched per peer (the table above shows what each changed). Ramulator 2.1: write policy ramulator2 "
+    "(its set_write_mode: one write mode per controller over its read/write buffers, activated requests excluded; "
+    "archsim's per-unit drain kept a mode per pseudo-channel over counts with activated requests and fell back to "
+    "the other type when a PC's part of the queue held only one). DRAMsim3: write policy dramsim3 (its read queue "
+    "and write buffer of 32 in front of per-bank command queues of 8; drains of the writes held when the buffer is "
+    "full, or holds > 8 while the command queues are empty) and scheduler dramsim3 (its round-robin arbitration "
+    "over the command queues: of the commands ready first, the next queue's after the last one served).",
     "- Ramulator 2.1's ACT count is its row misses + conflicts; 2-4% of its requests are still queued at its end.",
     "- Ramulator 2.1 stops when its front end has handed over the last request: archsim's bandwidth against it is "
     "measured over the same window (requests done by the cycle the last one entered the queue).",
-    "- Matched queues and write rules: DRAMsim3 holds 32 reads and 32 writes in its transaction queues in front of "
-    "per-bank command queues of 8, and moves writes only in drains (write policy dramsim3, "
-    "archsim.engine.dram_txq: moves are instant where DRAMsim3 moves one per cycle; at the end of the requests "
-    "archsim drains the last <= 8 writes, which DRAMsim3 leaves unissued: 19997 of 20000 on HBM2 mix). Ramulator "
-    "2.1: write policy ramulator2 (its set_write_mode: one write mode per controller over its buffers, activated "
-    "requests excluded). DRAMsim3's HBM2 config is legacy mode (8 x 128-bit channels, no pseudo-channels).",
+    "- Matched queues: moves into DRAMsim3's command queues are instant here (it moves one transaction per cycle); "
+    "at the end of the requests archsim drains the last <= 8 writes, which DRAMsim3 leaves unissued (19997 of 20000 "
+    "on HBM2 mix). DRAMsim3's HBM2 config is legacy mode (8 x 128-bit channels, no pseudo-channels).",
     "- DRAMsim3 reads the key tRTP, which its HBM2 ini does not set (it sets tRTP_L/S): it simulates the default 5.",
 ]
 
@@ -166,8 +215,10 @@ def reproduce(out_dir: Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = compare()
     meta = json.loads((data_dir() / "peer-results.json").read_text())
-    files = {"dram-peers.md": _markdown(rows, {"notes": NOTES}),
-             "dram-peers.json": json.dumps({"peers": meta["peers"], "rows": rows}, indent=1)}
+    earlier = earlier_rules()
+    files = {"dram-peers.md": _markdown(rows, {"notes": NOTES, "earlier": earlier}),
+             "dram-peers.json": json.dumps({"peers": meta["peers"], "rows": rows, "earlier_rules": earlier},
+                                           indent=1)}
     paths = []
     for name, text in files.items():
         fd, tmp = tempfile.mkstemp(dir=out_dir, suffix=".tmp")

@@ -33,6 +33,7 @@ from numba import njit
 from archsim.engine.dram_gates import bus_ready, gate
 from archsim.engine.dram_timing import (
     ACT,
+    LAST_Q,
     NACTIVE,
     P_ACTBUF,
     P_BPG_SHIFT,
@@ -105,6 +106,7 @@ def schedule(u, now, bank_next, bg_next, unit_next, open_row, ui, rank_next, rfa
     ref_mode = p[P_REF_MODE]
     rshift = p[P_RSHIFT]
     fcfs = p[P_SCHED] == 1
+    col_first = p[P_SCHED] != 2  # round_robin: ties go to the bank queue after the last one served, not to RD/WR
     actbuf = p[P_ACTBUF] == 1
     want = -1  # type being served: -1 either, 0 reads, 1 writes
     if p[P_WPOL] == 2:  # Ramulator 2.1 set_write_mode: one mode per controller, over its read/write buffers
@@ -175,6 +177,7 @@ def schedule(u, now, bank_next, bg_next, unit_next, open_row, ui, rank_next, rfa
             else:
                 reserved_from = INF
             r = open_row[u, b]
+            rr_key = 0 if col_first else ((b - ui[u, LAST_Q] - 1 + nbanks) % nbanks) << 40  # banks after the last
             if fcfs:
                 s = _oldest_of_type(u, b, want, q_write, q_next, b_head)
                 if q_row[u, s] == r:
@@ -214,8 +217,8 @@ def schedule(u, now, bank_next, bg_next, unit_next, open_row, ui, rank_next, rfa
                 t = max(t_col, bank_next[u, b, cmd], bg_next[u, g, cmd], unit_next[u, cmd], rank_next[u, rk, cmd])
                 if t >= reserved_from:
                     continue  # reserved for refresh from its due cycle on
-                seq = q_seq[u, s]
-                if t < best_t or (t == best_t and (not best_col or seq < best_seq)):
+                seq = q_seq[u, s] + rr_key
+                if t < best_t or (t == best_t and ((col_first and not best_col) or seq < best_seq)):
                     best_t, best_cmd, best_slot, best_col, best_seq = t, cmd, s, True, seq
             if rd_slot < 0 and wr_slot < 0 and not none_wanted:  # no hit served: the oldest precharges or activates
                 s = _oldest_of_type(u, b, want, q_write, q_next, b_head)
@@ -230,8 +233,8 @@ def schedule(u, now, bank_next, bg_next, unit_next, open_row, ui, rank_next, rfa
                         t = max(t, t_faw)
                 if t >= reserved_from:
                     continue
-                seq = q_seq[u, s]
-                if t < best_t or (t == best_t and not best_col and seq < best_seq):
+                seq = q_seq[u, s] + rr_key
+                if t < best_t or (t == best_t and not (col_first and best_col) and seq < best_seq):
                     best_t, best_cmd, best_slot, best_col, best_seq = t, cmd, s, False, seq
     ref_t, ref_cmd, ref_bank = INF, -1, -1
     if best_t < due:

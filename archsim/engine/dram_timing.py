@@ -31,8 +31,9 @@ COMMAND_NAMES = ("ACT", "PRE", "RD", "WR", "REFab", "REFpb")
 FAR_PAST = -(1 << 40)
 
 # columns of the per-unit integer state ``ui``
-FAW_IDX, LAST_CMD, REF_DUE, REF_MASK, QN, WMODE, QW, REF_RANK, NACTIVE, QACT, QACTW, TQR, TQW, DRAIN = range(14)
-UI_COLS = 14
+(FAW_IDX, LAST_CMD, REF_DUE, REF_MASK, QN, WMODE, QW, REF_RANK, NACTIVE, QACT, QACTW, TQR, TQW, DRAIN,
+ LAST_Q) = range(15)
+UI_COLS = 15
 
 # entries of the parameter vector ``p``
 (P_BPG, P_NFAW, P_NCL, P_NCWL, P_NBL, P_REF_MODE, P_REF_INTERVAL, P_NBANKS, P_Q, P_W, P_PAGE,
