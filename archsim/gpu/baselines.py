@@ -25,9 +25,9 @@ Host time per token: ``fixed + layers x per_layer``, a least-squares line over a
 tiny-GPT-2 ``generate`` runs (``h200-host-generate-2026-12-01.csv``, ``campaigns/host_dispatch.py``: widths
 64..1600 x 1 and 3 layers and width 64/768 x 6..24 layers, 32 tokens, GPU time per token 0.2-0.3 ms of
 2-17 ms), a calibration microbenchmark separate from the GPT-2 S..XL validation runs. The sweep found
-the host cost per token independent of width (64..1600 within run-to-run noise; profiler CPU time per
-op equal at 64 and 1600) but not linear in depth over 1-3 layers: the earlier 1- and 3-layer width-64
-calibration (``h200-bl-host``: 0.26-0.34 ms/layer) under-counts the per-layer cost of 12-48-layer
+the host cost per token independent of width (64..1600 within run-to-run noise; the profiler's CPU time
+per token within 1 % at 64 and 1600) but not linear in depth over 1-3 layers: the earlier 1- and
+3-layer width-64 calibration (``h200-bl-host``: 0.26-0.34 ms/layer) under-counts the per-layer cost of 12-48-layer
 stacks (0.60-0.65 ms/layer over 1..24 layers), which was the 29-52 % under-prediction of S..XL wall.
 It was measured on the H200 machine's host CPU (Intel Xeon under KVM, 16 cores, torch 2.11,
 transformers 5.17); on another machine (the papers' hosts) it is a carried-over assumption, named

@@ -20,11 +20,12 @@ never the whole models):
 - otherwise per kernel by operator kind (``add``, ``linear``, ``sdpa_flash`` ... rows: host seconds
   per call of a loop of tiny calls), times the mixed-order factor (:func:`mixed_order_factor`):
   in a model consecutive operators differ, and the same operators cost more per call than in a
-  tight loop of one (``h200-host-ops``: 1.1-1.7x, median over widths).
+  tight loop of one (``h200-host-ops``: 1.2-1.7x by width, median 1.30).
 Findings of ``h200-host-*-2026-12-01`` behind these choices: per-op and per-layer host cost does not
-grow with width (64..4096: eager and per-layer within run-to-run noise; profiler CPU time per token
-of GPT-2 at width 64 and 1600 within 4 %; GPU kernel sum 0.2-0.3 ms of ~3 ms per token, so no GPU
-time hides in "host"); it grows with depth beyond the 1-3 layers of a two-point fit (GPT-2 generate
+grow with width (64..4096: per-op and per-layer within run-to-run noise; the profiler's self CPU time
+per GPT-2 token at width 64 and 1600 within 1 %, addmm +10 %; GPU kernel sum 0.2-0.3 ms of ~3 ms per
+token, so no GPU time hides in "host"; 2.6 stream syncs and 12 small copies per generated token);
+it grows with depth beyond the 1-3 layers of a two-point fit (GPT-2 generate
 slope 0.47 ms/layer over 1-3 layers, 0.65 over 1-24); and the machine's host speed drifts 20-70 %
 within one run (``generate-repeat`` rows, pure-Python probe) and between device machines, which no
 microbenchmark removes: it is the floor of eager wall-time accuracy.
