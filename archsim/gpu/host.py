@@ -15,8 +15,10 @@ Host time per step, from microbenchmarks only (``campaigns/wm_micro.py``, ``camp
 never the whole models):
 - per stack with a tiny-width calibration model (same operators and kernels per layer as the
   validation models, GPU time negligible): host(L layers) = fixed + L x per_layer, a least-squares
-  line over the measured layer counts (``model:<stack>:<phase>:L<n>`` rows; ``h200-host-layers``:
-  1/2/3 layers x 4 widths, where :func:`with_layer_sweep` replaces the two-point fit);
+  line over the measured layer counts (``model:<stack>:<phase>:L<n>`` rows). :func:`with_layer_sweep`
+  can swap in the ``h200-host-layers`` lines (1/2/3 layers x 4 widths, another device machine); the
+  device calibration keeps the whole-model run's own two-point lines, which predict that run's eager
+  walls better (plain eager wall MAPE 11.1 % vs 20.3 %: machine-to-machine host speed);
 - otherwise per kernel by operator kind (``add``, ``linear``, ``sdpa_flash`` ... rows: host seconds
   per call of a loop of tiny calls), times the mixed-order factor (:func:`mixed_order_factor`):
   in a model consecutive operators differ, and the same operators cost more per call than in a
