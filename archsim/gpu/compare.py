@@ -76,7 +76,7 @@ def label(row: dict[str, str]) -> str:
 #: The regime of a kernel timing when its row does not name one (column ``regime``): every committed kernel-timing
 #: CSV (``campaigns/gpu_kernels.py``, the whole-model campaign's decode-attention grids) is ``triton.testing.do_bench``
 #: after a pause, inside the ~70 ms before the 700 W controller acts: the burst regime (measured:
-#: ``regime-h200-2026-12-01.csv``; the same kernels run 3-19 % slower after 1 s back to back).
+#: ``regime-h200-2026-12-01.csv``; compute-bound kernels run up to 19 % slower after 1 s back to back).
 DEFAULT_KERNEL_REGIME = "burst"
 REGIMES = ("sustained", "burst")
 

@@ -269,7 +269,8 @@ def section(cal) -> tuple[list[str], dict]:
         "",
         f"Regime campaign: burst MAPE {reg['burst'][0] * 100:.1f}% (signed {pct(reg['burst'][1])}), sustained "
         f"{reg['sustained'][0] * 100:.1f}% (signed {pct(reg['sustained'][1])}). NVML reads 1980 MHz in every burst "
-        "window, yet the same kernels take 3-19% longer after 1 s back to back at 1410-1920 MHz: the fast limit "
+        "window, yet after 1 s back to back GEMMs m >= 1024 take 14-19% longer (1410-1485 MHz), cuDNN prefill "
+        "5-15%, FA2 prefill 1-7% (1815-1950 MHz), memory-bound skinny GEMMs and the decode chain ~0%: the fast limit "
         "acts below NVML's clock reading (effective burst clocks from the sustained cycle counts: 1630-1910 MHz). "
         "Small-batch decode (issue 19's graph decode iterations 7-12% short at buckets 1-48) is not the regime: the "
         "graph-replayed GEMM chain ran at 1980 MHz up to batch 32 (580-680 W), 1965/1890 MHz at 48/64, and the "

@@ -39,7 +39,7 @@ pass through the register file).
 Two regimes of the limit (:func:`burst_rates`): ``sustained`` (the 700 W limit, what runs of more than ~0.1 s
 see: serving, training, whole-model steps, NVML windows; the default of the device rates) and ``burst`` (the
 regime :func:`archsim.gpu.compare.compare` gives ``do_bench`` kernel timings: clock-sampled in
-``regime-h200-2026-12-01.csv``, where NVML reads 1980 MHz in every burst window and the same kernels run 3-19 %
+``regime-h200-2026-12-01.csv``, where NVML reads 1980 MHz in every burst window and compute-bound kernels run up to 19 %
 slower after 1 s back to back). Burst: a kernel timed within ~0.07 s of an idle pause, as ``do_bench`` does:
 the slow controller has not acted, and only the fast electrical limit ``burst_limit_w`` holds (it acts below
 NVML's clock reading); measured from the same GEMMs timed by ``do_bench`` after 1.5 s idle and the
