@@ -45,6 +45,7 @@ from archsim.engine.dram_sched import INF, schedule
 from archsim.engine.dram_timing import (
     ACT,
     LAST_Q,
+    MOVE_DUE,
     NACTIVE,
     P_ACTBUF,
     P_CMD_BUS,
@@ -77,7 +78,7 @@ from archsim.engine.dram_timing import (
     TQW,
     WR,
 )
-from archsim.engine.dram_txq import admit, enqueue, pending_write, push
+from archsim.engine.dram_txq import admit, enqueue, pending_write, push, want_move
 
 # global scalars
 (G_FRONT, G_NTX, G_QUEUED, G_HEAPN, G_SEQ, G_COMPN, G_NOW, G_MASK, G_NEXT_U, G_NEXT_B, G_NEXT_R, G_NEXT_OK,
@@ -219,11 +220,25 @@ def advance(until, stop_when_drained, st, tb, qs, bq, nxt, tx, g, heap, comp, co
         tc = nxt[bu, 0]
         if stop_when_drained and front >= g[G_NTX] and g[G_QUEUED] == 0:
             break
-        if batch and front >= g[G_NTX] and g[G_FLUSH_U] < units:  # no more requests: idle units flush their writes
-            u = g[G_FLUSH_U]
-            g[G_FLUSH_U] = u + 1
-            g[G_SEQ] += admit(u, g[G_SEQ], True, tq, qcap, cmdq, qs, bq, open_row, ui)
-            sched_u, sched_t, siblings = u, now, False
+        tm, mu = INF, -1  # next transaction move (DRAMsim3 queues): after a command of its cycle, before an entry
+        if batch:
+            if front >= g[G_NTX] and g[G_FLUSH_U] < units:  # no more requests: idle units flush their writes
+                for v in range(g[G_FLUSH_U], units):
+                    want_move(v, now, ui)
+                g[G_FLUSH_U] = units
+            for v in range(units):
+                if ui[v, MOVE_DUE] < tm:
+                    tm, mu = ui[v, MOVE_DUE], v
+        if tm < tc and tm <= tf:
+            if tm >= until:
+                break
+            g[G_NOW] = tm
+            ui[mu, MOVE_DUE] = INF
+            moved = admit(mu, g[G_SEQ], front >= g[G_NTX], tq, qcap, cmdq, qs, bq, open_row, ui)
+            g[G_SEQ] += moved
+            if moved:
+                want_move(mu, tm + 1, ui)
+            sched_u, sched_t, siblings = mu, tm + 1, False  # a moved command issues from the next cycle on
         elif tf <= tc:
             if tf >= until:
                 break
@@ -247,7 +262,7 @@ def advance(until, stop_when_drained, st, tb, qs, bq, nxt, tx, g, heap, comp, co
             g[G_QUEUED] += 1
             if batch:  # into the transaction queues; what may move goes on to the command queues, decide afresh
                 push(u, is_write, b, row, col, front, tq, ui)
-                g[G_SEQ] += admit(u, g[G_SEQ], g[G_FRONT] >= g[G_NTX], tq, qcap, cmdq, qs, bq, open_row, ui)
+                want_move(u, tf + 1, ui)
                 s = -1
             else:
                 s = enqueue(u, b, row, col, is_write, front, g[G_SEQ], qs, bq, open_row, ui)
@@ -374,8 +389,8 @@ def advance(until, stop_when_drained, st, tb, qs, bq, nxt, tx, g, heap, comp, co
                             _log(log, g, t_pre, u, PRE, b, -1, 0)
                             b_hits[u, b] = 0
                             counters[u, C_AUTOPRE] += 1
-                    if batch:  # a command queue entry is free (the slot is reused): transactions may move
-                        g[G_SEQ] += admit(u, g[G_SEQ], g[G_FRONT] >= g[G_NTX], tq, qcap, cmdq, qs, bq, open_row, ui)
+                    if batch:  # a command queue entry is free: a transaction may move in this cycle
+                        want_move(u, tc, ui)
             sched_u, sched_t, siblings = bu, tc, shared_bus
         _decide(sched_u, sched_t, siblings, channel_mode, order, bank_next, bg_next, unit_next, open_row, ui,
                 rank_next, rfaw, bus, p, q_row, q_write, q_seq, q_next, b_head, b_count, b_hits, b_wcount, active,

@@ -10,21 +10,24 @@ queues of ``cmd_queue_size`` entries; only the command queues are scheduled.
   command queue is empty; it then moves exactly as many writes as the buffer held at its start
   (first with room first), no reads, and ends when that many have moved.
 
-Here the per-bank command queues are the core's per-bank request lists (FR-FCFS over both
-types, :mod:`archsim.engine.dram_sched`), each capped at ``command_queue`` entries, and the
-two transaction queues are ``tq[u, 0]`` (reads) and ``tq[u, 1]`` (writes): rows (bank, row,
-column, transaction id) in arrival order. Differences from DRAMsim3, by name: it moves one
-transaction per cycle, :func:`admit` moves every transaction that may move at the event that
-allows it; its read-after-write check (a drain stops at a write whose address a pending read
-holds) is not modelled (the peer traces are uniform random over the whole device); at the end of the
-requests idle units drain the last 8 or fewer writes (DRAMsim3 never issues them).
+Here the per-bank command queues are the core's per-bank request lists (scheduled by the
+scheduler part, :mod:`archsim.engine.dram_sched`), each capped at ``command_queue`` entries,
+and the two transaction queues are ``tq[u, 0]`` (reads) and ``tq[u, 1]`` (writes): rows (bank,
+row, column, transaction id) in arrival order. A unit moves at most one transaction per cycle,
+in mover events of the core (``ui[u, MOVE_DUE]``): a transaction that enters at cycle t may move
+at t + 1 (DRAMsim3's trace front end adds it after the controller's tick), a move allowed by a
+column command at t happens in that cycle, and a moved request's commands start at the next.
+Differences from DRAMsim3, by name: its read-after-write check (a drain stops at a write whose
+address a pending read holds) is not modelled (the peer traces are uniform random over the
+whole device); at the end of the requests idle units drain the last 8 or fewer writes (DRAMsim3
+never issues them).
 """
 
 from __future__ import annotations
 
 from numba import njit
 
-from archsim.engine.dram_timing import DRAIN, NACTIVE, QN, QW, TQR, TQW
+from archsim.engine.dram_timing import DRAIN, MOVE_DUE, NACTIVE, QN, QW, TQR, TQW
 
 #: DRAMsim3's second drain trigger: more than this many writes wait while the command queues are empty
 IDLE_DRAIN_WRITES = 8
@@ -85,12 +88,12 @@ def pending_write(u, b, row, col, tq, ui):
 
 @njit(cache=True, inline="always", error_model="numpy")
 def admit(u, seq0, flush, tq, qcap, cmdq, qs, bq, open_row, ui):
-    """DRAMsim3's ScheduleTransaction, repeated while a transaction may move; returns how many moved (they take
-    the sequence numbers ``seq0, seq0 + 1, ...``). ``flush`` (no more requests will come): an idle unit also drains
-    8 or fewer writes, which DRAMsim3 would leave unissued."""
+    """DRAMsim3's ScheduleTransaction of one cycle: the drain check, then at most one move; returns how many moved
+    (0 or 1; it takes the sequence number ``seq0``). ``flush`` (no more requests will come): an idle unit also
+    drains 8 or fewer writes, which DRAMsim3 would leave unissued."""
     b_count = bq[2]
     moved = 0
-    while True:
+    while moved == 0:
         if ui[u, DRAIN] == 0:
             nw = ui[u, TQW]
             idle = ui[u, QN] == 0
@@ -114,3 +117,11 @@ def admit(u, seq0, flush, tq, qcap, cmdq, qs, bq, open_row, ui):
             ui[u, TQR] = n - 1
         enqueue(u, b, row, col, w, txn, seq0 + moved, qs, bq, open_row, ui)
         moved += 1
+    return moved
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def want_move(u, t, ui):
+    """A transaction of unit ``u`` may move at cycle ``t`` (one move per unit and cycle, as DRAMsim3)."""
+    if t < ui[u, MOVE_DUE]:
+        ui[u, MOVE_DUE] = t
