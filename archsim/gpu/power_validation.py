@@ -128,6 +128,11 @@ def mini_llama_sequence(layers: int, step: Step, hidden: int = 4096, heads: int 
     return layer * layers
 
 
+MINI_LLAMA_STACK = "power-minillama"
+"""Host-model key of ``campaigns/power.py:MiniLlama``: no per-layer calibration exists for it, so eager
+dispatch is priced per kernel (:meth:`archsim.gpu.host.HostModel.eager_host_s`)."""
+
+
 def predict_sequence(seq: list[KernelItem], host_mode: str, cal: DeviceCalibration, pricer: EnergyPricer,
                      stack: str, phase: str, layers: int) -> dict:
     """Wall time, GPU time and board energy of one step made of ``seq`` (launch order)."""
@@ -191,7 +196,10 @@ def validate_power_csv(path: str | Path, cal: DeviceCalibration) -> list[dict]:
                         context=0 if r["phase"] == "prefill" else int(r["seq_kv"]))
             seq = mini_llama_sequence(int(r["layers"]), step, context=int(r["seq_kv"]))
             host = {"graph": "cuda-graph"}.get(r["mode"], r["mode"])
-            pred = predict_sequence(seq, host, cal, pricer, "plain", step.phase, int(r["layers"]))
+            # MiniLlama is its own code path (no profiler scopes, no sdpa_kernel context, plain tensors), not
+            # the whole-model campaign's PlainLlama whose per-layer host line is calibrated: its host time is
+            # the per-kernel dispatch model (a stack key with no per-layer line), nothing fitted to these rows.
+            pred = predict_sequence(seq, host, cal, pricer, MINI_LLAMA_STACK, step.phase, int(r["layers"]))
             ref = graph_step.get(step.batch)
             host_bound = r["mode"] == "eager" and ref is not None and step_s > HOST_BOUND_RATIO * ref
             regime = "host" if host_bound else ("compute" if step.phase == "prefill" else "memory")
