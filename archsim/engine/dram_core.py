@@ -60,6 +60,8 @@ from archsim.engine.dram_timing import (
     P_QSHARE,
     P_RANKS,
     P_REF_INTERVAL,
+    P_REF_MODE,
+    P_RSHIFT,
     P_SCHED,
     P_W,
     P_WPOL,
@@ -72,6 +74,7 @@ from archsim.engine.dram_timing import (
     REF_DUE,
     REF_MASK,
     REF_RANK,
+    REF_SEL,
     REFAB,
     REFPB,
     TQR,
@@ -176,6 +179,7 @@ def advance(until, stop_when_drained, st, tb, qs, bq, nxt, tx, g, heap, comp, co
     batch = p[P_WPOL] == 3  # DRAMsim3: transaction queues in front of per-bank command queues
     cmdq = p[P_CMDQ]
     round_robin = p[P_SCHED] == 2  # its tie order is not the incremental decision's: decide afresh on entries
+    ref_mode, rshift = p[P_REF_MODE], p[P_RSHIFT]
     shared_bus = p[P_CMD_BUS] == 1
     mask = g[G_MASK]
     half = order.shape[0] // 2
@@ -274,14 +278,24 @@ def advance(until, stop_when_drained, st, tb, qs, bq, nxt, tx, g, heap, comp, co
             t_new = max(tf, gate(c_new, u, b, bank_next, bg_next, unit_next, rank_next, rfaw, ui, bus, p))
             due = ui[u, REF_DUE]
             col_new = c_new == RD or c_new == WR
-            if (batch or round_robin or nxt[u, 3] == 1 or t_new >= due or nxt[u, 0] >= due
-                    or (drain and (ui[u, QW] > 0 or channel_mode))
-                    or (col_new and nxt[u, 1] == PRE and q_bank[u, nxt[u, 2]] == b)):
+            # refresh: a decision before the due cycle ignores it (the new candidate, if at or after it, loses);
+            # one that saw it stays valid unless the new request is in the bank (rank) reserved for the refresh or
+            # (per-bank) makes an idle bank busy, which may move the refresh to another bank
+            is_ref = nxt[u, 3] == 1
+            ref_kept = True
+            if is_ref or nxt[u, 0] >= due:
+                if ref_mode == 1:
+                    ref_kept = b_count[u, b] > 1 and b != ui[u, REF_SEL]
+                elif ref_mode == 0:
+                    ref_kept = (b >> rshift) != ui[u, REF_RANK]
+            if (batch or round_robin or not ref_kept or (drain and (ui[u, QW] > 0 or channel_mode))
+                    or (not is_ref and col_new and nxt[u, 1] == PRE and q_bank[u, nxt[u, 2]] == b)):
                 sched_u, sched_t, siblings = u, tf, False
             elif c_new == PRE and b_count[u, b] > 1:
                 continue  # older requests of this bank need the same PRE (or hold its row open): no new candidate
             else:
-                if t_new < nxt[u, 0] or (t_new == nxt[u, 0] and col_new and not (nxt[u, 1] == RD or nxt[u, 1] == WR)):
+                if t_new < nxt[u, 0] or (not is_ref and t_new == nxt[u, 0] and col_new
+                                         and not (nxt[u, 1] == RD or nxt[u, 1] == WR)):
                     nxt[u, 0], nxt[u, 1], nxt[u, 2], nxt[u, 3] = t_new, c_new, s, 0
                     _order_update(order, nxt, u)
                 continue

@@ -57,6 +57,7 @@ from archsim.engine.dram_timing import (
     REF_DUE,
     REF_MASK,
     REF_RANK,
+    REF_SEL,
     REFAB,
     REFPB,
     WMODE,
@@ -161,6 +162,7 @@ def schedule(u, now, bank_next, bg_next, unit_next, open_row, ui, rank_next, rfa
             best_t, best_cmd, best_slot, best_col, best_seq = INF, -1, -1, False, INF
             if ref_mode == 1:
                 rb = _refresh_bank(u, nbanks, ui, open_row, b_count, bank_next)
+                ui[u, REF_SEL] = rb
         for i in range(ui[u, NACTIVE]):  # banks with queued requests (the choice does not depend on their order)
             b = active[u, i]
             n = b_count[u, b]
@@ -242,6 +244,7 @@ def schedule(u, now, bank_next, bg_next, unit_next, open_row, ui, rank_next, rfa
     if ref_mode == 1:
         if rb < 0:
             rb = _refresh_bank(u, nbanks, ui, open_row, b_count, bank_next)
+            ui[u, REF_SEL] = rb  # the bank this decision reserved (read by the core's incremental decisions)
         ref_cmd = PRE if open_row[u, rb] >= 0 else REFPB
         ref_bank = rb
         ref_t = max(now, due, gate(ref_cmd, u, rb, bank_next, bg_next, unit_next, rank_next, rfaw, ui, bus, p))

@@ -32,8 +32,8 @@ FAR_PAST = -(1 << 40)
 
 # columns of the per-unit integer state ``ui``
 (FAW_IDX, LAST_CMD, REF_DUE, REF_MASK, QN, WMODE, QW, REF_RANK, NACTIVE, QACT, QACTW, TQR, TQW, DRAIN,
- LAST_Q, MOVE_DUE) = range(16)
-UI_COLS = 16
+ LAST_Q, MOVE_DUE, REF_SEL) = range(17)
+UI_COLS = 17
 
 # entries of the parameter vector ``p``
 (P_BPG, P_NFAW, P_NCL, P_NCWL, P_NBL, P_REF_MODE, P_REF_INTERVAL, P_NBANKS, P_Q, P_W, P_PAGE,
