@@ -8,6 +8,9 @@ among them:
 - scheduler ``frfcfs``: the earliest candidate wins, ties go to column commands (first-ready)
   and then to the oldest request; a row that still has queued hits (of the type being served)
   is not precharged for another request. ``fcfs``: the oldest request's command, ready or not.
+  ``round_robin`` (DRAMsim3's ``CommandQueue::GetCommandToIssue``): of the earliest candidates,
+  the one of the first bank after the last bank served (its per-bank queues visited in turn),
+  the oldest within a bank; no column-first tie rule.
 - write policy ``mixed``: reads and writes compete in one queue of ``queue_depth``.
   ``drain``: separate read and write queues of ``queue_depth`` each; the unit serves reads
   until the write queue holds ``write_high`` entries (or no read is queued), then only writes
