@@ -61,7 +61,7 @@ def register(app: typer.Typer) -> None:
         trace_format: str = typer.Option("auto", help="auto | dramsim3 | ramulator-loadstore | ramulator-readwrite"),
         write_policy: str = typer.Option("mixed", help="controller part: mixed | drain | drain_full | ramulator2 | "
                                                        "dramsim3"),
-        scheduler: str = typer.Option("frfcfs", help="controller part: frfcfs | fcfs"),
+        scheduler: str = typer.Option("frfcfs", help="controller part: frfcfs | fcfs | dramsim3"),
         refresh: str = typer.Option("standard", help="controller part: standard | all_bank | per_bank | none"),
         command_trace: str = typer.Option("", help="write the first 100k DRAM commands as Chrome/Perfetto trace "
                                           "JSON here",
