@@ -7,6 +7,10 @@ the allocator are not modelled: the only waste is the unfilled tail of each requ
 
 ``capacity_blocks`` comes from the device: off-chip capacity minus weights and activations, divided
 by the bytes one block holds on one device (:func:`archsim.serving.cost.kv_capacity`).
+
+Swap preemption (:mod:`archsim.serving.continuous`): ``swap_out`` frees a request's device blocks but keeps
+its token count (its K/V now sit in host memory, a :class:`SwapSpace`); ``swap_in`` takes the same number
+of device blocks back (all or nothing).
 """
 
 from __future__ import annotations
@@ -57,9 +61,52 @@ class BlockManager:
         request.cached_tokens = tokens
         return True
 
+    def swap_out(self, request: Request) -> int:
+        """Free ``request``'s device blocks, keeping ``cached_tokens`` (its K/V go to host memory); returns them."""
+        blocks = self._held.pop(request.rid, 0)
+        self.used_blocks -= blocks
+        return blocks
+
+    def swap_in(self, request: Request, blocks: int) -> bool:
+        """Take ``blocks`` device blocks back for a swapped-out ``request`` (all or nothing)."""
+        if blocks > self.free_blocks:
+            return False
+        self._held[request.rid] = self._held.get(request.rid, 0) + blocks
+        self.used_blocks += blocks
+        return True
+
     def release(self, request: Request) -> None:
         self.used_blocks -= self._held.pop(request.rid, 0)
         request.cached_tokens = 0
+
+    def held(self, request: Request) -> int:
+        return self._held.get(request.rid, 0)
+
+
+class SwapSpace:
+    """Host memory for swapped-out KV blocks: ``capacity_blocks`` blocks (vLLM's ``swap_space`` GiB per device
+    over one block's bytes per device); counts per request, no addresses."""
+
+    def __init__(self, *, capacity_blocks: int) -> None:
+        if capacity_blocks < 1:
+            raise ValueError(f"a swap space needs >= 1 block (got {capacity_blocks})")
+        self.capacity_blocks = capacity_blocks
+        self.used_blocks = 0
+        self._held: dict[int, int] = {}
+
+    def fits(self, blocks: int) -> bool:
+        return blocks <= self.capacity_blocks - self.used_blocks
+
+    def put(self, request: Request, blocks: int) -> None:
+        if not self.fits(blocks):
+            raise ValueError(f"swap space full: {blocks} blocks do not fit {self.capacity_blocks - self.used_blocks}")
+        self._held[request.rid] = self._held.get(request.rid, 0) + blocks
+        self.used_blocks += blocks
+
+    def take(self, request: Request) -> int:
+        blocks = self._held.pop(request.rid, 0)
+        self.used_blocks -= blocks
+        return blocks
 
     def held(self, request: Request) -> int:
         return self._held.get(request.rid, 0)

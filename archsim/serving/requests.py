@@ -42,6 +42,7 @@ class Request:
     generated: int = 0
     cached_tokens: int = 0  # tokens whose K/V sit in the cache now
     preemptions: int = 0
+    swaps: int = 0  # preemptions by swap (counted in ``preemptions`` too)
     token_times_s: list[float] = field(default_factory=list)
     finish_s: float | None = None
 

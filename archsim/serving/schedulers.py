@@ -37,6 +37,9 @@ class Iteration:
     prefill_context: list[int] = field(default_factory=list)  # tokens cached before each chunk
     decode: list[Request] = field(default_factory=list)
     decode_context: list[int] = field(default_factory=list)  # tokens cached before each decode token
+    swap_out_blocks: int = 0  # KV blocks copied device -> host before the forward pass (swap preemption)
+    swap_in_blocks: int = 0  # KV blocks copied host -> device before the forward pass
+    swap_s: float = 0.0  # seconds those copies take; the scheduler adds them to the iteration's cost
 
     @property
     def prefill_tokens(self) -> int:

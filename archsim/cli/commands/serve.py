@@ -17,6 +17,7 @@ MAX_DURATION_S = 86_400.0
 #: USD per device-hour: above 1,000 is a unit slip.
 MAX_USD_PER_HOUR = 1e3
 ARRIVALS = ("poisson", "gamma")
+PREEMPTION = ("recompute", "swap")  # archsim.serving.continuous.PREEMPTION (not imported: keeps --help fast)
 
 
 def serve(
@@ -50,6 +51,15 @@ def serve(
     max_prefills: Annotated[int | None, typer.Option("--max-prefills", help="continuous: new prompts per "
                                                      "iteration at most", **flags.BATCH)] = None,
     max_seqs: Annotated[int, typer.Option("--max-seqs", help="running requests at most", **flags.BATCH)] = 256,
+    preemption: Annotated[str, typer.Option("--preemption", callback=flags.choice(PREEMPTION),
+                                            help="continuous: when KV blocks run out, recompute or swap to host "
+                                                 "memory")] = "recompute",
+    swap_space_gib: Annotated[float, typer.Option("--swap-space-gib", callback=flags.finite(above=0.0, maximum=1e5),
+                                                  help="continuous, swap: host memory per device (GiB; vLLM's "
+                                                       "default 4)")] = 4.0,
+    host_link_gb_s: Annotated[float, typer.Option("--host-link-gb-s", callback=flags.finite(above=0.0, maximum=1e4),
+                                                  help="continuous, swap: host link per device and direction "
+                                                       "(GB/s; PCIe Gen5 x16 = 64)")] = 64.0,
     slo_ttft_ms: Annotated[float | None, typer.Option("--slo-ttft-ms", callback=flags.finite(above=0.0))] = None,
     slo_tbt_ms: Annotated[float | None, typer.Option("--slo-tbt-ms", callback=flags.finite(above=0.0))] = None,
     usd_per_hour: Annotated[float | None, typer.Option(
@@ -73,9 +83,14 @@ def serve(
     names = scheduler_names()
     if scheduler not in names:
         raise typer.BadParameter(f"{scheduler!r} is not one of {', '.join(names)}", param_hint="--scheduler")
+    if preemption == "swap" and scheduler != "continuous":
+        raise typer.BadParameter(f"swap preemption is an option of the continuous scheduler, not {scheduler!r}",
+                                 param_hint="--preemption")
     options = ({"batch_size": batch_size, "max_wait_s": max_wait_s} if scheduler == "static" else
                {"token_budget": token_budget, "max_seqs": max_seqs, "chunked": not no_chunking,
-                "max_prefills": max_prefills} if scheduler == "continuous" else
+                "max_prefills": max_prefills, "preemption": preemption,
+                **({"swap_space_gib": swap_space_gib, "host_link_gb_s": host_link_gb_s} if preemption == "swap"
+                   else {})} if scheduler == "continuous" else
                {"decode_budget": token_budget, "max_seqs": max_seqs})
     slo = {k: v for k, v in (("ttft_ms", slo_ttft_ms), ("tbt_ms", slo_tbt_ms)) if v is not None} or None
     prompts = parse_lengths(prompt, max_tokens=limits.MAX_SEQ_LEN, flag="--prompt")
@@ -103,6 +118,10 @@ def serve(
 
         target.replace(write)
     s = sc.summary
+    swaps = sum(r.swaps for r in sc.run.requests)
+    preempted = sum(r.preemptions for r in sc.run.requests)
+    if preempted:
+        typer.echo(f"{preempted} preemption(s), {swaps} by swap, {preempted - swaps} by recompute")
     typer.echo(f"{s['requests']} requests, {s['scheduler']}: TTFT p50 {s['ttft_s']['p50']:.4g} s p99 "
                f"{s['ttft_s']['p99']:.4g} s; TBT mean p50 {s['tbt_mean_s']['p50'] or 0:.4g} s; "
                f"{s['throughput']['output_tokens_per_s']:.1f} output tokens/s -> {target.path}")
