@@ -19,9 +19,9 @@ Window attention: ``F.scaled_dot_product_attention(q, k, v, attn_mask=band)`` wi
 mask, as a PyTorch user writes sliding-window attention without a custom kernel (the SWAT paper's
 GPU software is not known): PyTorch turns the mask into an additive fp16 bias (one ``where``
 kernel over N x N), then cuDNN's attention runs the dense N x N problem reading the bias. Modelled:
-the ``where`` as a strided glue stream, the dense attention with the cuDNN kernel model, and the bias
-read as a separate stream at the vectorised-copy rate (the kernel model has no bias input: an
-assumption that makes it serial with the attention's own time).
+the ``where`` as a strided glue stream and the dense attention with cuDNN's bias kernel
+(:mod:`archsim.gpu.kernels_masked`: bias tile bytes and ops, and its per-tile slow-down from the masked-SDPA
+microbenchmark h200-masked-sdpa-2026-12-01).
 """
 
 from __future__ import annotations
@@ -127,8 +127,7 @@ def window_attention_items(n: int, window: int, heads: int, head_dim: int) -> li
     del window  # the GPU path computes every pair: the band only zeroes scores through the bias
     return [glue("elementwise", "mask_to_bias", "strided", n * n, 2 * n * n),
             glue("elementwise", "fill_a", "vec", 0, 64), glue("elementwise", "fill_b", "vec", 0, 64),
-            attention("cudnn", heads, n, n, head_dim, causal=False),
-            glue("attention", "bias_read", "vec", 2 * n * n, 0)]
+            attention("cudnn-bias", heads, n, n, head_dim, causal=False)]  # archsim.gpu.kernels_masked
 
 
 def window_attention(hw: str, n: int, window: int = 512, heads: int = 12, head_dim: int = 64) -> StepCost:

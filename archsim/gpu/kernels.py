@@ -390,6 +390,13 @@ def naive_attention(s: dict, rates: DeviceRates) -> list[LaunchSpec]:
     return launches
 
 
+def cudnn_bias(s: dict, *, sm_count: int, **_: object) -> list[LaunchSpec]:
+    """cuDNN SDPA with an additive bias (what a masked SDPA runs): :func:`archsim.gpu.kernels_masked.cudnn_bias`."""
+    from archsim.gpu.kernels_masked import cudnn_bias as _cudnn_bias  # its module imports this one
+    return _cudnn_bias(s, sm_count=sm_count)
+
+
 ATTENTION_IMPLS: dict[str, Callable[..., list[LaunchSpec]]] = {
     "triton-flash": triton_flash, "flash2": flash2, "cudnn": cudnn, "flash-decoding": flash_decoding,
+    "cudnn-bias": cudnn_bias,
 }

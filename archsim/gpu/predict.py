@@ -17,7 +17,7 @@ from archsim.gpu.calibration import DeviceRates, rates_for
 from archsim.gpu.model import LaunchResult, LaunchSpec, simulate_launch
 from archsim.schemas.hardware import GpuDevice
 
-ATTENTION_IMPLS = ("triton-flash", "flash2", "cudnn", "naive", "flash-decoding")
+ATTENTION_IMPLS = ("triton-flash", "flash2", "cudnn", "naive", "flash-decoding", "cudnn-bias")
 GEMM_IMPLS = ("cublas", "triton-gemm")
 #: Tile-config keys and their valid values: Triton tiles are powers of two (tl.arange) of at least
 #: 16 (tl.dot); num_warps a power of two up to 32 (1024 threads per CTA); stages 1-8; splits >= 1.

@@ -22,7 +22,8 @@ Kernel times: :func:`archsim.gpu.stacks.sequence` of the ``plain`` stack (the se
 ``wm_models.PlainLlama``'s code) priced by :class:`archsim.gpu.wholemodel.KernelPricer` on the device's
 calibration (microbenchmarks only). Decode runs at the BUCKET's batch (pad rows compute too) and attends over
 the whole slot (``kv_max_len`` positions: a boolean length mask, no early exit), priced as PyTorch's default
-backend for a masked SDPA (:attr:`ServerSpec.decode_attention`, cuDNN); the prefill's explicit FLASH as
+backend for a masked SDPA (:attr:`ServerSpec.decode_attention`: cuDNN with a bias input, after PyTorch's three
+bool-to-bias kernels, :mod:`archsim.gpu.kernels_masked`); the prefill's explicit FLASH as
 FlashAttention-2. Host constants: a :class:`HostModel` (default:
 the device calibration's; :func:`archsim.gpu.host.load_host` on a serving run's own ``-host.csv`` for the
 host of that machine). Not modelled: Python bookkeeping between iterations (the per-request token lists, the
@@ -37,7 +38,8 @@ from typing import Any
 
 from archsim.errors import ConfigError
 from archsim.gpu.host import KIND_OF_CATEGORY, HostModel
-from archsim.gpu.stacks import ModelShape, Step, sequence
+from archsim.gpu.kernels_masked import bool_mask_to_bias_glue
+from archsim.gpu.stacks import KernelItem, ModelShape, Step, sequence
 from archsim.serving.schedulers import Iteration
 
 HOSTS = ("eager", "cuda-graph")
@@ -47,14 +49,14 @@ HOSTS = ("eager", "cuda-graph")
 class ServerSpec:
     """The server's launch structure. ``buckets``: decode-graph batch sizes; ``kv_max_len``: slot length
     (tokens) every decode row attends over; ``prefill_host``: ``eager`` or ``cuda-graph``; ``decode_attention``: the
-    kernel-model implementation of the decode's masked SDPA (``cudnn``: PyTorch's default backend for a masked
-    SDPA on the H200, as the whole-model campaign's profiler kernel list of the masked ``hf`` graph path showed,
-    :mod:`archsim.gpu.stacks`)."""
+    kernel-model implementation of the decode's masked SDPA (``cudnn-bias``: cuDNN with a bias input, PyTorch's
+    default backend for a masked SDPA on the H200, after the bool-to-bias conversion kernels;
+    :mod:`archsim.gpu.kernels_masked`)."""
 
     buckets: tuple[int, ...] = (1, 2, 4, 8, 16, 24, 32, 40, 48, 56, 64)
     kv_max_len: int = 320
     prefill_host: str = "eager"
-    decode_attention: str = "cudnn"
+    decode_attention: str = "cudnn-bias"
     compaction: bool = True
 
     def bucket(self, n: int) -> int:
@@ -124,8 +126,12 @@ class ServerCost:
         if bucket not in self._shared.decode:
             step = Step(phase="decode", batch=bucket, seq_len=1, context=self.spec.kv_max_len - 1)
             impl = self.spec.decode_attention
-            seq = [replace(k, attention={**k.attention, "impl": impl}) if k.attention else k
-                   for k in sequence(self.shape, step, "plain", "cuda-graph")]
+            seq = []  # a boolean mask: PyTorch converts it to a bias first (archsim.gpu.kernels_masked)
+            for k in sequence(self.shape, step, "plain", "cuda-graph"):
+                if k.attention and impl == "cudnn-bias":
+                    seq += [KernelItem(category="elementwise", name=n, glue=(c, r, w))
+                            for n, c, r, w in bool_mask_to_bias_glue(bucket, 1, self.spec.kv_max_len)]
+                seq.append(replace(k, attention={**k.attention, "impl": impl}) if k.attention else k)
             self._shared.decode[bucket] = [self._pricer(k) for k in seq]
         return self._shared.decode[bucket]
 
