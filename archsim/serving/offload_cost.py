@@ -5,16 +5,25 @@ A system whose device groups have roles ``compute`` and ``attention`` (e.g. ``la
 every non-attention operator on the compute GPUs and decode attention on the memory devices, with
 micro-batch pipelining (:func:`archsim.offload.serving.decode_iteration`); prefill runs wholly on the
 compute group and then ships the prompt's K/V to the memory devices (:func:`archsim.offload.serving.prefill`).
-An iteration is its prefill chunks' time plus its decode batch's time: the compute group does one after
-the other (no fusion of prefill tokens into the decode's pipelined GEMMs — an overestimate for mixed
-iterations). Operator times there come from the roofline backend (that module's choice), not the GPU
-launch model. KV blocks: the memory devices' usable capacity (its ``memory_utilisation``, 0.9) over one
-block's bytes for the whole model (:func:`archsim.offload.serving.max_batch` at one block's context).
+An iteration with decode tokens and prefill chunks is one fused pass
+(:func:`archsim.offload.serving.mixed_iteration`, as vLLM fuses them: the chunks' tokens join the
+micro-batches' GEMMs, their attention runs on the compute group, their new K/V rows cross the link with the
+decode traffic); it costs more than the decode batch alone and at most the two run one after the other
+(tested). A prefill-only iteration is the prefill model (:func:`archsim.offload.serving.prefill`: the K/V
+hand-off overlapped layer by layer), a decode-only one the decode model; ``mixed_iteration`` with no decode
+tokens would instead put the K/V rows' link time twice on the critical path (0.2-1.7 % more for Llama-3-70B
+on lamina-h100-h20 at 64-2048 tokens). Operator times there come from the roofline backend (that module's
+choice), not the GPU launch model. KV blocks: the memory devices' usable capacity (its
+``memory_utilisation``, 0.9) over one block's bytes for the whole model
+(:func:`archsim.offload.serving.max_batch` at one block's context).
 Prices: none from the presets (their rental prices are labelled assumptions, not cited); ``usd_per_hour``
 given to :func:`archsim.serving.scenario.serve` (``--usd-per-hour``) is the price of one system-hour.
 
 Memo keys: decode batch exact, mean context linear between 128-token grid points (exact below 128), prefill
-chunk rounded up to 32 tokens (as :class:`archsim.serving.cost.Buckets`).
+chunk rounded up to 32 tokens (as :class:`archsim.serving.cost.Buckets`); fused iterations: the prefill tokens
+rounded up to ``prefill_bucket``, the decode context and the chunks' prior length rounded up to
+``context_bucket`` (never cheaper than the exact composition; as
+:meth:`archsim.offload.under_load.ConfigCost.mixed_s`).
 """
 
 from __future__ import annotations
@@ -23,7 +32,7 @@ import math
 from typing import Any
 
 from archsim.errors import ConfigError
-from archsim.serving.cost import Buckets
+from archsim.serving.cost import Buckets, round_up
 from archsim.serving.schedulers import Iteration
 
 
@@ -86,10 +95,27 @@ class OffloadCost:
             self._memo[key] = prefill(self.model, self.cfg, seq, batch, self.dtype).ttft_s
         return self._memo[key]
 
+    def mixed_s(self, batch: int, context_mean: float, prefill_tokens: int, chunks: int, prior_mean: float) -> float:
+        """One fused iteration of ``batch`` decode tokens and ``prefill_tokens`` in ``chunks`` chunks (module doc)."""
+        step = self.buckets.context_bucket
+        key = ("mixed", batch, round_up(context_mean, step), round_up(prefill_tokens, self.buckets.prefill_bucket),
+               chunks, round_up(prior_mean, step))
+        if key not in self._memo:
+            from archsim.offload.serving import mixed_iteration
+
+            self.backend_calls += 1
+            self._memo[key] = mixed_iteration(self.model, self.cfg, batch, key[2], key[3], chunks, key[5],
+                                              self.dtype).time_s
+        return self._memo[key]
+
     def __call__(self, it: Iteration) -> float:
-        ctx = it.decode_context
-        seconds = self.prefill_s(len(it.prefill), it.prefill_tokens) + self.decode_s(
-            it.decode_batch, sum(ctx) / len(ctx) if ctx else 0.0)
+        ctx, prior = it.decode_context, it.prefill_context
+        if it.prefill and it.decode:
+            seconds = self.mixed_s(it.decode_batch, sum(ctx) / len(ctx), it.prefill_tokens, len(it.prefill),
+                                   sum(prior) / len(prior))
+        else:
+            seconds = self.prefill_s(len(it.prefill), it.prefill_tokens) + self.decode_s(
+                it.decode_batch, sum(ctx) / len(ctx) if ctx else 0.0)
         if not math.isfinite(seconds) or seconds <= 0:
             raise ConfigError.single(f"{self.cfg.name}: iteration cost {seconds} s is not a positive number",
                                      key_path="devices")

@@ -54,3 +54,30 @@ def test_offloading_refuses_a_parallel_section(lamina):
     wl = WORKLOAD.model_copy(update={"parallel": WORKLOAD.parallel.model_copy(update={"tensor": 2})})
     with pytest.raises(ConfigError, match="without a parallel section"):
         serve(wl, lamina, load_qps=1, duration_s=1)
+
+
+def test_mixed_iterations_are_fused(lamina):
+    """Prefill chunks with decode tokens: one fused pass (archsim.offload.serving.mixed_iteration), dearer than the
+    decode batch alone and at most prefill + decode one after the other; a prefill-only iteration is the prefill
+    model, a decode-only one the decode model (token counts on the bucket grid: exact)."""
+    from archsim.offload.serving import mixed_iteration
+    from archsim.serving.requests import Request
+
+    model = presets.resolve_model(WORKLOAD)
+    cfg = config_from_system(lamina)
+    cost = OffloadCost(model, lamina, "bf16")
+    for batch, ctx, tokens in ((8, 1024, 512), (128, 4096, 512), (512, 2048, 64)):
+        it = Iteration("engine")
+        for i in range(batch):
+            r = Request(i, 0.0, ctx, 10)
+            r.cached_tokens = ctx + 1  # the new token's slot is reserved: context ctx
+            it.add_decode(r)
+        it.add_prefill(Request(batch, 0.0, tokens, 10), tokens)
+        mixed = cost(it)
+        assert mixed == pytest.approx(mixed_iteration(model, cfg, batch, ctx, tokens, 1, 0, "bf16").time_s, rel=1e-12)
+        decode = decode_iteration(model, cfg, batch, ctx, "bf16").time_s
+        serial = cost.prefill_s(1, tokens) + cost.decode_s(batch, ctx)  # what OffloadCost charged before fusing
+        assert decode < mixed <= serial
+        only = Iteration("engine")
+        only.add_prefill(Request(0, 0.0, tokens, 10), tokens)
+        assert cost(only) == pytest.approx(prefill(model, cfg, tokens, 1, "bf16").ttft_s, rel=1e-12)
