@@ -14,7 +14,9 @@ requests whose KV has arrived, while blocks and ``max_seqs`` allow):
 1b. (swap) if no request was preempted in this iteration, swapped requests resume first-come first-served
    while their blocks (plus the next token's) fit, ``max_seqs`` and the budget allow: their blocks are
    copied back and they decode (or continue their chunked prefill) in this same iteration. While any
-   request is swapped out, no new prompt starts (swapped requests have priority over waiting ones).
+   request is swapped out, no new prompt starts (swapped requests have priority over waiting ones: vLLM
+   V0's ``_schedule_default`` rule; its ``_schedule_chunked_prefill`` still starts new prompts with the
+   budget left, which can keep a swapped request out while arrivals last — archsim's choice avoids that).
 2. running requests in the middle of a chunked prefill get their next chunk (up to the budget);
 3. queued requests start first-come first-served while the budget, ``max_seqs`` and free blocks allow;
    each takes a prefill chunk of at most the budget left.

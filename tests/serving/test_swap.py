@@ -133,3 +133,26 @@ def test_serve_cli_takes_swap_preemption(tmp_path):
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     static = serve("--preemption", "swap", "--scheduler", "static")
     assert static.returncode == 2 and "continuous scheduler" in static.stderr
+
+
+def test_sweep_serving_section_sweeps_the_preemption_mode(tmp_path):
+    from archsim.sweep.plan import load_plan
+    from archsim.sweep.point import run_point
+
+    path = tmp_path / "s.yaml"
+    path.write_text("""kind: sweep
+name: s
+base:
+  workload: llama2-7b-serving
+  hardware: h100-sxm
+  serving: {load_qps: 2, duration_s: 2, prompt: "fixed:256", output: "fixed:8",
+            options: {preemption: recompute, swap_space_gib: 8}}
+axes:
+  - grid:
+      serving.options.preemption: [recompute, swap]
+""")
+    plan = load_plan(path)
+    assert [p.config["serving"]["options"]["preemption"] for p in plan.points] == ["recompute", "swap"]
+    rows = [run_point((p.index, p.config)) for p in plan.points]
+    assert [r["status"] for r in rows] == ["ok", "ok"], rows  # swap_space_gib is read only with swap
+    assert rows[0]["requests"] == rows[1]["requests"] > 0
