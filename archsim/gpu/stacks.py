@@ -265,7 +265,9 @@ def _hf_layer(m: ModelShape, s: Step, host: str) -> list[KernelItem]:
         if repeated:
             big_r, big_w = 2 * s.batch * m.kv_heads * length * d, 2 * s.batch * m.heads * length * d
             out += [_g("copy", f"repeat_kv_{x}", "repeat_kv", big_r, big_w) for x in "kv"]
-    out += [_attn("cudnn", m, s, kv_heads=m.heads if repeated else None), _gemm("o_proj", t, hd, m.heads * d),
+    # the explicit mask reaches cuDNN as a bias input (archsim.gpu.kernels_masked); eager calls pass no mask
+    impl = "cudnn-bias" if host == "cuda-graph" else "cudnn"
+    out += [_attn(impl, m, s, kv_heads=m.heads if repeated else None), _gemm("o_proj", t, hd, m.heads * d),
             _g("elementwise", "residual_add1", "add", 4 * t * hd, 2 * t * hd)]
     out += rmsnorm_eager(t, hd, "norm2_")
     if m.experts:

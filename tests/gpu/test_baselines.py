@@ -132,4 +132,4 @@ def test_window_attention_turns_from_host_to_gpu_bound_and_grows_quadratically()
     assert small.bound == "host" and big.bound == "gpu"
     assert big.gpu_s / V.window_attention("h200", 8192).gpu_s == pytest.approx(4.0, rel=0.25)
     assert big.avg_power_w <= B.calibration_for("h200").rates.power.limit_w * 1.01
-    assert len(V.window_attention_items(2048, 512, 12, 64)) == 5  # where, 2 fills, cuDNN attention, its bias read
+    assert len(V.window_attention_items(2048, 512, 12, 64)) == 4  # where, 2 fills, cuDNN attention with the bias input

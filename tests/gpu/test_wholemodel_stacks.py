@@ -41,7 +41,8 @@ def test_hf_decode_cache_growth_is_an_o_context_copy_and_graph_capture_expands_g
     assert [(k.glue[0], k.glue[1]) for k in cats] == [("cat_append", per)] * 2
     eager = {k.name for k in parts(L3, DEC, "hf", "eager")[1]}
     graph = {k.name for k in parts(L3, DEC, "hf", "cuda-graph")[1]}
-    mask = {"mask_fill_0", "mask_fill_1", "mask_select"}  # the explicit mask built under capture
+    # the explicit mask built under capture, and cuDNN then runs with the bias input (archsim.gpu.kernels_masked)
+    mask = {"mask_fill_0", "mask_fill_1", "mask_select", "attention_cudnn-bias"}
     assert graph - eager == {"repeat_kv_k", "repeat_kv_v", *mask}
     # MHA too gets the mask (profiler, llama-2-7b decode: 2 fills + 1 select per layer, 7 index kernels per step)
     assert {k.name for k in parts(L2, DEC, "hf", "cuda-graph")[1]} - {k.name for k in parts(L2, DEC, "hf")[1]} == mask
