@@ -1,5 +1,9 @@
 """PyTorch SDPA with an explicit ``attn_mask`` on the H200: the kernels it runs and their launches.
 
+Dispatch (PyTorch ``aten/src/ATen/native/transformers/cuda/sdp_utils.cpp``): ``can_use_flash_attention``'s general
+constraints include ``check_for_attn_mask`` (any mask rejects FLASH); cuDNN's constraints check only the mask's shape
+(``check_attn_mask_shape``) and admit GQA; EFFICIENT takes a mask too but comes after cuDNN in the H200 order.
+
 What runs (profiler, archsim/data/measurements/h200/h200-masked-sdpa-kernels-2026-12-01.csv, torch 2.11.0+cu130,
 cuDNN 9.19; campaigns/masked_sdpa.py): PyTorch's default backend choice is cuDNN attention with and without a
 mask, for decode (q_len 1) and prefill, MHA and GQA (``enable_gqa``), boolean and additive masks alike:
