@@ -388,32 +388,39 @@ def validation(h, sampler: Sampler, out: list[dict], over_budget) -> None:
         for batch, graph in ((1, True), (64, True), (1, False), (64, False)):
             if over_budget():
                 return
-            kv = [(torch.randn(batch, 32, ctx, 128, device=dev, dtype=dt),
-                   torch.randn(batch, 32, ctx, 128, device=dev, dtype=dt)) for _ in range(layers)]
-            x = torch.randn(batch, 1, 4096, device=dev, dtype=dt)
-            cos = torch.randn(1, 1, 1, 128, device=dev, dtype=dt)
-            sin = torch.randn_like(cos)
             with sdpa_kernel(SDPBackend.FLASH_ATTENTION):
-                if graph:
-                    s = torch.cuda.Stream()
-                    s.wait_stream(torch.cuda.current_stream())
-                    with torch.cuda.stream(s):
-                        for _ in range(3):
-                            model.forward(x, cos, sin, kv)
-                    torch.cuda.current_stream().wait_stream(s)
-                    g = torch.cuda.CUDAGraph()
-                    with torch.cuda.graph(g):
-                        model.forward(x, cos, sin, kv)
-                    step = g.replay
-                else:
-                    def step(x=x, cos=cos, sin=sin, kv=kv):
-                        model.forward(x, cos, sin, kv)
-                mode = "graph" if graph else "eager"
+                step, mode = decode_step(model, layers, batch, ctx, graph, dev, dt)
                 out.append(measure(h, sampler, f"llama7b_l{layers}_decode_b{batch}_ctx{ctx}_{mode}", step,
                                    set_="validation",
                                    counts={"kind": "model", "phase": "decode", "layers": layers, "batch": batch,
                                            "seq_q": 1, "seq_kv": ctx, "mode": mode}))
-            del kv, x
+            del step
+
+
+def decode_step(model, layers: int, batch: int, ctx: int, graph: bool, dev, dt):
+    """One decode step of ``model`` over a random ``ctx``-token KV cache, as a callable and its mode name:
+    a CUDA-graph replay (captured after 3 warm-up steps on a side stream) or the eager forward. Call it
+    inside the SDPA backend context the measurement should use (the eager step dispatches there)."""
+    kv = [(torch.randn(batch, 32, ctx, 128, device=dev, dtype=dt),
+           torch.randn(batch, 32, ctx, 128, device=dev, dtype=dt)) for _ in range(layers)]
+    x = torch.randn(batch, 1, 4096, device=dev, dtype=dt)
+    cos = torch.randn(1, 1, 1, 128, device=dev, dtype=dt)
+    sin = torch.randn_like(cos)
+    if not graph:
+        def step(x=x, cos=cos, sin=sin, kv=kv):
+            model.forward(x, cos, sin, kv)
+        return step, "eager"
+    s = torch.cuda.Stream()
+    s.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(s):
+        for _ in range(3):
+            model.forward(x, cos, sin, kv)
+    torch.cuda.current_stream().wait_stream(s)
+    g = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(g):
+        model.forward(x, cos, sin, kv)
+    g._archsim_inputs = (x, cos, sin, kv)  # the replay reads these buffers: keep them alive with the graph
+    return g.replay, "graph"
 
 
 def meta(h) -> dict:

@@ -290,31 +290,12 @@ def part_model(rows, h, sampler) -> None:
             if over_budget(pw.WARM_S + pw.WINDOW_S + 2.0):
                 rows.append({"set": "validation", "bench": f"llama7b_l{layers}_decode_b{batch}", "skipped": "budget"})
                 continue
-            kv = [(torch.randn(batch, 32, ctx, 128, device=DEV, dtype=BF16),
-                   torch.randn(batch, 32, ctx, 128, device=DEV, dtype=BF16)) for _ in range(layers)]
-            x = torch.randn(batch, 1, 4096, device=DEV, dtype=BF16)
-            cos = torch.randn(1, 1, 1, 128, device=DEV, dtype=BF16)
-            sin = torch.randn_like(cos)
             with sdpa_kernel(SDPBackend.FLASH_ATTENTION):
-                if graph:
-                    s = torch.cuda.Stream()
-                    s.wait_stream(torch.cuda.current_stream())
-                    with torch.cuda.stream(s):
-                        for _ in range(3):
-                            model.forward(x, cos, sin, kv)
-                    torch.cuda.current_stream().wait_stream(s)
-                    g = torch.cuda.CUDAGraph()
-                    with torch.cuda.graph(g):
-                        model.forward(x, cos, sin, kv)
-                    step = g.replay
-                else:
-                    def step(x=x, cos=cos, sin=sin, kv=kv):
-                        model.forward(x, cos, sin, kv)
-                mode = "graph" if graph else "eager"
+                step, mode = pw.decode_step(model, layers, batch, ctx, graph, DEV, BF16)
                 add(rows, h, sampler, f"llama7b_l{layers}_decode_b{batch}_ctx{ctx}_{mode}", step, "model",
                     "validation", {"kind": "model", "phase": "decode", "layers": layers, "batch": batch, "seq_q": 1,
                                    "seq_kv": ctx, "mode": mode}, profile_it=not graph)
-            del kv, x
+            del step
             torch.cuda.empty_cache()
 
 
