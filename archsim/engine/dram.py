@@ -104,6 +104,7 @@ class DramController:
         self.tx = np.zeros((64, core.TX_COLS), np.int64)
         self.g = np.zeros(core.G_LEN, np.int64)
         self.g[core.G_MASK] = 63
+        self.g[core.G_LAST_IN] = -(1 << 40)  # no queue entry yet
         self.heap = np.zeros(int(p[P_W]) + 1, np.int64)
         self.comp = np.zeros(64, np.int64)
         self.counters = np.zeros((units, core.C_LEN), np.int64)

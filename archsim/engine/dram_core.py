@@ -46,6 +46,7 @@ from archsim.engine.dram_timing import (
     ACT,
     LAST_Q,
     MOVE_DUE,
+    MOVED_AT,
     NACTIVE,
     P_ACTBUF,
     P_CMD_BUS,
@@ -85,8 +86,8 @@ from archsim.engine.dram_txq import admit, enqueue, pending_write, push, want_mo
 
 # global scalars
 (G_FRONT, G_NTX, G_QUEUED, G_HEAPN, G_SEQ, G_COMPN, G_NOW, G_MASK, G_NEXT_U, G_NEXT_B, G_NEXT_R, G_NEXT_OK,
- G_LOGN, G_NEXT_C, G_FLUSH_U) = range(15)
-G_LEN = 15
+ G_LOGN, G_NEXT_C, G_FLUSH_U, G_LAST_IN) = range(16)
+G_LEN = 16
 #: columns of the optional command log: cycle, unit, command, bank, row (-1 unless ACT/RD/WR), uses the command bus
 LOG_COLS = 6
 # counters per unit
@@ -208,6 +209,9 @@ def advance(until, stop_when_drained, st, tb, qs, bq, nxt, tx, g, heap, comp, co
                 qw += ui[v, QW] - ui[v, QACTW]
             if batch:
                 full = (ui[nu, TQW] if tx[k, TX_WRITE] else ui[nu, TQR]) >= qcap
+                # after a move of its cycle it was waiting for that room; DRAMsim3's trace front end hands over at
+                # most one transaction per cycle (TraceBasedCPU::ClockTick)
+                tf = max(tf, ui[nu, MOVED_AT] + 1, g[G_LAST_IN] + 1)
             elif drain:
                 full = (qw if tx[k, TX_WRITE] else qn - qw) >= qcap
             else:
@@ -233,11 +237,12 @@ def advance(until, stop_when_drained, st, tb, qs, bq, nxt, tx, g, heap, comp, co
             for v in range(units):
                 if ui[v, MOVE_DUE] < tm:
                     tm, mu = ui[v, MOVE_DUE], v
-        if tm < tc and tm <= tf:
+        if tm < tc and tm < tf:  # in a cycle: entries, then the command, then the move
             if tm >= until:
                 break
             g[G_NOW] = tm
             ui[mu, MOVE_DUE] = INF
+            ui[mu, MOVED_AT] = tm
             moved = admit(mu, g[G_SEQ], front >= g[G_NTX], tq, qcap, cmdq, qs, bq, open_row, ui)
             g[G_SEQ] += moved
             if moved:
@@ -251,6 +256,7 @@ def advance(until, stop_when_drained, st, tb, qs, bq, nxt, tx, g, heap, comp, co
                 g[G_HEAPN] = heap_pop(heap, g[G_HEAPN])
             u, b, row, col = g[G_NEXT_U], g[G_NEXT_B], g[G_NEXT_R], g[G_NEXT_C]
             is_write = tx[k, TX_WRITE]
+            g[G_LAST_IN] = tf
             if tx[k, TX_FED] == 0:
                 tx[k, TX_ENTER] = tf
             tx[k, TX_FED] += 1
@@ -264,10 +270,10 @@ def advance(until, stop_when_drained, st, tb, qs, bq, nxt, tx, g, heap, comp, co
                 _finish(tx, k, front, tf + 1, comp, g)
                 continue
             g[G_QUEUED] += 1
-            if batch:  # into the transaction queues; what may move goes on to the command queues, decide afresh
+            if batch:  # into the transaction queues (no command queue changes): it may move after this cycle's command
                 push(u, is_write, b, row, col, front, tq, ui)
-                want_move(u, tf + 1, ui)
-                s = -1
+                want_move(u, tf, ui)
+                continue
             else:
                 s = enqueue(u, b, row, col, is_write, front, g[G_SEQ], qs, bq, open_row, ui)
                 g[G_SEQ] += 1

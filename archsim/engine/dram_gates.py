@@ -61,7 +61,7 @@ def core_tables(std: MemoryStandard) -> tuple[np.ndarray, ...]:
     for a, b in moved:
         rank[a, b], unit[a, b] = unit[a, b], 0
     ccdr = t.nCCDR or t.nBL
-    xrank[RD, RD] = xrank[WR, WR] = ccdr
+    xrank[RD, RD], xrank[WR, WR] = ccdr, t.nCCDR_WR or ccdr
     unit[RD, RD] = unit[WR, WR] = t.nBL  # the ranks share the data bus
     if t.activate_scope == "rank":
         unit[WR, RD] = max(0, t.nCWL + t.nBL + (ccdr - t.nBL) - t.nCL)  # other rank: data bus turnaround only

@@ -32,8 +32,8 @@ FAR_PAST = -(1 << 40)
 
 # columns of the per-unit integer state ``ui``
 (FAW_IDX, LAST_CMD, REF_DUE, REF_MASK, QN, WMODE, QW, REF_RANK, NACTIVE, QACT, QACTW, TQR, TQW, DRAIN,
- LAST_Q, MOVE_DUE, REF_SEL) = range(17)
-UI_COLS = 17
+ LAST_Q, MOVE_DUE, REF_SEL, MOVED_AT) = range(18)
+UI_COLS = 18
 
 # entries of the parameter vector ``p``
 (P_BPG, P_NFAW, P_NCL, P_NCWL, P_NBL, P_REF_MODE, P_REF_INTERVAL, P_NBANKS, P_Q, P_W, P_PAGE,
@@ -79,6 +79,7 @@ def new_state(units: int, banks: int, bank_groups: int) -> tuple[np.ndarray, ...
     ui = np.zeros((units, UI_COLS), np.int64)
     ui[:, LAST_CMD] = -1
     ui[:, MOVE_DUE] = 1 << 62  # no transaction move pending (DRAMsim3 queues)
+    ui[:, MOVED_AT] = FAR_PAST  # cycle of the unit's last transaction move (DRAMsim3 queues)
     return bank_next, bg_next, unit_next, open_row, faw, ui
 
 

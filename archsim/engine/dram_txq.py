@@ -14,9 +14,14 @@ Here the per-bank command queues are the core's per-bank request lists (schedule
 scheduler part, :mod:`archsim.engine.dram_sched`), each capped at ``command_queue`` entries,
 and the two transaction queues are ``tq[u, 0]`` (reads) and ``tq[u, 1]`` (writes): rows (bank,
 row, column, transaction id) in arrival order. A unit moves at most one transaction per cycle,
-in mover events of the core (``ui[u, MOVE_DUE]``): a transaction that enters at cycle t may move
-at t + 1 (DRAMsim3's trace front end adds it after the controller's tick), a move allowed by a
-column command at t happens in that cycle, and a moved request's commands start at the next.
+in mover events of the core (``ui[u, MOVE_DUE]``). Within a cycle t the order is DRAMsim3's: queue entries, then the
+command, then the move (``Controller::ClockTick`` issues, then ``ScheduleTransaction``; its trace
+front end adds after the tick, so archsim's cycle t is DRAMsim3's clk t + 1). So a transaction
+entering at t may move at t, a move allowed by a column command at t happens in that cycle, a
+moved request's commands start at t + 1, and an entry that waited for room in a full queue comes
+the cycle after the move that made it (``ui[u, MOVED_AT]``); the front end hands over at most one
+transaction per cycle (``TraceBasedCPU::ClockTick``; with this write policy, all units together).
+An entry changes no command queue, so it does not re-decide the unit's next command.
 Differences from DRAMsim3, by name: its read-after-write check (a drain stops at a write whose
 address a pending read holds) is not modelled (the peer traces are uniform random over the
 whole device); at the end of the requests idle units drain the last 8 or fewer writes (DRAMsim3

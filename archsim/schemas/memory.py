@@ -55,6 +55,7 @@ class DramTiming(StrictModel):
     nRFCpb: PositiveInt | None = Field(None, description="per-bank refresh cycle time (per_bank mode)")
     nRREFD: PositiveInt | None = Field(None, description="REFpb to REFpb/ACT of another bank (per_bank mode)")
     nCCDR: PositiveInt | None = Field(None, description="RD->RD / WR->WR to another rank or stack ID (default nBL)")
+    nCCDR_WR: PositiveInt | None = Field(None, description="WR->WR to another rank or stack ID (default nCCDR)")
     nPPD: PositiveInt | None = Field(None, description="PRE to PRE in one (pseudo-)channel (HBM3 tPPD)")
     nRCDWR: PositiveInt | None = Field(None, description="ACT to WR when it differs from nRCD (HBM, GDDR)")
     nRTW: PositiveInt | None = Field(None, description="RD to WR (default nCL + nBL + 2 - nCWL)")
