@@ -168,3 +168,32 @@ def test_microbench_trace_cli(tmp_path):
     bad.write_text("0x0 READ 0\n0x40 READ\n")
     out = subprocess.run([*cmd, str(bad)], capture_output=True, text=True)
     assert out.returncode == 2 and f"{bad}:2:" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_dramsim3_cycle_order_and_one_entry_per_cycle():
+    """DRAMsim3's front end hands over one transaction per cycle (TraceBasedCPU), so 50 requests all due at cycle 0
+    enter at 0..49 with its queues, together without them; a read entering at t moves at t and is activated at
+    t + 1 (its clk t + 2: added after tick t, moved in tick t + 1)."""
+    std = load_memory_standard("ddr4")
+    addrs = np.random.default_rng(4).integers(0, 1 << 26, 50) * 64
+    trace = Trace("dramsim3", addrs, np.zeros(50, bool), np.zeros(50, np.int64))
+    parts = {"write_policy": "dramsim3", "refresh": "none"}
+    entered = run_trace(std, trace, queue_depth=64, parts=parts).enter_cycles
+    assert (np.sort(entered) == np.arange(50)).all()
+    assert (run_trace(std, trace, queue_depth=64, parts={"refresh": "none"}).enter_cycles == 0).all()
+    one = Trace("dramsim3", addrs[:1], np.zeros(1, bool), np.array([5]))
+    log = run_trace(std, one, queue_depth=32, parts=parts, log_commands=10).stats.controller.command_log
+    assert log[0, 2] == 0 and log[0, 0] == 6
+
+
+def test_dramsim3_ddr4_twin_turnarounds():
+    """The DDR4 twin's RD->WR (DRAMsim3 read_to_write = RL + burst - WL + tRTRS) and rank-to-rank WR->WR (burst)."""
+    from archsim.engine.dram_gates import core_tables
+    from archsim.engine.dram_peer_cases import SETUPS, load_standard
+    from archsim.engine.dram_timing import RD, WR
+
+    std = load_standard(SETUPS[("dramsim3", "ddr4")])
+    _bank, _bg, unit, _rank, xrank = core_tables(std)
+    assert unit[RD, WR] == 11 and xrank[WR, WR] == 4 and xrank[RD, RD] == 5
+    plain = core_tables(load_memory_standard("ddr4"))[4]
+    assert plain[WR, WR] == plain[RD, RD]  # nCCDR_WR unset: nCCDR for both
