@@ -12,7 +12,7 @@ from archsim.cli import flags
 
 # The GPU model's choices, spelled here so `archsim --help` does not import the model
 # (tests/unit/test_cli_flags.py holds them equal to archsim.gpu.predict's).
-ATTENTION_IMPLS = ("triton-flash", "flash2", "cudnn", "naive", "flash-decoding")
+ATTENTION_IMPLS = ("triton-flash", "flash2", "cudnn", "naive", "flash-decoding", "cudnn-bias")
 GEMM_IMPLS = ("cublas", "triton-gemm")
 DTYPES = ("bf16", "fp16", "fp32")
 #: KV splits of flash-decoding: FA2 caps its split count at 128; 1024 leaves room.
@@ -53,7 +53,8 @@ def attention(
     hw: Hw = "h100-sxm",
     impl: Annotated[str, typer.Option(callback=flags.choice(ATTENTION_IMPLS),
                                       help="triton-flash | flash2 (PyTorch SDPA FLASH = FlashAttention-2) | cudnn "
-                                           "| naive | flash-decoding")] = "flash2",
+                                           "| naive | flash-decoding | cudnn-bias (SDPA with an attn_mask: "
+                                           "cuDNN with a bias input)")] = "flash2",
     batch: Annotated[int, typer.Option(help="batch size", **flags.BATCH)] = 1,
     heads: Annotated[int, typer.Option(help="query heads", **flags.HEADS)] = 32,
     kv_heads: Annotated[int | None, typer.Option("--kv-heads", help="key/value heads (default: heads)",
