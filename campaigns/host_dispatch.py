@@ -51,6 +51,7 @@ import time
 
 import torch
 import torch.nn.functional as F
+import wm_micro
 from csv_sink import Sink
 
 BF16 = torch.bfloat16
@@ -164,14 +165,7 @@ def run_ops(sink: Sink, widths: list[int], calls: int) -> None:
             for _ in range(10):
                 fn()
             torch.cuda.synchronize()
-            host, wall = math.inf, math.inf
-            for _ in range(3):
-                t0 = time.perf_counter()
-                for _ in range(calls):
-                    fn()
-                t1 = time.perf_counter()
-                torch.cuda.synchronize()
-                host, wall = min(host, t1 - t0), min(wall, time.perf_counter() - t0)
+            host, wall = wm_micro.best_loop_s(fn, calls)
             sink.row(part="ops", op=op, order="loop", width=w, tokens=t, calls=calls, kernels_per_call=kpc,
                      host_us_per_call=host / calls * 1e6, wall_us_per_call=wall / calls * 1e6)
         # mixed order: every op once per round (excluding the sync), per-op host cost

@@ -64,20 +64,10 @@ def host_micro(out: str, log) -> None:
                 for _ in range(3):
                     call()
                 torch.cuda.synchronize()
-                hosts, walls = [], []
-                for _ in range(reps):
-                    torch.cuda.synchronize()
-                    t0 = time.perf_counter()
-                    call()
-                    t1 = time.perf_counter()
-                    torch.cuda.synchronize()
-                    hosts.append(t1 - t0)
-                    walls.append(time.perf_counter() - t0)
-                hosts.sort()
-                walls.sort()
+                host_s, wall_s = wm_micro.median_call_s(call, reps)
                 sink.row(op=f"model:plain:{phase}:L{layers}", mode="eager", calls=reps,
                          kernels_per_call=12 + 37 * layers,  # the profiler's count in h200-wm-host-2026-12-01.csv
-                         host_us_per_call=hosts[reps // 2] * 1e6, wall_us_per_call=walls[reps // 2] * 1e6,
+                         host_us_per_call=host_s * 1e6, wall_us_per_call=wall_s * 1e6,
                          gpu_us_per_call="", graph_nodes="")
     log("host microbenchmarks done")
 

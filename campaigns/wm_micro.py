@@ -32,6 +32,36 @@ import torch.nn.functional as F
 import wm_trace
 from torch.profiler import ProfilerActivity, profile, record_function
 
+
+def best_loop_s(fn: Callable[[], object], calls: int, trials: int = 3) -> tuple[float, float]:
+    """Best of ``trials`` loops of ``calls`` back-to-back calls (warm-up is the caller's): (host s, wall s) of
+    the loop, host = until the last call returns (enqueue), wall = until the GPU queue has drained."""
+    host, wall = math.inf, math.inf
+    for _ in range(trials):
+        t0 = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        t1 = time.perf_counter()
+        torch.cuda.synchronize()
+        host, wall = min(host, t1 - t0), min(wall, time.perf_counter() - t0)
+    return host, wall
+
+
+def median_call_s(call: Callable[[], object], reps: int) -> tuple[float, float]:
+    """Medians over ``reps`` synchronised single calls (warm-up is the caller's): (host s, wall s) per call."""
+    hosts, walls = [], []
+    for _ in range(reps):
+        torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        call()
+        t1 = time.perf_counter()
+        torch.cuda.synchronize()
+        hosts.append(t1 - t0)
+        walls.append(time.perf_counter() - t0)
+    hosts.sort()
+    walls.sort()
+    return hosts[reps // 2], walls[reps // 2]
+
 BF16, F32 = torch.bfloat16, torch.float32
 SIZES = [4 << 10, 16 << 10, 64 << 10, 256 << 10, 1 << 20, 4 << 20, 16 << 20, 64 << 20, 256 << 20, 1 << 30]
 GLUE_FIELDS = ["op", "mode", "dtype", "size_bytes", "elements", "rows", "cols", "bytes_read", "bytes_written",
@@ -191,15 +221,7 @@ def run_host(sink, log, calls: int = 400) -> None:
         for _ in range(20):
             fn()
         torch.cuda.synchronize()
-        best_host, best_wall = math.inf, math.inf
-        for _ in range(3):
-            t0 = time.perf_counter()
-            for _ in range(calls):
-                fn()
-            t1 = time.perf_counter()
-            torch.cuda.synchronize()
-            t2 = time.perf_counter()
-            best_host, best_wall = min(best_host, t1 - t0), min(best_wall, t2 - t0)
+        best_host, best_wall = best_loop_s(fn, calls)
         sink.row(op=op, mode="eager", calls=calls, kernels_per_call=kpc, host_us_per_call=best_host / calls * 1e6,
                  wall_us_per_call=best_wall / calls * 1e6, gpu_us_per_call="", graph_nodes="")
         if kpc == 0:
@@ -365,20 +387,10 @@ def run_host_models(sink, log, reps: int = 30) -> None:
                             call()
                             torch.cuda.synchronize()
                         kpc = len(wm_trace.kernels_of(prof))
-                        hosts, walls = [], []
-                        for _ in range(reps):
-                            torch.cuda.synchronize()
-                            t0 = time.perf_counter()
-                            call()
-                            t1 = time.perf_counter()
-                            torch.cuda.synchronize()
-                            hosts.append(t1 - t0)
-                            walls.append(time.perf_counter() - t0)
-                        hosts.sort()
-                        walls.sort()
+                        host_s, wall_s = median_call_s(call, reps)
                         op = f"model:{impl}:{phase}:L{layers}"
                         sink.row(op=op, mode="eager", calls=reps, kernels_per_call=kpc,
-                                 host_us_per_call=hosts[reps // 2] * 1e6, wall_us_per_call=walls[reps // 2] * 1e6,
+                                 host_us_per_call=host_s * 1e6, wall_us_per_call=wall_s * 1e6,
                                  gpu_us_per_call="", graph_nodes="")
                         s = torch.cuda.Stream()
                         s.wait_stream(torch.cuda.current_stream())
