@@ -49,6 +49,7 @@ import subprocess
 import sys
 import time
 
+import baselines_gpu
 import torch
 import torch.nn.functional as F
 import wm_micro
@@ -216,15 +217,8 @@ def _plain(width: int, layers: int, phase: str):
 
 
 def gpt2_model(hidden: int, layers: int, heads: int, impl: str):
-    from transformers import GPT2Config, GPT2LMHeadModel
-    cfg = GPT2Config(n_embd=hidden, n_layer=layers, n_head=heads, vocab_size=50257, n_positions=1024)
-    with torch.device("cuda"):
-        try:
-            model = GPT2LMHeadModel._from_config(cfg, attn_implementation=impl)
-        except TypeError:
-            cfg._attn_implementation = impl
-            model = GPT2LMHeadModel(cfg)
-    return model.to(torch.float16).eval()
+    """Random-weight fp16 HF GPT-2 (``baselines_gpu.gpt2_model``: the same construction as the baseline runs)."""
+    return baselines_gpu.gpt2_model(hidden, layers, heads, impl, torch.float16)
 
 
 def _gpt2_decode(width: int, layers: int):
