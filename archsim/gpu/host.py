@@ -64,9 +64,10 @@ class HostModel:
     #: per-kernel host cost in a model's mixed operator order / in a tight loop (1.0: loop costs as measured)
     mixed_factor: float = 1.0
 
-    def eager_host_s(self, stack: str, phase: str, layers: int, categories: list[str]) -> float:
-        """Host time of one eager step: per-layer calibration if the stack has one, else per kernel."""
-        if (stack, phase) in self.stack_layer:
+    def eager_host_s(self, stack: str | None, phase: str, layers: int, categories: list[str]) -> float:
+        """Host time of one eager step: per-layer calibration if the stack has one (``stack`` None: code
+        without one), else per kernel."""
+        if stack is not None and (stack, phase) in self.stack_layer:
             fixed, per_layer = self.stack_layer[(stack, phase)]
             return fixed + layers * per_layer
         return self.mixed_factor * sum(self.per_kernel[KIND_OF_CATEGORY[c]] for c in categories)

@@ -128,14 +128,10 @@ def mini_llama_sequence(layers: int, step: Step, hidden: int = 4096, heads: int 
     return layer * layers
 
 
-MINI_LLAMA_STACK = "power-minillama"
-"""Host-model key of ``campaigns/power.py:MiniLlama``: no per-layer calibration exists for it, so eager
-dispatch is priced per kernel (:meth:`archsim.gpu.host.HostModel.eager_host_s`)."""
-
-
 def predict_sequence(seq: list[KernelItem], host_mode: str, cal: DeviceCalibration, pricer: EnergyPricer,
-                     stack: str, phase: str, layers: int) -> dict:
-    """Wall time, GPU time and board energy of one step made of ``seq`` (launch order)."""
+                     stack: str | None, phase: str, layers: int) -> dict:
+    """Wall time, GPU time and board energy of one step made of ``seq`` (launch order); ``stack`` names the
+    per-layer host calibration, None for code without one (eager dispatch priced per kernel)."""
     from archsim.gpu.host import eager_wall_s, graph_wall_s
     priced = [pricer(it) for it in seq]
     times = [t for t, _ in priced]
@@ -198,8 +194,8 @@ def validate_power_csv(path: str | Path, cal: DeviceCalibration) -> list[dict]:
             host = {"graph": "cuda-graph"}.get(r["mode"], r["mode"])
             # MiniLlama is its own code path (no profiler scopes, no sdpa_kernel context, plain tensors), not
             # the whole-model campaign's PlainLlama whose per-layer host line is calibrated: its host time is
-            # the per-kernel dispatch model (a stack key with no per-layer line), nothing fitted to these rows.
-            pred = predict_sequence(seq, host, cal, pricer, MINI_LLAMA_STACK, step.phase, int(r["layers"]))
+            # the per-kernel dispatch model (stack None: no per-layer line), nothing fitted to these rows.
+            pred = predict_sequence(seq, host, cal, pricer, None, step.phase, int(r["layers"]))
             ref = graph_step.get(step.batch)
             host_bound = r["mode"] == "eager" and ref is not None and step_s > HOST_BOUND_RATIO * ref
             regime = "host" if host_bound else ("compute" if step.phase == "prefill" else "memory")
