@@ -141,6 +141,7 @@ class Result:
                 row[csv_cell(f"energy_{part.replace(':', '_')}_j")] = e
             if iv is not None:  # empty cells (not NaN) where the operator has no validated interval
                 row["interval_status"], row["interval_cell"] = csv_cell(iv["status"]), csv_cell(iv["cell"])
+                row["time_s_calibrated"] = iv.get("time_s_calibrated")  # model x cell median measured/modeled
                 for level in ("p80", "p95"):
                     lo_hi = iv.get(f"time_s_{level}")
                     row[f"time_s_{level}_lo"], row[f"time_s_{level}_hi"] = lo_hi if lo_hi else (None, None)

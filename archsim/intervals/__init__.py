@@ -5,7 +5,8 @@ Map of the package (each line runs as written):
     from archsim.intervals import for_prediction, attach_intervals, regenerate
     from archsim.intervals.report import reproduce
     from archsim.gpu.predict import predict_gemm
-    for_prediction(predict_gemm("h100-sxm", m=4096, n=4096, k=4096))   # {"interval_s": {"p80": [lo, hi], ...}}
+    for_prediction(predict_gemm("h100-sxm", m=4096, n=4096, k=4096))   # {"latency_s_calibrated": s,
+                                                                       #  "latency_s_p80": [lo, hi], ...}
     regenerate()                       # refit archsim/data/intervals.json from the validation campaigns
     reproduce(Path("reports"))         # ... and write reports/prediction-intervals.md (coverage per cell)
 
@@ -13,6 +14,9 @@ Map of the package (each line runs as written):
 - :mod:`.sources`: validation residuals from ``archsim/data/measurements/<device>/`` (never calibration data):
   kernel campaigns here, whole-model category times in :mod:`.whole_model`, whole-model steps in :mod:`.steps`;
 - :mod:`.tables`: cells (device x kernel family x bound regime x size class), fallback chain, the JSON file;
+- :mod:`.estimate`: one interval as data — the modeled time, the calibrated time (modeled x the cell's median
+  measured/modeled, always inside the interval) and the conformal bounds; sums of cells;
+- :mod:`.display`: the one way they are printed (``archsim run``, report.html);
 - :mod:`.attach`: intervals on a prediction, on every operator of a Result and on their sums;
   :func:`.steps.for_stack` on an ``archsim stack`` prediction (GPU-busy and wall time per phase);
 - :mod:`.coverage` / :mod:`.report`: held-out coverage and ``reports/prediction-intervals.md``.
@@ -29,10 +33,10 @@ from archsim.intervals.attach import (
     attach_intervals,
     for_prediction,
     op_columns,
-    sum_intervals,
     sweep_columns,
 )
+from archsim.intervals.estimate import Estimate, from_lookup, from_sum
 from archsim.intervals.tables import TABLES_PATH, Tables, default_tables, regenerate
 
-__all__ = ["CORRELATION", "TABLES_PATH", "Tables", "attach_intervals", "default_tables", "for_prediction",
-           "op_columns", "regenerate", "sum_intervals", "sweep_columns"]
+__all__ = ["CORRELATION", "TABLES_PATH", "Estimate", "Tables", "attach_intervals", "default_tables",
+           "for_prediction", "from_lookup", "from_sum", "op_columns", "regenerate", "sweep_columns"]

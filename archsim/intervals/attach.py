@@ -1,17 +1,17 @@
 """Intervals on predictions: one kernel (``archsim predict``), every operator of a Result, their sums.
 
-One operator: its cell's ratio interval times its modeled seconds.
+Each carries an :class:`archsim.intervals.estimate.Estimate`: the modeled time, the calibrated time
+(modeled x the cell's median measured/modeled) and the conformal intervals, which always contain the
+calibrated time. One operator: its cell's ratios times its modeled seconds.
 
 A sum of operators (a Result total, a phase): the residual of a cell is treated as ONE shared
 calibration error — fully correlated inside a cell (every GEMM of one kernel, bound and size
 class is off by the same factor, so their interval widths add linearly) and independent across
-cells. Per cell ``c`` with modeled total ``T_c``: centre ``C_c = T_c * exp(m_c)``, low/high
-deviations ``C_c - T_c * lo_c`` and ``T_c * hi_c - C_c``. Total: centre ``sum C_c``, and the
-deviations at the same level added in quadrature (root-sum-square: exact for normal cell errors,
-an approximation otherwise). Cells are not truly independent — one miscalibrated HBM bandwidth
-moves every memory-bound cell — so a sum over many cells is, if anything, too narrow; the
-per-cell intervals are the honest figures. Unvalidated operators (not costed by the validated
-GPU model) enter the total at their point value and are named.
+cells (:func:`archsim.intervals.estimate.from_sum`: deviations from the calibrated value added in
+quadrature — exact for normal cell errors, an approximation otherwise). Cells are not truly
+independent — one miscalibrated HBM bandwidth moves every memory-bound cell — so a sum over many
+cells is, if anything, too narrow; the per-cell intervals are the honest figures. Unvalidated
+operators (not costed by the validated GPU model) enter the total at their modeled value and are named.
 """
 
 from __future__ import annotations
@@ -21,25 +21,14 @@ import re
 from typing import Any
 
 from archsim.intervals.conformal import LEVELS
+from archsim.intervals.estimate import Estimate, from_lookup, from_sum
 from archsim.intervals.sources import regime, size_class
 from archsim.intervals.tables import Lookup, Query, Tables, default_tables
 
 #: The model the residuals belong to (a Result from another backend is unvalidated).
 VALIDATED_BACKEND = "gpu"
 CORRELATION = ("fully correlated within a cell (shared calibration error), independent across cells "
-               "(deviations added in quadrature); unvalidated operators at their point value")
-
-
-def interval_s(lk: Lookup, modeled_s: float) -> dict[str, list[float]] | None:
-    """``{"p80": [lo, hi], "p95": [lo, hi]}`` seconds for a prediction of ``modeled_s``, or None."""
-    if lk.fit is None:
-        return None
-    out = {}
-    for name in LEVELS:
-        iv = lk.fit.ratio_interval(name)
-        if iv is not None:
-            out[name] = [modeled_s * iv[0], modeled_s * iv[1]]
-    return out
+               "(deviations added in quadrature); unvalidated operators at their modeled value")
 
 
 def validated_on(lk: Lookup, reason: str | None = None) -> dict[str, Any]:
@@ -67,13 +56,17 @@ def _resolve(tables: Tables, device: str, q: Query) -> tuple[Lookup, str | None]
 
 
 def for_prediction(pred: Any, tables: Tables | None = None) -> dict[str, Any]:
-    """``interval_s`` and ``validated_on`` for a :class:`archsim.gpu.predict.Prediction`."""
+    """``latency_s_calibrated``, ``latency_s_p80``, ``latency_s_p95`` (see :meth:`Estimate.fields`),
+    ``validated_on`` (the cell) and ``calibrated_on`` (:func:`calibrated_on`) for a
+    :class:`archsim.gpu.predict.Prediction` (whose own ``latency_s`` is the modeled time)."""
     tables = tables or default_tables()
     group, impl = pred.kernel.split("/", 1)
     family = "gemm" if group == "gemm" else pred.family
     q = Query(kernel=f"{family}/{impl}", family=family, regime=regime(pred.bound), size=size_class(pred.latency_s))
     lk, reason = _resolve(tables, pred.hardware, q)
-    return {"interval_s": interval_s(lk, pred.latency_s), "validated_on": validated_on(lk, reason)}
+    est = from_lookup(lk, pred.latency_s)
+    return {**est.fields("latency_s"), "validated_on": validated_on(lk, reason),
+            "calibrated_on": calibrated_on(tables, lk.device, est, reason)}
 
 
 #: Operator kinds the GPU backend costs as streaming kernels (archsim.gpu.backend: Softmax and the
@@ -118,35 +111,6 @@ def op_category(kind: str, phase: str) -> str | None:
     return kind if kind in ("norm", "elementwise") else None
 
 
-def sum_intervals(items: list[tuple[float, Lookup]]) -> dict[str, Any]:
-    """Interval of a sum of ``(modeled seconds, lookup)`` terms (see the module docstring)."""
-    by_cell: dict[str, tuple[float, Lookup]] = {}
-    unvalidated = fallback = 0.0
-    for t, lk in items:
-        if lk.fit is None or lk.cell is None:
-            unvalidated += t
-            continue
-        if lk.status == "fallback":
-            fallback += t
-        prev = by_cell.get(lk.cell, (0.0, lk))[0]
-        by_cell[lk.cell] = (prev + t, lk)
-    total = sum(t for t, _ in items)
-    center = unvalidated + sum(t * math.exp(lk.fit.center_log) for t, lk in by_cell.values() if lk.fit)
-    out: dict[str, Any] = {"modeled_s": total, "center_s": center, "cells": len(by_cell),
-                           "unvalidated_s": unvalidated, "fallback_s": fallback}
-    for name in LEVELS:
-        below = above = 0.0
-        for t, lk in by_cell.values():
-            iv = lk.fit.ratio_interval(name) if lk.fit else None
-            if iv is None:
-                continue
-            c = t * math.exp(lk.fit.center_log) if lk.fit else t
-            below += (c - t * iv[0]) ** 2
-            above += (t * iv[1] - c) ** 2
-        out[name] = [center - math.sqrt(below), center + math.sqrt(above)] if by_cell else None
-    return out
-
-
 def result_device(hardware: str) -> str:
     """The device preset whose cells apply: ``hardware`` itself, or ``D`` of a parallel run's ``"NODE (D xN)"``."""
     m = re.fullmatch(r".+ \((\S+) x\d+\)", hardware)
@@ -156,11 +120,13 @@ def result_device(hardware: str) -> str:
 def attach_intervals(result: Any, tables: Tables | None = None) -> dict[str, Any]:
     """Compute intervals for every operator, each phase and the total of ``result``; set ``result.intervals``.
 
-    Returns the same dict: ``{"device", "backend", "data", "correlation", "ops": [...], "phases": {...},
-    "total": {...}}``; a total's ``status``: ``validated`` (every operator in its finest cell),
-    ``fallback`` (some in coarser cells), ``partial`` (some unvalidated, at their point value) or
-    ``unvalidated`` (no interval); ``ops[i]`` belongs to ``result.ops[i]`` (per-execution ``time_s_p80`` etc.,
-    ``total_time_s_p80`` for all ``count`` executions, cell, status, fallback).
+    Returns the same dict: ``{"device", "backend", "data", "correlation", "method", "ops": [...],
+    "phases": {...}, "total": {...}, "calibrated_on": {...}, "unvalidated_ops": [...]}``.
+    ``total`` and each phase: ``latency_s`` (modeled), ``latency_s_calibrated``, ``latency_s_p80`` /
+    ``latency_s_p95`` (``[lo, hi]``), ``status`` (:class:`archsim.intervals.estimate.Estimate`), ``cells``
+    (how many), ``fallback_s``, ``unvalidated_s``. ``ops[i]`` belongs to ``result.ops[i]``: per execution
+    ``time_s_calibrated`` / ``time_s_p80`` ..., for all ``count`` executions ``total_time_s_calibrated`` ...,
+    and cell, n, status, fallback. ``calibrated_on``: :func:`calibrated_on` of the total.
     """
     tables = tables or default_tables()
     device = result_device(result.hardware)
@@ -179,40 +145,53 @@ def attach_intervals(result: Any, tables: Tables | None = None) -> dict[str, Any
             lk, why = _unvalidated(device, "all", why)
         else:
             lk, why = _resolve(tables, device, q)
-        iv, total_iv = interval_s(lk, o.time_s), interval_s(lk, o.total_time_s)
         row: dict[str, Any] = {"name": o.name, "phase": o.phase, **validated_on(lk, why)}
         row.pop("data")
-        for name in LEVELS:
-            row[f"time_s_{name}"] = iv.get(name) if iv else None
-            row[f"total_time_s_{name}"] = total_iv.get(name) if total_iv else None
+        row.update(from_lookup(lk, o.time_s).fields("time_s"))
+        row.update(from_lookup(lk, o.total_time_s).fields("total_time_s"))
         ops.append(row)
         terms.append((o.total_time_s, lk))
         by_phase.setdefault(o.phase, []).append((o.total_time_s, lk))
-    data = list(tables.data_files(device))
-    out = {"device": device, "backend": result.backend, "data": data, "correlation": CORRELATION,
-           "method": tables.raw.get("method"), "ops": ops,
-           "phases": {p: _total(t, "latency_s") for p, t in by_phase.items()},
-           "total": _total(terms, "latency_s"),
+    total = from_sum(terms)
+    why_none = backend_reason or (_resolve(tables, device, Query(None, None, "", ""))[1] if device not in
+                                  tables.devices() else "no operator is costed by the validated GPU model")
+    out = {"device": device, "backend": result.backend, "data": list(tables.data_files(device)),
+           "correlation": CORRELATION, "method": tables.raw.get("method"), "ops": ops,
+           "phases": {p: sum_fields(from_sum(t), "latency_s") for p, t in by_phase.items()},
+           "total": sum_fields(total, "latency_s"), "calibrated_on": calibrated_on(tables, device, total, why_none),
            "unvalidated_ops": sorted({r["name"] for r in ops if r["status"] == "unvalidated"})}
     result.intervals = out
     return out
 
 
-def _total(terms: list[tuple[float, Lookup]], prefix: str) -> dict[str, Any]:
-    s = sum_intervals(terms)
-    out = {f"{prefix}_{name}": s[name] for name in LEVELS}
-    status = "unvalidated" if s["cells"] == 0 else "partial" if s["unvalidated_s"] > 0 else \
-        "fallback" if s["fallback_s"] > 0 else "validated"
-    out.update({"center_s": s["center_s"], "unvalidated_s": s["unvalidated_s"], "fallback_s": s["fallback_s"],
-                "cells": s["cells"], "status": status})
-    return out
+def sum_fields(est: Estimate, quantity: str) -> dict[str, Any]:
+    """A sum's record: ``Q`` (modeled), ``Q_calibrated``, ``Q_p80``, ``Q_p95``, status, cells (how many),
+    fallback_s, unvalidated_s."""
+    return {quantity: est.modeled_s, **est.fields(quantity), "status": est.status, "cells": len(est.cells),
+            "fallback_s": est.fallback_s, "unvalidated_s": est.unvalidated_s}
+
+
+def calibrated_on(tables: Tables, device: str, est: Estimate, reason: str | None = None) -> dict[str, Any]:
+    """What an estimate was calibrated on: the device, the kinds of validation data its cells hold, their files,
+    and the held-out coverage of those kinds (leave one shape family out, from the tables; None in tables
+    fitted before it was recorded); ``reason`` (kept only when the estimate is unvalidated): why it has none."""
+    from archsim.intervals.sources import cell_kind
+    kinds = sorted({cell_kind(c) for c in est.cells})
+    held = tables.held_out(device)
+    return {"device": device, "data_kinds": kinds, "cells": list(est.cells),
+            "data": list(dict.fromkeys(f for k in kinds for f in tables.data_files(device, k))),
+            "held_out_scheme": held["scheme"] if held else None,
+            "held_out_coverage": {k: held["by_kind"].get(k) for k in kinds} if held else None,
+            "reason": reason if est.status == "unvalidated" else None}
 
 
 def op_columns(intervals: dict[str, Any]) -> list[dict[str, Any]]:
     """Flat per-operator columns (for ``ops.csv`` / ``Result.rows()``), in ``result.ops`` order."""
     cols = []
     for r in intervals["ops"]:
-        row: dict[str, Any] = {"interval_status": r["status"], "interval_cell": r["cell"], "interval_n": r["n"]}
+        row: dict[str, Any] = {"interval_status": r["status"], "interval_cell": r["cell"], "interval_n": r["n"],
+                               "time_s_calibrated": r["time_s_calibrated"] if r["time_s_calibrated"] is not None
+                               else math.nan}
         for name in LEVELS:
             iv = r[f"time_s_{name}"]
             row[f"time_s_{name}_lo"], row[f"time_s_{name}_hi"] = iv if iv else (math.nan, math.nan)
@@ -221,10 +200,13 @@ def op_columns(intervals: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def sweep_columns(result: Any, tables: Tables | None = None) -> dict[str, Any]:
-    """Flat columns of the total for one sweep point: ``latency_s_p80_lo`` ... ``interval_status``."""
+    """Flat columns of the total for one sweep point: ``latency_s_calibrated``, ``latency_s_p80_lo`` ...
+    ``interval_status`` (NaN where unvalidated; ``latency_s`` itself is the sweep's modeled column)."""
     iv = getattr(result, "intervals", None) or attach_intervals(result, tables)
     total = iv["total"]
-    row: dict[str, Any] = {"interval_status": total["status"], "interval_unvalidated_s": total["unvalidated_s"]}
+    calibrated = total["latency_s_calibrated"]
+    row: dict[str, Any] = {"interval_status": total["status"], "interval_unvalidated_s": total["unvalidated_s"],
+                           "latency_s_calibrated": math.nan if calibrated is None else calibrated}
     for name in LEVELS:
         lo_hi = total[f"latency_s_{name}"]
         row[f"latency_s_{name}_lo"], row[f"latency_s_{name}_hi"] = lo_hi if lo_hi else (math.nan, math.nan)

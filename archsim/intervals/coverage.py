@@ -114,3 +114,16 @@ def by(outcomes: list[Outcome], key) -> dict[str, dict]:
 def within_target(cov: dict, points: float = 0.05) -> bool:
     """Observed coverage of every level within ``points`` of nominal (the issue's target: 5 points)."""
     return all(cov[name] is not None and abs(cov[name] - lv) <= points + 1e-9 for name, lv in LEVELS.items())
+
+
+#: The scheme whose coverage the tables record and every printed interval quotes.
+HEADLINE_SCHEME = "shape_family"
+HEADLINE_TEXT = "leave one shape family out"
+
+
+def held_out_coverage(points: list[Point]) -> dict:
+    """Coverage of one device's residuals under :data:`HEADLINE_SCHEME`, overall and per kind of validation data
+    (:attr:`archsim.intervals.sources.Point.data_kind`): ``{"scheme", "all": coverage, "by_kind": {kind:
+    coverage}}`` (:func:`coverage`)."""
+    outcomes = run_scheme(points, HEADLINE_SCHEME)
+    return {"scheme": HEADLINE_TEXT, "all": coverage(outcomes), "by_kind": by(outcomes, lambda o: o.point.data_kind)}

@@ -15,7 +15,7 @@ from pathlib import Path
 from archsim.intervals.attach import CORRELATION
 from archsim.intervals.conformal import LEVELS, CellFit
 from archsim.intervals.coverage import SCHEMES, Outcome, by, run_scheme, within_target
-from archsim.intervals.sources import SIZE_EDGES_S, Point, load_points
+from archsim.intervals.sources import KERNELS, SIZE_EDGES_S, Point, load_points
 from archsim.intervals.tables import (
     MIN_POINTS,
     TABLES_PATH,
@@ -89,13 +89,6 @@ def _method_section() -> list[str]:
             f"- Sums of operators: {CORRELATION}.", ""]
 
 
-def source_kind(p: Point) -> str:
-    """Which kind of validation data a residual is (for the breakdown tables)."""
-    if p.family.startswith("step/"):
-        return "whole-model steps (archsim stack)"
-    return "whole-model categories" if "-whole-" in p.source else "kernel campaigns"
-
-
 def _coverage_section(results: dict[str, list[Outcome]]) -> list[str]:
     out = ["## Coverage on held-out measurements", "",
            "Target: observed coverage within 5 points of nominal per device (80% intervals cover 75-85%, 95% "
@@ -112,7 +105,7 @@ def _coverage_section(results: dict[str, list[Outcome]]) -> list[str]:
             "By kind of validation data (leave one shape family out):", "",
             "| device | data | held out | 80% covered | 95% covered | median 80% half-width |",
             "|---|---|---:|---:|---:|---:|"]
-    for key, cov in by(results["shape_family"], lambda o: f"{o.point.device}|{source_kind(o.point)}").items():
+    for key, cov in by(results["shape_family"], lambda o: f"{o.point.device}|{o.point.data_kind}").items():
         dev, kind = key.split("|")
         out.append(f"| {dev} | {kind} | {cov['n']} | {_pct(cov['p80'])} | {_pct(cov['p95'])} | "
                    f"{_pct(cov['median_half_width_p80'])} |")
@@ -177,23 +170,25 @@ def _example_section(tables: dict, tables_path: Path) -> list[str]:
 
     fitted = Tables(tables, tables_path)
     out = [f"## Example: `{DEFAULT_WORKLOAD}` (the default `archsim run`) with intervals", "",
-           "| device | part | modeled (s) | centre (s) | 80% interval (s) | 95% interval (s) | cells | time in "
+           "| device | part | modeled (s) | calibrated (s) | 80% interval (s) | 95% interval (s) | cells | time in "
            "fallback cells | status |", "|---|---|---:|---:|---:|---:|---:|---:|---|"]
     for dev in tables["devices"]:
         res = archsim.simulate(DEFAULT_WORKLOAD, dev)
         iv = attach_intervals(res, fitted)
-        modeled = {"total": res.latency_s, **{p: v["latency_s"] for p, v in res.by_phase().items()}}
         for part, t in [("total", iv["total"]), *iv["phases"].items()]:
             lo80, hi80 = t["latency_s_p80"] or (math.nan, math.nan)
             lo95, hi95 = t["latency_s_p95"] or (math.nan, math.nan)
-            out.append(f"| {dev} | {part} | {modeled[part]:.4g} | {t['center_s']:.4g} | [{lo80:.4g}, {hi80:.4g}] | "
-                       f"[{lo95:.4g}, {hi95:.4g}] | {t['cells']} | {_pct(t['fallback_s'] / modeled[part])} | "
+            calibrated = math.nan if t["latency_s_calibrated"] is None else t["latency_s_calibrated"]
+            out.append(f"| {dev} | {part} | {t['latency_s']:.4g} | {calibrated:.4g} | [{lo80:.4g}, {hi80:.4g}] | "
+                       f"[{lo95:.4g}, {hi95:.4g}] | {t['cells']} | {_pct(t['fallback_s'] / t['latency_s'])} | "
                        f"{t['status']} |")
     statuses: dict[str, int] = {}
     for row in iv["ops"]:
         statuses[row["status"]] = statuses.get(row["status"], 0) + 1
-    out += ["", f"Operators of the last device by status: {statuses}. The centre is the modeled time times each "
-            "cell's median measured/modeled ratio; the point prediction itself is not moved.", ""]
+    out += ["", f"Operators of the last device by status: {statuses}. Calibrated = the modeled time times each "
+            "cell's median measured/modeled ratio, summed over cells: the centre the intervals are built around, so "
+            "it always lies inside them; the modeled time need not (a cell whose residuals are all above 1 puts the "
+            "interval above the model). `archsim run` prints all three.", ""]
     return out
 
 
@@ -207,7 +202,7 @@ def _whole_model_section(points: list[Point], data: dict[str, list[dict]]) -> li
     from archsim.intervals.tables import Tables
     from archsim.intervals.whole_model import total_checks
 
-    kernel_points = [p for p in points if source_kind(p) == "kernel campaigns"]
+    kernel_points = [p for p in points if p.data_kind == KERNELS]
     fitted = Tables(build_tables(kernel_points, data), None)
     out = ["## Whole models: do summed kernel intervals cover the measured GPU time?", "",
            "Tables fit on the kernel campaigns only (no whole-model residual), summed over each whole-model case "
@@ -257,9 +252,11 @@ def write_report(points: list[Point], tables: dict, path: Path, tables_path: Pat
              "Regenerate (re-predicts every validation measurement, refits `archsim/data/intervals.json`, "
              "rewrites this file): `archsim reproduce intervals` — in Python "
              "`archsim.intervals.report.reproduce(Path('reports'))`.", "",
-             "`archsim predict` prints `interval_s: {p80: [lo, hi], p95: [lo, hi]}` and `validated_on: {device, n, "
-             "cell, status, data}` from these tables; `archsim.intervals.attach_intervals(result)` puts them on "
-             "every operator, phase and total of a Result.", ""]
+             "`archsim predict` prints `latency_s` (the model), `latency_s_calibrated` (model x the cell's median "
+             "measured/modeled), `latency_s_p80` / `latency_s_p95` (`[lo, hi]`), `validated_on: {device, n, cell, "
+             "status, data}` and `calibrated_on` (data kinds, files, held-out coverage) from these tables; "
+             "`archsim.intervals.attach_intervals(result)` puts the same on every operator, phase and total of a "
+             "Result, and `archsim run` prints them.", ""]
     head = by(results["shape_family"], lambda o: o.point.device)
     lines += ["**Headline** (leave one shape family out, the question \"a shape nobody measured\"): " + "; ".join(
         f"{dev}: 80% intervals cover {_pct(c['p80'])}, 95% cover {_pct(c['p95'])} of {c['n']} held-out residuals "

@@ -30,6 +30,15 @@ PRESET_OF_FOLDER = {"h100": "h100-sxm", "h200": "h200"}
 SIZE_EDGES_S = (50e-6, 1e-3)
 SIZE_NAMES = ("small", "medium", "large")
 
+#: The kinds of validation data; each fills its own cells (category residuals only ``op=`` cells,
+#: step residuals only ``step/`` cells, kernel residuals the rest), so a cell's key names its kind.
+KERNELS, CATEGORIES, STEPS = "kernel campaigns", "whole-model categories", "whole-model steps (archsim stack)"
+#: The ``kind`` a source writes on its data records, and the kind of data it is.
+RECORD_KINDS = {"kernel validation campaign": KERNELS,
+                "whole-model campaign (profiler kernel time per category)": CATEGORIES,
+                "whole-model campaign (GPU-busy and wall time per step, archsim.gpu.wholemodel)": STEPS}
+RECORD_KIND_OF = {v: k for k, v in RECORD_KINDS.items()}
+
 
 def size_class(modeled_s: float) -> str:
     """``small`` (< 50 us), ``medium`` (50 us - 1 ms) or ``large`` (>= 1 ms) by modeled seconds."""
@@ -56,6 +65,11 @@ def regime(bound: str) -> str:
     return head
 
 
+def cell_kind(cell: str) -> str:
+    """The kind of validation data a cell key holds (see :data:`KERNELS`)."""
+    return STEPS if "step/" in cell else CATEGORIES if cell.startswith("op=") else KERNELS
+
+
 @dataclass(frozen=True)
 class Point:
     """One validation residual. ``ratio`` = measured / modeled seconds.
@@ -75,6 +89,11 @@ class Point:
     groups: dict[str, str] = field(default_factory=dict)
     spread: float = 1.0  # the measurement's p80/p20 (archsim.gpu.compare.NOISY_SPREAD marks a noisy one)
     op: str = ""  # whole-model category residuals: the operator kind they stand for (attach.op_category)
+
+    @property
+    def data_kind(self) -> str:
+        """:data:`KERNELS`, :data:`CATEGORIES` or :data:`STEPS`."""
+        return STEPS if self.family.startswith("step/") else CATEGORIES if self.op else KERNELS
 
 
 def _sha256(path: Path) -> str:
@@ -141,7 +160,7 @@ def kernel_campaign(device_dir: Path, preset: str) -> tuple[list[Point], list[di
         rel = csv_path.relative_to(DATA_DIR).as_posix()
         rows, skipped = compare(csv_path, preset)
         meta = _meta_for(csv_path)
-        records.append({"file": rel, "sha256": _sha256(csv_path), "kind": "kernel validation campaign",
+        records.append({"file": rel, "sha256": _sha256(csv_path), "kind": RECORD_KIND_OF[KERNELS],
                         "rows_used": len(rows), "rows_skipped": len(skipped),
                         "rows_noisy": sum(r["spread"] > NOISY_SPREAD for r in rows),
                         "meta": meta.get("file"), "device_name": meta.get("device_name"),

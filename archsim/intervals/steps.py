@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from archsim.data import DATA_DIR
-from archsim.intervals.attach import interval_s, sum_intervals, validated_on
-from archsim.intervals.conformal import LEVELS
-from archsim.intervals.sources import Point, size_class
+from archsim.intervals.attach import validated_on
+from archsim.intervals.estimate import from_lookup, from_sum
+from archsim.intervals.sources import RECORD_KIND_OF, STEPS, Point, cell_kind, size_class
 from archsim.intervals.tables import Lookup, Query, Tables, default_tables
 
 
@@ -72,37 +72,56 @@ def whole_model_steps(device_dir: Path, preset: str) -> tuple[list[Point], list[
                                                              f"c{r['context']} gpu", "shape_family": family,
                                                     "campaign": f"{rel}:gpu"}))
         records.append({"file": rel, "sha256": hashlib.sha256(csv_path.read_bytes()).hexdigest(),
-                        "kind": "whole-model campaign (GPU-busy and wall time per step, archsim.gpu.wholemodel)",
+                        "kind": RECORD_KIND_OF[STEPS],
                         "rows_used": len(rows), "rows_skipped": 0, "rows_noisy": 0,
                         "profiles": kernels.relative_to(DATA_DIR).as_posix()})
     return points, records
 
 
 def for_stack(pred: Any, tables: Tables | None = None) -> dict[str, Any]:
-    """Intervals for a :class:`archsim.gpu.stack_run.StackPrediction`: per phase and in total, GPU-busy and wall.
+    """Intervals for an ``archsim stack`` prediction: per phase and in total, GPU-busy and wall time.
 
-    Phases of one stack can share a cell (fully correlated) and sum like operators
-    (:func:`archsim.intervals.attach.sum_intervals`).
+    ``pred``: a :class:`archsim.gpu.stack_run.StackPrediction` or its ``to_dict()`` (``Result.stack``).
+    Each phase row and the total carry, for ``Q`` in ``gpu_busy_s`` / ``wall_s``: ``Q`` (modeled),
+    ``Q_calibrated``, ``Q_p80``, ``Q_p95`` (:meth:`archsim.intervals.estimate.Estimate.fields`) and
+    ``Q_status``; rows also ``Q_validated_on``. Phases of one stack can share a cell (fully correlated)
+    and sum like operators (:func:`archsim.intervals.estimate.from_sum`). The step residuals were taken
+    with the device's own calibration: a ``cross``-calibrated prediction, or a device without
+    whole-model step measurements, is unvalidated (``reason`` says which).
     """
     from archsim.gpu.stack_run import STACK_OF
+    from archsim.intervals.attach import calibrated_on
     tables = tables or default_tables()
-    profile = STACK_OF[pred.software]
-    phases, terms = [], {"gpu": [], "wall": []}  # type: ignore[var-annotated]
-    for ph in pred.phases:
-        row: dict[str, Any] = {"phase": ph.phase}
-        for quantity, total in (("gpu", ph.gpu_busy_s), ("wall", ph.wall_s)):
-            q = step_query(profile, pred.host, quantity, ph.gpu_busy_s / ph.steps, ph.wall_s / ph.steps)
-            lk: Lookup = tables.lookup(pred.hardware, q) if pred.hardware in tables.devices() else \
-                Lookup(pred.hardware, None, None, q.kernel or "", 0, ())
-            name = "gpu_busy_s" if quantity == "gpu" else "wall_s"
-            iv = interval_s(lk, total)
-            for level in LEVELS:
-                row[f"{name}_{level}"] = iv.get(level) if iv else None
-            row[f"{name}_validated_on"] = validated_on(lk)
-            terms[quantity].append((total, lk))
+    d = pred if isinstance(pred, dict) else pred.to_dict()
+    device, profile = d["hardware"], STACK_OF[d["software"]]
+    reason = _unvalidated_reason(tables, device, d.get("calibration", "own"))
+    phases, terms = [], {"gpu_busy_s": [], "wall_s": []}  # type: ignore[var-annotated]
+    for ph in d["phases"]:
+        row: dict[str, Any] = {"phase": ph["phase"]}
+        for quantity, name in (("gpu", "gpu_busy_s"), ("wall", "wall_s")):
+            q = step_query(profile, d["host"], quantity, ph["gpu_busy_s"] / ph["steps"], ph["wall_s"] / ph["steps"])
+            lk = Lookup(device, None, None, q.kernel or "", 0, ()) if reason else tables.lookup(device, q)
+            est = from_lookup(lk, ph[name])
+            row.update({name: ph[name], **est.fields(name), f"{name}_status": est.status,
+                        f"{name}_validated_on": validated_on(lk, reason)})
+            terms[name].append((ph[name], lk))
         phases.append(row)
-    totals = {}
-    for quantity, name in (("gpu", "gpu_busy_s"), ("wall", "wall_s")):
-        s = sum_intervals(terms[quantity])
-        totals.update({f"{name}_{level}": s[level] for level in LEVELS})
-    return {"device": pred.hardware, "phases": phases, "total": totals, "data": list(tables.data_files(pred.hardware))}
+    total: dict[str, Any] = {}
+    sums = {name: from_sum(t) for name, t in terms.items()}
+    for name, est in sums.items():
+        total.update({name: est.modeled_s, **est.fields(name), f"{name}_status": est.status})
+    return {"device": device, "phases": phases, "total": total, "data": list(tables.data_files(device, STEPS)),
+            "calibrated_on": {name: calibrated_on(tables, device, est, reason) for name, est in sums.items()},
+            "reason": reason}
+
+
+def _unvalidated_reason(tables: Tables, device: str, calibration: str) -> str | None:
+    """Why a stack prediction gets no step interval, or None when the device has step cells."""
+    if calibration != "own":
+        return (f"calibration {calibration!r}: the step residuals were taken with {device}'s own calibration, "
+                "so they do not describe this prediction")
+    if not any(cell_kind(c) == STEPS for c in tables.cells.get(device, {})):
+        with_steps = [d for d in tables.devices() if any(cell_kind(c) == STEPS for c in tables.cells[d])]
+        return (f"no whole-model step measurements for {device!r} (step intervals exist for "
+                f"{', '.join(with_steps) or 'no device'})")
+    return None

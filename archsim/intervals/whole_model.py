@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from archsim.data import DATA_DIR
-from archsim.intervals.sources import Point, regime, size_class
+from archsim.intervals.sources import CATEGORIES, RECORD_KIND_OF, Point, regime, size_class
 
 CATEGORY_KINDS = {"gemm": ("gemm",), "attention": ("attention", "attention_scores", "attention_context", "softmax"),
                   "norm": ("norm",), "elementwise": ("elementwise",)}
@@ -117,7 +117,7 @@ def whole_model_campaign(device_dir: Path, preset: str) -> tuple[list[Point], li
                                                         "campaign": f"{rel}:{row['mode']}"},
                                     op=f"attention/{row['phase']}" if cat == "attention" else cat))
         records.append({"file": rel, "sha256": hashlib.sha256(csv_path.read_bytes()).hexdigest(),
-                        "kind": "whole-model campaign (profiler kernel time per category)", "cases_used": len(cases),
+                        "kind": RECORD_KIND_OF[CATEGORIES], "cases_used": len(cases),
                         "rows_used": len(cases), "rows_skipped": len(skipped), "rows_noisy": 0,
                         "skipped": sorted({s.split(": ", 1)[1] for s in skipped}),
                         "meta": meta_path.relative_to(DATA_DIR).as_posix() if meta else None,

@@ -70,6 +70,7 @@ def run_page(result: Any, events: list[dict[str, Any]] | None, *, derived_timeli
     page.summary = [("backend", result.backend), ("family", result.family),
                     ("latency", f"{result.latency_s:.6g} s"), ("energy", f"{result.energy_j:.6g} J"),
                     ("work", f"{result.flops / 1e12:.4g} TFLOP")]
+    page.summary += run_figures.interval_summary(result)  # latency: model, calibrated, interval; calibrated on
     page.add(Section("phases", "Phases", table=run_figures.phase_rows(result)))
     page.add(run_figures.roofline(result))
     page.add(run_figures.operator_breakdown(result))

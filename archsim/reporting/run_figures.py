@@ -71,10 +71,12 @@ def operator_breakdown(result: Any) -> Section:
     for i, res in enumerate(resources):
         fig.add_bar(name=res, x=labels, y=[o.time_by_resource.get(res, 0.0) * o.count * 1e3 for o in result.ops],
                     marker_color=_PALETTE[i % len(_PALETTE)])
-    error = _interval_error_bars(result)
-    fig.add_scatter(name="operator time (max)" + (", 80% interval" if error else ""), x=labels,
-                    y=[o.total_time_s * 1e3 for o in result.ops], mode="markers",
-                    marker={"symbol": "line-ew-open", "size": 28, "color": "black"}, error_y=error)
+    fig.add_scatter(name="operator time, model (max)", x=labels, y=[o.total_time_s * 1e3 for o in result.ops],
+                    mode="markers", marker={"symbol": "line-ew-open", "size": 28, "color": "black"})
+    calibrated = _calibrated_with_error_bars(result)
+    if calibrated:
+        fig.add_scatter(name="calibrated on validation, 80% interval", x=labels, mode="markers",
+                        marker={"symbol": "diamond-open", "size": 9, "color": "#444"}, **calibrated)
     fig.update_layout(barmode="group", yaxis={"title": "ms (all repetitions)"}, height=480)
     rows = [{"operator": label, "count": o.count, "bound": o.bound, "time_s": o.total_time_s,
              "share": o.total_time_s / result.latency_s if result.latency_s else 0.0,
@@ -82,22 +84,36 @@ def operator_breakdown(result: Any) -> Section:
             for label, o in zip(labels, result.ops, strict=True)]
     return Section("operators", "Per-operator time by resource", fig, table=rows,
                    note="Bars: the time each resource would need for the operator; the operator takes the "
-                        "largest (its bound). Error bars: the 80% prediction interval of operators whose kernel "
-                        "cell has validation data (archsim.intervals); none where unvalidated.")
+                        "largest (its bound, black marker: the model's estimate). Diamonds: the calibrated time "
+                        "(model x the median measured/modeled of the operator's validation cell, archsim.intervals) "
+                        "with its 80% prediction interval as error bars; none where unvalidated. The model's "
+                        "estimate can lie outside the interval where the model is biased in that cell.")
 
 
-def _interval_error_bars(result: Any) -> dict[str, Any] | None:
-    """plotly ``error_y`` (ms, all repetitions) from the Result's 80% intervals; None when it has none."""
+def _calibrated_with_error_bars(result: Any) -> dict[str, Any] | None:
+    """plotly ``y`` (calibrated ms, all repetitions) and ``error_y`` (80% interval); None without intervals."""
     ops = (getattr(result, "intervals", None) or {}).get("ops")
-    if not ops or not any(r.get("total_time_s_p80") for r in ops):
+    if not ops or not any(r.get("total_time_s_calibrated") is not None for r in ops):
         return None
-    plus, minus = [], []
-    for o, r in zip(result.ops, ops, strict=True):
-        lo_hi = r.get("total_time_s_p80")
-        plus.append((lo_hi[1] - o.total_time_s) * 1e3 if lo_hi else 0.0)
-        minus.append((o.total_time_s - lo_hi[0]) * 1e3 if lo_hi else 0.0)
-    return {"type": "data", "symmetric": False, "array": [max(0.0, p) for p in plus],
-            "arrayminus": [max(0.0, m) for m in minus], "color": "#444"}
+    y, plus, minus = [], [], []
+    for r in ops:
+        c, lo_hi = r.get("total_time_s_calibrated"), r.get("total_time_s_p80")
+        y.append(c * 1e3 if c is not None else None)
+        plus.append((lo_hi[1] - c) * 1e3 if c is not None and lo_hi else 0.0)
+        minus.append((c - lo_hi[0]) * 1e3 if c is not None and lo_hi else 0.0)
+    return {"y": y, "error_y": {"type": "data", "symmetric": False, "array": plus, "arrayminus": minus,
+                                "color": "#444"}}
+
+
+def interval_summary(result: Any) -> list[tuple[str, str]]:
+    """report.html summary rows: the latency's model / calibrated / interval and what it was calibrated on."""
+    iv = getattr(result, "intervals", None)
+    if not iv:
+        return []
+    from archsim.intervals.display import calibration_lines, estimate_text
+    total = iv["total"]
+    return [("latency estimate", estimate_text(total, "latency_s")),
+            ("calibration", "; ".join(calibration_lines(total, iv["calibrated_on"], "latency_s")))]
 
 
 def energy_breakdown(result: Any) -> Section:

@@ -64,7 +64,7 @@ def result_outputs(result: Any, hardware: Any) -> dict[str, Any]:
     out["rental_usd_per_hour"] = rental if rental is not None else math.nan
     out["usd_per_million_tokens"] = (rental * latency / 3600 / tokens * 1e6) if rental is not None and tokens \
         else math.nan
-    if getattr(result, "intervals", None) is not None:  # latency_s_p80_lo ... and interval_status
+    if getattr(result, "intervals", None) is not None:  # latency_s_calibrated, latency_s_p80_lo ..., interval_status
         from archsim.intervals.attach import sweep_columns
 
         out.update(sweep_columns(result))

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from archsim.intervals import attach_intervals, for_prediction, op_columns, sum_intervals, sweep_columns
+from archsim.intervals import attach_intervals, for_prediction, from_sum, op_columns, sweep_columns
 from archsim.intervals.conformal import CellFit, conformal_quantile, conformal_rank, fit_cell, min_points
 from archsim.intervals.coverage import Outcome, coverage, leave_one_group_out, within_target
 from archsim.intervals.sources import Point, regime, size_class
@@ -119,16 +119,17 @@ def _lk(cell: str, half80: float):
 
 def test_sum_within_a_cell_adds_widths_and_across_cells_in_quadrature():
     q = math.log(1.2)  # ratio interval [1/1.2, 1.2]
-    same = sum_intervals([(1.0, _lk("A", q)), (2.0, _lk("A", q))])
-    assert same["p80"] == pytest.approx([3.0 / 1.2, 3.0 * 1.2])  # fully correlated: one factor on 3 s
-    apart = sum_intervals([(1.0, _lk("A", q)), (2.0, _lk("B", q))])
+    same = from_sum([(1.0, _lk("A", q)), (2.0, _lk("A", q))])
+    assert same.bounds_s["p80"] == pytest.approx([3.0 / 1.2, 3.0 * 1.2])  # fully correlated: one factor on 3 s
+    apart = from_sum([(1.0, _lk("A", q)), (2.0, _lk("B", q))])
     below = math.hypot(1.0 - 1.0 / 1.2, 2.0 - 2.0 / 1.2)
     above = math.hypot(0.2, 0.4)
-    assert apart["p80"] == pytest.approx([3.0 - below, 3.0 + above])
-    assert apart["cells"] == 2 and apart["unvalidated_s"] == 0.0
+    assert apart.bounds_s["p80"] == pytest.approx([3.0 - below, 3.0 + above])
+    assert len(apart.cells) == 2 and apart.unvalidated_s == 0.0 and apart.status == "validated"
     from archsim.intervals.tables import Lookup
-    partial = sum_intervals([(1.0, _lk("A", q)), (0.5, Lookup("gpu-x", None, None, "all", 0, ()))])
-    assert partial["p80"] == pytest.approx([0.5 + 1.0 / 1.2, 0.5 + 1.2]) and partial["unvalidated_s"] == 0.5
+    partial = from_sum([(1.0, _lk("A", q)), (0.5, Lookup("gpu-x", None, None, "all", 0, ()))])
+    assert partial.bounds_s["p80"] == pytest.approx([0.5 + 1.0 / 1.2, 0.5 + 1.2]) and partial.unvalidated_s == 0.5
+    assert partial.status == "partial" and partial.calibrated_s == pytest.approx(1.5)
 
 
 # --- coverage --------------------------------------------------------------------------------------------------
@@ -186,9 +187,10 @@ def test_predict_json_carries_interval_and_where_it_came_from():
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
-    lo80, hi80 = out["interval_s"]["p80"]
-    lo95, hi95 = out["interval_s"]["p95"]
-    assert lo95 <= lo80 < hi80 <= hi95
+    lo80, hi80 = out["latency_s_p80"]
+    lo95, hi95 = out["latency_s_p95"]
+    assert lo95 <= lo80 <= out["latency_s_calibrated"] <= hi80 <= hi95 and out["latency_s"] > 0
+    assert out["calibrated_on"]["data_kinds"] == ["kernel campaigns"]
     v = out["validated_on"]
     assert v["device"] == "h100-sxm" and v["n"] >= MIN_POINTS and v["cell"].startswith("kernel=prefill/flash2")
     assert v["data"] == ["measurements/h100/h100-validation-2026-11-23.csv"]
@@ -197,7 +199,7 @@ def test_predict_json_carries_interval_and_where_it_came_from():
 def test_unvalidated_gpu_gets_no_interval():
     from archsim.gpu.predict import predict_gemm
     out = for_prediction(predict_gemm("a100-sxm", m=1024, n=1024, k=1024))
-    assert out["interval_s"] is None
+    assert out["latency_s_p80"] is None and out["latency_s_calibrated"] is None
     assert out["validated_on"]["status"] == "unvalidated" and "a100-sxm" in out["validated_on"]["reason"]
 
 
@@ -213,15 +215,17 @@ def test_result_rows_and_totals_carry_intervals():
     assert res.intervals is iv and len(iv["ops"]) == len(res.ops)
     total = iv["total"]
     lo, hi = total["latency_s_p80"]
-    assert lo < total["center_s"] < hi and total["status"] in ("validated", "fallback", "partial")
+    assert lo < total["latency_s_calibrated"] < hi and total["status"] in ("validated", "fallback", "partial")
+    assert total["latency_s"] == pytest.approx(res.latency_s)
     # phases partition the total's modeled time
-    assert sum(p["center_s"] for p in iv["phases"].values()) == pytest.approx(total["center_s"])
+    assert sum(p["latency_s_calibrated"] for p in iv["phases"].values()) == pytest.approx(total["latency_s_calibrated"])
     gemm = next(r for r, o in zip(iv["ops"], res.ops, strict=True) if o.kind == "gemm")
     assert gemm["cell"].startswith("kernel=gemm/cublas") and gemm["time_s_p95"][0] < gemm["time_s_p80"][0]
     cols = op_columns(iv)
     assert len(cols) == len(res.ops) and cols[0]["time_s_p80_lo"] == iv["ops"][0]["time_s_p80"][0]
     sweep = sweep_columns(res)
     assert (sweep["latency_s_p80_lo"], sweep["latency_s_p80_hi"]) == (lo, hi)
+    assert sweep["latency_s_calibrated"] == total["latency_s_calibrated"]
     # on the H200 a Result's operators look up whole-model category cells first; on the H100 (no whole-model data)
     # they land in kernel cells
     h200 = attach_intervals(archsim.simulate("llama2-7b-serving", "h200"))
@@ -285,3 +289,6 @@ def test_stack_prediction_gets_step_intervals_on_h200_and_none_on_h100():
     h100 = for_stack(predict_workload(wl, "h100-sxm", software="plain", host="cuda-graph"))
     assert h100["phases"][0]["gpu_busy_s_p80"] is None
     assert h100["phases"][0]["gpu_busy_s_validated_on"]["status"] == "unvalidated"
+    assert "no whole-model step measurements for 'h100-sxm'" in h100["reason"]
+    cross = for_stack(predict_workload(wl, "h200", software="plain", host="cuda-graph", calibration="cross"))
+    assert cross["total"]["wall_s_p80"] is None and "calibration 'cross'" in cross["reason"]

@@ -32,7 +32,7 @@ def _emit(pred, timeline: Path | None, events: bool = False) -> None:
     out = pred.to_dict(timeline=timeline is not None and not events)
     trace = out.pop("timeline", None)
     from archsim.intervals import for_prediction
-    out.update(for_prediction(pred))  # interval_s {p80, p95} and validated_on {device, n, cell, ...}
+    out.update(for_prediction(pred))  # latency_s_calibrated, latency_s_p80/p95, validated_on, calibrated_on
     if events:
         from archsim.engine import Timeline as EngineTimeline
         from archsim.gpu.predict import _rates

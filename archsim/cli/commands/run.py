@@ -43,6 +43,9 @@ def run(
             from archsim.gpu.stack_run import stack_summary
             from archsim.presets import load_workload
             result.stack = stack_summary(load_workload(workload or DEFAULT_WORKLOAD), result.hardware)
+            if result.stack:  # its GPU-busy and wall intervals, from whole-model step residuals where measured
+                from archsim.intervals.steps import for_stack
+                result.stack["intervals"] = for_stack(result.stack)
         folder = write_run(result, target, report=not no_report)
 
     console = Console()
@@ -62,16 +65,27 @@ def run(
     for phase, v in result.by_phase().items():
         extra = f", {v['tokens_per_s']:.1f} tokens/s" if "tokens_per_s" in v else ""
         console.print(f"{t(phase)}: {format_si(v['latency_s'], 's')}, {format_si(v['energy_j'], 'J')}{extra}")
-    total_iv = ((result.intervals or {}).get("total") or {}).get("latency_s_p80")
-    sure = f" (80% interval {format_si(total_iv[0], 's')} - {format_si(total_iv[1], 's')})" if total_iv else \
-        " (unvalidated: no interval)"
-    console.print(f"total, operator model (one kernel per operator, no framework glue): "
-                  f"{format_si(result.latency_s, 's')}{sure}, {format_si(result.energy_j, 'J')} -> {t(folder)}")
+    from archsim.intervals.display import calibration_lines, estimate_text
+    iv = result.intervals or {}
+    total = iv.get("total") or {"latency_s": result.latency_s}
+    console.print(f"total, operator model (one kernel per operator, no framework glue), "
+                  f"{format_si(result.energy_j, 'J')} -> {t(folder)}:")
+    console.print(f"  latency: {estimate_text(total, 'latency_s')}")
+    for line in calibration_lines(total, iv["calibrated_on"], "latency_s") if iv else []:
+        console.print(f"  {t(line)}")
     if result.stack:
         s = result.stack
         console.print(f"software stack {t(s['software'])}, host {t(s['host'])} (the workload's `stack:`, default "
-                      f"eager = HF transformers; `archsim stack` breaks it down): GPU-busy "
-                      f"{format_si(s['gpu_busy_s'], 's')}, wall {format_si(s['wall_s'], 's')}")
+                      f"eager = HF transformers; `archsim stack` breaks it down):")
+        steps = s.get("intervals") or {}
+        for name, label in (("gpu_busy_s", "GPU-busy"), ("wall_s", "wall")):
+            record = steps.get("total") or {name: s[name]}
+            console.print(f"  {label}: {estimate_text(record, name)}")
+        if steps.get("reason"):
+            console.print(f"  no step interval: {t(steps['reason'])}")
+        for line in calibration_lines(steps["total"], steps["calibrated_on"]["wall_s"], "wall_s") \
+                if steps and not steps.get("reason") else []:
+            console.print(f"  {t(line)}")
 
 
 def _located(exc: ConfigError, workload: str | None) -> ConfigError:
