@@ -42,6 +42,9 @@ kernel list of one run — names, counts per layer — never against its times):
   SiLU * mul become one Triton kernel each, streaming like the vectorised elementwise template
   (an assumption: inductor's kernels were not microbenchmarked).
 
+Other decoders (GPT-2: LayerNorm, learned positions, GELU, biases; Qwen2's biased q/k/v) lower in
+:mod:`archsim.gpu.stacks_arch` (``ModelShape.family`` / ``qkv_bias``).
+
 Not modelled (named, not hidden): the durations of the MoE path's sort kernels (their launches are
 in, priced as streams: not microbenchmarked, see :func:`sort_kernels`), the profiler's GEMM memsets.
 """
@@ -54,6 +57,7 @@ from dataclasses import dataclass
 from archsim.errors import ConfigError
 
 STACKS = ("plain", "hf", "fused")
+FAMILIES = ("llama", "gpt2")
 CATEGORIES = ("gemm", "attention", "norm", "rotary", "elementwise", "copy")
 
 
@@ -70,10 +74,19 @@ class ModelShape:
     layers: int
     experts: int = 0
     top_k: int = 0
+    #: ``llama`` (RMSNorm, rotary, gated SiLU) or ``gpt2`` (LayerNorm, learned positions, GELU, biases:
+    #: :mod:`archsim.gpu.stacks_arch`)
+    family: str = "llama"
+    #: biased q/k/v projections (Qwen2): :func:`archsim.gpu.stacks_arch.biased_linear`
+    qkv_bias: bool = False
+    #: head size when it is not ``hidden // heads`` (0: ``hidden // heads``)
+    head_size: int = 0
+    #: element type of weights and activations (``bf16`` | ``fp16``: priced alike, same bytes and MMA rate)
+    dtype: str = "bf16"
 
     @property
     def head_dim(self) -> int:
-        return self.hidden // self.heads
+        return self.head_size or self.hidden // self.heads
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -156,6 +169,8 @@ def _attn(impl: str, m: ModelShape, s: Step, kv_heads: int | None = None) -> Ker
     kv = m.kv_heads if kv_heads is None else kv_heads
     shape = dict(impl=impl, batch=s.batch, heads=m.heads, kv_heads=kv, seq_q=seq_q, seq_kv=seq_kv,
                  head_dim=m.head_dim, causal=s.phase == "prefill")
+    if m.dtype != "bf16":  # only then: callers that price these dicts pass bf16 themselves
+        shape["dtype"] = m.dtype
     return KernelItem(category="attention", name=f"attention_{impl}", attention=shape)
 
 
@@ -240,19 +255,15 @@ def _moe_hf(m: ModelShape, s: Step) -> list[KernelItem]:
             _g("copy", "moe_out_to_bf16", "to_bf16", 4 * t * hd, 2 * t * hd)]
 
 
-def _hf_layer(m: ModelShape, s: Step, host: str) -> list[KernelItem]:
-    t, hd, d = s.tokens, m.hidden, m.head_dim
-    q, kv = t * m.heads * d, t * m.kv_heads * d
-    out = rmsnorm_eager(t, hd, "norm1_")
-    out += [_gemm("q_proj", t, m.heads * d, hd), _gemm("k_proj", t, m.kv_heads * d, hd),
-            _gemm("v_proj", t, m.kv_heads * d, hd)]
-    out += rotary_eager(q, t, d, "rotary_q_") + rotary_eager(kv, t, d, "rotary_k_")
+def hf_cache_and_mask(m: ModelShape, s: Step, host: str) -> list[KernelItem]:
+    """HF ``DynamicLayer.update`` (``torch.cat``) and, under CUDA-graph capture, the explicit-mask kernels and
+    GQA's ``repeat_kv`` copies of one layer (shared by the Llama and GPT-2 profiles)."""
+    kv = s.tokens * m.kv_heads * m.head_dim
     if s.phase == "prefill":  # DynamicLayer.update: cat of an empty cache with the (transposed) new K/V
-        out += [_g("copy", f"cache_cat_{x}", "cat_transposed", 2 * kv, 2 * kv) for x in "kv"]
+        out = [_g("copy", f"cache_cat_{x}", "cat_transposed", 2 * kv, 2 * kv) for x in "kv"]
     else:  # cat of the whole cache with the new token: an O(context) copy per layer and step
-        total = s.batch * m.kv_heads * (s.context + 1) * d * 2
-        out += [_g("copy", f"cache_cat_{x}", "cat_append", total, total) for x in "kv"]
-    repeated = host == "cuda-graph" and m.heads != m.kv_heads
+        total = s.batch * m.kv_heads * (s.context + 1) * m.head_dim * 2
+        out = [_g("copy", f"cache_cat_{x}", "cat_append", total, total) for x in "kv"]
     if host == "cuda-graph":
         # under stream capture transformers' is_tracing() is true, so masking_utils builds an explicit
         # mask (_ignore_causal_mask_sdpa returns False) for MHA and GQA alike: two fills and a select per
@@ -262,9 +273,27 @@ def _hf_layer(m: ModelShape, s: Step, host: str) -> list[KernelItem]:
         small = 2 * s.batch * s.seq_len * length
         out += [_g("elementwise", f"mask_fill_{i}", "vec", small, small) for i in range(2)]
         out.append(_g("elementwise", "mask_select", "strided", small, small))
-        if repeated:
+        if m.heads != m.kv_heads:
+            d = m.head_dim
             big_r, big_w = 2 * s.batch * m.kv_heads * length * d, 2 * s.batch * m.heads * length * d
             out += [_g("copy", f"repeat_kv_{x}", "repeat_kv", big_r, big_w) for x in "kv"]
+    return out
+
+
+def _hf_layer(m: ModelShape, s: Step, host: str) -> list[KernelItem]:
+    t, hd, d = s.tokens, m.hidden, m.head_dim
+    q, kv = t * m.heads * d, t * m.kv_heads * d
+    out = rmsnorm_eager(t, hd, "norm1_")
+    if m.qkv_bias:  # Qwen2: nn.Linear(bias=True) -> addmm (cuBLASLt bias epilogue, or a bias copy at one row)
+        from archsim.gpu.stacks_arch import biased_linear
+        out += [it for name, n in (("q_proj", m.heads * d), ("k_proj", m.kv_heads * d), ("v_proj", m.kv_heads * d))
+                for it in biased_linear(name, t, n, hd)]
+    else:
+        out += [_gemm("q_proj", t, m.heads * d, hd), _gemm("k_proj", t, m.kv_heads * d, hd),
+                _gemm("v_proj", t, m.kv_heads * d, hd)]
+    out += rotary_eager(q, t, d, "rotary_q_") + rotary_eager(kv, t, d, "rotary_k_")
+    out += hf_cache_and_mask(m, s, host)
+    repeated = host == "cuda-graph" and m.heads != m.kv_heads
     # the explicit mask reaches cuDNN as a bias input (archsim.gpu.kernels_masked); eager calls pass no mask
     impl = "cudnn-bias" if host == "cuda-graph" else "cudnn"
     out += [_attn(impl, m, s, kv_heads=m.heads if repeated else None), _gemm("o_proj", t, hd, m.heads * d),
@@ -288,9 +317,16 @@ def parts(model: ModelShape, step: Step, stack: str,
         raise ConfigError.single(f"unknown software stack {stack!r}; valid: {', '.join(STACKS)}", key_path="stack")
     if step.phase not in ("prefill", "decode"):
         raise ConfigError.single(f"unknown phase {step.phase!r}; valid: prefill, decode", key_path="phase")
-    if model.experts and stack != "hf":
-        raise ConfigError.single(f"stack {stack!r} has no MoE profile; MoE models lower with stack 'hf'",
+    if model.family not in FAMILIES:
+        raise ConfigError.single(f"unknown model family {model.family!r}; valid: {', '.join(FAMILIES)}",
+                                 key_path="model")
+    if (model.experts or model.family != "llama" or model.qkv_bias) and stack != "hf":
+        what = "MoE" if model.experts else "GPT-2" if model.family == "gpt2" else "biased-QKV"
+        raise ConfigError.single(f"stack {stack!r} has no {what} profile; such models lower with stack 'hf'",
                                  key_path="stack")
+    if model.family == "gpt2":
+        from archsim.gpu.stacks_arch import gpt2_parts
+        return gpt2_parts(model, step, host)
     t, hd, d = step.tokens, model.hidden, model.head_dim
     pro = [_g("copy", "embedding", "gather_rows", 2 * t * hd + 8 * t, 2 * t * hd)]
     if stack == "hf":  # LlamaRotaryEmbedding.forward: fp32 bmm, cat, cos, sin, scale x2, casts x2

@@ -90,7 +90,8 @@ class KernelPricer:
             else:
                 a = dict(it.attention or {})
                 impl = a.pop("impl")
-                pred = predict_attention(hw, impl, rates=rates, dtype="bf16", **a)
+                a.setdefault("dtype", "bf16")
+                pred = predict_attention(hw, impl, rates=rates, **a)
                 groups = 1
             per_launch = [max(self.floor_s, ln.time_s - self.event_overhead_s) for ln in pred.launches]
             self.cache[key] = groups * sum(per_launch)
@@ -112,7 +113,10 @@ def predict_step(model: ModelShape, step: Step, stack: str, host_mode: str, cal:
     seq = sequence(model, step, stack, host_mode)
     times = [price(it) for it in seq]
     gpu = sum(times)
-    if host_mode == "eager":
+    if host_mode == "eager" and model.family == "gpt2":
+        host = gpt2_eager_host_s(model, step, stack, cal)
+        wall = eager_wall_s(times, host, cal.host.graph_gap_s)
+    elif host_mode == "eager":
         key = ("hf-mixtral" if model.experts else "hf-llama") if stack == "hf" else stack  # tiny-model names
         host = cal.host.eager_host_s(key, step.phase, model.layers, [it.category for it in seq])
         wall = eager_wall_s(times, host, cal.host.graph_gap_s)
@@ -121,6 +125,37 @@ def predict_step(model: ModelShape, step: Step, stack: str, host_mode: str, cal:
         wall = graph_wall_s(times, cal.host)
     return StepPrediction(gpu_s=gpu, wall_s=wall, host_s=host, n_kernels=len(seq), by_category=by_cat,
                           kernels=priced)
+
+
+#: tiny-GPT-2 ``generate`` host sweep (``campaigns/host_dispatch.py``; also read by :mod:`archsim.gpu.baselines`)
+GPT2_HOST_CSV = "h200-host-generate-2026-12-01.csv"
+
+
+def gpt2_block_host_s(attn: str = "sdpa") -> float:
+    """Host seconds per GPT-2 block: the least-squares slope over layer counts of the tiny-GPT-2 ``generate``
+    sweep's wall per token (rows ``part == generate`` of attention ``attn``; a calibration microbenchmark)."""
+    from archsim.data import measurement
+    from archsim.gpu.host import fit_per_layer
+    path = measurement("h200", GPT2_HOST_CSV)
+    pts = []
+    for i, r in enumerate(read_csv_rows(path, ("layers", "wall_s_per_token"), "host sweep CSV"), start=2):
+        if r.get("attn", r.get("attn_impl")) == attn and r.get("ok", "1") == "1" and r.get("part") == "generate":
+            try:
+                pts.append((int(r["layers"]), float(r["wall_s_per_token"])))
+            except ValueError:
+                raise ConfigError.single(f"{path}:{i}: malformed host row", file=str(path), line=i) from None
+    if len({n for n, _ in pts}) < 2:
+        raise ConfigError.single(f"{path}: needs generate rows of two or more layer counts", file=str(path))
+    return fit_per_layer(pts)[1]
+
+
+def gpt2_eager_host_s(model: ModelShape, step: Step, stack: str, cal: DeviceCalibration) -> float:
+    """Eager host time of one GPT-2 forward: ``layers`` x :func:`gpt2_block_host_s` (prefill assumed to cost
+    what a decode block costs on the host), plus the per-kernel host cost of the prologue and epilogue."""
+    from archsim.gpu.stacks import parts
+    pro, _, epi = parts(model, step, stack, "eager")
+    ends = cal.host.eager_host_s(None, step.phase, 0, [it.category for it in pro + epi])
+    return ends + model.layers * gpt2_block_host_s()
 
 
 def _read(path: Path, required: tuple[str, ...]) -> list[dict[str, str]]:

@@ -1,0 +1,116 @@
+"""The blind whole-model set: points fixed and predicted before they were measured (issue 16).
+
+Issue 16's targets must hold on runs the model was not shaped on. The campaign and held-out sets are
+not blind (the held-out per-kernel profiles were read while tracing worst rows), so this set was made
+the other way round: :data:`MODELS` and :data:`POINTS` (new shapes, dtypes and lengths: a GPT-2-XL
+width in fp16, Qwen2-7B with its biased q/k/v and GQA 7:1, a Gemma-2B-like head_dim 256 with one KV
+head, Llama-3-8B in fp16, prefill to 16k tokens, decode at batch 96-128) were written first,
+:func:`write_predictions` priced every point with the model as it stood and the file was committed
+(``h200-blind-predictions-2026-12-01.json``, with the commit it was made at), then
+``campaigns/blind_holdout.py`` measured the points listed in that file on the H200.
+
+:func:`compare_blind` reports, per measured step, the committed (blind) prediction and the current
+model's, so later model changes show as the difference between the two columns and never overwrite
+the blind figure. Published shapes: GPT-2 XL (``n_embd`` 1600, 25 heads, 48 layers, vocab 50257,
+OpenAI's ``config.json``), Qwen2-7B (3584, 28/4 heads, FFN 18944, vocab 152064, 28 layers, biased
+q/k/v: ``Qwen2Attention``), Gemma-2B (2048, 8 heads x 256, 1 KV head, FFN 16384, vocab 256000, 18
+layers; run through ``LlamaForCausalLM`` / the plain Llama, so GeGLU and Gemma's norm offset are not
+part of it), Llama-3-8B (4096, 32/8, FFN 14336, vocab 128256). ``layers`` is what the campaign runs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+from pathlib import Path
+
+from archsim.errors import ConfigError
+from archsim.gpu.stacks import ModelShape, Step
+
+PREDICTIONS = "h200-blind-predictions-2026-12-01.json"
+WHOLE = "h200-blind-whole-2026-12-01.csv"
+KERNELS = "h200-blind-kernels-2026-12-01.csv"
+#: campaign model configs (``cls``: gpt2 | qwen2 | llama (HF) | plain (the campaign's plain Llama))
+MODELS = {
+    "gpt2-xl": dict(cls="gpt2", hidden=1600, heads=25, kv_heads=25, ffn=6400, vocab=50257, layers_full=48,
+                    layers=12, dtype="fp16"),
+    "qwen2-7b-bias": dict(cls="qwen2", hidden=3584, heads=28, kv_heads=4, ffn=18944, vocab=152064, layers_full=28,
+                          layers=6, dtype="bf16"),
+    "gemma-2b-hd256": dict(cls="llama", hidden=2048, heads=8, kv_heads=1, ffn=16384, vocab=256000, layers_full=18,
+                           layers=8, dtype="bf16"),
+    "llama-3-8b-fp16": dict(cls="plain", hidden=4096, heads=32, kv_heads=8, ffn=14336, vocab=128256,
+                            layers_full=32, layers=6, dtype="fp16"),
+}
+_P = [  # (model, impl, phase, batch, length: prompt tokens for prefill, cached tokens for decode)
+    ("gpt2-xl", "hf", "prefill", 1, 1024), ("gpt2-xl", "hf", "prefill", 4, 1024), ("gpt2-xl", "hf", "prefill", 1, 8192),
+    ("gpt2-xl", "hf", "decode", 1, 1024), ("gpt2-xl", "hf", "decode", 96, 1024), ("gpt2-xl", "hf", "decode", 128, 2048),
+    ("qwen2-7b-bias", "hf", "prefill", 1, 8192), ("qwen2-7b-bias", "hf", "prefill", 2, 4096),
+    ("qwen2-7b-bias", "hf", "prefill", 1, 2048), ("qwen2-7b-bias", "hf", "decode", 1, 8192),
+    ("qwen2-7b-bias", "hf", "decode", 96, 1024), ("qwen2-7b-bias", "hf", "decode", 128, 512),
+    ("gemma-2b-hd256", "hf", "prefill", 1, 8192), ("gemma-2b-hd256", "hf", "prefill", 4, 1024),
+    ("gemma-2b-hd256", "hf", "decode", 128, 2048), ("gemma-2b-hd256", "hf", "decode", 96, 4096),
+    ("gemma-2b-hd256", "hf", "decode", 1, 16384),
+    ("gemma-2b-hd256", "plain", "prefill", 1, 16384), ("gemma-2b-hd256", "plain", "prefill", 2, 2048),
+    ("gemma-2b-hd256", "plain", "decode", 128, 2048), ("gemma-2b-hd256", "plain", "decode", 1, 16384),
+    ("llama-3-8b-fp16", "plain", "prefill", 1, 8192), ("llama-3-8b-fp16", "plain", "decode", 96, 2048),
+    ("gemma-2b-hd256", "plain-compiled", "decode", 128, 2048),
+    ("llama-3-8b-fp16", "plain-compiled", "prefill", 1, 8192),
+    ("llama-3-8b-fp16", "plain-compiled", "decode", 128, 1024),
+]
+STACK_OF_IMPL = {"hf": "hf", "plain": "plain", "plain-compiled": "fused"}
+
+
+def points() -> list[dict]:
+    """The fixed point list; ``graph``: whether the campaign also replays it as a CUDA graph (decode, and
+    prefills of at most 4096 tokens: the earlier campaigns' rule)."""
+    out = []
+    for i, (model, impl, phase, b, n) in enumerate(_P, start=1):
+        out.append({"id": f"b{i:02d}", "model": model, "impl": impl, "phase": phase, "batch": b, "length": n,
+                    "graph": phase == "decode" or b * n <= 4096})
+    return out
+
+
+def shape(name: str, spec: dict | None = None) -> ModelShape:
+    """The lowering's shape of a blind-set model (``spec``: its config, default :data:`MODELS`)."""
+    s = spec or MODELS.get(name)
+    if s is None:
+        raise ConfigError.single(f"unknown blind-set model {name!r}; valid: {', '.join(MODELS)}", key_path="model")
+    return ModelShape(name=name, hidden=s["hidden"], heads=s["heads"], kv_heads=s["kv_heads"], ffn=s["ffn"],
+                      vocab=s["vocab"], layers=s["layers"], family="gpt2" if s["cls"] == "gpt2" else "llama",
+                      qkv_bias=s["cls"] == "qwen2", dtype=s["dtype"])
+
+
+def step_of(p: dict) -> Step:
+    if p["phase"] == "prefill":
+        return Step(phase="prefill", batch=p["batch"], seq_len=p["length"])
+    return Step(phase="decode", batch=p["batch"], seq_len=1, context=p["length"])
+
+
+def predict_points(cal, pts: list[dict] | None = None) -> list[dict]:
+    """Per point and host mode the model's GPU-busy, wall and host seconds and kernel count."""
+    from archsim.gpu.wholemodel import KernelPricer, predict_step
+    pricer = KernelPricer(cal)
+    out = []
+    for p in pts or points():
+        modes = ("eager", "cuda-graph") if p["graph"] else ("eager",)
+        for host in modes:
+            pr = predict_step(shape(p["model"]), step_of(p), STACK_OF_IMPL[p["impl"]], host, cal, pricer)
+            out.append({"id": p["id"], "host": host, "gpu_s": pr.gpu_s, "wall_s": pr.wall_s, "host_s": pr.host_s,
+                        "n_kernels": pr.n_kernels, "by_category": pr.by_category})
+    return out
+
+
+def write_predictions(path: Path) -> Path:
+    """Write the point list and the model's predictions (H200-from-H200) with the commit they were made at."""
+    from archsim.gpu.devices import device_calibration
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = ""
+    doc = {"what": "blind whole-model predictions, committed before measurement (archsim.gpu.wholemodel_blind)",
+           "date_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "model_commit": commit,
+           "device": "h200", "calibration": "own", "models": MODELS, "points": points(),
+           "predictions": predict_points(device_calibration("h200", "own"))}
+    path.write_text(json.dumps(doc, indent=1) + "\n")
+    return path
