@@ -8,17 +8,25 @@ running attention, joined by 400 Gb/s RDMA). Prices are the presets' rental pric
 there as assumptions); the gain is a ratio of throughputs per dollar, so a common price scale
 cancels but the H100:H20 price ratio does not — it is the most important input, and the
 report shows the gain's sensitivity to it.
+
+The baseline's regime: the paper's homogeneous baseline is vLLM on H100s (tensor parallel). Both sides
+are priced with the GPU stack model (:mod:`archsim.offload.device_cost`, ``timing="gpu-stack"``): the
+``fused`` stack (vLLM's fused norm / rotary / SiLU * mul custom ops, cuBLAS GEMMs, FlashAttention-2 decode),
+decode replayed from CUDA graphs, energy from the board power model. OPT-30B (LayerNorm, ReLU FFN) has no
+stack profile and stays on the roofline, labelled so. Every table is also computed with
+``timing="roofline"`` (the earlier model) as the comparison column.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from archsim import presets
 from archsim.offload.deployments import LINKS, homogeneous, offloaded
-from archsim.offload.serving import Operating, ServingConfig, best_batch, decode_iteration
+from archsim.offload.serving import Operating, ServingConfig, best_batch, decode_iteration, kv_bytes_per_sequence
 from archsim.schemas.hardware import DeviceBase
 
 __all__ = ["LINKS", "PAPER", "homogeneous", "offloaded", "reproduce", "write_outputs"]
@@ -49,30 +57,41 @@ def _row(op: Operating) -> dict[str, Any]:
             "tokens_per_s": it.tokens_per_s if it else 0.0, "tbt_s": it.time_s if it else None,
             "bound": it.bound if it else None, "usd_per_hour": op.usd_per_hour,
             "tokens_per_dollar": op.tokens_per_dollar, "limited_by": op.limited_by,
-            "link_bytes_per_s_per_memory_device": it.required_link_bytes_per_s if it else 0.0}
+            "link_bytes_per_s_per_memory_device": it.required_link_bytes_per_s if it else 0.0,
+            "joules_per_token": it.joules_per_token if it else None, "timing": it.timing if it else {}}
 
 
-def reproduce(tbt_limit_s: float | None = None) -> dict[str, Any]:
+def _timed(cfgs: list[ServingConfig], timing: str) -> list[ServingConfig]:
+    return [replace(c, timing=timing) for c in cfgs]
+
+
+def reproduce(tbt_limit_s: float | None = None, timing: str = "gpu-stack") -> dict[str, Any]:
+    """Best homogeneous and offloaded deployment per model and context; the gain range over the rows whose
+    compute side got ``timing`` (all rows when it is ``roofline``) and over all rows."""
     h100, h20 = _device("h100-sxm"), _device("h20")
     rows = []
     gains = []
     for model_name in MODELS:
         model = presets.load_model(model_name)
         for context in CONTEXTS:
-            homo = _best(model, [homogeneous(h100, n) for n in (1, 2, 4, 8)], context, tbt_limit_s)
-            homo_h20 = _best(model, [homogeneous(h20, n) for n in (1, 2, 4, 8)], context, tbt_limit_s)
-            off = _best(model, [offloaded(h100, nc, h20, nm) for nc in (1, 2, 4, 8) for nm in MEMORY_COUNTS],
-                        context, tbt_limit_s)
+            homo = _best(model, _timed([homogeneous(h100, n) for n in (1, 2, 4, 8)], timing), context, tbt_limit_s)
+            homo_h20 = _best(model, _timed([homogeneous(h20, n) for n in (1, 2, 4, 8)], timing), context,
+                             tbt_limit_s)
+            off = _best(model, _timed([offloaded(h100, nc, h20, nm) for nc in (1, 2, 4, 8) for nm in MEMORY_COUNTS],
+                                      timing), context, tbt_limit_s)
             row: dict[str, Any] = {"model": model_name, "context": context}
             for key, op in (("homogeneous_h100", homo), ("homogeneous_h20", homo_h20), ("offload", off)):
                 row[key] = _row(op) if op else None
             if homo and off:
                 row["gain_vs_h100"] = off.tokens_per_dollar / homo.tokens_per_dollar
-                gains.append(row["gain_vs_h100"])
+                row["timing"] = (homo.iteration.timing["compute"] if homo.iteration else timing)
+                gains.append((row["gain_vs_h100"], row["timing"] == timing))
             if homo_h20 and off:
                 row["gain_vs_h20"] = off.tokens_per_dollar / homo_h20.tokens_per_dollar
             rows.append(row)
-    return {"rows": rows, "gain_min": min(gains), "gain_max": max(gains)}
+    own = [g for g, same in gains if same]
+    return {"timing": timing, "rows": rows, "gain_min": min(own), "gain_max": max(own),
+            "gain_min_all_rows": min(g for g, _ in gains), "gain_max_all_rows": max(g for g, _ in gains)}
 
 
 def price_sensitivity(model_name: str = "llama-3-70b", context: int = 16384) -> list[dict[str, float]]:
@@ -143,34 +162,68 @@ def headinfer_check() -> dict[str, Any]:
             "source": "HeadInfer (arXiv:2502.12574) abstract: Llama-3-8B, 1M tokens, KV 128 GB -> 1 GB on GPU"}
 
 
+def attention_regime(model_name: str = "llama-3-70b", batch: int = 64, context: int = 16384) -> dict[str, Any]:
+    """Per-layer decode attention of ``batch`` sequences at ``context`` on the two devices, both timings, beside
+    the time to stream their KV bytes at the preset's HBM bandwidth: homogeneous 8x H100 (heads / 8 on each) and
+    one of 8 H20s (an eighth of the requests, all heads)."""
+    from archsim.offload.device_cost import StepWork, device_step
+
+    h100, h20 = _device("h100-sxm"), _device("h20")
+    model = presets.load_model(model_name)
+    out: dict[str, Any] = {"model": model_name, "batch": batch, "context": context}
+    kv_seq = kv_bytes_per_sequence(model, context, "bf16") / model.num_layers
+    for key, dev, work, kv in (
+            ("h100_tp8", h100, StepWork(context=context, attention_batch=batch, tp=8), batch * kv_seq / 8),
+            ("h20_of_8", h20, StepWork(context=context, attention_batch=batch // 8), batch // 8 * kv_seq)):
+        row = {t: device_step(dev, model, work, timing=t).attention_s / model.num_layers
+               for t in ("gpu-stack", "roofline")}
+        row["hbm_stream_s"] = kv / dev.offchip.bandwidth_bytes_per_s
+        out[key] = row
+    return out
+
+
+def _merge(rep: dict[str, Any], roof: dict[str, Any]) -> list[dict[str, Any]]:
+    """The GPU-stack rows with the roofline row of the same model and context beside them."""
+    by = {(r["model"], r["context"]): r for r in roof["rows"]}
+    return [{**r, "roofline": by[(r["model"], r["context"])]} for r in rep["rows"]]
+
+
 def write_outputs(out: Path) -> dict[str, Any]:
     import plotly.graph_objects as go
 
+    from archsim.offload import lamina_report, under_load
+
     out.mkdir(parents=True, exist_ok=True)
     rep = reproduce()
+    roof = reproduce(timing="roofline")
     sweep = target_sweep()
     bw = bandwidth_needed()
     sens = price_sensitivity()
-    from archsim.offload import under_load
-
     under = under_load.study()
-    (out / "under-load.json").write_text(json.dumps(under, indent=1, default=str) + "\n")
+    under_roof = under_load.study(timing="roofline")
+    (out / "under-load.json").write_text(json.dumps({"gpu-stack": under, "roofline": under_roof}, indent=1,
+                                                    default=str) + "\n")
     summary = {
         "paper": PAPER,
+        "timing": "gpu-stack",
         "throughput_per_dollar_gain_min": rep["gain_min"],
         "throughput_per_dollar_gain_max": rep["gain_max"],
         "ratio_min_ours_over_paper": rep["gain_min"] / PAPER["throughput_per_dollar_gain_min"],
         "ratio_max_ours_over_paper": rep["gain_max"] / PAPER["throughput_per_dollar_gain_max"],
-        "rows": rep["rows"],
+        "gain_min_all_rows": rep["gain_min_all_rows"], "gain_max_all_rows": rep["gain_max_all_rows"],
+        "roofline": {k: roof[k] for k in ("gain_min", "gain_max")},
+        "rows": _merge(rep, roof),
+        "attention_regime": attention_regime(),
         "price_sensitivity": sens,
         "bandwidth_needed": bw,
         "target_sweep": sweep,
         "headinfer": headinfer_check(),
         "under_load": under_load.headline(under, PAPER),
+        "under_load_roofline": under_load.headline(under_roof, PAPER),
         "command": "archsim reproduce lamina",
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    write_markdown(summary, out.parent / f"{out.name}.md", under_load.markdown(under, PAPER))
+    lamina_report.write_markdown(summary, out.parent / f"{out.name}.md", under_load.markdown(under, PAPER, under_roof))
     fig = go.Figure()
     for context in sorted({r["context"] for r in bw}):
         sel = [r for r in bw if r["context"] == context]
@@ -190,98 +243,3 @@ def write_outputs(out: Path) -> dict[str, Any]:
                        yaxis_title="USD / M tokens")
     fig2.write_html(out / "target_sweep.html", include_plotlyjs="cdn")
     return summary
-
-
-def write_markdown(summary: dict[str, Any], path: Path, under_load: list[str] | None = None) -> None:
-    """reports/attention-offload.md from a summary (regenerable, numbers only from the model); ``under_load``
-    is the serving-simulator section (:func:`archsim.offload.under_load.markdown`), placed last."""
-    lines = [
-        "# Attention offloading (Lamina) and head-wise KV offload (HeadInfer)",
-        "",
-        f"Regenerate: `{summary['command']}` (writes summary.json, bandwidth.html, target_sweep.html, "
-        "under-load.json and this file).",
-        "",
-        "## Headline (steady-state decode): throughput per dollar, offloaded vs homogeneous H100",
-        "",
-        "| | paper | ours | ours / paper |",
-        "|---|---|---|---|",
-        f"| gain, min | {PAPER['throughput_per_dollar_gain_min']} | {summary['throughput_per_dollar_gain_min']:.2f} | "
-        f"{summary['ratio_min_ours_over_paper']:.2f} |",
-        f"| gain, max | {PAPER['throughput_per_dollar_gain_max']} | {summary['throughput_per_dollar_gain_max']:.2f} | "
-        f"{summary['ratio_max_ours_over_paper']:.2f} |",
-        "",
-        f"Paper: {PAPER['source']}. Each row below picks, for one model and context, the best homogeneous H100 "
-        "deployment (1-8 GPUs, tensor parallel) and the best offloaded one (1-8 H100 + 1-32 H20 over 400 Gb/s "
-        "RDMA), each at the batch that maximises tokens per dollar within its KV-cache capacity.",
-        "",
-        "| model | context | homogeneous H100 (batch) | offloaded (batch, bound) | gain vs H100 | gain vs all-H20 |",
-        "|---|---|---|---|---|---|",
-    ]
-    for r in summary["rows"]:
-        h, o = r["homogeneous_h100"], r["offload"]
-        lines.append(f"| {r['model']} | {r['context']} | {h['config']} ({h['batch']}) | {o['config']} "
-                     f"({o['batch']}, {o['bound']}) | {r.get('gain_vs_h100', float('nan')):.2f} | "
-                     f"{r.get('gain_vs_h20', float('nan')):.2f} |")
-    lines += [
-        "",
-        "### Why ours differs from the paper",
-        "",
-        "- The low end agrees (short contexts, where the homogeneous H100 deployment already batches well).",
-        "- Our high end is well below 12.1x. The gain is capped by the KV capacity the homogeneous side gets: "
-        "we let it use up to 8 H100s (640 GB), so even at 32k context it batches 20-80 sequences. A baseline "
-        "held to fewer GPUs, or to vLLM's measured (not roofline) decode speed, is far more capacity- and "
-        "efficiency-starved and yields larger ratios. We could not read the paper's exact baseline sizes, "
-        "prices and measured throughputs from the material available here, so we do not claim to match them "
-        "and we did not tune anything toward 12.1x.",
-        "- Prices dominate the ratio. The gain's sensitivity to the H20:H100 price ratio (Llama-3-70B, 16k):",
-        "",
-        "| H20 USD/h | H20 : H100 price | gain vs H100 |",
-        "|---|---|---|",
-    ]
-    for p in summary["price_sensitivity"]:
-        lines.append(f"| {p['h20_usd_per_hour']:.2f} | {p['price_ratio_h20_to_h100']:.2f} | {p['gain_vs_h100']:.2f} |")
-    lines += [
-        "",
-        "- The model times operators with the roofline backend: no kernel inefficiency on either side, "
-        "no prefill interference, perfect micro-batch overlap up to the resource and critical-path bounds.",
-        "",
-        "## Interconnect needed (bandwidth.html)",
-        "",
-        "Llama-3-70B on 4x H100 + 4x H20: traffic per H20 port (Q and new K/V out, O back, per layer) at the "
-        "iteration rate the model predicts:",
-        "",
-        "| context | batch | TBT (ms) | GB/s per H20 | share of 400 Gb/s |",
-        "|---|---|---|---|---|",
-    ]
-    for r in summary["bandwidth_needed"]:
-        lines.append(f"| {r['context']} | {r['batch']} | {r['tbt_s'] * 1e3:.1f} | {r['link_bytes_per_s'] / 1e9:.2f} | "
-                     f"{100 * r['link_utilisation_400g']:.1f}% |")
-    lines += [
-        "",
-        "The traffic per token is independent of context (Q, O and one new K/V row per layer), so longer "
-        "contexts need *less* bandwidth per second; it stays a small share of a 400 Gb/s NIC — the paper's "
-        "'manageable with prevalent networking' holds in our model.",
-        "",
-        "## Which offload target and interconnect for Llama-3-70B (target_sweep.html)",
-        "",
-        "Time between tokens <= 100 ms; 2-4 H100 for the non-attention work; 1-32 attention devices.",
-        "",
-        "| context | target | link | deployment | batch | USD per M tokens |",
-        "|---|---|---|---|---|---|",
-    ]
-    for r in summary["target_sweep"]:
-        lines.append(f"| {r['context']} | {r['target']} | {r['link']} | {r['config']} | {r['batch']} | "
-                     f"{r['usd_per_million_tokens']:.3f} |")
-    best = {}
-    for r in summary["target_sweep"]:
-        if r["context"] not in best or r["usd_per_million_tokens"] < best[r["context"]]["usd_per_million_tokens"]:
-            best[r["context"]] = r
-    lines += ["", "Cheapest: " + "; ".join(f"{c} tokens: {r['target']} over {r['link']} ({r['config']}, "
-                                           f"{r['usd_per_million_tokens']:.3f} USD/M tokens)" for c, r in best.items()),
-              "", "## HeadInfer check", ""]
-    hi = summary["headinfer"]
-    lines += [f"Llama-3-8B at 1M tokens: KV cache {hi['kv_total_bytes'] / 2**30:.0f} GiB (paper: "
-              f"{hi['paper_kv_total_gb']} GB); head-wise offload keeps one (layer, KV head) double-buffered on the "
-              f"GPU: {hi['gpu_resident_bytes_double_buffered'] / 2**30:.1f} GiB (paper: {hi['paper_gpu_kv_gb']} GB). "
-              f"Source: {hi['source']}.", ""]
-    path.write_text("\n".join(lines + (under_load or [])))

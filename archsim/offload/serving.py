@@ -17,26 +17,26 @@ A decode iteration runs every layer once for a batch of B sequences with context
 - KV-cache capacity sets the largest batch: usable memory (``memory_utilisation`` of
   capacity, minus weights where weights live) over the KV bytes of one sequence.
 
-Operator times come from the roofline backend (``archsim.backends.roofline``) of each device,
-so every number traces to the device presets. Ignored: prefill interference (decode-only
-iterations), scheduling gaps, network congestion, stragglers.
+Each device's share of an iteration is priced by :func:`archsim.offload.device_cost.device_step`
+(``ServingConfig.timing``): by default the GPU stack model for GPU presets (stack ``fused``, decode from
+CUDA graphs, iterations with prefill dispatched eagerly, board power model for energy), the roofline for
+other devices and models the stack profiles do not cover; ``timing="roofline"`` prices everything with
+the roofline backend. Energy per iteration: every device's static power over the iteration plus the
+dynamic energy of its kernels (links and hosts not counted). Ignored: prefill interference
+(decode-only iterations), scheduling gaps, network congestion, stragglers.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
-from functools import singledispatch
+from dataclasses import dataclass, field
 from typing import Literal
 
-from archsim.backends.roofline import evaluate_op
 from archsim.collectives import PROFILES, Fabric, estimate
-from archsim.lowering import lower
-from archsim.operators import Attention, Gemm, MoeExperts, Operator, Role, Softmax, _Streaming
+from archsim.offload.device_cost import DeviceStep, StepWork, device_step, timing_for
 from archsim.schemas.base import DTYPE_BYTES
 from archsim.schemas.hardware import DeviceBase
 from archsim.schemas.model import ModelSpec
-from archsim.schemas.workload import Workload
 
 Policy = Literal["homogeneous", "attention_offload", "headinfer"]
 
@@ -74,6 +74,7 @@ class ServingConfig:
     host_memory_bytes: float = 0.0  # headinfer: KV capacity in host DRAM
     extra_usd_per_hour: float = 0.0
     notes: str = ""
+    timing: str = "gpu-stack"  # archsim.offload.device_cost.TIMINGS: GPU stack model, or the roofline everywhere
 
     def usd_per_hour(self) -> float:
         cost = self.n_compute * _price(self.compute)
@@ -104,38 +105,12 @@ class Iteration:
     tokens_per_s: float
     required_link_bytes_per_s: float  # offload traffic per second of iteration, per memory device
     parts: dict[str, float] = field(default_factory=dict)
+    energy_j: float = 0.0  # every device of the deployment: static power over the iteration + dynamic energy
+    timing: dict[str, str] = field(default_factory=dict)  # device group -> timing used (gpu-stack | roofline)
 
-
-def _decode_ops(model: ModelSpec, batch: int, context: int, dtype: str) -> list[Operator]:
-    wl = Workload(name="decode", model=model, dtype=dtype,  # type: ignore[arg-type]
-                  phases=[{"phase": "decode", "batch": batch, "context_len": context, "steps": 1}])
-    return lower(wl, model)
-
-
-@singledispatch
-def _split_tp(op: Operator, tp: int) -> Operator:
-    """One tensor-parallel shard of ``op`` (weights and FLOPs divided by ``tp``)."""
-    return op
-
-
-@_split_tp.register(Gemm)
-@_split_tp.register(MoeExperts)
-def _(op: Gemm | MoeExperts, tp: int) -> Operator:
-    return replace(op, n=max(1, math.ceil(op.n / tp)))
-
-
-@_split_tp.register
-def _(op: _Streaming, tp: int) -> Operator:
-    return replace(op, elements=max(1, math.ceil(op.elements / tp)))
-
-
-@_split_tp.register
-def _(op: Attention, tp: int) -> Operator:
-    return replace(op, heads=max(1, math.ceil(op.heads / tp)), kv_heads=max(1, math.ceil(op.kv_heads / tp)))
-
-
-def _split_requests(op: Attention, parts: int) -> Attention:
-    return replace(op, batch=max(1, math.ceil(op.batch / parts)))
+    @property
+    def joules_per_token(self) -> float:
+        return self.energy_j / self.batch if self.batch else 0.0
 
 
 def kv_bytes_per_sequence(model: ModelSpec, context: int, dtype: str) -> float:
@@ -163,26 +138,49 @@ def max_batch(model: ModelSpec, cfg: ServingConfig, context: int, dtype: str) ->
     return int(kv_space // kv)
 
 
+def _static_w(device: DeviceBase) -> float:
+    return device.static_power_w or 0.0
+
+
+def _compute(model: ModelSpec, cfg: ServingConfig, work: StepWork, dtype: str) -> DeviceStep:
+    return device_step(cfg.compute, model, work, dtype, cfg.timing)
+
+
+def _memory(model: ModelSpec, cfg: ServingConfig, batch: int, context: int, dtype: str) -> DeviceStep:
+    """One memory device's decode attention for its ``ceil(batch / n_memory)`` of a micro-batch's requests."""
+    assert cfg.memory is not None
+    work = StepWork(context=context, attention_batch=max(1, math.ceil(batch / cfg.n_memory)))
+    return device_step(cfg.memory, model, work, dtype, cfg.timing)
+
+
+def _energy_j(cfg: ServingConfig, time_s: float, m: int, comp: DeviceStep, mem: DeviceStep | None) -> float:
+    """Static power of every device over the iteration plus ``m`` micro-batches' dynamic energy."""
+    e = cfg.n_compute * (_static_w(cfg.compute) * time_s + m * (comp.dense_j + comp.attention_j))
+    if mem is not None and cfg.memory is not None:
+        e += cfg.n_memory * (_static_w(cfg.memory) * time_s + m * (mem.dense_j + mem.attention_j))
+    return e
+
+
+def _timings(model: ModelSpec, cfg: ServingConfig) -> dict[str, str]:
+    out = {"compute": timing_for(cfg.compute, model, cfg.timing)}
+    if cfg.memory is not None and cfg.policy == "attention_offload":
+        out["attention"] = timing_for(cfg.memory, model, cfg.timing)
+    return out
+
+
 def decode_iteration(model: ModelSpec, cfg: ServingConfig, batch: int, context: int,
                      dtype: str = "bf16") -> Iteration:
     """Time one decode iteration of ``batch`` sequences at ``context`` tokens on ``cfg``."""
     m = max(1, min(cfg.micro_batches, batch))
     mb = math.ceil(batch / m)
-    ops = _decode_ops(model, mb, context, dtype)
     b = DTYPE_BYTES[dtype]
     layers = model.num_layers
-    compute_t = 0.0
-    attention_t = 0.0
-    for op in ops:
-        if isinstance(op, Attention):
-            if cfg.policy == "attention_offload":
-                assert cfg.memory is not None
-                t = evaluate_op(_split_requests(op, cfg.n_memory), cfg.memory).time_s
-            else:
-                t = evaluate_op(_split_tp(op, cfg.n_compute), cfg.compute).time_s
-            attention_t += t * op.count
-        else:
-            compute_t += evaluate_op(_split_tp(op, cfg.n_compute), cfg.compute).time_s * op.count
+    offload = cfg.policy == "attention_offload"
+    comp = _compute(model, cfg, StepWork(rows=mb, lm_rows=mb, context=context, attention_batch=0 if offload else mb,
+                                         tp=cfg.n_compute), dtype)
+    mem = _memory(model, cfg, mb, context, dtype) if offload else None
+    compute_t = comp.dense_s
+    attention_t = mem.time_s if mem is not None else comp.attention_s
     # tensor-parallel all-reduces: two per layer of mb x hidden, ring algorithm
     allreduce_t = 0.0
     if cfg.n_compute > 1:
@@ -194,7 +192,7 @@ def decode_iteration(model: ModelSpec, cfg: ServingConfig, batch: int, context: 
     out_bytes = in_bytes = 0.0
     transfer_t = 0.0
     lat = 0.0
-    if cfg.policy == "attention_offload":
+    if offload:
         assert cfg.offload_link is not None
         out_bytes, in_bytes = q_o + new_kv, q_o
         bw = cfg.offload_link.bandwidth_bytes_per_s * cfg.n_memory
@@ -209,7 +207,7 @@ def decode_iteration(model: ModelSpec, cfg: ServingConfig, batch: int, context: 
     attn_total = m * attention_t
     link_total = m * transfer_t
     critical = compute_t + allreduce_t + attention_t + 2 * transfer_t + lat
-    if cfg.policy == "homogeneous" or cfg.policy == "headinfer":
+    if not offload:
         # the same devices do compute and attention: no overlap between them
         busy = {"compute": comp_total + attn_total}
         critical = busy["compute"]
@@ -219,10 +217,11 @@ def decode_iteration(model: ModelSpec, cfg: ServingConfig, batch: int, context: 
     bound = max(resources, key=lambda k: resources[k])
     time_s = resources[bound]
     offload_bytes = m * layers * (out_bytes + in_bytes)
-    per_device = offload_bytes / max(1, cfg.n_memory) / time_s if cfg.policy == "attention_offload" else 0.0
+    per_device = offload_bytes / max(1, cfg.n_memory) / time_s if offload else 0.0
     return Iteration(batch=batch, context=context, time_s=time_s, compute_s=comp_total, attention_s=attn_total,
                      transfer_s=link_total, allreduce_s=m * allreduce_t, offload_bytes=offload_bytes, bound=bound,
-                     tokens_per_s=batch / time_s, required_link_bytes_per_s=per_device, parts=resources)
+                     tokens_per_s=batch / time_s, required_link_bytes_per_s=per_device, parts=resources,
+                     energy_j=_energy_j(cfg, time_s, m, comp, mem), timing=_timings(model, cfg))
 
 
 @dataclass(frozen=True)
@@ -271,16 +270,18 @@ class Prefill:
     compute_s: float
     kv_handoff_s: float  # KV of the prompts sent to the attention devices (offload), else 0
     ttft_s: float
+    energy_j: float = 0.0  # the compute group's (static over the compute time + dynamic)
 
 
 def prefill(model: ModelSpec, cfg: ServingConfig, prompt_len: int, batch: int = 1, dtype: str = "bf16") -> Prefill:
-    """Prefill runs every operator (attention included) on the compute group, as Lamina does;
-    with offloading, the prompt's K/V then move to the attention devices (overlapping the next
-    layer's compute, so only the last layer's share adds to the time to first token)."""
-    wl = Workload(name="prefill", model=model, dtype=dtype,  # type: ignore[arg-type]
-                  phases=[{"phase": "prefill", "batch": batch, "seq_len": prompt_len}])
-    compute_t = sum(evaluate_op(_split_tp(op, cfg.n_compute), cfg.compute).time_s * op.count
-                    for op in lower(wl, model))
+    """Prefill runs every operator (attention included) on the compute group, as Lamina does, with eager
+    dispatch (vLLM captures only decode in CUDA graphs); with offloading, the prompt's K/V then move to the
+    attention devices (overlapping the next layer's compute, so only the last layer's share adds to the time
+    to first token)."""
+    work = StepWork(rows=batch * prompt_len, lm_rows=batch, chunks=batch, chunk=prompt_len, tp=cfg.n_compute,
+                    host="eager")
+    step = _compute(model, cfg, work, dtype)
+    compute_t = step.time_s
     if cfg.n_compute > 1:
         size = batch * prompt_len * model.hidden_size * DTYPE_BYTES[dtype]
         compute_t += 2 * model.num_layers * allreduce_s(cfg.compute_link, cfg.n_compute, size)
@@ -294,22 +295,8 @@ def prefill(model: ModelSpec, cfg: ServingConfig, prompt_len: int, batch: int = 
         # layer i's K/V go out while layer i+1 computes: exposed = whatever the link cannot hide
         exposed = max(0.0, handoff - (model.num_layers - 1) * per_layer_compute) \
             if per_layer_handoff > per_layer_compute else per_layer_handoff
-    return Prefill(batch, prompt_len, compute_t, handoff, compute_t + exposed)
-
-
-_ATTENTION_ROLES = frozenset({Role.ATTENTION, Role.ATTN_SCORES, Role.ATTN_SOFTMAX, Role.ATTN_CONTEXT})
-
-
-def _prefill_attention_ops(model: ModelSpec, chunks: int, chunk: int, prior: int, dtype: str) -> list[Operator]:
-    """The attention operators of ``chunks`` prefill chunks of ``chunk`` tokens, each after ``prior`` cached
-    tokens of its own prompt (causal, bottom-right aligned: the queries see the earlier chunks too)."""
-    wl = Workload(name="prefill", model=model, dtype=dtype,  # type: ignore[arg-type]
-                  phases=[{"phase": "prefill", "batch": chunks, "seq_len": chunk}])
-    ops = [op for op in lower(wl, model) if op.role in _ATTENTION_ROLES]
-    if prior:
-        ops = [replace(op, cols=op.cols + prior) if isinstance(op, Softmax) else replace(op, seq_kv=op.seq_kv + prior)
-               for op in ops]
-    return ops
+    energy = cfg.n_compute * (_static_w(cfg.compute) * compute_t + step.dense_j + step.attention_j)
+    return Prefill(batch, prompt_len, compute_t, handoff, compute_t + exposed, energy)
 
 
 def mixed_iteration(model: ModelSpec, cfg: ServingConfig, batch: int, context: int, prefill_tokens: int,
@@ -321,7 +308,8 @@ def mixed_iteration(model: ModelSpec, cfg: ServingConfig, batch: int, context: i
     of the prefill tokens: the weights are read once per micro-batch); the LM head for one row per sequence;
     the chunks' attention on the compute group (as :func:`prefill`), shared evenly by the micro-batches; the
     decode attention where :func:`decode_iteration` puts it. With offloading the chunks' new K/V rows go to
-    the memory devices over the link with the decode traffic. ``prefill_tokens = 0`` is exactly
+    the memory devices over the link with the decode traffic. The compute group dispatches eagerly (vLLM runs
+    iterations with prefill outside its CUDA graphs). ``prefill_tokens = 0`` is exactly
     :func:`decode_iteration` (tested); ``batch = 0`` is a prefill-only iteration (one micro-batch)."""
     if prefill_tokens <= 0:
         return decode_iteration(model, cfg, batch, context, dtype)
@@ -330,30 +318,20 @@ def mixed_iteration(model: ModelSpec, cfg: ServingConfig, batch: int, context: i
     rows = mb + math.ceil(prefill_tokens / m)
     b = DTYPE_BYTES[dtype]
     layers = model.num_layers
-    compute_t = attention_t = 0.0
-    for op in _decode_ops(model, rows, max(context, 1), dtype):
-        if op.role in _ATTENTION_ROLES:
-            continue
-        if op.role == Role.LM_HEAD:
-            op = replace(op, m=max(1, mb + math.ceil(chunks / m)))
-        compute_t += evaluate_op(_split_tp(op, cfg.n_compute), cfg.compute).time_s * op.count
-    chunk = max(1, math.ceil(prefill_tokens / chunks))
-    compute_t += sum(evaluate_op(_split_tp(op, cfg.n_compute), cfg.compute).time_s * op.count
-                     for op in _prefill_attention_ops(model, chunks, chunk, prior, dtype)) / m
-    if batch:
-        for op in _decode_ops(model, mb, max(context, 1), dtype):
-            if op.role not in _ATTENTION_ROLES:
-                continue
-            if cfg.policy == "attention_offload":
-                assert cfg.memory is not None
-                attention_t += evaluate_op(_split_requests(op, cfg.n_memory), cfg.memory).time_s * op.count
-            else:
-                compute_t += evaluate_op(_split_tp(op, cfg.n_compute), cfg.compute).time_s * op.count
+    offload = cfg.policy == "attention_offload"
+    work = StepWork(rows=rows, lm_rows=max(1, mb + math.ceil(chunks / m)), context=max(context, 1),
+                    attention_batch=mb if batch and not offload else 0, chunks=chunks,
+                    chunk=max(1, math.ceil(prefill_tokens / chunks)), prior=prior, prefill_share=1.0 / m,
+                    tp=cfg.n_compute, host="eager")
+    comp = _compute(model, cfg, work, dtype)
+    mem = _memory(model, cfg, mb, max(context, 1), dtype) if batch and offload else None
+    compute_t = comp.time_s
+    attention_t = mem.time_s if mem is not None else 0.0
     allreduce_t = 2 * layers * allreduce_s(cfg.compute_link, cfg.n_compute, rows * model.hidden_size * b) \
         if cfg.n_compute > 1 else 0.0
     transfer_t = lat = 0.0
     out_bytes = in_bytes = 0.0
-    if cfg.policy == "attention_offload":
+    if offload:
         assert cfg.offload_link is not None
         q_o = mb * model.num_heads * model.dhead * b
         out_bytes = q_o + (mb + math.ceil(prefill_tokens / m)) * 2 * model.kv_heads * model.dhead * b
@@ -369,8 +347,9 @@ def mixed_iteration(model: ModelSpec, cfg: ServingConfig, batch: int, context: i
     bound = max(resources, key=lambda k: resources[k])
     time_s = resources[bound]
     offload_bytes = m * layers * (out_bytes + in_bytes)
-    per_device = offload_bytes / max(1, cfg.n_memory) / time_s if cfg.policy == "attention_offload" else 0.0
+    per_device = offload_bytes / max(1, cfg.n_memory) / time_s if offload else 0.0
     return Iteration(batch=batch, context=context, time_s=time_s, compute_s=busy["compute"],
                      attention_s=m * attention_t, transfer_s=m * transfer_t, allreduce_s=m * allreduce_t,
                      offload_bytes=offload_bytes, bound=bound, tokens_per_s=(batch + prefill_tokens) / time_s,
-                     required_link_bytes_per_s=per_device, parts=resources)
+                     required_link_bytes_per_s=per_device, parts=resources,
+                     energy_j=_energy_j(cfg, time_s, m, comp, mem), timing=_timings(model, cfg))

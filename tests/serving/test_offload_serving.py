@@ -81,3 +81,25 @@ def test_mixed_iterations_are_fused(lamina):
         only = Iteration("engine")
         only.add_prefill(Request(0, 0.0, tokens, 10), tokens)
         assert cost(only) == pytest.approx(prefill(model, cfg, tokens, 1, "bf16").ttft_s, rel=1e-12)
+
+
+def test_offload_costs_use_the_gpu_stack_model_on_both_sides(lamina):
+    """OffloadCost (archsim serve) and ConfigCost (the under-load study) price iterations through the same
+    per-device cost function: the GPU stack model for the H100s and the H20s, the roofline only when asked."""
+    from dataclasses import replace
+
+    from archsim.offload.deployments import homogeneous
+    from archsim.offload.under_load import ConfigCost
+
+    model = presets.resolve_model(WORKLOAD)
+    cfg = config_from_system(lamina)
+    it = decode_iteration(model, cfg, 40, 1024, "bf16")
+    assert it.timing == {"compute": "gpu-stack", "attention": "gpu-stack"}
+    roof = decode_iteration(model, replace(cfg, timing="roofline"), 40, 1024, "bf16")
+    assert roof.timing == {"compute": "roofline", "attention": "roofline"} and roof.time_s != it.time_s
+    assert OffloadCost(model, lamina, "bf16").decode_s(40, 1024) == it.time_s
+    homo = homogeneous(presets.load_hardware("h100-sxm"), 4)
+    cost = ConfigCost(model, homo)
+    assert cost.decode_s(64, 2048) == decode_iteration(model, homo, 64, 2048, "bf16").time_s
+    assert ConfigCost(model, replace(homo, timing="roofline")).decode_s(64, 2048) == \
+        decode_iteration(model, replace(homo, timing="roofline"), 64, 2048, "bf16").time_s
