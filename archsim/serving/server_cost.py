@@ -44,6 +44,49 @@ from archsim.serving.schedulers import Iteration
 
 HOSTS = ("eager", "cuda-graph")
 
+#: the decode step's small kernels measured one op at a time at batch 1..64 (campaigns/decode_micro.py ``glue``,
+#: profiler medians, buffers reused: L2-warm): what the serving engine runs where the ``plain`` profile's generic
+#: glue pricing misses the kernel PyTorch picks (the small-index embedding loop, 1 CTA per <= 16 rows mean
+#: reduction, the index_put cache write, the RoPE table gather) or has no kernel (argmax, length mask)
+DECODE_GLUE = "h200-decode-micro-glue-2026-12-01.csv"
+#: plain-profile kernel name -> (measured op, kernel indices of that op that it stands for)
+_MEASURED = {"embedding": ("embedding", None), "rotary_index_cos": ("rope_gather", None),
+             "rotary_index_sin": ("rope_gather", None), "cache_write_k": ("cache_write", None),
+             "cache_write_v": ("cache_write", None)}
+_MEAN = ("rms_mean", 1)  # the reduce kernel of xf.pow(2).mean(-1) (kernel 0 is the pow, priced in the profile)
+
+
+def _glue_table() -> dict[str, list[tuple[int, float]]]:
+    """``{op or op#kernel: [(batch, seconds per call)]}`` from :data:`DECODE_GLUE`."""
+    import csv
+
+    from archsim.data import measurement
+
+    acc: dict[tuple[str, int], float] = {}
+    per: dict[tuple[str, int, int], float] = {}
+    with open(measurement("h200", DECODE_GLUE), newline="") as fh:
+        for r in csv.DictReader(fh):
+            b, t = int(r["batch"]), float(r["median_us"]) * 1e-6
+            acc[(r["op"], b)] = acc.get((r["op"], b), 0.0) + t
+            per[(r["op"], int(r["kernel_idx"]), b)] = t
+    out: dict[str, list[tuple[int, float]]] = {}
+    for (op, b), t in sorted(acc.items()):
+        out.setdefault(op, []).append((b, t))
+    for (op, i, b), t in sorted(per.items()):
+        out.setdefault(f"{op}#{i}", []).append((b, t))
+    return out
+
+
+def glue_s(table: dict[str, list[tuple[int, float]]], key: str, batch: int) -> float:
+    """Seconds of one measured decode glue op at ``batch`` (linear between measured batches, clamped)."""
+    pts = table[key]
+    if batch <= pts[0][0]:
+        return pts[0][1]
+    for (b0, t0), (b1, t1) in zip(pts, pts[1:], strict=False):
+        if batch <= b1:
+            return t0 + (t1 - t0) * (batch - b0) / (b1 - b0)
+    return pts[-1][1]
+
 
 @dataclass(frozen=True, kw_only=True)
 class ServerSpec:
@@ -58,6 +101,9 @@ class ServerSpec:
     prefill_host: str = "eager"
     decode_attention: str = "cudnn-bias"
     compaction: bool = True
+    #: price the engine's decode glue ops from the decode microbenchmark (:data:`DECODE_GLUE`) and add its own
+    #: kernels (length mask, argmax, token copy); False: the ``plain`` profile's generic glue only
+    measured_glue: bool = True
 
     def bucket(self, n: int) -> int:
         for b in self.buckets:
@@ -83,6 +129,7 @@ class IterationTime:
 class _Shared:
     decode: dict[int, list[float]] = field(default_factory=dict)
     prefill: dict[int, list[float]] = field(default_factory=dict)
+    glue: dict[str, list[tuple[int, float]]] = field(default_factory=_glue_table)
 
 
 class ServerCost:
@@ -123,16 +170,33 @@ class ServerCost:
 
     # -- kernel times ---------------------------------------------------------------------------
     def decode_kernels(self, bucket: int) -> list[float]:
+        """GPU seconds of each kernel of the bucket's decode graph: the ``plain`` profile priced by the kernel
+        model, the masked SDPA's bool-to-bias kernels and the engine's own kernels (length mask, argmax, token
+        copy); the kernels :data:`_MEASURED` names and the RMSNorm mean priced from :data:`DECODE_GLUE` when
+        ``spec.measured_glue``."""
         if bucket not in self._shared.decode:
             step = Step(phase="decode", batch=bucket, seq_len=1, context=self.spec.kv_max_len - 1)
-            impl = self.spec.decode_attention
-            seq = []  # a boolean mask: PyTorch converts it to a bias first (archsim.gpu.kernels_masked)
+            impl, tab, measured = self.spec.decode_attention, self._shared.glue, self.spec.measured_glue
+            times: list[float] = []
             for k in sequence(self.shape, step, "plain", "cuda-graph"):
-                if k.attention and impl == "cudnn-bias":
-                    seq += [KernelItem(category="elementwise", name=n, glue=(c, r, w))
-                            for n, c, r, w in bool_mask_to_bias_glue(bucket, 1, self.spec.kv_max_len)]
-                seq.append(replace(k, attention={**k.attention, "impl": impl}) if k.attention else k)
-            self._shared.decode[bucket] = [self._pricer(k) for k in seq]
+                if k.attention and impl == "cudnn-bias":  # a boolean mask: PyTorch converts it to a bias first
+                    times += [self._pricer(KernelItem(category="elementwise", name=n, glue=(c, r, w)))
+                              for n, c, r, w in bool_mask_to_bias_glue(bucket, 1, self.spec.kv_max_len)]
+                if k.attention:
+                    times.append(self._pricer(replace(k, attention={**k.attention, "impl": impl})))
+                elif measured and k.name in _MEASURED:
+                    times.append(glue_s(tab, _MEASURED[k.name][0], bucket))
+                elif measured and "norm" in k.name and k.name.endswith("_mean"):
+                    times.append(glue_s(tab, f"{_MEAN[0]}#{_MEAN[1]}", bucket))
+                else:
+                    times.append(self._pricer(k))
+                if k.name == "rotary_index_sin" and measured:  # the engine's length mask, once per step
+                    times.append(glue_s(tab, "length_mask", bucket))
+            if measured:  # argmax over the vocabulary, then the token copy into ids (8 B per row)
+                times.append(glue_s(tab, "argmax", bucket))
+                times.append(self._pricer(KernelItem(category="copy", name="token_copy",
+                                                     glue=("vec", 8.0 * bucket, 8.0 * bucket))))
+            self._shared.decode[bucket] = times
         return self._shared.decode[bucket]
 
     def prefill_kernels(self, tokens: int) -> list[float]:
