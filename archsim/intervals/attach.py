@@ -34,7 +34,7 @@ CORRELATION = ("fully correlated within a cell (shared calibration error), indep
 def validated_on(lk: Lookup, reason: str | None = None) -> dict[str, Any]:
     """Where the interval came from: device, n, cell, status (validated | fallback | unvalidated), data files."""
     out: dict[str, Any] = {"device": lk.device, "n": lk.fit.n if lk.fit else 0, "cell": lk.cell,
-                           "status": lk.status, "data": list(lk.data)}
+                           "status": lk.status, "data": list(dict.fromkeys(lk.data))}
     if lk.fit is not None:
         out["median_ratio_measured_over_modeled"] = math.exp(lk.fit.center_log)
     if lk.fallback:

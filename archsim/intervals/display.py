@@ -58,6 +58,16 @@ def coverage_text(cal: dict[str, Any]) -> str:
     return f"held-out coverage ({cal['held_out_scheme']}): " + "; ".join(kinds)
 
 
+def files_text(files: list[str]) -> str:
+    """``measurements/h200/ a.csv, b.csv`` (files grouped by folder, relative to ``archsim/data/``)."""
+    folders: dict[str, list[str]] = {}
+    for f in files:
+        folder, _, name = f.rpartition("/")
+        folders.setdefault(folder, []).append(name)
+    return "; ".join(f"{folder}/ {', '.join(names)}" if folder else ", ".join(names)
+                     for folder, names in folders.items())
+
+
 def calibration_lines(record: dict[str, Any], cal: dict[str, Any], quantity: str) -> list[str]:
     """What an estimate was calibrated on: how, on which data, with which held-out coverage (three lines);
     one line with the reason where it has no interval."""
@@ -70,5 +80,19 @@ def calibration_lines(record: dict[str, Any], cal: dict[str, Any], quantity: str
         if modeled and record.get(key):
             shares.append(f"{record[key] / modeled * 100:.0f}% of the modeled time {what}")
     return [f"calibrated = model x median measured/modeled of its validation cells ({', '.join(shares)})",
-            f"calibrated on: {cal['device']} {' + '.join(cal['data_kinds'])} ({', '.join(cal['data'])})",
+            f"calibrated on: {cal['device']} {' + '.join(cal['data_kinds'])} ({files_text(cal['data'])})",
             coverage_text(cal)]
+
+
+def stack_lines(stack: dict[str, Any], steps: dict[str, Any] | None) -> list[str]:
+    """A stack prediction's GPU-busy and wall time (``stack``: ``StackPrediction.to_dict()``) with their step
+    intervals (``steps``: :func:`archsim.intervals.steps.for_stack`; None: not computed), then what they were
+    calibrated on or why there are none."""
+    lines = []
+    for name, label in (("gpu_busy_s", "GPU-busy"), ("wall_s", "wall")):
+        lines.append(f"{label}: {estimate_text((steps or {}).get('total') or {name: stack[name]}, name)}")
+    if steps is None:
+        return lines
+    if steps.get("reason"):
+        return [*lines, f"no step interval: {steps['reason']}"]
+    return lines + calibration_lines(steps["total"], steps["calibrated_on"]["wall_s"], "wall_s")

@@ -39,7 +39,7 @@ def load_result(folder: Path) -> Any:
                 if f.type == "float" and not isinstance(getattr(op, name), int | float):
                     raise ValueError(f"ops[{i}].{name} is not a number")
         res_fields = {f.name for f in dataclasses.fields(Result)}
-        kwargs = {k: summary[k] for k in ("workload", "hardware", "family", "backend", "peaks", "notes")
+        kwargs = {k: summary[k] for k in ("workload", "hardware", "family", "backend", "peaks", "notes", "intervals")
                   if k in summary}
         phases = summary.get("phases", {})
         kwargs["tokens_by_phase"] = {p: int(v["tokens"]) for p, v in phases.items() if "tokens" in v}

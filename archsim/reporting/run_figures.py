@@ -108,7 +108,7 @@ def _calibrated_with_error_bars(result: Any) -> dict[str, Any] | None:
 def interval_summary(result: Any) -> list[tuple[str, str]]:
     """report.html summary rows: the latency's model / calibrated / interval and what it was calibrated on."""
     iv = getattr(result, "intervals", None)
-    if not iv:
+    if not isinstance(iv, dict) or "calibrated_on" not in iv:  # none, or a summary.json from before calibration
         return []
     from archsim.intervals.display import calibration_lines, estimate_text
     total = iv["total"]

@@ -163,10 +163,17 @@ def test_archsim_run_prints_model_calibrated_and_interval_and_summary_json_holds
     assert m["model"] == format_si(total["latency_s"], "s")
     assert m["cal"] == format_si(total["latency_s_calibrated"], "s")
     assert _seconds(m["lo"]) <= _seconds(m["cal"]) <= _seconds(m["hi"])
-    assert _line(r.stdout, "calibrated on: ").startswith("calibrated on: h100-sxm kernel campaigns (measurements/h100/")
+    on = _line(r.stdout, "calibrated on: ")
+    assert on.startswith("calibrated on: h100-sxm kernel campaigns (measurements/h100/ h100-")
     _line(r.stdout, "held-out coverage")
     html = (tmp_path / "o" / "report.html").read_text()
     assert f"<th>latency estimate</th><td>{m[0]}</td>" in html and "calibrated on validation, 80% interval" in html
+    # `archsim report FOLDER` rebuilds the page from summary.json: the estimate row stays
+    (tmp_path / "o" / "report.html").unlink()
+    rr = subprocess.run([sys.executable, "-m", "archsim", "report", str(tmp_path / "o")], capture_output=True,
+                        text=True, timeout=300)
+    assert rr.returncode == 0, rr.stderr
+    assert f"<th>latency estimate</th><td>{m[0]}</td>" in (tmp_path / "o" / "report.html").read_text()
     # the default workload's stack: no whole-model step measurements on the H100, and the line says so
     assert "no whole-model step measurements for 'h100-sxm'" in _line(r.stdout, "no step interval: ")
 
@@ -183,6 +190,21 @@ def test_archsim_run_on_the_h200_prints_the_stack_steps_intervals(tmp_path):
         assert total[name] == stack[name] and total[f"{name}_p80"][0] <= total[f"{name}_calibrated"] <= \
             total[f"{name}_p80"][1]
     assert "whole-model steps (archsim stack)" in _line(r.stdout, "calibrated on: h200 whole-model steps")
+
+
+def test_archsim_stack_prints_and_writes_the_step_intervals(tmp_path):
+    out = tmp_path / "s.json"
+    r = subprocess.run([sys.executable, "-m", "archsim", "stack", "--hw", "h200", "--json", str(out)],
+                       capture_output=True, text=True, timeout=300, env=_env())
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(out.read_text())
+    total = doc["intervals"]["total"]
+    m = ESTIMATE.search(_line(r.stdout, "wall: "))
+    assert m and total["wall_s"] == doc["wall_s"] and total["wall_s_p80"][0] <= total["wall_s_calibrated"]
+    cross = subprocess.run([sys.executable, "-m", "archsim", "stack", "--hw", "h200", "--calibration", "cross"],
+                           capture_output=True, text=True, timeout=300, env=_env())
+    assert "calibration 'cross'" in _line(cross.stdout, "no step interval: ")
+    assert _line(cross.stdout, "wall: ").endswith("(unvalidated: no calibration, no interval)")
 
 
 def _env() -> dict[str, str]:

@@ -65,7 +65,7 @@ def run(
     for phase, v in result.by_phase().items():
         extra = f", {v['tokens_per_s']:.1f} tokens/s" if "tokens_per_s" in v else ""
         console.print(f"{t(phase)}: {format_si(v['latency_s'], 's')}, {format_si(v['energy_j'], 'J')}{extra}")
-    from archsim.intervals.display import calibration_lines, estimate_text
+    from archsim.intervals.display import calibration_lines, estimate_text, stack_lines
     iv = result.intervals or {}
     total = iv.get("total") or {"latency_s": result.latency_s}
     console.print(f"total, operator model (one kernel per operator, no framework glue), "
@@ -77,16 +77,8 @@ def run(
         s = result.stack
         console.print(f"software stack {t(s['software'])}, host {t(s['host'])} (the workload's `stack:`, default "
                       f"eager = HF transformers; `archsim stack` breaks it down):")
-        steps = s.get("intervals") or {}
-        for name, label in (("gpu_busy_s", "GPU-busy"), ("wall_s", "wall")):
-            record = steps.get("total") or {name: s[name]}
-            console.print(f"  {label}: {estimate_text(record, name)}")
-        if steps.get("reason"):
-            console.print(f"  no step interval: {t(steps['reason'])}")
-        for line in calibration_lines(steps["total"], steps["calibrated_on"]["wall_s"], "wall_s") \
-                if steps and not steps.get("reason") else []:
+        for line in stack_lines(s, s.get("intervals")):
             console.print(f"  {t(line)}")
-
 
 def _located(exc: ConfigError, workload: str | None) -> ConfigError:
     """``exc`` with the workload file and the line of each problem's top-level key where it had none."""

@@ -43,12 +43,18 @@ def stack_cmd(
                    f"{p.host_s * 1e3:9.3f} {p.bound:>5}  "
                    + " ".join(f"{p.by_category[c] * 1e3:7.2f}" for c in CATEGORIES))
     typer.echo(f"total: GPU-busy {pred.gpu_busy_s * 1e3:.3f} ms, wall {pred.wall_s * 1e3:.3f} ms")
+    from archsim.intervals.display import stack_lines
+    from archsim.intervals.steps import for_stack
+    steps = for_stack(pred)  # model / calibrated / interval from whole-model step residuals, or why none
+    for line in stack_lines(pred.to_dict(), steps):
+        typer.echo(f"  {line}")
     for n in pred.notes:
         typer.echo(f"note: {n}")
     if json_out is not None:
         from archsim import outfile
 
-        outfile.write(json_out, json.dumps(outfile.json_doc(pred.to_dict(), "stack"), indent=1).encode(), flag="--json")
+        doc = outfile.json_doc({**pred.to_dict(), "intervals": steps}, "stack")
+        outfile.write(json_out, json.dumps(doc, indent=1).encode(), flag="--json")
 
 
 def register(app: typer.Typer) -> None:
