@@ -16,7 +16,7 @@ Map of the package (each line runs as written):
 - :mod:`.tables`: cells (device x kernel family x bound regime x size class), fallback chain, the JSON file;
 - :mod:`.estimate`: one interval as data — the modeled time, the calibrated time (modeled x the cell's median
   measured/modeled, always inside the interval) and the conformal bounds; sums of cells;
-- :mod:`.display`: the one way they are printed (``archsim run``, report.html);
+- :mod:`.display`: the one way they are printed (``archsim run``, ``archsim stack``, report.html);
 - :mod:`.attach`: intervals on a prediction, on every operator of a Result and on their sums;
   :func:`.steps.for_stack` on an ``archsim stack`` prediction (GPU-busy and wall time per phase);
 - :mod:`.coverage` / :mod:`.report`: held-out coverage and ``reports/prediction-intervals.md``.

@@ -106,11 +106,12 @@ def from_sum(terms: Iterable[tuple[float, Lookup]]) -> Estimate:
     if not by_cell:
         return Estimate(modeled, None, unvalidated_s=unvalidated)
     parts = [from_lookup(lk, t) for t, lk in by_cell.values()]
-    calibrated = unvalidated + sum(p.calibrated_s or 0.0 for p in parts)
+    centres = [p.calibrated_s for p in parts if p.calibrated_s is not None]  # every part has a cell
+    calibrated = unvalidated + sum(centres)
     bounds = {}
     for level in LEVELS:
-        below = math.sqrt(sum((p.calibrated_s - p.bounds_s[level][0]) ** 2 for p in parts))  # type: ignore[operator]
-        above = math.sqrt(sum((p.bounds_s[level][1] - p.calibrated_s) ** 2 for p in parts))  # type: ignore[operator]
+        below = math.sqrt(sum((c - p.bounds_s[level][0]) ** 2 for c, p in zip(centres, parts, strict=True)))
+        above = math.sqrt(sum((p.bounds_s[level][1] - c) ** 2 for c, p in zip(centres, parts, strict=True)))
         bounds[level] = (calibrated - below, calibrated + above)
     status = "partial" if unvalidated > 0 else "fallback" if fallback > 0 else "validated"
     return Estimate(modeled, calibrated, bounds, status, tuple(by_cell), fallback_s=fallback,
