@@ -12,14 +12,17 @@ calibrated kernel, glue and host models (:mod:`archsim.gpu.wholemodel`):
 
 Decode phases of ``steps`` tokens are simulated at the mean KV length and repeated (exact for
 costs linear in the length), as :mod:`archsim.lowering` does. Covered: Llama-style decoders
-(RMSNorm, gated SiLU FFN, rotary), dense or MoE in every layer; others are a configuration error
-naming what is missing. Validated on an H200 (reports/whole-model.md); on an H100 the glue and
-host figures are the H200's (no H100 glue/host microbenchmarks exist yet) — said in the notes.
+(RMSNorm, gated SiLU FFN, rotary), dense or MoE in every layer, and GPT-2-style ones (LayerNorm, GELU,
+learned positions, biases; transformers profile only); others are a configuration error naming what is
+missing. Presets carry no q/k/v-bias flag: Qwen2's biased projections are reachable through
+:class:`archsim.gpu.stacks.ModelShape` (``qkv_bias``), not a workload. Validated on an H200
+(reports/whole-model.md); on an H100 the glue and host figures are the H200's (no H100 glue/host
+microbenchmarks exist yet) — said in the notes.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from archsim.errors import ConfigError
 from archsim.gpu.stacks import CATEGORIES, ModelShape, Step
@@ -72,25 +75,31 @@ class StackPrediction:
 
 
 def shape_from_model(model: ModelSpec) -> ModelShape:
-    """The stack profiles' view of a model preset; other architectures are a configuration error."""
+    """The stack profiles' view of a model preset: Llama-style (RMSNorm, gated SiLU, dense or MoE in every
+    layer) or GPT-2-style (LayerNorm, GELU, dense: :mod:`archsim.gpu.stacks_arch`); others are a
+    configuration error naming what is missing."""
+    gpt2 = model.norm == "layernorm" and model.ffn_kind == "gelu"
     problems = []
     if model.arch != "decoder":
         problems.append(f"arch {model.arch!r} (needs decoder)")
-    if model.norm != "rmsnorm":
-        problems.append(f"norm {model.norm!r} (needs rmsnorm)")
-    if model.ffn_kind != "gated_silu":
-        problems.append(f"ffn_kind {model.ffn_kind!r} (needs gated_silu)")
-    if model.moe is not None and model.moe.every_n_layers != 1:
-        problems.append("MoE on every n-th layer (needs every layer)")
-    if model.head_dim is not None and model.head_dim * model.num_heads != model.hidden_size:
-        problems.append("head_dim x heads != hidden size")
+    if not gpt2 and model.norm != "rmsnorm":
+        problems.append(f"norm {model.norm!r} with ffn_kind {model.ffn_kind!r} (needs rmsnorm + gated_silu or "
+                        "layernorm + gelu)")
+    elif not gpt2 and model.ffn_kind != "gated_silu":
+        problems.append(f"ffn_kind {model.ffn_kind!r} with rmsnorm (needs gated_silu)")
+    if model.moe is not None and (gpt2 or model.moe.every_n_layers != 1):
+        problems.append("MoE on every n-th layer (needs every layer)" if not gpt2 else "MoE in a GPT-2-style model")
+    if gpt2 and model.kv_heads != model.num_heads:
+        problems.append("grouped KV heads in a GPT-2-style model")
     if problems:
-        raise ConfigError.single(f"model {model.name!r}: the software-stack profiles cover Llama-style decoders; "
-                                 f"not {', '.join(problems)}", key_path="model")
+        raise ConfigError.single(f"model {model.name!r}: the software-stack profiles cover Llama-style and GPT-2-style "
+                                 f"decoders; not {', '.join(problems)}", key_path="model")
     moe = model.moe
+    head = model.head_dim if model.head_dim and model.head_dim * model.num_heads != model.hidden_size else 0
     return ModelShape(name=model.name, hidden=model.hidden_size, heads=model.num_heads, kv_heads=model.kv_heads,
                       ffn=moe.expert_ffn_hidden_size if moe else model.ffn_hidden_size, vocab=model.vocab_size or 0,
-                      layers=model.num_layers, experts=moe.num_experts if moe else 0, top_k=moe.top_k if moe else 0)
+                      layers=model.num_layers, experts=moe.num_experts if moe else 0, top_k=moe.top_k if moe else 0,
+                      family="gpt2" if gpt2 else "llama", head_size=head or 0)
 
 
 def predict_workload(workload: Workload, hardware: str, *, software: str | None = None, host: str | None = None,
@@ -109,9 +118,12 @@ def predict_workload(workload: Workload, hardware: str, *, software: str | None 
         raise ConfigError.single("the software-stack model needs a model workload (not explicit layers)",
                                  key_path="model")
     shape = shape_from_model(model)
+    if workload.dtype in ("bf16", "fp16"):  # priced alike (same bytes and MMA rate); fp32 keeps the bf16 kernels
+        shape = replace(shape, dtype=workload.dtype)
     stack = STACK_OF[software]
-    if shape.experts and stack != "hf":
-        raise ConfigError.single(f"MoE models have the 'eager' (transformers) profile only, not {software!r}",
+    if (shape.experts or shape.family != "llama") and stack != "hf":
+        what = "MoE" if shape.experts else "GPT-2-style"
+        raise ConfigError.single(f"{what} models have the 'eager' (transformers) profile only, not {software!r}",
                                  key_path="stack.software")
     cal = device_calibration(hardware, calibration)
     pricer = KernelPricer(cal)
@@ -145,9 +157,10 @@ def predict_workload(workload: Workload, hardware: str, *, software: str | None 
 
 def memory_bytes(shape: ModelShape, workload: Workload) -> float:
     """bf16 bytes of the weights (embedding and lm_head included) and of the largest phase's KV cache."""
-    d = shape.hidden // shape.heads
+    d = shape.head_dim
     attn = shape.hidden * (shape.heads + 2 * shape.kv_heads) * d + shape.heads * d * shape.hidden
-    ffn = 3 * shape.hidden * shape.ffn * max(1, shape.experts) + shape.hidden * shape.experts
+    mats = 2 if shape.family == "gpt2" else 3  # GPT-2: c_fc + c_proj; Llama: gate, up, down
+    ffn = mats * shape.hidden * shape.ffn * max(1, shape.experts) + shape.hidden * shape.experts
     weights = shape.layers * (attn + ffn) + 2 * shape.vocab * shape.hidden
     tokens = max((ph.batch * (ph.context_len + ph.steps) if isinstance(ph, DecodePhase)
                   else ph.batch * (ph.seq_len or 0) for ph in workload.phases), default=0)

@@ -168,9 +168,7 @@ def _attn(impl: str, m: ModelShape, s: Step, kv_heads: int | None = None) -> Ker
     seq_q, seq_kv = (s.seq_len, s.context + s.seq_len)
     kv = m.kv_heads if kv_heads is None else kv_heads
     shape = dict(impl=impl, batch=s.batch, heads=m.heads, kv_heads=kv, seq_q=seq_q, seq_kv=seq_kv,
-                 head_dim=m.head_dim, causal=s.phase == "prefill")
-    if m.dtype != "bf16":  # only then: callers that price these dicts pass bf16 themselves
-        shape["dtype"] = m.dtype
+                 head_dim=m.head_dim, causal=s.phase == "prefill")  # fp16 priced as bf16 (ModelShape.dtype)
     return KernelItem(category="attention", name=f"attention_{impl}", attention=shape)
 
 
@@ -255,15 +253,22 @@ def _moe_hf(m: ModelShape, s: Step) -> list[KernelItem]:
             _g("copy", "moe_out_to_bf16", "to_bf16", 4 * t * hd, 2 * t * hd)]
 
 
-def hf_cache_and_mask(m: ModelShape, s: Step, host: str) -> list[KernelItem]:
+def hf_cache_and_mask(m: ModelShape, s: Step, host: str, new_kv_contiguous: bool = True) -> list[KernelItem]:
     """HF ``DynamicLayer.update`` (``torch.cat``) and, under CUDA-graph capture, the explicit-mask kernels and
-    GQA's ``repeat_kv`` copies of one layer (shared by the Llama and GPT-2 profiles)."""
+    GQA's ``repeat_kv`` copies of one layer (shared by the Llama and GPT-2 profiles).
+
+    ``new_kv_contiguous``: whether the new token's K/V is a contiguous tensor (Llama: the rotary output) or a
+    strided view (GPT-2: a slice of the fused ``c_attn`` output, contiguous only at batch 1). ATen's ``cat``
+    (``aten/src/ATen/native/cuda/Shape.cu``) takes the vectorised ``CatArrayBatchedCopy_vectorized`` only when
+    every input is contiguous, else the generic ``CatArrayBatchedCopy`` over the whole output: the
+    ``cat_transposed`` curve (microbenchmarked on that kernel, ~0.67 TB/s), not ``cat_append`` (~4 TB/s)."""
     kv = s.tokens * m.kv_heads * m.head_dim
     if s.phase == "prefill":  # DynamicLayer.update: cat of an empty cache with the (transposed) new K/V
         out = [_g("copy", f"cache_cat_{x}", "cat_transposed", 2 * kv, 2 * kv) for x in "kv"]
     else:  # cat of the whole cache with the new token: an O(context) copy per layer and step
         total = s.batch * m.kv_heads * (s.context + 1) * m.head_dim * 2
-        out = [_g("copy", f"cache_cat_{x}", "cat_append", total, total) for x in "kv"]
+        cls = "cat_append" if new_kv_contiguous else "cat_transposed"
+        out = [_g("copy", f"cache_cat_{x}", cls, total, total) for x in "kv"]
     if host == "cuda-graph":
         # under stream capture transformers' is_tracing() is true, so masking_utils builds an explicit
         # mask (_ignore_causal_mask_sdpa returns False) for MHA and GQA alike: two fills and a select per
@@ -273,7 +278,7 @@ def hf_cache_and_mask(m: ModelShape, s: Step, host: str) -> list[KernelItem]:
         small = 2 * s.batch * s.seq_len * length
         out += [_g("elementwise", f"mask_fill_{i}", "vec", small, small) for i in range(2)]
         out.append(_g("elementwise", "mask_select", "strided", small, small))
-        if m.heads != m.kv_heads:
+        if m.kv_heads not in (1, m.heads):  # one KV head: repeat_kv's expand + reshape is a view, no copy
             d = m.head_dim
             big_r, big_w = 2 * s.batch * m.kv_heads * length * d, 2 * s.batch * m.heads * length * d
             out += [_g("copy", f"repeat_kv_{x}", "repeat_kv", big_r, big_w) for x in "kv"]
@@ -293,6 +298,8 @@ def _hf_layer(m: ModelShape, s: Step, host: str) -> list[KernelItem]:
                 _gemm("v_proj", t, m.kv_heads * d, hd)]
     out += rotary_eager(q, t, d, "rotary_q_") + rotary_eager(kv, t, d, "rotary_k_")
     out += hf_cache_and_mask(m, s, host)
+    # under capture SDPA sees every query head's K/V: copies (repeat_kv) for GQA, a stride-0 view for one KV
+    # head, which cuDNN reads once per head all the same (priced as MHA-sized K/V either way)
     repeated = host == "cuda-graph" and m.heads != m.kv_heads
     # the explicit mask reaches cuDNN as a bias input (archsim.gpu.kernels_masked); eager calls pass no mask
     impl = "cudnn-bias" if host == "cuda-graph" else "cudnn"

@@ -76,7 +76,7 @@ def gpt2_parts(m: ModelShape, s: Step, host: str) -> tuple[list[KernelItem], lis
     if host == "cuda-graph":  # the explicit mask's indices (as for Llama under capture)
         pro += [_g("elementwise", f"mask_index_{i}", "vec", 8 * t, 8 * t) for i in range(7)]
     layer = [layernorm(t, hd, "ln_1"), *biased_linear("c_attn", t, 3 * hd, hd)]
-    layer += hf_cache_and_mask(m, s, host)
+    layer += hf_cache_and_mask(m, s, host, new_kv_contiguous=s.batch == 1)  # K/V: views of the c_attn output
     impl = "cudnn-bias" if host == "cuda-graph" else "cudnn"
     layer += [_attn(impl, m, s), *biased_linear("attn_c_proj", t, hd, hd),
               _g("elementwise", "residual_add1", "add", 4 * t * hd, 2 * t * hd), layernorm(t, hd, "ln_2"),

@@ -211,8 +211,12 @@ def measured_categories(kernels_csv: Path) -> dict[str, dict[str, float]]:
 def shape_of(r: dict[str, str]) -> ModelShape:
     def i(k: str) -> int:
         return int(float(r[k])) if r.get(k) not in (None, "") else 0
+    head = i("head_dim")
     return ModelShape(name=r["model"], hidden=i("hidden"), heads=i("heads"), kv_heads=i("kv_heads"), ffn=i("ffn"),
-                      vocab=i("vocab"), layers=i("layers"), experts=i("experts"), top_k=i("top_k"))
+                      vocab=i("vocab"), layers=i("layers"), experts=i("experts"), top_k=i("top_k"),
+                      family=r.get("family") or "llama", qkv_bias=i("qkv_bias") == 1,
+                      head_size=0 if head == i("hidden") // max(1, i("heads")) else head,
+                      dtype=r.get("dtype") or "bf16")
 
 
 def compare_whole(whole_csv: str | Path, kernels_csv: str | Path, cal: DeviceCalibration) -> list[dict]:

@@ -114,3 +114,85 @@ def write_predictions(path: Path) -> Path:
            "predictions": predict_points(device_calibration("h200", "own"))}
     path.write_text(json.dumps(doc, indent=1) + "\n")
     return path
+
+
+def _committed() -> dict:
+    from archsim.data import measurement
+    path = measurement("h200", PREDICTIONS)
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise ConfigError.single(f"cannot read the committed blind predictions {path}: {e}", file=str(path)) from None
+
+
+def is_blind_csv(path: str | Path) -> bool:
+    """Whether a whole-model CSV is the blind set's (it has the campaign's ``point_id`` column)."""
+    import csv
+    try:
+        with open(path, newline="") as fh:
+            return "point_id" in next(csv.reader(fh), [])
+    except OSError:
+        return False
+
+
+def compare_blind(cal, whole_csv: str | Path | None = None, kernels_csv: str | Path | None = None) -> list[dict]:
+    """:func:`archsim.gpu.wholemodel.compare_whole` rows of the blind set (the current model's figures), each
+    with the committed prediction of its point and host mode beside them (``blind_*`` keys)."""
+    import csv
+
+    from archsim.data import measurement
+    from archsim.gpu.wholemodel import compare_whole
+    whole = Path(whole_csv) if whole_csv else measurement("h200", WHOLE)
+    kernels = Path(kernels_csv) if kernels_csv else measurement("h200", KERNELS)
+    with open(whole, newline="") as fh:
+        point_of = {r["run_id"]: r.get("point_id", "") for r in csv.DictReader(fh)}
+    committed = {(p["id"], p["host"]): p for p in _committed()["predictions"]}
+    out = []
+    for r in compare_whole(whole, kernels, cal):
+        b = committed.get((point_of.get(r["run_id"], ""), r["host"]))
+        if b is None:  # a step the committed file did not predict is not part of the blind figures
+            continue
+        gpu, wall = r["measured_gpu_s"], r["measured_wall_s"]
+        out.append({**r, "point_id": point_of[r["run_id"]], "blind_gpu_s": b["gpu_s"], "blind_wall_s": b["wall_s"],
+                    "blind_gpu_error": (b["gpu_s"] - gpu) / gpu, "blind_wall_error": (b["wall_s"] - wall) / wall,
+                    "blind_by_category": b["by_category"]})
+    return out
+
+
+def blind_summary(rows: list[dict]) -> dict:
+    """:func:`archsim.gpu.wholemodel.summarise_whole` of the committed (blind) predictions."""
+    from archsim.gpu.wholemodel import summarise_whole
+    return summarise_whole([{**r, "gpu_error": r["blind_gpu_error"], "wall_error": r["blind_wall_error"],
+                             "modeled_by_category": r["blind_by_category"],
+                             "modeled_host_gap_s": max(0.0, r["blind_wall_s"] - r["blind_gpu_s"])} for r in rows])
+
+
+def section(rows: list[dict], current: dict) -> str:
+    """Markdown: the blind set's committed-prediction figures beside the current model's, then every step."""
+    def pct(x: float) -> str:
+        return f"{x * 100:+.1f}%"
+    blind = blind_summary(rows)
+    doc = _committed()
+    out = [f"## Blind set (predictions committed before measurement: `{PREDICTIONS}`, model at the commit after "
+           f"`{doc.get('model_commit', '')[:10]}`)", "",
+           "Points and predictions were written and committed first; `campaigns/blind_holdout.py` then measured the "
+           "points that file lists. *Blind* = the committed prediction; *current* = today's model on the same "
+           "steps (differs once the model changes).", "",
+           "| group | n | GPU MAPE blind | signed | worst | GPU MAPE current | worst | wall MAPE blind | worst | "
+           "wall MAPE current |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for key, g in blind["groups"].items():
+        if key.count("/") == 2:
+            continue
+        a, w, c = g["gpu"], g["wall"], current["groups"][key]
+        out.append(f"| {key} | {a['n']} | {a['mape'] * 100:.1f} % | {pct(a['signed'])} | {a['max'] * 100:.1f} % | "
+                   f"{c['gpu']['mape'] * 100:.1f} % | {c['gpu']['max'] * 100:.1f} % | {w['mape'] * 100:.1f} % | "
+                   f"{w['max'] * 100:.1f} % | {c['wall']['mape'] * 100:.1f} % |")
+    out += ["", "| point | run | model | stack / host | phase | batch | len | GPU ms | blind | err | current | err | "
+            "wall ms | blind | err |", "|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        length = r["seq_len"] if r["phase"] == "prefill" else r["context"]
+        out.append(f"| {r['point_id']} | {r['run_id']} | {r['model']} | {r['stack']}/{r['host']} | {r['phase']} | "
+                   f"{r['batch']} | {length} | {r['measured_gpu_s'] * 1e3:.2f} | {r['blind_gpu_s'] * 1e3:.2f} | "
+                   f"{pct(r['blind_gpu_error'])} | {r['modeled_gpu_s'] * 1e3:.2f} | {pct(r['gpu_error'])} | "
+                   f"{r['measured_wall_s'] * 1e3:.2f} | {r['blind_wall_s'] * 1e3:.2f} | {pct(r['blind_wall_error'])} |")
+    return "\n".join(out)

@@ -1,6 +1,7 @@
 """Whole-model accuracy figures (issue 16 targets) on the committed H200 measurements.
 
-Prints GPU-busy and wall-time MAPE per stack and host mode for the campaign and held-out sets, and
+Prints GPU-busy and wall-time MAPE per stack and host mode for the campaign, held-out and blind sets (the blind
+set also under its committed, pre-measurement predictions), and
 the decode-attention signed error and MAPE; asserts only that every figure is finite (targets are
 reported, never asserted). Run: ``pytest tests/benchmarks/test_whole_model_bench.py -m benchmark -s``.
 """
@@ -44,3 +45,19 @@ def test_decode_attention_figures(csv_name):
     print(f"\n{csv_name}: n={len(quiet)} signed {signed * 100:+.1f} % MAPE {mape * 100:.1f} % "
           "(targets: signed within +-10 %, MAPE <= 12 %)")
     assert math.isfinite(signed) and math.isfinite(mape)
+
+
+def test_blind_set_committed_prediction_figures():
+    """The blind set's figures from the predictions committed before measurement (the parametrised test above
+    prints the same steps under the current model): GPU MAPE / worst and wall MAPE per stack and host mode."""
+    from archsim.gpu.wholemodel_blind import blind_summary, compare_blind
+    rows = compare_blind(device_calibration("h200", "own"))
+    blind, current = blind_summary(rows)["groups"], summarise_whole(rows)["groups"]
+    print("\nblind set (h200-blind-predictions-2026-12-01.json, committed before measurement) vs current model:")
+    for key in sorted(k for k in blind if k.count("/") <= 1):
+        b, c = blind[key], current[key]
+        print(f"  {key:18} n={b['gpu']['n']:3d} blind GPU MAPE {b['gpu']['mape'] * 100:5.1f} % worst "
+              f"{b['gpu']['max'] * 100:5.1f} % wall {b['wall']['mape'] * 100:5.1f} % | current GPU "
+              f"{c['gpu']['mape'] * 100:5.1f} % worst {c['gpu']['max'] * 100:5.1f} % wall "
+              f"{c['wall']['mape'] * 100:5.1f} %")
+        assert math.isfinite(b["gpu"]["mape"]) and math.isfinite(c["gpu"]["mape"])

@@ -41,8 +41,10 @@ def test_a_model_larger_than_the_gpu_is_said_not_refused():
 
 
 def test_unsupported_models_and_stacks_are_config_errors():
-    with pytest.raises(ConfigError, match="Llama-style decoders"):
+    with pytest.raises(ConfigError, match="Llama-style and GPT-2-style decoders"):
         shape_from_model(load_model("bert-base"))
+    with pytest.raises(ConfigError, match="ffn_kind 'relu'"):  # OPT: LayerNorm + ReLU has no profile
+        shape_from_model(load_model("opt-30b"))
     with pytest.raises(ConfigError, match="unknown software stack"):
         predict_workload(load_workload("llama2-7b-serving"), "h200", software="vllm")
 

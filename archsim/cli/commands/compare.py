@@ -116,6 +116,13 @@ def _whole(measured: Path, hw: str, calibration: str, plot: Path | None, markdow
     rows = compare_whole(measured, rep.kernels_csv_for(measured), device_calibration(hw, calibration))
     summary = summarise_whole(rows)
     rep.print_rows(rows, summary, typer.echo, rows_shown)
+    from archsim.gpu import wholemodel_blind as blind
+    if blind.is_blind_csv(measured):  # the blind set: the committed predictions' figures too, labelled
+        typer.echo(f"\nblind set: the predictions committed before measurement ({blind.PREDICTIONS}); "
+                   "the table above is the current model")
+        b = blind.blind_summary(blind.compare_blind(device_calibration(hw, calibration), measured,
+                                                    rep.kernels_csv_for(measured)))
+        rep.print_rows([], b, typer.echo, "none")
     plot = plot or Path("reports") / "whole-model" / f"parity-{hw}-{calibration}.html"
     outfile.check(plot, "--plot")
     title = (f"whole-model parity {measured.name} on {hw} ({calibration}): GPU MAPE "
