@@ -94,6 +94,8 @@ class LaunchSpec:
     #: what a padded tile row holds: "zero" (TMA out-of-bounds fill, masked loads with other=0) or "stale"
     #: (shared memory the kernel never writes for those rows: FlashAttention-2's Q tile)
     padded_fill: str = "zero"
+    #: cuBLAS's 8-wide swap-AB GEMM (m <= 8): its HBM bytes cost the measured weight-stream energy (archsim.gpu.power)
+    weight_stream: bool = False
 
     @property
     def grid(self) -> int:
@@ -228,7 +230,8 @@ def simulate_launch(spec: LaunchSpec, rates: DeviceRates, *, timeline: bool = Fa
     # measured fraction of the energy on random operands (archsim.gpu.power)
     async_copy = spec.mma_path == "mma_sync"  # cp.async into shared memory (archsim.gpu.power)
     fill = spec.padded_fill
-    dyn_j = power.dynamic_j(totals, spec.mma_dtype, staged, async_copy, fill) if power is not None else 0.0
+    dyn_j = power.dynamic_j(totals, spec.mma_dtype, staged, async_copy, fill, spec.weight_stream) \
+        if power is not None else 0.0
     prev_time = 0.0
     for _ in range(6):  # fixed point on the power-limited clock
         per_sm = _pipe_rates(spec, rates, clock)
@@ -264,8 +267,8 @@ def simulate_launch(spec: LaunchSpec, rates: DeviceRates, *, timeline: bool = Fa
         bound = max(shared, key=lambda k: shared[k])
     busy = {**worst_parts, **{f"launch_{k}": v for k, v in shared.items()}, "schedule": sched,
             "power_floor": power_floor}
-    parts = {**power.parts_j(totals, spec.mma_dtype, staged, async_copy, fill), "static": power.static_w * time_s} \
-        if power is not None else {}
+    parts = {**power.parts_j(totals, spec.mma_dtype, staged, async_copy, fill, spec.weight_stream),
+             "static": power.static_w * time_s} if power is not None else {}
     return LaunchResult(name=spec.name, time_s=time_s, bound=bound, grid=grid, ctas_per_sm=occ,
                         occupancy_limiter=limiter, waves=grid / slots, clock_hz=clock, busy_s=busy, totals=totals,
                         timeline=events, energy_j=sum(parts.values()), energy_by_part=parts)

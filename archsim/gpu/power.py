@@ -31,10 +31,20 @@ split-KV and non-split FlashAttention-2 decode kernels both ran power-capped (16
 over >= 2 s windows; their kernel-validation timings (``triton.testing.do_bench``, ~60 ms after a pause)
 ran at ~1980 MHz because the board's 700 W controller acts only after ~0.07 s (burst regime below).
 
-Staged (``wgmma``/TMA) and ``cp.async`` kernels pay ``tma_stream_j_per_byte`` per HBM byte (HBM, L2 and the
-fill of shared memory together), measured on cuBLAS's weight-streaming GEMMs m = 1..8 x 16384 x 8192
-(96.9 pJ/B, against 126 pJ/B of ``e_l2 + e_hbm`` fitted on load/store-path copies and reads, whose bytes
-pass through the register file).
+``cp.async`` kernels (FlashAttention-2, cuDNN's sm80 decode kernel) pay ``tma_stream_j_per_byte`` per HBM byte
+(HBM, L2 and the fill of shared memory together), measured on cuBLAS GEMMs m = 1..8 x 16384 x 8192 in the
+``x @ W`` (NN) layout (96.9 pJ/B, against 126 pJ/B of ``e_l2 + e_hbm`` fitted on load/store-path copies and
+reads); so do staged (``wgmma``/TMA) kernels, except cuBLAS's swap-AB skinny GEMMs (m <= 64, the weight
+streamed through 128 x 8..64 tiles), which pay ``gemm_stream_j_per_byte``: measured on the kernel every
+``nn.Linear``/``F.linear`` decode GEMM runs, cuBLAS's TN ``nvjet_sm90_tst_256x8`` (1 x 4096 -> 22016, a 180 MB
+weight, CUDA-graph chain, ``power-h200-2026-12-01-gaps.csv``, :func:`archsim.gpu.power_fit.fit_gaps`): 124 pJ/B
+at 3.7 TB/s, the time the GPU model already predicts for it (48.2 us), where the NN kernel streams at 4.3 TB/s
+for 98-104 pJ/B (another board: the split between layout and board is not resolved by one row each).
+Host gaps: the same campaign measured the board between launches (a tiny add or that GEMV, then the host
+busy-waits 2 us .. 20 ms; CUDA-graph chains of tiny kernels): the power in the gaps is the idle power (the
+least-squares line of the excess energy over the gap: +0.5 W after the add, +1.2 W after the GEMV; no tail per
+gap above 0.1 mJ; SM clock 1980 MHz throughout) and a tiny kernel costs 4-8 uJ of dynamic energy, so static
+power over the gaps (below) is the measured behaviour: no gap-power term is added.
 
 Two regimes of the limit (:func:`burst_rates`): ``sustained`` (the 700 W limit, what runs of more than ~0.1 s
 see: serving, training, whole-model steps, NVML windows; the default of the device rates) and ``burst`` (the
@@ -77,8 +87,12 @@ class PowerCoefficients:
     hbm_j_per_byte: float
     #: energy of padded tile work relative to the same work on random operands (measured, see module docstring)
     padded_fraction: float = 1.0
-    #: staged (wgmma/TMA) kernels: J per HBM byte (HBM + L2 + TMA fill); None: e_l2 + e_hbm as for other kernels
+    #: cp.async kernels (and staged ones where ``gemm_stream_j_per_byte`` is None): J per HBM byte (HBM + L2 +
+    #: shared-memory fill); None: e_l2 + e_hbm as for load/store kernels
     tma_stream_j_per_byte: float | None = None
+    #: cuBLAS's swap-AB skinny GEMMs (m <= 64, staged): J per HBM byte, measured on its TN (``F.linear``) kernel;
+    #: None: ``tma_stream_j_per_byte``
+    gemm_stream_j_per_byte: float | None = None
     #: fast electrical limit that holds before the slow controller acts (burst regime), and its delay
     burst_limit_w: float | None = None
     limit_delay_s: float | None = None
@@ -86,7 +100,7 @@ class PowerCoefficients:
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     def parts_j(self, totals: dict[str, float], mma_dtype: str = "bf16", staged: bool = False,
-                async_copy: bool = False, padded_fill: str = "zero") -> dict[str, float]:
+                async_copy: bool = False, padded_fill: str = "zero", weight_stream: bool = False) -> dict[str, float]:
         """Dynamic energy of ``totals`` (a launch's counts, see :class:`archsim.gpu.model.LaunchResult`) by part.
 
         ``staged``: a ``wgmma`` kernel, whose operand staging (L2 re-reads, shared memory) is part of
@@ -98,7 +112,8 @@ class PowerCoefficients:
         zeros (``padded_fill == "zero"``), at the full energies where they hold stale shared memory
         (``"stale"``: FlashAttention-2 does not clear Q rows past ``seqlen_q``, and even a zero Q row gives a
         non-zero softmax row feeding the P.V MMA; measured: zero vs random stale content moved its decode
-        energy by 2-3 %, ``power-h200-2026-12-01-stale-padded.csv``).
+        energy by 2-3 %, ``power-h200-2026-12-01-stale-padded.csv``). ``weight_stream``: cuBLAS's swap-AB skinny
+        GEMM (m <= 64, a staged kernel streaming its weight): HBM bytes at ``gemm_stream_j_per_byte``.
         """
         t = charged_counts(totals, staged)
         mat = self.matrix_j_per_flop.get(mma_dtype, self.matrix_j_per_flop.get("bf16", 0.0))
@@ -108,16 +123,18 @@ class PowerCoefficients:
                  "memory:smem": self.smem_j_per_byte * (t["smem_bytes"]
                                                         - (0.0 if staged else totals.get("padded_smem_bytes", 0.0))),
                  "memory:l2": self.l2_j_per_byte * t["l2_bytes"], "memory:hbm": self.hbm_j_per_byte * t["hbm_bytes"]}
-        if (staged or async_copy) and self.tma_stream_j_per_byte is not None:
+        stream = self.gemm_stream_j_per_byte if staged and weight_stream and self.gemm_stream_j_per_byte is not None \
+            else self.tma_stream_j_per_byte if staged or async_copy else None
+        if stream is not None:
             parts["memory:l2"] = self.l2_j_per_byte * max(0.0, t["l2_bytes"] - t["hbm_bytes"])
-            parts["memory:hbm"] = self.tma_stream_j_per_byte * t["hbm_bytes"]
+            parts["memory:hbm"] = stream * t["hbm_bytes"]
         share = self.padded_fraction if padded_fill == "zero" else 1.0
         parts["compute:padded"] = share * self.padded_j(totals, mma_dtype, staged)
         return parts
 
     def dynamic_j(self, totals: dict[str, float], mma_dtype: str = "bf16", staged: bool = False,
-                  async_copy: bool = False, padded_fill: str = "zero") -> float:
-        return sum(self.parts_j(totals, mma_dtype, staged, async_copy, padded_fill).values())
+                  async_copy: bool = False, padded_fill: str = "zero", weight_stream: bool = False) -> float:
+        return sum(self.parts_j(totals, mma_dtype, staged, async_copy, padded_fill, weight_stream).values())
 
     def padded_j(self, totals: dict[str, float], mma_dtype: str = "bf16", staged: bool = False) -> float:
         """Energy of the work on padded tile rows (``padded_*`` counts) at the full per-op energies
@@ -171,6 +188,10 @@ def charged_counts(totals: dict[str, float], staged: bool) -> dict[str, float]:
 #: coefficients held fixed). ``tests/gpu/test_gpu_power.py`` re-derives these numbers from the CSVs.
 H200_PADDED = {"padded_fraction": 0.5639, "tma_stream_j_per_byte": 9.692e-11, "burst_limit_w": 762.5,
                "limit_delay_s": 0.0692}
+#: Third-stage fit on the H200 (:func:`archsim.gpu.power_fit.fit_gaps` on ``power-h200-2026-12-01-gaps.csv``,
+#: ``campaigns/power_gaps.py``: NVIDIA H200, driver 580.159.04, torch 2.11.0+cu130, 2026-12-01; the main and
+#: second-stage coefficients held fixed). ``tests/gpu/test_gpu_power.py`` re-derives it from the CSV.
+H200_GAPS = {"gemm_stream_j_per_byte": 1.2424e-10}
 #: the H200 preset's e_l2 + e_hbm (46.7 + 79.3 pJ/B, the main fit): other GPUs get the TMA stream as the same share
 H200_STREAM_J_PER_BYTE = 46.7e-12 + 79.3e-12
 
@@ -192,9 +213,9 @@ def coefficients_for(device: DeviceBase) -> PowerCoefficients:
     ``compute.vector_energy_j_per_flop`` is per FLOP of an FFMA; one FP32-pipe lane operation of the
     GPU model (an FFMA = 2 FLOPs, an FADD/FMUL) costs twice that. Levels named ``smem``, ``l2`` and the
     off-chip level give the per-byte energies (read and write taken alike: the model counts bytes
-    moved, not their direction). The padded fraction, the TMA stream energy (as a share of the preset's
-    ``e_l2 + e_hbm``) and the burst limit (as a share of the board limit) are :data:`H200_PADDED` (measured
-    on the H200; on other GPUs an assumption, named in ``notes``).
+    moved, not their direction). The padded fraction, the cp.async and GEMM stream energies (as shares of the
+    preset's ``e_l2 + e_hbm``) and the burst limit (as a share of the board limit) are :data:`H200_PADDED` and
+    :data:`H200_GAPS` (measured on the H200; on other GPUs an assumption, named in ``notes``).
     """
     c, m = device.compute, device.memory
     off = next(iter(m.values()))
@@ -202,16 +223,19 @@ def coefficients_for(device: DeviceBase) -> PowerCoefficients:
     l2 = m["l2"].read_energy_j_per_byte if "l2" in m else 0.0
     # the TMA / cp.async stream as the H200's measured share of its load/store-path stream energy (e_l2 + e_hbm)
     tma_share = H200_PADDED["tma_stream_j_per_byte"] / H200_STREAM_J_PER_BYTE
+    gemm_share = H200_GAPS["gemm_stream_j_per_byte"] / H200_STREAM_J_PER_BYTE
     return PowerCoefficients(
         static_w=device.static_power_w, limit_w=device.tdp_w, matrix_j_per_flop=matrix,
         vec_j_per_lane_op=2.0 * c.vector_energy_j_per_flop, sfu_j_per_op=c.sfu_energy_j_per_op,
         smem_j_per_byte=m["smem"].read_energy_j_per_byte if "smem" in m else 0.0,
         l2_j_per_byte=l2, hbm_j_per_byte=off.read_energy_j_per_byte, padded_fraction=H200_PADDED["padded_fraction"],
         tma_stream_j_per_byte=tma_share * (l2 + off.read_energy_j_per_byte),
+        gemm_stream_j_per_byte=gemm_share * (l2 + off.read_energy_j_per_byte),
         burst_limit_w=None if device.tdp_w is None else device.tdp_w * H200_PADDED["burst_limit_w"] / 700.0,
         limit_delay_s=H200_PADDED["limit_delay_s"], source=f"preset {device.name}",
-        notes=() if device.name == "h200" else ("padded fraction, TMA stream energy, burst limit (as a share of the "
-                                                "board limit) and its delay: the H200's measurement (assumption)",))
+        notes=() if device.name == "h200" else ("padded fraction, cp.async / GEMM stream energies, burst limit (as a "
+                                                "share of the board limit) and its delay: the H200's measurement "
+                                                "(assumption)",))
 
 
 @dataclass(frozen=True)

@@ -273,3 +273,68 @@ def fit_padded(padded_csv: str | Path, response_csv: str | Path, power, device: 
                   if float(np.median([t for _, t in series[i:i + 3]])) > 1.05 * base), math.nan)
     return {"padded_fraction": phi, "tma_stream_j_per_byte": tma, "burst_limit_w": sum(limits) / len(limits),
             "limit_delay_s": delay}
+
+
+GAPS_CSV = "power-h200-2026-12-01-gaps.csv"
+
+
+def fit_gaps(gaps_csv: str | Path, power, device: str = "h200") -> dict:
+    """Third-stage fit and checks on ``campaigns/power_gaps.py``'s calibration rows only (the main and
+    second-stage coefficients ``power`` held fixed; its validation rows are never read):
+
+    - ``gemm_stream_j_per_byte`` (fitted): the CUDA-graph chain of cuBLAS GEMV 1 x 4096 -> 22016 (``F.linear``'s
+      TN kernel, a 180 MB weight streamed per launch): ``(E_dyn - tensor-core energy, padded rows at phi) / HBM
+      bytes`` per launch, with ``E_dyn = E - P_static x t`` at the model's static power;
+    - ``gaps`` (a check, nothing fitted): per kernel, the energy of a period above the board's idle (mean of its two
+      ``idle_context`` windows) and above the kernel's dynamic energy in its graph chain,
+      ``excess = E_period - P_idle x period - E_dyn,chain``, against the GPU's idle gap (period - chain time per
+      launch; rows under 5 us, where the GPU never idles, left out), and its least-squares line
+      ``excess = tail_j + excess_w x gap``: ``excess_w`` is power in the gaps above idle, ``tail_j`` a fixed energy
+      per gap (a power-state or clock tail after the kernel; it also holds the kernel's own energy change after idle);
+    - ``tiny_kernel_j``: dynamic energy per launch of the tiny kernels' graph chains (above the idle power).
+    """
+    from archsim.gpu.calibration import rates_for
+    from archsim.presets import load_hardware
+    rates = dataclasses.replace(rates_for(load_hardware(device)), power=None)
+    rows = {r["bench"]: r for r in read_power_csv(gaps_csv)
+            if r["set"] == "calibration" and _f(r, "wall_s") >= MIN_WINDOW_S}
+    idle = [_f(rows[b], "avg_power_w") for b in ("idle_context", "idle_context_after") if b in rows]
+    chain = {r.get("kernel"): r for r in rows.values() if r.get("kind") == "chain"}
+    if not idle or "gemv22k" not in chain:
+        raise ConfigError.single(f"{gaps_csv}: needs the idle_context rows and the chain_gemv22k row "
+                                 "(campaigns/power_gaps.py part calibration)", file=str(gaps_csv))
+    p_idle = sum(idle) / len(idle)
+
+    def per_launch(r: dict[str, str]) -> tuple[float, float]:
+        n = _f(r, "launches")
+        return _f(r, "step_s") / n, _f(r, "energy_per_step_j") / n
+    t, e = per_launch(chain["gemv22k"])
+    tot = _gemm_totals({"dtype": "bf16", "m": "1", "n": "22016", "k": "4096"}, rates)
+    real, pad, other = _staged_parts(power, tot)
+    stream = (e - power.static_w * t - real - power.padded_fraction * pad - other) / tot["hbm_bytes"]
+    chain_dyn = {k: per_launch(r)[1] - p_idle * per_launch(r)[0] for k, r in chain.items()}
+    chain_t = {k: per_launch(r)[0] for k, r in chain.items()}
+    gaps = []
+    for r in rows.values():
+        k = r.get("kernel")
+        if r.get("kind") != "gap" or k not in chain_t:
+            continue
+        period = _f(r, "step_s")
+        gap = period - chain_t[k]
+        if gap < 5e-6:
+            continue
+        excess = _f(r, "energy_per_step_j") - p_idle * period - chain_dyn[k]
+        gaps.append({"bench": r["bench"], "kernel": k, "host_gap_s": _f(r, "host_gap_s"), "gap_s": gap,
+                     "period_s": period, "excess_j": excess, "avg_power_w": _f(r, "avg_power_w"),
+                     "kernel_event_s": _f(r, "kernel_event_median_s")})
+    lines = {}
+    for k in sorted({g["kernel"] for g in gaps}):
+        pts = [(g["gap_s"], g["excess_j"]) for g in gaps if g["kernel"] == k]
+        if len(pts) >= 3:
+            slope, icpt = np.polyfit([x for x, _ in pts], [y for _, y in pts], 1)
+            lines[k] = {"excess_w": float(slope), "tail_j": float(icpt), "n": len(pts)}
+    if not lines:
+        raise ConfigError.single(f"{gaps_csv}: needs >= 3 gap_* rows with a host gap for one kernel",
+                                 file=str(gaps_csv))
+    return {"gemm_stream_j_per_byte": stream, "idle_w": p_idle, "gaps": gaps, "gap_lines": lines,
+            "chain_dyn_j": chain_dyn, "chain_s": chain_t}

@@ -161,13 +161,64 @@ def _row(base: dict, measured_j: float, measured_s: float, pred: dict, static_w:
     return out
 
 
+#: MiniLlama widths when a row names none (the first campaigns ran the Llama-2-7B shape only)
+MINI_LLAMA_DEFAULT = {"hidden": 4096, "heads": 32, "ffn": 11008}
+
+
+def _twin(r: dict) -> tuple:
+    """Key pairing an eager model row with its CUDA-graph twin (same shape, phase, batch, lengths)."""
+    return (r.get("model", ""), r.get("hidden", ""), r["phase"], int(r["batch"]), int(r["seq_q"]), int(r["seq_kv"]))
+
+
+def _gpt2_kernel_sum_s(model: str) -> float | None:
+    """Measured GPU kernel sum per token of HF GPT-2 ``generate`` (eager attention; the profiled repeat of
+    ``h200-bl-gpt2``): the GPU-busy time that classifies a generate row (no graph twin exists)."""
+    from archsim.data import measurement, read_csv_rows
+    from archsim.gpu.baselines import VALIDATION_CSV
+    for r in read_csv_rows(measurement("h200", VALIDATION_CSV), ("model", "attn_impl", "kernel_sum_s_per_token"),
+                           "baseline GPT-2 CSV"):
+        if r["model"] == model and r["attn_impl"] == "eager" and r.get("ok", "1") == "1":
+            return float(r["kernel_sum_s_per_token"])
+    return None
+
+
+def _model_row(r: dict, cal: DeviceCalibration, pricer: EnergyPricer, graph_step: dict) -> tuple[dict, str]:
+    """Prediction and regime of a ``MiniLlama`` step row (any width; decode over a fixed cache or prefill)."""
+    step_s = float(r["step_s"])
+    w = {k: int(r[k]) if r.get(k) else v for k, v in MINI_LLAMA_DEFAULT.items()}
+    step = Step(phase=r["phase"], batch=int(r["batch"]), seq_len=int(r["seq_q"]),
+                context=0 if r["phase"] == "prefill" else int(r["seq_kv"]))
+    seq = mini_llama_sequence(int(r["layers"]), step, w["hidden"], w["heads"], w["ffn"], context=int(r["seq_kv"]))
+    host = {"graph": "cuda-graph"}.get(r["mode"], r["mode"])
+    # MiniLlama is its own code path (no profiler scopes, no sdpa_kernel context, plain tensors), not
+    # the whole-model campaign's PlainLlama whose per-layer host line is calibrated: its host time is
+    # the per-kernel dispatch model (stack None: no per-layer line), nothing fitted to these rows.
+    pred = predict_sequence(seq, host, cal, pricer, None, step.phase, int(r["layers"]))
+    ref = graph_step.get(_twin(r))
+    host_bound = r["mode"] == "eager" and ref is not None and step_s > HOST_BOUND_RATIO * ref
+    return pred, "host" if host_bound else ("compute" if step.phase == "prefill" else "memory")
+
+
+def _generate_row(r: dict) -> tuple[dict, str] | None:
+    """Prediction per generated token of an HF GPT-2 ``generate`` row (:func:`archsim.gpu.baselines.gpt2_generate`)."""
+    from archsim.gpu.baselines import gpt2_generate
+    from archsim.presets import load_model
+    tokens = int(r["new_tokens"])
+    c = gpt2_generate("h200", load_model(r["model"]), tokens, "eager").scaled(1.0 / tokens)
+    busy = _gpt2_kernel_sum_s(r["model"])
+    if busy is None:
+        return None
+    pred = {"modeled_wall_s": c.wall_s, "modeled_gpu_s": c.gpu_s, "modeled_dynamic_j": c.dynamic_j,
+            "modeled_energy_j": c.energy_j}
+    return pred, "host" if float(r["step_s"]) > HOST_BOUND_RATIO * busy else "memory"
+
+
 def validate_power_csv(path: str | Path, cal: DeviceCalibration) -> list[dict]:
     """Energy parity of the validation rows of one power campaign CSV."""
     from archsim.gpu.predict import predict_attention, predict_gemm
     rows = [r for r in read_power_csv(path) if r["set"] == "validation"]
     pricer = EnergyPricer(cal)
-    graph_step = {int(r["batch"]): float(r["step_s"]) for r in rows
-                  if r.get("kind") == "model" and r.get("mode") == "graph"}
+    graph_step = {_twin(r): float(r["step_s"]) for r in rows if r.get("kind") == "model" and r.get("mode") == "graph"}
     out = []
     for r in rows:
         kind, step_s, e = r.get("kind", ""), float(r["step_s"]), float(r["energy_per_step_j"])
@@ -188,17 +239,12 @@ def validate_power_csv(path: str | Path, cal: DeviceCalibration) -> list[dict]:
                     "modeled_energy_j": dyn + pricer.power.static_w * wall}
             regime = "host"
         elif kind == "model":
-            step = Step(phase=r["phase"], batch=int(r["batch"]), seq_len=int(r["seq_q"]),
-                        context=0 if r["phase"] == "prefill" else int(r["seq_kv"]))
-            seq = mini_llama_sequence(int(r["layers"]), step, context=int(r["seq_kv"]))
-            host = {"graph": "cuda-graph"}.get(r["mode"], r["mode"])
-            # MiniLlama is its own code path (no profiler scopes, no sdpa_kernel context, plain tensors), not
-            # the whole-model campaign's PlainLlama whose per-layer host line is calibrated: its host time is
-            # the per-kernel dispatch model (stack None: no per-layer line), nothing fitted to these rows.
-            pred = predict_sequence(seq, host, cal, pricer, None, step.phase, int(r["layers"]))
-            ref = graph_step.get(step.batch)
-            host_bound = r["mode"] == "eager" and ref is not None and step_s > HOST_BOUND_RATIO * ref
-            regime = "host" if host_bound else ("compute" if step.phase == "prefill" else "memory")
+            pred, regime = _model_row(r, cal, pricer, graph_step)
+        elif kind == "generate":
+            got = _generate_row(r)
+            if got is None:
+                continue
+            pred, regime = got
         else:
             continue
         pred["modeled_power_w"] = pred["modeled_energy_j"] / pred["modeled_wall_s"]
