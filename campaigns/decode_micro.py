@@ -26,7 +26,6 @@ Parts, in this order, each skipped once the budget is spent (the meta file lists
 - ``engine_glue`` (calibration, run on request: ``--parts engine_glue``): the rest of the decode layer's glue ops
   on the engine's own tensor layouts (RMSNorm pieces, RoPE on strided head views, residual add, SiLU and mul on
   the chunked gate/up halves) and the embedding lookup with the table out of L2 (``embedding_cold``).
-- ``switch`` (diagnosis, run on request): graphs of 64 glue nodes at batch 16, one op repeated vs 8 ops in turn.
 
 Files under ``--out``: ``step-kernels.csv``, ``step-events.csv``, ``cudnn.csv``, ``chain.csv``, ``gemv.csv``,
 ``glue.csv``, ``engine-glue.csv``,
@@ -447,43 +446,6 @@ def run_engine_glue(out: str, log, budget, smoke: bool) -> None:
     torch.cuda.empty_cache()
 
 
-def run_switch(out: str, log, budget) -> None:
-    """CUDA graphs of 64 glue nodes at batch 16: one op repeated vs 8 different ops in turn (the decode layer's
-    mix). Per op: profiled duration and gap in each graph, so a cost of switching kernels shows as the difference."""
-    sink = Sink(os.path.join(out, "switch.csv"), ["graph", "op_kernel", "kernels", "median_us", "gap_median_us",
-                                                  "event_us", "nodes"])
-    t = {}
-    bf, f32 = torch.bfloat16, torch.float32
-    t["x"] = torch.randn(16, 1, 4096, device="cuda", dtype=bf)
-    t["xf"] = torch.randn(16, 1, 4096, device="cuda", dtype=f32)
-    t["w"] = torch.randn(4096, device="cuda", dtype=bf)
-    t["q"] = torch.randn(16, 1, 96, 128, device="cuda", dtype=bf)[:, :, :32].transpose(1, 2)
-    t["cos"] = torch.randn(16, 1, 1, 128, device="cuda", dtype=bf)
-    g = torch.randn(16, 1, 22016, device="cuda", dtype=bf).chunk(2, dim=-1)[0]
-    ops = [lambda: t["w"] * t["x"], lambda: t["q"] * t["cos"], lambda: -t["q"][..., 64:], lambda: t["x"].float(),
-           lambda: F.silu(g), lambda: t["x"] + t["x"], lambda: torch.rsqrt(t["xf"]), lambda: t["xf"].pow(2)]
-    for name, fns in (("same_mul_weight", ops[:1]), ("same_rotary_mul", ops[1:2]), ("same_add", ops[5:6]),
-                      ("mix8", ops)):
-        if budget() < 5:
-            return
-        gr = _graph(fns, 64)
-        gr.replay()
-        ev = event_us(gr.replay, 10)
-        calls = traced(gr.replay, 3)
-        kern = calls[len(calls) // 2]
-        by: dict[str, list[tuple[float, float]]] = {}
-        for i, k in enumerate(kern):
-            gap = k["ts"] - (kern[i - 1]["ts"] + kern[i - 1]["dur_us"]) if i else float("nan")
-            by.setdefault(k["name"][:120], []).append((k["dur_us"], gap))
-        for kname, v in by.items():
-            gaps = [x for _, x in v if x == x]
-            sink.row(graph=name, op_kernel=kname, kernels=len(v),
-                     median_us=round(statistics.median(d for d, _ in v), 3),
-                     gap_median_us=round(statistics.median(gaps), 3) if gaps else "", event_us=round(ev, 2), nodes=64)
-        log(f"switch {name}: event {ev:.1f} us / 64")
-        del gr
-
-
 def nvml():
     try:
         import pynvml
@@ -538,8 +500,7 @@ def main() -> None:
              "chain": lambda: run_chain(args.out, log, budget),
              "gemv": lambda: run_gemv(args.out, log, budget, args.smoke),
              "glue": lambda: run_glue(args.out, log, budget, args.smoke),
-             "engine_glue": lambda: run_engine_glue(args.out, log, budget, args.smoke),
-             "switch": lambda: run_switch(args.out, log, budget)}
+             "engine_glue": lambda: run_engine_glue(args.out, log, budget, args.smoke)}
     for name in args.parts.split(","):
         if budget() < 20:
             meta["skipped"].append(name)
