@@ -6,7 +6,8 @@
   read-only L2 bandwidth, which the 11-23 campaign did not run on the H200) applied to the h200
   preset; glue curves from ``h200-wm-glue-2026-12-01.csv`` and the HF/MoE-path kernels of
   ``h200-wm-holdout-glue-2026-12-01.csv`` (microbenchmarks of the second run) and SiLU * mul at the
-  models' FFN widths (``h200-wm-glue-wide-2026-12-01.csv``); grouped-GEMM experts against the cuBLAS
+  models' FFN widths (``h200-wm-glue-wide-2026-12-01.csv``), LayerNorm (``h200-layernorm-glue-2026-12-01.csv``);
+  grouped-GEMM experts against the cuBLAS
   model from ``h200-wm-grouped-2026-12-01.csv`` (:mod:`archsim.gpu.grouped`); host costs from
   ``h200-wm-host-2026-12-01.csv`` (measured on the H200 machine's host CPU).
 - ``h200`` "cross": H200-from-H100 — the H100 calibration's efficiencies on the h200 preset
@@ -35,7 +36,7 @@ from archsim.gpu.host import HostModel, load_host, mixed_order_factor
 
 H200_KERNEL_CSVS = ("h200-calibration-2026-11-23.csv", "h200-wm-l2reads-2026-12-01.csv")
 H200_GLUE_CSVS = ("h200-wm-glue-2026-12-01.csv", "h200-wm-holdout-glue-2026-12-01.csv",
-                  "h200-wm-glue-wide-2026-12-01.csv")
+                  "h200-wm-glue-wide-2026-12-01.csv", "h200-layernorm-glue-2026-12-01.csv")
 H200_GROUPED_CSV = "h200-wm-grouped-2026-12-01.csv"
 H200_HOST_CSV = "h200-wm-host-2026-12-01.csv"
 #: tight-loop vs mixed-order dispatch (campaigns/host_dispatch.py): the factor on per-kernel host costs

@@ -52,11 +52,12 @@ TEMPLATES = (("vectorized_elementwise_kernel", "vec"), ("CatArrayBatchedCopy_vec
 #: and the second run's DynamicCache cat of a transposed K/V view (~0.67 TB/s) and of cache + one
 #: token (~4 TB/s), repeat_kv's expand-reshape copy (~1.1 TB/s), ``masked_fill``, ``gather_rows`` and
 #: the rotary multiply on a transposed head view with a broadcast cos/sin (``mul_transposed_bcast``);
-#: the third run's SiLU * mul halves at 11008 and 14336 columns per half (the models' FFN widths).
+#: the third run's SiLU * mul halves at 11008 and 14336 columns per half (the models' FFN widths); and
+#: ``nn.LayerNorm``'s ``vectorized_layer_norm_kernel`` (fp16, 1600 columns: ``campaigns/layernorm_micro.py``).
 OPS = ("to_fp32", "pow2", "mean_lastdim", "add_fp32", "rsqrt", "mul_rowscale", "to_bf16", "mul_bcast_weight",
        "add", "mul", "silu", "silu_mul_halves", "neg", "cat_halves", "clone", "transpose_contiguous",
        "cat_transposed", "cat_append", "repeat_kv", "masked_fill", "gather_rows", "mul_transposed_bcast",
-       "silu_mul_halves_f11008", "silu_mul_halves_f14336")
+       "silu_mul_halves_f11008", "silu_mul_halves_f14336", "layer_norm")
 CLASSES = ("vec", "silu", "unrolled", "strided", "strided2", "reduce", "cat", "memcpy", *OPS)
 REQUIRED = ("op", "mode", "size_bytes", "bytes_read", "bytes_written", "kernel", "kernels_per_call", "gpu_us")
 #: repeat_kv's microbenchmark (``campaigns/wm_micro.py`` ``glue_cases_extra``) copies a (1, 8, s, 128)

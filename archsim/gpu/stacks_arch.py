@@ -26,7 +26,9 @@ tiny-width runs (``campaigns/blind_holdout.py --structure``), never against thei
   add, mul = 8 elementwise kernels), ``c_proj``, residual add; ``ln_f`` over every token, then the
   LM head on the last one (``logits_to_keep``).
 
-Pricing assumptions (named, not hidden): the LayerNorm kernel and the scalar/unary elementwise kernels
+Pricing: the LayerNorm kernel by its own microbenchmarked curve (glue class ``layer_norm``, fp16 rows of
+1600 columns, ``h200-layernorm-glue-2026-12-01.csv``; added after the blind set showed it 2.5-5x the
+vectorised-stream price it had). Assumptions (named, not hidden): the scalar/unary elementwise kernels
 (``tanh``, ``pow``, multiply by a scalar) were not microbenchmarked: they are priced as the vectorised
 elementwise stream (glue class ``vec``) of the bytes they read and write; fp16 models are priced as bf16
 (same element size and tensor-core rate on Hopper). Only the ``hf`` stack exists for GPT-2 (no plain
@@ -45,9 +47,10 @@ def biased_linear(name: str, rows: int, n: int, k: int) -> list[KernelItem]:
 
 
 def layernorm(rows: int, hidden: int, name: str) -> KernelItem:
-    """``nn.LayerNorm`` (weight and bias): one kernel reading the row once, writing it and fp32 mean/rstd."""
+    """``nn.LayerNorm`` (weight and bias): one kernel reading the row once, writing it and fp32 mean/rstd; the
+    ``layer_norm`` glue curve (``campaigns/layernorm_micro.py``: ~3.8 us floor, ~2.1 TB/s at 256 MiB)."""
     n = rows * hidden
-    return _g("norm", name, "vec", 2 * n + 4 * hidden, 2 * n + 8 * rows)
+    return _g("norm", name, "layer_norm", 2 * n + 4 * hidden, 2 * n + 8 * rows)
 
 
 def gelu_new(elements: int) -> list[KernelItem]:
