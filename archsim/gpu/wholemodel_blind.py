@@ -210,8 +210,8 @@ def section(rows: list[dict], current: dict) -> str:
     return "\n".join(out)
 
 
-POST_FIX = """What the blind figures showed, and the two fixes made after them (mechanisms, not fits; each
-checked against the profiler's kernel names of the blind runs, so the *current* column is post-fix, not blind):
+POST_FIX = """What the blind figures showed, and the three fixes made after them (mechanisms or a new microbenchmark,
+not fits to these steps; the *current* column is post-fix, not blind):
 
 - **GPT-2 decode at batch 96-128 was predicted 4x too fast** (-75 %): the KV-cache `torch.cat` was priced
   as the vectorised cat (`cat_append`, ~4 TB/s), but GPT-2's new K/V are strided slices of the fused
@@ -225,9 +225,13 @@ checked against the profiler's kernel names of the blind runs, so the *current* 
   per query head (the masked kernel ran 6.5x its eager time, ~3.6 TB/s of per-head reads), so attention
   stays priced with every head's K/V.
 
-Not fixed (named for the owners): the LayerNorm kernel is priced as a vectorised stream (never
-microbenchmarked) and runs slower; GPT-2 XL at batch 1 is 11-15 % under (not traced: small GEMMs and cuDNN's fp16
-`sm80` kernels are candidates); eager host time of the HF models was 1.2-1.6x the calibration (GPT-2 blocks
+- **LayerNorm ran 2.5-5x its price** (it was priced as the vectorised elementwise stream, never
+  microbenchmarked): `campaigns/layernorm_micro.py` measured `vectorized_layer_norm_kernel` alone
+  (fp16, 1600 columns, 4 KiB-256 MiB, warm and cold: 3.8 us floor, 2.1 TB/s at 256 MiB, against 0.9 us
+  and ~4 TB/s for the stream; `h200-layernorm-glue-2026-12-01.csv`), now the `layer_norm` glue curve.
+
+Not fixed (named for the owners): GPT-2 XL at batch 1 is still 4-10 % under (not traced: small GEMMs and
+cuDNN's fp16 `sm80` kernels are candidates); eager host time of the HF models was 1.2-1.6x the calibration (GPT-2 blocks
 1.2 ms each against the tiny-GPT-2 `generate` slope of 0.59 ms; machine-to-machine host speed), so
 eager walls at small batch are 27-51 % low; plain/compiled decode with one KV head and head_dim 256 is
 +9..+16 % (FA2 decode on a single KV head)."""
