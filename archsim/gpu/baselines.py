@@ -21,18 +21,28 @@ is matmul, scale, mask add, softmax, matmul. Structure (kernels and counts per l
 against the profiler's kernel list of ``h200-bl-kernels-2026-12-01.csv``, never against its times;
 ``GENERATE_MISC_KERNELS`` is the count of ``generate``'s bookkeeping kernels read off that list.
 
-Host time per token: ``fixed + layers x per_layer``, a least-squares line over a host-dispatch sweep of
-tiny-GPT-2 ``generate`` runs (``h200-host-generate-2026-12-01.csv``, ``campaigns/host_dispatch.py``: widths
-64..1600 x 1 and 3 layers and width 64/768 x 6..24 layers, 32 tokens, GPU time per token 0.2-0.3 ms of
-2-17 ms), a calibration microbenchmark separate from the GPT-2 S..XL validation runs. The sweep found
-the host cost per token independent of width (64..1600 within run-to-run noise; the profiler's CPU time
-per token within 1 % at 64 and 1600) but not linear in depth over 1-3 layers: the earlier 1- and
-3-layer width-64 calibration (``h200-bl-host``: 0.26-0.34 ms/layer) under-counts the per-layer cost of 12-48-layer
-stacks (0.60-0.65 ms/layer over 1..24 layers), which was the 29-52 % under-prediction of S..XL wall.
-It was measured on the H200 machine's host CPU (Intel Xeon under KVM, 16 cores, torch 2.11,
-transformers 5.17); on another machine (the papers' hosts) it is a carried-over assumption, named
-wherever it is used; between device machines and within one run the same code's host time moved
-10-70 % (``generate-repeat`` rows).
+Host time per token: ``fixed + layers x per_layer`` from an interleaved sweep of tiny-GPT-2 (width 64, 1 head)
+``generate`` runs of 1, 3, 6, 12, 24 and 48 layers (``h200-hw-gen-2026-12-01.csv``, ``campaigns/host_width.py``:
+16 tokens per call, 6 rounds, every configuration once per round in a shuffled order), a calibration
+microbenchmark separate from the GPT-2 S..XL validation runs (``h200-bl-gpt2``). What that sweep found:
+- width does not move it: GPT-2 S/M/L/XL shapes and widths 768/1600 measured in the same rounds cost what
+  width 64 costs at the same depth (fast state: -3..+8 %; slow state: -2..+4 %); 1..48 layers are linear
+  within 3 % in each state;
+- the machine has two host-speed states: per configuration the calls are 1.0-1.2x or 1.5-2.1x its fastest
+  call (:data:`archsim.gpu.host.STATE_SPLIT`), the host thread on its CPU throughout (thread CPU time = wall,
+  no steal, no run-queue wait), the pure-Python probe 2.7 vs 4.5-4.7 ms; the slow state costs 1.9x per layer
+  and 1.35x fixed. The earlier fits were one state's or a mix's: the 1- and 3-layer width-64 calibration
+  (``h200-bl-host``: 0.26-0.34 ms/layer, the 29-52 % under-prediction of S..XL wall) is the fast state's
+  0.35-0.39 ms/layer; the 1..24-layer sweep (``h200-host-generate``, 0.60-0.65) mostly the slow state's 0.69-0.73;
+- ``generate``'s own per-token work (logits processors, stopping criteria, input preparation: ``h200-hw-split``,
+  generate vs a hand-written greedy loop) is ~1.1 ms per token in the fast state, not per layer; one ``.item()``
+  sync per token costs < 0.1 ms; both sit in ``fixed``.
+:func:`gpt2_host` returns one state's line or ``point``, the geometric mean of the two (the run's state is not
+known; the estimate with the smallest worst-case ratio error); :func:`validate_gpt2` reports both states' walls.
+The first ``generate`` over a KV length also builds a cuDNN SDPA plan (~36 ms) or a cuBLAS heuristic (~40 us a
+batched matmul) per new shape (``h200-hw-shape``: new minus repeated shape per call): :func:`new_shape_s`.
+Measured on the H200 machine's host CPU (Intel Xeon under KVM, 16 vCPUs, torch 2.11, transformers 5.17); on
+another machine (the papers' hosts) it is a carried-over assumption, named wherever it is used.
 
 Other GPUs (the T4): :func:`calibration_for` transfers the H200/H100 calibration — kernel rates by
 the datasheet x calibrated-efficiency rule (:func:`archsim.gpu.calibration.rates_for`), glue curves
@@ -56,9 +66,12 @@ from archsim.gpu.stacks import KernelItem
 from archsim.gpu.wholemodel import KernelPricer
 from archsim.schemas.model import ModelSpec
 
-HOST_CSV = "h200-host-generate-2026-12-01.csv"
-#: the earlier 1- and 3-layer tiny-GPT-2 calibration (kept for comparison: ``gpt2_host(..., path=)`` reads it too)
+HOST_CSV = "h200-hw-gen-2026-12-01.csv"
+#: earlier calibrations, kept for comparison (``gpt2_host(..., path=)`` reads them too): the 1- and 3-layer tiny
+#: GPT-2 runs and the 1..24-layer sweep of ``campaigns/host_dispatch.py`` (not interleaved, one median per depth)
 HOST_CSV_TWO_POINT = "h200-bl-host-2026-12-01.csv"
+HOST_CSV_SWEEP = "h200-host-generate-2026-12-01.csv"
+SHAPE_CSV = "h200-hw-shape-2026-12-01.csv"
 VALIDATION_CSV = "h200-bl-gpt2-2026-12-01.csv"
 #: generate()'s bookkeeping kernels per token (cache_position/arange, stopping-criteria compares and
 #: reductions, fills, where, cumsum, device/host copies): counted on the profiler's kernel list of the
@@ -224,12 +237,19 @@ class HostPerToken:
         return self.fixed_s + layers * self.per_layer_s
 
 
-@lru_cache(maxsize=4)
-def gpt2_host(attn: str = "eager", path: str | None = None) -> HostPerToken:
-    """Host cost per token of HF ``generate``: least squares over the calibration rows of one attention
-    implementation (``host-generate`` sweep rows ``part == generate``, or the older ``bl-host`` rows)."""
-    from archsim.gpu.host import fit_per_layer
+@lru_cache(maxsize=16)
+def gpt2_host(attn: str = "eager", path: str | None = None, state: str = "point") -> HostPerToken:
+    """Host cost per token of HF ``generate`` for one attention implementation: from an interleaved
+    ``host_width`` sweep (``role == calib`` rows; ``state`` ``point`` | ``fast`` | ``slow``, see
+    :class:`archsim.gpu.host.StateLines`), or a least-squares line over the older formats (``host-generate``
+    sweep rows ``part == generate``, ``bl-host`` rows), which have no states."""
+    from archsim.gpu.host import fit_per_layer, load_state_lines
     src = path or str(measurement("h200", HOST_CSV))
+    rows = read_csv_rows(src, ("layers",), "baseline host CSV")
+    if rows and "role" in rows[0]:
+        lines = load_state_lines(src, {"part": "gen", "role": "calib", "attn": attn}, per_token=True)
+        fixed, per_layer = lines.line(state)
+        return HostPerToken(attn=attn, fixed_s=fixed, per_layer_s=per_layer, source=f"{src} ({state} state)")
     rows = read_csv_rows(src, ("layers", "wall_s_per_token"), "baseline host CSV")
     points = []
     for i, r in enumerate(rows, start=2):
@@ -246,6 +266,28 @@ def gpt2_host(attn: str = "eager", path: str | None = None) -> HostPerToken:
                                  file=src)
     fixed, per_layer = fit_per_layer(points)
     return HostPerToken(attn=attn, fixed_s=fixed, per_layer_s=per_layer, source=src)
+
+
+@lru_cache(maxsize=4)
+def new_shape_s(attn: str, path: str | None = None) -> float:
+    """Host seconds per generated token that the first ``generate`` over new KV lengths adds: ``sdpa`` builds one
+    cuDNN attention plan per new length, ``eager`` one cuBLAS heuristic per new batched-matmul shape (QK^T and AV:
+    2 per token; later layers reuse them). From ``h200-hw-shape``: per call, new minus repeated shape, mean over
+    12 and 25 heads (``campaigns/host_width.py``)."""
+    src = path or str(measurement("h200", SHAPE_CSV))
+    op, per_token = ("sdpa", 1) if attn == "sdpa" else ("matmul_qk", 2)
+    cost: dict[str, dict[str, float]] = {}
+    for i, r in enumerate(read_csv_rows(src, ("op", "heads", "shape", "host_us_per_call"), "host shape CSV"),
+                          start=2):
+        if r["op"] == op:
+            try:
+                cost.setdefault(r["heads"], {})[r["shape"]] = float(r["host_us_per_call"]) * 1e-6
+            except ValueError:
+                raise ConfigError.single(f"{src}:{i}: malformed shape row", file=src, line=i) from None
+    diffs = [c["new"] - c["repeated"] for c in cost.values() if {"new", "repeated"} <= set(c)]
+    if not diffs:
+        raise ConfigError.single(f"{src}: no new/repeated pair for {op}", file=src)
+    return per_token * max(0.0, statistics.fmean(diffs))
 
 
 def gpt2_step(model: ModelSpec, ctx: int, attn: str = "eager", attn_kernel: str = "cudnn") -> list[KernelItem]:
@@ -312,7 +354,8 @@ def validate_gpt2(path: str | None = None) -> list[dict]:
     """Predicted vs measured HF GPT-2 ``generate`` on the H200 (validation rows; nothing is fitted to them).
 
     Measured wall per token: the median of the reps for ``eager``; for ``sdpa`` the faster rep (the first
-    rep of each model builds a cuDNN attention plan for every new KV length: 4-7x slower; reported too).
+    rep of each model builds a cuDNN attention plan for every new KV length: 4-7x slower; reported too, against
+    the model plus :func:`new_shape_s`). Modelled at the ``point`` host line and at each host state's line.
     Energy per token (NVML over all reps) is compared for ``eager`` only; average power for both.
     GPU-busy: the profiler's kernel sum of an 8-token generate, predicted at its mean context.
     """
@@ -326,6 +369,9 @@ def validate_gpt2(path: str | None = None) -> list[dict]:
             continue
         model, attn, tokens = load_model(r["model"]), r["attn_impl"], int(r["new_tokens"])
         pred = gpt2_generate("h200", model, tokens, attn).scaled(1.0 / tokens)
+        band = [gpt2_generate("h200", model, tokens, attn, gpt2_host(attn, state=st)).wall_s / tokens
+                for st in ("fast", "slow")]
+        first = pred.wall_s + new_shape_s(attn)
         prof = int(r["profiled_tokens"])
         busy = run_eager(pricer_for("h200"), [(gpt2_step(model, (prof - 1) // 2, attn), 0.0)])
         wall = float(r["wall_s_min"] if attn == "sdpa" else r["wall_s"]) / tokens
@@ -335,6 +381,9 @@ def validate_gpt2(path: str | None = None) -> list[dict]:
         out.append({"run_id": r["run_id"], "model": r["model"], "attn": attn, "layers": model.num_layers,
                     "measured_wall_s": wall, "measured_wall_first_rep_s": float(r["wall_s_max"]) / tokens,
                     "modeled_wall_s": pred.wall_s, "wall_error": pred.wall_s / wall - 1.0,
+                    "modeled_wall_fast_s": band[0], "modeled_wall_slow_s": band[1],
+                    "in_state_band": band[0] <= wall <= band[1], "modeled_wall_first_rep_s": first,
+                    "first_rep_error": first / (float(r["wall_s_max"]) / tokens) - 1.0,
                     "measured_gpu_s": float(r["kernel_sum_s_per_token"]), "modeled_gpu_s": busy.gpu_s,
                     "gpu_error": busy.gpu_s / float(r["kernel_sum_s_per_token"]) - 1.0,
                     "measured_kernels": float(r["n_kernels_per_token"]), "modeled_kernels": busy.n_kernels,

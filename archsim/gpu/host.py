@@ -31,6 +31,16 @@ it grows with depth beyond the 1-3 layers of a two-point fit (GPT-2 generate
 slope 0.47 ms/layer over 1-3 layers, 0.65 over 1-24); and the machine's host speed drifts 20-70 %
 within one run (``generate-repeat`` rows, pure-Python probe) and between device machines, which no
 microbenchmark removes: it is the floor of eager wall-time accuracy.
+The interleaved sweeps of ``h200-hw-*-2026-12-01`` (``campaigns/host_width.py``: every configuration once per
+round, shuffled; thread CPU time, run-queue wait and steal per call) refine this: the device machine's host
+runs in two speed states, ~1.9x apart per layer (per configuration, calls at 1.0-1.2x or 1.5-2.1x its fastest),
+with the host thread on its CPU in both (thread CPU time = wall; no steal, run-queue wait or involuntary
+switches): the vCPU's instruction rate changes for stretches of seconds, as the pure-Python probe does
+(2.7 vs 4.5-4.7 ms). Within a state, host cost is reproducible to ~3 % (25 rounds of the serving engine's
+prefill), linear in depth (1..48 layers within 3-6 %) and flat in width (GPT-2 64 vs 768..1600, the serving
+engine's prefill 256 vs 4096: -4..+5 %; MiniLlama decode 256 vs 4096: +7-9 %). The depth "non-linearity" and
+width dependence seen before were fits across states. :class:`StateLines` keeps one line per state; the
+per-layer lines of :class:`HostModel` (whole-model runs and their own same-run microbenchmarks) stay single lines.
 Graph per-node gap: per-node GPU time of a 200-node graph of tiny adds minus the warm duration of
 that add (the glue curve's floor). Ignored: host jitter, the caching allocator's occasional
 cudaMalloc (none counted in the generate sweep), CPU frequency (the KVM guest reports a fixed 2.1 GHz).
@@ -38,6 +48,7 @@ cudaMalloc (none counted in the generate sweep), CPU frequency (the KVM guest re
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -141,6 +152,81 @@ def fit_per_layer(points: list[tuple[int, float]]) -> tuple[float, float]:
         raise ValueError("per-layer fit needs two or more layer counts")
     slope = sum((x - mx) * (y - my) for x, y in points) / sxx
     return my - slope * mx, slope
+
+
+#: a call ran in the machine's slow host state when it took more than this x the fastest call of its configuration:
+#: in ``h200-hw-gen-2026-12-01`` (144 interleaved generate calls) the per-configuration wall / fastest wall is
+#: bimodal, 1.0-1.2 (51 calls) and 1.5-2.1 (89 calls), 4 calls in 1.3-1.5
+STATE_SPLIT = 1.3
+
+
+@dataclass(frozen=True)
+class StateLines:
+    """Host seconds of one code path, ``(fixed s, s per layer)``, in each of the device machine's two host-speed
+    states (``campaigns/host_width.py``: the host thread stays on its CPU in both — thread CPU time = wall, no
+    steal, no run-queue wait — but runs ~1.9x slower per layer in the slow state, like the pure-Python probe:
+    the vCPU's instruction rate, not preemption). ``slow`` is None where no call of the sweep ran slow.
+    :meth:`line` ``point``: the geometric mean of the two states' coefficients — with the state of a run
+    unknown, the estimate whose worst-case ratio error (sqrt of the state ratio) is smallest."""
+
+    fast: tuple[float, float]
+    slow: tuple[float, float] | None
+    source: str = ""
+
+    def line(self, state: str = "point") -> tuple[float, float]:
+        if state == "fast" or (self.slow is None and state == "point"):
+            return self.fast
+        if self.slow is None:
+            raise ConfigError.single(f"{self.source}: no call of this sweep ran in the slow host state",
+                                     key_path="state")
+        if state == "slow":
+            return self.slow
+        if state != "point":
+            raise ConfigError.single(f"unknown host state {state!r}; valid: point, fast, slow", key_path="state")
+        return tuple(math.sqrt(a * b) if a > 0 and b > 0 else 0.5 * (a + b)  # type: ignore[return-value]
+                     for a, b in zip(self.fast, self.slow, strict=True))
+
+
+def state_lines(calls: dict[int, list[float]], source: str = "") -> StateLines:
+    """:class:`StateLines` from ``layers -> per-call host seconds`` of interleaved rounds: per layer count the calls
+    within :data:`STATE_SPLIT` of its fastest are the fast state, the rest the slow; each state's line is the
+    least-squares fit of its per-layer-count medians (a state needs two or more layer counts)."""
+    import statistics
+    fast: list[tuple[int, float]] = []
+    slow: list[tuple[int, float]] = []
+    for layers, xs in sorted(calls.items()):
+        lo = min(xs)
+        f = [x for x in xs if x <= STATE_SPLIT * lo]
+        s = [x for x in xs if x > STATE_SPLIT * lo]
+        fast.append((layers, statistics.median(f)))
+        if s:
+            slow.append((layers, statistics.median(s)))
+    if len({n for n, _ in fast}) < 2:
+        raise ConfigError.single(f"{source}: the host-state fit needs two or more layer counts", file=source)
+    return StateLines(fast=fit_per_layer(fast), slow=fit_per_layer(slow) if len(slow) >= 2 else None, source=source)
+
+
+SWEEP_REQUIRED = ("part", "layers", "round", "wall_s", "host_s")
+
+
+def load_state_lines(path: str | Path, select: dict[str, str], per_token: bool = False) -> StateLines:
+    """:func:`state_lines` of the rows of a ``host_width`` CSV (``h200-hw-gen`` / ``h200-hw-paths``) whose columns
+    equal ``select``; seconds per call = ``host_s`` (until the call returned), or with ``per_token`` the call's
+    ``wall_s`` / ``tokens`` (a ``generate`` call, synchronised at its end)."""
+    path = Path(path)
+    calls: dict[int, list[float]] = {}
+    for i, r in enumerate(read_csv_rows(path, SWEEP_REQUIRED + tuple(select), "host sweep CSV"), start=2):
+        if any(r[k] != v for k, v in select.items()):
+            continue
+        try:
+            x = float(r["wall_s"]) / int(r["tokens"]) if per_token else float(r["host_s"])
+            calls.setdefault(int(r["layers"]), []).append(x)
+        except (KeyError, ValueError):
+            raise ConfigError.single(f"{path}:{i}: malformed host sweep row (layers, wall_s, host_s, tokens)",
+                                     file=str(path), line=i) from None
+    if not calls:
+        raise ConfigError.single(f"{path}: no rows with {select}", file=str(path))
+    return state_lines(calls, f"{path.name} {select}")
 
 
 LAYERS_REQUIRED = ("stack", "width", "layers", "host_s")

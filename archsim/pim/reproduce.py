@@ -56,8 +56,10 @@ def pimgpt_validation() -> dict:
     by = {a: [r for r in rows if r["attn"] == a] for a in ("eager", "sdpa")}
     return {"measurements": f"archsim/data/measurements/h200/{VALIDATION_CSV}",
             "host_calibration": f"archsim/data/measurements/h200/{HOST_CSV}",
-            "host_per_token": {a: {"fixed_s": gpt2_host(a).fixed_s, "per_layer_s": gpt2_host(a).per_layer_s}
-                               for a in ("eager", "sdpa")},
+            "host_per_token": {a: {st: {"fixed_s": gpt2_host(a, state=st).fixed_s,
+                                        "per_layer_s": gpt2_host(a, state=st).per_layer_s}
+                                   for st in ("point", "fast", "slow")} for a in ("eager", "sdpa")},
+            "in_state_band": sum(r["in_state_band"] for r in rows), "first_rep": error_summary(rows, "first_rep_error"),
             "rows": rows, **{f"{a}_{k}": error_summary(by[a], f"{k}_error") for a in by for k in ("wall", "gpu")},
             "eager_energy": error_summary(by["eager"], "energy_error"),
             "power": error_summary(rows, "power_error")}
@@ -149,13 +151,16 @@ def write_pimgpt(out: Path, summary: dict) -> None:
                      f"{_fmt(r['speedup_vs_roofline'])}x |")
     v = summary["validation_h200"]
     lines += ["", "H200 validation of the stack model (HF GPT-2 generate, fp16, batch 1; per token):", "",
-              "| run | measured wall (ms) | ours (ms) | error | measured GPU-busy (ms) | ours | error | "
-              "measured J | ours J | error | measured W | ours W | regime |", "|---" * 13 + "|"]
+              "| run | measured wall (ms) | ours (ms) | error | ours fast / slow host state (ms) | "
+              "measured GPU-busy (ms) | ours | error | "
+              "measured J | ours J | error | measured W | ours W | regime |", "|---" * 14 + "|"]
     for r in v["rows"]:
         e = r["energy_error"]
         me = "-" if e is None else f"{r['measured_energy_j']:.2f}"
         lines.append(f"| {r['run_id']} | {r['measured_wall_s']*1e3:.2f} | {r['modeled_wall_s']*1e3:.2f} | "
-                     f"{r['wall_error']:+.0%} | {r['measured_gpu_s']*1e3:.2f} | {r['modeled_gpu_s']*1e3:.2f} | "
+                     f"{r['wall_error']:+.0%} | "
+                     f"{r['modeled_wall_fast_s']*1e3:.1f} / {r['modeled_wall_slow_s']*1e3:.1f} | "
+                     f"{r['measured_gpu_s']*1e3:.2f} | {r['modeled_gpu_s']*1e3:.2f} | "
                      f"{r['gpu_error']:+.0%} | {me} | "
                      f"{r['modeled_energy_j']:.2f} | {'-' if e is None else f'{e:+.0%}'} | "
                      f"{r['measured_power_w']:.0f} | {r['modeled_power_w']:.0f} | {r['bound']}-bound |")

@@ -65,11 +65,60 @@ def test_host_calibration_fits_a_line_over_every_depth_of_the_sweep(tmp_path):
     assert h.per_layer_s == pytest.approx(slope) and h.fixed_s == pytest.approx(6e-3 - 16 / 3 * slope)
 
 
-def test_committed_sweep_gives_deep_stacks_more_host_per_layer_than_the_two_point_fit():
+def _hw_gen(path, rows):
+    fields = ["part", "role", "attn", "layers", "tokens", "round", "wall_s", "host_s"]
+    with open(path, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=fields)
+        w.writeheader()
+        for i, (role, attn, lay, ms) in enumerate(rows):
+            w.writerow({"part": "gen", "role": role, "attn": attn, "layers": lay, "tokens": 10, "round": i,
+                        "wall_s": 10 * ms * 1e-3, "host_s": 10 * ms * 1e-3})
+
+
+def test_interleaved_sweep_gives_one_line_per_host_state_and_their_geometric_mean(tmp_path):
+    # per layer count: fast calls (within 1.3x of the fastest) and slow ones; width rows are not fitted
+    path = tmp_path / "hw-gen.csv"
+    _hw_gen(path, [("calib", "eager", 1, 2.0), ("calib", "eager", 1, 2.1), ("calib", "eager", 1, 4.0),
+                   ("calib", "eager", 3, 3.0), ("calib", "eager", 3, 8.0), ("calib", "eager", 3, 8.0),
+                   ("width", "eager", 3, 99.0), ("calib", "sdpa", 1, 1.0)])
+    fast, slow = B.gpt2_host("eager", str(path), "fast"), B.gpt2_host("eager", str(path), "slow")
+    assert (fast.fixed_s, fast.per_layer_s) == pytest.approx((1.575e-3, 0.475e-3))  # medians 2.05 and 3.0 ms
+    assert (slow.fixed_s, slow.per_layer_s) == pytest.approx((2.0e-3, 2.0e-3))  # 4.0 and 8.0 ms
+    point = B.gpt2_host("eager", str(path))
+    assert point.fixed_s == pytest.approx((1.575e-3 * 2.0e-3) ** 0.5)
+    assert point.per_layer_s == pytest.approx((0.475e-3 * 2.0e-3) ** 0.5) and "point" in point.source
+    with pytest.raises(ConfigError, match="two or more layer counts"):
+        B.gpt2_host("sdpa", str(path))
+    with pytest.raises(ConfigError, match="host state"):
+        B.gpt2_host("eager", str(path), "medium")
+
+
+def test_committed_sweep_states_bracket_the_earlier_calibrations_and_every_eager_validation_run():
     from archsim.data import measurement
-    new, old = B.gpt2_host("eager"), B.gpt2_host("eager", str(measurement("h200", B.HOST_CSV_TWO_POINT)))
-    assert new.per_layer_s > 1.5 * old.per_layer_s
-    assert new.host_s(48) > old.host_s(48)
+    fast, slow, point = (B.gpt2_host("eager", state=s) for s in ("fast", "slow", "point"))
+    assert 1.5 < slow.per_layer_s / fast.per_layer_s < 2.5  # the slow state: ~1.9x per layer
+    assert fast.per_layer_s < point.per_layer_s < slow.per_layer_s
+    # the 1..24-layer sweep (host_dispatch, one median per depth) sits near the slow state's slope
+    old = B.gpt2_host("eager", str(measurement("h200", B.HOST_CSV_SWEEP)))
+    assert abs(old.per_layer_s / slow.per_layer_s - 1) < 0.2
+    rows = B.validate_gpt2()
+    assert all(r["in_state_band"] for r in rows if r["attn"] == "eager")
+    for r in rows:
+        assert r["modeled_wall_fast_s"] < r["modeled_wall_s"] < r["modeled_wall_slow_s"]
+
+
+def test_new_shape_host_cost_is_a_cudnn_plan_per_kv_length_for_sdpa(tmp_path):
+    path = tmp_path / "shape.csv"
+    with open(path, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=["op", "heads", "shape", "host_us_per_call"])
+        w.writeheader()
+        for op, heads, shape, us in (("sdpa", 12, "new", 30020), ("sdpa", 12, "repeated", 20),
+                                     ("sdpa", 25, "new", 40020), ("sdpa", 25, "repeated", 20),
+                                     ("matmul_qk", 12, "new", 55), ("matmul_qk", 12, "repeated", 15)):
+            w.writerow({"op": op, "heads": heads, "shape": shape, "host_us_per_call": us})
+    assert B.new_shape_s("sdpa", str(path)) == pytest.approx(35e-3)
+    assert B.new_shape_s("eager", str(path)) == pytest.approx(2 * 40e-6)  # QK^T and AV: two new shapes a token
+    assert 20e-3 < B.new_shape_s("sdpa") < 60e-3  # committed: ~36 ms a cuDNN plan
 
 
 def test_transfer_to_the_t4_scales_bandwidth_keeps_floors_and_carries_the_host_over():

@@ -9,7 +9,15 @@ import pytest
 
 from archsim.data import measurement
 from archsim.errors import ConfigError
-from archsim.gpu.host import HostModel, fit_per_layer, load_layer_sweep, mixed_order_factor, with_layer_sweep
+from archsim.gpu.host import (
+    HostModel,
+    fit_per_layer,
+    load_layer_sweep,
+    load_state_lines,
+    mixed_order_factor,
+    state_lines,
+    with_layer_sweep,
+)
 
 LAYERS = "h200-host-layers-2026-12-01.csv"
 OPS = "h200-host-ops-2026-12-01.csv"
@@ -78,3 +86,42 @@ def test_committed_h200_sweep_is_flat_in_width_and_mixed_order_costs_more():
             slopes.append(fit_per_layer(pts)[1])
         assert max(slopes) < 1.35 * min(slopes), stack  # 16x-64x wider layers: per-layer host within noise
     assert 1.1 < mixed_order_factor(measurement("h200", OPS)) < 2.0
+
+
+def test_state_lines_split_each_depth_at_1_3x_its_fastest_call():
+    lines = state_lines({1: [1.0, 1.2, 1.9, 2.0], 2: [2.0, 2.5, 3.5], 4: [4.0, 4.1]}, "t")
+    assert lines.fast == pytest.approx(fit_per_layer([(1, 1.1), (2, 2.25), (4, 4.05)]))
+    assert lines.slow == pytest.approx((0.4, 1.55))  # medians 1.95 at 1 layer and 3.5 at 2
+    f, s = lines.fast, lines.slow
+    assert lines.line() == pytest.approx(((f[0] * s[0]) ** 0.5, (f[1] * s[1]) ** 0.5))
+    assert lines.line("fast") == f and lines.line("slow") == s
+    one_state = state_lines({1: [1.0, 1.1], 3: [3.0]}, "t")
+    assert one_state.slow is None and one_state.line() == one_state.fast
+    with pytest.raises(ConfigError, match="slow host state"):
+        one_state.line("slow")
+    with pytest.raises(ConfigError, match="two or more layer counts"):
+        state_lines({2: [1.0, 5.0]}, "t")
+
+
+def test_committed_interleaved_sweep_host_cost_is_flat_in_width_and_linear_in_depth():
+    import statistics
+    gen = list(csv.DictReader(open(measurement("h200", "h200-hw-gen-2026-12-01.csv"))))
+    by: dict = {}
+    for r in gen:
+        by.setdefault((int(r["width"]), int(r["layers"]), r["attn"]), []).append(float(r["wall_s"]) / 16)
+    for attn in ("eager", "sdpa"):
+        lines = load_state_lines(measurement("h200", "h200-hw-gen-2026-12-01.csv"),
+                                 {"part": "gen", "role": "calib", "attn": attn}, per_token=True)
+        fixed, per_layer = lines.fast
+        for (w, lay, a), xs in by.items():
+            if a != attn:
+                continue
+            if w == 64:  # the width-64 calibration: linear in depth within 6 % (fast-state medians)
+                fast = [x for x in xs if x <= 1.3 * min(xs)]
+                assert statistics.median(fast) == pytest.approx(fixed + lay * per_layer, rel=0.06), (lay, a)
+            else:  # widths 768..1600 and the GPT-2 S..XL shapes: their fastest call on the width-64 line
+                assert min(xs) == pytest.approx(fixed + lay * per_layer, rel=0.08), (w, lay, a)
+    paths = measurement("h200", "h200-hw-paths-2026-12-01.csv")
+    engine = load_state_lines(paths, {"path": "engine-prefill", "width": "256"}).fast
+    plain = load_state_lines(paths, {"path": "plain-prefill", "width": "256"}).fast
+    assert engine[1] == pytest.approx(plain[1], rel=0.1)  # the serving engine's prefill costs what PlainLlama's does
