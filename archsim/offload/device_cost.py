@@ -45,6 +45,12 @@ from archsim.operators import Attention, Gemm, MoeExperts, Operator, Role, Softm
 from archsim.schemas.hardware import DeviceBase
 from archsim.schemas.model import ModelSpec
 
+#: vLLM's FlashAttention decode: ``flash_attn_varlen_func`` / ``flash_attn_with_kvcache`` with a block table;
+#: FlashAttention-2's ``flash_api.cpp`` forces the split-KV kernel whenever the KV cache is paged ("Only split
+#: kernel supports appending to KV cache, or indexing to the cache with cache_batch_idx, or paged KV cache"), so
+#: decode runs the 64-row split-KV tile even when it does not split (:func:`archsim.gpu.kernels.fa2_decode`);
+#: SDPA's ``flash2`` (no paged cache) runs the regular 128-row kernel then.
+VLLM_FA2 = "vllm-flash2"
 Timing = Literal["gpu-stack", "roofline"]
 TIMINGS = ("gpu-stack", "roofline")
 #: the software stack a serving engine's decode lowers to (:data:`archsim.gpu.stacks.STACKS`)
@@ -74,6 +80,7 @@ class StepWork:
     prefill_share: float = 1.0
     tp: int = 1
     host: str = "cuda-graph"
+    attention_kernel: str = "vllm-flash2"  # decode attention: VLLM_FA2, or an archsim.gpu.predict impl name
 
 
 @dataclass(frozen=True)
@@ -211,7 +218,10 @@ def _gpu_step(hw: str, shape: Any, w: StepWork) -> DeviceStep:
     def priced(items: list) -> list[tuple[Any, float, float]]:
         out = []
         for it, share in items:
-            t, e = times(it), energy(it)[1]
+            if it.attention and it.attention["impl"] == VLLM_FA2:
+                t, e = _paged_fa2(hw, tuple(sorted(it.attention.items())))
+            else:
+                t, e = times(it), energy(it)[1]
             out += [(it, share * t, share * e)] * it.count
         return out
 
@@ -233,3 +243,22 @@ def _gpu_step(hw: str, shape: Any, w: StepWork) -> DeviceStep:
         raise ConfigError.single(f"unknown host mode {w.host!r}; valid: cuda-graph, eager", key_path="host")
     total_j = sum(e for _, _, e in seq)
     return DeviceStep(wall - attn_s, attn_s, total_j - attn_j, attn_j, len(seq), "gpu-stack")
+
+
+@lru_cache(maxsize=1024)
+def _paged_fa2(hw: str, attention: tuple[tuple[str, Any], ...]) -> tuple[float, float]:
+    """Seconds and dynamic joules of vLLM's paged FlashAttention-2 decode (:data:`VLLM_FA2`): the split-KV
+    launches of :func:`archsim.gpu.kernels.fa2_decode` on the GPU model, each launch's event overhead taken off
+    as :class:`archsim.gpu.wholemodel.KernelPricer` does for every library kernel."""
+    from archsim.gpu.kernels import fa2_decode
+    from archsim.gpu.model import simulate_launch
+    from archsim.gpu.predict import attention_shape
+    cal, times, _ = _pricers(hw)
+    a = {k: v for k, v in attention if k != "impl"}
+    if a["seq_q"] != 1:
+        raise ConfigError.single(f"{VLLM_FA2} is a decode kernel (one query per sequence)", key_path="attention")
+    shape = attention_shape(a["batch"], a["heads"], a["kv_heads"], 1, a["seq_kv"], a["head_dim"], False, "bf16")
+    launches = [simulate_launch(dataclasses.replace(ln, mma_dtype="bf16"), cal.rates)
+                for ln in fa2_decode(shape, "vllm_paged_flash2", cal.rates.sm_count)]
+    seconds = sum(max(times.floor_s, r.time_s - times.event_overhead_s) for r in launches)
+    return seconds, sum(v for r in launches for k, v in r.energy_by_part.items() if k != "static")

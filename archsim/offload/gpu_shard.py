@@ -5,9 +5,10 @@ and sharded over the tensor-parallel group.
 From the stack's decode step of ``rows`` tokens (every dense kernel of ``rows`` tokens, in launch order):
 
 - its attention kernel is replaced by what runs on this device: the prefill chunks' causal attention
-  (FlashAttention-2, ``chunks`` x ``chunk`` queries over ``prior + chunk`` keys) and the decode
-  attention of ``attention_batch`` sequences (one query over ``context + 1`` keys, as the stack writes
-  a decode step), or nothing (attention offloaded);
+  (FlashAttention-2 forward, ``chunks`` x ``chunk`` queries over ``prior + chunk`` keys) and the decode
+  attention of ``attention_batch`` sequences with ``attention_kernel`` (one query over ``context + 1`` keys,
+  as the stack writes a decode step; by default vLLM's paged FlashAttention-2,
+  :data:`archsim.offload.device_cost.VLLM_FA2`), or nothing (attention offloaded);
 - the final norm and LM head run on ``lm_rows`` rows (one per sequence that samples a token);
 - each kernel is sharded by :data:`SHARD` (Megatron tensor parallelism as vLLM's layers do it:
   ``QKVParallelLinear`` / ``MergedColumnParallelLinear`` column-parallel, ``RowParallelLinear`` for O and
@@ -70,9 +71,9 @@ def shard(it: KernelItem, shape: ModelShape, tp: int) -> KernelItem:
     return dataclasses.replace(it, glue=(cls, read * factor, write * factor))
 
 
-def _attention(shape: ModelShape, batch: int, seq_q: int, seq_kv: int, causal: bool) -> KernelItem:
-    return KernelItem(category="attention", name="attention_flash2", attention=dict(
-        impl="flash2", batch=batch, heads=shape.heads, kv_heads=shape.kv_heads, seq_q=seq_q, seq_kv=seq_kv,
+def _attention(shape: ModelShape, batch: int, seq_q: int, seq_kv: int, causal: bool, impl: str) -> KernelItem:
+    return KernelItem(category="attention", name=f"attention_{impl}", attention=dict(
+        impl=impl, batch=batch, heads=shape.heads, kv_heads=shape.kv_heads, seq_q=seq_q, seq_kv=seq_kv,
         head_dim=shape.head_dim, causal=causal))
 
 
@@ -92,9 +93,9 @@ def step_items(shape: ModelShape, w) -> tuple[Priced, Priced, Priced]:  # w: dev
     """(prologue, one layer, epilogue) of one device's step: kernels with the share of their cost charged."""
     attn: Priced = []
     if w.chunks:
-        attn.append((_attention(shape, w.chunks, w.chunk, w.prior + w.chunk, True), w.prefill_share))
+        attn.append((_attention(shape, w.chunks, w.chunk, w.prior + w.chunk, True, "flash2"), w.prefill_share))
     if w.attention_batch:
-        attn.append((_attention(shape, w.attention_batch, 1, w.context + 1, False), 1.0))
+        attn.append((_attention(shape, w.attention_batch, 1, w.context + 1, False, w.attention_kernel), 1.0))
     attn = [(shard(it, shape, w.tp), s) for it, s in attn]
     if not w.rows:
         return [], attn, []

@@ -58,7 +58,12 @@ def _row(op: Operating) -> dict[str, Any]:
             "bound": it.bound if it else None, "usd_per_hour": op.usd_per_hour,
             "tokens_per_dollar": op.tokens_per_dollar, "limited_by": op.limited_by,
             "link_bytes_per_s_per_memory_device": it.required_link_bytes_per_s if it else 0.0,
-            "joules_per_token": it.joules_per_token if it else None, "timing": it.timing if it else {}}
+            "joules_per_token": it.joules_per_token if it else None, "timing": it.timing if it else {},
+            "energy_parts_j": it.energy_parts if it else {},
+            # what-if: the memory devices drawing the H100 preset's static power (the H20 preset has none)
+            "joules_per_token_memory_static_as_h100": (
+                (it.energy_j + _device("h100-sxm").static_power_w * it.energy_parts.get("memory_device_s", 0.0))
+                / it.batch) if it and it.batch else None}
 
 
 def _timed(cfgs: list[ServingConfig], timing: str) -> list[ServingConfig]:
@@ -162,6 +167,25 @@ def headinfer_check() -> dict[str, Any]:
             "source": "HeadInfer (arXiv:2502.12574) abstract: Llama-3-8B, 1M tokens, KV 128 GB -> 1 GB on GPU"}
 
 
+def memory_kernel_sensitivity(model_name: str = "llama-3-70b") -> list[dict[str, Any]]:
+    """The gain when the memory devices run a small-tile decode kernel (archsim's cuDNN decode model: 16 query
+    rows per tile, GQA heads packed) instead of vLLM's paged FlashAttention-2 (64-row tiles); the homogeneous
+    H100 baseline keeps vLLM's kernel."""
+    h100, h20 = _device("h100-sxm"), _device("h20")
+    model = presets.load_model(model_name)
+    offs = [offloaded(h100, nc, h20, nm) for nc in (1, 2, 4, 8) for nm in MEMORY_COUNTS]
+    rows = []
+    for context in CONTEXTS:
+        homo = _best(model, [homogeneous(h100, n) for n in (1, 2, 4, 8)], context, None)
+        row: dict[str, Any] = {"model": model_name, "context": context}
+        for kernel in ("vllm-flash2", "cudnn"):
+            off = _best(model, [replace(c, attention_kernel=kernel) for c in offs], context, None)
+            row[kernel] = {"config": off.config, "batch": off.batch,
+                           "gain_vs_h100": off.tokens_per_dollar / homo.tokens_per_dollar} if off and homo else None
+        rows.append(row)
+    return rows
+
+
 def attention_regime(model_name: str = "llama-3-70b", batch: int = 64, context: int = 16384) -> dict[str, Any]:
     """Per-layer decode attention of ``batch`` sequences at ``context`` on the two devices, both timings, beside
     the time to stream their KV bytes at the preset's HBM bandwidth: homogeneous 8x H100 (heads / 8 on each) and
@@ -214,6 +238,8 @@ def write_outputs(out: Path) -> dict[str, Any]:
         "roofline": {k: roof[k] for k in ("gain_min", "gain_max")},
         "rows": _merge(rep, roof),
         "attention_regime": attention_regime(),
+        "memory_kernel_sensitivity": memory_kernel_sensitivity(),
+        "what_if_memory_static_w": _device("h100-sxm").static_power_w,
         "price_sensitivity": sens,
         "bandwidth_needed": bw,
         "target_sweep": sweep,

@@ -58,12 +58,25 @@ def _why(s: dict[str, Any]) -> list[str]:
         "query heads of one KV head into the tile rows (`seqlenq_ngroups_swapped`), so each KV head streams once "
         f"from HBM: {h['roofline'] / h['gpu-stack']:.1f}x less attention time than the roofline on the H100s "
         "(table above). The KV-starved baseline, which offloading is meant to beat, loses less than the roofline said.",
-        f"- The offloaded attention got slower. The H20 has 148 TFLOP/s of tensor cores (a seventh of the H100's): "
-        "the same FlashAttention-2 decode kernel computes a full 64/128-row tile for the 8 query rows of a GQA group, "
-        f"and that padded tensor-core work, not HBM, bounds it: {m['gpu-stack'] / m['hbm_stream_s']:.1f}x the "
-        "time its KV bytes need at the H20's 4 TB/s. A decode kernel with small tiles on the memory devices "
-        "would move the offloaded side back towards the bandwidth bound; we price both sides with the same kernel "
-        "family and do not assume one for Lamina's attention workers.",
+        f"- The offloaded attention got no such relief: on the H20s the stack model's attention is "
+        f"{m['gpu-stack'] / m['roofline']:.2f}x the roofline's here. The H20 "
+        "has 148 TFLOP/s of tensor cores (a seventh of the H100's): the same FlashAttention-2 decode kernel computes "
+        "a full 64/128-row tile for the 8 query rows of a GQA group, and that padded tensor-core work, not HBM, "
+        f"bounds it: {m['gpu-stack'] / m['hbm_stream_s']:.1f}x the time its KV bytes need at the H20's 4 TB/s. "
+        "vLLM's paged KV cache makes FlashAttention-2 run its split-KV kernel (64-row tiles) for every decode, on "
+        "both sides. The paper's attention workers may run another kernel; one with small tiles brings the memory "
+        "devices back near their bandwidth bound, and the gain moves with it (Llama-3-70B, homogeneous side "
+        "unchanged):",
+        "",
+        "| context | gain, H20s on vLLM's FA2 (deployment) | gain, H20s on a 16-row decode kernel (deployment) |",
+        "|---|---|---|",
+        *[f"| {r['context']} | {_f((r['vllm-flash2'] or {}).get('gain_vs_h100'))} "
+          f"({(r['vllm-flash2'] or {}).get('config', '-')}) | {_f((r['cudnn'] or {}).get('gain_vs_h100'))} "
+          f"({(r['cudnn'] or {}).get('config', '-')}) |" for r in s["memory_kernel_sensitivity"]],
+        "",
+        "(16-row kernel: archsim's model of cuDNN's SDPA decode kernel, `archsim.gpu.kernels_decode`, GQA heads "
+        "packed as rows; a stand-in for any decode kernel that does not pad to 64 rows, not a claim about Lamina's.)",
+        "",
         "- Short contexts: the homogeneous H100 group batches well and its weight reads amortise; the offloaded "
         "deployments pay per-layer network round trips on the critical path and, with pipelining, read the "
         "weights once per micro-batch. Below 1x there means the homogeneous baseline wins on tokens per dollar.",
@@ -82,8 +95,12 @@ def _why(s: dict[str, Any]) -> list[str]:
         "sampler time between steps, paged-KV block-table indirection in the attention kernel, network congestion; "
         "CUDA graphs are assumed for every decode batch (vLLM v0 captured batches up to 256 and contexts up to "
         "`max_seq_len_to_capture` = 8192 and ran larger ones eagerly; v1 captures up to 512). Energy counts the "
-        "boards only (no NICs, hosts or links); the H20 preset has no measured static power (0 W here), so the "
-        "offloaded energy is a lower bound.",
+        "boards only (no NICs, hosts or links). The H20 preset has no measured static power (0 W here) and its "
+        "per-operation energies are the preset's unmeasured assumptions, so the offloaded energy is a lower bound; "
+        f"with the H100 preset's static power ({s['what_if_memory_static_w']:g} W, itself carried over from the "
+        "H200's NVML fit) on every H20 the offloaded energy per token of the rows above would be: "
+        + "; ".join(f"{r['model']} {r['context']}: {r['offload']['joules_per_token_memory_static_as_h100']:.2f}"
+                    for r in s["rows"] if r.get("offload")) + " J/tok.",
         "",
     ]
 

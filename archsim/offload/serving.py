@@ -75,6 +75,7 @@ class ServingConfig:
     extra_usd_per_hour: float = 0.0
     notes: str = ""
     timing: str = "gpu-stack"  # archsim.offload.device_cost.TIMINGS: GPU stack model, or the roofline everywhere
+    attention_kernel: str = "vllm-flash2"  # decode attention kernel on whichever devices run it (GPU stack model)
 
     def usd_per_hour(self) -> float:
         cost = self.n_compute * _price(self.compute)
@@ -106,6 +107,7 @@ class Iteration:
     required_link_bytes_per_s: float  # offload traffic per second of iteration, per memory device
     parts: dict[str, float] = field(default_factory=dict)
     energy_j: float = 0.0  # every device of the deployment: static power over the iteration + dynamic energy
+    energy_parts: dict[str, float] = field(default_factory=dict)  # by group and kind (see _energy)
     timing: dict[str, str] = field(default_factory=dict)  # device group -> timing used (gpu-stack | roofline)
 
     @property
@@ -149,16 +151,25 @@ def _compute(model: ModelSpec, cfg: ServingConfig, work: StepWork, dtype: str) -
 def _memory(model: ModelSpec, cfg: ServingConfig, batch: int, context: int, dtype: str) -> DeviceStep:
     """One memory device's decode attention for its ``ceil(batch / n_memory)`` of a micro-batch's requests."""
     assert cfg.memory is not None
-    work = StepWork(context=context, attention_batch=max(1, math.ceil(batch / cfg.n_memory)))
+    work = StepWork(context=context, attention_batch=max(1, math.ceil(batch / cfg.n_memory)),
+                    attention_kernel=cfg.attention_kernel)
     return device_step(cfg.memory, model, work, dtype, cfg.timing)
 
 
-def _energy_j(cfg: ServingConfig, time_s: float, m: int, comp: DeviceStep, mem: DeviceStep | None) -> float:
-    """Static power of every device over the iteration plus ``m`` micro-batches' dynamic energy."""
-    e = cfg.n_compute * (_static_w(cfg.compute) * time_s + m * (comp.dense_j + comp.attention_j))
+def _energy(cfg: ServingConfig, time_s: float, m: int, comp: DeviceStep, mem: DeviceStep | None) -> dict[str, float]:
+    """Joules of the iteration by group and kind: every device's static power over the iteration, ``m``
+    micro-batches' dynamic energy; ``memory_device_s`` = memory devices x seconds (for a static-power what-if)."""
+    parts = {"compute_static_j": cfg.n_compute * _static_w(cfg.compute) * time_s,
+             "compute_dynamic_j": cfg.n_compute * m * (comp.dense_j + comp.attention_j)}
     if mem is not None and cfg.memory is not None:
-        e += cfg.n_memory * (_static_w(cfg.memory) * time_s + m * (mem.dense_j + mem.attention_j))
-    return e
+        parts.update(memory_static_j=cfg.n_memory * _static_w(cfg.memory) * time_s,
+                     memory_dynamic_j=cfg.n_memory * m * (mem.dense_j + mem.attention_j),
+                     memory_device_s=cfg.n_memory * time_s)
+    return parts
+
+
+def _energy_j(parts: dict[str, float]) -> float:
+    return sum(v for k, v in parts.items() if k.endswith("_j"))
 
 
 def _timings(model: ModelSpec, cfg: ServingConfig) -> dict[str, str]:
@@ -177,7 +188,7 @@ def decode_iteration(model: ModelSpec, cfg: ServingConfig, batch: int, context: 
     layers = model.num_layers
     offload = cfg.policy == "attention_offload"
     comp = _compute(model, cfg, StepWork(rows=mb, lm_rows=mb, context=context, attention_batch=0 if offload else mb,
-                                         tp=cfg.n_compute), dtype)
+                                         tp=cfg.n_compute, attention_kernel=cfg.attention_kernel), dtype)
     mem = _memory(model, cfg, mb, context, dtype) if offload else None
     compute_t = comp.dense_s
     attention_t = mem.time_s if mem is not None else comp.attention_s
@@ -218,10 +229,12 @@ def decode_iteration(model: ModelSpec, cfg: ServingConfig, batch: int, context: 
     time_s = resources[bound]
     offload_bytes = m * layers * (out_bytes + in_bytes)
     per_device = offload_bytes / max(1, cfg.n_memory) / time_s if offload else 0.0
+    energy = _energy(cfg, time_s, m, comp, mem)
     return Iteration(batch=batch, context=context, time_s=time_s, compute_s=comp_total, attention_s=attn_total,
                      transfer_s=link_total, allreduce_s=m * allreduce_t, offload_bytes=offload_bytes, bound=bound,
                      tokens_per_s=batch / time_s, required_link_bytes_per_s=per_device, parts=resources,
-                     energy_j=_energy_j(cfg, time_s, m, comp, mem), timing=_timings(model, cfg))
+                     energy_j=_energy_j(energy), energy_parts=energy,
+                     timing=_timings(model, cfg))
 
 
 @dataclass(frozen=True)
@@ -322,7 +335,7 @@ def mixed_iteration(model: ModelSpec, cfg: ServingConfig, batch: int, context: i
     work = StepWork(rows=rows, lm_rows=max(1, mb + math.ceil(chunks / m)), context=max(context, 1),
                     attention_batch=mb if batch and not offload else 0, chunks=chunks,
                     chunk=max(1, math.ceil(prefill_tokens / chunks)), prior=prior, prefill_share=1.0 / m,
-                    tp=cfg.n_compute, host="eager")
+                    tp=cfg.n_compute, host="eager", attention_kernel=cfg.attention_kernel)
     comp = _compute(model, cfg, work, dtype)
     mem = _memory(model, cfg, mb, max(context, 1), dtype) if batch and offload else None
     compute_t = comp.time_s
@@ -348,8 +361,10 @@ def mixed_iteration(model: ModelSpec, cfg: ServingConfig, batch: int, context: i
     time_s = resources[bound]
     offload_bytes = m * layers * (out_bytes + in_bytes)
     per_device = offload_bytes / max(1, cfg.n_memory) / time_s if offload else 0.0
+    energy = _energy(cfg, time_s, m, comp, mem)
     return Iteration(batch=batch, context=context, time_s=time_s, compute_s=busy["compute"],
                      attention_s=m * attention_t, transfer_s=m * transfer_t, allreduce_s=m * allreduce_t,
                      offload_bytes=offload_bytes, bound=bound, tokens_per_s=(batch + prefill_tokens) / time_s,
                      required_link_bytes_per_s=per_device, parts=resources,
-                     energy_j=_energy_j(cfg, time_s, m, comp, mem), timing=_timings(model, cfg))
+                     energy_j=_energy_j(energy), energy_parts=energy,
+                     timing=_timings(model, cfg))

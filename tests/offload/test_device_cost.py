@@ -1,6 +1,7 @@
 """The serving iteration on the GPU stack model: pinned against the public archsim.gpu API, computed apart."""
 
 import math
+from dataclasses import replace
 
 import pytest
 
@@ -9,7 +10,10 @@ from archsim.errors import ConfigError
 from archsim.gpu.baselines import calibration_for
 from archsim.gpu.devices import device_calibration
 from archsim.gpu.host import graph_wall_s
+from archsim.gpu.kernels import fa2_decode
+from archsim.gpu.model import simulate_launch
 from archsim.gpu.power_validation import EnergyPricer
+from archsim.gpu.predict import attention_shape
 from archsim.gpu.stack_run import shape_from_model
 from archsim.gpu.stacks import KernelItem, Step, lower
 from archsim.gpu.wholemodel import KernelPricer, predict_step
@@ -26,13 +30,14 @@ OPT = presets.load_model("opt-30b")
 
 
 def test_homogeneous_decode_is_the_stack_models_step():
-    """One H100, batch 8 at 1024 tokens: the iteration is predict_step's fused / cuda-graph wall time, and its
-    energy is static power over that time plus every kernel's dynamic energy (board power model)."""
+    """One H100, batch 8 at 1024 tokens, SDPA's FlashAttention-2 kernel (the stack's): the iteration is
+    predict_step's fused / cuda-graph wall time, and its energy is static power over that time plus every kernel's
+    dynamic energy (board power model)."""
     cal = device_calibration("h100-sxm")
     step = Step(phase="decode", batch=8, seq_len=1, context=1024)
     shape = shape_from_model(LLAMA2_7B)
     want = predict_step(shape, step, "fused", "cuda-graph", cal)
-    it = decode_iteration(LLAMA2_7B, homogeneous(H100, 1), 8, 1024)
+    it = decode_iteration(LLAMA2_7B, replace(homogeneous(H100, 1), attention_kernel="flash2"), 8, 1024)
     assert it.time_s == pytest.approx(want.wall_s, rel=1e-12)
     assert it.compute_s + it.attention_s == pytest.approx(want.wall_s, rel=1e-12)
     # attention: its kernels plus their graph-node gaps
@@ -43,6 +48,26 @@ def test_homogeneous_decode_is_the_stack_models_step():
     dynamic = sum(energy(k)[1] * k.count for k in lower(shape, step, "fused", "cuda-graph"))
     assert it.energy_j == pytest.approx(H100.static_power_w * want.wall_s + dynamic, rel=1e-9)
     assert it.joules_per_token == pytest.approx(it.energy_j / 8)
+
+
+@pytest.mark.parametrize("batch", [2, 96])
+def test_vllm_decode_runs_the_split_kv_kernel_of_a_paged_cache(batch):
+    """vLLM's paged KV cache forces FlashAttention-2's split-KV kernel (64-row tiles) even when it does not split;
+    the default iteration is the stack model's step with that kernel in place of SDPA's: the same when FA2 splits
+    (batch 2), cheaper than SDPA's 128-row regular kernel when it does not (batch 96)."""
+    cal = device_calibration("h100-sxm")
+    pricer = KernelPricer(cal)
+    shape = shape_from_model(LLAMA2_7B)
+    want = predict_step(shape, Step(phase="decode", batch=batch, seq_len=1, context=4096), "fused", "cuda-graph", cal)
+    s = attention_shape(batch, 32, 32, 1, 4097, 128, False, "bf16")
+    launches = [simulate_launch(replace(ln, mma_dtype="bf16"), cal.rates)
+                for ln in fa2_decode(s, "paged", cal.rates.sm_count)]
+    paged = sum(max(pricer.floor_s, r.time_s - pricer.event_overhead_s) for r in launches)
+    it = decode_iteration(LLAMA2_7B, homogeneous(H100, 1), batch, 4096)
+    expect = want.wall_s + shape.layers * (paged - want.by_category["attention"] / shape.layers)
+    assert it.time_s == pytest.approx(expect, rel=1e-9)
+    assert (len(launches) > 1) == (batch == 2)  # split (with its combine kernel) only at the small batch
+    assert it.time_s < want.wall_s if batch == 96 else it.time_s == pytest.approx(want.wall_s, rel=1e-9)
 
 
 def test_tensor_parallel_shards_by_hand():
@@ -57,7 +82,8 @@ def test_tensor_parallel_shards_by_hand():
     assert by["gate_up_proj"].gemm == (4, 28672, 8192, 1)
     assert by["down_proj"].gemm == (4, 8192, 14336, 1)
     assert by["lm_head"].gemm == (4, 128256 // 2, 8192, 1)
-    assert by["attention_flash2"].attention["heads"] == 32 and by["attention_flash2"].attention["kv_heads"] == 4
+    attn = by["attention_vllm-flash2"].attention
+    assert attn["heads"] == 32 and attn["kv_heads"] == 4
     assert by["silu_mul_fused"].glue[1] == 4 * 4 * 28672 / 2
     one_by = {it.name: it for part in one for it, _ in part}
     assert by["norm1_fused"] == one_by["norm1_fused"]
@@ -66,7 +92,7 @@ def test_tensor_parallel_shards_by_hand():
         return sum(2 * m * n * k * g for part in items for it, _ in part if it.gemm for m, n, k, g in [it.gemm])
     assert flops(two) * 2 == flops(one)
     # fewer KV heads than ranks: replicated, one per rank (vLLM's QKVParallelLinear)
-    assert shard(one_by["attention_flash2"], shape, 16).attention["kv_heads"] == 1
+    assert shard(one_by["attention_vllm-flash2"], shape, 16).attention["kv_heads"] == 1
     with pytest.raises(ConfigError, match="no tensor-parallel rule"):
         shard(KernelItem(category="copy", name="mystery", glue=("vec", 1.0, 1.0)), shape, 2)
     with pytest.raises(ConfigError, match="do not split"):
@@ -76,7 +102,7 @@ def test_tensor_parallel_shards_by_hand():
 def test_offloaded_prices_compute_and_memory_sides_with_the_gpu_model():
     """1 H100 + 2 H20, one micro-batch: the H100 runs the dense kernels (one graph, no attention nodes), each H20
     the decode attention of half the requests (H20 calibration transferred from the H200)."""
-    cfg = offloaded(H100, 1, H20, 2, micro_batches=1)
+    cfg = replace(offloaded(H100, 1, H20, 2, micro_batches=1), attention_kernel="flash2")  # SDPA's FA2 kernel
     it = decode_iteration(LLAMA2_7B, cfg, 16, 2048)
     assert it.timing == {"compute": "gpu-stack", "attention": "gpu-stack"}
     cal = device_calibration("h100-sxm")
