@@ -229,6 +229,37 @@ def load_state_lines(path: str | Path, select: dict[str, str], per_token: bool =
     return state_lines(calls, f"{path.name} {select}")
 
 
+#: the interleaved sweeps of ``campaigns/host_width.py`` (package data, measurements/h200)
+HW_GEN_CSV = "h200-hw-gen-2026-12-01.csv"
+HW_PATHS_CSV = "h200-hw-paths-2026-12-01.csv"
+
+
+def state_ratio(gen_csv: str | Path | None = None) -> tuple[float, float]:
+    """(fixed, per-layer) slow-state / fast-state ratios of the host cost, from the tiny-GPT-2 eager ``generate``
+    calibration rows of the interleaved sweep (the one sweep that caught the machine in both states)."""
+    from archsim.data import measurement
+    lines = load_state_lines(gen_csv or measurement("h200", HW_GEN_CSV),
+                             {"part": "gen", "role": "calib", "attn": "eager"}, per_token=True)
+    if lines.slow is None:
+        raise ConfigError.single(f"{lines.source}: no slow-state calls, no state ratio", file=str(gen_csv))
+    return lines.slow[0] / lines.fast[0], lines.slow[1] / lines.fast[1]
+
+
+def path_lines(path: str, width: int = 256, paths_csv: str | Path | None = None,
+               gen_csv: str | Path | None = None) -> StateLines:
+    """:class:`StateLines` of one code path of the ``hw-paths`` sweep (``engine-prefill``: the serving engine's
+    eager prefill, 256 tokens; ``plain-prefill``: PlainLlama, 16 tokens; ``minillama-decode``: the power
+    campaign's MiniLlama, batch 1) at ``width``: the fast state from the sweep — which ran in the fast state
+    throughout (Python probe 2.5-2.8 ms in all 25 rounds; its few calls above :data:`STATE_SPLIT` are isolated
+    spikes) — and the slow state = fast x :func:`state_ratio` (an assumption: the slow state slows every
+    Python-bound dispatch path alike, as it slows ``generate`` and the pure-Python probe)."""
+    from archsim.data import measurement
+    src = paths_csv or measurement("h200", HW_PATHS_CSV)
+    fast = load_state_lines(src, {"part": "paths", "path": path, "width": str(width)}).fast
+    rf, rl = state_ratio(gen_csv)
+    return StateLines(fast=fast, slow=(fast[0] * rf, fast[1] * rl), source=f"{Path(src).name} {path} w{width}")
+
+
 LAYERS_REQUIRED = ("stack", "width", "layers", "host_s")
 
 

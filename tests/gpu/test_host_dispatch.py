@@ -15,7 +15,9 @@ from archsim.gpu.host import (
     load_layer_sweep,
     load_state_lines,
     mixed_order_factor,
+    path_lines,
     state_lines,
+    state_ratio,
     with_layer_sweep,
 )
 
@@ -125,3 +127,30 @@ def test_committed_interleaved_sweep_host_cost_is_flat_in_width_and_linear_in_de
     engine = load_state_lines(paths, {"path": "engine-prefill", "width": "256"}).fast
     plain = load_state_lines(paths, {"path": "plain-prefill", "width": "256"}).fast
     assert engine[1] == pytest.approx(plain[1], rel=0.1)  # the serving engine's prefill costs what PlainLlama's does
+
+
+def test_path_lines_take_the_fast_state_from_the_path_sweep_and_the_slow_state_ratio_from_generate(tmp_path):
+    gen = tmp_path / "gen.csv"
+    _write(gen, ["part", "role", "attn", "layers", "tokens", "round", "wall_s", "host_s"],
+           [("gen", "calib", "eager", 1, 1, 0, 1.0, 1.0), ("gen", "calib", "eager", 1, 1, 1, 1.5, 1.5),
+            ("gen", "calib", "eager", 3, 1, 0, 2.0, 2.0), ("gen", "calib", "eager", 3, 1, 1, 3.5, 3.5)])
+    assert state_ratio(gen) == pytest.approx((1.0, 2.0))  # fast 0.5 + 0.5 L, slow 0.5 + 1.0 L
+    paths = tmp_path / "paths.csv"
+    _write(paths, ["part", "path", "width", "layers", "round", "wall_s", "host_s"],
+           [("paths", "p", 256, 1, 0, 0, 1.0), ("paths", "p", 256, 2, 0, 0, 1.5), ("paths", "p", 256, 2, 1, 0, 9.0),
+            ("paths", "q", 256, 2, 0, 0, 7.0)])
+    lines = path_lines("p", 256, paths, gen)
+    assert lines.fast == pytest.approx((0.5, 0.5))  # the 9.0 spike is not a state
+    assert lines.slow == pytest.approx((0.5, 1.0))
+    with pytest.raises(ConfigError, match="no rows"):
+        path_lines("p", 4096, paths, gen)
+
+
+def test_committed_paths_serving_prefill_and_minillama_state_bands():
+    # the serving engine's 8-layer eager prefill and MiniLlama's 4-layer decode, fast .. slow host state
+    for path, layers, lo, hi in (("engine-prefill", 8, 4.0e-3, 9.5e-3), ("minillama-decode", 4, 1.4e-3, 3.5e-3)):
+        lines = path_lines(path)
+        fast, slow = (lines.line(s)[0] + layers * lines.line(s)[1] for s in ("fast", "slow"))
+        assert lo < fast < slow < hi, path
+    wide = path_lines("engine-prefill", 4096).fast
+    assert wide[1] == pytest.approx(path_lines("engine-prefill").fast[1], rel=0.05)  # 16x wider: same per layer
