@@ -133,6 +133,22 @@ def test_gelu_new_bytes_and_biased_linear():
     assert g.gemm == (1, 300, 200, 1)
 
 
+def test_layernorm_is_priced_by_its_microbenchmark_not_the_stream():
+    from archsim.gpu.devices import device_calibration
+    from archsim.gpu.stacks_arch import layernorm
+    glue = device_calibration("h200", "own").glue
+    with open(measurement("h200", "h200-layernorm-glue-2026-12-01.csv"), newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    # a kernel whose input fits in half the L2 reads warm (archsim.gpu.glue), else cold
+    picked = [r for r in rows if r["mode"] == ("warm" if float(r["bytes_read"]) <= 0.5 * glue.l2_bytes else "cold")]
+    assert len(picked) == 7
+    for r in picked:
+        it = layernorm(int(r["rows"]), int(r["cols"]), "ln")
+        assert it.glue[0] == "layer_norm" and it.glue[1] == float(r["bytes_read"])
+        assert math.isclose(glue.time_s(*it.glue), float(r["gpu_us"]) * 1e-6, rel_tol=1e-9)
+        assert glue.time_s(*it.glue) > 1.5 * glue.time_s("vec", *it.glue[1:])
+
+
 def test_other_stacks_reject_gpt2_and_biased_qkv():
     g = ModelShape(name="g", hidden=256, heads=4, kv_heads=4, ffn=1024, vocab=100, layers=1, family="gpt2")
     step = Step(phase="prefill", batch=1, seq_len=8)
