@@ -170,18 +170,6 @@ def _twin(r: dict) -> tuple:
     return (r.get("model", ""), r.get("hidden", ""), r["phase"], int(r["batch"]), int(r["seq_q"]), int(r["seq_kv"]))
 
 
-def _gpt2_kernel_sum_s(model: str) -> float | None:
-    """Measured GPU kernel sum per token of HF GPT-2 ``generate`` (eager attention; the profiled repeat of
-    ``h200-bl-gpt2``): the GPU-busy time that classifies a generate row (no graph twin exists)."""
-    from archsim.data import measurement, read_csv_rows
-    from archsim.gpu.baselines import VALIDATION_CSV
-    for r in read_csv_rows(measurement("h200", VALIDATION_CSV), ("model", "attn_impl", "kernel_sum_s_per_token"),
-                           "baseline GPT-2 CSV"):
-        if r["model"] == model and r["attn_impl"] == "eager" and r.get("ok", "1") == "1":
-            return float(r["kernel_sum_s_per_token"])
-    return None
-
-
 def _model_row(r: dict, cal: DeviceCalibration, pricer: EnergyPricer, graph_step: dict) -> tuple[dict, str]:
     """Prediction and regime of a ``MiniLlama`` step row (any width; decode over a fixed cache or prefill)."""
     step_s = float(r["step_s"])
@@ -199,22 +187,10 @@ def _model_row(r: dict, cal: DeviceCalibration, pricer: EnergyPricer, graph_step
     return pred, "host" if host_bound else ("compute" if step.phase == "prefill" else "memory")
 
 
-def _generate_row(r: dict) -> tuple[dict, str] | None:
-    """Prediction per generated token of an HF GPT-2 ``generate`` row (:func:`archsim.gpu.baselines.gpt2_generate`)."""
-    from archsim.gpu.baselines import gpt2_generate
-    from archsim.presets import load_model
-    tokens = int(r["new_tokens"])
-    c = gpt2_generate("h200", load_model(r["model"]), tokens, "eager").scaled(1.0 / tokens)
-    busy = _gpt2_kernel_sum_s(r["model"])
-    if busy is None:
-        return None
-    pred = {"modeled_wall_s": c.wall_s, "modeled_gpu_s": c.gpu_s, "modeled_dynamic_j": c.dynamic_j,
-            "modeled_energy_j": c.energy_j}
-    return pred, "host" if float(r["step_s"]) > HOST_BOUND_RATIO * busy else "memory"
-
-
-def validate_power_csv(path: str | Path, cal: DeviceCalibration) -> list[dict]:
-    """Energy parity of the validation rows of one power campaign CSV."""
+def validate_power_csv(path: str | Path, cal: DeviceCalibration, extra: dict | None = None) -> list[dict]:
+    """Energy parity of the validation rows of one power campaign CSV. ``extra``: row kind -> a callable
+    ``row -> (prediction dict, regime)`` or None (skip) for kinds this module does not price (HF GPT-2
+    ``generate``: :func:`archsim.gpu.energy_host.generate_row`, whose pricing lives above this layer)."""
     from archsim.gpu.predict import predict_attention, predict_gemm
     rows = [r for r in read_power_csv(path) if r["set"] == "validation"]
     pricer = EnergyPricer(cal)
@@ -240,8 +216,8 @@ def validate_power_csv(path: str | Path, cal: DeviceCalibration) -> list[dict]:
             regime = "host"
         elif kind == "model":
             pred, regime = _model_row(r, cal, pricer, graph_step)
-        elif kind == "generate":
-            got = _generate_row(r)
+        elif extra and kind in extra:
+            got = extra[kind](r)
             if got is None:
                 continue
             pred, regime = got

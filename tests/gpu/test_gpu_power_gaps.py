@@ -83,8 +83,11 @@ def test_cublas_flags_its_8_wide_swap_ab_tile_as_the_measured_weight_stream():
 
 def test_new_host_bound_rows_are_classified_by_their_graph_twin_and_predicted_per_shape():
     from archsim.gpu.devices import device_calibration
+    from archsim.gpu.energy_host import validate_gaps
     from archsim.gpu.power_validation import summarise, validate_power_csv
-    rows = validate_power_csv(measurement("h200", GAPS_CSV), device_calibration("h200"))
+    rows = validate_gaps(device_calibration("h200"))
+    plain = validate_power_csv(measurement("h200", GAPS_CSV), device_calibration("h200"))
+    assert len(plain) == len(rows) - 2 and not any("generate" in r["bench"] for r in plain)  # no pricer: skipped
     by = {r["bench"]: r for r in rows}
     assert len(rows) == 14 and sum(r["regime"] == "host" for r in rows) == 8
     assert all(by[b]["regime"] == "host" for b in by if b.endswith("_eager") or "generate" in b)
