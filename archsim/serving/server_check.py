@@ -188,6 +188,47 @@ def saturation(table: list[dict[str, Any]], meta: dict[str, Any], variant: str, 
     return out
 
 
+#: the decode step taken apart on the H200 (campaigns/decode_micro.py ``step``: the engine's decode graphs, profiled)
+STEP_PROFILE = ("h200-decode-micro-step-kernels-2026-12-01.csv", "h200-decode-micro-step-events-2026-12-01.csv")
+
+
+def kernel_class(name: str) -> str:
+    """``gemm`` (cuBLAS nvjet + its split-K reduce), ``attention`` (cuDNN SDPA + its reduction) or ``glue``."""
+    if "nvjet" in name or "splitKreduce" in name or "gemm" in name.lower():
+        return "gemm"
+    return "attention" if ("cudnn" in name or "flash" in name) else "glue"
+
+
+def decode_anatomy(cost: ServerCost) -> list[dict[str, Any]]:
+    """Per bucket: the profiled decode graph (one replay: kernel durations by class, the start-to-previous-end
+    gaps, the CUDA-event time of a replay) next to ``cost``'s kernels by class and its per-node gaps. A
+    diagnosis of the decode-step model (the profile is a separate isolated measurement, not a calibration).
+    Units: microseconds."""
+    rows: dict[int, dict[str, Any]] = {}
+    with _folder().joinpath(STEP_PROFILE[0]).open() as fh:
+        for r in csv.DictReader(fh):
+            e = rows.setdefault(int(r["bucket"]), {"gemm": 0.0, "attention": 0.0, "glue": 0.0, "gaps": 0.0, "n": 0})
+            e[kernel_class(r["name"])] += float(r["dur_us"])
+            e["gaps"] += float(r["gap_us"])
+            e["n"] += 1
+    with _folder().joinpath(STEP_PROFILE[1]).open() as fh:
+        events = {int(r["bucket"]): float(r["event_us"]) for r in csv.DictReader(fh)}
+    out = []
+    for b, m in sorted(rows.items()):
+        if b not in cost.spec.buckets:
+            continue
+        model = {"gemm": 0.0, "attention": 0.0, "glue": 0.0}
+        parts = cost.decode_breakdown(b)
+        for _, klass, t in parts:
+            model[klass] += t * 1e6
+        model["gaps"] = len(parts) * cost.host.graph_gap_s * 1e6
+        model["n"] = len(parts)
+        model["total"] = sum(model[k] for k in ("gemm", "attention", "glue", "gaps"))
+        m["span"] = sum(m[k] for k in ("gemm", "attention", "glue", "gaps"))
+        out.append({"bucket": b, "measured": {**m, "event": events.get(b)}, "model": model})
+    return out
+
+
 def check(run: str, variant: str, own_host: bool = True, calibration: str = "kernels") -> dict[str, Any]:
     """Everything for one run and variant: iteration table, load table, saturation, calibration sources."""
     data = read_run(run)

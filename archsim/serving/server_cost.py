@@ -44,16 +44,34 @@ from archsim.serving.schedulers import Iteration
 
 HOSTS = ("eager", "cuda-graph")
 
-#: the decode step's small kernels measured one op at a time at batch 1..64 (campaigns/decode_micro.py ``glue``,
-#: profiler medians, buffers reused: L2-warm): what the serving engine runs where the ``plain`` profile's generic
-#: glue pricing misses the kernel PyTorch picks (the small-index embedding loop, 1 CTA per <= 16 rows mean
-#: reduction, the index_put cache write, the RoPE table gather) or has no kernel (argmax, length mask)
-DECODE_GLUE = "h200-decode-micro-glue-2026-12-01.csv"
-#: plain-profile kernel name -> (measured op, kernel indices of that op that it stands for)
-_MEASURED = {"embedding": ("embedding", None), "rotary_index_cos": ("rope_gather", None),
-             "rotary_index_sin": ("rope_gather", None), "cache_write_k": ("cache_write", None),
-             "cache_write_v": ("cache_write", None)}
-_MEAN = ("rms_mean", 1)  # the reduce kernel of xf.pow(2).mean(-1) (kernel 0 is the pow, priced in the profile)
+#: the decode step's small kernels measured one op at a time at batch 1..64 (campaigns/decode_micro.py ``glue`` and
+#: ``engine_glue``, profiler medians; inputs L2-warm as between the step's kernels, the embedding table cold as in
+#: the graph): what the serving engine runs where the ``plain`` profile's generic glue pricing misses the kernel
+#: PyTorch picks (the small-index embedding loop: one dependent table-row read per index at <= 16 rows; the one-CTA
+#: mean reduction at <= 16 rows; the index_put cache write; the RoPE table gather) or has no kernel (argmax,
+#: length mask). The rest of the layer's glue is priced from its own microbenchmark too (engine_glue: RMSNorm
+#: pieces, RoPE on the strided head views, residual add, SiLU/mul on the gate/up halves): mostly within 0.3 us of
+#: the generic pricing, but the RoPE add runs vectorised (0.9-1.1 us, generic 2.0-2.6).
+DECODE_GLUE = ("h200-decode-micro-glue-2026-12-01.csv", "h200-decode-micro-engine-glue-2026-12-01.csv")
+_NORM = ("to_fp32", "pow", "add_eps", "rsqrt", "mul_rsqrt", "to_bf16", "mul_weight")
+_ROTARY = ("mul_cos", "neg", "cat", "mul_sin", "add")
+
+
+def measured_op(name: str) -> str | None:
+    """The :data:`DECODE_GLUE` op (``op`` or ``op#kernel``) that prices the ``plain`` profile's kernel ``name``;
+    None for GEMMs, attention and the kernels the microbenchmark does not cover (the bool-to-bias conversion)."""
+    fixed = {"embedding": "embedding_cold", "rotary_index_cos": "rope_gather", "rotary_index_sin": "rope_gather",
+             "cache_write_k": "cache_write", "cache_write_v": "cache_write", "residual_add1": "residual_add",
+             "residual_add2": "residual_add", "silu": "silu", "mul": "mul"}
+    if name in fixed:
+        return fixed[name]
+    for tag in ("norm1_", "norm2_", "final_norm_"):
+        if name.startswith(tag):
+            rest = name[len(tag):]
+            return "rms_mean#1" if rest == "mean" else (f"norm_{rest}" if rest in _NORM else None)
+    if name.startswith(("rotary_q_", "rotary_k_")) and name[9:] in _ROTARY:
+        return f"rotary_{name[9:]}"
+    return None
 
 
 def _glue_table() -> dict[str, list[tuple[int, float]]]:
@@ -64,11 +82,12 @@ def _glue_table() -> dict[str, list[tuple[int, float]]]:
 
     acc: dict[tuple[str, int], float] = {}
     per: dict[tuple[str, int, int], float] = {}
-    with open(measurement("h200", DECODE_GLUE), newline="") as fh:
-        for r in csv.DictReader(fh):
-            b, t = int(r["batch"]), float(r["median_us"]) * 1e-6
-            acc[(r["op"], b)] = acc.get((r["op"], b), 0.0) + t
-            per[(r["op"], int(r["kernel_idx"]), b)] = t
+    for name in DECODE_GLUE:
+        with open(measurement("h200", name), newline="") as fh:
+            for r in csv.DictReader(fh):
+                b, t = int(r["batch"]), float(r["median_us"]) * 1e-6
+                acc[(r["op"], b)] = acc.get((r["op"], b), 0.0) + t
+                per[(r["op"], int(r["kernel_idx"]), b)] = t
     out: dict[str, list[tuple[int, float]]] = {}
     for (op, b), t in sorted(acc.items()):
         out.setdefault(op, []).append((b, t))
@@ -128,6 +147,7 @@ class IterationTime:
 @dataclass
 class _Shared:
     decode: dict[int, list[float]] = field(default_factory=dict)
+    breakdown: dict[int, list[tuple[str, str, float]]] = field(default_factory=dict)
     prefill: dict[int, list[float]] = field(default_factory=dict)
     glue: dict[str, list[tuple[int, float]]] = field(default_factory=_glue_table)
 
@@ -170,34 +190,38 @@ class ServerCost:
 
     # -- kernel times ---------------------------------------------------------------------------
     def decode_kernels(self, bucket: int) -> list[float]:
-        """GPU seconds of each kernel of the bucket's decode graph: the ``plain`` profile priced by the kernel
-        model, the masked SDPA's bool-to-bias kernels and the engine's own kernels (length mask, argmax, token
-        copy); the kernels :data:`_MEASURED` names and the RMSNorm mean priced from :data:`DECODE_GLUE` when
-        ``spec.measured_glue``."""
+        """GPU seconds of each kernel of the bucket's decode graph (:meth:`decode_breakdown`)."""
         if bucket not in self._shared.decode:
+            self._shared.decode[bucket] = [t for _, _, t in self.decode_breakdown(bucket)]
+        return self._shared.decode[bucket]
+
+    def decode_breakdown(self, bucket: int) -> list[tuple[str, str, float]]:
+        """``(name, class, seconds)`` of each kernel of the bucket's decode graph, class ``gemm`` / ``attention`` /
+        ``glue``: the ``plain`` profile priced by the kernel model, the masked SDPA's bool-to-bias kernels and
+        the engine's own kernels (length mask, argmax, token copy); every glue kernel :func:`measured_op` names
+        priced from :data:`DECODE_GLUE` when ``spec.measured_glue``."""
+        if bucket not in self._shared.breakdown:
             step = Step(phase="decode", batch=bucket, seq_len=1, context=self.spec.kv_max_len - 1)
             impl, tab, measured = self.spec.decode_attention, self._shared.glue, self.spec.measured_glue
-            times: list[float] = []
+            out: list[tuple[str, str, float]] = []
             for k in sequence(self.shape, step, "plain", "cuda-graph"):
                 if k.attention and impl == "cudnn-bias":  # a boolean mask: PyTorch converts it to a bias first
-                    times += [self._pricer(KernelItem(category="elementwise", name=n, glue=(c, r, w)))
-                              for n, c, r, w in bool_mask_to_bias_glue(bucket, 1, self.spec.kv_max_len)]
+                    out += [(n, "glue", self._pricer(KernelItem(category="elementwise", name=n, glue=(c, r, w))))
+                            for n, c, r, w in bool_mask_to_bias_glue(bucket, 1, self.spec.kv_max_len)]
                 if k.attention:
-                    times.append(self._pricer(replace(k, attention={**k.attention, "impl": impl})))
-                elif measured and k.name in _MEASURED:
-                    times.append(glue_s(tab, _MEASURED[k.name][0], bucket))
-                elif measured and "norm" in k.name and k.name.endswith("_mean"):
-                    times.append(glue_s(tab, f"{_MEAN[0]}#{_MEAN[1]}", bucket))
+                    out.append((k.name, "attention", self._pricer(replace(k, attention={**k.attention, "impl": impl}))))
+                elif measured and measured_op(k.name) is not None:
+                    out.append((k.name, "glue", glue_s(tab, measured_op(k.name), bucket)))
                 else:
-                    times.append(self._pricer(k))
+                    out.append((k.name, "gemm" if k.gemm else "glue", self._pricer(k)))
                 if k.name == "rotary_index_sin" and measured:  # the engine's length mask, once per step
-                    times.append(glue_s(tab, "length_mask", bucket))
+                    out.append(("length_mask", "glue", glue_s(tab, "length_mask", bucket)))
             if measured:  # argmax over the vocabulary, then the token copy into ids (8 B per row)
-                times.append(glue_s(tab, "argmax", bucket))
-                times.append(self._pricer(KernelItem(category="copy", name="token_copy",
-                                                     glue=("vec", 8.0 * bucket, 8.0 * bucket))))
-            self._shared.decode[bucket] = times
-        return self._shared.decode[bucket]
+                out.append(("argmax", "glue", glue_s(tab, "argmax", bucket)))
+                out.append(("token_copy", "glue", self._pricer(KernelItem(category="copy", name="token_copy",
+                                                                          glue=("vec", 8.0 * bucket, 8.0 * bucket)))))
+            self._shared.breakdown[bucket] = out
+        return self._shared.breakdown[bucket]
 
     def prefill_kernels(self, tokens: int) -> list[float]:
         if tokens not in self._shared.prefill:

@@ -25,7 +25,31 @@ SATURATION_TOLERANCE = 0.10
 
 
 def results() -> list[dict[str, Any]]:
-    return [server_check.check(run, variant, calibration=cal) for run, variant, cal in CASES]
+    """Every case of :data:`CASES`; the kernel-model cases carry the decode step's anatomy (``decode_anatomy``)."""
+    out = []
+    for run, variant, cal in CASES:
+        r = server_check.check(run, variant, calibration=cal)
+        if cal == "kernels" and variant == "graph":
+            cost, _ = server_check.server_cost(run, variant, server_check.read_run(run)["meta"])
+            r["decode_anatomy"] = server_check.decode_anatomy(cost)
+        out.append(r)
+    return out
+
+
+def anatomy_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """The decode-step anatomy table (microseconds per graph replay, profiled / model)."""
+    lines = ["", "Decode graph taken apart (isolated replay on the H200, `h200-decode-micro-step-*-2026-12-01`; a "
+             "diagnosis, not a calibration): kernel time by class and the gaps between kernels, profiled / model, "
+             "us per replay; event = CUDA-event time of one replay after a sync (profiled span is under CUPTI).", "",
+             "| bucket | kernels | GEMM | attention | glue | gaps | total (span) | event |",
+             "|---|---|---|---|---|---|---|---|"]
+    for e in rows:
+        m, p = e["measured"], e["model"]
+        cells = [f"{m[k]:.0f} / {p[k]:.0f}" for k in ("gemm", "attention", "glue", "gaps")]
+        ev = f"{m['event']:.0f}" if m.get("event") else ""
+        lines.append(f"| {e['bucket']} | {m['n']} / {p['n']} | " + " | ".join(cells) +
+                     f" | {m['span']:.0f} / {p['total']:.0f} | {ev} |")
+    return lines
 
 
 def below_saturation(result: dict[str, Any]) -> list[dict[str, Any]]:
@@ -88,5 +112,7 @@ def markdown(res: list[dict[str, Any]]) -> str:
                   "| bucket | prefill | iterations | measured | predicted | ratio |", "|---|---|---|---|---|---|"]
         lines += [f"| {i['bucket']} | {'yes' if i['prefill'] else 'no'} | {i['iterations']} | {_ms(i['measured_s'])} | "
                   f"{_ms(i['predicted_s'])} | {i['ratio']:.3f} |" for i in r["iterations"] if i["iterations"] >= 20]
+        if r.get("decode_anatomy"):
+            lines += anatomy_lines(r["decode_anatomy"])
         lines.append("")
     return "\n".join(lines)
