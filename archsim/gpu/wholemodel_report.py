@@ -237,7 +237,8 @@ def reproduce(out_dir: Path) -> list[Path]:
 INTRO = """# Whole-model predictions on an H200: software stacks, glue kernels, host time (issue 16)
 
 How long does *this model* take on *that GPU* under *that software stack*? archsim lowers one step
-(prefill or one decode token) of a Llama-style decoder to the kernels the stack launches
+(prefill or one decode token) of a Llama-style decoder (or, under transformers, a GPT-2-style one or
+Qwen2 with biased q/k/v: `archsim.gpu.stacks_arch`) to the kernels the stack launches
 (`archsim.gpu.stacks`: hand-written eager PyTorch, HuggingFace transformers, torch.compile), prices
 GEMMs and attention with the kernel model, glue kernels with microbenchmarked curves
 (`archsim.gpu.glue`), grouped-GEMM experts with the expert loads of random routing
@@ -303,6 +304,11 @@ points (to 16k context, batch 256) held out. Plain PyTorch, HF `LlamaForCausalLM
 Each step: wall time (CUDA events, median of >= 5 calls and >= 0.3 s), host time, the profiler's
 per-kernel times (categorised by ATen op, kernel name and `record_function` scopes), NVML energy. Files:
 `archsim/data/measurements/h200/h200-wm-{whole,kernels,meta,log}-2026-12-01.*` and `h200-wm-holdout-*`.
+The blind set (`campaigns/blind_holdout.py`, same machine type and versions): HF `GPT2LMHeadModel` (GPT-2-XL
+width, fp16), HF `Qwen2ForCausalLM` (Qwen2-7B, biased q/k/v), HF `LlamaForCausalLM` and the plain model with
+head_dim 256 and one KV head (Gemma-2B-like), plain and compiled Llama-3-8B in fp16, prefill to 16k tokens
+and decode at batch 96-128, measured after its predictions were committed (`h200-blind-*`; the tiny-width
+kernel-structure runs: `h200-blind-structure-*`).
 GPU-busy time = the profiler's kernel sum, capped by the unprofiled event time of the same step."""
 
 CALIBRATION = """## Calibration (microbenchmarks only) and which constant came from which file
@@ -312,7 +318,8 @@ CALIBRATION = """## Calibration (microbenchmarks only) and which constant came f
 | kernel model, H200-from-H200 (default) | `h200-calibration-2026-11-23.csv` + `h200-wm-l2reads-2026-12-01.csv` |
 | kernel model, H200-from-H100 (reported separately) | `h100-calibration-*-2026-11-23.csv` |
 | glue curves (time vs bytes per operation and template, warm/cold L2) | `h200-wm-glue-2026-12-01.csv`, \
-`h200-wm-holdout-glue-2026-12-01.csv`, `h200-wm-glue-wide-2026-12-01.csv` |
+`h200-wm-holdout-glue-2026-12-01.csv`, `h200-wm-glue-wide-2026-12-01.csv`, `h200-layernorm-glue-2026-12-01.csv` |
+| GPT-2 block host time (eager) | `h200-host-generate-2026-12-01.csv` (tiny-GPT-2 `generate` sweep, slope per layer) |
 | host dispatch (per stack and layer, per operator, graph launch and gap) | `h200-wm-host-2026-12-01.csv` \
 (tiny-width models, loops of tiny calls) |
 | event overhead taken off each kernel-model launch | launch floor by events minus the profiler floor of a tiny kernel |
