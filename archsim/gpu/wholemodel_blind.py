@@ -224,14 +224,14 @@ not fits to these steps; the *current* column is post-fix, not blind):
   tiny-width structure run had already shown the missing copies); cuDNN still reads the viewed K/V once
   per query head (the masked kernel ran 6.5x its eager time, ~3.6 TB/s of per-head reads), so attention
   stays priced with every head's K/V.
-
 - **LayerNorm ran 2.5-5x its price** (it was priced as the vectorised elementwise stream, never
   microbenchmarked): `campaigns/layernorm_micro.py` measured `vectorized_layer_norm_kernel` alone
   (fp16, 1600 columns, 4 KiB-256 MiB, warm and cold: 3.8 us floor, 2.1 TB/s at 256 MiB, against 0.9 us
   and ~4 TB/s for the stream; `h200-layernorm-glue-2026-12-01.csv`), now the `layer_norm` glue curve.
 
 Not fixed (named for the owners): GPT-2 XL at batch 1 is still 4-10 % under (not traced: small GEMMs and
-cuDNN's fp16 `sm80` kernels are candidates); eager host time of the HF models was 1.2-1.6x the calibration (GPT-2 blocks
-1.2 ms each against the tiny-GPT-2 `generate` slope of 0.59 ms; machine-to-machine host speed), so
-eager walls at small batch are 27-51 % low; plain/compiled decode with one KV head and head_dim 256 is
-+9..+16 % (FA2 decode on a single KV head)."""
+cuDNN's fp16 `sm80` kernels are candidates); the measured eager host time (until the call returns) of the HF
+models spread 0.5-2.1x the calibrated one (GPT-2-XL decode at batch 1: 14.7 ms for 12 blocks against 7.2 ms
+from the tiny-GPT-2 `generate` slope of 0.59 ms per block; the plain model within -11..+8 %), so HF eager
+walls at small batch are 27-51 % low; plain/compiled decode with one KV head and head_dim 256 is +9..+16 %
+(FA2 decode on a single KV head)."""
