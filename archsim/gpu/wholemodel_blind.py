@@ -167,6 +167,19 @@ def blind_summary(rows: list[dict]) -> dict:
                              "modeled_host_gap_s": max(0.0, r["blind_wall_s"] - r["blind_gpu_s"])} for r in rows])
 
 
+def print_rows(rows: list[dict], echo) -> None:
+    """One line per blind step: measured, committed (blind) and current GPU-busy and wall milliseconds."""
+    echo(f"{'point':5} {'run':6} {'model':15} {'stack/host':16} {'phase':7} {'b':>4} {'len':>6} {'gpu_ms':>8} "
+         f"{'blind':>8} {'err':>7} {'current':>8} {'err':>7} {'wall_ms':>8} {'blind':>8} {'err':>7}")
+    for r in rows:
+        length = r["seq_len"] if r["phase"] == "prefill" else r["context"]
+        echo(f"{r['point_id']:5} {r['run_id']:6} {r['model'][:15]:15} {r['stack'] + '/' + r['host']:16} "
+             f"{r['phase']:7} {r['batch']:4d} {length:6d} {r['measured_gpu_s'] * 1e3:8.2f} "
+             f"{r['blind_gpu_s'] * 1e3:8.2f} {r['blind_gpu_error'] * 100:+6.1f}% {r['modeled_gpu_s'] * 1e3:8.2f} "
+             f"{r['gpu_error'] * 100:+6.1f}% {r['measured_wall_s'] * 1e3:8.2f} {r['blind_wall_s'] * 1e3:8.2f} "
+             f"{r['blind_wall_error'] * 100:+6.1f}%")
+
+
 def section(rows: list[dict], current: dict) -> str:
     """Markdown: the blind set's committed-prediction figures beside the current model's, then every step."""
     def pct(x: float) -> str:

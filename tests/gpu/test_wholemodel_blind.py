@@ -42,3 +42,20 @@ def test_stack_runs_on_a_gpt2_workload(tmp_path):
     r = subprocess.run([sys.executable, "-m", "archsim", "stack", str(wl), "--software", "fused"],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 2 and "GPT-2-style" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_reproduce_whole_model_carries_the_blind_set(tmp_path):
+    from archsim.gpu.wholemodel_report import reproduce
+    written = {p.name for p in reproduce(tmp_path)}
+    assert {"tables-blind-h200-own.md", "parity-blind-h200-own.html", "whole-model.md"} <= written
+    doc = (tmp_path / "whole-model.md").read_text()
+    assert "## Blind set" in doc and "| blind / H200-from-H200 | 45 |" in doc and "GPU MAPE blind" in doc
+
+
+def test_compare_prints_blind_rows_and_summary(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "archsim", "compare", str(measurement("h200",
+                        "h200-blind-whole-2026-12-01.csv")), "--hw", "h200", "--rows", "worst", "--plot",
+                        str(tmp_path / "p.html")], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert "blind set: the predictions committed before measurement" in r.stdout
+    assert r.stdout.count("\nb") >= 45  # one line per blind step (point ids b01..b26)

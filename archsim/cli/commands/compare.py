@@ -120,9 +120,10 @@ def _whole(measured: Path, hw: str, calibration: str, plot: Path | None, markdow
     if blind.is_blind_csv(measured):  # the blind set: the committed predictions' figures too, labelled
         typer.echo(f"\nblind set: the predictions committed before measurement ({blind.PREDICTIONS}); "
                    "the table above is the current model")
-        b = blind.blind_summary(blind.compare_blind(device_calibration(hw, calibration), measured,
-                                                    rep.kernels_csv_for(measured)))
-        rep.print_rows([], b, typer.echo, "none")
+        brows = blind.compare_blind(device_calibration(hw, calibration), measured, rep.kernels_csv_for(measured))
+        if rows_shown != "none":
+            blind.print_rows(brows, typer.echo)
+        rep.print_rows([], blind.blind_summary(brows), typer.echo, "none")
     plot = plot or Path("reports") / "whole-model" / f"parity-{hw}-{calibration}.html"
     outfile.check(plot, "--plot")
     title = (f"whole-model parity {measured.name} on {hw} ({calibration}): GPU MAPE "
