@@ -42,9 +42,10 @@ at 3.7 TB/s, the time the GPU model already predicts for it (48.2 us), where the
 for 98-104 pJ/B (another board: the split between layout and board is not resolved by one row each).
 Host gaps: the same campaign measured the board between launches (a tiny add or that GEMV, then the host
 busy-waits 2 us .. 20 ms; CUDA-graph chains of tiny kernels): the power in the gaps is the idle power (the
-least-squares line of the excess energy over the gap: +0.5 W after the add, +1.2 W after the GEMV; no tail per
-gap above 0.1 mJ; SM clock 1980 MHz throughout) and a tiny kernel costs 4-8 uJ of dynamic energy, so static
-power over the gaps (below) is the measured behaviour: no gap-power term is added.
+least-squares line of the excess energy over the gap: +0.5 W after the add, +1.2 W after the GEMV; no positive
+tail per gap beyond 0.1 mJ, the GEMV's is -2.5 mJ: it costs less after an idle gap; SM clock 1980 MHz
+throughout) and a tiny kernel costs 4-8 uJ of dynamic energy, so static power over the gaps (below) is the
+measured behaviour: no gap-power term is added.
 
 Two regimes of the limit (:func:`burst_rates`): ``sustained`` (the 700 W limit, what runs of more than ~0.1 s
 see: serving, training, whole-model steps, NVML windows; the default of the device rates) and ``burst`` (the
