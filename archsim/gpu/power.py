@@ -39,7 +39,8 @@ streamed through 128 x 8..64 tiles), which pay ``gemm_stream_j_per_byte``: measu
 ``nn.Linear``/``F.linear`` decode GEMM runs, cuBLAS's TN ``nvjet_sm90_tst_256x8`` (1 x 4096 -> 22016, a 180 MB
 weight, CUDA-graph chain, ``power-h200-2026-12-01-gaps.csv``, :func:`archsim.gpu.power_fit.fit_gaps`): 124 pJ/B
 at 3.7 TB/s, the time the GPU model already predicts for it (48.2 us), where the NN kernel streams at 4.3 TB/s
-for 98-104 pJ/B (another board: the split between layout and board is not resolved by one row each).
+for 98-104 pJ/B on the padded run's board (the same nvjet 128x8 family; that board also drew 386 W in the
+batch-1 graph decode that three other boards ran at 416-433 W: a board spread, reported in gpu-energy.md).
 Host gaps: the same campaign measured the board between launches (a tiny add or that GEMV, then the host
 busy-waits 2 us .. 20 ms; CUDA-graph chains of tiny kernels): the power in the gaps is the idle power (the
 least-squares line of the excess energy over the gap: +0.5 W after the add, +1.2 W after the GEMV; no positive
