@@ -34,8 +34,9 @@ ran at ~1980 MHz because the board's 700 W controller acts only after ~0.07 s (b
 ``cp.async`` kernels (FlashAttention-2, cuDNN's sm80 decode kernel) pay ``tma_stream_j_per_byte`` per HBM byte
 (HBM, L2 and the fill of shared memory together), measured on cuBLAS GEMMs m = 1..8 x 16384 x 8192 in the
 ``x @ W`` (NN) layout (96.9 pJ/B, against 126 pJ/B of ``e_l2 + e_hbm`` fitted on load/store-path copies and
-reads); so do staged (``wgmma``/TMA) kernels, except cuBLAS's swap-AB skinny GEMMs (m <= 64, the weight
-streamed through 128 x 8..64 tiles), which pay ``gemm_stream_j_per_byte``: measured on the kernel every
+reads); so do staged (``wgmma``/TMA) kernels, except cuBLAS's 8-wide swap-AB GEMM (m <= 8, the weight
+streamed through 128 x 8 tiles; the wider m = 16..64 tiles are not measured and keep the cp.async figure), which
+pays ``gemm_stream_j_per_byte``: measured on the kernel every
 ``nn.Linear``/``F.linear`` decode GEMM runs, cuBLAS's TN ``nvjet_sm90_tst_256x8`` (1 x 4096 -> 22016, a 180 MB
 weight, CUDA-graph chain, ``power-h200-2026-12-01-gaps.csv``, :func:`archsim.gpu.power_fit.fit_gaps`): 124 pJ/B
 at 3.7 TB/s, the time the GPU model already predicts for it (48.2 us), where the NN kernel streams at 4.3 TB/s
@@ -92,7 +93,7 @@ class PowerCoefficients:
     #: cp.async kernels (and staged ones where ``gemm_stream_j_per_byte`` is None): J per HBM byte (HBM + L2 +
     #: shared-memory fill); None: e_l2 + e_hbm as for load/store kernels
     tma_stream_j_per_byte: float | None = None
-    #: cuBLAS's swap-AB skinny GEMMs (m <= 64, staged): J per HBM byte, measured on its TN (``F.linear``) kernel;
+    #: cuBLAS's 8-wide swap-AB GEMM (m <= 8, staged): J per HBM byte, measured on its TN (``F.linear``) kernel;
     #: None: ``tma_stream_j_per_byte``
     gemm_stream_j_per_byte: float | None = None
     #: fast electrical limit that holds before the slow controller acts (burst regime), and its delay
@@ -114,8 +115,8 @@ class PowerCoefficients:
         zeros (``padded_fill == "zero"``), at the full energies where they hold stale shared memory
         (``"stale"``: FlashAttention-2 does not clear Q rows past ``seqlen_q``, and even a zero Q row gives a
         non-zero softmax row feeding the P.V MMA; measured: zero vs random stale content moved its decode
-        energy by 2-3 %, ``power-h200-2026-12-01-stale-padded.csv``). ``weight_stream``: cuBLAS's swap-AB skinny
-        GEMM (m <= 64, a staged kernel streaming its weight): HBM bytes at ``gemm_stream_j_per_byte``.
+        energy by 2-3 %, ``power-h200-2026-12-01-stale-padded.csv``). ``weight_stream``: cuBLAS's 8-wide swap-AB
+        GEMM (m <= 8, a staged kernel streaming its weight): HBM bytes at ``gemm_stream_j_per_byte``.
         """
         t = charged_counts(totals, staged)
         mat = self.matrix_j_per_flop.get(mma_dtype, self.matrix_j_per_flop.get("bf16", 0.0))
