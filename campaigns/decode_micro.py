@@ -41,70 +41,15 @@ import json
 import os
 import statistics
 import sys
-import tempfile
 import time
 import traceback
 
+import decode_glue
 import torch
 import torch.nn.functional as F
 from csv_sink import Sink
+from profiled import KERNEL_FIELDS, event_us, kernel_rows, traced
 from torch.nn.attention import SDPBackend, sdpa_kernel
-from torch.profiler import ProfilerActivity, profile
-
-#: idle microseconds between two kernels that mark a new call in a trace (calls are 1 ms apart)
-SPLIT_US = 300.0
-KERNEL_FIELDS = ["name", "dur_us", "grid", "block", "regs", "smem_static", "smem_dynamic"]
-
-
-def traced(fn, calls: int, between=None) -> list[list[dict]]:
-    """Run ``fn`` ``calls`` times under the profiler (``between`` before each, not kept); the kernels of each
-    call as dicts (ts/dur in us, launch geometry), in start order. A call's kernels are those that start
-    separated by the 1 ms sleep before each."""
-    with profile(activities=[ProfilerActivity.CUDA]) as prof:
-        for _ in range(calls):
-            if between is not None:
-                between()
-            torch.cuda.synchronize()
-            time.sleep(0.001)  # > SPLIT_US of idle GPU: separates the calls in the trace
-            fn()
-            torch.cuda.synchronize()
-    fd, path = tempfile.mkstemp(suffix=".json")
-    os.close(fd)
-    prof.export_chrome_trace(path)
-    with open(path) as fh:
-        ev = json.load(fh)["traceEvents"]
-    os.remove(path)
-    ks = sorted((e for e in ev if e.get("cat") == "kernel"), key=lambda e: e["ts"])
-    # split into calls: an idle stretch > SPLIT_US between kernels separates calls (each follows a sync + sleep)
-    groups, cur, last_end = [], [], None
-    for e in ks:
-        if last_end is not None and e["ts"] - last_end > SPLIT_US:
-            groups.append(cur)
-            cur = []
-        a = e.get("args", {})
-        cur.append({"name": e["name"], "ts": float(e["ts"]), "dur_us": float(e["dur"]),
-                    "grid": "x".join(str(g) for g in a.get("grid", [])),
-                    "block": "x".join(str(g) for g in a.get("block", [])),
-                    "regs": a.get("registers per thread", ""), "smem_static": a.get("shared memory", ""),
-                    "smem_dynamic": a.get("dynamic shared memory", a.get("shared memory dynamic", ""))})
-        last_end = e["ts"] + e["dur"]
-    if cur:
-        groups.append(cur)
-    return groups
-
-
-def event_us(fn, reps: int) -> float:
-    """Median CUDA-event microseconds of ``fn`` started after a sync (GPU idle), over ``reps``."""
-    e0, e1 = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    out = []
-    for _ in range(reps):
-        torch.cuda.synchronize()
-        e0.record()
-        fn()
-        e1.record()
-        torch.cuda.synchronize()
-        out.append(e0.elapsed_time(e1) * 1e3)
-    return statistics.median(out)
 
 
 def run_step(out: str, log, buckets) -> None:
@@ -319,130 +264,11 @@ def run_gemv(out: str, log, budget, smoke: bool) -> None:
             for _ in range(3):
                 fn()
             calls = traced(fn, 8)
-            for i in range(max(len(c) for c in calls)):
-                ds = [c[i]["dur_us"] for c in calls if len(c) > i]
-                k0 = next(c[i] for c in calls if len(c) > i)
-                sink.row(m=m, n=n, k=k, calls=len(ds), kernel_idx=i, median_us=round(statistics.median(ds), 3),
-                         min_us=round(min(ds), 3), name=k0["name"][:200], **{f: k0[f] for f in KERNEL_FIELDS[2:]})
+            for row in kernel_rows(calls):
+                sink.row(m=m, n=n, k=k, **row)
             c = calls[len(calls) // 2]
             log(f"gemv m{m} {n}x{k}: " + ", ".join(f"{x_['name'][:40]} {x_['grid']} {x_['dur_us']:.1f}" for x_ in c))
         del ws
-    torch.cuda.empty_cache()
-
-
-def glue_cases(b: int, t: dict) -> list[tuple[str, object]]:
-    """The decode step's small non-GEMM kernels at batch ``b`` (the serving engine's code, one op each)."""
-    p = t["pos"][:b]
-    k = t["qkv"][:b].view(b, 1, 96, 128)[:, :, 32:64].transpose(1, 2)
-    rows = t["rows"][:b]
-    xf = t["xf"][:b]
-
-    def cache_write():
-        t["kc"][rows, :, p] = k[:, :, 0]
-
-    return [("embedding", lambda: F.embedding(t["ids"][:b], t["emb"])),
-            ("argmax", lambda: t["logits"][:b].argmax(-1)),
-            ("rope_gather", lambda: t["cos"][p]),
-            ("length_mask", lambda: t["ar"][None, :] <= p[:, None]),
-            ("cache_write", cache_write),
-            ("rms_mean", lambda: xf.pow(2).mean(-1, keepdim=True)),
-            ("bias_from_bool", lambda: torch.zeros(b, 1, 1, 320, device="cuda", dtype=torch.bfloat16)
-             .masked_fill_(~(t["ar"][None, :] <= p[:, None])[:, None, None, :], float("-inf")))]
-
-
-def run_glue(out: str, log, budget, smoke: bool) -> None:
-    sink = Sink(os.path.join(out, "glue.csv"), ["op", "batch", "calls", "kernel_idx", "median_us", "min_us"]
-                + KERNEL_FIELDS[:1] + KERNEL_FIELDS[2:])
-    bf = torch.bfloat16
-    gen = torch.Generator(device="cuda").manual_seed(2)
-    t = {"pos": torch.randint(256, 320, (64,), device="cuda", generator=gen),
-         "ids": torch.randint(0, 32000, (64,), device="cuda", generator=gen),
-         "emb": torch.randn(32000, 4096, device="cuda", dtype=bf), "logits": torch.randn(64, 32000, device="cuda",
-                                                                                        dtype=bf),
-         "cos": torch.randn(320, 128, device="cuda", dtype=bf), "ar": torch.arange(320, device="cuda"),
-         "qkv": torch.randn(64, 96 * 128, device="cuda", dtype=bf), "rows": torch.arange(64, device="cuda"),
-         "kc": torch.randn(64, 32, 320, 128, device="cuda", dtype=bf),
-         "xf": torch.randn(64, 1, 4096, device="cuda", dtype=torch.float32)}
-    for b in ((1, 16) if smoke else (1, 2, 4, 8, 16, 24, 32, 48, 64)):
-        if budget() < 8:
-            log("glue: budget, stopping")
-            return
-        for op, fn in glue_cases(b, t):
-            for _ in range(3):
-                fn()
-            calls = traced(fn, 8)
-            for i in range(max(len(c) for c in calls)):
-                ds = [c[i]["dur_us"] for c in calls if len(c) > i]
-                k0 = next(c[i] for c in calls if len(c) > i)
-                sink.row(op=op, batch=b, calls=len(ds), kernel_idx=i, median_us=round(statistics.median(ds), 3),
-                         min_us=round(min(ds), 3), name=k0["name"][:200], **{f: k0[f] for f in KERNEL_FIELDS[2:]})
-        log(f"glue b{b} done")
-    torch.cuda.empty_cache()
-
-
-def engine_glue_cases(b: int, t: dict) -> list[tuple[str, object]]:
-    """Every other glue op of the serving engine's decode layer at batch ``b``, on the tensors the engine's code
-    hands it (strided head views of the fused QKV output, the chunked gate/up halves, broadcast weights), one op
-    per case; names are the ``plain`` profile's kernel names (archsim.gpu.stacks)."""
-    x = t["x"][:b].view(b, 1, 4096)
-    xf, var, rs = t["xf"][:b], t["var"][:b], t["rs"][:b]
-    q = t["qkv"][:b].view(b, 1, 96, 128)[:, :, :32].transpose(1, 2)
-    cos = t["cos"][:b].view(b, 1, 1, 128)
-    rot, qc = t["rot"][:b], t["qc"][:b]
-    neg2 = t["neg2"][:b]
-    g, u = t["gu"][:b].view(b, 1, 22016).chunk(2, dim=-1)
-    sg = t["sg"][:b].view(b, 1, 11008)
-    w = t["w"]
-    return [("norm_to_fp32", lambda: x.to(torch.float32)), ("norm_pow", lambda: xf.pow(2)),
-            ("norm_add_eps", lambda: var + 1e-5), ("norm_rsqrt", lambda: torch.rsqrt(var)),
-            ("norm_mul_rsqrt", lambda: xf * rs), ("norm_to_bf16", lambda: xf.to(torch.bfloat16)),
-            ("norm_mul_weight", lambda: w * x), ("rotary_mul_cos", lambda: q * cos),
-            ("rotary_neg", lambda: -q[..., 64:]), ("rotary_cat", lambda: torch.cat((neg2, q[..., :64]), dim=-1)),
-            ("rotary_mul_sin", lambda: rot * cos), ("rotary_add", lambda: qc + rot),
-            ("residual_add", lambda: x + x), ("silu", lambda: F.silu(g)), ("mul", lambda: sg * u),
-            ("embedding_cold", lambda: F.embedding(t["ids"][:b], t["emb"]))]
-
-
-def run_engine_glue(out: str, log, budget, smoke: bool) -> None:
-    sink = Sink(os.path.join(out, "engine-glue.csv"), ["op", "batch", "calls", "kernel_idx", "median_us", "min_us"]
-                + KERNEL_FIELDS[:1] + KERNEL_FIELDS[2:])
-    bf, f32 = torch.bfloat16, torch.float32
-    gen = torch.Generator(device="cuda").manual_seed(3)
-    t = {"x": torch.randn(64, 4096, device="cuda", dtype=bf), "xf": torch.randn(64, 1, 4096, device="cuda", dtype=f32),
-         "var": torch.rand(64, 1, 1, device="cuda", dtype=f32) + 0.5,
-         "rs": torch.rand(64, 1, 1, device="cuda", dtype=f32) + 0.5,
-         "qkv": torch.randn(64, 96 * 128, device="cuda", dtype=bf),
-         "cos": torch.randn(64, 128, device="cuda", dtype=bf),
-         "rot": torch.randn(64, 32, 1, 128, device="cuda", dtype=bf),
-         "qc": torch.randn(64, 32, 1, 128, device="cuda", dtype=bf),
-         "neg2": torch.randn(64, 32, 1, 64, device="cuda", dtype=bf),
-         "gu": torch.randn(64, 22016, device="cuda", dtype=bf), "sg": torch.randn(64, 11008, device="cuda", dtype=bf),
-         "w": torch.randn(4096, device="cuda", dtype=bf),
-         "ids": torch.randint(0, 32000, (64,), device="cuda", generator=gen),
-         "emb": torch.randn(32000, 4096, device="cuda", dtype=bf)}
-    flush_src = torch.ones(128 << 20, dtype=torch.int16, device="cuda")
-
-    def flush():
-        t["ids"].random_(0, 32000, generator=gen)  # new rows, and the table's lines out of L2
-        return flush_src.max()
-
-    for b in ((1, 16) if smoke else (1, 2, 4, 8, 16, 24, 32, 48, 64)):
-        if budget() < 8:
-            log("engine glue: budget, stopping")
-            return
-        for op, fn in engine_glue_cases(b, t):
-            for _ in range(3):
-                fn()
-            calls = traced(fn, 8, between=flush if op.endswith("_cold") else None)
-            if op.endswith("_cold"):  # drop the flush's kernels (ids refill, read): keep the lookup's
-                calls = [[x for x in c if "ndex" in x["name"] or "gather" in x["name"]] for c in calls]
-            calls = [c for c in calls if c]
-            for i in range(max(len(c) for c in calls)):
-                ds = [c[i]["dur_us"] for c in calls if len(c) > i]
-                k0 = next(c[i] for c in calls if len(c) > i)
-                sink.row(op=op, batch=b, calls=len(ds), kernel_idx=i, median_us=round(statistics.median(ds), 3),
-                         min_us=round(min(ds), 3), name=k0["name"][:200], **{f: k0[f] for f in KERNEL_FIELDS[2:]})
-        log(f"engine glue b{b} done")
     torch.cuda.empty_cache()
 
 
@@ -499,8 +325,8 @@ def main() -> None:
              "cudnn": lambda: run_cudnn(args.out, log, budget, args.smoke),
              "chain": lambda: run_chain(args.out, log, budget),
              "gemv": lambda: run_gemv(args.out, log, budget, args.smoke),
-             "glue": lambda: run_glue(args.out, log, budget, args.smoke),
-             "engine_glue": lambda: run_engine_glue(args.out, log, budget, args.smoke)}
+             "glue": lambda: decode_glue.run_glue(args.out, log, budget, args.smoke),
+             "engine_glue": lambda: decode_glue.run_engine_glue(args.out, log, budget, args.smoke)}
     for name in args.parts.split(","):
         if budget() < 20:
             meta["skipped"].append(name)

@@ -1,0 +1,80 @@
+"""Kernel traces for the decode campaigns (``decode_micro.py``, ``decode_glue.py``): every kernel of a few calls
+under ``torch.profiler`` with its start, duration and launch geometry, and CUDA-event timing of one call.
+Imports torch only (run on the GPU machine beside its siblings)."""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import tempfile
+import time
+
+import torch
+from torch.profiler import ProfilerActivity, profile
+
+#: idle microseconds between two kernels that mark a new call in a trace (calls are 1 ms apart)
+SPLIT_US = 300.0
+KERNEL_FIELDS = ["name", "dur_us", "grid", "block", "regs", "smem_static", "smem_dynamic"]
+
+
+def traced(fn, calls: int, between=None) -> list[list[dict]]:
+    """Run ``fn`` ``calls`` times under the profiler (``between`` before each, not kept); the kernels of each
+    call as dicts (ts/dur in us, launch geometry), in start order. A call's kernels are those that start
+    separated by the 1 ms sleep before each."""
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for _ in range(calls):
+            if between is not None:
+                between()
+            torch.cuda.synchronize()
+            time.sleep(0.001)  # > SPLIT_US of idle GPU: separates the calls in the trace
+            fn()
+            torch.cuda.synchronize()
+    fd, path = tempfile.mkstemp(suffix=".json")
+    os.close(fd)
+    prof.export_chrome_trace(path)
+    with open(path) as fh:
+        ev = json.load(fh)["traceEvents"]
+    os.remove(path)
+    ks = sorted((e for e in ev if e.get("cat") == "kernel"), key=lambda e: e["ts"])
+    # split into calls: an idle stretch > SPLIT_US between kernels separates calls (each follows a sync + sleep)
+    groups, cur, last_end = [], [], None
+    for e in ks:
+        if last_end is not None and e["ts"] - last_end > SPLIT_US:
+            groups.append(cur)
+            cur = []
+        a = e.get("args", {})
+        cur.append({"name": e["name"], "ts": float(e["ts"]), "dur_us": float(e["dur"]),
+                    "grid": "x".join(str(g) for g in a.get("grid", [])),
+                    "block": "x".join(str(g) for g in a.get("block", [])),
+                    "regs": a.get("registers per thread", ""), "smem_static": a.get("shared memory", ""),
+                    "smem_dynamic": a.get("dynamic shared memory", a.get("shared memory dynamic", ""))})
+        last_end = e["ts"] + e["dur"]
+    if cur:
+        groups.append(cur)
+    return groups
+
+
+def event_us(fn, reps: int) -> float:
+    """Median CUDA-event microseconds of ``fn`` started after a sync (GPU idle), over ``reps``."""
+    e0, e1 = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    out = []
+    for _ in range(reps):
+        torch.cuda.synchronize()
+        e0.record()
+        fn()
+        e1.record()
+        torch.cuda.synchronize()
+        out.append(e0.elapsed_time(e1) * 1e3)
+    return statistics.median(out)
+
+
+def kernel_rows(calls: list[list[dict]]) -> list[dict]:
+    """Per kernel position of a call: median and min duration over the calls and the first call's geometry."""
+    out = []
+    for i in range(max(len(c) for c in calls)):
+        ds = [c[i]["dur_us"] for c in calls if len(c) > i]
+        k0 = next(c[i] for c in calls if len(c) > i)
+        out.append({"calls": len(ds), "kernel_idx": i, "median_us": round(statistics.median(ds), 3),
+                    "min_us": round(min(ds), 3), "name": k0["name"][:200], **{f: k0[f] for f in KERNEL_FIELDS[2:]}})
+    return out
