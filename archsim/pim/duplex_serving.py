@@ -4,7 +4,8 @@ device choice per iteration), under Poisson arrivals and continuous batching, Mo
 Each deployment is a tensor-parallel group of ``hgx-h100`` GPUs (the smallest that holds the model's bf16
 weights with room for a KV cache: Mixtral-8x7B on 2, Llama-3-70B on 4 — archsim choices; the paper's
 device counts were not available to us). Duplex pairs every GPU with the ``duplex-logic-pim`` preset on
-the same HBM (same capacity, so the same KV cache). Iteration costs: :class:`archsim.serving.duplex_placement.
+the same HBM (same capacity, so the same KV cache): :func:`archsim.serving.duplex_placement.pair_duplex`, the
+pairing ``archsim serve --placement duplex`` uses too. Iteration costs: :class:`archsim.serving.duplex_placement.
 DuplexCost` (each operator on the faster device) and its baseline :func:`~archsim.serving.duplex_placement.
 gpu_only_cost` (every operator on the GPU): the same composition, lowering and roofline, differing only by
 the placement. Traffic, SLO, attainment target, scheduler options, duration and seed are the Lamina
@@ -28,7 +29,7 @@ from archsim.offload import under_load as lamina
 from archsim.schemas.workload import Workload
 from archsim.serving.capacity import find_capacity, probe_at
 from archsim.serving.cost import kv_capacity
-from archsim.serving.duplex_placement import DuplexCost, gpu_only_cost
+from archsim.serving.duplex_placement import DuplexCost, gpu_only_cost, pair_duplex
 from archsim.serving.schedulers import Deployment
 
 SYSTEM = "hgx-h100"
@@ -69,7 +70,7 @@ def row(label: str, path: Path | None, tensor: int, mix: str, policy: str, **kw:
     hw = presets.load_hardware(SYSTEM)
     options = lamina.SCHEDULER_OPTIONS
     kv = kv_capacity(wl, hw, block_tokens=lamina.BLOCK_TOKENS, max_batched_tokens=options["token_budget"])
-    cost = gpu_only_cost(wl, hw) if policy == "gpu_only" else DuplexCost(wl, hw, co_process=policy == "co_process")
+    cost = gpu_only_cost(wl, hw) if policy == "gpu_only" else pair_duplex(wl, hw, co_process=policy == "co_process")
     prompt, output = lamina.MIXES[mix]
     probe = probe_at(cost, Deployment(capacity_blocks=kv.blocks, block_tokens=lamina.BLOCK_TOKENS), prompt=prompt,
                      output=output, duration_s=kw.get("duration_s", lamina.DURATION_S), slo=lamina.SLO,

@@ -170,6 +170,7 @@ class ServingBase(StrictModel):
     load_qps: float = Field(gt=0, le=1e6)
     duration_s: float = Field(gt=0, le=86_400)
     scheduler: str = "continuous"
+    placement: str = Field("gpu", description="per-operator device choice (archsim.serving.placement: gpu, ...)")
     seed: int = Field(0, ge=0)
     prompt: str = "lognormal:1024:0.6"
     output: str = "lognormal:128:0.6"

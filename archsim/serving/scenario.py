@@ -4,6 +4,13 @@
 sweeps call it too. A deployment is the workload's ``parallel`` group (one device, or a tensor-parallel
 group of a system's GPUs); the ``disaggregated`` scheduler uses two such deployments, the KV of a request
 moving between them over the system's network link (each device to its peer, :func:`archsim.collectives.p2p_time_s`).
+
+Cost models (summary.json's ``cost_model`` names the one that ran): ``placement`` (a name registered in
+:mod:`archsim.serving.placement`: ``gpu``, ``duplex``, ``duplex-coprocess``) builds it for a deployment of
+GPUs (or one device); a system preset with ``attention`` devices runs attention offloading (Lamina,
+:class:`archsim.serving.offload_cost.OffloadCost`) and takes only placement ``gpu``. Summary's ``placement``:
+its name and, for a deployment that is not offloading, ``off_gpu_time_share`` (the share of the iterations'
+time in operators placed on a device other than the GPU; 0 for ``gpu``) and what the placement reports.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from archsim.schemas.hardware import SystemSpec
 from archsim.schemas.workload import Workload
 from archsim.serving.cost import BackendCost, Buckets, KvCapacity, kv_capacity
 from archsim.serving.metrics import summarise
+from archsim.serving.placement import check_placement, get_placement
 from archsim.serving.requests import Arrivals, Lengths, Request, generate, read_trace
 from archsim.serving.schedulers import CostFn, Deployment, make_scheduler
 from archsim.serving.simulator import Run, Simulation
@@ -53,12 +61,15 @@ def serve(workload: Workload | str, hardware: Any, *, load_qps: float, duration_
           prompt: Lengths | None = None, output: Lengths | None = None, trace: str | None = None,
           block_tokens: int = 16, options: dict[str, Any] | None = None, slo: dict[str, float] | None = None,
           usd_per_hour: float | None = None, buckets: Buckets | None = None, cost: CostFn | None = None,
-          progress: Callable[[int, int], None] | None = None) -> Scenario:
-    """Simulate serving ``workload``'s model on ``hardware`` (see the module doc); returns the run and its summary."""
+          progress: Callable[[int, int], None] | None = None, placement: str = "gpu",
+          placement_options: dict[str, Any] | None = None) -> Scenario:
+    """Simulate serving ``workload``'s model on ``hardware`` (see the module doc); returns the run and its summary.
+    ``placement_options`` go to the placement's builder (tests give the Duplex placement a known ``timer``)."""
     import numpy as np
 
     wl = presets.load_workload(workload) if isinstance(workload, str) else workload
     hw = presets.load_hardware(hardware) if isinstance(hardware, str) else hardware
+    check_placement(placement, hw)
     options = dict(options or {})
     budget = int(options.get("token_budget", options.get("prefill_budget", 2048)))
     offload = None
@@ -97,13 +108,16 @@ def serve(workload: Workload | str, hardware: Any, *, load_qps: float, duration_
                             output or Lengths(kind="lognormal", median=128, sigma=0.6, max_tokens=2048),
                             duration_s, rng)
         window = duration_s
-    cost_fn: Any = cost if cost is not None else (offload or BackendCost(wl, hw, buckets=buckets))
+    cost_fn: Any = cost if cost is not None else (
+        offload or get_placement(placement).build(wl, hw, buckets, **(placement_options or {})))
     run = Simulation(requests, sched, cost_fn, seed=seed, progress=progress).run()
     # with attention offloading the deployment is the whole mixed system: --usd-per-hour prices one system-hour
     summary = summarise(run, window_s=window, slo=slo, usd_per_hour=usd_per_hour,
                         devices=1 if offload is not None else wl.parallel.devices)
-    if offload is not None:
-        summary["cost_model"] = "attention offloading (archsim.offload.serving); usd_per_hour is per system-hour"
+    summary["cost_model"] = cost_model(cost_fn)
+    summary["placement"] = {"name": placement, "off_gpu_time_share": None if offload is not None else 0.0}
+    if hasattr(cost_fn, "placement_summary"):
+        summary["placement"].update(cost_fn.placement_summary())
     summary.update({"workload": wl.name, "hardware": hw.name, "seed": seed, "load_qps": load_qps if trace is None
                     else None, "kv_cache": {"blocks_per_worker": blocks, "block_tokens": block_tokens,
                                             "bytes_per_token_per_device": cap.kv_bytes_per_token,
@@ -113,3 +127,22 @@ def serve(workload: Workload | str, hardware: Any, *, load_qps: float, duration_
         summary["backend_calls"] = cost_fn.backend_calls
         summary["buckets"] = vars(cost_fn.buckets)
     return Scenario(run, summary, cost_fn)
+
+
+def cost_model(cost: Any) -> str:
+    """summary.json's ``cost_model``: which model priced the iterations."""
+    from archsim.serving.duplex_placement import DuplexCost
+    from archsim.serving.offload_cost import OffloadCost
+
+    if isinstance(cost, OffloadCost):
+        return ("attention offloading (Lamina): archsim.serving.offload_cost.OffloadCost on archsim.offload.serving "
+                "(attention on the system's attention devices); usd_per_hour is per system-hour")
+    if isinstance(cost, DuplexCost):
+        pl = cost.placement
+        how = "; attention and MoE experts co-processed (split across both)" if pl.co_process else ""
+        return (f"Duplex per-operator placement: archsim.serving.duplex_placement.DuplexCost, each operator on the "
+                f"faster of {cost.device.name} and {pl.logic_pim.name} (roofline both){how}")
+    if isinstance(cost, BackendCost):
+        inner = getattr(cost.backend, "inner", cost.backend)
+        return f"archsim.serving.cost.BackendCost: every operator on {cost.device.name} ({inner.name} backend)"
+    return f"the caller's cost function ({type(cost).__name__})"

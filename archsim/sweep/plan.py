@@ -187,6 +187,12 @@ def _prepare(sweep: Sweep, file: str, lines: LineMap) -> tuple[dict[str, Any], l
             get_path(base, parsed[text])
         except PathError as exc:
             problems.append(_problem(f"{text}: {exc}", file, lines, key))
+    if "serving" in base:  # scheduler and placement names (and the hardware a placement needs), before any point
+        from archsim.serving.sweep_point import check_serving
+
+        axes = [(("axes", i, _axis_kind(sweep.axes[i]), t), parsed.get(t), [pt[t] for pt in per_axis[i] if t in pt])
+                for i, t in axis_paths]
+        problems += check_serving(base, axes, lambda message, key: _problem(message, file, lines, key))
     if problems:
         raise ConfigError(problems)
     input_columns = list(dict.fromkeys([p for _, p in axis_paths] + list(sweep.derive)))

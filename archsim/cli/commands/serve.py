@@ -9,6 +9,7 @@ import typer
 
 from archsim import limits
 from archsim.cli import flags
+from archsim.serving import placement as placements  # names only (imports nothing heavy)
 
 #: Requests per second above a million is a unit slip, not a load.
 MAX_QPS = 1e6
@@ -21,7 +22,10 @@ PREEMPTION = ("recompute", "swap")  # archsim.serving.continuous.PREEMPTION (not
 
 
 def serve(
-    hardware: Annotated[str, typer.Argument(help="hardware preset or YAML (a device, or a system such as hgx-h100)")],
+    hardware: Annotated[str, typer.Argument(help="hardware preset or YAML: a device, a system such as hgx-h100, or a "
+                                                 "system with attention devices such as lamina-h100-h20 (attention "
+                                                 "offloading, Lamina: cost model "
+                                                 "archsim.serving.offload_cost.OffloadCost)")],
     workload: Annotated[str, typer.Argument(help="workload preset or YAML: its model, dtype and parallel split "
                                                  "(its phases are ignored)")],
     load: Annotated[float, typer.Option("--load", callback=flags.finite(above=0.0, maximum=MAX_QPS),
@@ -31,6 +35,10 @@ def serve(
     out: Annotated[Path, typer.Option("--out", callback=flags.output_dir, help="output folder, replaced "
                                       "atomically")] = Path("archsim-serve"),
     scheduler: Annotated[str, typer.Option("--scheduler", help="static, continuous or disaggregated")] = "continuous",
+    placement: Annotated[str, typer.Option("--placement", callback=flags.choice(placements.placement_names()),
+                                           help="per-operator device choice: " + placements.describe() +
+                                                " (attention offloading comes with the hardware, not this flag)")
+                         ] = "gpu",
     seed: Annotated[int, typer.Option("--seed", min=0, max=2**63 - 1)] = 0,
     arrivals: Annotated[str, typer.Option("--arrivals", callback=flags.choice(ARRIVALS),
                                           help=", ".join(ARRIVALS))] = "poisson",
@@ -97,6 +105,14 @@ def serve(
     outputs = parse_lengths(output_len, max_tokens=limits.MAX_SEQ_LEN, flag="--output-len")
     from rich.console import Console
 
+    from archsim import presets
+    from archsim.errors import ConfigError
+
+    hw = presets.load_hardware(hardware)
+    try:
+        placements.check_placement(placement, hw)
+    except ConfigError as exc:
+        raise typer.BadParameter(exc.problems[0].message, param_hint="--placement") from None
     inputs = [p for p in (hardware, workload, trace) if p is not None]
     with OutputFolder(out, kind="serve", force=force, inputs=inputs) as target:
         progress = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
@@ -108,13 +124,19 @@ def serve(
                 if done % 100 == 0 or done == total:
                     progress.update(task, completed=done, total=total)
 
-            sc = run_serve(workload, hardware, load_qps=load, duration_s=duration, scheduler=scheduler, seed=seed,
+            sc = run_serve(workload, hw, load_qps=load, duration_s=duration, scheduler=scheduler, seed=seed,
                            arrivals=arrivals, cv=cv, prompt=prompts, output=outputs,
                            trace=str(trace) if trace else None, options=options, slo=slo, usd_per_hour=usd_per_hour,
-                           progress=tick)
+                           progress=tick, placement=placement)
+        pl = sc.summary["placement"]
+        where = (f"placement {pl['name']}" + (f", {100 * pl['off_gpu_time_share']:.1f}% of iteration time in operators "
+                                              "off the GPU" if pl["off_gpu_time_share"] is not None else
+                                              ", attention offloaded"))
+
         def write(folder: Path) -> None:
             write_folder(folder, sc.run, sc.summary, report=not no_report,
-                         title=f"{sc.summary['workload']} on {sc.summary['hardware']}")
+                         title=f"{sc.summary['workload']} on {sc.summary['hardware']} ({where}; cost model: "
+                               f"{sc.summary['cost_model']})")
 
         target.replace(write)
     s = sc.summary
@@ -124,7 +146,7 @@ def serve(
         typer.echo(f"{preempted} preemption(s), {swaps} by swap, {preempted - swaps} by recompute")
     typer.echo(f"{s['requests']} requests, {s['scheduler']}: TTFT p50 {s['ttft_s']['p50']:.4g} s p99 "
                f"{s['ttft_s']['p99']:.4g} s; TBT mean p50 {s['tbt_mean_s']['p50'] or 0:.4g} s; "
-               f"{s['throughput']['output_tokens_per_s']:.1f} output tokens/s -> {target.path}")
+               f"{s['throughput']['output_tokens_per_s']:.1f} output tokens/s; {where} -> {target.path}")
 
 
 def register(app: typer.Typer) -> None:
