@@ -9,6 +9,10 @@ the campaign modules beside this file)::
 h200-blind-predictions-*.json``): its ``models`` (configs) and ``points`` (model, impl, phase, batch,
 length) are what this script measures, so the list measured is the list predicted before any of it ran.
 
+Round 2 (``h200-blind2-predictions-*.json``) adds HF ``Phi3ForCausalLM`` (fused qkv / gate_up, no sliding
+window), HF ``MixtralForCausalLM`` at a new width and tied embeddings (``tied``); ``--structure-set 2`` runs
+its tiny-width classes and writes the installed transformers' Phi-3 source to ``hf-source.txt``.
+
 ``--structure`` instead runs tiny-width versions of the same model classes (2 layers, widths 256-512,
 32-token prompts) for the profiler's kernel list only: which kernels each layer launches, to check the
 lowering's structure (names and counts), never its times.
@@ -47,22 +51,53 @@ STRUCTURE_MODELS = {
     "tiny-plain-fp16": dict(cls="plain", hidden=256, heads=2, kv_heads=1, ffn=512, vocab=1024, layers_full=2,
                             dtype="fp16"),
 }
+#: round 2's tiny-width classes (Phi-3 fused qkv / gate_up, tied Llama with head_dim 64, Mixtral at a new width,
+#: GPT-2 in bf16): kernel structure only, before round 2's predictions were written
+STRUCTURE_MODELS_2 = {
+    "tiny-phi3": dict(cls="phi3", hidden=384, heads=4, kv_heads=4, ffn=768, vocab=1024, layers_full=2, dtype="bf16"),
+    "tiny-llama-tied": dict(cls="llama", hidden=256, heads=4, kv_heads=1, ffn=512, vocab=1024, layers_full=2,
+                            dtype="bf16", tied=True),
+    "tiny-mixtral": dict(cls="mixtral", hidden=256, heads=4, kv_heads=2, ffn=512, vocab=1024, layers_full=2,
+                         dtype="bf16", experts=8, top_k=2),
+    "tiny-gpt2-bf16": dict(cls="gpt2", hidden=256, heads=4, kv_heads=4, ffn=1024, vocab=1024, layers_full=2,
+                           dtype="bf16"),
+}
 STRUCTURE_POINTS = [("prefill", 1, 32), ("prefill", 4, 32), ("decode", 1, 32), ("decode", 4, 32)]
 
 
 def _scope_norms() -> None:
-    """Profiler scopes around LayerNorm / Qwen2 RMSNorm / rotary (computation unchanged; idempotent)."""
+    """Profiler scopes around LayerNorm / Qwen2 and Phi-3 RMSNorm / rotary (computation unchanged; idempotent)."""
+    from transformers.models.phi3 import modeling_phi3 as p3
     from transformers.models.qwen2 import modeling_qwen2 as q2
     wm_models.add_hf_scopes()
-    for cls, scope in ((torch.nn.LayerNorm, "norm"), (q2.Qwen2RMSNorm, "norm"), (q2.Qwen2RotaryEmbedding, "rotary")):
+    for cls, scope in ((torch.nn.LayerNorm, "norm"), (q2.Qwen2RMSNorm, "norm"), (q2.Qwen2RotaryEmbedding, "rotary"),
+                       (p3.Phi3RMSNorm, "norm"), (p3.Phi3RotaryEmbedding, "rotary")):
         if not getattr(cls.forward, "_wm_scoped", False):
             cls.forward = wm_models._scoped(cls.forward, scope)
-    if not getattr(q2.apply_rotary_pos_emb, "_wm_scoped", False):
-        q2.apply_rotary_pos_emb = wm_models._scoped(q2.apply_rotary_pos_emb, "rotary")
+    for mod in (q2, p3):
+        if not getattr(mod.apply_rotary_pos_emb, "_wm_scoped", False):
+            mod.apply_rotary_pos_emb = wm_models._scoped(mod.apply_rotary_pos_emb, "rotary")
+
+
+def dump_sources(path: str) -> None:
+    """The installed transformers' code of the round-2 classes (what the lowering must follow), to a text file."""
+    import inspect
+
+    import transformers
+    from transformers.models.phi3 import modeling_phi3 as p3
+    with open(path, "w") as fh:
+        fh.write(f"# transformers {transformers.__version__}\n")
+        for obj in (p3.Phi3Model.forward, p3.Phi3DecoderLayer.forward, p3.Phi3Attention.forward, p3.Phi3MLP.forward,
+                    p3.apply_rotary_pos_emb, p3.rotate_half, p3.Phi3RotaryEmbedding.forward):
+            try:
+                fh.write(f"\n# ---- {obj.__qualname__}\n{inspect.getsource(obj)}")
+            except (OSError, TypeError) as e:
+                fh.write(f"\n# ---- {obj!r}: {e!r}\n")
 
 
 def hf_build(s: dict, layers: int, max_pos: int):
-    """An HF model of class ``s['cls']`` (gpt2 | qwen2 | llama) with random weights, sdpa attention."""
+    """An HF model of class ``s['cls']`` (gpt2 | qwen2 | llama | phi3 | mixtral) with random weights, sdpa
+    attention; ``s['tied']``: input and output embeddings share one matrix (GPT-2 always does)."""
     import transformers as tf
     dtype = DTYPES[s["dtype"]]
     if s["cls"] == "gpt2":
@@ -72,9 +107,15 @@ def hf_build(s: dict, layers: int, max_pos: int):
     else:
         common = dict(hidden_size=s["hidden"], num_attention_heads=s["heads"], num_key_value_heads=s["kv_heads"],
                       intermediate_size=s["ffn"], vocab_size=s["vocab"], num_hidden_layers=layers,
-                      max_position_embeddings=max_pos, tie_word_embeddings=False)
+                      max_position_embeddings=max_pos, tie_word_embeddings=bool(s.get("tied", False)))
         if s["cls"] == "qwen2":
             cfg, cls = tf.Qwen2Config(**common, use_sliding_window=False), tf.Qwen2ForCausalLM
+        elif s["cls"] == "phi3":  # no sliding window, no long-rope scaling; pad id inside the vocabulary
+            cfg = tf.Phi3Config(**common, sliding_window=None, pad_token_id=0, bos_token_id=1, eos_token_id=2)
+            cls = tf.Phi3ForCausalLM
+        elif s["cls"] == "mixtral":
+            cfg = tf.MixtralConfig(**common, num_local_experts=s["experts"], num_experts_per_tok=s["top_k"])
+            cls = tf.MixtralForCausalLM
         else:
             cfg, cls = tf.LlamaConfig(**common, head_dim=s["hidden"] // s["heads"]), tf.LlamaForCausalLM
     _scope_norms()
@@ -123,8 +164,9 @@ class PlainTyped(wm_models.PlainLlama):
 
 def cols(name: str, s: dict, layers: int, point_id: str) -> dict:
     return {"model": name, "layers": layers, "layers_full": s["layers_full"], "hidden": s["hidden"],
-            "heads": s["heads"], "kv_heads": s["kv_heads"], "ffn": s["ffn"], "vocab": s["vocab"], "experts": "",
-            "top_k": "", "point_id": point_id, "family": "gpt2" if s["cls"] == "gpt2" else "llama",
+            "heads": s["heads"], "kv_heads": s["kv_heads"], "ffn": s["ffn"], "vocab": s["vocab"],
+            "experts": s.get("experts", ""), "top_k": s.get("top_k", ""), "point_id": point_id,
+            "family": s["cls"] if s["cls"] in ("gpt2", "phi3") else "llama",
             "qkv_bias": int(s["cls"] == "qwen2"), "head_dim": s["hidden"] // s["heads"], "dtype": s["dtype"]}
 
 
@@ -173,7 +215,7 @@ def run_plain(runner: W.Runner, name: str, s: dict, layers: int, points: list[di
             ids = torch.randint(0, s["vocab"], (b, sl), device="cuda")
             pos = torch.arange(start, start + sl, device="cuda")
             base = {**cols(name, s, layers, p["id"]), "impl": impl, "phase": p["phase"], "batch": b,
-                    "seq_len": sl, "context": start}
+                    "seq_len": sl, "context": start, "family": "llama", "qkv_bias": 0}  # the plain Llama structure
             runner.case(base, functools.partial(fwd, ids, pos, start),
                         graph=p.get("graph", p["phase"] == "decode" or b * sl <= 4096))
             model.k_cache, model.v_cache = [], []
@@ -208,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--points", help="committed prediction JSON (models and points)")
     ap.add_argument("--budget-s", type=float, default=300.0)
     ap.add_argument("--structure", action="store_true", help="tiny-width kernel-structure runs only")
+    ap.add_argument("--structure-set", default="1", choices=("1", "2"), help="which round's tiny classes")
     args = ap.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     budget = W.Budget(args.budget_s)
@@ -223,7 +266,9 @@ def main(argv: list[str] | None = None) -> int:
     info = W.meta(nvml)
     info["set"] = "structure" if args.structure else "blind"
     if args.structure:
-        models = STRUCTURE_MODELS
+        models = STRUCTURE_MODELS if args.structure_set == "1" else STRUCTURE_MODELS_2
+        if args.structure_set == "2":
+            dump_sources(os.path.join(args.out, "hf-source.txt"))
         points = [{"id": f"{m}-{ph}-b{b}", "model": m, "impl": "plain" if s["cls"] == "plain" else "hf",
                    "phase": ph, "batch": b, "length": n} for m, s in models.items() for ph, b, n in STRUCTURE_POINTS]
     else:

@@ -57,7 +57,7 @@ from dataclasses import dataclass
 from archsim.errors import ConfigError
 
 STACKS = ("plain", "hf", "fused")
-FAMILIES = ("llama", "gpt2")
+FAMILIES = ("llama", "gpt2", "phi3")
 CATEGORIES = ("gemm", "attention", "norm", "rotary", "elementwise", "copy")
 
 
@@ -253,7 +253,8 @@ def _moe_hf(m: ModelShape, s: Step) -> list[KernelItem]:
             _g("copy", "moe_out_to_bf16", "to_bf16", 4 * t * hd, 2 * t * hd)]
 
 
-def hf_cache_and_mask(m: ModelShape, s: Step, host: str, new_kv_contiguous: bool = True) -> list[KernelItem]:
+def hf_cache_and_mask(m: ModelShape, s: Step, host: str, new_kv_contiguous: bool = True,
+                      kv_contiguous: tuple[bool, bool] | None = None) -> list[KernelItem]:
     """HF ``DynamicLayer.update`` (``torch.cat``) and, under CUDA-graph capture, the explicit-mask kernels and
     GQA's ``repeat_kv`` copies of one layer (shared by the Llama and GPT-2 profiles).
 
@@ -261,14 +262,18 @@ def hf_cache_and_mask(m: ModelShape, s: Step, host: str, new_kv_contiguous: bool
     strided view (GPT-2: a slice of the fused ``c_attn`` output, contiguous only at batch 1). ATen's ``cat``
     (``aten/src/ATen/native/cuda/Shape.cu``) takes the vectorised ``CatArrayBatchedCopy_vectorized`` only when
     every input is contiguous, else the generic ``CatArrayBatchedCopy`` over the whole output: the
-    ``cat_transposed`` curve (microbenchmarked on that kernel, ~0.67 TB/s), not ``cat_append`` (~4 TB/s)."""
+    ``cat_transposed`` curve (microbenchmarked on that kernel, ~0.67 TB/s), not ``cat_append`` (~4 TB/s).
+    ``kv_contiguous``: the same per tensor (K, V) at decode, when they differ (Phi-3: K is a cat's output, V a
+    slice of the fused qkv output); prefill's cat into the empty cache is the generic kernel either way (profiler,
+    tiny Phi-3 and Llama)."""
     kv = s.tokens * m.kv_heads * m.head_dim
     if s.phase == "prefill":  # DynamicLayer.update: cat of an empty cache with the (transposed) new K/V
         out = [_g("copy", f"cache_cat_{x}", "cat_transposed", 2 * kv, 2 * kv) for x in "kv"]
     else:  # cat of the whole cache with the new token: an O(context) copy per layer and step
         total = s.batch * m.kv_heads * (s.context + 1) * m.head_dim * 2
-        cls = "cat_append" if new_kv_contiguous else "cat_transposed"
-        out = [_g("copy", f"cache_cat_{x}", cls, total, total) for x in "kv"]
+        flags = kv_contiguous or (new_kv_contiguous, new_kv_contiguous)
+        out = [_g("copy", f"cache_cat_{x}", "cat_append" if c else "cat_transposed", total, total)
+               for x, c in zip("kv", flags, strict=True)]
     if host == "cuda-graph":
         # under stream capture transformers' is_tracing() is true, so masking_utils builds an explicit
         # mask (_ignore_causal_mask_sdpa returns False) for MHA and GQA alike: two fills and a select per
@@ -328,12 +333,16 @@ def parts(model: ModelShape, step: Step, stack: str,
         raise ConfigError.single(f"unknown model family {model.family!r}; valid: {', '.join(FAMILIES)}",
                                  key_path="model")
     if (model.experts or model.family != "llama" or model.qkv_bias) and stack != "hf":
-        what = "MoE" if model.experts else "GPT-2" if model.family == "gpt2" else "biased-QKV"
+        what = ("MoE" if model.experts else "GPT-2" if model.family == "gpt2" else "Phi-3" if model.family == "phi3"
+                else "biased-QKV")
         raise ConfigError.single(f"stack {stack!r} has no {what} profile; such models lower with stack 'hf'",
                                  key_path="stack")
     if model.family == "gpt2":
         from archsim.gpu.stacks_arch import gpt2_parts
         return gpt2_parts(model, step, host)
+    if model.family == "phi3":
+        from archsim.gpu.stacks_arch import phi3_parts
+        return phi3_parts(model, step, host)
     t, hd, d = step.tokens, model.hidden, model.head_dim
     pro = [_g("copy", "embedding", "gather_rows", 2 * t * hd + 8 * t, 2 * t * hd)]
     if stack == "hf":  # LlamaRotaryEmbedding.forward: fp32 bmm, cat, cos, sin, scale x2, casts x2

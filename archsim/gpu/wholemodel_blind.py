@@ -11,7 +11,9 @@ head, Llama-3-8B in fp16, prefill to 16k tokens, decode at batch 96-128) were wr
 
 :func:`compare_blind` reports, per measured step, the committed (blind) prediction and the current
 model's, so later model changes show as the difference between the two columns and never overwrite
-the blind figure. Published shapes: GPT-2 XL (``n_embd`` 1600, 25 heads, 48 layers, vocab 50257,
+the blind figure. Several rounds share this machinery (:data:`ROUNDS`: ``blind`` = round 1 below,
+``blind-2`` = :mod:`archsim.gpu.wholemodel_blind2`); every function takes the round (default round 1).
+Round 1's published shapes: GPT-2 XL (``n_embd`` 1600, 25 heads, 48 layers, vocab 50257,
 OpenAI's ``config.json``), Qwen2-7B (3584, 28/4 heads, FFN 18944, vocab 152064, 28 layers, biased
 q/k/v: ``Qwen2Attention``), Gemma-2B (2048, 8 heads x 256, 1 KV head, FFN 16384, vocab 256000, 18
 layers; run through ``LlamaForCausalLM`` / the plain Llama, so GeGLU and Gemma's norm offset are not
@@ -23,6 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 from archsim.errors import ConfigError
@@ -42,7 +45,7 @@ MODELS = {
     "llama-3-8b-fp16": dict(cls="plain", hidden=4096, heads=32, kv_heads=8, ffn=14336, vocab=128256,
                             layers_full=32, layers=6, dtype="fp16"),
 }
-_P = [  # (model, impl, phase, batch, length: prompt tokens for prefill, cached tokens for decode)
+POINTS = [  # (model, impl, phase, batch, length: prompt tokens for prefill, cached tokens for decode)
     ("gpt2-xl", "hf", "prefill", 1, 1024), ("gpt2-xl", "hf", "prefill", 4, 1024), ("gpt2-xl", "hf", "prefill", 1, 8192),
     ("gpt2-xl", "hf", "decode", 1, 1024), ("gpt2-xl", "hf", "decode", 96, 1024), ("gpt2-xl", "hf", "decode", 128, 2048),
     ("qwen2-7b-bias", "hf", "prefill", 1, 8192), ("qwen2-7b-bias", "hf", "prefill", 2, 4096),
@@ -58,27 +61,77 @@ _P = [  # (model, impl, phase, batch, length: prompt tokens for prefill, cached 
     ("llama-3-8b-fp16", "plain-compiled", "prefill", 1, 8192),
     ("llama-3-8b-fp16", "plain-compiled", "decode", 128, 1024),
 ]
-STACK_OF_IMPL = {"hf": "hf", "plain": "plain", "plain-compiled": "fused"}
+STACK_OF_IMPL = {"plain": "plain", "hf": "hf", "plain-compiled": "fused"}
 
 
-def points() -> list[dict]:
-    """The fixed point list; ``graph``: whether the campaign also replays it as a CUDA graph (decode, and
+@dataclass(frozen=True)
+class Round:
+    """One blind round: its label, committed prediction file, measured CSVs, model configs, point list (``(model,
+    impl, phase, batch, length)``), point-id prefix and the text on what was fixed after it (empty: nothing)."""
+
+    name: str
+    predictions: str
+    whole: str
+    kernels: str
+    models: dict
+    plist: list
+    prefix: str
+    post_fix: str = ""
+
+
+def _rounds() -> dict[str, Round]:
+    from archsim.gpu import wholemodel_blind2 as r2
+    return {"blind": Round("blind", PREDICTIONS, WHOLE, KERNELS, MODELS, POINTS, "b", POST_FIX),
+            "blind-2": Round("blind-2", r2.PREDICTIONS, r2.WHOLE, r2.KERNELS, r2.MODELS, r2.POINTS, "c")}
+
+
+def get_round(rnd: Round | str = "blind") -> Round:
+    """A round by name (``blind`` | ``blind-2``) or itself."""
+    if isinstance(rnd, Round):
+        return rnd
+    rounds = _rounds()
+    if rnd not in rounds:
+        raise ConfigError.single(f"unknown blind round {rnd!r}; valid: {', '.join(rounds)}", key_path="round")
+    return rounds[rnd]
+
+
+def round_of_csv(path: str | Path) -> Round | None:
+    """The round whose measured whole-model CSV ``path`` is (by file name, else by its point ids); None: no round."""
+    import csv
+    path = Path(path)
+    for r in _rounds().values():
+        if path.name == r.whole:
+            return r
+    if not is_blind_csv(path):
+        return None
+    with open(path, newline="") as fh:
+        ids = {row.get("point_id", "") for row in csv.DictReader(fh)}
+    return next((r for r in _rounds().values() if any(i[:1] == r.prefix for i in ids if i)), None)
+
+
+def points(rnd: Round | str = "blind") -> list[dict]:
+    """A round's fixed point list; ``graph``: whether the campaign also replays it as a CUDA graph (decode, and
     prefills of at most 4096 tokens: the earlier campaigns' rule)."""
+    r = get_round(rnd)
     out = []
-    for i, (model, impl, phase, b, n) in enumerate(_P, start=1):
-        out.append({"id": f"b{i:02d}", "model": model, "impl": impl, "phase": phase, "batch": b, "length": n,
+    for i, (model, impl, phase, b, n) in enumerate(r.plist, start=1):
+        out.append({"id": f"{r.prefix}{i:02d}", "model": model, "impl": impl, "phase": phase, "batch": b, "length": n,
                     "graph": phase == "decode" or b * n <= 4096})
     return out
 
 
-def shape(name: str, spec: dict | None = None) -> ModelShape:
-    """The lowering's shape of a blind-set model (``spec``: its config, default :data:`MODELS`)."""
-    s = spec or MODELS.get(name)
+def shape(name: str, spec: dict | None = None, impl: str = "hf", models: dict | None = None) -> ModelShape:
+    """The lowering's shape of a blind-set model (``spec``: its config, default from ``models``, default round 1's
+    :data:`MODELS`). Under the plain / compiled models every shape is a Llama (the plain model's structure)."""
+    models = MODELS if models is None else models
+    s = spec or models.get(name)
     if s is None:
-        raise ConfigError.single(f"unknown blind-set model {name!r}; valid: {', '.join(MODELS)}", key_path="model")
+        raise ConfigError.single(f"unknown blind-set model {name!r}; valid: {', '.join(models)}", key_path="model")
+    hf = impl == "hf"
+    family = s["cls"] if hf and s["cls"] in ("gpt2", "phi3") else "llama"
     return ModelShape(name=name, hidden=s["hidden"], heads=s["heads"], kv_heads=s["kv_heads"], ffn=s["ffn"],
-                      vocab=s["vocab"], layers=s["layers"], family="gpt2" if s["cls"] == "gpt2" else "llama",
-                      qkv_bias=s["cls"] == "qwen2", dtype=s["dtype"])
+                      vocab=s["vocab"], layers=s["layers"], family=family, qkv_bias=hf and s["cls"] == "qwen2",
+                      experts=s.get("experts", 0), top_k=s.get("top_k", 0), dtype=s["dtype"])
 
 
 def step_of(p: dict) -> Step:
@@ -87,38 +140,43 @@ def step_of(p: dict) -> Step:
     return Step(phase="decode", batch=p["batch"], seq_len=1, context=p["length"])
 
 
-def predict_points(cal, pts: list[dict] | None = None) -> list[dict]:
+def predict_points(cal, pts: list[dict] | None = None, rnd: Round | str = "blind") -> list[dict]:
     """Per point and host mode the model's GPU-busy, wall and host seconds and kernel count."""
     from archsim.gpu.wholemodel import KernelPricer, predict_step
+    r = get_round(rnd)
     pricer = KernelPricer(cal)
     out = []
-    for p in pts or points():
+    for p in pts or points(r):
         modes = ("eager", "cuda-graph") if p["graph"] else ("eager",)
         for host in modes:
-            pr = predict_step(shape(p["model"]), step_of(p), STACK_OF_IMPL[p["impl"]], host, cal, pricer)
+            m = shape(p["model"], impl=p["impl"], models=r.models)
+            pr = predict_step(m, step_of(p), STACK_OF_IMPL[p["impl"]], host, cal, pricer)
             out.append({"id": p["id"], "host": host, "gpu_s": pr.gpu_s, "wall_s": pr.wall_s, "host_s": pr.host_s,
                         "n_kernels": pr.n_kernels, "by_category": pr.by_category})
     return out
 
 
-def write_predictions(path: Path) -> Path:
-    """Write the point list and the model's predictions (H200-from-H200) with the commit they were made at."""
+def write_predictions(path: Path, rnd: Round | str = "blind") -> Path:
+    """Write a round's point list and the model's predictions (H200-from-H200) with the commit they were made at."""
     from archsim.gpu.devices import device_calibration
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         commit = ""
-    doc = {"what": "blind whole-model predictions, committed before measurement (archsim.gpu.wholemodel_blind)",
+    r = get_round(rnd)
+    doc = {"what": f"blind whole-model predictions ({r.name}), committed before measurement "
+                   "(archsim.gpu.wholemodel_blind)",
            "date_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "model_commit": commit,
-           "device": "h200", "calibration": "own", "models": MODELS, "points": points(),
-           "predictions": predict_points(device_calibration("h200", "own"))}
+           "device": "h200", "calibration": "own", "models": r.models, "points": points(r),
+           "predictions": predict_points(device_calibration("h200", "own"), rnd=r)}
     path.write_text(json.dumps(doc, indent=1) + "\n")
     return path
 
 
-def _committed() -> dict:
+def committed(rnd: Round | str = "blind") -> dict:
+    """A round's committed prediction file (models, points, predictions, the commit they were made at)."""
     from archsim.data import measurement
-    path = measurement("h200", PREDICTIONS)
+    path = measurement("h200", get_round(rnd).predictions)
     try:
         return json.loads(Path(path).read_text())
     except (OSError, json.JSONDecodeError) as e:
@@ -135,21 +193,23 @@ def is_blind_csv(path: str | Path) -> bool:
         return False
 
 
-def compare_blind(cal, whole_csv: str | Path | None = None, kernels_csv: str | Path | None = None) -> list[dict]:
-    """:func:`archsim.gpu.wholemodel.compare_whole` rows of the blind set (the current model's figures), each
+def compare_blind(cal, whole_csv: str | Path | None = None, kernels_csv: str | Path | None = None,
+                  rnd: Round | str = "blind") -> list[dict]:
+    """:func:`archsim.gpu.wholemodel.compare_whole` rows of a blind round (the current model's figures), each
     with the committed prediction of its point and host mode beside them (``blind_*`` keys)."""
     import csv
 
     from archsim.data import measurement
     from archsim.gpu.wholemodel import compare_whole
-    whole = Path(whole_csv) if whole_csv else measurement("h200", WHOLE)
-    kernels = Path(kernels_csv) if kernels_csv else measurement("h200", KERNELS)
+    r0 = get_round(rnd)
+    whole = Path(whole_csv) if whole_csv else measurement("h200", r0.whole)
+    kernels = Path(kernels_csv) if kernels_csv else measurement("h200", r0.kernels)
     with open(whole, newline="") as fh:
         point_of = {r["run_id"]: r.get("point_id", "") for r in csv.DictReader(fh)}
-    committed = {(p["id"], p["host"]): p for p in _committed()["predictions"]}
+    committed_ = {(p["id"], p["host"]): p for p in committed(r0)["predictions"]}
     out = []
     for r in compare_whole(whole, kernels, cal):
-        b = committed.get((point_of.get(r["run_id"], ""), r["host"]))
+        b = committed_.get((point_of.get(r["run_id"], ""), r["host"]))
         if b is None:  # a step the committed file did not predict is not part of the blind figures
             continue
         gpu, wall = r["measured_gpu_s"], r["measured_wall_s"]
@@ -180,18 +240,22 @@ def print_rows(rows: list[dict], echo) -> None:
              f"{r['blind_wall_error'] * 100:+6.1f}%")
 
 
-def section(rows: list[dict], current: dict) -> str:
-    """Markdown: the blind set's committed-prediction figures beside the current model's, then every step."""
+def section(rows: list[dict], current: dict, rnd: Round | str = "blind", intro: str = "") -> str:
+    """Markdown: a blind round's committed-prediction figures beside the current model's, then every step.
+    ``intro``: the round's paragraph (default: round 1's text, with its post-fix list)."""
     def pct(x: float) -> str:
         return f"{x * 100:+.1f}%"
+    r0 = get_round(rnd)
     blind = blind_summary(rows)
-    doc = _committed()
-    out = [f"## Blind set (predictions committed before measurement: `{PREDICTIONS}`)", "",
-           f"Points and predictions were written first (on `{doc.get('model_commit', '')[:10]}` plus the GPT-2 / "
-           "biased-QKV lowering, committed together with the file); `campaigns/blind_holdout.py` then measured the "
-           "points that file lists on the H200. *Blind* = the committed prediction; *current* = today's model "
-           "on the same steps, which includes the post-measurement fixes below (so *current* is no longer blind).",
-           "", POST_FIX, "",
+    doc = committed(r0)
+    title = "Blind set" if r0.name == "blind" else f"Blind round {r0.name.rsplit('-', 1)[-1]}"
+    intro = intro or (
+        f"Points and predictions were written first (on `{doc.get('model_commit', '')[:10]}` plus the GPT-2 / "
+        "biased-QKV lowering, committed together with the file); `campaigns/blind_holdout.py` then measured the "
+        "points that file lists on the H200. *Blind* = the committed prediction; *current* = today's model "
+        "on the same steps, which includes the post-measurement fixes below (so *current* is no longer blind).")
+    out = [f"## {title} (predictions committed before measurement: `{r0.predictions}`)", "", intro, "",
+           *([r0.post_fix, ""] if r0.post_fix else []),
            "| group | n | GPU MAPE blind | signed | worst | GPU MAPE current | worst | wall MAPE blind | worst | "
            "wall MAPE current |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for key, g in blind["groups"].items():
