@@ -125,8 +125,9 @@ class BatchCore:
     def form(self, worker: str) -> Iteration | None:
         it = Iteration(worker)
         budget = self.token_budget
-        while self.waiting and not self.waiting[0].in_prefill and len(self.running) < self.max_seqs:
-            r = self.waiting[0]  # arrived with its KV (a disaggregated hand-off): room for it, then it decodes
+        while self.waiting and not self.waiting[0].in_prefill and not self.swapped \
+                and len(self.running) < self.max_seqs:
+            r = self.waiting[0]  # arrived with its KV (disaggregated hand-off; not while one is swapped out)
             if not self.blocks.grow(r, r.prefill_target):
                 break
             self.running.append(self.waiting.popleft())

@@ -5,7 +5,15 @@ The prefill worker batches prompts (chunked, ``prefill_budget`` tokens per itera
 prompt whose prefill completes emits its first token there (TTFT), keeps its prefill blocks until its KV has
 crossed the link, then queues at the decode worker, which admits it when blocks for its KV are free and
 decodes with continuous batching (``decode_budget``, ``max_seqs``; preemption by recompute runs the
-recompute prefill on the decode worker). The link is one FIFO channel per device pair: transfers queue
+recompute prefill on the decode worker; ``preemption="swap"`` swaps the decode worker's victims to host
+memory instead, as the continuous scheduler does: :mod:`archsim.serving.continuous`, vLLM V0 semantics —
+newest running request out, resumed first come first served in an iteration with no preemption, the
+iteration that copies pays ``blocks x block bytes / host_link_gb_s`` in series, a full swap space falls
+back to recompute). While a request is swapped out, requests whose KV has arrived wait (they are the decode
+worker's new prompts: vLLM V0's ``_schedule_default`` starts no prefill while ``swapped`` is not empty;
+:class:`~archsim.serving.continuous.BatchCore` admits them only when none is swapped out); they are admitted
+from the first iteration with no swapped request. The prefill worker never swaps (its
+requests leave it when their prefill completes). The link is one FIFO channel per device pair: transfers queue
 behind each other (``transfer_s`` from :func:`archsim.collectives.p2p_time_s` in the CLI: each device
 of a tensor-parallel group sends its own KV shard to its peer, all pairs at once).
 
@@ -15,7 +23,18 @@ different parallelism in the two groups, more than one instance per phase.
 
 from __future__ import annotations
 
-from archsim.serving.continuous import BatchCore, check_limits
+from typing import Any
+
+from archsim.errors import ConfigError
+from archsim.serving.continuous import (
+    PCIE5_X16_BYTES_PER_S,
+    PREEMPTION,
+    VLLM_SWAP_SPACE_GIB,
+    BatchCore,
+    Swapper,
+    check_limits,
+    plus_swap,
+)
 from archsim.serving.kv import BlockManager
 from archsim.serving.requests import Request
 from archsim.serving.schedulers import Deployment, Iteration, Scheduler, register_scheduler
@@ -48,20 +67,30 @@ class Disaggregated(Scheduler):
     workers = ("prefill", "decode")
 
     def __init__(self, deployment: Deployment, *, prefill_budget: int = 8192, decode_budget: int = 2048,
-                 max_seqs: int = 256) -> None:
+                 max_seqs: int = 256, preemption: str = "recompute",
+                 host_link_gb_s: float = PCIE5_X16_BYTES_PER_S / 1e9,
+                 swap_space_gib: float = VLLM_SWAP_SPACE_GIB) -> None:
         super().__init__(deployment)
         check_limits(prefill_budget, max_seqs)
         check_limits(decode_budget, max_seqs)
+        if preemption not in PREEMPTION:
+            raise ConfigError.single(f"preemption {preemption!r} is not one of {', '.join(PREEMPTION)}",
+                                     key_path="preemption")
         if deployment.transfer_s is None:
-            from archsim.errors import ConfigError
-
             raise ConfigError.single("disaggregated serving needs a link between the prefill and decode devices "
                                      "(a system preset with a network link, e.g. hgx-h100)", key_path="scheduler")
         self.link = KvLink(deployment.transfer_s)
         self.prefill = BatchCore(self.new_blocks(), token_budget=prefill_budget, max_seqs=max_seqs, decode=False,
                                  handoff=self._handoff)
-        self.decode = BatchCore(self.new_blocks(), token_budget=decode_budget, max_seqs=max_seqs)
+        swapper = (Swapper(deployment, host_link_gb_s=host_link_gb_s, swap_space_gib=swap_space_gib)
+                   if preemption == "swap" else None)
+        self.decode = BatchCore(self.new_blocks(), token_budget=decode_budget, max_seqs=max_seqs, swapper=swapper)
         self.in_flight = 0
+
+    def bind(self, sim: Any) -> None:
+        super().bind(sim)
+        if self.decode.swapper is not None:  # the decode iterations that swap pay for the copies
+            sim.costs = {**sim.costs, "decode": plus_swap(sim.costs["decode"])}
 
     def _handoff(self, request: Request, now_s: float) -> None:
         arrive_s = self.link.send(self.deployment.kv_bytes_per_token * request.cached_tokens, now_s)

@@ -60,13 +60,13 @@ def serve(
                                                      "iteration at most", **flags.BATCH)] = None,
     max_seqs: Annotated[int, typer.Option("--max-seqs", help="running requests at most", **flags.BATCH)] = 256,
     preemption: Annotated[str, typer.Option("--preemption", callback=flags.choice(PREEMPTION),
-                                            help="continuous: when KV blocks run out, recompute or swap to host "
-                                                 "memory")] = "recompute",
+                                            help="continuous (disaggregated: its decode worker): when KV blocks "
+                                                 "run out, recompute or swap to host memory")] = "recompute",
     swap_space_gib: Annotated[float, typer.Option("--swap-space-gib", callback=flags.finite(above=0.0, maximum=1e5),
-                                                  help="continuous, swap: host memory per device (GiB; vLLM's "
+                                                  help="swap: host memory per device (GiB; vLLM's "
                                                        "default 4)")] = 4.0,
     host_link_gb_s: Annotated[float, typer.Option("--host-link-gb-s", callback=flags.finite(above=0.0, maximum=1e4),
-                                                  help="continuous, swap: host link per device and direction "
+                                                  help="swap: host link per device and direction "
                                                        "(GB/s; PCIe Gen5 x16 = 64)")] = 64.0,
     slo_ttft_ms: Annotated[float | None, typer.Option("--slo-ttft-ms", callback=flags.finite(above=0.0))] = None,
     slo_tbt_ms: Annotated[float | None, typer.Option("--slo-tbt-ms", callback=flags.finite(above=0.0))] = None,
@@ -91,15 +91,15 @@ def serve(
     names = scheduler_names()
     if scheduler not in names:
         raise typer.BadParameter(f"{scheduler!r} is not one of {', '.join(names)}", param_hint="--scheduler")
-    if preemption == "swap" and scheduler != "continuous":
-        raise typer.BadParameter(f"swap preemption is an option of the continuous scheduler, not {scheduler!r}",
-                                 param_hint="--preemption")
+    if preemption == "swap" and scheduler not in ("continuous", "disaggregated"):
+        raise typer.BadParameter(f"swap preemption is an option of the continuous scheduler (and of the disaggregated "
+                                 f"one's decode worker), not {scheduler!r}", param_hint="--preemption")
+    swap = ({"preemption": preemption} | ({"swap_space_gib": swap_space_gib, "host_link_gb_s": host_link_gb_s}
+                                          if preemption == "swap" else {}))
     options = ({"batch_size": batch_size, "max_wait_s": max_wait_s} if scheduler == "static" else
                {"token_budget": token_budget, "max_seqs": max_seqs, "chunked": not no_chunking,
-                "max_prefills": max_prefills, "preemption": preemption,
-                **({"swap_space_gib": swap_space_gib, "host_link_gb_s": host_link_gb_s} if preemption == "swap"
-                   else {})} if scheduler == "continuous" else
-               {"decode_budget": token_budget, "max_seqs": max_seqs})
+                "max_prefills": max_prefills, **swap} if scheduler == "continuous" else
+               {"decode_budget": token_budget, "max_seqs": max_seqs, **swap})
     slo = {k: v for k, v in (("ttft_ms", slo_ttft_ms), ("tbt_ms", slo_tbt_ms)) if v is not None} or None
     prompts = parse_lengths(prompt, max_tokens=limits.MAX_SEQ_LEN, flag="--prompt")
     outputs = parse_lengths(output_len, max_tokens=limits.MAX_SEQ_LEN, flag="--output-len")
