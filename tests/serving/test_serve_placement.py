@@ -188,3 +188,12 @@ def test_sweep_bad_placements_name_file_line_key(tmp_path, values, hardware, ext
     p = run_archsim("sweep", path, "--out", out, cwd=tmp_path)
     assert p.returncode == 2 and p.stderr.count("error:") == 1 and message in p.stderr, p.stderr
     assert not out.exists()
+
+
+def test_example_sweep_plans():
+    from pathlib import Path
+
+    plan = load_plan(Path(__file__).resolve().parents[2] / "workloads" / "sweeps" / "serving-placement.yaml")
+    assert [p.config["serving"]["placement"] for p in plan.points[:3]] == ["gpu-roofline", "duplex",
+                                                                          "duplex-coprocess"]
+    assert plan.count("run") == 9
