@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from cli_runner import run_archsim
+from cli_runner import REPO, run_archsim
 from typer.testing import CliRunner
 
 from archsim.cli import app
@@ -114,7 +114,7 @@ def test_placement_with_the_disaggregated_scheduler(tmp_path):
 def test_lamina_path_is_named(tmp_path):
     out = tmp_path / "l"
     p = run_archsim("serve", "lamina-h100-h20", "workloads/llama3-70b-decode-gqa.yaml", "--out", out, *SHORT,
-                    cwd=pl.__file__.rsplit("/archsim/", 1)[0])
+                    cwd=REPO)
     assert p.returncode == 0, p.stderr
     s = _summary(out)
     assert "archsim.serving.offload_cost.OffloadCost" in s["cost_model"]
