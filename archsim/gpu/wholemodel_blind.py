@@ -273,9 +273,10 @@ def section(rows: list[dict], current: dict, rnd: Round | str = "blind", intro: 
             out.append(f"\nHost mode {host} ({len(sub)} steps): wall MAPE blind {mape('blind_wall_error'):.1f} %, "
                        f"current {mape('wall_error'):.1f} %; GPU MAPE blind {mape('blind_gpu_error'):.1f} %, "
                        f"current {mape('gpu_error'):.1f} %.")
-    cats = current["categories"]
-    out.append("\nPer category, current model (eager steps, > 2 % of the step; MAPE / signed): " + ", ".join(
-        f"{c} {st['mape'] * 100:.1f} % ({pct(st['signed'])})" for c, st in cats.items() if st["n"]) + ".")
+    for label, cats in (("committed (blind) predictions", blind["categories"]),
+                        ("current model", current["categories"])):
+        out.append(f"\nPer category, {label} (eager steps, > 2 % of the step; MAPE / signed): " + ", ".join(
+            f"{c} {st['mape'] * 100:.1f} % ({pct(st['signed'])})" for c, st in cats.items() if st["n"]) + ".")
     out += ["", "| point | run | model | stack / host | phase | batch | len | GPU ms | blind | err | current | err | "
             "wall ms | blind | err |", "|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:

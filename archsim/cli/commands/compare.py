@@ -117,10 +117,11 @@ def _whole(measured: Path, hw: str, calibration: str, plot: Path | None, markdow
     summary = summarise_whole(rows)
     rep.print_rows(rows, summary, typer.echo, rows_shown)
     from archsim.gpu import wholemodel_blind as blind
-    if blind.is_blind_csv(measured):  # the blind set: the committed predictions' figures too, labelled
-        typer.echo(f"\nblind set: the predictions committed before measurement ({blind.PREDICTIONS}); "
+    rnd = blind.round_of_csv(measured)
+    if rnd is not None:  # a blind round: the committed predictions' figures too, labelled
+        typer.echo(f"\nblind set ({rnd.name}): the predictions committed before measurement ({rnd.predictions}); "
                    "the table above is the current model")
-        brows = blind.compare_blind(device_calibration(hw, calibration), measured, rep.kernels_csv_for(measured))
+        brows = blind.compare_blind(device_calibration(hw, calibration), measured, rep.kernels_csv_for(measured), rnd)
         if rows_shown != "none":
             blind.print_rows(brows, typer.echo)
         rep.print_rows([], blind.blind_summary(brows), typer.echo, "none")
