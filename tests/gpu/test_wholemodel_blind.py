@@ -57,5 +57,5 @@ def test_compare_prints_blind_rows_and_summary(tmp_path):
                         "h200-blind-whole-2026-12-01.csv")), "--hw", "h200", "--rows", "worst", "--plot",
                         str(tmp_path / "p.html")], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
-    assert "blind set: the predictions committed before measurement" in r.stdout
+    assert "blind set (blind): the predictions committed before measurement" in r.stdout
     assert r.stdout.count("\nb") >= 45  # one line per blind step (point ids b01..b26)
