@@ -247,8 +247,8 @@ def reproduce(out_dir: Path) -> list[Path]:
 INTRO = """# Whole-model predictions on an H200: software stacks, glue kernels, host time (issue 16)
 
 How long does *this model* take on *that GPU* under *that software stack*? archsim lowers one step
-(prefill or one decode token) of a Llama-style decoder (or, under transformers, a GPT-2-style one or
-Qwen2 with biased q/k/v: `archsim.gpu.stacks_arch`) to the kernels the stack launches
+(prefill or one decode token) of a Llama-style decoder (or, under transformers, a GPT-2-style one,
+Phi-3 or Qwen2 with biased q/k/v: `archsim.gpu.stacks_arch`) to the kernels the stack launches
 (`archsim.gpu.stacks`: hand-written eager PyTorch, HuggingFace transformers, torch.compile), prices
 GEMMs and attention with the kernel model, glue kernels with microbenchmarked curves
 (`archsim.gpu.glue`), grouped-GEMM experts with the expert loads of random routing
@@ -350,6 +350,10 @@ STACKS = """## What the stacks do (read from the code, checked against the profi
   layer on strided head views plus the cos/sin table per step; q/k/v are 3 GEMMs, gate/up 2;
   `DynamicLayer.update` concatenates the whole KV cache with the new token in every layer and step; SDPA
   runs cuDNN attention; `LlamaModel.norm` normalises every prompt token before `logits_to_keep`.
+- HuggingFace Phi-3 (`modeling_phi3.py`, blind round 2; `archsim.gpu.stacks_arch.phi3_parts`): one fused
+  qkv GEMM and one gate_up GEMM; `apply_rotary_pos_emb` ends in a cat with an empty pass-through part (one
+  more copy per q and k), which makes K contiguous (KV-cache cat vectorised for K, generic for V above batch
+  1) and q contiguous in `(b, h, s, d)`, so cuDNN's output needs one `.contiguous()` copy per layer in prefill.
 - Plain eager PyTorch: 37 kernels per layer (fused QKV and gate/up, static cache, FA2). torch.compile: 10
   per layer (GEMMs, FA2, one Triton kernel each for norm+residual, rotary, cache write, SiLU*mul).
 - Eager decode is host-bound wherever the GPU work per step is small; CUDA-graph replay removes the
