@@ -9,7 +9,7 @@ Method (``power.measure``): warm-up, then back-to-back steps in one window betwe
 energy = delta of ``nvmlDeviceGetTotalEnergyConsumption``; a sampler thread reads power, SM clock and clock-event
 reasons. Every GEMM step is a CUDA graph of ``CHAIN`` launches (duty ~1, no host gap). Parts (run order: 3, 1, 2):
 
-1. ``gemm`` (calibration: :func:`archsim.gpu.power_fit.fit_split`): bf16 ``y = x @ W^T`` (``F.linear``, the
+1. ``gemm`` (calibration: :func:`archsim.gpu.power_fit_split.fit_split`): bf16 ``y = x @ W^T`` (``F.linear``, the
    weight stored n x k: cuBLAS TN) and ``y = x @ W`` (W stored k x n: NN) for one weight 22016 x 4096 (180 MB,
    > L2) at m = 1 .. 256, the two layouts interleaved per m (same board, same minute);
 2. ``gemm_val`` (validation: never fitted): the same two layouts for a weight 8192 x 8192 (128 MB) at a few m;

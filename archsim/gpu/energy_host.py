@@ -158,11 +158,10 @@ def section(cal, rows: list[dict], summary_fn) -> tuple[list[str], dict]:
         "the padded run's: the spread is the board's, and the padded board's NN calibration rows now come out "
         "+25-30 % (table above) while the other boards' batch-1 rows land within a few percent at the measured "
         "time. cp.async attention keeps 96.9 pJ/B (FA2 non-split decode within +3..+7 % on all three "
-        "boards). The model applies the GEMV figure to cuBLAS's 8-wide swap-AB tile (m <= 8, "
-        "`LaunchSpec.weight_stream`); the wider tiles (m = 16..64) keep the cp.async figure: no TN measurement at "
-        "m > 8 exists, and extending it would slow the power-capped batch-48/64 decode GEMMs by 5-8 % in the "
-        "model, which the whole-model times do not show (so the model's energy steps down from m = 8 to m = 16, "
-        "a known artefact).",
+        "boards). The split campaign (section below) measured the same kernel on a third board at 102.9 pJ/B (TN; NN "
+        "98.0): the model now charges cuBLAS's 8-wide swap-AB tile (m <= 8, `LaunchSpec.weight_stream`) the mean "
+        "of the two boards' TN figures (`power.H200_STREAM8_J_PER_BYTE`); the wider swap-AB tiles (m = 16..64) "
+        "keep the cp.async figure, which the split campaign's m = 16..64 rows match (-6..+3 %).",
         "",
         "| constant | value | fitted on (rows) | never fitted on |", "|---|---:|---|---|",
         f"| static power | {cal.rates.power.static_w:.1f} W | `power-h200-2026-12-01(-r2).csv` idle, launch loop "
@@ -172,8 +171,11 @@ def section(cal, rows: list[dict], summary_fn) -> tuple[list[str], dict]:
         f"| padded fraction, cp.async stream, burst limit | {cal.rates.power.padded_fraction:.3f}, "
         f"{cal.rates.power.tma_stream_j_per_byte * 1e12:.1f} pJ/B, {cal.rates.power.burst_limit_w:.0f} W | "
         "`power-h200-2026-12-01-padded.csv` gemm_data and skinny rows, clock response | its validation rows |",
-        f"| 8-wide GEMM weight stream | {got['gemm_stream_j_per_byte'] * 1e12:.1f} pJ/B | "
-        "`power-h200-2026-12-01-gaps.csv` chain_gemv22k | every other row of that file |",
+        f"| 8-wide GEMM weight stream | {got['gemm_stream_j_per_byte'] * 1e12:.1f} pJ/B (this board; the model: "
+        "the mean with the split run's TN rows) | `power-h200-2026-12-01-gaps.csv` chain_gemv22k | every other row "
+        "of that file |",
+        "| skinny-GEMM and FA2 split-KV compute shares | (split section) | `power-h200-2026-12-01-split.csv` GEMMs "
+        "m = 96..256 (22016 x 4096); FA2 split-KV b1 h32 q1 and q64 | its other rows |",
         "| glue J/B by class | (table above) | `power-h200-2026-12-01-glue.csv` | – |",
         "| host time (eager, graph) | `archsim/gpu/host.py` | `h200-wm-host`, `h200-host-*` microbenchmarks | these |",
         "",
@@ -199,25 +201,26 @@ def section(cal, rows: list[dict], summary_fn) -> tuple[list[str], dict]:
         f"the predicted step time is {_pct(host_t[0])}..{_pct(host_t[-1])} off (`archsim/gpu/host.py`'s host "
         "time: eager MiniLlama per-kernel dispatch, GPT-2 `generate`'s per-token line fitted on another machine "
         "whose host ran slower), and the average power follows the time (static power over too long or too "
-        "short a step). The graph twins' predicted time is also long (table): `host.graph_wall_s` adds the "
+        "short a step). Eager MiniLlama decode now takes its own per-layer host line from the host-width sweep "
+        "(`host.path_lines(\"minillama-decode\")`, point estimate between the host's two speed states). The graph "
+        "twins: the power campaigns run replays back to back, so `host.graph_wall_s(back_to_back=True)` hides the "
         f"replay's host launch ({cal.host.graph_launch_s * 1e6:.1f} us + {cal.host.graph_host_per_node_s * 1e6:.2f} "
-        "us per node) in series, which back-to-back replays hide, and "
-        f"{cal.host.graph_gap_s * 1e6:.2f} us of GPU gap per node. Both are the host model's, not the power model's.",
+        "us per node) behind the previous replay (the whole-model campaign synchronises every call and keeps the "
+        "series sum); what is left of their time error is the GPU side: the kernel sum alone is -4..+9 % of the "
+        f"measured step and the {cal.host.graph_gap_s * 1e6:.2f} us GPU gap per node adds 5-19 % (148-296 nodes): "
+        "the glue kernels' in-graph durations and the node gap overlap in a replay more than the model allows "
+        "(diagnosed, not modelled).",
     ]
     md += [
         "",
-        "**Left open: FlashAttention-2 split-KV decode energy (diagnosis on the padded run's validation rows, "
-        "nothing fitted).** FA2's kernels ran at the 700 W limit (1620-1770 MHz), cuDNN's at 570-710 W; energy "
-        "per KV byte separates them:",
+        "**FlashAttention-2 split-KV decode energy (diagnosis on the padded run's validation rows; the split "
+        "campaign, section below, then measured the mechanism's candidates).** FA2's kernels ran at the 700 W "
+        "limit (1620-1770 MHz), cuDNN's at 570-710 W; energy per KV byte by kernel, current model:",
         "", *decode_kv_energy(cal), "",
-        "cuDNN's 16-row tile matches; FA2's 128-row non-split tile is +4..+13 %; FA2's 64-row split-KV tile is "
-        "+15..+38 %. Taking the non-padded parts of the model as right, the split-KV kernel's 63 padded rows cost "
-        "about half the full charge (near the zero-row fraction 0.56 of a GEMM) and the non-split kernel's 127 "
-        "rows ~0.85 of it, although both leave the same stale shared memory in those rows (zero vs random content "
-        "moved FA2 decode energy 2-3 %, stale-padded run). Not measured, so not modelled: whether split-KV's "
-        "padded rows are cheaper (e.g. its 64-row tile gives each warp one 16-row slice, three of four warps all "
-        "padding, against two slices per warp in the 128-row tile) needs FA2 with forced `num_splits` 1 vs >1 at "
-        "one shape, and the 64- vs 128-row tile, under NVML on one board.",
+        "Before the split campaign the 64-row split-KV tile came out +15..+38 % and its padded rows looked like "
+        "they cost half the full charge. The split campaign measured one and 64 real rows of that tile at the same "
+        "energy per KV byte: the padded rows are not the gap; the split-KV kernel's compute as a whole costs "
+        "0.63 of the per-op charge (fitted there, `fa2_splitkv`).",
     ]
     data = {"fit": {k: v for k, v in got.items()}, "rows": rows, "summary": s}
     return md, data

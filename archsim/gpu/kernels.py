@@ -231,7 +231,8 @@ def fa2_decode(s: dict, label: str, sm_count: int) -> list[LaunchSpec]:
             padded_sfu_ops=sfu * pad, padded_smem_bytes=nb * 2 * tile * idle_warps)))
     launches = [LaunchSpec(name=f"{label}_splitkv", ctas=tuple(ctas), threads_per_cta=128,
                            regs_per_thread=255, smem_per_cta_bytes=bm * d * e + 2 * tile, mma_path="mma_sync",
-                           schedule="serial", inflight_bytes_per_cta=tile, padded_fill="stale")]
+                           schedule="serial", inflight_bytes_per_cta=tile, padded_fill="stale",
+                           energy_class="fa2_splitkv")]
     if splits > 1:
         out_rows = b * heads * rows
         part = out_rows * splits * (d + 1) * 4
@@ -322,6 +323,8 @@ CUBLAS_TILES = ((128, 256), (256, 128), (128, 128), (64, 128), (64, 256), (128, 
 #: ``nvjet_sm90_tst_128x8_64x12_2x1`` for m = 1..8, ``128x16_64x11`` m = 16, ``128x32_64x10`` m = 32,
 #: ``128x64_64x8`` m = 64): N tile -> pipeline stages. For m <= 64 these are the only candidates.
 CUBLAS_SKINNY_TILES = {8: 12, 16: 11, 32: 10, 64: 8}
+#: largest m of the measured non-swap skinny GEMMs (power-h200-2026-12-01-split.csv: m = 96..256)
+STREAM_WIDE_MAX_M = 256
 
 
 def cublas_gemm(m: int, n: int, k: int, dtype: str, rates: DeviceRates, batch: int = 1) -> list[LaunchSpec]:
@@ -337,6 +340,8 @@ def cublas_gemm(m: int, n: int, k: int, dtype: str, rates: DeviceRates, batch: i
             launches = gemm_spec(f"cublas_gemm_{bm}x{bn}" + (f"_splitk{split}" if split > 1 else ""), m, n, k, e,
                                  bm=bm, bn=bn, bk=64, stages=4, threads=threads, regs=regs, split_k=split, batch=batch,
                                  multicast=2 if _cdiv(m, bm) >= 2 else 1)
+            if m <= STREAM_WIDE_MAX_M and batch == 1:  # a streamed weight: measured per-FLOP factor (archsim.gpu.power)
+                launches[0] = dataclasses.replace(launches[0], energy_class="stream_wide")
             try:
                 t = sum(simulate_launch(ln, rates).time_s for ln in launches)
             except PhysicalLimitError:  # this tile's CTA does not fit this GPU (e.g. A100 smem): cuBLAS skips it

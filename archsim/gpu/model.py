@@ -96,6 +96,9 @@ class LaunchSpec:
     padded_fill: str = "zero"
     #: cuBLAS's 8-wide swap-AB GEMM (m <= 8): its HBM bytes cost the measured weight-stream energy (archsim.gpu.power)
     weight_stream: bool = False
+    #: energy class with a measured per-op factor (archsim.gpu.power ``class_compute_scale``): "" none,
+    #: "stream_wide" cuBLAS non-swap GEMMs m <= 256, "fa2_splitkv" FlashAttention-2's split-KV kernel
+    energy_class: str = ""
 
     @property
     def grid(self) -> int:
@@ -230,7 +233,8 @@ def simulate_launch(spec: LaunchSpec, rates: DeviceRates, *, timeline: bool = Fa
     # measured fraction of the energy on random operands (archsim.gpu.power)
     async_copy = spec.mma_path == "mma_sync"  # cp.async into shared memory (archsim.gpu.power)
     fill = spec.padded_fill
-    dyn_j = power.dynamic_j(totals, spec.mma_dtype, staged, async_copy, fill, spec.weight_stream) \
+    dyn_j = power.dynamic_j(totals, spec.mma_dtype, staged, async_copy, fill, spec.weight_stream,
+                            spec.energy_class) \
         if power is not None else 0.0
     prev_time = 0.0
     for _ in range(6):  # fixed point on the power-limited clock
@@ -267,7 +271,8 @@ def simulate_launch(spec: LaunchSpec, rates: DeviceRates, *, timeline: bool = Fa
         bound = max(shared, key=lambda k: shared[k])
     busy = {**worst_parts, **{f"launch_{k}": v for k, v in shared.items()}, "schedule": sched,
             "power_floor": power_floor}
-    parts = {**power.parts_j(totals, spec.mma_dtype, staged, async_copy, fill, spec.weight_stream),
+    parts = {**power.parts_j(totals, spec.mma_dtype, staged, async_copy, fill, spec.weight_stream,
+                                 spec.energy_class),
              "static": power.static_w * time_s} if power is not None else {}
     return LaunchResult(name=spec.name, time_s=time_s, bound=bound, grid=grid, ctas_per_sm=occ,
                         occupancy_limiter=limiter, waves=grid / slots, clock_hz=clock, busy_s=busy, totals=totals,

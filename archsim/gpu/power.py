@@ -96,6 +96,9 @@ class PowerCoefficients:
     #: cuBLAS's 8-wide swap-AB GEMM (m <= 8, staged): J per HBM byte, measured on its TN (``F.linear``) kernel;
     #: None: ``tma_stream_j_per_byte``
     gemm_stream_j_per_byte: float | None = None
+    #: energy class (``LaunchSpec.energy_class``) -> measured factor on its compute parts (tensor-core, lane, SFU,
+    #: padded work and shared-memory bytes; not the HBM/L2 stream): :data:`H200_SPLIT`
+    class_compute_scale: dict[str, float] = field(default_factory=dict)
     #: fast electrical limit that holds before the slow controller acts (burst regime), and its delay
     burst_limit_w: float | None = None
     limit_delay_s: float | None = None
@@ -103,7 +106,8 @@ class PowerCoefficients:
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     def parts_j(self, totals: dict[str, float], mma_dtype: str = "bf16", staged: bool = False,
-                async_copy: bool = False, padded_fill: str = "zero", weight_stream: bool = False) -> dict[str, float]:
+                async_copy: bool = False, padded_fill: str = "zero", weight_stream: bool = False,
+                energy_class: str = "") -> dict[str, float]:
         """Dynamic energy of ``totals`` (a launch's counts, see :class:`archsim.gpu.model.LaunchResult`) by part.
 
         ``staged``: a ``wgmma`` kernel, whose operand staging (L2 re-reads, shared memory) is part of
@@ -117,6 +121,8 @@ class PowerCoefficients:
         non-zero softmax row feeding the P.V MMA; measured: zero vs random stale content moved its decode
         energy by 2-3 %, ``power-h200-2026-12-01-stale-padded.csv``). ``weight_stream``: cuBLAS's 8-wide swap-AB
         GEMM (m <= 8, a staged kernel streaming its weight): HBM bytes at ``gemm_stream_j_per_byte``.
+        ``energy_class``: a kernel family whose compute parts were measured to cost a fixed share of the per-op
+        charge (``class_compute_scale``; see :data:`H200_SPLIT`).
         """
         t = charged_counts(totals, staged)
         mat = self.matrix_j_per_flop.get(mma_dtype, self.matrix_j_per_flop.get("bf16", 0.0))
@@ -133,11 +139,18 @@ class PowerCoefficients:
             parts["memory:hbm"] = stream * t["hbm_bytes"]
         share = self.padded_fraction if padded_fill == "zero" else 1.0
         parts["compute:padded"] = share * self.padded_j(totals, mma_dtype, staged)
+        scale = self.class_compute_scale.get(energy_class, 1.0) if energy_class else 1.0
+        if scale != 1.0:
+            for k in parts:
+                if k.startswith("compute:") or k == "memory:smem":
+                    parts[k] *= scale
         return parts
 
     def dynamic_j(self, totals: dict[str, float], mma_dtype: str = "bf16", staged: bool = False,
-                  async_copy: bool = False, padded_fill: str = "zero", weight_stream: bool = False) -> float:
-        return sum(self.parts_j(totals, mma_dtype, staged, async_copy, padded_fill, weight_stream).values())
+                  async_copy: bool = False, padded_fill: str = "zero", weight_stream: bool = False,
+                  energy_class: str = "") -> float:
+        return sum(self.parts_j(totals, mma_dtype, staged, async_copy, padded_fill, weight_stream,
+                                energy_class).values())
 
     def padded_j(self, totals: dict[str, float], mma_dtype: str = "bf16", staged: bool = False) -> float:
         """Energy of the work on padded tile rows (``padded_*`` counts) at the full per-op energies
@@ -195,6 +208,14 @@ H200_PADDED = {"padded_fraction": 0.5639, "tma_stream_j_per_byte": 9.692e-11, "b
 #: ``campaigns/power_gaps.py``: NVIDIA H200, driver 580.159.04, torch 2.11.0+cu130, 2026-12-01; the main and
 #: second-stage coefficients held fixed). ``tests/gpu/test_gpu_power.py`` re-derives it from the CSV.
 H200_GAPS = {"gemm_stream_j_per_byte": 1.2424e-10}
+#: Fourth-stage fit on the H200 (:func:`archsim.gpu.power_fit_split.fit_split` on ``power-h200-2026-12-01-split.csv``,
+#: ``campaigns/power_split.py``: NVIDIA H200, driver 580.159.04, torch 2.11.0+cu130, 2026-12-01; the earlier stages
+#: held fixed): the share of the per-op charge that two kernel families' compute parts cost (see the module
+#: docstring). ``tests/gpu/test_gpu_power.py`` re-derives it from the CSV.
+H200_SPLIT = {"stream_wide": 0.6753, "fa2_splitkv": 0.6323, "stream8_tn": 1.0293e-10}
+#: the 8-wide swap-AB weight stream (J/B) every model uses: the mean of the two boards' TN (``F.linear``) figures,
+#: :data:`H200_GAPS` (124.2 pJ/B) and this campaign's m <= 8 TN rows (102.9; its NN rows 98.0)
+H200_STREAM8_J_PER_BYTE = (H200_GAPS["gemm_stream_j_per_byte"] + H200_SPLIT["stream8_tn"]) / 2.0
 #: the H200 preset's e_l2 + e_hbm (46.7 + 79.3 pJ/B, the main fit): other GPUs get the TMA stream as the same share
 H200_STREAM_J_PER_BYTE = 46.7e-12 + 79.3e-12
 
@@ -226,7 +247,7 @@ def coefficients_for(device: DeviceBase) -> PowerCoefficients:
     l2 = m["l2"].read_energy_j_per_byte if "l2" in m else 0.0
     # the TMA / cp.async stream as the H200's measured share of its load/store-path stream energy (e_l2 + e_hbm)
     tma_share = H200_PADDED["tma_stream_j_per_byte"] / H200_STREAM_J_PER_BYTE
-    gemm_share = H200_GAPS["gemm_stream_j_per_byte"] / H200_STREAM_J_PER_BYTE
+    gemm_share = H200_STREAM8_J_PER_BYTE / H200_STREAM_J_PER_BYTE
     return PowerCoefficients(
         static_w=device.static_power_w, limit_w=device.tdp_w, matrix_j_per_flop=matrix,
         vec_j_per_lane_op=2.0 * c.vector_energy_j_per_flop, sfu_j_per_op=c.sfu_energy_j_per_op,
@@ -236,9 +257,10 @@ def coefficients_for(device: DeviceBase) -> PowerCoefficients:
         gemm_stream_j_per_byte=gemm_share * (l2 + off.read_energy_j_per_byte),
         burst_limit_w=None if device.tdp_w is None else device.tdp_w * H200_PADDED["burst_limit_w"] / 700.0,
         limit_delay_s=H200_PADDED["limit_delay_s"], source=f"preset {device.name}",
-        notes=() if device.name == "h200" else ("padded fraction, cp.async / GEMM stream energies, burst limit (as a "
-                                                "share of the board limit) and its delay: the H200's measurement "
-                                                "(assumption)",))
+        class_compute_scale={k: H200_SPLIT[k] for k in ("stream_wide", "fa2_splitkv")},
+        notes=() if device.name == "h200" else ("padded fraction, cp.async / GEMM stream energies, class scales, "
+                                                "burst limit (as a share of the board limit) and its delay: the "
+                                                "H200's measurement (assumption)",))
 
 
 @dataclass(frozen=True)

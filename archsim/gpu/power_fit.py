@@ -338,3 +338,4 @@ def fit_gaps(gaps_csv: str | Path, power, device: str = "h200") -> dict:
                                  file=str(gaps_csv))
     return {"gemm_stream_j_per_byte": stream, "idle_w": p_idle, "gaps": gaps, "gap_lines": lines,
             "chain_dyn_j": chain_dyn, "chain_s": chain_t}
+

@@ -25,6 +25,8 @@ and attention prefill, ``memory`` for decode and attention decode.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import math
 from pathlib import Path
 
@@ -129,18 +131,23 @@ def mini_llama_sequence(layers: int, step: Step, hidden: int = 4096, heads: int 
 
 
 def predict_sequence(seq: list[KernelItem], host_mode: str, cal: DeviceCalibration, pricer: EnergyPricer,
-                     stack: str | None, phase: str, layers: int) -> dict:
+                     stack: str | None, phase: str, layers: int, back_to_back: bool = False,
+                     host_model=None) -> dict:
     """Wall time, GPU time and board energy of one step made of ``seq`` (launch order); ``stack`` names the
-    per-layer host calibration, None for code without one (eager dispatch priced per kernel)."""
+    per-layer host calibration, None for code without one (eager dispatch priced per kernel).
+    ``back_to_back``: the steps ran as a loop without synchronisation between them (graph replays overlap
+    their host launch with the previous replay, :func:`archsim.gpu.host.graph_wall_s`); ``host_model``: a
+    :class:`archsim.gpu.host.HostModel` in place of the device calibration's."""
     from archsim.gpu.host import eager_wall_s, graph_wall_s
+    hm = host_model or cal.host
     priced = [pricer(it) for it in seq]
     times = [t for t, _ in priced]
     gpu = sum(times)
     if host_mode == "eager":
-        host = cal.host.eager_host_s(stack, phase, layers, [it.category for it in seq])
-        wall = eager_wall_s(times, host, cal.host.graph_gap_s)
+        host = hm.eager_host_s(stack, phase, layers, [it.category for it in seq])
+        wall = eager_wall_s(times, host, hm.graph_gap_s)
     elif host_mode == "cuda-graph":
-        wall = graph_wall_s(times, cal.host)
+        wall = graph_wall_s(times, hm, back_to_back)
     else:
         wall = gpu
     dyn = sum(e for _, e in priced)
@@ -165,6 +172,19 @@ def _row(base: dict, measured_j: float, measured_s: float, pred: dict, static_w:
 MINI_LLAMA_DEFAULT = {"hidden": 4096, "heads": 32, "ffn": 11008}
 
 
+#: widths of the host-width sweep's ``minillama-decode`` path (archsim/data/measurements/h200/h200-hw-paths-*)
+MINILLAMA_HOST_WIDTHS = (256, 4096)
+
+
+@functools.lru_cache(maxsize=4)
+def minillama_host_line(hidden: int) -> tuple[float, float]:
+    """(fixed s, s per layer) of an eager MiniLlama decode step's host time at the sweep width nearest ``hidden``
+    (log scale; host cost is flat in width within 7-9 %, issue-16 host-width note): the point estimate."""
+    from archsim.gpu.host import path_lines
+    width = min(MINILLAMA_HOST_WIDTHS, key=lambda x: abs(math.log(x / max(1, hidden))))
+    return path_lines("minillama-decode", width).line("point")
+
+
 def _twin(r: dict) -> tuple:
     """Key pairing an eager model row with its CUDA-graph twin (same shape, phase, batch, lengths)."""
     return (r.get("model", ""), r.get("hidden", ""), r["phase"], int(r["batch"]), int(r["seq_q"]), int(r["seq_kv"]))
@@ -178,10 +198,18 @@ def _model_row(r: dict, cal: DeviceCalibration, pricer: EnergyPricer, graph_step
                 context=0 if r["phase"] == "prefill" else int(r["seq_kv"]))
     seq = mini_llama_sequence(int(r["layers"]), step, w["hidden"], w["heads"], w["ffn"], context=int(r["seq_kv"]))
     host = {"graph": "cuda-graph"}.get(r["mode"], r["mode"])
-    # MiniLlama is its own code path (no profiler scopes, no sdpa_kernel context, plain tensors), not
-    # the whole-model campaign's PlainLlama whose per-layer host line is calibrated: its host time is
-    # the per-kernel dispatch model (stack None: no per-layer line), nothing fitted to these rows.
-    pred = predict_sequence(seq, host, cal, pricer, None, step.phase, int(r["layers"]))
+    # MiniLlama is its own code path (no profiler scopes, no sdpa_kernel context, plain tensors), not the
+    # whole-model campaign's PlainLlama. Eager decode: its own per-layer host line, measured by the host-width
+    # sweep (archsim.gpu.host.path_lines("minillama-decode"), the point estimate between the host's two speed
+    # states, at the nearer measured width); prefill: the per-kernel dispatch model. Nothing fitted to these rows.
+    # The power campaigns run steps back to back inside each NVML window (no synchronisation between them).
+    stack, hm = None, None
+    if step.phase == "decode":
+        stack = "minillama"
+        hm = dataclasses.replace(cal.host, stack_layer={**cal.host.stack_layer,
+                                                        ("minillama", "decode"): minillama_host_line(w["hidden"])})
+    pred = predict_sequence(seq, host, cal, pricer, stack, step.phase, int(r["layers"]), back_to_back=True,
+                            host_model=hm)
     ref = graph_step.get(_twin(r))
     host_bound = r["mode"] == "eager" and ref is not None and step_s > HOST_BOUND_RATIO * ref
     return pred, "host" if host_bound else ("compute" if step.phase == "prefill" else "memory")

@@ -1,0 +1,150 @@
+"""Energy parity of the split campaign (``campaigns/power_split.py``) and its section of ``reports/gpu-energy.md``.
+
+The campaign (one H200 run, 2026-12-01, ``archsim/data/measurements/h200/power-h200-*-split.*``) measured, over
+>= 1 s NVML windows of back-to-back steps: cuBLAS GEMMs ``x @ W^T`` (``F.linear``, TN) and ``x @ W`` (NN) at
+m = 1..256 on one weight 22016 x 4096 (calibration) and m = 8..256 on 8192 x 8192 (validation), each step a CUDA
+graph of 50 launches; and FlashAttention-2 decode through ``aten::_flash_attention_forward`` with the split count
+chosen by the entry point at the same shape (dense: split-KV, 64-row tiles; varlen: the non-split 128-row kernel),
+one query row (padded tiles) and all rows real.
+
+Validation rows (never fitted): every FA2 row but :data:`archsim.gpu.power_fit_split.SPLIT_FIT_ROWS`, each priced as the
+kernel the profiler named in its ``kernels`` column (``flash_fwd_splitkv_kernel``: the split-KV kernel with the
+library's split heuristic; ``flash_fwd_kernel``: the non-split kernel), and the ``gemm_val`` GEMMs. Energies per
+launch (J), times per launch (s); board energy = the model's dynamic energy + static power x predicted time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from archsim.data import measurement
+from archsim.gpu.power_fit import read_power_csv
+from archsim.gpu.power_fit_split import SPLIT_CSV, SPLIT_FIT_ROWS, fit_split
+
+#: the split campaign's metadata file (device, driver, versions, date)
+SPLIT_META = "power-h200-meta-2026-12-01-split.json"
+
+
+def _launches(r: dict, cal):
+    """(launch results, regime) of one row: the kernel that ran (profiler name), through the GPU model."""
+    from archsim.gpu import kernels as K
+    from archsim.gpu.model import simulate_launch
+    from archsim.gpu.predict import attention_shape
+    if r.get("kind") == "gemm":
+        specs = K.cublas_gemm(int(r["m"]), int(r["n"]), int(r["k"]), "bf16", cal.rates)
+        return [simulate_launch(s, cal.rates) for s in specs], "memory" if int(r["m"]) <= 64 else "compute"
+    s = attention_shape(int(r["batch"]), int(r["heads"]), int(r["kv_heads"]), int(r["seq_q"]), int(r["seq_kv"]),
+                        int(r["head_dim"]), False, r["dtype"])
+    split = "splitkv" in r.get("kernels", "")
+    if split:
+        specs = K.fa2_decode(s, "flash2", cal.rates.sm_count)
+    else:
+        group = int(r["heads"]) // int(r["kv_heads"])
+        rows, heads = (group, int(r["kv_heads"])) if int(r["seq_q"]) == 1 and group > 1 else (int(r["seq_q"]),
+                                                                                             int(r["heads"]))
+        specs = [K.fa2_forward({**s, "heads": heads, "kv_heads": heads if rows != int(r["seq_q"]) else s["kv_heads"],
+                                "seq_q": rows})]
+    return [simulate_launch(x, cal.rates) for x in specs], "memory" if int(r["seq_q"]) == 1 else "compute"
+
+
+def validate_split(cal, path: str | Path | None = None) -> list[dict]:
+    """Energy parity rows (the :func:`archsim.gpu.power_validation.validate_power_csv` format) of the split
+    campaign's validation rows (see module docstring)."""
+    from archsim.gpu.power_validation import _row
+    path = Path(path or measurement("h200", SPLIT_CSV))
+    static = cal.rates.power.static_w
+    out = []
+    for r in read_power_csv(path):
+        if r["set"] != "validation" or not r.get("step_s") or r["bench"] in SPLIT_FIT_ROWS:
+            continue
+        n = float(r.get("launches") or 1)
+        res, regime = _launches(r, cal)
+        t = sum(x.time_s for x in res)
+        dyn = sum(v for x in res for k, v in x.energy_by_part.items() if k != "static")
+        pred = {"modeled_wall_s": t, "modeled_gpu_s": t, "modeled_dynamic_j": dyn, "modeled_energy_j": dyn + static * t,
+                "modeled_power_w": (dyn + static * t) / t}
+        out.append(_row({"source": path.name, "bench": r["bench"], "window_s": float(r["wall_s"]), "regime": regime},
+                        float(r["energy_per_step_j"]) / n, float(r["step_s"]) / n, pred, static))
+    return out
+
+
+def _per_byte(r: dict, cal) -> tuple[float, float, float]:
+    """(measured, modelled dynamic pJ per weight/KV byte, time error) of a campaign row."""
+    n = float(r.get("launches") or 1)
+    t, e = float(r["step_s"]) / n, float(r["energy_per_step_j"]) / n
+    res, _ = _launches(r, cal)
+    mt = sum(x.time_s for x in res)
+    dyn = sum(v for x in res for k, v in x.energy_by_part.items() if k != "static")
+    if r.get("kind") == "gemm":
+        b = 2.0 * int(r["n"]) * int(r["k"])
+    else:
+        b = 2.0 * 2 * int(r["batch"]) * int(r["kv_heads"]) * int(r["seq_kv"]) * int(r["head_dim"])
+    static = cal.rates.power.static_w
+    return (e - static * t) / b * 1e12, dyn / b * 1e12, mt / t - 1.0
+
+
+def _energy_error(r: dict, cal) -> float:
+    """Board-energy error per launch of a campaign row (model / measured - 1)."""
+    n = float(r.get("launches") or 1)
+    res, _ = _launches(r, cal)
+    t = sum(x.time_s for x in res)
+    model = sum(v for x in res for k, v in x.energy_by_part.items() if k != "static") + cal.rates.power.static_w * t
+    return model / (float(r["energy_per_step_j"]) / n) - 1.0
+
+
+def section(cal, rows: list[dict], summarise) -> tuple[list[str], dict]:
+    """Markdown lines of the split campaign's section and its data (fit, parity summary)."""
+    import json
+
+    from archsim.gpu.power import H200_GAPS, H200_SPLIT, H200_STREAM8_J_PER_BYTE
+    f = fit_split(measurement("h200", SPLIT_CSV), cal.rates.power)
+    meta = json.loads(measurement("h200", SPLIT_META).read_text())
+    s = summarise(rows)["long_windows"]
+    raw = {r["bench"]: r for r in read_power_csv(measurement("h200", SPLIT_CSV)) if r.get("step_s")}
+    padded_check = " / ".join(f"{_energy_error(r, cal) * 100:+.1f}%" for r in read_power_csv(
+        measurement("h200", "power-h200-2026-12-01-padded.csv")) if r.get("kind") == "gemm" and r.get("step_s")
+        and r["bench"] in ("gemm_bf16_m128_n16384_k8192", "gemm_bf16_m256_n16384_k8192"))
+    md = ["## Skinny GEMMs and FlashAttention-2 split-KV (split campaign)", "",
+          f"`campaigns/power_split.py`, once on {meta['device_name']} (driver {meta['driver']}, torch {meta['torch']}, "
+          f"{meta['date_utc'][:10]}, {meta['wall_s']:.0f} s): cuBLAS GEMMs in both layouts (`F.linear` = x @ W^T, TN; "
+          "x @ W, NN) at m = 1..256 on one 22016 x 4096 weight (calibration) and m = 8..256 on 8192 x 8192 "
+          "(validation), CUDA-graph chains of 50 launches; FA2 decode at b1 h32 ctx 65536 through the dense entry "
+          "point (split-KV, 64-row tiles) and the varlen one (the non-split 128-row kernel: torch 2.11's op takes no "
+          "`num_splits`), one query row and every row real; the profiler names each row's kernels.", "",
+          "Findings (dynamic energy = board energy - static power x time, per weight / KV byte):", "",
+          f"- The two layouts run the same cuBLAS kernel families (`nvjet_sm90_tst_256x8` .. `_192x64` swap-AB for "
+          f"m <= 64, `192x96` .. `192x192` above) and cost the same within a few %: the 8-wide tile (m <= 8) "
+          f"streams at {f['stream8_tn'] * 1e12:.1f} pJ/B TN and {f.get('stream8_nn', float('nan')) * 1e12:.1f} NN "
+          f"on this board, against {H200_GAPS['gemm_stream_j_per_byte'] * 1e12:.1f} TN on the host-gap run's: a board "
+          f"spread, not a layout effect. The model now uses their mean, "
+          f"{H200_STREAM8_J_PER_BYTE * 1e12:.1f} pJ/B (`power.H200_STREAM8_J_PER_BYTE`).",
+          f"- cuBLAS's non-swap tiles at m = 96..256 (the weight streamed once per m tile) cost "
+          f"{H200_SPLIT['stream_wide']:.2f} of the per-FLOP tensor-core charge fitted on square GEMMs (rows "
+          f"{min(f['stream_wide_rows']):.2f}-{max(f['stream_wide_rows']):.2f}; `stream_wide`, "
+          "`LaunchSpec.energy_class`): both ran at 1395-1515 MHz, so not a clock effect; not the weight's staging "
+          "counted twice either (the excess over the measurement grows with m). Mechanism not identified. Checked on "
+          "rows no fit read: 8192^2 m = 256 (table; +20/+21% at commit 927c6bb) and the padded run's NN rows (another "
+          f"board, m x 16384 x 8192) m = 128 / 256: {padded_check} (+20.5 / +27.6% at 927c6bb). Beyond the swap-AB "
+          "tiles the energy per FLOP above the weight stream falls with the "
+          "SM clock (about 0.8-0.9 pJ/FLOP at 1950-1980 MHz, m = 16..48; 0.5 at 1400-1500 MHz), a voltage effect the "
+          "model does not carry (its per-op energies are clock-independent).",
+          f"- FA2 split-KV: one real query row of 64 and 64 real rows cost the same per KV byte (table): the padded "
+          f"rows are not the gap. The split-KV kernel's compute (MMA, softmax, `ldmatrix` reads, padded rows) costs "
+          f"{H200_SPLIT['fa2_splitkv']:.2f} of the per-op charge (`fa2_splitkv`; fitted on the two MHA rows "
+          f"{', '.join(SPLIT_FIT_ROWS)}: {', '.join(f'{x:.2f}' for x in f['fa2_splitkv_rows'])}), where the non-split "
+          "128-row kernel at b8 costs what the model charges (+7%). Mechanism not identified (both ran power-capped at "
+          "1725-1770 MHz). The varlen b1 rows (32 CTAs of the non-split kernel on 132 SMs) run 1.92 ms at 286-306 W, "
+          "where the time model gives 1.39 ms: a time-model gap of that under-filled grid (energy follows).", "",
+          f"Validation rows of this run (never fitted): n={s['n']}, energy MAPE {s['energy_mape'] * 100:.1f} %, "
+          f"worst {s['max_energy_error'] * 100:.1f} %.", "",
+          "| row | kernels | measured pJ/B | model pJ/B | time err | energy err |", "|---|---|---:|---:|---:|---:|"]
+    err = {r["bench"]: r["energy_error"] for r in rows}
+    for b, r in raw.items():
+        if r.get("kind") not in ("gemm", "attention"):
+            continue
+        meas, mod, terr = _per_byte(r, cal)
+        kern = r.get("kernels", "").split(" | ")[0].replace("void pytorch_flash::", "")[:46]
+        tag = " (fit)" if b in SPLIT_FIT_ROWS else " (cal.)" if r["set"] == "calibration" else ""
+        e = f"{err[b] * 100:+.1f}%" if b in err else "–"
+        md.append(f"| {b}{tag} | `{kern}` | {meas:.0f} | {mod:.0f} | {terr * 100:+.1f}% | {e} |")
+    return md + [""], {"fit": {k: v for k, v in f.items()}, "validation": s}
