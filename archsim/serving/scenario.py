@@ -6,11 +6,13 @@ group of a system's GPUs); the ``disaggregated`` scheduler uses two such deploym
 moving between them over the system's network link (each device to its peer, :func:`archsim.collectives.p2p_time_s`).
 
 Cost models (summary.json's ``cost_model`` names the one that ran): ``placement`` (a name registered in
-:mod:`archsim.serving.placement`: ``gpu``, ``duplex``, ``duplex-coprocess``) builds it for a deployment of
-GPUs (or one device); a system preset with ``attention`` devices runs attention offloading (Lamina,
-:class:`archsim.serving.offload_cost.OffloadCost`) and takes only placement ``gpu``. Summary's ``placement``:
-its name and, for a deployment that is not offloading, ``off_gpu_time_share`` (the share of the iterations'
-time in operators placed on a device other than the GPU; 0 for ``gpu``) and what the placement reports.
+:mod:`archsim.serving.placement`: ``gpu``, ``gpu-roofline``, ``duplex``, ``duplex-coprocess``) builds it for a
+deployment of GPUs (or one device); a system preset with ``attention`` devices runs attention offloading
+(Lamina, :class:`archsim.serving.offload_cost.OffloadCost`) and takes only placement ``gpu``. Summary's
+``placement``: its name and ``off_gpu_time_share`` (the share of the iterations' time in operators placed on
+a device other than the deployment's own: 0 for ``gpu`` and ``gpu-roofline``; None with attention offloading
+or a caller's cost function), plus what the placement reports (:meth:`~archsim.serving.duplex_placement.
+DuplexCost.placement_summary`).
 """
 
 from __future__ import annotations
@@ -115,7 +117,7 @@ def serve(workload: Workload | str, hardware: Any, *, load_qps: float, duration_
     summary = summarise(run, window_s=window, slo=slo, usd_per_hour=usd_per_hour,
                         devices=1 if offload is not None else wl.parallel.devices)
     summary["cost_model"] = cost_model(cost_fn)
-    summary["placement"] = {"name": placement, "off_gpu_time_share": None if offload is not None else 0.0}
+    summary["placement"] = {"name": placement, "off_gpu_time_share": 0.0 if offload is None and cost is None else None}
     if hasattr(cost_fn, "placement_summary"):
         summary["placement"].update(cost_fn.placement_summary())
     summary.update({"workload": wl.name, "hardware": hw.name, "seed": seed, "load_qps": load_qps if trace is None
@@ -141,7 +143,8 @@ def cost_model(cost: Any) -> str:
         pl = cost.placement
         how = "; attention and MoE experts co-processed (split across both)" if pl.co_process else ""
         return (f"Duplex per-operator placement: archsim.serving.duplex_placement.DuplexCost, each operator on the "
-                f"faster of {cost.device.name} and {pl.logic_pim.name} (roofline both){how}")
+                f"faster of {cost.device.name} and {pl.logic_pim.name} (roofline both){how}; usd_per_hour is per "
+                f"Duplex device (a GPU and its Logic-PIM)")
     if isinstance(cost, BackendCost):
         inner = getattr(cost.backend, "inner", cost.backend)
         return f"archsim.serving.cost.BackendCost: every operator on {cost.device.name} ({inner.name} backend)"
