@@ -210,7 +210,7 @@ def check_pairing(hardware: Any, logic_pim: DeviceBase, *, key_path: str = "plac
                                      "pairs plain GPUs with a Logic-PIM: use placement gpu", key_path=key_path)
         from archsim.capacity import _device
 
-        device, _ = _device(hardware)
+        device: Any = _device(hardware)[0]
     else:
         device = hardware
     if device.family != "gpu":

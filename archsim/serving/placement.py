@@ -101,7 +101,7 @@ def _gpu_roofline(workload: Any, hardware: Any, buckets: Any = None, **options: 
 def _gpu_check(hardware: Any) -> None:
     from archsim.capacity import _device
 
-    device = _device(hardware)[0] if getattr(hardware, "family", None) == "system" else hardware
+    device: Any = _device(hardware)[0] if getattr(hardware, "family", None) == "system" else hardware
     if device.family != "gpu":
         raise ConfigError.single(f"{device.name} is a {device.family} device, not a GPU", key_path="placement")
 
