@@ -24,8 +24,11 @@ def test_energy_validation_figures():
     first = [r for n in POWER_CSVS for r in validate_power_csv(measurement("h200", n), cal)]
     three = first + validate_power_csv(measurement("h200", PADDED_VALIDATION_CSV), cal)
     gaps = validate_gaps(cal)
-    for label, sub in (("all four runs", three + gaps), ("first three runs", three), ("first two runs", first),
-                       ("host-gap run (new rows)", gaps)):
+    from archsim.gpu.energy_split import validate_split
+    split = validate_split(cal)
+    for label, sub in (("all five runs", three + gaps + split), ("first four runs", three + gaps),
+                       ("first three runs", three), ("first two runs", first), ("host-gap run (new rows)", gaps),
+                       ("split run (new rows)", split)):
         s = summarise(sub)
         lw = s["long_windows"]
         print(f"\n{label}: n={lw['n']} energy MAPE {lw['energy_mape'] * 100:.1f} % (target <= 10 %); avg power "
