@@ -224,7 +224,8 @@ def reproduce(out_dir: Path) -> list[Path]:
     host_md, host_data = host_section(cal, gaps, summarise)
     from archsim.gpu.energy_padded import section
     padded_md, padded_data = section(cal)
-    split_md, split_data = split_section(cal, split, summarise)
+    from archsim.gpu.energy_split import single_board_host
+    split_md, split_data = split_section(cal, split, summarise, single_board_host(cal, POWER_CSVS, summarise))
     whole = validate_whole(measurement("h200", WHOLE_CSV), cal)
     ws = summarise(whole)
     over = [r for r in whole if r["measured_power_w"] > (load_hardware("h200").tdp_w or 0)]
@@ -268,7 +269,8 @@ def reproduce(out_dir: Path) -> list[Path]:
         f"{vs['by_regime']['host']['n']} runs: eager decode and prefill steps, GPT-2 `generate`, a GEMM + 2 ms host "
         f"wait; their predicted time is {_host_time(val)} of the measured, the power at the measured time "
         f"{_mape(vs['by_regime']['host']['power_at_measured_time_mape'])} MAPE: the host model's time is the "
-        "limiting error; host gaps draw idle power, measured, section below).",
+        "limiting error, then the decode GEMV's weight stream, which differs by board (split section); host gaps "
+        "draw idle power, measured, section below).",
         f"- Idle: {idle.get('idle_no_context', math.nan):.1f} W with no CUDA context (345 MHz); "
         f"{idle.get('idle_context', math.nan):.1f} W with a context (1980 MHz); fitted static power "
         f"{c['static_w']:.1f} W (the preset's `static_power_w`).",
