@@ -15,6 +15,7 @@ launch (J), times per launch (s); board energy = the model's dynamic energy + st
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from archsim.data import measurement
@@ -92,12 +93,37 @@ def _energy_error(r: dict, cal) -> float:
     return model / (float(r["energy_per_step_j"]) / n) - 1.0
 
 
+def _facts(raw: dict, f: dict, cal) -> dict:
+    """Figures the section's prose quotes, read off the campaign rows (ranges: (min, max))."""
+    from archsim.gpu.power_fit import _gemm_totals
+    stream = 0.5 * (f["stream8_tn"] + f.get("stream8_nn", f["stream8_tn"]))
+    static = cal.rates.power.static_w
+
+    def rng(xs):
+        return (min(xs), max(xs)) if xs else (float("nan"), float("nan"))
+    per_flop: dict[str, list] = {"mid": [], "wide": []}
+    clock: dict[str, list] = {"mid": [], "wide": []}
+    for r in raw.values():
+        if r.get("part") != "gemm" or not 16 <= int(r["m"]) <= 256 or 64 <= int(r["m"]) < 96:
+            continue
+        key = "mid" if int(r["m"]) < 64 else "wide"
+        tot = _gemm_totals(r, dataclasses.replace(cal.rates, power=None))
+        n = float(r["launches"])
+        dyn = (float(r["energy_per_step_j"]) - static * float(r["step_s"])) / n
+        per_flop[key].append((dyn - stream * tot["hbm_bytes"]) / (2.0 * int(r["m"]) * int(r["n"]) * int(r["k"])))
+        clock[key].append(float(r["sm_clock_mhz"]))
+    fa2 = [float(r["sm_clock_mhz"]) for b, r in raw.items() if b in SPLIT_FIT_ROWS or b.startswith("fa2_dense_b8")]
+    varlen = [r for b, r in raw.items() if b.startswith("fa2_varlen_b1_h32_kv32")]
+    return {"pf_mid": rng(per_flop["mid"]), "pf_wide": rng(per_flop["wide"]), "clk_mid": rng(clock["mid"]),
+            "clk_wide": rng(clock["wide"]), "clk_fa2": rng(fa2), "stream": stream,
+            "varlen_ms": rng([float(r["step_s"]) * 1e3 for r in varlen]),
+            "varlen_w": rng([float(r["avg_power_w"]) for r in varlen])}
+
+
 def single_board_host(cal, power_csvs, summarise) -> dict:
     """Average-power summary of the host-bound validation rows (the first runs' ``power_csvs`` and the host-gap
     run) with the 8-wide weight stream of the host-gap board alone (:data:`archsim.gpu.power.H200_GAPS`) in place
     of the two boards' mean: the size of the board spread in the host-bound figure."""
-    import dataclasses
-
     from archsim.gpu.energy_host import validate_gaps
     from archsim.gpu.power import H200_GAPS
     from archsim.gpu.power_validation import validate_power_csv
@@ -117,6 +143,7 @@ def section(cal, rows: list[dict], summarise, host_alt: dict | None = None) -> t
     meta = json.loads(measurement("h200", SPLIT_META).read_text())
     s = summarise(rows)["long_windows"]
     raw = {r["bench"]: r for r in read_power_csv(measurement("h200", SPLIT_CSV)) if r.get("step_s")}
+    x = _facts(raw, f, cal)
     padded_check = " / ".join(f"{_energy_error(r, cal) * 100:+.1f}%" for r in read_power_csv(
         measurement("h200", "power-h200-2026-12-01-padded.csv")) if r.get("kind") == "gemm" and r.get("step_s")
         and r["bench"] in ("gemm_bf16_m128_n16384_k8192", "gemm_bf16_m256_n16384_k8192"))
@@ -143,20 +170,29 @@ def section(cal, rows: list[dict], summarise, host_alt: dict | None = None) -> t
           f"- cuBLAS's non-swap tiles at m = 96..256 (the weight streamed once per m tile) cost "
           f"{H200_SPLIT['stream_wide']:.2f} of the per-FLOP tensor-core charge fitted on square GEMMs (rows "
           f"{min(f['stream_wide_rows']):.2f}-{max(f['stream_wide_rows']):.2f}; `stream_wide`, "
-          "`LaunchSpec.energy_class`): both ran at 1395-1515 MHz, so not a clock effect; not the weight's staging "
+          f"`LaunchSpec.energy_class`): they ran at {x['clk_wide'][0]:.0f}-{x['clk_wide'][1]:.0f} MHz, about where the "
+          "power-capped square bf16 8192/4096 fit rows ran (calibration table), so not a clock effect; not the "
+          "weight's staging "
           "counted twice either (the excess over the measurement grows with m). Mechanism not identified. Checked on "
           "rows no fit read: 8192^2 m = 256 (table; +20/+21% at commit 927c6bb) and the padded run's NN rows (another "
           f"board, m x 16384 x 8192) m = 128 / 256: {padded_check} (+20.5 / +27.6% at 927c6bb). Beyond the swap-AB "
-          "tiles the energy per FLOP above the weight stream falls with the "
-          "SM clock (about 0.8-0.9 pJ/FLOP at 1950-1980 MHz, m = 16..48; 0.5 at 1400-1500 MHz), a voltage effect the "
-          "model does not carry (its per-op energies are clock-independent).",
+          f"tiles the energy per FLOP above the weight stream (at this board's {x['stream'] * 1e12:.0f} pJ/B) falls "
+          f"with m and the SM clock together ({x['pf_mid'][0] * 1e12:.2f}-{x['pf_mid'][1] * 1e12:.2f} pJ/FLOP at "
+          "m = 16..48 "
+          f"and {x['clk_mid'][0]:.0f}-{x['clk_mid'][1]:.0f} MHz, {x['pf_wide'][0] * 1e12:.2f}-"
+          f"{x['pf_wide'][1] * 1e12:.2f} at m = 96..256 and {x['clk_wide'][0]:.0f}-{x['clk_wide'][1]:.0f} MHz); the "
+          "square bf16 fit rows show no such clock trend (calibration table: 1024..8192 at their clocks within the "
+          "fit's residuals), so a voltage effect is not settled and the model keeps clock-independent per-op "
+          "energies.",
           f"- FA2 split-KV: one real query row of 64 and 64 real rows cost the same per KV byte (table): the padded "
           f"rows are not the gap. The split-KV kernel's compute (MMA, softmax, `ldmatrix` reads, padded rows) costs "
           f"{H200_SPLIT['fa2_splitkv']:.2f} of the per-op charge (`fa2_splitkv`; fitted on the two MHA rows "
           f"{', '.join(SPLIT_FIT_ROWS)}: {', '.join(f'{x:.2f}' for x in f['fa2_splitkv_rows'])}), where the non-split "
-          "128-row kernel at b8 costs what the model charges (+7%). Mechanism not identified (both ran power-capped at "
-          "1725-1770 MHz). The varlen b1 rows (32 CTAs of the non-split kernel on 132 SMs) run 1.92 ms at 286-306 W, "
-          "where the time model gives 1.39 ms: a time-model gap of that under-filled grid (energy follows).", "",
+          "128-row kernel at b8 costs what the model charges (table). Mechanism not identified (both ran power-capped "
+          f"at {x['clk_fa2'][0]:.0f}-{x['clk_fa2'][1]:.0f} MHz). The varlen b1 rows (32 CTAs of the non-split kernel "
+          f"on {cal.rates.sm_count} SMs) run {x['varlen_ms'][1]:.2f} ms at "
+          f"{x['varlen_w'][0]:.0f}-{x['varlen_w'][1]:.0f} W, well above the time model (table): a time-model gap "
+          "of that under-filled grid (energy follows).", "",
           f"Validation rows of this run (never fitted): n={s['n']}, energy MAPE {s['energy_mape'] * 100:.1f} %, "
           f"worst {s['max_energy_error'] * 100:.1f} %.", "",
           "| row | kernels | measured pJ/B | model pJ/B | time err | energy err |", "|---|---|---:|---:|---:|---:|"]
