@@ -223,7 +223,7 @@ def write_outputs(out: Path) -> dict[str, Any]:
     sweep = target_sweep()
     bw = bandwidth_needed()
     sens = price_sensitivity()
-    under = under_load.study()
+    under = {**under_load.study(), "iteration_probe": under_load.iteration_probe()}
     under_roof = under_load.study(timing="roofline")
     (out / "under-load.json").write_text(json.dumps({"gpu-stack": under, "roofline": under_roof}, indent=1,
                                                     default=str) + "\n")
