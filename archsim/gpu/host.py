@@ -140,9 +140,9 @@ def load_host(path: str | Path, warm_floor_s: float) -> HostModel:
         raise ConfigError.single(f"{path}: host microbenchmarks missing: {', '.join(need) or 'graph replays'}",
                                  file=str(path))
     points: dict[tuple[str, str], list[tuple[int, float]]] = {}
-    for (stack, phase, lay, mode), t in tiny.items():
-        if mode == "eager":
-            points.setdefault((stack, phase), []).append((lay, t))
+    for (stk, ph, n_layers, md), t in tiny.items():
+        if md == "eager":
+            points.setdefault((stk, ph), []).append((n_layers, t))
     stack_layer = {k: fit_per_layer(v) for k, v in points.items() if len({n for n, _ in v}) >= 2}
     (n0, (h0, _)), (n1, (h1, g1)) = sorted(graph.items())[0], sorted(graph.items())[-1]
     per_node_host = (h1 * n1 - h0 * n0) / (n1 - n0)

@@ -62,7 +62,8 @@ def fit_split(split_csv: str | Path, power, device: str = "h200") -> dict:
     def per_launch(r: dict[str, str]) -> float:
         n = _f(r, "launches") or 1.0
         return (_f(r, "energy_per_step_j") - power.static_w * _f(r, "step_s")) / n
-    wide, stream8 = [], {"tn": [], "nn": []}
+    wide: list[float] = []
+    stream8: dict[str, list[float]] = {"tn": [], "nn": []}
     for r in rows:
         if r["set"] != "calibration" or r.get("part") != "gemm":
             continue
@@ -76,12 +77,12 @@ def fit_split(split_csv: str | Path, power, device: str = "h200") -> dict:
             real, pad, other = _staged_parts(power, tot)
             stream8[r.get("layout", "tn")].append((per_launch(r) - real - power.padded_fraction * pad - other)
                                                   / tot["hbm_bytes"])
-    fa2 = []
+    fa2: list[float] = []
     by_bench = {r["bench"]: r for r in rows}
     for b in SPLIT_FIT_ROWS:
-        r = by_bench.get(b)
-        if r is None:
+        if b not in by_bench:
             continue
+        r = by_bench[b]
         s = attention_shape(int(r["batch"]), int(r["heads"]), int(r["kv_heads"]), int(r["seq_q"]), int(r["seq_kv"]),
                             int(r["head_dim"]), False, r["dtype"])
         scaled, rest = _class_split(power, K.fa2_decode(s, "flash2", rates.sm_count), rates)

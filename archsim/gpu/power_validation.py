@@ -77,7 +77,7 @@ class EnergyPricer:
             cls, read, write = it.glue
             return self.cal.glue.time_s(cls, read, write), self.glue_j(cls, read, write)
         if it.grouped is not None:  # MoE grouped GEMM: its time model, the energy of equal dense expert GEMMs
-            key = ("grouped", it.grouped)
+            key: tuple = ("grouped", it.grouped)
             if key not in self.cache:
                 from archsim.gpu.wholemodel import KernelPricer
                 tokens, experts, top_k, n, k = it.grouped
