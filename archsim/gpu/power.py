@@ -35,13 +35,21 @@ ran at ~1980 MHz because the board's 700 W controller acts only after ~0.07 s (b
 (HBM, L2 and the fill of shared memory together), measured on cuBLAS GEMMs m = 1..8 x 16384 x 8192 in the
 ``x @ W`` (NN) layout (96.9 pJ/B, against 126 pJ/B of ``e_l2 + e_hbm`` fitted on load/store-path copies and
 reads); so do staged (``wgmma``/TMA) kernels, except cuBLAS's 8-wide swap-AB GEMM (m <= 8, the weight
-streamed through 128 x 8 tiles; the wider m = 16..64 tiles are not measured and keep the cp.async figure), which
+streamed through 128 x 8 tiles; the wider m = 16..64 tiles keep the cp.async figure), which
 pays ``gemm_stream_j_per_byte``: measured on the kernel every
 ``nn.Linear``/``F.linear`` decode GEMM runs, cuBLAS's TN ``nvjet_sm90_tst_256x8`` (1 x 4096 -> 22016, a 180 MB
 weight, CUDA-graph chain, ``power-h200-2026-12-01-gaps.csv``, :func:`archsim.gpu.power_fit.fit_gaps`): 124 pJ/B
 at 3.7 TB/s, the time the GPU model already predicts for it (48.2 us), where the NN kernel streams at 4.3 TB/s
 for 98-104 pJ/B on the padded run's board (the same nvjet 128x8 family; that board also drew 386 W in the
 batch-1 graph decode that three other boards ran at 416-433 W: a board spread, reported in gpu-energy.md).
+The split campaign (``power-h200-2026-12-01-split.csv``, :mod:`archsim.gpu.power_fit_split`) measured the same
+kernel in both layouts on a third board (TN 102.9, NN 98.0 pJ/B: layout within 5 %, boards 20 % apart): the model
+charges the mean of the two boards' TN figures (:data:`H200_STREAM8_J_PER_BYTE`); its m = 16..64 rows confirm the
+cp.async figure for the wider swap-AB tiles. Two kernel families cost a measured share of their per-op charge
+(``class_compute_scale``, ``LaunchSpec.energy_class``; mechanisms not identified, see gpu-energy.md):
+cuBLAS's non-swap tiles for m = 96..256 (``stream_wide``, 0.68 of the per-FLOP energy fitted on square GEMMs)
+and FlashAttention-2's split-KV kernel (``fa2_splitkv``, 0.63 of its compute parts; one and 64 real query rows
+of its 64-row tile measured the same per KV byte, so its padded rows are not the cause).
 Host gaps: the same campaign measured the board between launches (a tiny add or that GEMV, then the host
 busy-waits 2 us .. 20 ms; CUDA-graph chains of tiny kernels): the power in the gaps is the idle power (the
 least-squares line of the excess energy over the gap: +0.5 W after the add, +1.2 W after the GEMV; no positive
