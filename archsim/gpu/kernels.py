@@ -340,7 +340,7 @@ def cublas_gemm(m: int, n: int, k: int, dtype: str, rates: DeviceRates, batch: i
             launches = gemm_spec(f"cublas_gemm_{bm}x{bn}" + (f"_splitk{split}" if split > 1 else ""), m, n, k, e,
                                  bm=bm, bn=bn, bk=64, stages=4, threads=threads, regs=regs, split_k=split, batch=batch,
                                  multicast=2 if _cdiv(m, bm) >= 2 else 1)
-            if m <= STREAM_WIDE_MAX_M and batch == 1:  # a streamed weight: measured per-FLOP factor (archsim.gpu.power)
+            if m <= STREAM_WIDE_MAX_M and batch == 1 and dtype in ("bf16", "fp16"):  # measured (archsim.gpu.power)
                 launches[0] = dataclasses.replace(launches[0], energy_class="stream_wide")
             try:
                 t = sum(simulate_launch(ln, rates).time_s for ln in launches)
