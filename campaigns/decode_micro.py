@@ -48,7 +48,7 @@ import decode_glue
 import torch
 import torch.nn.functional as F
 from csv_sink import Sink
-from profiled import KERNEL_FIELDS, event_us, kernel_rows, traced
+from profiled import KERNEL_FIELDS, clocks, event_us, graph_of, kernel_rows, nvml, traced
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 
@@ -162,21 +162,6 @@ def run_cudnn(out: str, log, budget, smoke: bool) -> None:
     torch.cuda.empty_cache()
 
 
-def _graph(fns, nodes: int):
-    s = torch.cuda.Stream()
-    s.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(s):
-        for f in fns:
-            f()
-    torch.cuda.current_stream().wait_stream(s)
-    torch.cuda.synchronize()
-    g = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(g):
-        for i in range(nodes):
-            fns[i % len(fns)]()
-    torch.cuda.synchronize()
-    return g
-
 
 def run_chain(out: str, log, budget) -> None:
     sink = Sink(os.path.join(out, "chain.csv"), ["chain", "nodes", "event_us", "kernels", "kernel_sum_us",
@@ -219,7 +204,7 @@ def run_chain(out: str, log, budget) -> None:
             log("chain: budget, stopping")
             return
         try:
-            g = _graph(fns, nodes)
+            g = graph_of(fns, nodes)
             g.replay()
             ev = event_us(g.replay, 10)
             calls = traced(g.replay, 3)
@@ -270,24 +255,6 @@ def run_gemv(out: str, log, budget, smoke: bool) -> None:
             log(f"gemv m{m} {n}x{k}: " + ", ".join(f"{x_['name'][:40]} {x_['grid']} {x_['dur_us']:.1f}" for x_ in c))
         del ws
     torch.cuda.empty_cache()
-
-
-def nvml():
-    try:
-        import pynvml
-        pynvml.nvmlInit()
-        return pynvml, pynvml.nvmlDeviceGetHandleByIndex(0)
-    except Exception:  # noqa: BLE001 - clocks are optional
-        return None, None
-
-
-def clocks(nv, h) -> dict:
-    if nv is None:
-        return {}
-    return {"sm_clock_mhz": nv.nvmlDeviceGetClockInfo(h, nv.NVML_CLOCK_SM),
-            "mem_clock_mhz": nv.nvmlDeviceGetClockInfo(h, nv.NVML_CLOCK_MEM),
-            "power_w": nv.nvmlDeviceGetPowerUsage(h) / 1000.0,
-            "temperature_c": nv.nvmlDeviceGetTemperature(h, nv.NVML_TEMPERATURE_GPU)}
 
 
 def main() -> None:

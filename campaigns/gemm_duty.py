@@ -40,7 +40,7 @@ import time
 
 import torch
 from csv_sink import Sink
-from profiled import traced
+from profiled import graph_of, traced
 
 #: (m, n, k) = tokens x out-features x in-features of prefill projections (x @ W^T, TN as F.linear)
 SHAPES = ((4096, 8192, 2048), (4096, 2048, 2048), (4096, 2048, 8192), (4096, 512, 2048), (2048, 8960, 1536),
@@ -60,22 +60,6 @@ def _nvml() -> dict:
         except Exception as e:  # noqa: BLE001 - NVML through torch may be absent: recorded, not fatal
             out[key] = f"n/a ({type(e).__name__})"
     return out
-
-
-def _graph(fns: list, nodes: int) -> torch.cuda.CUDAGraph:
-    s = torch.cuda.Stream()
-    s.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(s):
-        for f in fns:
-            f()
-    torch.cuda.current_stream().wait_stream(s)
-    torch.cuda.synchronize()
-    g = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(g):
-        for i in range(nodes):
-            fns[i % len(fns)]()
-    torch.cuda.synchronize()
-    return g
 
 
 def _event_ms(fn, reps: int = 5) -> float:
@@ -112,7 +96,7 @@ def _shape(sink: Sink, m: int, n: int, k: int, smoke: bool, gen: torch.Generator
             src = torch.randn(elems, device="cuda", dtype=bf, generator=gen)
             dst = torch.empty_like(src)
             fns.append(lambda s=src, d=dst: d.copy_(s))
-        g = _graph(fns, NODES * len(fns))
+        g = graph_of(fns, NODES * len(fns))
         if pattern == "burst":
             torch.cuda.synchronize()
             time.sleep(0.4)

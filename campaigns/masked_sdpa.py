@@ -38,6 +38,7 @@ import traceback
 import torch
 import torch.nn.functional as F
 from csv_sink import Sink
+from profiled import clocks, nvml
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.profiler import ProfilerActivity, profile
 from triton.testing import do_bench
@@ -101,25 +102,6 @@ def kernel_table(prof) -> list[tuple[str, int, float]]:
         if t and e.device_type == torch.autograd.DeviceType.CUDA:
             out.append((e.key, int(e.count), float(t)))
     return out
-
-
-def nvml():
-    try:
-        import pynvml
-        pynvml.nvmlInit()
-        return pynvml, pynvml.nvmlDeviceGetHandleByIndex(0)
-    except Exception:  # noqa: BLE001 - clocks are optional
-        return None, None
-
-
-def clocks(nv, h) -> dict:
-    if nv is None:
-        return {}
-    return {"sm_clock_mhz": nv.nvmlDeviceGetClockInfo(h, nv.NVML_CLOCK_SM),
-            "mem_clock_mhz": nv.nvmlDeviceGetClockInfo(h, nv.NVML_CLOCK_MEM),
-            "power_limit_w": nv.nvmlDeviceGetPowerManagementLimit(h) / 1000.0,
-            "power_w": nv.nvmlDeviceGetPowerUsage(h) / 1000.0,
-            "temperature_c": nv.nvmlDeviceGetTemperature(h, nv.NVML_TEMPERATURE_GPU)}
 
 
 def main() -> None:

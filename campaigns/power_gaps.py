@@ -42,6 +42,7 @@ from pathlib import Path
 
 import power
 import torch
+from profiled import graph_of
 
 BF16 = torch.bfloat16
 GAPS_TINY = (0.0, 2e-6, 5e-6, 10e-6, 20e-6, 50e-6, 100e-6, 300e-6, 1e-3, 5e-3)
@@ -73,21 +74,6 @@ def kernels(dev) -> dict:
             "float4k": (lambda: f4.copy_(a4), 8192, 16384),
             "add1m": (lambda: torch.add(a1m, b1m, out=o1m), 4 << 20, 2 << 20),
             "gemv22k": (lambda: torch.matmul(x, w.t(), out=y), 2 * 22016 * 4096, 2 * 22016)}
-
-
-def chain_graph(fn, reps: int = CHAIN):
-    """A CUDA graph of ``reps`` calls of ``fn`` (captured after warm-up on a side stream)."""
-    s = torch.cuda.Stream()
-    s.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(s):
-        for _ in range(3):
-            fn()
-    torch.cuda.current_stream().wait_stream(s)
-    g = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(g):
-        for _ in range(reps):
-            fn()
-    return g
 
 
 def event_pass(fn, gap: float, n: int = 100) -> dict:
@@ -133,7 +119,7 @@ def calibration(h, sampler, out: list[dict], left, window: float, smoke: bool) -
         if left() < 4 * window:
             return
         fn, rd, wr = ks[name]
-        g = chain_graph(fn)
+        g = graph_of([fn], CHAIN, warmup=3)
         out.append(power.measure(h, sampler, f"chain_{name}", g.replay, window_s=window, warm_s=min(0.5, window),
                                  counts={"kind": "chain", "kernel": name, "launches": CHAIN, "read_bytes": rd,
                                          "write_bytes": wr}))
@@ -145,7 +131,7 @@ def calibration(h, sampler, out: list[dict], left, window: float, smoke: bool) -
     for spin_s in ((10e-6,) if smoke else (10e-6, 30e-6)):
         if left() < 4 * window:
             return
-        g = chain_graph(lambda s=spin_s: (spin(s), add()))
+        g = graph_of([lambda s=spin_s: (spin(s), add())], CHAIN, warmup=3)
         ev = event_pass(lambda s=spin_s: spin(s), 0.0)
         out.append(power.measure(h, sampler, f"chain_spin{spin_s * 1e6:.0f}us_add4k", g.replay, window_s=window,
                                  warm_s=min(0.5, window),
@@ -164,7 +150,7 @@ def calibration(h, sampler, out: list[dict], left, window: float, smoke: bool) -
                                  warm_s=min(0.5, window),
                                  counts={"kind": "queued", "kernel": "add4k", "launches": queued + 1,
                                          "spin_s": ev["kernel_event_median_s"]}))
-        g = chain_graph(queued_step, reps=1)
+        g = graph_of([queued_step], 1, warmup=3)
         out.append(power.measure(h, sampler, f"chain_spin3ms_{queued}x_add4k", g.replay, window_s=window,
                                  warm_s=min(0.5, window),
                                  counts={"kind": "chain_queued", "kernel": "add4k", "launches": queued + 1,

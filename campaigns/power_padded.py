@@ -47,6 +47,7 @@ import power as pw  # noqa: E402  (the sibling campaign: Sampler, measure, idle,
 import pynvml  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
+from profiled import kernel_names  # noqa: E402
 
 OUT = Path(os.environ.get("OUT", "power-out"))
 BUDGET_S = float(os.environ.get("POWER_BUDGET_S", "420"))
@@ -61,29 +62,12 @@ def over_budget(need_s: float = 0.0) -> bool:
     return time.perf_counter() - pw.T_START + need_s > BUDGET_S
 
 
-def kernels_of(fn, calls: int = 2) -> str:
-    """Names of the CUDA kernels ``fn`` launches (profiler), joined with ' | '."""
-    from torch.profiler import ProfilerActivity, profile
-    try:
-        with profile(activities=[ProfilerActivity.CUDA]) as prof:
-            for _ in range(calls):
-                fn()
-            torch.cuda.synchronize()
-        names = []
-        for e in prof.key_averages():
-            if e.device_type.name == "CUDA" and e.key not in names:
-                names.append(e.key)
-        return " | ".join(n[:120] for n in names)[:600]
-    except Exception as e:  # the profiler is evidence, not a requirement
-        return f"n/a ({type(e).__name__})"
-
-
 def add(rows: list, h, sampler, name: str, fn, part: str, set_: str, counts: dict, profile_it: bool = True) -> None:
     if over_budget(pw.WARM_S + pw.WINDOW_S + 1.0):
         rows.append({"set": set_, "bench": name, "part": part, "skipped": "budget"})
         return
     try:
-        kern = kernels_of(fn) if profile_it else ""
+        kern = kernel_names(fn) if profile_it else ""
         row = pw.measure(h, sampler, name, fn, counts=counts, set_=set_)
     except RuntimeError as e:  # an unsupported shape/backend is a data point, not a crash
         print(f"{name}: {e}"[:300], flush=True)

@@ -39,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import power as pw  # noqa: E402  (the sibling campaign: Sampler, measure, idle, meta)
 import pynvml  # noqa: E402
 import torch  # noqa: E402
+from profiled import graph_of, kernel_names  # noqa: E402
 
 OUT = Path(os.environ.get("OUT", "power-out"))
 SMOKE = os.environ.get("SPLIT_SMOKE", "") == "1"
@@ -64,44 +65,12 @@ def over_budget(need_s: float = 0.0) -> bool:
     return time.perf_counter() - pw.T_START + need_s > BUDGET_S
 
 
-def kernels_of(fn, calls: int = 2) -> str:
-    """Names of the CUDA kernels ``fn`` launches (profiler), joined with ' | '."""
-    from torch.profiler import ProfilerActivity, profile
-    try:
-        with profile(activities=[ProfilerActivity.CUDA]) as prof:
-            for _ in range(calls):
-                fn()
-            torch.cuda.synchronize()
-        names = []
-        for e in prof.key_averages():
-            if e.device_type.name == "CUDA" and e.key not in names:
-                names.append(e.key)
-        return " | ".join(n[:110] for n in names)[:500]
-    except Exception as e:  # the profiler is evidence, not a requirement
-        return f"n/a ({type(e).__name__})"
-
-
-def chain_graph(fn, reps: int = CHAIN):
-    """A CUDA graph of ``reps`` calls of ``fn`` (captured after warm-up on a side stream)."""
-    s = torch.cuda.Stream()
-    s.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(s):
-        for _ in range(3):
-            fn()
-    torch.cuda.current_stream().wait_stream(s)
-    g = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(g):
-        for _ in range(reps):
-            fn()
-    return g
-
-
 def add(rows: list, h, sampler, name: str, fn, part: str, set_: str, counts: dict, launches: int = 1) -> None:
     if over_budget(pw.WARM_S + pw.WINDOW_S + 1.5):
         rows.append({"set": set_, "bench": name, "part": part, "skipped": "budget"})
         return
     try:
-        kern = kernels_of(fn)
+        kern = kernel_names(fn, name_chars=110, total_chars=500)
         row = pw.measure(h, sampler, name, fn, counts={**counts, "launches": launches}, set_=set_)
     except RuntimeError as e:  # an unsupported shape/argument is a data point, not a crash
         print(f"{name}: {e}"[:300], flush=True)
@@ -122,8 +91,8 @@ def gemm_rows(rows, h, sampler, n: int, k: int, ms, part: str, set_: str) -> Non
             if over_budget(pw.WARM_S + pw.WINDOW_S + 1.5):
                 rows.append({"set": set_, "bench": f"gemm_{layout}_m{m}_n{n}_k{k}", "part": part, "skipped": "budget"})
                 continue
-            kern = kernels_of(fn)
-            g = chain_graph(fn)
+            kern = kernel_names(fn, name_chars=110, total_chars=500)
+            g = graph_of([fn], CHAIN, warmup=3)
             row = pw.measure(h, sampler, f"gemm_{layout}_m{m}_n{n}_k{k}", g.replay, set_=set_,
                              counts={"kind": "gemm", "layout": layout, "dtype": "bf16", "m": m, "n": n, "k": k,
                                      "flops": 2.0 * m * n * k, "launches": CHAIN})

@@ -1,6 +1,8 @@
-"""Kernel traces for the decode campaigns (``decode_micro.py``, ``decode_glue.py``): every kernel of a few calls
-under ``torch.profiler`` with its start, duration and launch geometry, and CUDA-event timing of one call.
-Imports torch only (run on the GPU machine beside its siblings)."""
+"""Kernel traces and graph helpers shared by the campaigns (``decode_micro.py``, ``decode_glue.py``,
+``gemm_duty.py``, ``masked_sdpa.py``, ``power_gaps.py``, ``power_split.py``, ``power_padded.py``): every kernel
+of a few calls under ``torch.profiler`` with its start, duration and launch geometry, the kernel names a call
+launches, CUDA-event timing of one call, a CUDA graph of repeated calls, and NVML clocks. Imports torch only
+(pynvml optionally; run on the GPU machine beside its siblings)."""
 
 from __future__ import annotations
 
@@ -78,3 +80,59 @@ def kernel_rows(calls: list[list[dict]]) -> list[dict]:
         out.append({"calls": len(ds), "kernel_idx": i, "median_us": round(statistics.median(ds), 3),
                     "min_us": round(min(ds), 3), "name": k0["name"][:200], **{f: k0[f] for f in KERNEL_FIELDS[2:]}})
     return out
+
+
+def kernel_names(fn, calls: int = 2, name_chars: int = 120, total_chars: int = 600) -> str:
+    """Names of the CUDA kernels ``fn`` launches (profiler), first-seen order, joined with ' | '."""
+    try:
+        with profile(activities=[ProfilerActivity.CUDA]) as prof:
+            for _ in range(calls):
+                fn()
+            torch.cuda.synchronize()
+        names: list[str] = []
+        for e in prof.key_averages():
+            if e.device_type.name == "CUDA" and e.key not in names:
+                names.append(e.key)
+        return " | ".join(n[:name_chars] for n in names)[:total_chars]
+    except Exception as e:  # noqa: BLE001 - the profiler is evidence, not a requirement
+        return f"n/a ({type(e).__name__})"
+
+
+def graph_of(fns: list, nodes: int, warmup: int = 1) -> torch.cuda.CUDAGraph:
+    """A CUDA graph of ``nodes`` calls cycling through ``fns``, captured after ``warmup`` rounds of every
+    function on a side stream (allocator and library plans warmed outside the capture)."""
+    s = torch.cuda.Stream()
+    s.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(s):
+        for _ in range(warmup):
+            for f in fns:
+                f()
+    torch.cuda.current_stream().wait_stream(s)
+    torch.cuda.synchronize()
+    g = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(g):
+        for i in range(nodes):
+            fns[i % len(fns)]()
+    torch.cuda.synchronize()
+    return g
+
+
+def nvml():
+    """(pynvml module, handle of GPU 0), or (None, None) where NVML is absent."""
+    try:
+        import pynvml
+        pynvml.nvmlInit()
+        return pynvml, pynvml.nvmlDeviceGetHandleByIndex(0)
+    except Exception:  # noqa: BLE001 - clocks are optional
+        return None, None
+
+
+def clocks(nv, h) -> dict:
+    """SM and memory clocks, power limit, power and temperature now ({} without NVML)."""
+    if nv is None:
+        return {}
+    return {"sm_clock_mhz": nv.nvmlDeviceGetClockInfo(h, nv.NVML_CLOCK_SM),
+            "mem_clock_mhz": nv.nvmlDeviceGetClockInfo(h, nv.NVML_CLOCK_MEM),
+            "power_limit_w": nv.nvmlDeviceGetPowerManagementLimit(h) / 1000.0,
+            "power_w": nv.nvmlDeviceGetPowerUsage(h) / 1000.0,
+            "temperature_c": nv.nvmlDeviceGetTemperature(h, nv.NVML_TEMPERATURE_GPU)}
