@@ -17,6 +17,10 @@ H200 device calibration (:func:`archsim.gpu.devices.device_calibration`: kernel,
 microbenchmarks of 2026-11-23 / 2026-12-01); host dispatch (eager per-operator and per-layer costs, graph
 launch) from the serving machine's own host microbenchmarks when the run has a ``-host.csv``
 (``campaigns/serving.py --host-micro``, same format as ``h200-wm-host``), else the device calibration's.
+With ``host_state`` (``point`` / ``fast`` / ``slow``) the eager prefill's per-layer host line is instead the
+interleaved host sweep's line of the serving engine's own prefill path in that host-speed state
+(:func:`archsim.gpu.host.path_lines` ``engine-prefill`` at the server's width, ``h200-hw-paths-2026-12-01``;
+taken on another device-machine session, not from the serving run); every other host cost stays as above.
 """
 
 from __future__ import annotations
@@ -31,13 +35,16 @@ from typing import Any
 import numpy as np
 
 from archsim import presets
-from archsim.gpu.host import HostModel, load_host
+from archsim.errors import ConfigError
+from archsim.gpu.host import HW_PATHS_CSV, HostModel, load_host, path_lines, with_layer_sweep
 from archsim.serving.requests import Request
 from archsim.serving.schedulers import Deployment, make_scheduler
 from archsim.serving.server_cost import ServerCost, ServerSpec, shape_of
 from archsim.serving.simulator import Simulation
 
 WARMUP_S = 2.0
+#: host-speed states of :func:`archsim.gpu.host.path_lines` a check can price the eager prefill's dispatch with
+HOST_STATES = ("point", "fast", "slow")
 PERCENTILES = (50, 90, 99)
 
 
@@ -83,15 +90,30 @@ def step_timings(run: str) -> dict[str, float]:
     return out
 
 
+def with_path_state(host: HostModel, state: str, width: int) -> tuple[HostModel, str]:
+    """``host`` with the ``plain`` prefill's (fixed s, s per layer) line replaced by the interleaved sweep's
+    ``engine-prefill`` line at ``width`` in host-speed ``state`` (:data:`HOST_STATES`), and a label."""
+    if state not in HOST_STATES:
+        raise ConfigError.single(f"unknown host state {state!r}; valid: {', '.join(HOST_STATES)}",
+                                 key_path="host_state")
+    line = path_lines("engine-prefill", width=width).line(state)
+    src = f"{HW_PATHS_CSV} engine-prefill w{width} {state} line"
+    return with_layer_sweep(host, {("plain", "prefill"): line}, host.mixed_factor, src), src
+
+
 def server_cost(run: str, variant: str, meta: dict[str, Any], own_host: bool = True,
-                calibration: str = "kernels") -> tuple[ServerCost, str]:
+                calibration: str = "kernels", host_state: str | None = None) -> tuple[ServerCost, str]:
     """The cost model of ``run``'s server in prefill ``variant`` (``eager`` or ``graph``); ``calibration``
     ``kernels`` (every GPU time from the kernel model) or ``steps`` (graph-replayed steps from their isolated
-    timings, :func:`step_timings`)."""
+    timings, :func:`step_timings`); ``host_state`` None (the run's host microbenchmarks) or a
+    :data:`HOST_STATES` entry (the eager prefill's host line from :func:`with_path_state`)."""
     spec = ServerSpec(buckets=tuple(meta["buckets"]), kv_max_len=int(meta["kv_max_len"]),
                       prefill_host="cuda-graph" if variant == "graph" else "eager")
     shape = shape_of(presets.load_model("llama-2-7b"), int(meta["layers"]))
     host, label = host_model(run, own_host)
+    if host_state is not None:
+        host, src = with_path_state(host, host_state, int(meta["shape"]["hidden"]))
+        label += f"; eager prefill host: {src}"
     steps = step_timings(run) if calibration == "steps" else None
     if steps is not None:
         label += f"; GPU steps: {run}-buckets.csv (isolated event times)"
@@ -229,11 +251,13 @@ def decode_anatomy(cost: ServerCost) -> list[dict[str, Any]]:
     return out
 
 
-def check(run: str, variant: str, own_host: bool = True, calibration: str = "kernels") -> dict[str, Any]:
+def check(run: str, variant: str, own_host: bool = True, calibration: str = "kernels",
+          host_state: str | None = None) -> dict[str, Any]:
     """Everything for one run and variant: iteration table, load table, saturation, calibration sources."""
     data = read_run(run)
-    cost, host_label = server_cost(run, variant, data["meta"], own_host, calibration)
+    cost, host_label = server_cost(run, variant, data["meta"], own_host, calibration, host_state)
     table = load_table(data, variant, cost)
-    return {"run": run, "variant": variant, "calibration": calibration, "sources": host_label,
+    return {"run": run, "variant": variant, "calibration": calibration, "host_state": host_state,
+            "sources": host_label,
             "iterations": iteration_table(data, variant, cost),
             "loads": table, "saturation": saturation(table, data["meta"], variant, cost)}

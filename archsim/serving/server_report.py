@@ -20,6 +20,15 @@ CASES: tuple[tuple[str, str, str], ...] = (
     ("serving-h200-2026-12-01-r2", "eager", "kernels"),
     ("serving-h200-2026-12-01", "eager", "kernels"),
 )
+#: (run, prefill variant, calibration) priced a second time with the eager prefill's host line from the interleaved
+#: host sweep (:func:`archsim.serving.server_check.with_path_state`): the point line as the case, the fast and slow
+#: lines as the band the simulator gives when the host's speed state is unknown
+HOST_STATE_CASES: tuple[tuple[str, str, str], ...] = (
+    ("serving-h200-2026-12-01-r2", "eager", "kernels"),
+    ("serving-h200-2026-12-01", "eager", "kernels"),
+)
+BAND_STATES = ("fast", "slow")
+METRICS = ("ttft_s_p50", "ttft_s_p99", "tbt_s_p50", "tbt_s_p99")
 TOLERANCE = {"p50": 0.15, "p99": 0.25}
 SATURATION_TOLERANCE = 0.10
 
@@ -33,7 +42,35 @@ def results() -> list[dict[str, Any]]:
             cost, _ = server_check.server_cost(run, variant, server_check.read_run(run)["meta"])
             r["decode_anatomy"] = server_check.decode_anatomy(cost)
         out.append(r)
+    for run, variant, cal in HOST_STATE_CASES:
+        r = server_check.check(run, variant, calibration=cal, host_state="point")
+        r["band"] = {}
+        for state in BAND_STATES:
+            b = server_check.check(run, variant, calibration=cal, host_state=state)
+            r["band"][state] = {"loads": {e["load"]: {m: e[m]["ratio"] for m in METRICS} for e in b["loads"]},
+                                "saturation": b["saturation"].get("ratio"), "sources": b["sources"]}
+        out.append(r)
     return out
+
+
+def band_lines(result: dict[str, Any]) -> list[str]:
+    """The fast..slow band of a host-state case: simulated / measured per load and metric in the two states."""
+    band = result["band"]
+    lo, hi = (band[s] for s in BAND_STATES)
+    lines = ["", "Host state unknown: the same case with the sweep's fast and slow lines (ratio fast .. slow; "
+             "`in` = the band contains the target's range around 1.0 somewhere, i.e. some host state meets it):", "",
+             "| load | TTFT p50 | TTFT p99 | TBT p50 | TBT p99 |", "|---|---|---|---|---|"]
+    for e in result["loads"]:
+        cells = []
+        for m in METRICS:
+            a, b = lo["loads"][e["load"]][m], hi["loads"][e["load"]][m]
+            tol = TOLERANCE[m[-3:]]
+            inside = min(a, b) <= 1.0 + tol and max(a, b) >= 1.0 - tol
+            cells.append(f"{a:.2f} .. {b:.2f}{' in' if inside else ''}")
+        lines.append(f"| {e['load']} | " + " | ".join(cells) + " |")
+    if lo["saturation"] is not None and hi["saturation"] is not None:
+        lines += ["", f"Saturation ratio fast .. slow: {lo['saturation']:.3f} .. {hi['saturation']:.3f}."]
+    return lines
 
 
 def anatomy_lines(rows: list[dict[str, Any]]) -> list[str]:
@@ -81,13 +118,19 @@ def markdown(res: list[dict[str, Any]]) -> str:
              "Calibration `kernels`: every GPU time from the kernel model (H200 device calibration); `steps`: the "
              "graph-replayed decode and prefill steps from their isolated GPU-event timings of the same run "
              "(`-buckets.csv`, before any load). Host dispatch: the run's own host microbenchmarks where recorded "
-             "(`-host.csv`), else `h200-wm-host-2026-12-01.csv`. Nothing is fitted to a serving load.", "",
+             "(`-host.csv`), else `h200-wm-host-2026-12-01.csv`. The eager cases marked *host: sweep point line* are "
+             "priced a second time with the eager prefill's per-layer host line from the interleaved host sweep "
+             "of the serving engine's own prefill path (`archsim.gpu.host.path_lines('engine-prefill')`, "
+             "`h200-hw-paths-2026-12-01`: the device machine's host runs in two speed states ~1.9x apart per "
+             "layer; point = their geometric mean, with the fast..slow band as the range when the state is "
+             "unknown). Nothing is fitted to a serving load.", "",
              "Ratios are simulated / measured. TBT = every token gap of every request, pooled. Targets: p50 within "
              "15 %, p99 within 25 % below saturation; saturation within 10 %.", ""]
     for r in res:
         v = verdicts(r)
         sat = r["saturation"]
-        lines += [f"## {r['run']}, prefill {r['variant']}, calibration {r['calibration']}", "",
+        state = f", host: sweep {r['host_state']} line" if r.get("host_state") else ""
+        lines += [f"## {r['run']}, prefill {r['variant']}, calibration {r['calibration']}{state}", "",
                   f"Sources: {r['sources']}. Targets met: **{'yes' if v['all'] else 'no'}**.", "",
                   "| load | offered req/s | TTFT p50 meas / sim (ratio) | TTFT p99 | TBT p50 | TBT p99 | req/s |",
                   "|---|---|---|---|---|---|---|"]
@@ -112,6 +155,8 @@ def markdown(res: list[dict[str, Any]]) -> str:
                   "| bucket | prefill | iterations | measured | predicted | ratio |", "|---|---|---|---|---|---|"]
         lines += [f"| {i['bucket']} | {'yes' if i['prefill'] else 'no'} | {i['iterations']} | {_ms(i['measured_s'])} | "
                   f"{_ms(i['predicted_s'])} | {i['ratio']:.3f} |" for i in r["iterations"] if i["iterations"] >= 20]
+        if r.get("band"):
+            lines += band_lines(r)
         if r.get("decode_anatomy"):
             lines += anatomy_lines(r["decode_anatomy"])
         lines.append("")
