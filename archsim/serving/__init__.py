@@ -12,6 +12,7 @@ Quick map (one concept per module)::
     from archsim.serving.schedulers import make_scheduler, scheduler_names, register_scheduler, Deployment
     from archsim.serving.simulator import Simulation                                 # one event per iteration/arrival
     from archsim.serving.cost import BackendCost, kv_capacity                        # iteration costs, KV room
+    from archsim.serving.placement import get_placement, placement_names, register_placement  # per-operator device
     from archsim.serving.metrics import summarise, request_rows, littles_law         # figures
     from archsim.serving.outputs import write_folder                                 # parquet, json, trace, html
 
