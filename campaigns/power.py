@@ -423,6 +423,25 @@ def decode_step(model, layers: int, batch: int, ctx: int, graph: bool, dev, dt):
     return g.replay, "graph"
 
 
+def write_rows(path, rows: list[dict]) -> None:
+    """Rows as CSV, the columns the union of every row's keys in first-seen order."""
+    fields: list[str] = []
+    for r in rows:
+        fields += [k for k in r if k not in fields]
+    with open(path, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=fields)
+        w.writeheader()
+        w.writerows(rows)
+
+
+def write_traces(path, sampler: Sampler) -> None:
+    """The sampler's power/clock trace (one row per NVML sample) as CSV."""
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["bench", "t_s", "power_w", "sm_clock_mhz", "mem_clock_mhz", "temp_c", "clock_event_reasons"])
+        w.writerows([(r[0], f"{r[1]:.4f}", f"{r[2]:.3f}", *r[3:]) for r in sampler.rows])
+
+
 def meta(h) -> dict:
     def safe(fn, *a):
         try:
@@ -482,17 +501,8 @@ def main() -> None:
     info["wall_s"] = time.perf_counter() - T_START
     info["budget_s"] = BUDGET_S
     info["skipped_for_budget"] = over_budget()
-    fields: list[str] = []
-    for r in rows:
-        fields += [k for k in r if k not in fields]
-    with open(OUT / f"power-{tag}.csv", "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=fields)
-        w.writeheader()
-        w.writerows(rows)
-    with open(OUT / f"power-{tag.split('-')[0]}-traces-{tag.split('-', 1)[1]}.csv", "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["bench", "t_s", "power_w", "sm_clock_mhz", "mem_clock_mhz", "temp_c", "clock_event_reasons"])
-        w.writerows([(r[0], f"{r[1]:.4f}", f"{r[2]:.3f}", *r[3:]) for r in sampler.rows])
+    write_rows(OUT / f"power-{tag}.csv", rows)
+    write_traces(OUT / f"power-{tag.split('-')[0]}-traces-{tag.split('-', 1)[1]}.csv", sampler)
     (OUT / f"power-{tag.split('-')[0]}-meta-{tag.split('-', 1)[1]}.json").write_text(json.dumps(info, indent=1))
     print(json.dumps({k: info[k] for k in ("device_name", "driver", "power_limit_w", "wall_s")}))
 

@@ -33,7 +33,6 @@ the kernel, gap, chain and event columns), ``power-h200-gaps-traces-<date>.csv``
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import statistics
@@ -341,17 +340,8 @@ def main() -> None:
     info["skipped_for_budget"] = skipped
     date = info["date_utc"][:10]
     tag = "h200" if "H200" in str(info["device_name"]) else str(info["device_name"]).split()[-1].lower()
-    fields: list[str] = []
-    for r in rows:
-        fields += [k for k in r if k not in fields]
-    with open(out_dir / f"power-{tag}-gaps-{date}.csv", "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=fields)
-        w.writeheader()
-        w.writerows(rows)
-    with open(out_dir / f"power-{tag}-gaps-traces-{date}.csv", "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["bench", "t_s", "power_w", "sm_clock_mhz", "mem_clock_mhz", "temp_c", "clock_event_reasons"])
-        w.writerows([(r[0], f"{r[1]:.4f}", f"{r[2]:.3f}", *r[3:]) for r in sampler.rows])
+    power.write_rows(out_dir / f"power-{tag}-gaps-{date}.csv", rows)
+    power.write_traces(out_dir / f"power-{tag}-gaps-traces-{date}.csv", sampler)
     (out_dir / f"power-{tag}-gaps-meta-{date}.json").write_text(json.dumps(info, indent=1))
     print(f"done in {info['wall_s']:.0f} s; skipped: {skipped or 'nothing'}")
 

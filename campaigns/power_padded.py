@@ -35,7 +35,6 @@ Inputs are random unless the benchmark's name says otherwise.
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import sys
@@ -305,16 +304,6 @@ def part_stale(rows, h, sampler) -> None:
                 {"kind": "stale", "gemm": label, "decode": dname}, profile_it=False)
 
 
-def write_csv(path: Path, rows: list[dict]) -> None:
-    fields: list[str] = []
-    for r in rows:
-        fields += [k for k in r if k not in fields]
-    with open(path, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=fields)
-        w.writeheader()
-        w.writerows(rows)
-
-
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     pynvml.nvmlInit()
@@ -348,12 +337,9 @@ def main() -> None:
     info["wall_s"] = time.perf_counter() - pw.T_START
     info["budget_s"] = BUDGET_S
     info["skipped_for_budget"] = any(r.get("skipped") or r.get("mode") == "skipped" for r in rows + resp)
-    write_csv(OUT / f"power-{dev}-{date}-padded.csv", rows)
-    write_csv(OUT / f"power-{dev}-response-{date}-padded.csv", resp)
-    with open(OUT / f"power-{dev}-traces-{date}-padded.csv", "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["bench", "t_s", "power_w", "sm_clock_mhz", "mem_clock_mhz", "temp_c", "clock_event_reasons"])
-        w.writerows([(r[0], f"{r[1]:.4f}", f"{r[2]:.3f}", *r[3:]) for r in sampler.rows])
+    pw.write_rows(OUT / f"power-{dev}-{date}-padded.csv", rows)
+    pw.write_rows(OUT / f"power-{dev}-response-{date}-padded.csv", resp)
+    pw.write_traces(OUT / f"power-{dev}-traces-{date}-padded.csv", sampler)
     (OUT / f"power-{dev}-meta-{date}-padded.json").write_text(json.dumps(info, indent=1))
     print(json.dumps({k: info[k] for k in ("device_name", "driver", "power_limit_w", "wall_s", "skipped_for_budget")}))
     print(f"{'bench':44s} {'step ms':>9s} {'W':>6s} {'MHz':>6s}")

@@ -28,7 +28,6 @@ part, layout, shape, forced split count and kernel names), ``power-h200-traces-<
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import sys
@@ -131,16 +130,6 @@ def part_fa2(rows, h, sampler) -> None:
         torch.cuda.empty_cache()
 
 
-def write_csv(path: Path, rows: list[dict]) -> None:
-    fields: list[str] = []
-    for r in rows:
-        fields += [k for k in r if k not in fields]
-    with open(path, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=fields)
-        w.writeheader()
-        w.writerows(rows)
-
-
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     pynvml.nvmlInit()
@@ -168,11 +157,8 @@ def main() -> None:
     info["wall_s"] = time.perf_counter() - pw.T_START
     info["budget_s"] = BUDGET_S
     info["skipped_for_budget"] = [r["bench"] for r in rows if r.get("skipped")]
-    write_csv(OUT / f"power-h200-{date}{tag}.csv", rows)
-    with open(OUT / f"power-h200-traces-{date}{tag}.csv", "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["bench", "t_s", "power_w", "sm_clock_mhz", "mem_clock_mhz", "temp_c", "clock_event_reasons"])
-        w.writerows([(r[0], f"{r[1]:.4f}", f"{r[2]:.3f}", *r[3:]) for r in sampler.rows])
+    pw.write_rows(OUT / f"power-h200-{date}{tag}.csv", rows)
+    pw.write_traces(OUT / f"power-h200-traces-{date}{tag}.csv", sampler)
     (OUT / f"power-h200-meta-{date}{tag}.json").write_text(json.dumps(info, indent=1))
     print(json.dumps({k: info[k] for k in ("device_name", "driver", "power_limit_w", "wall_s", "skipped_for_budget")}))
     for r in rows:

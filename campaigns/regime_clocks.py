@@ -18,7 +18,6 @@ per kernel and regime), ``regime-<dev>-traces-<date>.csv`` and ``regime-<dev>-me
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import sys
@@ -204,17 +203,8 @@ def main() -> None:
     sampler.join()
     info["wall_s"] = elapsed()
     date = info["date_utc"][:10]
-    fields: list[str] = []
-    for r in rows:
-        fields += [k for k in r if k not in fields]
-    with open(OUT / f"regime-h200-{date}.csv", "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=fields)
-        w.writeheader()
-        w.writerows(rows)
-    with open(OUT / f"regime-h200-traces-{date}.csv", "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["bench", "t_s", "power_w", "sm_clock_mhz", "mem_clock_mhz", "temp_c", "clock_event_reasons"])
-        w.writerows([(r[0], f"{r[1]:.4f}", f"{r[2]:.3f}", *r[3:]) for r in sampler.rows])
+    pw.write_rows(OUT / f"regime-h200-{date}.csv", rows)
+    pw.write_traces(OUT / f"regime-h200-traces-{date}.csv", sampler)
     (OUT / f"regime-h200-meta-{date}.json").write_text(json.dumps(info, indent=1))
     print(json.dumps({k: info[k] for k in ("device_name", "driver", "torch", "wall_s")}))
 
