@@ -78,6 +78,16 @@ class Swapper:
         return blocks * self.block_s
 
 
+def swapper_for(deployment: Deployment, preemption: str, *, host_link_gb_s: float,
+                swap_space_gib: float) -> Swapper | None:
+    """The scheduler option ``preemption`` checked: a :class:`Swapper` for ``swap``, None for ``recompute``."""
+    if preemption not in PREEMPTION:
+        raise ConfigError.single(f"preemption {preemption!r} is not one of {', '.join(PREEMPTION)}",
+                                 key_path="preemption")
+    return (Swapper(deployment, host_link_gb_s=host_link_gb_s, swap_space_gib=swap_space_gib)
+            if preemption == "swap" else None)
+
+
 def plus_swap(cost: CostFn) -> CostFn:
     """``cost`` plus the iteration's swap copies (blocking, in series with the forward pass)."""
     def total(it: Iteration) -> float:
@@ -247,11 +257,7 @@ class Continuous(Scheduler):
                  swap_space_gib: float = VLLM_SWAP_SPACE_GIB) -> None:
         super().__init__(deployment)
         check_limits(token_budget, max_seqs)
-        if preemption not in PREEMPTION:
-            raise ConfigError.single(f"preemption {preemption!r} is not one of {', '.join(PREEMPTION)}",
-                                     key_path="preemption")
-        swapper = (Swapper(deployment, host_link_gb_s=host_link_gb_s, swap_space_gib=swap_space_gib)
-                   if preemption == "swap" else None)
+        swapper = swapper_for(deployment, preemption, host_link_gb_s=host_link_gb_s, swap_space_gib=swap_space_gib)
         if max_prefills is not None and max_prefills < 1:
             raise ConfigError.single(f"max_prefills must be >= 1 (got {max_prefills})", key_path="scheduler")
         self.core = BatchCore(self.new_blocks(), token_budget=token_budget, max_seqs=max_seqs, chunked=chunked,

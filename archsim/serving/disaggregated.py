@@ -28,12 +28,11 @@ from typing import Any
 from archsim.errors import ConfigError
 from archsim.serving.continuous import (
     PCIE5_X16_BYTES_PER_S,
-    PREEMPTION,
     VLLM_SWAP_SPACE_GIB,
     BatchCore,
-    Swapper,
     check_limits,
     plus_swap,
+    swapper_for,
 )
 from archsim.serving.kv import BlockManager
 from archsim.serving.requests import Request
@@ -73,17 +72,13 @@ class Disaggregated(Scheduler):
         super().__init__(deployment)
         check_limits(prefill_budget, max_seqs)
         check_limits(decode_budget, max_seqs)
-        if preemption not in PREEMPTION:
-            raise ConfigError.single(f"preemption {preemption!r} is not one of {', '.join(PREEMPTION)}",
-                                     key_path="preemption")
         if deployment.transfer_s is None:
             raise ConfigError.single("disaggregated serving needs a link between the prefill and decode devices "
                                      "(a system preset with a network link, e.g. hgx-h100)", key_path="scheduler")
         self.link = KvLink(deployment.transfer_s)
         self.prefill = BatchCore(self.new_blocks(), token_budget=prefill_budget, max_seqs=max_seqs, decode=False,
                                  handoff=self._handoff)
-        swapper = (Swapper(deployment, host_link_gb_s=host_link_gb_s, swap_space_gib=swap_space_gib)
-                   if preemption == "swap" else None)
+        swapper = swapper_for(deployment, preemption, host_link_gb_s=host_link_gb_s, swap_space_gib=swap_space_gib)
         self.decode = BatchCore(self.new_blocks(), token_budget=decode_budget, max_seqs=max_seqs, swapper=swapper)
         self.in_flight = 0
 

@@ -14,8 +14,8 @@ hand-off overlapped layer by layer), a decode-only one the decode model; ``mixed
 tokens would instead put the K/V rows' link time twice on the critical path (0.2-1.7 % more for Llama-3-70B
 on lamina-h100-h20 at 64-2048 tokens). Per-device costs there come from
 :func:`archsim.offload.device_cost.device_step` (the system's ``timing``, by default the GPU stack model for GPU
-presets: stack ``fused``, decode from CUDA graphs, iterations with prefill dispatched eagerly). KV blocks: the memory devices' usable capacity (its
-``memory_utilisation``, 0.9) over one block's bytes for the whole model
+presets: stack ``fused``, decode from CUDA graphs, iterations with prefill dispatched eagerly). KV blocks: the
+memory devices' usable capacity (its ``memory_utilisation``, 0.9) over one block's bytes for the whole model
 (:func:`archsim.offload.serving.max_batch` at one block's context).
 Prices: none from the presets (their rental prices are labelled assumptions, not cited); ``usd_per_hour``
 given to :func:`archsim.serving.scenario.serve` (``--usd-per-hour``) is the price of one system-hour.
