@@ -113,6 +113,18 @@ def graph_wall_s(kernel_s: list[float], model: HostModel, back_to_back: bool = F
     return max(host, gpu) if back_to_back else host + gpu
 
 
+def step_wall_s(kernel_s: list[float], categories: list[str], host_mode: str, model: HostModel,
+                stack: str | None, phase: str, layers: int, back_to_back: bool = False) -> float:
+    """Wall time of one step of kernels ``kernel_s`` (launch order; ``categories`` theirs): ``eager``
+    dispatch (:meth:`HostModel.eager_host_s` with ``stack``/``phase``/``layers``, then :func:`eager_wall_s`) or
+    one ``cuda-graph`` replay (:func:`graph_wall_s`)."""
+    if host_mode == "eager":
+        return eager_wall_s(kernel_s, model.eager_host_s(stack, phase, layers, categories), model.graph_gap_s)
+    if host_mode == "cuda-graph":
+        return graph_wall_s(kernel_s, model, back_to_back)
+    raise ConfigError.single(f"unknown host mode {host_mode!r}; valid: cuda-graph, eager", key_path="host")
+
+
 def load_host(path: str | Path, warm_floor_s: float) -> HostModel:
     """Build a :class:`HostModel` from a ``wm-host`` microbenchmark CSV; ``warm_floor_s``: the warm
     duration of a tiny elementwise kernel (glue ``vec`` curve floor) to separate the graph gap."""

@@ -138,16 +138,13 @@ def predict_sequence(seq: list[KernelItem], host_mode: str, cal: DeviceCalibrati
     ``back_to_back``: the steps ran as a loop without synchronisation between them (graph replays overlap
     their host launch with the previous replay, :func:`archsim.gpu.host.graph_wall_s`); ``host_model``: a
     :class:`archsim.gpu.host.HostModel` in place of the device calibration's."""
-    from archsim.gpu.host import eager_wall_s, graph_wall_s
+    from archsim.gpu.host import step_wall_s
     hm = host_model or cal.host
     priced = [pricer(it) for it in seq]
     times = [t for t, _ in priced]
     gpu = sum(times)
-    if host_mode == "eager":
-        host = hm.eager_host_s(stack, phase, layers, [it.category for it in seq])
-        wall = eager_wall_s(times, host, hm.graph_gap_s)
-    elif host_mode == "cuda-graph":
-        wall = graph_wall_s(times, hm, back_to_back)
+    if host_mode in ("eager", "cuda-graph"):
+        wall = step_wall_s(times, [it.category for it in seq], host_mode, hm, stack, phase, layers, back_to_back)
     else:
         wall = gpu
     dyn = sum(e for _, e in priced)

@@ -209,7 +209,7 @@ def _pricers(hw: str) -> tuple[Any, Any, Any]:
 
 @lru_cache(maxsize=4096)
 def _gpu_step(hw: str, shape: Any, w: StepWork) -> DeviceStep:
-    from archsim.gpu.host import eager_wall_s, graph_wall_s
+    from archsim.gpu.host import step_wall_s
     from archsim.offload.gpu_shard import step_items
     cal, times, energy = _pricers(hw)
     pro, layer, epi = step_items(shape, w)
@@ -232,15 +232,10 @@ def _gpu_step(hw: str, shape: Any, w: StepWork) -> DeviceStep:
     n_attn = sum(1 for it, _, _ in seq if it.category == "attention")
     if not seq:
         return DeviceStep(0.0, 0.0, 0.0, 0.0, 0, "gpu-stack")
+    wall = step_wall_s(kernel_s, [it.category for it, _, _ in seq], w.host, cal.host, SERVING_STACK,
+                       "prefill" if w.chunks else "decode", layers)
     if w.host == "cuda-graph":
-        wall = graph_wall_s(kernel_s, cal.host)
         attn_s += cal.host.graph_gap_s * n_attn  # each node's gap goes with its kernel
-    elif w.host == "eager":
-        phase = "prefill" if w.chunks else "decode"
-        host = cal.host.eager_host_s(SERVING_STACK, phase, layers, [it.category for it, _, _ in seq])
-        wall = eager_wall_s(kernel_s, host, cal.host.graph_gap_s)
-    else:
-        raise ConfigError.single(f"unknown host mode {w.host!r}; valid: cuda-graph, eager", key_path="host")
     total_j = sum(e for _, _, e in seq)
     return DeviceStep(wall - attn_s, attn_s, total_j - attn_j, attn_j, len(seq), "gpu-stack")
 
