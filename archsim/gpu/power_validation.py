@@ -187,9 +187,8 @@ def _twin(r: dict) -> tuple:
     return (r.get("model", ""), r.get("hidden", ""), r["phase"], int(r["batch"]), int(r["seq_q"]), int(r["seq_kv"]))
 
 
-def _model_row(r: dict, cal: DeviceCalibration, pricer: EnergyPricer, graph_step: dict) -> tuple[dict, str]:
-    """Prediction and regime of a ``MiniLlama`` step row (any width; decode over a fixed cache or prefill)."""
-    step_s = float(r["step_s"])
+def _model_pred(r: dict, cal: DeviceCalibration, pricer: EnergyPricer) -> dict:
+    """Prediction of a ``MiniLlama`` step row (any width; decode over a fixed cache or prefill)."""
     w = {k: int(r[k]) if r.get(k) else v for k, v in MINI_LLAMA_DEFAULT.items()}
     step = Step(phase=r["phase"], batch=int(r["batch"]), seq_len=int(r["seq_q"]),
                 context=0 if r["phase"] == "prefill" else int(r["seq_kv"]))
@@ -205,51 +204,68 @@ def _model_row(r: dict, cal: DeviceCalibration, pricer: EnergyPricer, graph_step
         stack = "minillama"
         hm = dataclasses.replace(cal.host, stack_layer={**cal.host.stack_layer,
                                                         ("minillama", "decode"): minillama_host_line(w["hidden"])})
-    pred = predict_sequence(seq, host, cal, pricer, stack, step.phase, int(r["layers"]), back_to_back=True,
+    return predict_sequence(seq, host, cal, pricer, stack, step.phase, int(r["layers"]), back_to_back=True,
                             host_model=hm)
+
+
+def _model_regime(r: dict, graph_step: dict) -> str:
+    """Regime of a measured ``MiniLlama`` row: host-bound when its eager step is over 1.5x its graph twin's."""
     ref = graph_step.get(_twin(r))
-    host_bound = r["mode"] == "eager" and ref is not None and step_s > HOST_BOUND_RATIO * ref
-    return pred, "host" if host_bound else ("compute" if step.phase == "prefill" else "memory")
+    host_bound = r["mode"] == "eager" and ref is not None and float(r["step_s"]) > HOST_BOUND_RATIO * ref
+    return "host" if host_bound else ("compute" if r["phase"] == "prefill" else "memory")
+
+
+def predict_row(r: dict, cal: DeviceCalibration, pricer: EnergyPricer, extra: dict | None = None
+                ) -> tuple[dict, str | None] | None:
+    """Prediction of one power-campaign row from its workload columns only (no measured column is read, except
+    by an ``extra`` callable that classifies its own row): ``(prediction, regime)``, regime None for ``model``
+    rows (classified against the measured graph twin), or None for a kind this module does not price."""
+    from archsim.gpu.predict import predict_attention, predict_gemm
+    kind = r.get("kind", "")
+    if kind == "attention":
+        p = predict_attention(cal.device, r["impl"], rates=cal.rates, batch=int(r["batch"]), heads=int(r["heads"]),
+                              kv_heads=int(r["kv_heads"]), seq_q=int(r["seq_q"]), seq_kv=int(r["seq_kv"]),
+                              head_dim=int(r["head_dim"]), causal=r["causal"] == "1", dtype=r["dtype"])
+        dyn = _dynamic(p.launches)
+        pred = {"modeled_wall_s": p.latency_s, "modeled_gpu_s": p.latency_s, "modeled_dynamic_j": dyn,
+                "modeled_energy_j": dyn + pricer.power.static_w * p.latency_s}
+        regime: str | None = "compute" if int(r["seq_q"]) > 1 else "memory"
+    elif kind == "gemm_gap":
+        p = predict_gemm(cal.device, m=int(r["m"]), n=int(r["n"]), k=int(r["k"]), rates=cal.rates)
+        wall = p.latency_s + float(r["gap_s"])
+        dyn = _dynamic(p.launches)
+        pred = {"modeled_wall_s": wall, "modeled_gpu_s": p.latency_s, "modeled_dynamic_j": dyn,
+                "modeled_energy_j": dyn + pricer.power.static_w * wall}
+        regime = "host"
+    elif kind == "model":
+        pred, regime = _model_pred(r, cal, pricer), None
+    elif extra and kind in extra:
+        got = extra[kind](r)
+        if got is None:
+            return None
+        pred, regime = got
+    else:
+        return None
+    pred["modeled_power_w"] = pred["modeled_energy_j"] / pred["modeled_wall_s"]
+    return pred, regime
 
 
 def validate_power_csv(path: str | Path, cal: DeviceCalibration, extra: dict | None = None) -> list[dict]:
     """Energy parity of the validation rows of one power campaign CSV. ``extra``: row kind -> a callable
     ``row -> (prediction dict, regime)`` or None (skip) for kinds this module does not price (HF GPT-2
     ``generate``: :func:`archsim.gpu.energy_host.generate_row`, whose pricing lives above this layer)."""
-    from archsim.gpu.predict import predict_attention, predict_gemm
     rows = [r for r in read_power_csv(path) if r["set"] == "validation"]
     pricer = EnergyPricer(cal)
     graph_step = {_twin(r): float(r["step_s"]) for r in rows if r.get("kind") == "model" and r.get("mode") == "graph"}
     out = []
     for r in rows:
-        kind, step_s, e = r.get("kind", ""), float(r["step_s"]), float(r["energy_per_step_j"])
-        base = {"source": Path(path).name, "bench": r["bench"], "window_s": float(r["wall_s"])}
-        if kind == "attention":
-            p = predict_attention(cal.device, r["impl"], rates=cal.rates, batch=int(r["batch"]), heads=int(r["heads"]),
-                                  kv_heads=int(r["kv_heads"]), seq_q=int(r["seq_q"]), seq_kv=int(r["seq_kv"]),
-                                  head_dim=int(r["head_dim"]), causal=r["causal"] == "1", dtype=r["dtype"])
-            dyn = _dynamic(p.launches)
-            pred = {"modeled_wall_s": p.latency_s, "modeled_gpu_s": p.latency_s, "modeled_dynamic_j": dyn,
-                    "modeled_energy_j": dyn + pricer.power.static_w * p.latency_s}
-            regime = "compute" if int(r["seq_q"]) > 1 else "memory"
-        elif kind == "gemm_gap":
-            p = predict_gemm(cal.device, m=int(r["m"]), n=int(r["n"]), k=int(r["k"]), rates=cal.rates)
-            wall = p.latency_s + float(r["gap_s"])
-            dyn = _dynamic(p.launches)
-            pred = {"modeled_wall_s": wall, "modeled_gpu_s": p.latency_s, "modeled_dynamic_j": dyn,
-                    "modeled_energy_j": dyn + pricer.power.static_w * wall}
-            regime = "host"
-        elif kind == "model":
-            pred, regime = _model_row(r, cal, pricer, graph_step)
-        elif extra and kind in extra:
-            got = extra[kind](r)
-            if got is None:
-                continue
-            pred, regime = got
-        else:
+        got = predict_row(r, cal, pricer, extra)
+        if got is None:
             continue
-        pred["modeled_power_w"] = pred["modeled_energy_j"] / pred["modeled_wall_s"]
-        out.append(_row({**base, "regime": regime}, e, step_s, pred, pricer.power.static_w))
+        pred, regime = got
+        base = {"source": Path(path).name, "bench": r["bench"], "window_s": float(r["wall_s"]),
+                "regime": regime or _model_regime(r, graph_step)}
+        out.append(_row(base, float(r["energy_per_step_j"]), float(r["step_s"]), pred, pricer.power.static_w))
     return out
 
 
