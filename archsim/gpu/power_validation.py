@@ -58,6 +58,8 @@ class EnergyPricer:
         from archsim.data import measurement
         from archsim.gpu.power_fit import GLUE_CSV, fit_glue
         self.glue = fit_glue(measurement("h200", GLUE_CSV), power.static_w)
+        from archsim.gpu.wholemodel import KernelPricer
+        self.kernel_s = KernelPricer(cal)
 
     def glue_j(self, cls: str, read: float, write: float) -> float:
         """Dynamic energy of one glue kernel: its class's measured J/B when HBM-resident; scaled to the
@@ -79,24 +81,26 @@ class EnergyPricer:
         if it.grouped is not None:  # MoE grouped GEMM: its time model, the energy of equal dense expert GEMMs
             key: tuple = ("grouped", it.grouped)
             if key not in self.cache:
-                from archsim.gpu.wholemodel import KernelPricer
                 tokens, experts, top_k, n, k = it.grouped
                 m = max(1, -(-tokens * top_k // experts))
                 p = predict_gemm(self.cal.device, m=m, n=n, k=k, rates=self.cal.rates)
-                self.cache[key] = (KernelPricer(self.cal)(it), experts * _dynamic(p.launches))
+                self.cache[key] = (self.kernel_s(it), experts * _dynamic(p.launches))
             return self.cache[key]
         key = (it.gemm, tuple(sorted(it.attention.items())) if it.attention else None)
         if key not in self.cache:
+            # seconds in the whole-model pricer's convention (a kernel inside a step: the event-timed launch
+            # overhead overlaps the previous kernel, :class:`archsim.gpu.wholemodel.KernelPricer`); joules of
+            # the launches as the kernel model prices them
             hw, rates = self.cal.device, self.cal.rates
             if it.gemm is not None:
                 m, n, k, groups = it.gemm
                 p = predict_gemm(hw, m=m, n=n, k=k, rates=rates)
-                self.cache[key] = (groups * p.latency_s, groups * _dynamic(p.launches))
+                self.cache[key] = (self.kernel_s(it), groups * _dynamic(p.launches))
             else:
                 a = dict(it.attention or {})
                 impl = a.pop("impl")
                 p = predict_attention(hw, impl, rates=rates, dtype="bf16", **a)
-                self.cache[key] = (p.latency_s, _dynamic(p.launches))
+                self.cache[key] = (self.kernel_s(it), _dynamic(p.launches))
         return self.cache[key]
 
 
