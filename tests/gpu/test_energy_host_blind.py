@@ -1,0 +1,77 @@
+"""The blind host-bound power round (issue 22): committed predictions, the measured pairing, host states."""
+
+import json
+
+import pytest
+
+from archsim.data import measurement
+from archsim.gpu import energy_host_blind as eb
+
+
+def test_committed_points_are_the_module_points_and_were_made_before_the_measurement():
+    doc = eb.committed()
+    assert doc["points"] == eb.POINTS
+    assert [p["bench"] for p in doc["predictions"]] == [p["bench"] for p in eb.POINTS]
+    meta = json.loads(measurement("h200", eb.MEASURED_META).read_text())
+    assert meta["points_model_commit"] == doc["model_commit"]  # the campaign read this very file
+    assert doc["date_utc"] < meta["date_utc"]
+
+
+def test_host_state_classes():
+    assert eb.host_state({"probe_before_us": "3000", "probe_after_us": "3100"}) == "fast"
+    assert eb.host_state({"probe_before_us": "5000", "probe_after_us": "4500"}) == "slow"
+    assert eb.host_state({"probe_before_us": "3000", "probe_after_us": "5000"}) == "changed"
+    assert eb.host_state({"probe_before_us": "", "probe_after_us": "3000"}) == "unknown"
+    assert eb.host_state({}) == "unknown"
+
+
+@pytest.fixture(scope="module")
+def rows():
+    from archsim.gpu.devices import device_calibration
+    return eb.compare(device_calibration("h200"))
+
+
+def test_every_measured_window_pairs_with_its_committed_prediction(rows):
+    doc = eb.committed()
+    blind = {p["bench"]: p for p in doc["predictions"]}
+    assert len(rows) == 2 * len(eb.POINTS)  # two passes, nothing skipped
+    assert {r["pass"] for r in rows} == {"a", "b"}
+    for r in rows:
+        b = blind[r["bench"]]
+        power = b["modeled_energy_j"] / b["modeled_wall_s"]
+        assert r["blind_power_w"] == pytest.approx(power)
+        assert r["blind_power_error"] == pytest.approx((power - r["measured_power_w"]) / r["measured_power_w"])
+        assert r["regime"] in ("compute", "memory", "host")
+        assert r["host_state"] in ("fast", "slow", "changed")
+
+
+def test_gemm_gap_prediction_is_kernel_plus_gap_at_static_power(rows):
+    from archsim.gpu.devices import device_calibration
+    from archsim.gpu.predict import predict_gemm
+    cal = device_calibration("h200")
+    r = next(r for r in rows if r["bench"].startswith("gemm_bf16_m8_"))
+    p = predict_gemm("h200", m=8, n=8192, k=8192, rates=cal.rates)
+    dyn = sum(v for ln in p.launches for k, v in ln.energy_by_part.items() if k != "static")
+    assert r["modeled_wall_s"] == pytest.approx(p.latency_s + 2e-4)
+    assert r["modeled_energy_j"] == pytest.approx(dyn + cal.rates.power.static_w * (p.latency_s + 2e-4))
+    assert r["regime"] == "host"
+
+
+def test_burst_gemm_rows_compare_the_same_kernel_in_two_regimes(rows):
+    from archsim.gpu.devices import device_calibration
+    got = eb.burst_gemm_energy(device_calibration("h200"), rows)
+    assert {b.split(" ")[0] for b, _, _ in got} == {"gemm_bf16_m8192_n8192_k8192_then_1000us_spin",
+                                                    "gemm_bf16_m4096_n4096_k4096_then_500us_spin"}
+    for _, duty, capped in got:
+        assert duty > 0 and capped > 0
+
+
+def test_section_reports_blind_and_current_figures():
+    from archsim.gpu.devices import device_calibration
+    from archsim.gpu.power_validation import summarise
+    md, data = eb.section(device_calibration("h200"), summarise)
+    text = "\n".join(md)
+    assert "Blind host-bound round" in text and eb.PREDICTIONS in text
+    n = data["summary_blind"]["by_regime"]["host"]["n"]
+    assert n == data["summary_now"]["by_regime"]["host"]["n"] > 0
+    assert f"| host | {n} |" in text
