@@ -252,10 +252,13 @@ def section(cal, summary_fn) -> tuple[list[str], dict]:
         f"{now['long_windows']['power_at_measured_time_mape'] * 100:.1f}% | "
         f"{now['long_windows']['time_mape'] * 100:.1f}% |",
         "",
-        "`now`: the model after one change made on seeing this round (labelled post-fix): kernels inside a step "
-        "are priced in the whole-model pricer's time convention (the event-timed launch overhead overlaps the "
-        "previous kernel), which the power validation had added per launch on top of the graph node gap (graph "
-        "twins came out 7-28 % slow). Host-bound time error by host state (eager rows): " + "; ".join(
+        "`now`: the model after two changes made on seeing this round (labelled post-fix): (1) kernels inside a "
+        "step are priced in the whole-model pricer's time convention (the event-timed launch overhead overlaps "
+        "the previous kernel), which the power validation had added per launch on top of the graph node gap "
+        "(graph twins came out 7-28 % slow); (2) an eager step in a loop without synchronisation costs the larger "
+        "of its host and GPU time (`host.step_wall_s(back_to_back=True)`, as graph replays already did): the "
+        "one-layer 8192-wide eager decode, GPU-bound, came out +43..+70 % with the host spread over a single "
+        "step. Host-bound time error by host state (eager rows): " + "; ".join(
             f"{k} {len(v)} rows {_pct(min(v))}..{_pct(max(v))}" for k, v in sorted(states.items())) + ". The host "
         "model predicts the point between the two states, so a window run wholly in one state is off by about "
         "+-20 %, and the energy of a host-bound step follows its time (static power over the step).",

@@ -117,9 +117,15 @@ def step_wall_s(kernel_s: list[float], categories: list[str], host_mode: str, mo
                 stack: str | None, phase: str, layers: int, back_to_back: bool = False) -> float:
     """Wall time of one step of kernels ``kernel_s`` (launch order; ``categories`` theirs): ``eager``
     dispatch (:meth:`HostModel.eager_host_s` with ``stack``/``phase``/``layers``, then :func:`eager_wall_s`) or
-    one ``cuda-graph`` replay (:func:`graph_wall_s`)."""
+    one ``cuda-graph`` replay (:func:`graph_wall_s`). ``back_to_back``: steps in a loop without synchronisation
+    (the power campaigns' NVML windows): the host issues step ``i + 1`` while the GPU runs step ``i``, so in
+    steady state a step costs the larger of its host time and its GPU time (kernels plus the per-kernel GPU
+    gap), eager or graph alike; False: one synchronised step (the host issues, the GPU follows)."""
     if host_mode == "eager":
-        return eager_wall_s(kernel_s, model.eager_host_s(stack, phase, layers, categories), model.graph_gap_s)
+        host = model.eager_host_s(stack, phase, layers, categories)
+        if back_to_back:  # steady state of a loop without synchronisation: the host's queue runs ahead of the GPU
+            return max(host, sum(kernel_s) + model.graph_gap_s * len(kernel_s))
+        return eager_wall_s(kernel_s, host, model.graph_gap_s)
     if host_mode == "cuda-graph":
         return graph_wall_s(kernel_s, model, back_to_back)
     raise ConfigError.single(f"unknown host mode {host_mode!r}; valid: cuda-graph, eager", key_path="host")
