@@ -130,6 +130,24 @@ def measure(h, sampler: Sampler, name: str, step, *, counts: dict, set_: str = "
     return row
 
 
+def measured_row(rows: list, h, sampler: Sampler, name: str, fn, part: str, set_: str, counts: dict, *,
+                 short: bool, kernels=None) -> None:
+    """Append ``fn``'s :func:`measure` row (with ``part`` and ``kernels(fn)``'s kernel names) to ``rows``, or a row
+    saying why not: ``short`` (the budget left is too short) or the RuntimeError of an unsupported shape or
+    argument (a data point, not a crash)."""
+    if short:
+        rows.append({"set": set_, "bench": name, "part": part, "skipped": "budget"})
+        return
+    try:
+        kern = kernels(fn) if kernels is not None else ""
+        row = measure(h, sampler, name, fn, counts=counts, set_=set_)
+    except RuntimeError as e:
+        print(f"{name}: {e}"[:300], flush=True)
+        rows.append({"set": set_, "bench": name, "part": part, "error": str(e)[:200]})
+        return
+    rows.append({**row, "part": part, "kernels": kern})
+
+
 def idle(h, sampler: Sampler, name: str, seconds: float) -> dict:
     sampler.bench = name
     e0, t0 = energy_mj(h), time.perf_counter() - T_START

@@ -62,17 +62,8 @@ def over_budget(need_s: float = 0.0) -> bool:
 
 
 def add(rows: list, h, sampler, name: str, fn, part: str, set_: str, counts: dict, profile_it: bool = True) -> None:
-    if over_budget(pw.WARM_S + pw.WINDOW_S + 1.0):
-        rows.append({"set": set_, "bench": name, "part": part, "skipped": "budget"})
-        return
-    try:
-        kern = kernel_names(fn) if profile_it else ""
-        row = pw.measure(h, sampler, name, fn, counts=counts, set_=set_)
-    except RuntimeError as e:  # an unsupported shape/backend is a data point, not a crash
-        print(f"{name}: {e}"[:300], flush=True)
-        rows.append({"set": set_, "bench": name, "part": part, "error": str(e)[:200]})
-        return
-    rows.append({**row, "part": part, "kernels": kern})
+    pw.measured_row(rows, h, sampler, name, fn, part, set_, counts, short=over_budget(pw.WARM_S + pw.WINDOW_S + 1.0),
+                    kernels=kernel_names if profile_it else None)
 
 
 def part_data(rows, h, sampler) -> None:

@@ -65,17 +65,9 @@ def over_budget(need_s: float = 0.0) -> bool:
 
 
 def add(rows: list, h, sampler, name: str, fn, part: str, set_: str, counts: dict, launches: int = 1) -> None:
-    if over_budget(pw.WARM_S + pw.WINDOW_S + 1.5):
-        rows.append({"set": set_, "bench": name, "part": part, "skipped": "budget"})
-        return
-    try:
-        kern = kernel_names(fn, name_chars=110, total_chars=500)
-        row = pw.measure(h, sampler, name, fn, counts={**counts, "launches": launches}, set_=set_)
-    except RuntimeError as e:  # an unsupported shape/argument is a data point, not a crash
-        print(f"{name}: {e}"[:300], flush=True)
-        rows.append({"set": set_, "bench": name, "part": part, "error": str(e)[:200]})
-        return
-    rows.append({**row, "part": part, "kernels": kern})
+    pw.measured_row(rows, h, sampler, name, fn, part, set_, {**counts, "launches": launches},
+                    short=over_budget(pw.WARM_S + pw.WINDOW_S + 1.5),
+                    kernels=lambda f: kernel_names(f, name_chars=110, total_chars=500))
 
 
 def gemm_rows(rows, h, sampler, n: int, k: int, ms, part: str, set_: str) -> None:
