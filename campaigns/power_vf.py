@@ -9,17 +9,20 @@ board energy = delta of ``nvmlDeviceGetTotalEnergyConsumption``; sampler every ~
 - ``sustained``: a CUDA graph of ``nodes`` GEMMs back to back: the board at its 700 W limit (clock lowered by the
   power manager) for the large shapes, at its steady clock for the small ones;
 - ``duty``: a graph of ``nodes`` x (GEMM, then a one-warp FMA spin kernel, ``power_gaps.spin_launcher``, of about
-  ``SPIN_X`` times the GEMM's time): the board stays far below 700 W and the GEMM runs at boost clock;
+  ``SPIN_X`` times the GEMM's one-call CUDA-event time): the board stays far below 700 W and the GEMM runs at
+  boost clock. The event time of one call after a sync includes launch latency, so the spin is 2.9-3.7x the
+  profiled GEMM for the large squares and 4-21x for the ~9-75 us GEMMs (committed run: duty windows 142-343 W,
+  no clock-event reason, 1980 MHz throughout);
 - ``spin_control``: a graph of the spin kernel alone, ``nodes`` times, at the same iteration count: its energy per
   call is what the analysis subtracts from a ``duty`` step.
 
 Per pattern, the GEMM's own duration: ``profiled.traced`` over replays right after the NVML window (same clock
-state), median over the GEMM kernels of the second half of the trace; the kernel name; the spin's median. Weights
-rotate over ``sets`` copies (``sets x n x k x 2`` bytes >= 3x the L2) so every call streams its weight from HBM,
-as in a model step. Shapes: squares 8192, 4096, 2048; prefill-like m in {16, 64, 128, 512} x (n, k) in
-{(6144, 2048), (11008, 4096)}. Pass ``a`` measures sustained then duty, pass ``b`` (reverse shape order, while the
-budget lasts) duty then sustained, so drift and temperature show as a pass difference. Idle with the context at the
-start and the end.
+state), median over the GEMM kernels of the second half of the trace; the kernel name; the spin's median. Weights of
+the prefill-like shapes rotate over ``sets`` copies (``sets x n x k x 2`` bytes >= 3x the L2, at most 6) so every
+call streams its weight from HBM, as in a model step; the compute-bound squares use one operand set. Shapes:
+squares 8192, 4096, 2048; prefill-like m in {16, 64, 128, 512} x (n, k) in {(6144, 2048), (11008, 4096)}.
+Pass ``a`` measures sustained then duty, pass ``b`` (reverse shape order, while the budget lasts) duty then
+sustained, so drift and temperature show as a pass difference. Idle with the context at the start and the end.
 
 Run on the GPU machine from the repository root (imports torch, triton, numpy, pynvml and sibling campaign
 modules)::
@@ -184,7 +187,8 @@ def main() -> None:
                 warm_s=warm, spin_x=SPIN_X, graph_target_s=GRAPH_S,
                 method=f"per shape and pattern: CUDA graph, warm-up {warm:g} s, n replays over ~{window:g} s between "
                        "two synchronisations (power.measure); energy = delta of nvmlDeviceGetTotalEnergyConsumption; "
-                       "trace every ~20 ms; then torch.profiler over ~40 ms of replays (second half kept)",
+                       "trace every ~20 ms; then torch.profiler over 0.2 s + ~40 ms of replays (the last 40 ms, "
+                       "its second half kept)",
                 command="OUT=$OUT PYTHONPATH=campaigns python3 campaigns/power_vf.py --budget-s "
                         f"{args.budget_s:g} --window-s {args.window_s:g}" + (" --smoke" if args.smoke else ""))
     traced(lambda: torch.zeros(1, device="cuda"), 1)  # the profiler's first start-up, outside every pattern

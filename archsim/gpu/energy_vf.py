@@ -2,11 +2,12 @@
 clock-independent energy per operation (issue 22; report-side, nothing here changes a prediction).
 
 Measurement (``campaigns/power_vf.py``, ``power-h200-vf-2026-12-01.csv``; calibration microbenchmarks only): bf16
-TN GEMMs (``torch.matmul(x, w.t())``, random operands, weights rotated through >= 3x the L2) in CUDA graphs,
+TN GEMMs (``torch.matmul(x, w.t())``, random operands; the prefill-like shapes' weights rotated through >= 3x the
+L2, so streamed from HBM) in CUDA graphs,
 NVML energy counter over >= 2 s windows, in three patterns per shape and pass:
 
 - ``sustained``: GEMMs back to back (the 700 W limit lowers the SM clock for the compute-heavy shapes);
-- ``duty``: each GEMM followed by a one-warp spin kernel of ~3x its time (the board far below 700 W, boost clock);
+- ``duty``: each GEMM followed by a one-warp spin kernel of 3-21x its time (board 142-343 W, 1980 MHz);
 - ``spin_control``: the spin kernel alone, same iteration count.
 
 Dynamic energy per GEMM call, joules (``P_s`` = the calibration's static power,
@@ -265,7 +266,7 @@ def markdown(path: str | pathlib.Path | None = None) -> str:
     idle = board_idle_w(path)
     res = iter(fit.residuals)
     lines = [f"Dynamic energy per GEMM call at boost clock (duty) and back to back (sustained), {VF_CSV} "
-             "(calibration microbenchmarks; bf16 TN cuBLAS, weights from HBM). Clocks: NVML SM clock median "
+             "(calibration microbenchmarks; bf16 TN cuBLAS). Clocks: NVML SM clock median "
              "(time-mean of the trace in brackets).",
              "",
              "| m | n | k | pass | sustained MHz | duty MHz | sustained us | duty us | sustained W | duty W "
