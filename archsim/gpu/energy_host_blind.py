@@ -184,11 +184,10 @@ def burst_gemm_energy(cal, rows: list[dict]) -> list[tuple[str, float, float]]:
     in the main fit's calibration rows) for the square GEMMs of this round: the same kernel at boost clock
     (board below its limit) and power-capped. A diagnosis of the clock-independent energy assumption."""
     from archsim.data import measurement
-    from archsim.gpu.energy_report import POWER_CSVS
-    from archsim.gpu.power_fit import read_power_csv
+    from archsim.gpu.power_fit import MAIN_CSVS, read_power_csv
     static = cal.rates.power.static_w
     capped: dict[int, list[float]] = {}
-    for name in POWER_CSVS:
+    for name in MAIN_CSVS:
         for r in read_power_csv(measurement("h200", name)):
             if r["set"] == "calibration" and r["bench"] in ("gemm_bf16_8192", "gemm_bf16_4096"):
                 n = float(r.get("launches") or r["iters"]) if r.get("launches") else 1.0

@@ -15,8 +15,9 @@ from pathlib import Path
 
 from archsim.data import measurement
 from archsim.gpu.energy_vendor import VENDOR, reproductions, vendor_section
+from archsim.gpu.power_fit import MAIN_CSVS
 
-POWER_CSVS = ("power-h200-2026-12-01.csv", "power-h200-2026-12-01-r2.csv")
+POWER_CSVS = MAIN_CSVS  # the main fit's runs (archsim.gpu.power_fit)
 #: the padded-tile campaign (campaigns/power_padded.py): its validation rows join the energy validation set
 PADDED_VALIDATION_CSV = "power-h200-2026-12-01-padded.csv"
 TRACE_CSV = "power-h200-traces-2026-12-01-r2.csv"

@@ -36,6 +36,8 @@ COLUMNS = ("static_w", "mma_bf16", "mma_fp16", "mma_tf32", "mma_fp32", "vec", "s
 #: Rows measured over less than this window are not fitted (too few steps for the mJ counter).
 MIN_WINDOW_S = 0.5
 REQUIRED = ("set", "bench", "wall_s", "step_s", "energy_per_step_j")
+#: the main fit's two campaign runs (``campaigns/power.py`` on the H200, 2026-12-01; package data, measurements/h200)
+MAIN_CSVS = ("power-h200-2026-12-01.csv", "power-h200-2026-12-01-r2.csv")
 
 
 @dataclass(frozen=True)
