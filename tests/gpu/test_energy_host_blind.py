@@ -12,9 +12,10 @@ def test_committed_points_are_the_module_points_and_were_made_before_the_measure
     doc = eb.committed()
     assert doc["points"] == eb.POINTS
     assert [p["bench"] for p in doc["predictions"]] == [p["bench"] for p in eb.POINTS]
-    meta = json.loads(measurement("h200", eb.MEASURED_META).read_text())
-    assert meta["points_model_commit"] == doc["model_commit"]  # the campaign read this very file
-    assert doc["date_utc"] < meta["date_utc"]
+    for _, meta_name in eb.RUNS.values():
+        meta = json.loads(measurement("h200", meta_name).read_text())
+        assert meta["points_model_commit"] == doc["model_commit"]  # the campaign read this very file
+        assert doc["date_utc"] < meta["date_utc"]
 
 
 def test_host_state_classes():
@@ -34,8 +35,8 @@ def rows():
 def test_every_measured_window_pairs_with_its_committed_prediction(rows):
     doc = eb.committed()
     blind = {p["bench"]: p for p in doc["predictions"]}
-    assert len(rows) == 2 * len(eb.POINTS)  # two passes, nothing skipped
-    assert {r["pass"] for r in rows} == {"a", "b"}
+    assert len(rows) == 2 * len(eb.RUNS) * len(eb.POINTS)  # two passes per run, nothing skipped
+    assert {(r["run"], r["pass"]) for r in rows} == {(run, p) for run in eb.RUNS for p in "ab"}
     for r in rows:
         b = blind[r["bench"]]
         power = b["modeled_energy_j"] / b["modeled_wall_s"]
@@ -49,7 +50,7 @@ def test_gemm_gap_prediction_is_kernel_plus_gap_at_static_power(rows):
     from archsim.gpu.devices import device_calibration
     from archsim.gpu.predict import predict_gemm
     cal = device_calibration("h200")
-    r = next(r for r in rows if r["bench"].startswith("gemm_bf16_m8_"))
+    r = next(r for r in rows if r["bench"].startswith("gemm_bf16_m8_") and r["run"] == "r2")
     p = predict_gemm("h200", m=8, n=8192, k=8192, rates=cal.rates)
     dyn = sum(v for ln in p.launches for k, v in ln.energy_by_part.items() if k != "static")
     assert r["modeled_wall_s"] == pytest.approx(p.latency_s + 2e-4)
@@ -75,3 +76,4 @@ def test_section_reports_blind_and_current_figures():
     n = data["summary_blind"]["by_regime"]["host"]["n"]
     assert n == data["summary_now"]["by_regime"]["host"]["n"] > 0
     assert f"| host | {n} |" in text
+    assert sum(data["per_run"][run]["now"]["by_regime"]["host"]["n"] for run in eb.RUNS) == n
