@@ -135,8 +135,15 @@ def _nnls(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return x
 
 
-def fit(paths: list[str | Path], device: str = "h200") -> PowerFit:
-    """Fit :data:`COLUMNS` to the calibration rows of ``paths`` (see module docstring)."""
+#: design-matrix columns of SM-domain work (tensor-core, lane, ex2, L1/shared): what a voltage line would scale
+SM_COLUMNS = ("mma_bf16", "mma_fp16", "mma_tf32", "mma_fp32", "vec", "sfu", "smem")
+
+
+def fit(paths: list[str | Path], device: str = "h200", vf_beta: float = 0.0) -> PowerFit:
+    """Fit :data:`COLUMNS` to the calibration rows of ``paths`` (see module docstring). ``vf_beta`` > 0: a what-if
+    (not the model): each row's SM-domain counts times ``v(f)^2``, ``v(f) = 1 - vf_beta (1 - f / f_max)`` at the
+    row's NVML median SM clock, so the SM coefficients come out as boost-clock energies (report-side diagnosis of
+    the clock-independent assumption, ``reports/gpu-energy.md``)."""
     from archsim.gpu.calibration import rates_for
     from archsim.presets import load_hardware
     rates = dataclasses.replace(rates_for(load_hardware(device)), power=None)  # counts without the power limit
@@ -150,6 +157,9 @@ def fit(paths: list[str | Path], device: str = "h200") -> PowerFit:
             x = counts(row, rates)
             if x is None:
                 continue
+            if vf_beta and _f(row, "sm_clock_mhz") > 0.0:
+                v = 1.0 - vf_beta * (1.0 - min(1.0, _f(row, "sm_clock_mhz") * 1e6 / rates.clock_hz))
+                x = {c: val * v * v if c in SM_COLUMNS else val for c, val in x.items()}
             e = _f(row, "energy_per_step_j")
             used.append({"file": Path(path).name, "bench": row["bench"], "measured_j": e, "step_s": _f(row, "step_s"),
                          "avg_power_w": _f(row, "avg_power_w"), "sm_clock_mhz": _f(row, "sm_clock_mhz"), "x": x})

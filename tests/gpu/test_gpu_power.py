@@ -324,3 +324,13 @@ def test_stale_shared_memory_run_is_recorded_and_read():
     lines, got = _stale_table(rates_for(load_hardware("h200")).power.static_w)
     assert len(lines) == 5 and len(got["ratio"]) == 2 and all(math.isfinite(x) for x in got["ratio"])
     assert {r["set"] for r in read_power_csv(measurement("h200", STALE_CSV)) if r.get("step_s")} == {"calibration"}
+
+
+def test_voltage_line_what_if_scales_sm_counts_by_each_rows_clock():
+    plain, line = fit(POWER_CSVS), fit(POWER_CSVS, vf_beta=0.5)
+    assert fit(POWER_CSVS, vf_beta=0.0).coefficients == plain.coefficients
+    # the bf16 calibration GEMMs ran power-capped (1410-1740 MHz): at v(f)^2 < 1 their tensor-core work counts for
+    # less, so the boost-clock energy per FLOP comes out higher; the FP32 (FFMA) GEMMs ran at 1980 MHz: unchanged
+    assert line.coefficients["mma_bf16"] > 1.1 * plain.coefficients["mma_bf16"]
+    assert line.coefficients["mma_fp32"] == pytest.approx(plain.coefficients["mma_fp32"], rel=0.02)
+    assert [r["bench"] for r in line.rows] == [r["bench"] for r in plain.rows]
