@@ -460,6 +460,22 @@ def write_traces(path, sampler: Sampler) -> None:
         w.writerows([(r[0], f"{r[1]:.4f}", f"{r[2]:.3f}", *r[3:]) for r in sampler.rows])
 
 
+def finish_campaign(out_dir: Path, kind: str, rows: list[dict], sampler: Sampler, info: dict, t_start: float,
+                    skipped: list[str]) -> None:
+    """Stop the sampler and write a campaign's ``power-<dev>-<kind>-<date>.csv``, its ``-traces-`` CSV and ``-meta-``
+    JSON (``info`` gains the wall time and what the budget skipped) under ``out_dir``."""
+    sampler.stop_flag = True
+    sampler.join()
+    info["wall_s"] = time.perf_counter() - t_start
+    info["skipped_for_budget"] = skipped
+    date = info["date_utc"][:10]
+    tag = "h200" if "H200" in str(info["device_name"]) else str(info["device_name"]).split()[-1].lower()
+    write_rows(out_dir / f"power-{tag}-{kind}-{date}.csv", rows)
+    write_traces(out_dir / f"power-{tag}-{kind}-traces-{date}.csv", sampler)
+    (out_dir / f"power-{tag}-{kind}-meta-{date}.json").write_text(json.dumps(info, indent=1))
+    print(f"done in {info['wall_s']:.0f} s; skipped: {skipped or 'nothing'}")
+
+
 def meta(h) -> dict:
     def safe(fn, *a):
         try:

@@ -33,7 +33,6 @@ the kernel, gap, chain and event columns), ``power-h200-gaps-traces-<date>.csv``
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import time
@@ -334,16 +333,7 @@ def main() -> None:
         if left() < 2 * args.window_s + 2.0:
             skipped.append(f"{name} (budget, after {len(rows) - n0} rows)")
     rows.append(power.idle(h, sampler, "idle_context_after", args.idle_s))
-    sampler.stop_flag = True
-    sampler.join()
-    info["wall_s"] = time.perf_counter() - t_start
-    info["skipped_for_budget"] = skipped
-    date = info["date_utc"][:10]
-    tag = "h200" if "H200" in str(info["device_name"]) else str(info["device_name"]).split()[-1].lower()
-    power.write_rows(out_dir / f"power-{tag}-gaps-{date}.csv", rows)
-    power.write_traces(out_dir / f"power-{tag}-gaps-traces-{date}.csv", sampler)
-    (out_dir / f"power-{tag}-gaps-meta-{date}.json").write_text(json.dumps(info, indent=1))
-    print(f"done in {info['wall_s']:.0f} s; skipped: {skipped or 'nothing'}")
+    power.finish_campaign(out_dir, "gaps", rows, sampler, info, t_start, skipped)
 
 
 if __name__ == "__main__":

@@ -182,17 +182,8 @@ def main() -> None:
     cache.clear()
     torch.cuda.empty_cache()
     rows.append(probed(lambda: power.idle(h, sampler, "idle_context_after", args.idle_s)))
-    sampler.stop_flag = True
-    sampler.join()
-    info["wall_s"] = time.perf_counter() - t_start
-    info["skipped_for_budget"] = skipped
     info["probe_end"] = hd.speed_probe()
-    date = info["date_utc"][:10]
-    tag = "h200" if "H200" in str(info["device_name"]) else str(info["device_name"]).split()[-1].lower()
-    power.write_rows(out_dir / f"power-{tag}-host-blind-{date}.csv", rows)
-    power.write_traces(out_dir / f"power-{tag}-host-blind-traces-{date}.csv", sampler)
-    (out_dir / f"power-{tag}-host-blind-meta-{date}.json").write_text(json.dumps(info, indent=1))
-    print(f"done in {info['wall_s']:.0f} s; skipped: {skipped or 'nothing'}")
+    power.finish_campaign(out_dir, "host-blind", rows, sampler, info, t_start, skipped)
 
 
 if __name__ == "__main__":

@@ -37,7 +37,6 @@ GEMM/spin durations, SM clock min/p10 over the window), ``power-h200-vf-traces-<
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import statistics
@@ -212,16 +211,7 @@ def main() -> None:
     sampler.bench = "settle"
     time.sleep(SETTLE_S)
     rows.append({**power.idle(h, sampler, "idle_context_after", idle_s), "kind": "idle", "pattern": "idle"})
-    sampler.stop_flag = True
-    sampler.join()
-    info["wall_s"] = time.perf_counter() - t_start
-    info["skipped_for_budget"] = skipped
-    date = info["date_utc"][:10]
-    tag = "h200" if "H200" in str(info["device_name"]) else str(info["device_name"]).split()[-1].lower()
-    power.write_rows(out_dir / f"power-{tag}-vf-{date}.csv", rows)
-    power.write_traces(out_dir / f"power-{tag}-vf-traces-{date}.csv", sampler)
-    (out_dir / f"power-{tag}-vf-meta-{date}.json").write_text(json.dumps(info, indent=1))
-    print(f"done in {info['wall_s']:.0f} s; skipped: {skipped or 'nothing'}")
+    power.finish_campaign(out_dir, "vf", rows, sampler, info, t_start, skipped)
 
 
 if __name__ == "__main__":
