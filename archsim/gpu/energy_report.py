@@ -266,6 +266,7 @@ def reproduce(out_dir: Path) -> list[Path]:
     blind_md, blind_data = blind_section(cal, summarise)
     bn, bb = blind_data["summary_now"], blind_data["summary_blind"]
     r2n = blind_data["per_run"]["r2"]["now"]
+    al = summarise(val + blind_data["rows"])
     c = f.coefficients
     meta = json.loads(measurement("h200", "power-h200-meta-2026-12-01-r2.json").read_text())
     idle = {r["bench"]: float(r["avg_power_w"]) for n in POWER_CSVS
@@ -320,6 +321,11 @@ def reproduce(out_dir: Path) -> list[Path]:
         f"board energy {_mape(r2n['long_windows']['energy_mape'])} "
         f"({_met(r2n['long_windows']['energy_mape'], 0.10)}: the host model's time, off by about +-20-40 % when a "
         "window runs in one of the host's two speed states, sets a host-bound step's static energy).",
+        f"- Every validation run above pooled ({al['long_windows']['n']} windows >= 1 s, the model now): board energy "
+        f"{_mape(al['long_windows']['energy_mape'])}; average power compute-bound "
+        f"{_mape(al['by_regime']['compute']['power_mape'])} (n={al['by_regime']['compute']['n']}), memory-bound "
+        f"{_mape(al['by_regime']['memory']['power_mape'])} (n={al['by_regime']['memory']['n']}), host-bound "
+        f"{_mape(al['by_regime']['host']['power_mape'])} (n={al['by_regime']['host']['n']}).",
         f"- Idle: {idle.get('idle_no_context', math.nan):.1f} W with no CUDA context (345 MHz); "
         f"{idle.get('idle_context', math.nan):.1f} W with a context (1980 MHz); fitted static power "
         f"{c['static_w']:.1f} W (the preset's `static_power_w`).",
