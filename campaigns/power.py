@@ -499,6 +499,10 @@ def meta(h) -> dict:
             "max_mem_clock_mhz": safe(pynvml.nvmlDeviceGetMaxClockInfo, h, pynvml.NVML_CLOCK_MEM),
             "persistence_mode": safe(pynvml.nvmlDeviceGetPersistenceMode, h),
             "pstate_at_start": safe(pynvml.nvmlDeviceGetPerformanceState, h),
+            # the board, so that board-to-board spread (idle power, stream energy per byte) can be told apart
+            "gpu_uuid": safe(pynvml.nvmlDeviceGetUUID, h), "gpu_serial": safe(pynvml.nvmlDeviceGetSerial, h),
+            "pci_bus_id": safe(lambda x: pynvml.nvmlDeviceGetPciInfo(x).busId, h),
+            "vbios": safe(pynvml.nvmlDeviceGetVbiosVersion, h),
             "method": f"warm-up {WARM_S} s, then n steps over ~{WINDOW_S} s between two synchronisations; "
                       "energy = delta of nvmlDeviceGetTotalEnergyConsumption; trace every ~20 ms "
                       "(nvmlDeviceGetPowerUsage, clocks, temperature, clock-event reasons)",
