@@ -28,6 +28,7 @@ CUDA-graph). The internal budget ``POWER_BUDGET_S`` skips what no longer fits (w
 
 from __future__ import annotations
 
+import argparse
 import csv
 import datetime
 import json
@@ -458,6 +459,41 @@ def write_traces(path, sampler: Sampler) -> None:
         w = csv.writer(fh)
         w.writerow(["bench", "t_s", "power_w", "sm_clock_mhz", "mem_clock_mhz", "temp_c", "clock_event_reasons"])
         w.writerows([(r[0], f"{r[1]:.4f}", f"{r[2]:.3f}", *r[3:]) for r in sampler.rows])
+
+
+def campaign_parser(budget_s: float) -> argparse.ArgumentParser:
+    """The options every NVML campaign takes: ``--budget-s``, ``--window-s``, ``--idle-s``, ``--smoke``."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--budget-s", type=float, default=budget_s)
+    ap.add_argument("--window-s", type=float, default=2.0)
+    ap.add_argument("--idle-s", type=float, default=3.0)
+    ap.add_argument("--smoke", action="store_true")
+    return ap
+
+
+class Campaign:
+    """A started NVML campaign: output folder (``$OUT``), NVML handle, running power sampler, meta ``info``."""
+
+    def __init__(self, script: str, args, out_default: str) -> None:
+        self.out_dir = Path(os.environ.get("OUT", out_default))
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.t_start, self.budget_s = time.perf_counter(), args.budget_s
+        pynvml.nvmlInit()
+        self.h = pynvml.nvmlDeviceGetHandleByIndex(0)
+        self.sampler = Sampler(self.h)
+        self.sampler.start()
+        torch.zeros(1, device="cuda")
+        self.info = meta(self.h)
+        self.info.update(campaign=f"campaigns/{script}", smoke=args.smoke, budget_s=args.budget_s,
+                         command=f"OUT=$OUT PYTHONPATH=campaigns python3 campaigns/{script} --budget-s "
+                                 f"{args.budget_s:g} --window-s {args.window_s:g}" + (" --smoke" if args.smoke else ""))
+
+    def left(self) -> float:
+        """Seconds of the budget left."""
+        return self.budget_s - (time.perf_counter() - self.t_start)
+
+    def finish(self, kind: str, rows: list[dict], skipped: list[str]) -> None:
+        finish_campaign(self.out_dir, kind, rows, self.sampler, self.info, self.t_start, skipped)
 
 
 def finish_campaign(out_dir: Path, kind: str, rows: list[dict], sampler: Sampler, info: dict, t_start: float,

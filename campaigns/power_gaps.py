@@ -32,11 +32,8 @@ the kernel, gap, chain and event columns), ``power-h200-gaps-traces-<date>.csv``
 
 from __future__ import annotations
 
-import argparse
-import os
 import statistics
 import time
-from pathlib import Path
 
 import power
 import torch
@@ -291,31 +288,16 @@ def validation(h, sampler, out: list[dict], left, window: float, smoke: bool) ->
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--budget-s", type=float, default=240.0)
-    ap.add_argument("--window-s", type=float, default=2.0)
-    ap.add_argument("--idle-s", type=float, default=3.0)
-    ap.add_argument("--smoke", action="store_true")
+    ap = power.campaign_parser(240.0)
     ap.add_argument("--parts", default="calibration,validation")
     args = ap.parse_args()
-    out_dir = Path(os.environ.get("OUT", "power-gaps-out"))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    t_start = time.perf_counter()
-    left = lambda: args.budget_s - (time.perf_counter() - t_start)  # noqa: E731
-    power.pynvml.nvmlInit()
-    h = power.pynvml.nvmlDeviceGetHandleByIndex(0)
-    sampler = power.Sampler(h)
-    sampler.start()
-    torch.zeros(1, device="cuda")
-    info = power.meta(h)
+    run = power.Campaign("power_gaps.py", args, "power-gaps-out")
+    left, h, sampler, info = run.left, run.h, run.sampler, run.info
     import transformers
-    info.update(transformers=transformers.__version__, campaign="campaigns/power_gaps.py", smoke=args.smoke,
+    info.update(transformers=transformers.__version__,
                 method=f"warm-up min(0.5 s, window), then n steps over ~{args.window_s:g} s between two "
                        "synchronisations (power.measure); energy = delta of nvmlDeviceGetTotalEnergyConsumption; "
-                       "trace every ~20 ms",
-                budget_s=args.budget_s, window_s=args.window_s,
-                command="OUT=$OUT PYTHONPATH=campaigns python3 campaigns/power_gaps.py --budget-s "
-                        f"{args.budget_s:g} --window-s {args.window_s:g}" + (" --smoke" if args.smoke else ""))
+                       "trace every ~20 ms", window_s=args.window_s)
     try:
         with open("/proc/cpuinfo") as fh:
             info["cpu"] = next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")), "")
@@ -333,7 +315,7 @@ def main() -> None:
         if left() < 2 * args.window_s + 2.0:
             skipped.append(f"{name} (budget, after {len(rows) - n0} rows)")
     rows.append(power.idle(h, sampler, "idle_context_after", args.idle_s))
-    power.finish_campaign(out_dir, "gaps", rows, sampler, info, t_start, skipped)
+    run.finish("gaps", rows, skipped)
 
 
 if __name__ == "__main__":

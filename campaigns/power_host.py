@@ -25,9 +25,7 @@ Files under ``$OUT``: ``power-h200-host-blind-<date>.csv`` (``power.measure`` co
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import statistics
 import time
 from pathlib import Path
@@ -127,37 +125,23 @@ def controls(h, sampler, window: float) -> list[dict]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--budget-s", type=float, default=300.0)
-    ap.add_argument("--window-s", type=float, default=2.0)
-    ap.add_argument("--idle-s", type=float, default=3.0)
+    ap = power.campaign_parser(300.0)
     ap.add_argument("--points", default=POINTS)
-    ap.add_argument("--smoke", action="store_true")
     args = ap.parse_args()
-    out_dir = Path(os.environ.get("OUT", "power-host-out"))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    t_start = time.perf_counter()
-    left = lambda: args.budget_s - (time.perf_counter() - t_start)  # noqa: E731
     doc = json.loads(Path(args.points).read_text())
     points = doc["points"]
     window = 0.5 if args.smoke else args.window_s
     if args.smoke:  # one point of each kind
         points = [next(p for p in points if p["kind"] == k) for k in ("model", "generate", "gemm_gap")]
-    power.pynvml.nvmlInit()
-    h = power.pynvml.nvmlDeviceGetHandleByIndex(0)
-    sampler = power.Sampler(h)
-    sampler.start()
-    torch.zeros(1, device="cuda")
-    info = power.meta(h)
+    run = power.Campaign("power_host.py", args, "power-host-out")
+    left, h, sampler, info = run.left, run.h, run.sampler, run.info
     import transformers
-    info.update(transformers=transformers.__version__, campaign="campaigns/power_host.py", smoke=args.smoke,
-                points_file=args.points, points_model_commit=doc.get("model_commit", ""),
+    info.update(transformers=transformers.__version__, points_file=args.points,
+                points_model_commit=doc.get("model_commit", ""),
                 method=f"per point and pass: host-speed probe, warm-up min(0.5 s, window), n steps over ~{window:g} s "
                        "between two synchronisations (power.measure), probe; energy = delta of "
                        "nvmlDeviceGetTotalEnergyConsumption; trace every ~20 ms",
-                budget_s=args.budget_s, window_s=window, probe_start=hd.speed_probe(),
-                command="OUT=$OUT PYTHONPATH=campaigns python3 campaigns/power_host.py --budget-s "
-                        f"{args.budget_s:g} --window-s {args.window_s:g}" + (" --smoke" if args.smoke else ""))
+                window_s=window, probe_start=hd.speed_probe())
     rows: list[dict] = [probed(lambda: power.idle(h, sampler, "idle_context", args.idle_s))]
     rows += controls(h, sampler, window)
     cache: dict = {}
@@ -183,7 +167,7 @@ def main() -> None:
     torch.cuda.empty_cache()
     rows.append(probed(lambda: power.idle(h, sampler, "idle_context_after", args.idle_s)))
     info["probe_end"] = hd.speed_probe()
-    power.finish_campaign(out_dir, "host-blind", rows, sampler, info, t_start, skipped)
+    run.finish("host-blind", rows, skipped)
 
 
 if __name__ == "__main__":

@@ -36,12 +36,9 @@ GEMM/spin durations, SM clock min/p10 over the window), ``power-h200-vf-traces-<
 
 from __future__ import annotations
 
-import argparse
 import math
-import os
 import statistics
 import time
-from pathlib import Path
 
 import numpy as np
 import power
@@ -161,35 +158,19 @@ def shape_rows(h, sampler, m: int, n: int, k: int, pass_: str, order: tuple[str,
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--budget-s", type=float, default=300.0)
-    ap.add_argument("--window-s", type=float, default=2.0)
-    ap.add_argument("--idle-s", type=float, default=3.0)
-    ap.add_argument("--smoke", action="store_true")
-    args = ap.parse_args()
-    out_dir = Path(os.environ.get("OUT", "power-vf-out"))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    t_start = time.perf_counter()
-    left = lambda: args.budget_s - (time.perf_counter() - t_start)  # noqa: E731
+    args = power.campaign_parser(300.0).parse_args()
     window = 0.6 if args.smoke else args.window_s
     warm = 0.3 if args.smoke else 0.5
     idle_s = 1.0 if args.smoke else args.idle_s
-    power.pynvml.nvmlInit()
-    h = power.pynvml.nvmlDeviceGetHandleByIndex(0)
-    sampler = power.Sampler(h)
-    sampler.start()
-    torch.zeros(1, device="cuda")
-    info = power.meta(h)
+    run = power.Campaign("power_vf.py", args, "power-vf-out")
+    left, h, sampler, info = run.left, run.h, run.sampler, run.info
     max_mhz = info["max_sm_clock_mhz"]
     l2 = torch.cuda.get_device_properties(0).L2_cache_size
-    info.update(campaign="campaigns/power_vf.py", smoke=args.smoke, budget_s=args.budget_s, window_s=window,
-                warm_s=warm, spin_x=SPIN_X, graph_target_s=GRAPH_S,
+    info.update(window_s=window, warm_s=warm, spin_x=SPIN_X, graph_target_s=GRAPH_S,
                 method=f"per shape and pattern: CUDA graph, warm-up {warm:g} s, n replays over ~{window:g} s between "
                        "two synchronisations (power.measure); energy = delta of nvmlDeviceGetTotalEnergyConsumption; "
                        "trace every ~20 ms; then torch.profiler over 0.2 s + ~40 ms of replays (the last 40 ms, "
-                       "its second half kept)",
-                command="OUT=$OUT PYTHONPATH=campaigns python3 campaigns/power_vf.py --budget-s "
-                        f"{args.budget_s:g} --window-s {args.window_s:g}" + (" --smoke" if args.smoke else ""))
+                       "its second half kept)")
     traced(lambda: torch.zeros(1, device="cuda"), 1)  # the profiler's first start-up, outside every pattern
     rows: list[dict] = [{**power.idle(h, sampler, "idle_context", idle_s), "kind": "idle", "pattern": "idle"}]
     per_shape = 3 * (window + warm + HOLD_S) + 6.0
@@ -211,7 +192,7 @@ def main() -> None:
     sampler.bench = "settle"
     time.sleep(SETTLE_S)
     rows.append({**power.idle(h, sampler, "idle_context_after", idle_s), "kind": "idle", "pattern": "idle"})
-    power.finish_campaign(out_dir, "vf", rows, sampler, info, t_start, skipped)
+    run.finish("vf", rows, skipped)
 
 
 if __name__ == "__main__":
