@@ -281,8 +281,10 @@ def reproduce(out_dir: Path) -> list[Path]:
         "and once with `POWER_PARTS=glue` after the first validation showed the eager glue kernels uncharted) and "
         "`campaigns/power_padded.py` (`OUT=dir python3 campaigns/power_padded.py`, once, 2026-12-01: padded tiles, "
         "data-dependent power, clock response, decode and whole-model-like decode over >= 2 s windows; section "
-        "below) and `campaigns/power_gaps.py` (once, 2026-12-01: host gaps, tiny kernels, the decode GEMV, new "
-        "host-bound validation rows; section below).",
+        "below), `campaigns/power_gaps.py` (once, 2026-12-01: host gaps, tiny kernels, the decode GEMV, new "
+        "host-bound validation rows; section below), `campaigns/power_split.py` (skinny GEMM layouts, FA2 split-KV), "
+        "`campaigns/power_host.py` (the blind host-bound round, twice) and `campaigns/power_vf.py` (the same GEMMs "
+        "at the limit and at boost clock); sections below.",
         "",
         f"Device: {meta['device_name']}, driver {meta['driver']}, NVML {meta['nvml']}, torch {meta['torch']}, triton "
         f"{meta['triton']}, power limit {meta['power_limit_w']:.0f} W (constraints "
