@@ -95,12 +95,12 @@ class EnergyPricer:
             if it.gemm is not None:
                 m, n, k, groups = it.gemm
                 p = predict_gemm(hw, m=m, n=n, k=k, rates=rates)
-                self.cache[key] = (self.kernel_s(it), groups * _dynamic(p.launches))
+                self.cache[key] = (groups * self.kernel_s.launches_s(p.launches), groups * _dynamic(p.launches))
             else:
                 a = dict(it.attention or {})
                 impl = a.pop("impl")
                 p = predict_attention(hw, impl, rates=rates, dtype="bf16", **a)
-                self.cache[key] = (self.kernel_s(it), _dynamic(p.launches))
+                self.cache[key] = (self.kernel_s.launches_s(p.launches), _dynamic(p.launches))
         return self.cache[key]
 
 

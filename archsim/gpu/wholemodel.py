@@ -93,9 +93,12 @@ class KernelPricer:
                 a.setdefault("dtype", "bf16")
                 pred = predict_attention(hw, impl, rates=rates, **a)
                 groups = 1
-            per_launch = [max(self.floor_s, ln.time_s - self.event_overhead_s) for ln in pred.launches]
-            self.cache[key] = groups * sum(per_launch)
+            self.cache[key] = groups * self.launches_s(pred.launches)
         return self.cache[key]
+
+    def launches_s(self, launches) -> float:
+        """Seconds of predicted launches inside a step: each one's time less the event overhead, floored."""
+        return sum(max(self.floor_s, ln.time_s - self.event_overhead_s) for ln in launches)
 
 
 def predict_step(model: ModelShape, step: Step, stack: str, host_mode: str, cal: DeviceCalibration,
