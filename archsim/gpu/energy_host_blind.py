@@ -171,16 +171,16 @@ def compare(cal, runs: tuple[str, ...] = tuple(RUNS)) -> list[dict]:
 
 
 def _board(cal, run: str) -> dict:
-    """A run's board controls: idle power with a context, and the 8-wide GEMV chain's dynamic pJ per weight byte."""
+    """A run's board controls: idle power with a context, and the 8-wide GEMV chain's weight-stream pJ per byte
+    (:func:`archsim.gpu.power_fit.gemv_stream_j_per_byte`, as the other boards' figures were derived)."""
+    import dataclasses
+
     from archsim.data import measurement
-    from archsim.gpu.power_fit import read_power_csv
+    from archsim.gpu.power_fit import gemv_stream_j_per_byte, read_power_csv
     rows = {r["bench"]: r for r in read_power_csv(measurement("h200", RUNS[run][0])) if r["set"] == "calibration"}
     idle = [float(rows[k]["avg_power_w"]) for k in ("idle_context", "idle_context_after") if k in rows]
-    ch = rows["chain_gemv22k"]
-    n = float(ch["launches"])
-    dyn = (float(ch["energy_per_step_j"]) - cal.rates.power.static_w * float(ch["step_s"])) / n
-    return {"idle_w": idle, "gemv_pj_per_byte": dyn / float(ch["read_bytes"]) * 1e12,
-            "gemv_us": float(ch["step_s"]) / n * 1e6}
+    stream = gemv_stream_j_per_byte(rows["chain_gemv22k"], cal.rates.power, dataclasses.replace(cal.rates, power=None))
+    return {"idle_w": idle, "gemv_pj_per_byte": stream * 1e12}
 
 
 def burst_gemm_energy(cal, rows: list[dict]) -> list[tuple[str, float, float]]:

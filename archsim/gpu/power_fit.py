@@ -290,6 +290,17 @@ def fit_padded(padded_csv: str | Path, response_csv: str | Path, power, device: 
 GAPS_CSV = "power-h200-2026-12-01-gaps.csv"
 
 
+def gemv_stream_j_per_byte(chain_row: dict[str, str], power, rates) -> float:
+    """Weight-stream J per HBM byte of a ``chain_gemv22k`` row (a CUDA-graph chain of cuBLAS GEMV 1 x 4096 -> 22016,
+    ``F.linear``'s TN kernel): ``(E - P_static t - tensor-core energy, padded rows at phi) / HBM bytes`` per launch
+    (``rates`` without a power limit: the launch's counts)."""
+    n = _f(chain_row, "launches")
+    t, e = _f(chain_row, "step_s") / n, _f(chain_row, "energy_per_step_j") / n
+    tot = _gemm_totals({"dtype": "bf16", "m": "1", "n": "22016", "k": "4096"}, rates)
+    real, pad, other = _staged_parts(power, tot)
+    return (e - power.static_w * t - real - power.padded_fraction * pad - other) / tot["hbm_bytes"]
+
+
 def fit_gaps(gaps_csv: str | Path, power, device: str = "h200") -> dict:
     """Third-stage fit and checks on ``campaigns/power_gaps.py``'s calibration rows only (the main and
     second-stage coefficients ``power`` held fixed; its validation rows are never read):
@@ -320,10 +331,7 @@ def fit_gaps(gaps_csv: str | Path, power, device: str = "h200") -> dict:
     def per_launch(r: dict[str, str]) -> tuple[float, float]:
         n = _f(r, "launches")
         return _f(r, "step_s") / n, _f(r, "energy_per_step_j") / n
-    t, e = per_launch(chain["gemv22k"])
-    tot = _gemm_totals({"dtype": "bf16", "m": "1", "n": "22016", "k": "4096"}, rates)
-    real, pad, other = _staged_parts(power, tot)
-    stream = (e - power.static_w * t - real - power.padded_fraction * pad - other) / tot["hbm_bytes"]
+    stream = gemv_stream_j_per_byte(chain["gemv22k"], power, rates)
     chain_dyn = {k: per_launch(r)[1] - p_idle * per_launch(r)[0] for k, r in chain.items()}
     chain_t = {k: per_launch(r)[0] for k, r in chain.items()}
     gaps = []
