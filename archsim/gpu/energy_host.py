@@ -32,20 +32,29 @@ def gpt2_kernel_sum_s(model: str) -> float | None:
     return None
 
 
-def generate_row(r: dict) -> tuple[dict, str] | None:
-    """Prediction per generated token of an HF GPT-2 ``generate`` row (:func:`archsim.gpu.baselines.gpt2_generate`)."""
+def generate_pred(r: dict, attn: str = "eager") -> dict:
+    """Prediction per generated token of an HF GPT-2 ``generate`` row (:func:`archsim.gpu.baselines.gpt2_generate`)
+    at attention implementation ``attn``."""
     from archsim.gpu.baselines import gpt2_generate
     from archsim.presets import load_model
     tokens = int(r["new_tokens"])
-    c = gpt2_generate("h200", load_model(r["model"]), tokens, "eager").scaled(1.0 / tokens)
+    c = gpt2_generate("h200", load_model(r["model"]), tokens, attn).scaled(1.0 / tokens)
+    return {"modeled_wall_s": c.wall_s, "modeled_gpu_s": c.gpu_s, "modeled_dynamic_j": c.dynamic_j,
+            "modeled_energy_j": c.energy_j}
+
+
+def generate_regime(r: dict, busy_s: float) -> str:
+    """``host`` when a ``generate`` row's measured step is over 1.5x its GPU-busy time per token, else ``memory``."""
+    from archsim.gpu.power_validation import HOST_BOUND_RATIO
+    return "host" if float(r["step_s"]) > HOST_BOUND_RATIO * busy_s else "memory"
+
+
+def generate_row(r: dict) -> tuple[dict, str] | None:
+    """Prediction and regime of an eager HF GPT-2 ``generate`` row (GPU-busy time: ``h200-bl-gpt2``'s profile)."""
     busy = gpt2_kernel_sum_s(r["model"])
     if busy is None:
         return None
-    pred = {"modeled_wall_s": c.wall_s, "modeled_gpu_s": c.gpu_s, "modeled_dynamic_j": c.dynamic_j,
-            "modeled_energy_j": c.energy_j}
-    from archsim.gpu.power_validation import HOST_BOUND_RATIO
-    return pred, "host" if float(r["step_s"]) > HOST_BOUND_RATIO * busy else "memory"
-
+    return generate_pred(r), generate_regime(r, busy)
 
 
 def validate_gaps(cal) -> list[dict]:

@@ -75,17 +75,12 @@ def _as_row(p: dict) -> dict:
 def generate_pred(r: dict) -> tuple[dict, str]:
     """Prediction per token of an HF GPT-2 ``generate`` row at its attention implementation; regime from the
     row's measured kernel sum per token when it has one (the campaign profiles one call), else ``unmeasured``."""
-    from archsim.gpu.baselines import gpt2_generate
-    from archsim.gpu.power_validation import HOST_BOUND_RATIO
-    from archsim.presets import load_model
-    tokens = int(r["new_tokens"])
-    c = gpt2_generate("h200", load_model(r["model"]), tokens, r.get("attn") or "eager").scaled(1.0 / tokens)
-    pred = {"modeled_wall_s": c.wall_s, "modeled_gpu_s": c.gpu_s, "modeled_dynamic_j": c.dynamic_j,
-            "modeled_energy_j": c.energy_j}
+    from archsim.gpu.energy_host import generate_pred as price
+    from archsim.gpu.energy_host import generate_regime
+    pred = price(r, r.get("attn") or "eager")
     if not r.get("step_s") or not r.get("kernel_sum_s_per_token"):
         return pred, "unmeasured"
-    busy = float(r["kernel_sum_s_per_token"])
-    return pred, "host" if float(r["step_s"]) > HOST_BOUND_RATIO * busy else "memory"
+    return pred, generate_regime(r, float(r["kernel_sum_s_per_token"]))
 
 
 EXTRA = {"generate": generate_pred}
@@ -194,7 +189,7 @@ def burst_gemm_energy(cal, rows: list[dict]) -> list[tuple[str, float, float]]:
     for name in MAIN_CSVS:
         for r in read_power_csv(measurement("h200", name)):
             if r["set"] == "calibration" and r["bench"] in ("gemm_bf16_8192", "gemm_bf16_4096"):
-                n = float(r.get("launches") or r["iters"]) if r.get("launches") else 1.0
+                n = float(r.get("launches") or 1.0)
                 capped.setdefault(int(r["bench"].rsplit("_", 1)[1]), []).append(
                     (float(r["energy_per_step_j"]) - static * float(r["step_s"])) / n)
     out = []
