@@ -493,23 +493,19 @@ class Campaign:
         return self.budget_s - (time.perf_counter() - self.t_start)
 
     def finish(self, kind: str, rows: list[dict], skipped: list[str]) -> None:
-        finish_campaign(self.out_dir, kind, rows, self.sampler, self.info, self.t_start, skipped)
-
-
-def finish_campaign(out_dir: Path, kind: str, rows: list[dict], sampler: Sampler, info: dict, t_start: float,
-                    skipped: list[str]) -> None:
-    """Stop the sampler and write a campaign's ``power-<dev>-<kind>-<date>.csv``, its ``-traces-`` CSV and ``-meta-``
-    JSON (``info`` gains the wall time and what the budget skipped) under ``out_dir``."""
-    sampler.stop_flag = True
-    sampler.join()
-    info["wall_s"] = time.perf_counter() - t_start
-    info["skipped_for_budget"] = skipped
-    date = info["date_utc"][:10]
-    tag = "h200" if "H200" in str(info["device_name"]) else str(info["device_name"]).split()[-1].lower()
-    write_rows(out_dir / f"power-{tag}-{kind}-{date}.csv", rows)
-    write_traces(out_dir / f"power-{tag}-{kind}-traces-{date}.csv", sampler)
-    (out_dir / f"power-{tag}-{kind}-meta-{date}.json").write_text(json.dumps(info, indent=1))
-    print(f"done in {info['wall_s']:.0f} s; skipped: {skipped or 'nothing'}")
+        """Stop the sampler and write ``power-<dev>-<kind>-<date>.csv``, its ``-traces-`` CSV and ``-meta-`` JSON
+        (``info`` gains the wall time and what the budget skipped) under the output folder."""
+        self.sampler.stop_flag = True
+        self.sampler.join()
+        info = self.info
+        info["wall_s"] = time.perf_counter() - self.t_start
+        info["skipped_for_budget"] = skipped
+        date = info["date_utc"][:10]
+        tag = "h200" if "H200" in str(info["device_name"]) else str(info["device_name"]).split()[-1].lower()
+        write_rows(self.out_dir / f"power-{tag}-{kind}-{date}.csv", rows)
+        write_traces(self.out_dir / f"power-{tag}-{kind}-traces-{date}.csv", self.sampler)
+        (self.out_dir / f"power-{tag}-{kind}-meta-{date}.json").write_text(json.dumps(info, indent=1))
+        print(f"done in {info['wall_s']:.0f} s; skipped: {skipped or 'nothing'}")
 
 
 def meta(h) -> dict:
