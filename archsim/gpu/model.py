@@ -44,6 +44,7 @@ import math
 from dataclasses import dataclass, field
 
 from archsim.gpu.calibration import DeviceRates
+from archsim.gpu.power import follows_voltage, parts_at_clock
 
 PIPES = ("mma", "vec", "sfu", "smem")
 #: The counts of a launch (``LaunchResult.totals``): work, bytes and the padded part of the work.
@@ -233,11 +234,16 @@ def simulate_launch(spec: LaunchSpec, rates: DeviceRates, *, timeline: bool = Fa
     # measured fraction of the energy on random operands (archsim.gpu.power)
     async_copy = spec.mma_path == "mma_sync"  # cp.async into shared memory (archsim.gpu.power)
     fill = spec.padded_fill
-    dyn_j = power.dynamic_j(totals, spec.mma_dtype, staged, async_copy, fill, spec.weight_stream,
-                            spec.energy_class) \
-        if power is not None else 0.0
+    # energies by part at the maximum clock; the SM-domain parts follow the voltage line at lower clocks
+    parts0 = power.parts_j(totals, spec.mma_dtype, staged, async_copy, fill, spec.weight_stream,
+                           spec.energy_class) if power is not None else {}
+    sm0 = sum(v for k, v in parts0.items() if follows_voltage(k))
+    other0 = sum(parts0.values()) - sm0
+
+    def dyn_at(clock_hz: float) -> float:
+        return sm0 * power.vf_scale(clock_hz / rates.clock_hz) + other0 if power is not None else 0.0
     prev_time = 0.0
-    for _ in range(6):  # fixed point on the power-limited clock
+    for _ in range(8):  # fixed point on the power-limited clock
         per_sm = _pipe_rates(spec, rates, clock)
         period, worst_parts, worst = [], {}, -1.0
         timed: dict[CtaWork, float] = {}
@@ -254,10 +260,16 @@ def simulate_launch(spec: LaunchSpec, rates: DeviceRates, *, timeline: bool = Fa
         if power is None or (prev_time and time_s <= prev_time * (1.0 + 1e-3)):
             break  # no power model, or a lower clock no longer slows the launch (memory-bound)
         prev_time = time_s
-        new_clock = power.next_clock(clock, rates.clock_hz, dyn_j / time_s)
+        dyn_j = dyn_at(clock)
+        # compute-bound: P_dyn ~ clock x E(clock), so d ln P / d ln f = 1 + (SM share) x d ln v^2 / d ln f
+        frac = clock / rates.clock_hz
+        v = 1.0 - power.vf_beta * (1.0 - frac)
+        exponent = 1.0 + (sm0 * power.vf_scale(frac) / dyn_j) * 2.0 * power.vf_beta * frac / v if dyn_j > 0 else 1.0
+        new_clock = power.next_clock(clock, rates.clock_hz, dyn_j / time_s, exponent)
         if abs(new_clock - clock) < 1e-4 * clock:
             break
         clock = new_clock
+    dyn_j = dyn_at(clock)
     power_floor = power.power_floor_s(dyn_j) if power is not None else 0.0
     if power_floor > time_s or clock < rates.clock_hz * (1.0 - 1e-3):  # power-limited
         time_s = max(time_s, power_floor)  # the limit holds even where a lower clock does not slow it
@@ -271,8 +283,7 @@ def simulate_launch(spec: LaunchSpec, rates: DeviceRates, *, timeline: bool = Fa
         bound = max(shared, key=lambda k: shared[k])
     busy = {**worst_parts, **{f"launch_{k}": v for k, v in shared.items()}, "schedule": sched,
             "power_floor": power_floor}
-    parts = {**power.parts_j(totals, spec.mma_dtype, staged, async_copy, fill, spec.weight_stream,
-                                 spec.energy_class),
+    parts = {**parts_at_clock(parts0, power.vf_scale(clock / rates.clock_hz)),
              "static": power.static_w * time_s} if power is not None else {}
     return LaunchResult(name=spec.name, time_s=time_s, bound=bound, grid=grid, ctas_per_sm=occ,
                         occupancy_limiter=limiter, waves=grid / slots, clock_hz=clock, busy_s=busy, totals=totals,

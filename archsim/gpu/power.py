@@ -113,6 +113,10 @@ class PowerCoefficients:
     #: fast electrical limit that holds before the slow controller acts (burst regime), and its delay
     burst_limit_w: float | None = None
     limit_delay_s: float | None = None
+    #: voltage line of the SM domain: ``v(f) = 1 - vf_beta (1 - f / f_max)``; the SM-domain dynamic energies
+    #: (tensor-core, lane, SFU, padded work, shared-memory bytes) are their boost-clock values times ``v(f)^2``
+    #: (:meth:`vf_scale`); L2, HBM and the HBM-stream energies do not scale. 0: clock-independent. :data:`H200_VF`
+    vf_beta: float = 0.0
     source: str = ""
     notes: tuple[str, ...] = field(default_factory=tuple)
 
@@ -171,22 +175,46 @@ class PowerCoefficients:
                 + self.sfu_j_per_op * totals.get("padded_sfu_ops", 0.0)
                 + (0.0 if staged else self.smem_j_per_byte * totals.get("padded_smem_bytes", 0.0)))
 
+    def vf_scale(self, clock_fraction: float) -> float:
+        """``v(f)^2``: SM-domain energy per op at ``clock_fraction`` of the maximum clock over its boost value."""
+        v = 1.0 - self.vf_beta * (1.0 - min(1.0, max(0.0, clock_fraction)))
+        return v * v
+
     @property
     def headroom_w(self) -> float | None:
         """Dynamic power the limit leaves (None: no limit)."""
         return None if self.limit_w is None else max(1e-3, self.limit_w - self.static_w)
 
-    def next_clock(self, clock_hz: float, max_clock_hz: float, dynamic_w: float) -> float:
-        """One fixed-point step of the power manager: scale the clock so dynamic power meets the headroom."""
+    def next_clock(self, clock_hz: float, max_clock_hz: float, dynamic_w: float, exponent: float = 1.0) -> float:
+        """One step of the power manager: scale the clock so dynamic power meets the headroom, for a dynamic power
+        that goes as ``clock ** exponent`` near ``clock_hz`` (1: energy per op independent of the clock)."""
         head = self.headroom_w
         if head is None or dynamic_w <= 0.0:
             return max_clock_hz
-        return min(max_clock_hz, max(MIN_CLOCK_FRACTION * max_clock_hz, clock_hz * head / dynamic_w))
+        step = (head / dynamic_w) ** (1.0 / max(1.0, exponent))
+        return min(max_clock_hz, max(MIN_CLOCK_FRACTION * max_clock_hz, clock_hz * step))
 
     def power_floor_s(self, dynamic_j: float) -> float:
         """Shortest time in which the board can spend ``dynamic_j`` under its limit."""
         head = self.headroom_w
         return 0.0 if head is None else dynamic_j / head
+
+
+def is_sm_part(part: str) -> bool:
+    """Whether an ``energy_by_part`` key is SM-domain work, whose energy per op follows the voltage line."""
+    return part.startswith("compute:") or part == "memory:smem"
+
+
+def follows_voltage(part: str) -> bool:
+    """Whether an ``energy_by_part`` key's energy per op follows the voltage line: every dynamic part (the line was
+    fitted on whole GEMM energies, their weight streams included: :data:`H200_VF`), not the static power."""
+    return part != "static"
+
+
+def parts_at_clock(parts: dict[str, float], scale: float) -> dict[str, float]:
+    """``parts`` (boost-clock energies by part) with the parts that follow the voltage line times ``scale``
+    (:meth:`PowerCoefficients.vf_scale`)."""
+    return {k: v * scale if follows_voltage(k) else v for k, v in parts.items()}
 
 
 def charged_counts(totals: dict[str, float], staged: bool) -> dict[str, float]:
@@ -213,17 +241,23 @@ def charged_counts(totals: dict[str, float], staged: bool) -> dict[str, float]:
 #: ``archsim/data/measurements/h200/power-h200-2026-12-01-padded.csv`` + ``power-h200-response-2026-12-01-padded.csv``,
 #: ``campaigns/power_padded.py``: NVIDIA H200, driver 580.159.04, torch 2.11.0+cu130, 2026-12-01; the main
 #: coefficients held fixed). ``tests/gpu/test_gpu_power.py`` re-derives these numbers from the CSVs.
-H200_PADDED = {"padded_fraction": 0.5639, "tma_stream_j_per_byte": 9.692e-11, "burst_limit_w": 762.5,
+H200_PADDED = {"padded_fraction": 0.4849, "tma_stream_j_per_byte": 9.619e-11, "burst_limit_w": 788.6,
                "limit_delay_s": 0.0692}
 #: Third-stage fit on the H200 (:func:`archsim.gpu.power_fit.fit_gaps` on ``power-h200-2026-12-01-gaps.csv``,
 #: ``campaigns/power_gaps.py``: NVIDIA H200, driver 580.159.04, torch 2.11.0+cu130, 2026-12-01; the main and
 #: second-stage coefficients held fixed). ``tests/gpu/test_gpu_power.py`` re-derives it from the CSV.
-H200_GAPS = {"gemm_stream_j_per_byte": 1.2424e-10}
+H200_GAPS = {"gemm_stream_j_per_byte": 1.2394e-10}
 #: Fourth-stage fit on the H200 (:func:`archsim.gpu.power_fit_split.fit_split` on ``power-h200-2026-12-01-split.csv``,
 #: ``campaigns/power_split.py``: NVIDIA H200, driver 580.159.04, torch 2.11.0+cu130, 2026-12-01; the earlier stages
 #: held fixed): the share of the per-op charge that two kernel families' compute parts cost (see the module
 #: docstring). ``tests/gpu/test_gpu_power.py`` re-derives it from the CSV.
-H200_SPLIT = {"stream_wide": 0.6753, "fa2_splitkv": 0.6323, "stream8_tn": 1.0293e-10}
+H200_SPLIT = {"stream_wide": 0.9620, "fa2_splitkv": 0.7729, "stream8_tn": 1.0219e-10}
+#: Voltage line of the SM domain on the H200 (:func:`archsim.gpu.energy_vf.beta_of` with the pooled spin control and
+#: NVML median clocks, on ``power-h200-vf-2026-12-01.csv``, ``campaigns/power_vf.py``: the same bf16 cuBLAS GEMMs back
+#: to back at the 700 W limit (1410-1890 MHz) and between one-warp spins at 1980 MHz, 1.15-1.39x the dynamic energy
+#: per call at boost clock; NVIDIA H200, driver 580.159.04, torch 2.11.0+cu130, 2026-12-01; calibration rows only).
+#: Fitted first: every later stage holds it fixed. ``tests/gpu/test_gpu_power.py`` re-derives it from the CSV.
+H200_VF = {"vf_beta": 0.5185}
 #: the 8-wide swap-AB weight stream (J/B) every model uses: the mean of the two boards' TN (``F.linear``) figures,
 #: :data:`H200_GAPS` (124.2 pJ/B) and this campaign's m <= 8 TN rows (102.9; its NN rows 98.0)
 H200_STREAM8_J_PER_BYTE = (H200_GAPS["gemm_stream_j_per_byte"] + H200_SPLIT["stream8_tn"]) / 2.0
@@ -268,10 +302,10 @@ def coefficients_for(device: DeviceBase) -> PowerCoefficients:
         gemm_stream_j_per_byte=gemm_share * (l2 + off.read_energy_j_per_byte),
         burst_limit_w=None if device.tdp_w is None else device.tdp_w * H200_PADDED["burst_limit_w"] / 700.0,
         limit_delay_s=H200_PADDED["limit_delay_s"], source=f"preset {device.name}",
-        class_compute_scale={k: H200_SPLIT[k] for k in ("stream_wide", "fa2_splitkv")},
+        class_compute_scale={k: H200_SPLIT[k] for k in ("stream_wide", "fa2_splitkv")}, vf_beta=H200_VF["vf_beta"],
         notes=() if device.name == "h200" else ("padded fraction, cp.async / GEMM stream energies, class scales, "
-                                                "burst limit (as a share of the board limit) and its delay: the "
-                                                "H200's measurement (assumption)",))
+                                                "voltage line, burst limit (as a share of the board limit) and its "
+                                                "delay: the H200's measurement (assumption)",))
 
 
 @dataclass(frozen=True)

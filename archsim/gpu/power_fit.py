@@ -67,6 +67,13 @@ def _f(row: dict[str, str], key: str) -> float:
     return float(v) if v not in ("", None) else 0.0
 
 
+def _gemm_seconds(m: int, n: int, k: int, rates) -> float:
+    """The GPU model's time of a bf16 cuBLAS GEMM at ``rates`` (without a power limit: at the full clock)."""
+    from archsim.gpu import kernels as K
+    from archsim.gpu.model import simulate_launch
+    return sum(simulate_launch(ln, rates).time_s for ln in K.cublas_gemm(m, n, k, "bf16", rates))
+
+
 def _gemm_totals(row: dict[str, str], rates) -> dict[str, float]:
     from archsim.gpu import kernels as K
     from archsim.gpu.model import simulate_launch
@@ -136,16 +143,19 @@ def _nnls(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 #: design-matrix columns of SM-domain work (tensor-core, lane, ex2, L1/shared): what a voltage line would scale
-SM_COLUMNS = ("mma_bf16", "mma_fp16", "mma_tf32", "mma_fp32", "vec", "sfu", "smem")
+VF_COLUMNS = tuple(c for c in COLUMNS if c != "static_w")
 
 
-def fit(paths: list[str | Path], device: str = "h200", vf_beta: float = 0.0) -> PowerFit:
-    """Fit :data:`COLUMNS` to the calibration rows of ``paths`` (see module docstring). ``vf_beta`` > 0: a what-if
-    (not the model): each row's SM-domain counts times ``v(f)^2``, ``v(f) = 1 - vf_beta (1 - f / f_max)`` at the
-    row's NVML median SM clock, so the SM coefficients come out as boost-clock energies (report-side diagnosis of
-    the clock-independent assumption, ``reports/gpu-energy.md``)."""
+def fit(paths: list[str | Path], device: str = "h200", vf_beta: float | None = None) -> PowerFit:
+    """Fit :data:`COLUMNS` to the calibration rows of ``paths`` (see module docstring). Each row's SM-domain counts
+    (:data:`VF_COLUMNS`) are weighted by ``v(f)^2``, ``v(f) = 1 - vf_beta (1 - f / f_max)`` at the row's NVML median
+    SM clock, so the SM coefficients come out as boost-clock energies (the model's voltage line,
+    :data:`archsim.gpu.power.H200_VF`, fitted before this stage on ``campaigns/power_vf.py``'s rows); ``vf_beta``
+    None: that line; 0: energies taken as clock-independent (the fit before the line, kept as a diagnosis)."""
     from archsim.gpu.calibration import rates_for
+    from archsim.gpu.power import H200_VF
     from archsim.presets import load_hardware
+    beta = H200_VF["vf_beta"] if vf_beta is None else vf_beta
     rates = dataclasses.replace(rates_for(load_hardware(device)), power=None)  # counts without the power limit
     used: list[dict] = []
     xs: list[list[float]] = []
@@ -157,9 +167,9 @@ def fit(paths: list[str | Path], device: str = "h200", vf_beta: float = 0.0) -> 
             x = counts(row, rates)
             if x is None:
                 continue
-            if vf_beta and _f(row, "sm_clock_mhz") > 0.0:
-                v = 1.0 - vf_beta * (1.0 - min(1.0, _f(row, "sm_clock_mhz") * 1e6 / rates.clock_hz))
-                x = {c: val * v * v if c in SM_COLUMNS else val for c, val in x.items()}
+            if beta and _f(row, "sm_clock_mhz") > 0.0:
+                v = 1.0 - beta * (1.0 - min(1.0, _f(row, "sm_clock_mhz") * 1e6 / rates.clock_hz))
+                x = {c: val * v * v if c in VF_COLUMNS else val for c, val in x.items()}
             e = _f(row, "energy_per_step_j")
             used.append({"file": Path(path).name, "bench": row["bench"], "measured_j": e, "step_s": _f(row, "step_s"),
                          "avg_power_w": _f(row, "avg_power_w"), "sm_clock_mhz": _f(row, "sm_clock_mhz"), "x": x})
@@ -214,8 +224,16 @@ RESPONSE_CSV = "power-h200-response-2026-12-01-padded.csv"
 BURST_GEMMS = {"gemm_bf16_8192": (8192, 8192, 8192), "gemm_bf16_2048x14336x4096": (2048, 14336, 4096)}
 
 
+def row_vf_scale(row: dict[str, str], power, rates) -> float:
+    """The voltage-line factor ``v(f)^2`` (:meth:`archsim.gpu.power.PowerCoefficients.vf_scale`) at a measured row's
+    NVML median SM clock; 1 (boost) where the row has no clock column."""
+    mhz = _f(row, "sm_clock_mhz")
+    return power.vf_scale(mhz * 1e6 / rates.clock_hz) if mhz > 0.0 else 1.0
+
+
 def _staged_parts(power, tot: dict[str, float]) -> tuple[float, float, float]:
-    """(real tensor-core J, padded tensor-core J at full energy, other J but HBM) of a staged launch's totals."""
+    """(real tensor-core J, padded tensor-core J at full energy, other J but HBM) of a staged launch's totals at
+    boost clock."""
     mat = power.matrix_j_per_flop["bf16"]
     pad = mat * tot.get("padded_mma_flops", 0.0)
     real = mat * tot["mma_flops"] - pad
@@ -257,24 +275,31 @@ def fit_padded(padded_csv: str | Path, response_csv: str | Path, power, device: 
         tmas = []
         for r, tot in skinny_tot:
             real, pad, other = _staged_parts(power, tot)
-            tmas.append((dyn(r) - real - phi * pad - other) / tot["hbm_bytes"])
+            tmas.append((dyn(r) / row_vf_scale(r, power, rates) - real - phi * pad - other) / tot["hbm_bytes"])
         tma = sum(tmas) / len(tmas)
-        e_hbm = tma * tot_big["hbm_bytes"] + power.vec_j_per_lane_op * tot_big["vec_ops"]
-        ref = dyn(data[64]) - e_hbm
+
+        def sm_boost(r: dict[str, str]) -> float:  # a data row's energy at boost clock but its weight stream
+            return dyn(r) / row_vf_scale(r, power, rates) - tma * tot_big["hbm_bytes"]
+        ref = sm_boost(data[64]) - power.vec_j_per_lane_op * tot_big["vec_ops"]
         phis = []
         for live, r in data.items():
             if 0 < live < 64:
                 f = live / 64.0
-                phis.append(((dyn(r) - e_hbm) / ref - f) / (1.0 - f))
+                phis.append(((sm_boost(r) - power.vec_j_per_lane_op * tot_big["vec_ops"]) / ref - f) / (1.0 - f))
         phi = sum(phis) / len(phis)
     resp = read_csv_rows(response_csv, ("set", "bench", "mode", "time_s"), "clock-response CSV")
     coeffs = dataclasses.replace(power, padded_fraction=phi, tma_stream_j_per_byte=tma)
     limits = []
     for r in resp:
         if r["mode"] == "do_bench" and r["bench"] in BURST_GEMMS:
+            # the clock the fast limit held: the model's full-clock time over the measured one (compute-bound GEMMs)
             m, n, k = BURST_GEMMS[r["bench"]]
             tot = _gemm_totals({"dtype": "bf16", "m": str(m), "n": str(n), "k": str(k)}, rates)
-            limits.append(power.static_w + coeffs.dynamic_j(tot, "bf16", staged=True) / _f(r, "time_s"))
+            full_s = _gemm_seconds(m, n, k, rates)
+            scale = power.vf_scale(min(1.0, full_s / _f(r, "time_s")))
+            real, pad, other = _staged_parts(coeffs, tot)
+            stream = coeffs.tma_stream_j_per_byte * tot["hbm_bytes"]
+            limits.append(power.static_w + scale * (real + phi * pad + other + stream) / _f(r, "time_s"))
     series = sorted((_f(r, "since_start_s"), _f(r, "time_s")) for r in resp
                     if r["mode"] == "burst" and r["bench"] == "gemm_bf16_8192")
     if not limits or len(series) < 10:
@@ -298,7 +323,8 @@ def gemv_stream_j_per_byte(chain_row: dict[str, str], power, rates) -> float:
     t, e = _f(chain_row, "step_s") / n, _f(chain_row, "energy_per_step_j") / n
     tot = _gemm_totals({"dtype": "bf16", "m": "1", "n": "22016", "k": "4096"}, rates)
     real, pad, other = _staged_parts(power, tot)
-    return (e - power.static_w * t - real - power.padded_fraction * pad - other) / tot["hbm_bytes"]
+    return ((e - power.static_w * t) / row_vf_scale(chain_row, power, rates) - real - power.padded_fraction * pad
+            - other) / tot["hbm_bytes"]
 
 
 def fit_gaps(gaps_csv: str | Path, power, device: str = "h200") -> dict:

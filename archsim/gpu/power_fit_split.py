@@ -13,7 +13,7 @@ import dataclasses
 from pathlib import Path
 
 from archsim.errors import ConfigError
-from archsim.gpu.power_fit import MIN_WINDOW_S, _f, _gemm_totals, _staged_parts, read_power_csv
+from archsim.gpu.power_fit import MIN_WINDOW_S, _f, _gemm_totals, _staged_parts, read_power_csv, row_vf_scale
 
 SPLIT_CSV = "power-h200-2026-12-01-split.csv"
 #: the split campaign's FlashAttention-2 split-KV rows (MHA, one and 64 real query rows of the 64-row tile) that fit
@@ -23,9 +23,11 @@ SPLIT_FIT_ROWS = ("fa2_dense_b1_h32_kv32_q1_ctx65536", "fa2_dense_b1_h32_kv32_q6
 STREAM_WIDE_M = (65, 256)
 
 
-def _class_split(power, launches, rates) -> tuple[float, float]:
-    """(J of the parts a class scale multiplies, J of the rest) of ``launches`` at scale 1 (no power limit)."""
+def _class_split(power, launches, rates, scale: float = 1.0) -> tuple[float, float]:
+    """(J of the parts a class scale multiplies, J of the rest) of ``launches`` at class scale 1 (no power limit),
+    every dynamic part times ``scale`` (the row's voltage-line factor, :func:`archsim.gpu.power_fit.row_vf_scale`)."""
     from archsim.gpu.model import simulate_launch
+    from archsim.gpu.power import follows_voltage, is_sm_part
     base = dataclasses.replace(power, class_compute_scale={})
     scaled = rest = 0.0
     for ln in launches:
@@ -33,7 +35,8 @@ def _class_split(power, launches, rates) -> tuple[float, float]:
         parts = base.parts_j(tot, ln.mma_dtype, ln.mma_path == "wgmma", ln.mma_path == "mma_sync", ln.padded_fill,
                              ln.weight_stream, ln.energy_class)
         for k, v in parts.items():
-            if ln.energy_class and (k.startswith("compute:") or k == "memory:smem"):
+            v *= scale if follows_voltage(k) else 1.0
+            if ln.energy_class and is_sm_part(k):
                 scaled += v
             else:
                 rest += v
@@ -70,13 +73,13 @@ def fit_split(split_csv: str | Path, power, device: str = "h200") -> dict:
         m, n, k = int(_f(r, "m")), int(_f(r, "n")), int(_f(r, "k"))
         launches = K.cublas_gemm(m, n, k, "bf16", rates)
         if STREAM_WIDE_M[0] <= m <= STREAM_WIDE_M[1]:
-            scaled, rest = _class_split(power, launches, rates)
+            scaled, rest = _class_split(power, launches, rates, row_vf_scale(r, power, rates))
             wide.append((per_launch(r) - rest) / scaled)
         elif m <= 8:
             tot = _gemm_totals(r, rates)
             real, pad, other = _staged_parts(power, tot)
-            stream8[r.get("layout", "tn")].append((per_launch(r) - real - power.padded_fraction * pad - other)
-                                                  / tot["hbm_bytes"])
+            stream8[r.get("layout", "tn")].append((per_launch(r) / row_vf_scale(r, power, rates) - real
+                                                   - power.padded_fraction * pad - other) / tot["hbm_bytes"])
     fa2: list[float] = []
     by_bench = {r["bench"]: r for r in rows}
     for b in SPLIT_FIT_ROWS:
@@ -85,7 +88,8 @@ def fit_split(split_csv: str | Path, power, device: str = "h200") -> dict:
         r = by_bench[b]
         s = attention_shape(int(r["batch"]), int(r["heads"]), int(r["kv_heads"]), int(r["seq_q"]), int(r["seq_kv"]),
                             int(r["head_dim"]), False, r["dtype"])
-        scaled, rest = _class_split(power, K.fa2_decode(s, "flash2", rates.sm_count), rates)
+        scaled, rest = _class_split(power, K.fa2_decode(s, "flash2", rates.sm_count), rates,
+                                    row_vf_scale(r, power, rates))
         fa2.append((per_launch(r) - rest) / scaled)
     if not wide or not fa2:
         raise ConfigError.single(f"{split_csv}: needs calibration GEMMs m = 96..256 (part gemm) and the FA2 rows "
