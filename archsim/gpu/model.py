@@ -44,7 +44,7 @@ import math
 from dataclasses import dataclass, field
 
 from archsim.gpu.calibration import DeviceRates
-from archsim.gpu.power import follows_voltage, parts_at_clock
+from archsim.gpu.power import MIN_CLOCK_FRACTION, follows_voltage, parts_at_clock
 
 PIPES = ("mma", "vec", "sfu", "smem")
 #: The counts of a launch (``LaunchResult.totals``): work, bytes and the padded part of the work.
@@ -234,17 +234,13 @@ def simulate_launch(spec: LaunchSpec, rates: DeviceRates, *, timeline: bool = Fa
     # measured fraction of the energy on random operands (archsim.gpu.power)
     async_copy = spec.mma_path == "mma_sync"  # cp.async into shared memory (archsim.gpu.power)
     fill = spec.padded_fill
-    # energies by part at the maximum clock; the SM-domain parts follow the voltage line at lower clocks
+    # energies by part at the maximum clock; at a lower clock every dynamic part follows the voltage line
     parts0 = power.parts_j(totals, spec.mma_dtype, staged, async_copy, fill, spec.weight_stream,
                            spec.energy_class) if power is not None else {}
-    sm0 = sum(v for k, v in parts0.items() if follows_voltage(k))
-    other0 = sum(parts0.values()) - sm0
+    dyn0 = sum(v for k, v in parts0.items() if follows_voltage(k))
 
-    def dyn_at(clock_hz: float) -> float:
-        return sm0 * power.vf_scale(clock_hz / rates.clock_hz) + other0 if power is not None else 0.0
-    prev_time = 0.0
-    for _ in range(8):  # fixed point on the power-limited clock
-        per_sm = _pipe_rates(spec, rates, clock)
+    def timed_at(clock_hz: float) -> tuple:
+        per_sm = _pipe_rates(spec, rates, clock_hz)
         period, worst_parts, worst = [], {}, -1.0
         timed: dict[CtaWork, float] = {}
         for n, w in spec.ctas:
@@ -256,19 +252,43 @@ def simulate_launch(spec: LaunchSpec, rates: DeviceRates, *, timeline: bool = Fa
         runs = period if spec.repeat == 1 else _merge(period * spec.repeat)
         sched, events = _schedule(runs, slots, timeline)
         makespan = max(sched, *shared.values())
-        time_s = fixed + makespan
-        if power is None or (prev_time and time_s <= prev_time * (1.0 + 1e-3)):
-            break  # no power model, or a lower clock no longer slows the launch (memory-bound)
-        prev_time = time_s
-        dyn_j = dyn_at(clock)
-        # compute-bound: P_dyn ~ clock x E(clock), so d ln P / d ln f = 1 + (SM share) x d ln v^2 / d ln f
-        frac = clock / rates.clock_hz
-        v = 1.0 - power.vf_beta * (1.0 - frac)
-        exponent = 1.0 + (sm0 * power.vf_scale(frac) / dyn_j) * 2.0 * power.vf_beta * frac / v if dyn_j > 0 else 1.0
-        new_clock = power.next_clock(clock, rates.clock_hz, dyn_j / time_s, exponent)
-        if abs(new_clock - clock) < 1e-4 * clock:
-            break
-        clock = new_clock
+        return fixed + makespan, sched, events, makespan, worst_parts
+
+    def dyn_at(clock_hz: float) -> float:
+        return dyn0 * power.vf_scale(clock_hz / rates.clock_hz) if power is not None else 0.0
+    # the power manager: the highest clock at which the launch's average dynamic power fits the headroom
+    # (P(f) = E_dyn(f) / T(f) rises with f: a compute-bound launch by its time and the voltage line, a memory-bound
+    # one by the voltage line alone); bracketed secant on ln P against ln f
+    got = timed_at(clock)
+    head = power.headroom_w if power is not None else None
+    if head is not None and dyn_at(clock) / got[0] > head * (1.0 + 1e-3):
+        f_lo = MIN_CLOCK_FRACTION * rates.clock_hz
+        lo_got = timed_at(f_lo)
+        p_lo, p_hi = dyn_at(f_lo) / lo_got[0], dyn_at(clock) / got[0]
+        hi = clock
+        if p_lo >= head:  # even the lowest clock draws too much: the limit holds by the floor below
+            clock, got = f_lo, lo_got
+        else:
+            lo, side = f_lo, 0
+            for _ in range(40):  # regula falsi with the Illinois step (each end moves at least every other step)
+                w = (math.log(head) - math.log(p_lo)) / (math.log(p_hi) - math.log(p_lo))
+                f = math.exp(math.log(lo) + w * (math.log(hi) - math.log(lo)))
+                f_got = timed_at(f)
+                p = dyn_at(f) / f_got[0]
+                clock, got = f, f_got
+                if abs(p - head) <= 1e-6 * head or hi - lo <= 1e-7 * hi:
+                    break
+                if p > head:
+                    hi, p_hi = f, p
+                    if side == 1:
+                        p_lo = head * math.sqrt(p_lo / head)
+                    side = 1
+                else:
+                    lo, p_lo = f, p
+                    if side == -1:
+                        p_hi = head * math.sqrt(p_hi / head)
+                    side = -1
+    time_s, sched, events, makespan, worst_parts = got
     dyn_j = dyn_at(clock)
     power_floor = power.power_floor_s(dyn_j) if power is not None else 0.0
     if power_floor > time_s or clock < rates.clock_hz * (1.0 - 1e-3):  # power-limited

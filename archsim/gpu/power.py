@@ -13,10 +13,19 @@ that passes through it on the way to an inner level (an HBM byte is also an L2 b
 
 Power limit (one mechanism with the clock of :mod:`archsim.gpu.model`): when ``P`` at the maximum SM
 clock would exceed the board limit ``P_limit`` (the preset's ``tdp_w``: 700 W on H100/H200 SXM), the
-power manager lowers the SM clock until ``P = P_limit``. With energy per operation independent of the
-clock, a compute-bound launch stretches to ``T = E_dyn / (P_limit - P_static)``; a memory-bound one
-cannot be slowed by the SM clock alone, so the model bounds its time by the same floor (the board
-cannot spend dynamic energy faster than the limit allows). Time changes; dynamic energy does not.
+power manager lowers the SM clock to the highest ``f`` at which ``P(f) = P_limit``. Energy per operation follows a
+voltage line (:data:`H200_VF`): every dynamic part costs its boost-clock energy times ``v(f)^2``,
+``v(f) = 1 - beta (1 - f / f_max)``, so ``P(f) = P_static + E_dyn,boost v(f)^2 / T(f)``: a compute-bound launch
+(``T ~ 1/f``) settles where its stretched time and its lower voltage meet the limit, a memory-bound one (``T``
+independent of ``f``) by the voltage alone, and only a launch that draws too much even at the lowest modelled clock
+is held to the floor ``T = E_dyn / (P_limit - P_static)``. The line was measured on the same cuBLAS GEMMs back to
+back at the limit (1410-1890 MHz) and between one-warp spins at 1980 MHz (``campaigns/power_vf.py``: 1.15-1.39x the
+dynamic energy per call at boost, whole-kernel energies, weight streams included, so every dynamic part follows it)
+and fitted before every other stage; the fits read each calibration row at its NVML median clock. Before the line,
+the model charged clock-independent energies fitted mostly on power-capped GEMMs, and a GEMM running at boost below
+the limit (a small prefill's, a GEMM between host waits) came out 13-50 % low; the ``stream_wide`` class factor
+(0.68 of the per-FLOP energy for cuBLAS's m = 96..256 tiles, measured at 1395-1582 MHz) was that clock: with the
+line it fits 0.96.
 
 Padded tile rows (a 64-row tensor-core tile run for one decode query row, the 8-column cuBLAS tile of a
 1-row GEMM; kernels count them as ``padded_*`` work) cost ``padded_fraction`` of the energy of the same
@@ -47,8 +56,9 @@ kernel in both layouts on a third board (TN 102.9, NN 98.0 pJ/B: layout within 5
 charges the mean of the two boards' TN figures (:data:`H200_STREAM8_J_PER_BYTE`); its m = 16..64 rows confirm the
 cp.async figure for the wider swap-AB tiles. Two kernel families cost a measured share of their per-op charge
 (``class_compute_scale``, ``LaunchSpec.energy_class``; mechanisms not identified, see gpu-energy.md):
-cuBLAS's non-swap tiles for m = 96..256 (``stream_wide``, 0.68 of the per-FLOP energy fitted on square GEMMs)
-and FlashAttention-2's split-KV kernel (``fa2_splitkv``, 0.63 of its compute parts; one and 64 real query rows
+cuBLAS's non-swap tiles for m = 96..256 (``stream_wide``, 0.96 of the per-FLOP energy fitted on square GEMMs, with
+the voltage line; 0.68 without it) and FlashAttention-2's split-KV kernel (``fa2_splitkv``, 0.77 of its compute
+parts with the line, 0.63 without; one and 64 real query rows
 of its 64-row tile measured the same per KV byte, so its padded rows are not the cause).
 Host gaps: the same campaign measured the board between launches (a tiny add or that GEMV, then the host
 busy-waits 2 us .. 20 ms; CUDA-graph chains of tiny kernels): the power in the gaps is the idle power (the
@@ -66,12 +76,9 @@ the slow controller has not acted, and only the fast electrical limit ``burst_li
 NVML's clock reading); measured from the same GEMMs timed by ``do_bench`` after 1.5 s idle and the
 per-launch time of a back-to-back burst: boost clock for the first ~0.07 s, then the 700 W clock).
 
-Assumptions and what is ignored: energy per operation does not depend on the clock/voltage point. The
-fit's residuals on GEMMs run at 1410-1980 MHz stay within +-10 %, but the blind host-bound round
-(:mod:`archsim.gpu.energy_host_blind`) measured the same cuBLAS GEMM at 1.27-1.35x the dynamic energy per call
-when it runs at boost clock below the limit (followed by a host wait) as back to back at the limit: a GEMM
-below the limit (duty-cycled, or a small prefill's) is charged too little. Temperature (leakage grows
-with it) is folded into the coefficients; the power manager's averaging window (tens of ms) is
+Assumptions and what is ignored: one voltage line for every part and kernel (fitted on bf16 GEMMs; the NVML median
+clock stands for a window's clock, which understates swings); the other GPUs get the H200's line. Temperature
+(leakage grows with it) is folded into the coefficients; the power manager's averaging window (tens of ms) is
 replaced by a per-launch limit, which moves time between launches of one step but not dynamic energy;
 deep idle (no CUDA context, 345 MHz) is reported but never part of a predicted run.
 """
@@ -113,9 +120,8 @@ class PowerCoefficients:
     #: fast electrical limit that holds before the slow controller acts (burst regime), and its delay
     burst_limit_w: float | None = None
     limit_delay_s: float | None = None
-    #: voltage line of the SM domain: ``v(f) = 1 - vf_beta (1 - f / f_max)``; the SM-domain dynamic energies
-    #: (tensor-core, lane, SFU, padded work, shared-memory bytes) are their boost-clock values times ``v(f)^2``
-    #: (:meth:`vf_scale`); L2, HBM and the HBM-stream energies do not scale. 0: clock-independent. :data:`H200_VF`
+    #: voltage line: ``v(f) = 1 - vf_beta (1 - f / f_max)``; every dynamic energy is its boost-clock value times
+    #: ``v(f)^2`` at the launch's clock (:meth:`vf_scale`). 0: clock-independent. :data:`H200_VF`
     vf_beta: float = 0.0
     source: str = ""
     notes: tuple[str, ...] = field(default_factory=tuple)
@@ -176,7 +182,7 @@ class PowerCoefficients:
                 + (0.0 if staged else self.smem_j_per_byte * totals.get("padded_smem_bytes", 0.0)))
 
     def vf_scale(self, clock_fraction: float) -> float:
-        """``v(f)^2``: SM-domain energy per op at ``clock_fraction`` of the maximum clock over its boost value."""
+        """``v(f)^2``: energy per op at ``clock_fraction`` of the maximum clock over its boost value."""
         v = 1.0 - self.vf_beta * (1.0 - min(1.0, max(0.0, clock_fraction)))
         return v * v
 
@@ -201,7 +207,8 @@ class PowerCoefficients:
 
 
 def is_sm_part(part: str) -> bool:
-    """Whether an ``energy_by_part`` key is SM-domain work, whose energy per op follows the voltage line."""
+    """Whether an ``energy_by_part`` key is SM-domain work (compute parts, shared-memory bytes): what a kernel-class
+    factor (``class_compute_scale``) multiplies."""
     return part.startswith("compute:") or part == "memory:smem"
 
 
@@ -251,8 +258,8 @@ H200_GAPS = {"gemm_stream_j_per_byte": 1.2394e-10}
 #: ``campaigns/power_split.py``: NVIDIA H200, driver 580.159.04, torch 2.11.0+cu130, 2026-12-01; the earlier stages
 #: held fixed): the share of the per-op charge that two kernel families' compute parts cost (see the module
 #: docstring). ``tests/gpu/test_gpu_power.py`` re-derives it from the CSV.
-H200_SPLIT = {"stream_wide": 0.9620, "fa2_splitkv": 0.7729, "stream8_tn": 1.0219e-10}
-#: Voltage line of the SM domain on the H200 (:func:`archsim.gpu.energy_vf.beta_of` with the pooled spin control and
+H200_SPLIT = {"stream_wide": 0.9567, "fa2_splitkv": 0.7661, "stream8_tn": 1.022e-10}
+#: Voltage line of the H200 (:func:`archsim.gpu.energy_vf.beta_of` with the pooled spin control and
 #: NVML median clocks, on ``power-h200-vf-2026-12-01.csv``, ``campaigns/power_vf.py``: the same bf16 cuBLAS GEMMs back
 #: to back at the 700 W limit (1410-1890 MHz) and between one-warp spins at 1980 MHz, 1.15-1.39x the dynamic energy
 #: per call at boost clock; NVIDIA H200, driver 580.159.04, torch 2.11.0+cu130, 2026-12-01; calibration rows only).
@@ -261,8 +268,8 @@ H200_VF = {"vf_beta": 0.5185}
 #: the 8-wide swap-AB weight stream (J/B) every model uses: the mean of the two boards' TN (``F.linear``) figures,
 #: :data:`H200_GAPS` (124.2 pJ/B) and this campaign's m <= 8 TN rows (102.9; its NN rows 98.0)
 H200_STREAM8_J_PER_BYTE = (H200_GAPS["gemm_stream_j_per_byte"] + H200_SPLIT["stream8_tn"]) / 2.0
-#: the H200 preset's e_l2 + e_hbm (46.7 + 79.3 pJ/B, the main fit): other GPUs get the TMA stream as the same share
-H200_STREAM_J_PER_BYTE = 46.7e-12 + 79.3e-12
+#: the H200 preset's e_l2 + e_hbm (46.8 + 78.1 pJ/B, the main fit): other GPUs get the TMA stream as the same share
+H200_STREAM_J_PER_BYTE = 46.8e-12 + 78.1e-12
 
 
 def burst_rates(rates):

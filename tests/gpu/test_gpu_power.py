@@ -326,11 +326,21 @@ def test_stale_shared_memory_run_is_recorded_and_read():
     assert {r["set"] for r in read_power_csv(measurement("h200", STALE_CSV)) if r.get("step_s")} == {"calibration"}
 
 
-def test_voltage_line_what_if_scales_sm_counts_by_each_rows_clock():
-    plain, line = fit(POWER_CSVS), fit(POWER_CSVS, vf_beta=0.5)
-    assert fit(POWER_CSVS, vf_beta=0.0).coefficients == plain.coefficients
-    # the bf16 calibration GEMMs ran power-capped (1410-1740 MHz): at v(f)^2 < 1 their tensor-core work counts for
-    # less, so the boost-clock energy per FLOP comes out higher; the FP32 (FFMA) GEMMs ran at 1980 MHz: unchanged
+def test_voltage_line_constant_comes_from_the_vf_campaign():
+    from archsim.gpu.energy_vf import beta_of, vf_rows
+    from archsim.gpu.power import H200_VF
+    assert beta_of(vf_rows(), pooled=True).beta == pytest.approx(H200_VF["vf_beta"], rel=2e-3)
+    assert coefficients_for(load_hardware("h200")).vf_scale(1.0) == 1.0
+    assert coefficients_for(load_hardware("h200")).vf_scale(1410 / 1980) == pytest.approx(0.724, abs=0.005)
+
+
+def test_fit_weighs_each_rows_counts_by_the_voltage_line_at_its_clock():
+    from archsim.gpu.power import H200_VF
+    plain, line = fit(POWER_CSVS, vf_beta=0.0), fit(POWER_CSVS)
+    assert fit(POWER_CSVS, vf_beta=H200_VF["vf_beta"]).coefficients == line.coefficients  # the model's line
+    # the bf16 calibration GEMMs ran power-capped (1410-1740 MHz): at v(f)^2 < 1 their work counts for less, so the
+    # boost-clock energy per FLOP comes out higher; the FP32 (FFMA) GEMMs and the copies ran at 1980 MHz: unchanged
     assert line.coefficients["mma_bf16"] > 1.1 * plain.coefficients["mma_bf16"]
     assert line.coefficients["mma_fp32"] == pytest.approx(plain.coefficients["mma_fp32"], rel=0.02)
+    assert line.coefficients["hbm"] == pytest.approx(plain.coefficients["hbm"], rel=0.05)
     assert [r["bench"] for r in line.rows] == [r["bench"] for r in plain.rows]
