@@ -67,6 +67,31 @@ def _points() -> list[dict]:
 POINTS = _points()
 
 
+def _points_vf() -> list[dict]:
+    shapes = (  # widths, token counts and batches no earlier power campaign ran
+        ("l2b", 2560, 20, 6912, 6, "prefill", 1, 96, 96), ("l13b", 5120, 40, 13824, 2, "prefill", 1, 48, 48),
+        ("l7b", 4096, 32, 11008, 2, "prefill", 1, 256, 256), ("l15b", 1536, 12, 4096, 8, "prefill", 4, 64, 64),
+        ("l8k", 8192, 64, 28672, 1, "prefill", 1, 24, 24), ("l1b", 2048, 16, 5632, 4, "prefill", 1, 512, 512),
+        ("l13b", 5120, 40, 13824, 2, "decode", 8, 1, 1024), ("l2b", 2560, 20, 6912, 4, "decode", 48, 1, 512))
+    pts = [_ml(*sh, mode) for sh in shapes for mode in ("eager", "graph")]
+    pts += [{"bench": "gpt2-medium_generate_b1_t64_sdpa", "kind": "generate", "model": "gpt2-medium", "hidden": 1024,
+             "layers": 24, "heads": 16, "attn": "sdpa", "batch": 1, "new_tokens": 64, "mode": "eager"}]
+    pts += [{"bench": f"gemm_bf16_m{m}_n{n}_k{k}_then_{g * 1e6:.0f}us_spin", "kind": "gemm_gap", "dtype": "bf16",
+             "m": m, "n": n, "k": k, "gap_s": g, "flops": 2.0 * m * n * k}
+            for m, n, k, g in ((2048, 8192, 8192, 5e-4), (64, 16384, 4096, 1e-4), (1024, 1024, 1024, 5e-5))]
+    return pts
+
+
+#: The second blind round (after the voltage line, :data:`archsim.gpu.power.H200_VF`): new points, priced and
+#: committed before ``campaigns/power_host.py --points`` measured them (twice on one device machine: :data:`RUNS_VF`)
+POINTS_VF = _points_vf()
+PREDICTIONS_VF = "power-h200-energy-blind-vf-predictions-2026-12-01.json"
+RUNS_VF = {"v1": ("power-h200-energy-blind-vf-2026-12-01.csv", "power-h200-energy-blind-vf-meta-2026-12-01.json"),
+           "v2": ("power-h200-energy-blind-vf-r2-2026-12-01.csv", "power-h200-energy-blind-vf-r2-meta-2026-12-01.json")}
+#: round name -> (points, committed prediction file, measured runs)
+ROUNDS = {"host": (POINTS, PREDICTIONS, RUNS), "vf": (POINTS_VF, PREDICTIONS_VF, RUNS_VF)}
+
+
 def _as_row(p: dict) -> dict:
     """A point as a campaign CSV row (strings, as :func:`archsim.gpu.power_fit.read_power_csv` returns them)."""
     return {k: str(v) for k, v in p.items()}
@@ -86,12 +111,12 @@ def generate_pred(r: dict) -> tuple[dict, str]:
 EXTRA = {"generate": generate_pred}
 
 
-def predict_points(cal) -> list[dict]:
+def predict_points(cal, points: list[dict] = POINTS) -> list[dict]:
     """The model's wall, GPU time, energy and average power of every point (one step / one token)."""
     from archsim.gpu.power_validation import EnergyPricer, predict_row
     pricer = EnergyPricer(cal)
     out = []
-    for p in POINTS:
+    for p in points:
         got = predict_row(_as_row(p), cal, pricer, EXTRA)
         if got is None:
             raise ConfigError.single(f"blind point {p['bench']}: kind {p['kind']!r} is not priced", key_path="kind")
@@ -102,8 +127,8 @@ def predict_points(cal) -> list[dict]:
     return out
 
 
-def write_predictions(path: Path) -> Path:
-    """Write the points and the model's predictions with the commit they were made at."""
+def write_predictions(path: Path, round_name: str = "host") -> Path:
+    """Write the points of a round (:data:`ROUNDS`) and the model's predictions with the commit they were made at."""
     from archsim.gpu.devices import device_calibration
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
@@ -111,16 +136,16 @@ def write_predictions(path: Path) -> Path:
         commit = ""
     doc = {"what": "blind host-bound power predictions, committed before measurement (archsim.gpu.energy_host_blind)",
            "date_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "model_commit": commit,
-           "device": "h200", "calibration": "own", "points": POINTS,
-           "predictions": predict_points(device_calibration("h200", "own"))}
+           "device": "h200", "calibration": "own", "round": round_name, "points": ROUNDS[round_name][0],
+           "predictions": predict_points(device_calibration("h200", "own"), ROUNDS[round_name][0])}
     path.write_text(json.dumps(doc, indent=1) + "\n")
     return path
 
 
-def committed() -> dict:
-    """The committed prediction file (points, predictions, the commit they were made at)."""
+def committed(name: str = PREDICTIONS) -> dict:
+    """A committed prediction file (points, predictions, the commit they were made at)."""
     from archsim.data import measurement
-    path = measurement("h200", PREDICTIONS)
+    path = measurement("h200", name)
     try:
         return json.loads(Path(path).read_text())
     except (OSError, json.JSONDecodeError) as e:
@@ -140,17 +165,18 @@ def host_state(r: dict) -> str:
     return "changed"
 
 
-def compare(cal, runs: tuple[str, ...] = tuple(RUNS)) -> list[dict]:
-    """Energy parity rows of the measured runs (:func:`archsim.gpu.power_validation.validate_power_csv` format,
-    the current model) with the committed prediction (``blind_power_w``, ``blind_power_error``,
+def compare(cal, runs: tuple[str, ...] | None = None, round_name: str = "host") -> list[dict]:
+    """Energy parity rows of a round's measured runs (:func:`archsim.gpu.power_validation.validate_power_csv`
+    format, the current model) with the committed prediction (``blind_power_w``, ``blind_power_error``,
     ``blind_energy_error``), the run, the pass and the host state beside each."""
     from archsim.data import measurement
     from archsim.gpu.power_fit import read_power_csv
     from archsim.gpu.power_validation import validate_power_csv
-    blind = {p["bench"]: p for p in committed()["predictions"]}
+    _, predictions, run_files = ROUNDS[round_name]
+    blind = {p["bench"]: p for p in committed(predictions)["predictions"]}
     out = []
-    for run in runs:
-        path = measurement("h200", RUNS[run][0])
+    for run in runs if runs is not None else tuple(run_files):
+        path = measurement("h200", run_files[run][0])
         raw = [r for r in read_power_csv(path) if r["set"] == "validation"]
         rows = validate_power_csv(path, cal, extra=EXTRA)
         for m, r in zip(raw, rows, strict=True):
@@ -300,6 +326,6 @@ def section(cal, summary_fn) -> tuple[list[str], dict]:
                 "burst_gemm_j": burst}
 
 
-if __name__ == "__main__":  # python -m archsim.gpu.energy_host_blind OUT.json: (re)write the prediction file
+if __name__ == "__main__":  # python -m archsim.gpu.energy_host_blind OUT.json [host|vf]: (re)write a prediction file
     import sys
-    print(write_predictions(Path(sys.argv[1])))
+    print(write_predictions(Path(sys.argv[1]), sys.argv[2] if len(sys.argv) > 2 else "host"))
