@@ -191,14 +191,15 @@ def compare(cal, runs: tuple[str, ...] | None = None, round_name: str = "host") 
     return out
 
 
-def _board(cal, run: str) -> dict:
+def _board(cal, run: str, run_files: dict | None = None) -> dict:
     """A run's board controls: idle power with a context, and the 8-wide GEMV chain's weight-stream pJ per byte
     (:func:`archsim.gpu.power_fit.gemv_stream_j_per_byte`, as the other boards' figures were derived)."""
     import dataclasses
 
     from archsim.data import measurement
     from archsim.gpu.power_fit import gemv_stream_j_per_byte, read_power_csv
-    rows = {r["bench"]: r for r in read_power_csv(measurement("h200", RUNS[run][0])) if r["set"] == "calibration"}
+    rows = {r["bench"]: r for r in read_power_csv(measurement("h200", (run_files or RUNS)[run][0]))
+            if r["set"] == "calibration"}
     idle = [float(rows[k]["avg_power_w"]) for k in ("idle_context", "idle_context_after") if k in rows]
     stream = gemv_stream_j_per_byte(rows["chain_gemv22k"], cal.rates.power, dataclasses.replace(cal.rates, power=None))
     return {"idle_w": idle, "gemv_pj_per_byte": stream * 1e12}
@@ -283,11 +284,12 @@ def section(cal, summary_fn) -> tuple[list[str], dict]:
         + " (other boards 98-124 pJ/B; the model charges the pooled "
         f"{cal.rates.power.gemm_stream_j_per_byte * 1e12:.1f})."
         " r1 ran first; two model changes were made on seeing it (below, `now` = post-fix for r1); r2 ran after "
-        "them, so both its columns are blind.",
+        "them, so its committed column is blind to the model as it stood then. `now` is the model today: it also "
+        "has the voltage line, added after both runs (so `now` is not blind for either).",
         "",
     ]
     for run in RUNS:
-        md += [f"**{run}**" + (" (both columns blind)" if run == "r2" else " (`now` is post-fix)") + ":", "",
+        md += [f"**{run}**" + (" (committed column blind)" if run == "r2" else " (`now` is post-fix)") + ":", "",
                *_class_table(*per_run[run]), ""]
     md += [
         f"**Both runs** ({now['long_windows']['n']} windows):", "", *_class_table(now, then), "",
@@ -308,9 +310,9 @@ def section(cal, summary_fn) -> tuple[list[str], dict]:
         "a GEMM that runs at boost clock below the limit is charged too little. The calibration microbenchmark "
         "that isolates it (`campaigns/power_vf.py`, section below) measured the same bf16 GEMMs back to back "
         "(capped) and between one-warp spins (boost): 1.23-1.38x; a voltage line fits it (beta ~0.5); the "
-        "model does not have the term yet. The small-token prefills' GEMMs (m = 16-128) run at boost clock in "
-        "both patterns there and still draw 1.24-1.28x the model: a per-kernel energy miss of cuBLAS's narrow "
-        "tiles, not the clock.",
+        "model has had that line since (`archsim.gpu.power.H200_VF`; the second blind round below was priced with "
+        "it). The small-token prefills' GEMMs (m = 16-128) run at boost clock in both patterns there and still "
+        "draw 1.2-1.3x the model: a per-kernel energy miss of cuBLAS's narrow tiles, not the clock.",
         "",
         "| run | pass | host state | regime | measured W | blind W | now W | blind power err | now power err | "
         "time err | power err at measured time |",
@@ -324,6 +326,49 @@ def section(cal, summary_fn) -> tuple[list[str], dict]:
     return md, {"rows": rows, "summary_now": now, "summary_blind": then,
                 "per_run": {run: {"now": a, "blind": b} for run, (a, b) in per_run.items()}, "boards": boards,
                 "burst_gemm_j": burst}
+
+
+def section_vf(cal, summary_fn) -> tuple[list[str], dict]:
+    """Markdown lines and data of the second blind round (priced with the voltage line, :data:`ROUNDS` ``vf``)."""
+    from archsim.data import measurement
+    rows = compare(cal, round_name="vf")
+    doc = committed(PREDICTIONS_VF)
+    metas = {run: json.loads(Path(measurement("h200", RUNS_VF[run][1])).read_text()) for run in RUNS_VF}
+    per_run = {run: summaries([r for r in rows if r["run"] == run], summary_fn) for run in RUNS_VF}
+    now, then = summaries(rows, summary_fn)
+    boards = {run: _board(cal, run, RUNS_VF) for run in RUNS_VF}
+    states: dict[str, int] = {}
+    for r in rows:
+        states[r["host_state"]] = states.get(r["host_state"], 0) + 1
+    m1 = metas["v1"]
+    md = [
+        "## Second blind round: after the voltage line (`campaigns/power_host.py --points`)",
+        "",
+        f"{len(doc['points'])} new points (MiniLlama prefills 2560-wide x 96 tokens, 5120-wide x 48, 4096-wide x 256, "
+        "1536-wide at batch 4 x 64, one 8192-wide layer x 24, 2048-wide x 512; decode 5120-wide at batch 8 over 1024 "
+        "tokens and 2560-wide at batch 48 over 512; each eager and graph; GPT-2 medium SDPA `generate`; GEMMs "
+        f"2048x8192x8192, 64x16384x4096 and 1024^3 followed by host spins), priced and committed (`{PREDICTIONS_VF}`, "
+        f"model commit `{doc['model_commit'][:7]}`, {doc['date_utc']}) before the H200 measured them, twice on one "
+        f"device machine ({m1['device_name']}, driver {m1['driver']}, torch {m1['torch']}): "
+        + "; ".join(f"{run} at {metas[run]['date_utc'][11:16]} UTC ({metas[run]['wall_s']:.0f} s; idle "
+                    f"{', '.join(f'{w:.1f}' for w in boards[run]['idle_w'])} W, 8-wide GEMV chain "
+                    f"{boards[run]['gemv_pj_per_byte']:.1f} pJ/B)" for run in RUNS_VF)
+        + f". Host state over the windows (probes): "
+        + ", ".join(f"{k} {v}" for k, v in sorted(states.items())) + ". Nothing in the model was changed after "
+        "these runs, so both columns are the same blind figures.",
+        "",
+    ]
+    for run in RUNS_VF:
+        md += [f"**{run}**:", "", *_class_table(*per_run[run]), ""]
+    md += [f"**Both runs** ({now['long_windows']['n']} windows):", "", *_class_table(now, then), "",
+           "| run | pass | host state | regime | measured W | blind W | power err | energy err | time err | "
+           "power err at measured time |", "|---|---|---|---|---:|---:|---:|---:|---:|---:|",
+           *[f"| {r['run']} {r['bench']} | {r['pass']} | {r['host_state']} | {r['regime']} | "
+             f"{r['measured_power_w']:.0f} | {r['blind_power_w']:.0f} | {_pct(r['blind_power_error'])} | "
+             f"{_pct(r['blind_energy_error'])} | {_pct(r['time_error'])} | {_pct(r['power_at_measured_time_error'])} |"
+             for r in rows], ""]
+    return md, {"rows": rows, "summary_blind": then, "boards": boards,
+                "per_run": {run: b for run, (_, b) in per_run.items()}}
 
 
 if __name__ == "__main__":  # python -m archsim.gpu.energy_host_blind OUT.json [host|vf]: (re)write a prediction file
