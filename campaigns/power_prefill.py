@@ -125,8 +125,8 @@ def main() -> None:
                     row = power.measure(h, sampler, f"{tag}_l{layers}_b{batch}_q{seq}_{variant}", step,
                                         counts=counts, set_="calibration", window_s=window, warm_s=min(0.5, window))
                     calls = traced(step, 8)
-                    busy = [sum(k["dur_us"] for k in c) for c in calls[len(calls) // 2:]]
-                    row.update(kernel_us_per_replay=sorted(busy)[len(busy) // 2],
+                    busy = sorted(sum(k["dur_us"] for k in c) for c in calls[len(calls) // 2:])
+                    row.update(kernel_us_per_replay=busy[len(busy) // 2] if busy else 0.0,  # none: a memcpy only
                                kernels_per_replay=len(calls[-1]) if calls else 0)
                     rows.append(row)
                     del step
