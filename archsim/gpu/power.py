@@ -123,6 +123,10 @@ class PowerCoefficients:
     #: voltage line: ``v(f) = 1 - vf_beta (1 - f / f_max)``; every dynamic energy is its boost-clock value times
     #: ``v(f)^2`` at the launch's clock (:meth:`vf_scale`). 0: clock-independent. :data:`H200_VF`
     vf_beta: float = 0.0
+    #: the clock (a fraction of the maximum) the board's slow controller holds over a window of launches (a model
+    #: step run back to back: :func:`archsim.gpu.power_validation.at_window_limit`); launches start there and only
+    #: ``limit_w`` (then the fast limit) lowers them further. 1: the maximum clock
+    clock_fraction: float = 1.0
     source: str = ""
     notes: tuple[str, ...] = field(default_factory=tuple)
 

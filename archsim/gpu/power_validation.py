@@ -44,6 +44,49 @@ def _dynamic(launches) -> float:
     return sum(v for r in launches for k, v in r.energy_by_part.items() if k != "static")
 
 
+@functools.lru_cache(maxsize=4)
+def _glue_fit(static_w: float) -> dict[str, float]:
+    from archsim.data import measurement
+    from archsim.gpu.power_fit import GLUE_CSV, fit_glue
+    return fit_glue(measurement("h200", GLUE_CSV), static_w)
+
+
+def at_window_limit(price, pricer: EnergyPricer) -> dict:
+    """A step run back to back, priced under the board's slow controller: ``price(p)`` prices the step with the
+    pricer ``p`` (a dict with ``modeled_wall_s`` and ``modeled_energy_j``). The controller averages power over tens
+    of ms, many steps: it holds one clock for the window, the highest at which the step's average power fits the
+    board limit (every launch at that clock; the fast limit, ``burst_limit_w``, still caps a single launch).
+    Measured (``campaigns/power_prefill.py``): a prefill's GEMMs alone in a graph ran at 1440-1740 MHz at the limit,
+    the same GEMMs between its glue kernels at 1890-1980 MHz, the step below the limit on average."""
+    power = pricer.power
+    top = price(pricer.at_clock(1.0))
+    if power.limit_w is None or top["modeled_energy_j"] / top["modeled_wall_s"] <= power.limit_w * (1.0 + 1e-4):
+        return top
+
+    def excess(frac: float) -> tuple[float, dict]:
+        got = price(pricer.at_clock(frac))
+        return math.log(got["modeled_energy_j"] / got["modeled_wall_s"] / power.limit_w), got
+    lo, hi = MIN_WINDOW_FRACTION, 1.0
+    e_lo, got = excess(lo)
+    if e_lo >= 0.0:
+        return got
+    e_hi = math.log(top["modeled_energy_j"] / top["modeled_wall_s"] / power.limit_w)
+    for _ in range(30):  # bisection on the window clock (the average power rises with it)
+        mid = 0.5 * (lo + hi)
+        e_mid, got = excess(mid)
+        if e_mid > 0.0:
+            hi, e_hi = mid, e_mid
+        else:
+            lo, e_lo = mid, e_mid
+        if hi - lo < 2e-3:
+            break
+    return excess(lo)[1]
+
+
+#: lowest window clock searched (the H200's calibration GEMMs never ran below 1380 MHz of 1980 at the limit)
+MIN_WINDOW_FRACTION = 0.5
+
+
 class EnergyPricer:
     """Seconds and dynamic joules per launch of each kernel item on one calibrated GPU (cached)."""
 
@@ -55,23 +98,35 @@ class EnergyPricer:
             from archsim.errors import ConfigError
             raise ConfigError.single(f"{cal.device}: the preset has no power model", key_path="hw")
         self.power: PowerCoefficients = power
-        from archsim.data import measurement
-        from archsim.gpu.power_fit import GLUE_CSV, fit_glue
-        self.glue = fit_glue(measurement("h200", GLUE_CSV), power.static_w)
+        self.glue = _glue_fit(power.static_w)
         from archsim.gpu.wholemodel import KernelPricer
         self.kernel_s = KernelPricer(cal)
+        self.windows: dict[float, EnergyPricer] = {}
+
+    def at_clock(self, fraction: float) -> EnergyPricer:
+        """This pricer for launches inside a window whose clock the slow controller holds at ``fraction`` of the
+        maximum: each launch starts there and only the fast limit (``burst_limit_w``) lowers it further."""
+        key = round(fraction, 6)
+        if key not in self.windows:
+            p = dataclasses.replace(self.power, limit_w=self.power.burst_limit_w, clock_fraction=key)
+            self.windows[key] = EnergyPricer(dataclasses.replace(self.cal, rates=dataclasses.replace(
+                self.cal.rates, power=p)))
+        return self.windows[key]
 
     def glue_j(self, cls: str, read: float, write: float) -> float:
-        """Dynamic energy of one glue kernel: its class's measured J/B when HBM-resident; scaled to the
-        L2 energy by the same ratio when its bytes fit in half the L2 (just written by the previous kernel)."""
+        """Dynamic energy of one glue kernel: its class's measured J/B when HBM-resident; when its bytes fit in
+        half the L2 (just written by the previous kernel) the same less the HBM energy per byte (``e_hbm``, what
+        an L2 hit does not pay: the class's L2 traffic, index arithmetic and partial sectors stay). Calibrated on
+        ``campaigns/power_prefill.py``'s glue-only graphs (``archsim.gpu.energy_prefill``): the earlier rule, the
+        class's figure times ``e_l2 / (e_l2 + e_hbm)``, put them at 0.55-0.65 of the meter."""
         moved = read + write
         stream = self.power.l2_j_per_byte + self.power.hbm_j_per_byte
         per_byte = self.glue.get(cls)
         if per_byte is None:  # a class the glue run did not measure: bytes plus one lane op per 2 bytes written
             per_byte = stream + self.power.vec_j_per_lane_op * write / 2.0 / max(moved, 1.0)
         if moved <= self.cal.rates.l2_bytes / 2:
-            per_byte *= self.power.l2_j_per_byte / stream
-        return moved * per_byte
+            per_byte = max(self.power.l2_j_per_byte, per_byte - self.power.hbm_j_per_byte)
+        return moved * per_byte * self.power.vf_scale(self.power.clock_fraction)  # measured at the maximum clock
 
     def __call__(self, it: KernelItem) -> tuple[float, float]:
         from archsim.gpu.predict import predict_attention, predict_gemm
@@ -144,17 +199,21 @@ def predict_sequence(seq: list[KernelItem], host_mode: str, cal: DeviceCalibrati
     :class:`archsim.gpu.host.HostModel` in place of the device calibration's."""
     from archsim.gpu.host import step_wall_s
     hm = host_model or cal.host
-    priced = [pricer(it) for it in seq]
-    times = [t for t, _ in priced]
-    gpu = sum(times)
-    if host_mode in ("eager", "cuda-graph"):
-        wall = step_wall_s(times, [it.category for it in seq], host_mode, hm, stack, phase, layers, back_to_back)
-    else:
-        wall = gpu
-    dyn = sum(e for _, e in priced)
-    energy = dyn + pricer.power.static_w * wall
-    return {"modeled_wall_s": wall, "modeled_gpu_s": gpu, "modeled_energy_j": energy,
-            "modeled_power_w": energy / wall, "modeled_dynamic_j": dyn}
+
+    def price(p: EnergyPricer) -> dict:
+        priced = [p(it) for it in seq]
+        times = [t for t, _ in priced]
+        gpu = sum(times)
+        if host_mode in ("eager", "cuda-graph"):
+            wall = step_wall_s(times, [it.category for it in seq], host_mode, hm, stack, phase, layers, back_to_back)
+        else:
+            wall = gpu
+        dyn = sum(e for _, e in priced)
+        energy = dyn + p.power.static_w * wall
+        return {"modeled_wall_s": wall, "modeled_gpu_s": gpu, "modeled_energy_j": energy,
+                "modeled_power_w": energy / wall, "modeled_dynamic_j": dyn,
+                "window_clock_fraction": p.power.clock_fraction}
+    return at_window_limit(price, pricer)
 
 
 def _row(base: dict, measured_j: float, measured_s: float, pred: dict, static_w: float) -> dict:
@@ -234,12 +293,14 @@ def predict_row(r: dict, cal: DeviceCalibration, pricer: EnergyPricer, extra: di
         pred = {"modeled_wall_s": p.latency_s, "modeled_gpu_s": p.latency_s, "modeled_dynamic_j": dyn,
                 "modeled_energy_j": dyn + pricer.power.static_w * p.latency_s}
         regime: str | None = "compute" if int(r["seq_q"]) > 1 else "memory"
-    elif kind == "gemm_gap":
-        p = predict_gemm(cal.device, m=int(r["m"]), n=int(r["n"]), k=int(r["k"]), rates=cal.rates)
-        wall = p.latency_s + float(r["gap_s"])
-        dyn = _dynamic(p.launches)
-        pred = {"modeled_wall_s": wall, "modeled_gpu_s": p.latency_s, "modeled_dynamic_j": dyn,
-                "modeled_energy_j": dyn + pricer.power.static_w * wall}
+    elif kind == "gemm_gap":  # the GEMM, then the host waits: one window for the controller (at_window_limit)
+        def price(pr: EnergyPricer) -> dict:
+            g = predict_gemm(cal.device, m=int(r["m"]), n=int(r["n"]), k=int(r["k"]), rates=pr.cal.rates)
+            wall = g.latency_s + float(r["gap_s"])
+            dyn = _dynamic(g.launches)
+            return {"modeled_wall_s": wall, "modeled_gpu_s": g.latency_s, "modeled_dynamic_j": dyn,
+                    "modeled_energy_j": dyn + pr.power.static_w * wall}
+        pred = at_window_limit(price, pricer)
         regime = "host"
     elif kind == "model":
         pred, regime = _model_pred(r, cal, pricer), None
