@@ -88,8 +88,32 @@ POINTS_VF = _points_vf()
 PREDICTIONS_VF = "power-h200-energy-blind-vf-predictions-2026-12-01.json"
 RUNS_VF = {"v1": ("power-h200-energy-blind-vf-2026-12-01.csv", "power-h200-energy-blind-vf-meta-2026-12-01.json"),
            "v2": ("power-h200-energy-blind-vf-r2-2026-12-01.csv", "power-h200-energy-blind-vf-r2-meta-2026-12-01.json")}
+
+
+def _points_window() -> list[dict]:
+    shapes = (  # widths, token counts and batches none of the earlier rounds or calibration campaigns ran
+        ("w2816", 2816, 22, 7552, 5, "prefill", 1, 128, 128), ("w4608", 4608, 36, 12288, 2, "prefill", 2, 96, 96),
+        ("w1792", 1792, 14, 4864, 10, "prefill", 1, 224, 224), ("w7168", 7168, 56, 19200, 1, "prefill", 1, 40, 40),
+        ("w4608", 4608, 36, 12288, 2, "decode", 16, 1, 768), ("w1792", 1792, 14, 4864, 10, "decode", 4, 1, 2048))
+    pts = [_ml(*sh, mode) for sh in shapes for mode in ("eager", "graph")]
+    pts += [{"bench": "gpt2-xl_generate_b1_t32_sdpa", "kind": "generate", "model": "gpt2-xl", "hidden": 1600,
+             "layers": 48, "heads": 25, "attn": "sdpa", "batch": 1, "new_tokens": 32, "mode": "eager"}]
+    pts += [{"bench": f"gemm_bf16_m{m}_n{n}_k{k}_then_{g * 1e6:.0f}us_spin", "kind": "gemm_gap", "dtype": "bf16",
+             "m": m, "n": n, "k": k, "gap_s": g, "flops": 2.0 * m * n * k}
+            for m, n, k, g in ((3072, 6144, 6144, 3e-4), (32, 28672, 8192, 1.5e-4), (512, 2048, 2048, 3e-5))]
+    return pts
+
+
+#: The third blind round (after the window clock and the L2-resident glue rule, commit 43b3f95): new points again
+POINTS_WINDOW = _points_window()
+PREDICTIONS_WINDOW = "power-h200-energy-blind-window-predictions-2026-12-01.json"
+RUNS_WINDOW = {"w1": ("power-h200-energy-blind-window-2026-12-01.csv",
+                      "power-h200-energy-blind-window-meta-2026-12-01.json"),
+               "w2": ("power-h200-energy-blind-window-r2-2026-12-01.csv",
+                      "power-h200-energy-blind-window-r2-meta-2026-12-01.json")}
 #: round name -> (points, committed prediction file, measured runs)
-ROUNDS = {"host": (POINTS, PREDICTIONS, RUNS), "vf": (POINTS_VF, PREDICTIONS_VF, RUNS_VF)}
+ROUNDS = {"host": (POINTS, PREDICTIONS, RUNS), "vf": (POINTS_VF, PREDICTIONS_VF, RUNS_VF),
+          "window": (POINTS_WINDOW, PREDICTIONS_WINDOW, RUNS_WINDOW)}
 
 
 def _as_row(p: dict) -> dict:
