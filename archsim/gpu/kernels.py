@@ -358,7 +358,7 @@ def cublas_gemm(m: int, n: int, k: int, dtype: str, rates: DeviceRates, batch: i
                                      k, e, bm=128, bn=bn, bk=64, stages=stages, threads=384,
                                      regs=min(168, (rates.registers_per_sm // 384) // 8 * 8), split_k=split,
                                      batch=batch, multicast=2 if _cdiv(n, 128) >= 2 else 1)
-                launches[0] = dataclasses.replace(launches[0], weight_stream=bn == 8)  # archsim.gpu.power
+                launches[0] = dataclasses.replace(launches[0], weight_stream=True)  # archsim.gpu.power
                 try:
                     t = sum(simulate_launch(ln, rates).time_s for ln in launches)
                 except PhysicalLimitError:

@@ -24,8 +24,11 @@ dynamic energy per call at boost, whole-kernel energies, weight streams included
 and fitted before every other stage; the fits read each calibration row at its NVML median clock. Before the line,
 the model charged clock-independent energies fitted mostly on power-capped GEMMs, and a GEMM running at boost below
 the limit (a small prefill's, a GEMM between host waits) came out 13-50 % low; the ``stream_wide`` class factor
-(0.68 of the per-FLOP energy for cuBLAS's m = 96..256 tiles, measured at 1395-1582 MHz) was that clock: with the
-line it fits 0.96.
+(0.68 of the per-FLOP energy for cuBLAS's m = 96..256 tiles, measured at 1395-1582 MHz) was mostly that clock.
+The limit acts on a window, not a launch: the slow controller averages over tens of ms, so a step run back to back
+holds one clock, the highest at which its average power fits (:func:`archsim.gpu.power_validation.at_window_limit`;
+measured in ``campaigns/power_prefill.py``: a prefill's GEMMs alone ran capped at 1440-1740 MHz, the same GEMMs
+between its glue kernels at 1890-1980 MHz); within the window only the fast limit caps a launch.
 
 Padded tile rows (a 64-row tensor-core tile run for one decode query row, the 8-column cuBLAS tile of a
 1-row GEMM; kernels count them as ``padded_*`` work) cost ``padded_fraction`` of the energy of the same
@@ -42,10 +45,11 @@ ran at ~1980 MHz because the board's 700 W controller acts only after ~0.07 s (b
 
 ``cp.async`` kernels (FlashAttention-2, cuDNN's sm80 decode kernel) pay ``tma_stream_j_per_byte`` per HBM byte
 (HBM, L2 and the fill of shared memory together), measured on cuBLAS GEMMs m = 1..8 x 16384 x 8192 in the
-``x @ W`` (NN) layout (96.9 pJ/B, against 126 pJ/B of ``e_l2 + e_hbm`` fitted on load/store-path copies and
-reads); so do staged (``wgmma``/TMA) kernels, except cuBLAS's 8-wide swap-AB GEMM (m <= 8, the weight
-streamed through 128 x 8 tiles; the wider m = 16..64 tiles keep the cp.async figure), which
-pays ``gemm_stream_j_per_byte``: measured on the kernel every
+``x @ W`` (NN) layout (96.9 pJ/B, against 125 pJ/B of ``e_l2 + e_hbm`` fitted on load/store-path copies and
+reads). Staged (``wgmma``/TMA) kernels pay ``e_l2 + e_hbm`` per HBM byte, as the main fit charged the GEMMs their
+per-FLOP energy was fitted on (boost-clock GEMMs m = 16..8192 of ``campaigns/power_vf.py`` among them), except
+cuBLAS's swap-AB GEMMs (m <= 64, the weight streamed through 128 x 8..64 tiles), which pay
+``gemm_stream_j_per_byte``: measured on the kernel every
 ``nn.Linear``/``F.linear`` decode GEMM runs, cuBLAS's TN ``nvjet_sm90_tst_256x8`` (1 x 4096 -> 22016, a 180 MB
 weight, CUDA-graph chain, ``power-h200-2026-12-01-gaps.csv``, :func:`archsim.gpu.power_fit.fit_gaps`): 124 pJ/B
 at 3.7 TB/s, the time the GPU model already predicts for it (48.2 us), where the NN kernel streams at 4.3 TB/s
@@ -53,12 +57,13 @@ for 98-104 pJ/B on the padded run's board (the same nvjet 128x8 family; that boa
 batch-1 graph decode that three other boards ran at 416-433 W: a board spread, reported in gpu-energy.md).
 The split campaign (``power-h200-2026-12-01-split.csv``, :mod:`archsim.gpu.power_fit_split`) measured the same
 kernel in both layouts on a third board (TN 102.9, NN 98.0 pJ/B: layout within 5 %, boards 20 % apart): the model
-charges the mean of the two boards' TN figures (:data:`H200_STREAM8_J_PER_BYTE`); its m = 16..64 rows confirm the
-cp.async figure for the wider swap-AB tiles. Two kernel families cost a measured share of their per-op charge
-(``class_compute_scale``, ``LaunchSpec.energy_class``; mechanisms not identified, see gpu-energy.md):
-cuBLAS's non-swap tiles for m = 96..256 (``stream_wide``, 0.96 of the per-FLOP energy fitted on square GEMMs, with
-the voltage line; 0.68 without it) and FlashAttention-2's split-KV kernel (``fa2_splitkv``, 0.77 of its compute
-parts with the line, 0.63 without; one and 64 real query rows
+charges the mean of the two boards' TN figures (:data:`H200_STREAM8_J_PER_BYTE`). The wider swap-AB tiles
+(m = 16..64) stream at the same figure: on the split board within 0-10 % of it, on the V/f board's boost rows
+(m = 16, 64) 1.2-1.3x the cp.async figure they were charged before. Two kernel families cost a measured share of
+their per-op charge (``class_compute_scale``, ``LaunchSpec.energy_class``; mechanisms not identified, see
+gpu-energy.md): cuBLAS's non-swap tiles for m = 96..256 (``stream_wide``: the split campaign's rows at 1395-1582 MHz
+and the V/f campaign's boost rows of the family, with the voltage line; 0.68 before the line) and
+FlashAttention-2's split-KV kernel (``fa2_splitkv``; one and 64 real query rows
 of its 64-row tile measured the same per KV byte, so its padded rows are not the cause).
 Host gaps: the same campaign measured the board between launches (a tiny add or that GEMV, then the host
 busy-waits 2 us .. 20 ms; CUDA-graph chains of tiny kernels): the power in the gaps is the idle power (the
@@ -157,8 +162,10 @@ class PowerCoefficients:
                  "memory:smem": self.smem_j_per_byte * (t["smem_bytes"]
                                                         - (0.0 if staged else totals.get("padded_smem_bytes", 0.0))),
                  "memory:l2": self.l2_j_per_byte * t["l2_bytes"], "memory:hbm": self.hbm_j_per_byte * t["hbm_bytes"]}
+        # staged kernels pay e_l2 + e_hbm per HBM byte, as the main fit charged the GEMMs their per-FLOP energy was
+        # fitted on, except cuBLAS's 8-wide swap-AB weight stream (measured apart); cp.async kernels the TMA stream
         stream = self.gemm_stream_j_per_byte if staged and weight_stream and self.gemm_stream_j_per_byte is not None \
-            else self.tma_stream_j_per_byte if staged or async_copy else None
+            else self.tma_stream_j_per_byte if async_copy else None
         if stream is not None:
             parts["memory:l2"] = self.l2_j_per_byte * max(0.0, t["l2_bytes"] - t["hbm_bytes"])
             parts["memory:hbm"] = stream * t["hbm_bytes"]
@@ -252,17 +259,17 @@ def charged_counts(totals: dict[str, float], staged: bool) -> dict[str, float]:
 #: ``archsim/data/measurements/h200/power-h200-2026-12-01-padded.csv`` + ``power-h200-response-2026-12-01-padded.csv``,
 #: ``campaigns/power_padded.py``: NVIDIA H200, driver 580.159.04, torch 2.11.0+cu130, 2026-12-01; the main
 #: coefficients held fixed). ``tests/gpu/test_gpu_power.py`` re-derives these numbers from the CSVs.
-H200_PADDED = {"padded_fraction": 0.4849, "tma_stream_j_per_byte": 9.619e-11, "burst_limit_w": 788.6,
+H200_PADDED = {"padded_fraction": 0.4799, "tma_stream_j_per_byte": 9.616e-11, "burst_limit_w": 810.6,
                "limit_delay_s": 0.0692}
 #: Third-stage fit on the H200 (:func:`archsim.gpu.power_fit.fit_gaps` on ``power-h200-2026-12-01-gaps.csv``,
 #: ``campaigns/power_gaps.py``: NVIDIA H200, driver 580.159.04, torch 2.11.0+cu130, 2026-12-01; the main and
 #: second-stage coefficients held fixed). ``tests/gpu/test_gpu_power.py`` re-derives it from the CSV.
-H200_GAPS = {"gemm_stream_j_per_byte": 1.2394e-10}
+H200_GAPS = {"gemm_stream_j_per_byte": 1.2396e-10}
 #: Fourth-stage fit on the H200 (:func:`archsim.gpu.power_fit_split.fit_split` on ``power-h200-2026-12-01-split.csv``,
 #: ``campaigns/power_split.py``: NVIDIA H200, driver 580.159.04, torch 2.11.0+cu130, 2026-12-01; the earlier stages
 #: held fixed): the share of the per-op charge that two kernel families' compute parts cost (see the module
 #: docstring). ``tests/gpu/test_gpu_power.py`` re-derives it from the CSV.
-H200_SPLIT = {"stream_wide": 0.9567, "fa2_splitkv": 0.7661, "stream8_tn": 1.022e-10}
+H200_SPLIT = {"stream_wide": 0.7855, "fa2_splitkv": 0.7594, "stream8_tn": 1.0217e-10}
 #: Voltage line of the H200 (:func:`archsim.gpu.energy_vf.beta_of` with the pooled spin control and
 #: NVML median clocks, on ``power-h200-vf-2026-12-01.csv``, ``campaigns/power_vf.py``: the same bf16 cuBLAS GEMMs back
 #: to back at the 700 W limit (1410-1890 MHz) and between one-warp spins at 1980 MHz, 1.15-1.39x the dynamic energy
@@ -272,8 +279,8 @@ H200_VF = {"vf_beta": 0.5185}
 #: the 8-wide swap-AB weight stream (J/B) every model uses: the mean of the two boards' TN (``F.linear``) figures,
 #: :data:`H200_GAPS` (124.2 pJ/B) and this campaign's m <= 8 TN rows (102.9; its NN rows 98.0)
 H200_STREAM8_J_PER_BYTE = (H200_GAPS["gemm_stream_j_per_byte"] + H200_SPLIT["stream8_tn"]) / 2.0
-#: the H200 preset's e_l2 + e_hbm (46.8 + 78.1 pJ/B, the main fit): other GPUs get the TMA stream as the same share
-H200_STREAM_J_PER_BYTE = 46.8e-12 + 78.1e-12
+#: the H200 preset's e_l2 + e_hbm (46.8 + 78.3 pJ/B, the main fit): other GPUs get the TMA stream as the same share
+H200_STREAM_J_PER_BYTE = 46.8e-12 + 78.3e-12
 
 
 def burst_rates(rates):

@@ -146,12 +146,51 @@ def _nnls(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 VF_COLUMNS = tuple(c for c in COLUMNS if c != "static_w")
 
 
-def fit(paths: list[str | Path], device: str = "h200", vf_beta: float | None = None) -> PowerFit:
+#: the V/f campaign (``campaigns/power_vf.py``): its ``duty`` windows (each bf16 GEMM between one-warp spins, the board
+#: far below its limit, 1980 MHz) are boost-clock GEMM calibration rows of the main fit
+BOOST_CSV = "power-h200-vf-2026-12-01.csv"
+
+
+def boost_gemm_rows(rates, path: str | Path | None = None) -> list[dict]:
+    """The V/f campaign's GEMMs at boost clock (``label``, ``m``/``n``/``k``, ``calls``, design-matrix counts ``x``,
+    joules ``e`` and seconds ``step_s`` of the step's GEMM part, ``dt_s`` its time): a ``duty`` window less its
+    ``spin_control`` window (the spin kernels alone, same count), ``E_duty - E_ctrl = P_static (T_duty - T_ctrl) +
+    calls x GEMM energy``, per step. Rows whose GEMM share of the duty window's energy is under a third (the short
+    GEMMs, where the control's counter noise dominates) are left out."""
+    from archsim.data import measurement
+    path = Path(path) if path is not None else measurement("h200", BOOST_CSV)
+    groups: dict[tuple[str, str, str, str], dict[str, dict[str, str]]] = {}
+    for r in read_csv_rows(path, ("bench", "kind", "pattern", "m", "n", "k", "pass", "step_s", "energy_per_step_j",
+                                  "gemm_calls"), "power_vf campaign CSV"):
+        if r["kind"] == "gemm_vf" and not r.get("error"):
+            groups.setdefault((r["m"], r["n"], r["k"], r["pass"]), {})[r["pattern"]] = r
+    out = []
+    for (m, n, k, pass_), g in sorted(groups.items()):
+        if "duty" not in g or "spin_control" not in g:
+            continue
+        d, c = g["duty"], g["spin_control"]
+        e = _f(d, "energy_per_step_j") - _f(c, "energy_per_step_j")
+        if e < _f(d, "energy_per_step_j") / 3.0:
+            continue
+        calls = _f(d, "gemm_calls")
+        tot = charged_counts(_gemm_totals({"dtype": "bf16", "m": m, "n": n, "k": k}, rates), staged=True)
+        x = dict.fromkeys(COLUMNS, 0.0)
+        x["static_w"] = _f(d, "step_s") - _f(c, "step_s")
+        x.update(mma_bf16=calls * tot["mma_flops"], vec=calls * tot["vec_ops"], l2=calls * tot["l2_bytes"],
+                 hbm=calls * tot["hbm_bytes"])
+        out.append({"label": f"gemm_bf16_{m}x{n}x{k}_boost_{pass_}", "m": int(m), "n": int(n), "k": int(k),
+                    "calls": calls, "x": x, "e": e, "step_s": _f(d, "step_s"), "dt_s": x["static_w"]})
+    return out
+
+
+def fit(paths: list[str | Path], device: str = "h200", vf_beta: float | None = None, boost: bool = True) -> PowerFit:
     """Fit :data:`COLUMNS` to the calibration rows of ``paths`` (see module docstring). Each row's SM-domain counts
     (:data:`VF_COLUMNS`) are weighted by ``v(f)^2``, ``v(f) = 1 - vf_beta (1 - f / f_max)`` at the row's NVML median
     SM clock, so the SM coefficients come out as boost-clock energies (the model's voltage line,
     :data:`archsim.gpu.power.H200_VF`, fitted before this stage on ``campaigns/power_vf.py``'s rows); ``vf_beta``
-    None: that line; 0: energies taken as clock-independent (the fit before the line, kept as a diagnosis)."""
+    None: that line; 0: energies taken as clock-independent (the fit before the line, kept as a diagnosis).
+    ``boost``: add the V/f campaign's boost-clock GEMM rows (:func:`boost_gemm_rows`); without them every GEMM row
+    ran power-capped, where the limit, not the per-FLOP energy, sets the power."""
     from archsim.gpu.calibration import rates_for
     from archsim.gpu.power import H200_VF
     from archsim.presets import load_hardware
@@ -173,6 +212,13 @@ def fit(paths: list[str | Path], device: str = "h200", vf_beta: float | None = N
             e = _f(row, "energy_per_step_j")
             used.append({"file": Path(path).name, "bench": row["bench"], "measured_j": e, "step_s": _f(row, "step_s"),
                          "avg_power_w": _f(row, "avg_power_w"), "sm_clock_mhz": _f(row, "sm_clock_mhz"), "x": x})
+            xs.append([x[c] / e for c in COLUMNS])
+            ys.append(1.0)
+    if boost:
+        for b in boost_gemm_rows(rates):
+            x, e = b["x"], b["e"]
+            used.append({"file": BOOST_CSV, "bench": b["label"], "measured_j": e, "step_s": b["step_s"],
+                         "avg_power_w": 0.0, "sm_clock_mhz": rates.clock_hz / 1e6, "x": x})
             xs.append([x[c] / e for c in COLUMNS])
             ys.append(1.0)
     if len(used) < len(COLUMNS):
@@ -271,6 +317,7 @@ def fit_padded(padded_csv: str | Path, response_csv: str | Path, power, device: 
     tot_big = _gemm_totals(data[64], rates)
     skinny_tot = [(r, _gemm_totals(r, rates)) for r in skinny]
     phi, tma = 1.0, power.l2_j_per_byte + power.hbm_j_per_byte
+    stream = power.l2_j_per_byte + power.hbm_j_per_byte  # a staged GEMM's HBM byte, as the main fit charges it
     for _ in range(5):
         tmas = []
         for r, tot in skinny_tot:
@@ -279,7 +326,7 @@ def fit_padded(padded_csv: str | Path, response_csv: str | Path, power, device: 
         tma = sum(tmas) / len(tmas)
 
         def sm_boost(r: dict[str, str]) -> float:  # a data row's energy at boost clock but its weight stream
-            return dyn(r) / row_vf_scale(r, power, rates) - tma * tot_big["hbm_bytes"]
+            return dyn(r) / row_vf_scale(r, power, rates) - stream * tot_big["hbm_bytes"]
         ref = sm_boost(data[64]) - power.vec_j_per_lane_op * tot_big["vec_ops"]
         phis = []
         for live, r in data.items():
@@ -298,7 +345,7 @@ def fit_padded(padded_csv: str | Path, response_csv: str | Path, power, device: 
             full_s = _gemm_seconds(m, n, k, rates)
             scale = power.vf_scale(min(1.0, full_s / _f(r, "time_s")))
             real, pad, other = _staged_parts(coeffs, tot)
-            stream = coeffs.tma_stream_j_per_byte * tot["hbm_bytes"]
+            stream = (coeffs.l2_j_per_byte + coeffs.hbm_j_per_byte) * tot["hbm_bytes"]  # as the main fit charges it
             limits.append(power.static_w + scale * (real + phi * pad + other + stream) / _f(r, "time_s"))
     series = sorted((_f(r, "since_start_s"), _f(r, "time_s")) for r in resp
                     if r["mode"] == "burst" and r["bench"] == "gemm_bf16_8192")

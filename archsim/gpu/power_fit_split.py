@@ -80,6 +80,12 @@ def fit_split(split_csv: str | Path, power, device: str = "h200") -> dict:
             real, pad, other = _staged_parts(power, tot)
             stream8[r.get("layout", "tn")].append((per_launch(r) / row_vf_scale(r, power, rates) - real
                                                    - power.padded_fraction * pad - other) / tot["hbm_bytes"])
+    # the V/f campaign's boost-clock GEMMs of the family (another board, 1980 MHz): pooled with this campaign's
+    from archsim.gpu.power_fit import boost_gemm_rows
+    for b in boost_gemm_rows(rates):
+        if STREAM_WIDE_M[0] <= b["m"] <= STREAM_WIDE_M[1]:
+            scaled, rest = _class_split(power, K.cublas_gemm(b["m"], b["n"], b["k"], "bf16", rates), rates)
+            wide.append(((b["e"] - power.static_w * b["dt_s"]) / b["calls"] - rest) / scaled)
     fa2: list[float] = []
     by_bench = {r["bench"]: r for r in rows}
     for b in SPLIT_FIT_ROWS:
