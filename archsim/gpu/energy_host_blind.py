@@ -111,9 +111,33 @@ RUNS_WINDOW = {"w1": ("power-h200-energy-blind-window-2026-12-01.csv",
                       "power-h200-energy-blind-window-meta-2026-12-01.json"),
                "w2": ("power-h200-energy-blind-window-r2-2026-12-01.csv",
                       "power-h200-energy-blind-window-r2-meta-2026-12-01.json")}
+
+
+def _points_stream() -> list[dict]:
+    shapes = (  # widths none of the earlier rounds or calibration campaigns ran
+        ("x3328", 3328, 26, 8960, 3, "prefill", 1, 176, 176), ("x2176", 2176, 17, 5888, 6, "prefill", 2, 80, 80),
+        ("x5632", 5632, 44, 15104, 1, "prefill", 1, 112, 112), ("x1280", 1280, 10, 3456, 12, "prefill", 4, 48, 48),
+        ("x6656", 6656, 52, 17920, 1, "decode", 24, 1, 1536), ("x2176", 2176, 17, 5888, 6, "decode", 2, 1, 3072))
+    pts = [_ml(*sh, mode) for sh in shapes for mode in ("eager", "graph")]
+    pts += [{"bench": "gpt2-large_generate_b1_t40_sdpa", "kind": "generate", "model": "gpt2-large", "hidden": 1280,
+             "layers": 36, "heads": 20, "attn": "sdpa", "batch": 1, "new_tokens": 40, "mode": "eager"}]
+    pts += [{"bench": f"gemm_bf16_m{m}_n{n}_k{k}_then_{g * 1e6:.0f}us_spin", "kind": "gemm_gap", "dtype": "bf16",
+             "m": m, "n": n, "k": k, "gap_s": g, "flops": 2.0 * m * n * k}
+            for m, n, k, g in ((6144, 4096, 4096, 2e-4), (48, 12288, 12288, 1e-4), (256, 4096, 1024, 2e-5))]
+    return pts
+
+
+#: The fourth blind round (after the staged-GEMM stream rules and the boost-clock GEMM rows, commit 3663e34)
+POINTS_STREAM = _points_stream()
+PREDICTIONS_STREAM = "power-h200-energy-blind-stream-predictions-2026-12-01.json"
+RUNS_STREAM = {"s1": ("power-h200-energy-blind-stream-2026-12-01.csv",
+                      "power-h200-energy-blind-stream-meta-2026-12-01.json"),
+               "s2": ("power-h200-energy-blind-stream-r2-2026-12-01.csv",
+                      "power-h200-energy-blind-stream-r2-meta-2026-12-01.json")}
 #: round name -> (points, committed prediction file, measured runs)
 ROUNDS = {"host": (POINTS, PREDICTIONS, RUNS), "vf": (POINTS_VF, PREDICTIONS_VF, RUNS_VF),
-          "window": (POINTS_WINDOW, PREDICTIONS_WINDOW, RUNS_WINDOW)}
+          "window": (POINTS_WINDOW, PREDICTIONS_WINDOW, RUNS_WINDOW),
+          "stream": (POINTS_STREAM, PREDICTIONS_STREAM, RUNS_STREAM)}
 
 
 def _as_row(p: dict) -> dict:
