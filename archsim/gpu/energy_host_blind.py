@@ -376,47 +376,67 @@ def section(cal, summary_fn) -> tuple[list[str], dict]:
                 "burst_gemm_j": burst}
 
 
-def section_vf(cal, summary_fn) -> tuple[list[str], dict]:
-    """Markdown lines and data of the second blind round (priced with the voltage line, :data:`ROUNDS` ``vf``)."""
+#: what each later round's points are (report text)
+ROUND_TEXT = {
+    "vf": "after the voltage line: MiniLlama prefills 2560-wide x 96 tokens, 5120 x 48, 4096 x 256, 1536 at batch 4 x "
+          "64, one 8192-wide layer x 24, 2048 x 512; decode 5120-wide at batch 8 over 1024 and 2560-wide at batch 48 "
+          "over 512; each eager and graph; GPT-2 medium SDPA `generate`; GEMMs 2048x8192x8192, 64x16384x4096 and "
+          "1024^3 followed by host spins",
+    "window": "after the window clock and the L2-resident glue rule: prefills 2816-wide x 128, 4608 at batch 2 x 96, "
+              "1792 x 224, one 7168-wide layer x 40; decode 4608-wide at batch 16 over 768 and 1792-wide at batch 4 "
+              "over 2048; eager and graph; GPT-2 XL SDPA `generate`; GEMMs 3072x6144x6144, 32x28672x8192, "
+              "512x2048x2048 + spins",
+    "stream": "after the staged-GEMM stream rules and the boost-clock GEMM rows: prefills 3328-wide x 176, 2176 at "
+              "batch 2 x 80, one 5632-wide layer x 112, 1280 at batch 4 x 48; decode one 6656-wide layer at batch 24 "
+              "over 1536 and 2176-wide at batch 2 over 3072; eager and graph; GPT-2 large SDPA `generate`; GEMMs "
+              "6144x4096x4096, 48x12288x12288, 256x4096x1024 + spins"}
+#: the model at the start of the session that added rounds vf, window and stream (commit 87aff79) on their windows
+BASELINE_JSON = "energy-blind-rounds-baseline-87aff79-2026-12-01.json"  # package data, measurements/h200
+
+
+def section_rounds(cal, summary_fn, baseline: dict | None = None) -> tuple[list[str], dict]:
+    """Markdown lines and data of the later blind rounds (:data:`ROUND_TEXT`): each priced and committed with the
+    model as it stood, then measured twice on one device machine; nothing changed after a round's runs was tested
+    on that round as blind. ``baseline``: the session-start model's figures on the same windows (report file)."""
     from archsim.data import measurement
-    rows = compare(cal, round_name="vf")
-    doc = committed(PREDICTIONS_VF)
-    metas = {run: json.loads(Path(measurement("h200", RUNS_VF[run][1])).read_text()) for run in RUNS_VF}
-    per_run = {run: summaries([r for r in rows if r["run"] == run], summary_fn) for run in RUNS_VF}
-    now, then = summaries(rows, summary_fn)
-    boards = {run: _board(cal, run, RUNS_VF) for run in RUNS_VF}
-    states: dict[str, int] = {}
-    for r in rows:
-        states[r["host_state"]] = states.get(r["host_state"], 0) + 1
-    m1 = metas["v1"]
-    md = [
-        "## Second blind round: after the voltage line (`campaigns/power_host.py --points`)",
-        "",
-        f"{len(doc['points'])} new points (MiniLlama prefills 2560-wide x 96 tokens, 5120-wide x 48, 4096-wide x 256, "
-        "1536-wide at batch 4 x 64, one 8192-wide layer x 24, 2048-wide x 512; decode 5120-wide at batch 8 over 1024 "
-        "tokens and 2560-wide at batch 48 over 512; each eager and graph; GPT-2 medium SDPA `generate`; GEMMs "
-        f"2048x8192x8192, 64x16384x4096 and 1024^3 followed by host spins), priced and committed (`{PREDICTIONS_VF}`, "
-        f"model commit `{doc['model_commit'][:7]}`, {doc['date_utc']}) before the H200 measured them, twice on one "
-        f"device machine ({m1['device_name']}, driver {m1['driver']}, torch {m1['torch']}): "
-        + "; ".join(f"{run} at {metas[run]['date_utc'][11:16]} UTC ({metas[run]['wall_s']:.0f} s; idle "
-                    f"{', '.join(f'{w:.1f}' for w in boards[run]['idle_w'])} W, 8-wide GEMV chain "
-                    f"{boards[run]['gemv_pj_per_byte']:.1f} pJ/B)" for run in RUNS_VF)
-        + f". Host state over the windows (probes): "
-        + ", ".join(f"{k} {v}" for k, v in sorted(states.items())) + ". Nothing in the model was changed after "
-        "these runs, so both columns are the same blind figures.",
-        "",
-    ]
-    for run in RUNS_VF:
-        md += [f"**{run}**:", "", *_class_table(*per_run[run]), ""]
-    md += [f"**Both runs** ({now['long_windows']['n']} windows):", "", *_class_table(now, then), "",
-           "| run | pass | host state | regime | measured W | blind W | power err | energy err | time err | "
-           "power err at measured time |", "|---|---|---|---|---:|---:|---:|---:|---:|---:|",
-           *[f"| {r['run']} {r['bench']} | {r['pass']} | {r['host_state']} | {r['regime']} | "
-             f"{r['measured_power_w']:.0f} | {r['blind_power_w']:.0f} | {_pct(r['blind_power_error'])} | "
-             f"{_pct(r['blind_energy_error'])} | {_pct(r['time_error'])} | {_pct(r['power_at_measured_time_error'])} |"
-             for r in rows], ""]
-    return md, {"rows": rows, "summary_blind": then, "boards": boards,
-                "per_run": {run: b for run, (_, b) in per_run.items()}}
+    md = ["## Later blind rounds: each model change, then new points (`campaigns/power_host.py --points`)", "",
+          "Three rounds, each priced and committed before the H200 measured it, each on points none of the earlier "
+          "rounds or calibration campaigns ran, each measured twice on one freshly started device machine (two "
+          "passes per run, a host-speed probe around every window). The committed column of a round is blind to "
+          "that round; the model changed after rounds vf and window, so `now` on those two is not blind.", "",
+          "| round | model commit | windows | board energy MAPE | avg power compute | memory | host | the model at "
+          "session start (87aff79): energy / compute / memory / host |", "|---|---|---:|---:|---:|---:|---:|---|"]
+    data: dict = {}
+    detail: list[str] = []
+    for name in ROUND_TEXT:
+        _, predictions, run_files = ROUNDS[name]
+        rows = compare(cal, round_name=name)
+        doc = committed(predictions)
+        now, then = summaries(rows, summary_fn)
+        metas = {run: json.loads(Path(measurement("h200", run_files[run][1])).read_text()) for run in run_files}
+        boards = {run: _board(cal, run, run_files) for run in run_files}
+        b = (baseline or {}).get(name)
+        base = (f"{b['energy_mape'] * 100:.1f}% / {b['compute'] * 100:.1f}% / {b['memory'] * 100:.1f}% / "
+                f"{b['host'] * 100:.1f}%") if b else "-"
+        br = then["by_regime"]
+        md.append(f"| {name} | `{doc['model_commit'][:7]}` | {then['long_windows']['n']} | "
+                  f"**{then['long_windows']['energy_mape'] * 100:.1f}%** | {br['compute']['power_mape'] * 100:.1f}% | "
+                  f"{br['memory']['power_mape'] * 100:.1f}% | {br['host']['power_mape'] * 100:.1f}% | {base} |")
+        m1 = next(iter(metas.values()))
+        detail += [f"### Round {name}", "",
+                   f"{len(doc['points'])} points ({ROUND_TEXT[name]}); predictions `{predictions}` ({doc['date_utc']}); "
+                   f"measured on {m1['device_name']}, driver {m1['driver']}, torch {m1['torch']}: " + "; ".join(
+                       f"{run} ({metas[run]['wall_s']:.0f} s; idle {', '.join(f'{w:.1f}' for w in boards[run]['idle_w'])}"
+                       f" W, 8-wide GEMV chain {boards[run]['gemv_pj_per_byte']:.1f} pJ/B)" for run in run_files) + ".",
+                   "", *_class_table(now, then), "", "<details><summary>every window</summary>", "",
+                   "| run | pass | host state | regime | measured W | committed W | power err | energy err | "
+                   "time err | power err at measured time (now) |", "|---|---|---|---|---:|---:|---:|---:|---:|---:|",
+                   *[f"| {r['run']} {r['bench']} | {r['pass']} | {r['host_state']} | {r['regime']} | "
+                     f"{r['measured_power_w']:.0f} | {r['blind_power_w']:.0f} | {_pct(r['blind_power_error'])} | "
+                     f"{_pct(r['blind_energy_error'])} | {_pct(r['time_error'])} | "
+                     f"{_pct(r['power_at_measured_time_error'])} |" for r in rows], "", "</details>", ""]
+        data[name] = {"rows": rows, "summary_blind": then, "summary_now": now, "boards": boards}
+    return md + [""] + detail, data
 
 
 if __name__ == "__main__":  # python -m archsim.gpu.energy_host_blind OUT.json [host|vf]: (re)write a prediction file

@@ -248,7 +248,9 @@ def test_report_reproduces_from_committed_data(tmp_path):
     paths = reproduce(tmp_path)
     assert [p.name for p in paths] == ["gpu-energy.md", "energy.json", "power-trace.svg"]
     text = paths[0].read_text()
-    assert "| static power | 124.3 | W |" in text and "energy MAPE" in text and "hbm2-pim" in text
+    static = load_hardware("h200").static_power_w
+    assert f"| static power | {static:.1f} | W |" in text and "energy MAPE" in text and "hbm2-pim" in text
+    assert "## Later blind rounds" in text and "| stream | `3663e34` |" in text
 
 
 def test_glue_run_checks_the_stream_energy_and_ranks_strided_kernels_higher():
