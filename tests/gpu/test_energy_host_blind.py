@@ -77,3 +77,21 @@ def test_section_reports_blind_and_current_figures():
     assert n == data["summary_now"]["by_regime"]["host"]["n"] > 0
     assert f"| host | {n} |" in text
     assert sum(data["per_run"][run]["now"]["by_regime"]["host"]["n"] for run in eb.RUNS) == n
+
+
+@pytest.mark.parametrize("name", ["vf", "window", "stream"])
+def test_later_rounds_were_committed_before_they_were_measured_and_pair_window_by_window(name):
+    from archsim.gpu.devices import device_calibration
+    points, predictions, runs = eb.ROUNDS[name]
+    doc = eb.committed(predictions)
+    assert doc["points"] == points and doc["round"] == name
+    for _, meta_name in runs.values():
+        meta = json.loads(measurement("h200", meta_name).read_text())
+        assert meta["points_model_commit"] == doc["model_commit"] and doc["date_utc"] < meta["date_utc"]
+        assert not meta["skipped_for_budget"]
+    got = eb.compare(device_calibration("h200"), round_name=name)
+    assert len(got) == 2 * len(runs) * len(points)
+    blind = {p["bench"]: p for p in doc["predictions"]}
+    for r in got:  # the committed column is the file's prediction, not the model now
+        assert r["blind_power_w"] == pytest.approx(blind[r["bench"]]["modeled_energy_j"]
+                                                   / blind[r["bench"]]["modeled_wall_s"])
