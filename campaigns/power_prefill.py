@@ -28,6 +28,7 @@ pass, profiled kernel time per replay and kernel count), ``-traces-`` CSV and ``
 from __future__ import annotations
 
 import power
+import power_gaps as pg
 import torch
 import torch.nn.functional as F
 from profiled import traced
@@ -64,7 +65,7 @@ class PartsLlama(power.MiniLlama):
 
 
 def variant_step(model: PartsLlama, tag: str, batch: int, seq: int, variant: str):
-    """A CUDA-graph replay of one variant (the graph keeps its inputs alive)."""
+    """A CUDA-graph replay of one variant (``power_gaps._stepper``: three warm-up calls, then the capture)."""
     dev = torch.device("cuda")
     h, d = model.h, model.d
     inter = model.w[0]["down"].shape[1]
@@ -83,17 +84,7 @@ def variant_step(model: PartsLlama, tag: str, batch: int, seq: int, variant: str
             dst.copy_(src)
         else:
             model.forward_parts(x, cos, sin, on, spare)
-    s = torch.cuda.Stream()
-    s.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(s):
-        for _ in range(3):
-            fwd()
-    torch.cuda.current_stream().wait_stream(s)
-    g = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(g):
-        fwd()
-    g._archsim_inputs = (x, cos, sin, spare, src, dst)
-    return g.replay
+    return pg._stepper(fwd, True, (x, cos, sin, spare, src, dst))  # the graph keeps its inputs alive
 
 
 def main() -> None:

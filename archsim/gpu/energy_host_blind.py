@@ -67,19 +67,26 @@ def _points() -> list[dict]:
 POINTS = _points()
 
 
-def _points_vf() -> list[dict]:
-    shapes = (  # widths, token counts and batches no earlier power campaign ran
-        ("l2b", 2560, 20, 6912, 6, "prefill", 1, 96, 96), ("l13b", 5120, 40, 13824, 2, "prefill", 1, 48, 48),
-        ("l7b", 4096, 32, 11008, 2, "prefill", 1, 256, 256), ("l15b", 1536, 12, 4096, 8, "prefill", 4, 64, 64),
-        ("l8k", 8192, 64, 28672, 1, "prefill", 1, 24, 24), ("l1b", 2048, 16, 5632, 4, "prefill", 1, 512, 512),
-        ("l13b", 5120, 40, 13824, 2, "decode", 8, 1, 1024), ("l2b", 2560, 20, 6912, 4, "decode", 48, 1, 512))
+def _round_points(shapes: tuple, generate: tuple, gemms: tuple) -> list[dict]:
+    """A later round's points: MiniLlama ``shapes`` (``_ml`` arguments but the mode; each eager and graph), one HF
+    GPT-2 ``generate`` (model, hidden, layers, heads, attention, new tokens) and ``gemms`` (m, n, k, host gap s)."""
     pts = [_ml(*sh, mode) for sh in shapes for mode in ("eager", "graph")]
-    pts += [{"bench": "gpt2-medium_generate_b1_t64_sdpa", "kind": "generate", "model": "gpt2-medium", "hidden": 1024,
-             "layers": 24, "heads": 16, "attn": "sdpa", "batch": 1, "new_tokens": 64, "mode": "eager"}]
+    m, h, n, nh, attn, t = generate
+    pts.append({"bench": f"{m}_generate_b1_t{t}_{attn}", "kind": "generate", "model": m, "hidden": h, "layers": n,
+                "heads": nh, "attn": attn, "batch": 1, "new_tokens": t, "mode": "eager"})
     pts += [{"bench": f"gemm_bf16_m{m}_n{n}_k{k}_then_{g * 1e6:.0f}us_spin", "kind": "gemm_gap", "dtype": "bf16",
-             "m": m, "n": n, "k": k, "gap_s": g, "flops": 2.0 * m * n * k}
-            for m, n, k, g in ((2048, 8192, 8192, 5e-4), (64, 16384, 4096, 1e-4), (1024, 1024, 1024, 5e-5))]
+             "m": m, "n": n, "k": k, "gap_s": g, "flops": 2.0 * m * n * k} for m, n, k, g in gemms]
     return pts
+
+
+def _points_vf() -> list[dict]:
+    return _round_points(  # widths, token counts and batches no earlier power campaign ran
+        (("l2b", 2560, 20, 6912, 6, "prefill", 1, 96, 96), ("l13b", 5120, 40, 13824, 2, "prefill", 1, 48, 48),
+         ("l7b", 4096, 32, 11008, 2, "prefill", 1, 256, 256), ("l15b", 1536, 12, 4096, 8, "prefill", 4, 64, 64),
+         ("l8k", 8192, 64, 28672, 1, "prefill", 1, 24, 24), ("l1b", 2048, 16, 5632, 4, "prefill", 1, 512, 512),
+         ("l13b", 5120, 40, 13824, 2, "decode", 8, 1, 1024), ("l2b", 2560, 20, 6912, 4, "decode", 48, 1, 512)),
+        ("gpt2-medium", 1024, 24, 16, "sdpa", 64),
+        ((2048, 8192, 8192, 5e-4), (64, 16384, 4096, 1e-4), (1024, 1024, 1024, 5e-5)))
 
 
 #: The second blind round (after the voltage line, :data:`archsim.gpu.power.H200_VF`): new points, priced and
@@ -91,17 +98,12 @@ RUNS_VF = {"v1": ("power-h200-energy-blind-vf-2026-12-01.csv", "power-h200-energ
 
 
 def _points_window() -> list[dict]:
-    shapes = (  # widths, token counts and batches none of the earlier rounds or calibration campaigns ran
-        ("w2816", 2816, 22, 7552, 5, "prefill", 1, 128, 128), ("w4608", 4608, 36, 12288, 2, "prefill", 2, 96, 96),
-        ("w1792", 1792, 14, 4864, 10, "prefill", 1, 224, 224), ("w7168", 7168, 56, 19200, 1, "prefill", 1, 40, 40),
-        ("w4608", 4608, 36, 12288, 2, "decode", 16, 1, 768), ("w1792", 1792, 14, 4864, 10, "decode", 4, 1, 2048))
-    pts = [_ml(*sh, mode) for sh in shapes for mode in ("eager", "graph")]
-    pts += [{"bench": "gpt2-xl_generate_b1_t32_sdpa", "kind": "generate", "model": "gpt2-xl", "hidden": 1600,
-             "layers": 48, "heads": 25, "attn": "sdpa", "batch": 1, "new_tokens": 32, "mode": "eager"}]
-    pts += [{"bench": f"gemm_bf16_m{m}_n{n}_k{k}_then_{g * 1e6:.0f}us_spin", "kind": "gemm_gap", "dtype": "bf16",
-             "m": m, "n": n, "k": k, "gap_s": g, "flops": 2.0 * m * n * k}
-            for m, n, k, g in ((3072, 6144, 6144, 3e-4), (32, 28672, 8192, 1.5e-4), (512, 2048, 2048, 3e-5))]
-    return pts
+    return _round_points(  # widths, token counts and batches none of the earlier rounds or calibration campaigns ran
+        (("w2816", 2816, 22, 7552, 5, "prefill", 1, 128, 128), ("w4608", 4608, 36, 12288, 2, "prefill", 2, 96, 96),
+         ("w1792", 1792, 14, 4864, 10, "prefill", 1, 224, 224), ("w7168", 7168, 56, 19200, 1, "prefill", 1, 40, 40),
+         ("w4608", 4608, 36, 12288, 2, "decode", 16, 1, 768), ("w1792", 1792, 14, 4864, 10, "decode", 4, 1, 2048)),
+        ("gpt2-xl", 1600, 48, 25, "sdpa", 32),
+        ((3072, 6144, 6144, 3e-4), (32, 28672, 8192, 1.5e-4), (512, 2048, 2048, 3e-5)))
 
 
 #: The third blind round (after the window clock and the L2-resident glue rule, commit 43b3f95): new points again
@@ -114,17 +116,12 @@ RUNS_WINDOW = {"w1": ("power-h200-energy-blind-window-2026-12-01.csv",
 
 
 def _points_stream() -> list[dict]:
-    shapes = (  # widths none of the earlier rounds or calibration campaigns ran
-        ("x3328", 3328, 26, 8960, 3, "prefill", 1, 176, 176), ("x2176", 2176, 17, 5888, 6, "prefill", 2, 80, 80),
-        ("x5632", 5632, 44, 15104, 1, "prefill", 1, 112, 112), ("x1280", 1280, 10, 3456, 12, "prefill", 4, 48, 48),
-        ("x6656", 6656, 52, 17920, 1, "decode", 24, 1, 1536), ("x2176", 2176, 17, 5888, 6, "decode", 2, 1, 3072))
-    pts = [_ml(*sh, mode) for sh in shapes for mode in ("eager", "graph")]
-    pts += [{"bench": "gpt2-large_generate_b1_t40_sdpa", "kind": "generate", "model": "gpt2-large", "hidden": 1280,
-             "layers": 36, "heads": 20, "attn": "sdpa", "batch": 1, "new_tokens": 40, "mode": "eager"}]
-    pts += [{"bench": f"gemm_bf16_m{m}_n{n}_k{k}_then_{g * 1e6:.0f}us_spin", "kind": "gemm_gap", "dtype": "bf16",
-             "m": m, "n": n, "k": k, "gap_s": g, "flops": 2.0 * m * n * k}
-            for m, n, k, g in ((6144, 4096, 4096, 2e-4), (48, 12288, 12288, 1e-4), (256, 4096, 1024, 2e-5))]
-    return pts
+    return _round_points(  # widths none of the earlier rounds or calibration campaigns ran
+        (("x3328", 3328, 26, 8960, 3, "prefill", 1, 176, 176), ("x2176", 2176, 17, 5888, 6, "prefill", 2, 80, 80),
+         ("x5632", 5632, 44, 15104, 1, "prefill", 1, 112, 112), ("x1280", 1280, 10, 3456, 12, "prefill", 4, 48, 48),
+         ("x6656", 6656, 52, 17920, 1, "decode", 24, 1, 1536), ("x2176", 2176, 17, 5888, 6, "decode", 2, 1, 3072)),
+        ("gpt2-large", 1280, 36, 20, "sdpa", 40),
+        ((6144, 4096, 4096, 2e-4), (48, 12288, 12288, 1e-4), (256, 4096, 1024, 2e-5)))
 
 
 #: The fourth blind round (after the staged-GEMM stream rules and the boost-clock GEMM rows, commit 3663e34)
