@@ -22,9 +22,12 @@ Model (per launch):
    bytes / L2 bandwidth) — so a memory-bound tail wave gets the bandwidth the others left.
 4. Clock: the board power limit sets the SM clock (:mod:`archsim.gpu.power`). Dynamic power =
    the launch's dynamic energy (per-op and per-byte energies of the preset, fitted to NVML
-   microbenchmarks) over its time; while static + dynamic power exceeds the limit the clock falls
-   (fixed-point iteration), and the time is at least dynamic energy / (limit - static power), so a
-   memory-bound launch respects the limit too (bound ``power``). Padded tile rows (``padded_*``
+   microbenchmarks at boost clock, times the voltage line's v(f)^2 at clock f) over its time; when static +
+   dynamic power exceeds the limit the clock falls to the highest f at which it fits (bracketed root on
+   ln P against ln f: a compute-bound launch slows, a memory-bound one only saves energy), and only a launch
+   over the limit at the lowest modelled clock is held to dynamic energy / (limit - static power) (bound
+   ``power``). Launches may start below the maximum clock (``PowerCoefficients.clock_fraction``: the window
+   clock of a step run back to back, :func:`archsim.gpu.power_validation.at_window_limit`). Padded tile rows (``padded_*``
    counts) take issue slots like real work and draw their measured fraction of its energy
    (``compute:padded``). The limit is the sustained 700 W one unless the rates carry the burst
    regime (:func:`archsim.gpu.power.burst_rates`: a kernel timed right after an idle pause). Energy =

@@ -202,15 +202,6 @@ class PowerCoefficients:
         """Dynamic power the limit leaves (None: no limit)."""
         return None if self.limit_w is None else max(1e-3, self.limit_w - self.static_w)
 
-    def next_clock(self, clock_hz: float, max_clock_hz: float, dynamic_w: float, exponent: float = 1.0) -> float:
-        """One step of the power manager: scale the clock so dynamic power meets the headroom, for a dynamic power
-        that goes as ``clock ** exponent`` near ``clock_hz`` (1: energy per op independent of the clock)."""
-        head = self.headroom_w
-        if head is None or dynamic_w <= 0.0:
-            return max_clock_hz
-        step = (head / dynamic_w) ** (1.0 / max(1.0, exponent))
-        return min(max_clock_hz, max(MIN_CLOCK_FRACTION * max_clock_hz, clock_hz * step))
-
     def power_floor_s(self, dynamic_j: float) -> float:
         """Shortest time in which the board can spend ``dynamic_j`` under its limit."""
         head = self.headroom_w

@@ -41,12 +41,12 @@ def test_staged_kernels_pay_hbm_bytes_not_their_operand_staging():
     assert ROUND.dynamic_j(TOTALS, staged=True) == pytest.approx(1.0 + 0.01 + 0.002 + 0.001 + 0.01)
 
 
-def test_power_manager_step_and_floor():
+def test_power_manager_headroom_floor_and_voltage_line():
     assert ROUND.headroom_w == 400.0
-    assert ROUND.next_clock(2e9, 2e9, 800.0) == pytest.approx(1e9)  # twice the headroom: half the clock
-    assert ROUND.next_clock(2e9, 2e9, 100.0) == 2e9  # under the limit: the maximum clock
-    assert ROUND.next_clock(2e9, 2e9, 1e6) == pytest.approx(0.6e9)  # never below 30% of the maximum
     assert ROUND.power_floor_s(4.0) == pytest.approx(0.01)
+    assert ROUND.vf_scale(0.5) == 1.0  # vf_beta 0: energy per op independent of the clock
+    line = dataclasses.replace(ROUND, vf_beta=0.5)
+    assert line.vf_scale(1.0) == 1.0 and line.vf_scale(0.5) == pytest.approx(0.75 ** 2)
     assert dataclasses.replace(ROUND, limit_w=None).power_floor_s(4.0) == 0.0
 
 
@@ -347,3 +347,23 @@ def test_fit_weighs_each_rows_counts_by_the_voltage_line_at_its_clock():
     assert line.coefficients["mma_fp32"] == pytest.approx(plain.coefficients["mma_fp32"], rel=0.02)
     assert line.coefficients["hbm"] == pytest.approx(plain.coefficients["hbm"], rel=0.05)
     assert [r["bench"] for r in line.rows] == [r["bench"] for r in plain.rows]
+
+
+def test_a_step_back_to_back_is_one_window_for_the_slow_controller():
+    from archsim.gpu.devices import device_calibration
+    from archsim.gpu.power_validation import EnergyPricer, predict_sequence
+    from archsim.gpu.stacks import KernelItem
+    cal = device_calibration("h200")
+    pricer = EnergyPricer(cal)
+    gemm = KernelItem(category="gemm", name="g", gemm=(4096, 4096, 4096, 1))
+    glue = KernelItem(category="elementwise", name="add", glue=("vec", 2e8, 1e8))
+    alone = predict_sequence([gemm], "none", cal, pricer, None, "prefill", 1)
+    mixed = predict_sequence([gemm] + [glue] * 20, "none", cal, pricer, None, "prefill", 1)
+    # the GEMM alone runs the board into its limit: the window clock falls, the average power is the limit
+    assert alone["window_clock_fraction"] < 0.95
+    assert alone["modeled_power_w"] == pytest.approx(cal.rates.power.limit_w, rel=0.01)
+    # among cheap glue kernels the step's average fits the limit: one boost-clock window, so the same GEMM costs
+    # more energy (the voltage line) and less time than when it is capped
+    assert mixed["window_clock_fraction"] == 1.0 and mixed["modeled_power_w"] < cal.rates.power.limit_w
+    g_boost, g_capped = pricer.at_clock(1.0)(gemm), pricer.at_clock(alone["window_clock_fraction"])(gemm)
+    assert g_boost[1] > 1.05 * g_capped[1] and g_boost[0] < g_capped[0]
