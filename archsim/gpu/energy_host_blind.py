@@ -421,9 +421,11 @@ def section_rounds(cal, summary_fn, baseline: dict | None = None) -> tuple[list[
                   f"{br['memory']['power_mape'] * 100:.1f}% | {br['host']['power_mape'] * 100:.1f}% | {base} |")
         m1 = next(iter(metas.values()))
         detail += [f"### Round {name}", "",
-                   f"{len(doc['points'])} points ({ROUND_TEXT[name]}); predictions `{predictions}` ({doc['date_utc']}); "
+                   f"{len(doc['points'])} points ({ROUND_TEXT[name]}); predictions `{predictions}` "
+                   f"({doc['date_utc']}); "
                    f"measured on {m1['device_name']}, driver {m1['driver']}, torch {m1['torch']}: " + "; ".join(
-                       f"{run} ({metas[run]['wall_s']:.0f} s; idle {', '.join(f'{w:.1f}' for w in boards[run]['idle_w'])}"
+                       f"{run} ({metas[run]['wall_s']:.0f} s; idle "
+                       f"{', '.join(f'{w:.1f}' for w in boards[run]['idle_w'])}"
                        f" W, 8-wide GEMV chain {boards[run]['gemv_pj_per_byte']:.1f} pJ/B)" for run in run_files) + ".",
                    "", *_class_table(now, then), "", "<details><summary>every window</summary>", "",
                    "| run | pass | host state | regime | measured W | committed W | power err | energy err | "

@@ -51,7 +51,8 @@ def markdown(cal) -> list[str]:
     md = ["| shape | variant | pass | NVML MHz | model window MHz | measured W | model W | dyn energy model/meter | "
           "time model/meter |", "|---|---|---|---:|---:|---:|---:|---:|---:|"]
     md += [f"| {r['shape']} | {r['variant']} | {r['pass']} | {r['sm_clock_mhz']:.0f} | {r['window_mhz']:.0f} | "
-           f"{r['measured_power_w']:.0f} | {r['modeled_power_w']:.0f} | {r['modeled_dyn_j'] / r['measured_dyn_j']:.2f} | "
+           f"{r['measured_power_w']:.0f} | {r['modeled_power_w']:.0f} | "
+           f"{r['modeled_dyn_j'] / r['measured_dyn_j']:.2f} | "
            f"{r['modeled_s'] / r['measured_s']:.2f} |" for r in got]
     by: dict[str, list[float]] = {}
     for r in got:

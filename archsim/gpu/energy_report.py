@@ -197,7 +197,8 @@ def _vf_fit_lines(fit_rows) -> list[str]:
         f"{fit_rows.coefficients['mma_bf16'] * 1e12:.3f} pJ/FLOP at boost clock (clock-independent "
         f"{flat.coefficients['mma_bf16'] * 1e12:.3f}). The calibration GEMMs, residual with / without the line: "
         + "; ".join(f"{r['bench']} at {r['sm_clock_mhz']:.0f} MHz {_pct(r['rel_residual'])} / "
-                    f"{_pct(by[(r['file'], r['bench'])]['rel_residual'])}" for r in gemms if (r["file"], r["bench"]) in by)
+                    f"{_pct(by[(r['file'], r['bench'])]['rel_residual'])}"
+                    for r in gemms if (r["file"], r["bench"]) in by)
         + ". The same kernel follows the line, but across shapes the power-capped squares do not: with it 8192^3 "
         "comes out low and 2048^3 high (one tensor-core energy per dtype; per-shape energies are not fitted).",
     ]
@@ -317,7 +318,8 @@ def reproduce(out_dir: Path) -> list[Path]:
         "The model now (two changes made on seeing run r1, then this session's changes, made after both runs: not "
         f"blind), on run r2: host-bound {_mape(r2n['by_regime']['host']['power_mape'])}, memory-bound "
         f"{_mape(r2n['by_regime']['memory']['power_mape'])}, compute-bound "
-        f"{_mape(r2n['by_regime']['compute']['power_mape'])}, board energy {_mape(r2n['long_windows']['energy_mape'])}.",
+        f"{_mape(r2n['by_regime']['compute']['power_mape'])}, board energy "
+        f"{_mape(r2n['long_windows']['energy_mape'])}.",
         "- **Later blind rounds** (three, each after a model change, each on new points priced and committed before "
         "the H200 measured them; section below). The last model, committed predictions (round "
         f"stream, {rounds_data['stream']['summary_blind']['long_windows']['n']} windows): board energy "
@@ -388,7 +390,8 @@ def reproduce(out_dir: Path) -> list[Path]:
         f"| L2 byte | {c['l2'] * 1e12:.1f} | pJ/B |",
         f"| HBM byte (beyond its L2 energy) | {c['hbm'] * 1e12:.1f} | pJ/B ({c['hbm'] * 1e12 / 8:.1f} pJ/bit) |",
         "",
-        f"Fit: non-negative least squares on relative residuals, {len(f.rows)} calibration rows of two runs and the V/f campaign's boost-clock GEMM windows; RMS "
+        f"Fit: non-negative least squares on relative residuals, {len(f.rows)} calibration rows of two runs and "
+        "the V/f campaign's boost-clock GEMM windows; RMS "
         f"residual {_mape(f.rms_rel_residual)}, max {_mape(f.max_abs_rel_residual)}. Counts of GEMMs come from the "
         "GPU model's own cuBLAS tiles; copies, reads and loops from their definitions. The L1-resident reads "
         "(repeated passes over <= 190 KB per SM with default caching) give the shared-memory/L1 energy; `.cg` reads "
@@ -463,7 +466,8 @@ def reproduce(out_dir: Path) -> list[Path]:
         "bandwidth the model "
         "streams at); (4) the 4-layer prefill (low): the model keeps its glue kernels below the limit (their "
         "times come from the glue curves, their energy from the glue run) while the board ran the whole step near "
-        "the limit (measured average power in the table; the step is now one window for the controller); (5) batch-1/16 graph decode: energy within a few "
+        "the limit (measured average power in the table; the step is now one window for the controller); (5) "
+        "batch-1/16 graph decode: energy within a few "
         "percent; their time was +10-16 % until kernels inside a step took the whole-model pricer's time "
         "convention (the blind round's post-fix change: the event-timed launch overhead was added per launch on "
         "top of the graph node gap), now within a few percent (table).",

@@ -27,8 +27,8 @@ Model (per launch):
    ln P against ln f: a compute-bound launch slows, a memory-bound one only saves energy), and only a launch
    over the limit at the lowest modelled clock is held to dynamic energy / (limit - static power) (bound
    ``power``). Launches may start below the maximum clock (``PowerCoefficients.clock_fraction``: the window
-   clock of a step run back to back, :func:`archsim.gpu.power_validation.at_window_limit`). Padded tile rows (``padded_*``
-   counts) take issue slots like real work and draw their measured fraction of its energy
+   clock of a step run back to back, :func:`archsim.gpu.power_validation.at_window_limit`). Padded tile rows
+   (``padded_*`` counts) take issue slots like real work and draw their measured fraction of its energy
    (``compute:padded``). The limit is the sustained 700 W one unless the rates carry the burst
    regime (:func:`archsim.gpu.power.burst_rates`: a kernel timed right after an idle pause). Energy =
    static power x time + dynamic energy, by part, on every :class:`LaunchResult`.

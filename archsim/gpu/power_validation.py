@@ -63,24 +63,21 @@ def at_window_limit(price, pricer: EnergyPricer) -> dict:
     if power.limit_w is None or top["modeled_energy_j"] / top["modeled_wall_s"] <= power.limit_w * (1.0 + 1e-4):
         return top
 
-    def excess(frac: float) -> tuple[float, dict]:
+    def over(frac: float) -> tuple[bool, dict]:
         got = price(pricer.at_clock(frac))
-        return math.log(got["modeled_energy_j"] / got["modeled_wall_s"] / power.limit_w), got
+        return got["modeled_energy_j"] / got["modeled_wall_s"] > power.limit_w, got
     lo, hi = MIN_WINDOW_FRACTION, 1.0
-    e_lo, got = excess(lo)
-    if e_lo >= 0.0:
-        return got
-    e_hi = math.log(top["modeled_energy_j"] / top["modeled_wall_s"] / power.limit_w)
-    for _ in range(30):  # bisection on the window clock (the average power rises with it)
+    too_much, best = over(lo)
+    if too_much:  # even the lowest window clock searched draws too much: the fast limit's floors hold the launches
+        return best
+    while hi - lo >= 2e-3:  # bisection on the window clock (the step's average power rises with it)
         mid = 0.5 * (lo + hi)
-        e_mid, got = excess(mid)
-        if e_mid > 0.0:
-            hi, e_hi = mid, e_mid
+        too_much, got = over(mid)
+        if too_much:
+            hi = mid
         else:
-            lo, e_lo = mid, e_mid
-        if hi - lo < 2e-3:
-            break
-    return excess(lo)[1]
+            lo, best = mid, got
+    return best
 
 
 #: lowest window clock searched (the H200's calibration GEMMs never ran below 1380 MHz of 1980 at the limit)
