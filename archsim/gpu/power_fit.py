@@ -142,7 +142,7 @@ def _nnls(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return x
 
 
-#: design-matrix columns of SM-domain work (tensor-core, lane, ex2, L1/shared): what a voltage line would scale
+#: design-matrix columns the voltage line scales: every dynamic energy (:func:`archsim.gpu.power.follows_voltage`)
 VF_COLUMNS = tuple(c for c in COLUMNS if c != "static_w")
 
 
@@ -184,9 +184,9 @@ def boost_gemm_rows(rates, path: str | Path | None = None) -> list[dict]:
 
 
 def fit(paths: list[str | Path], device: str = "h200", vf_beta: float | None = None, boost: bool = True) -> PowerFit:
-    """Fit :data:`COLUMNS` to the calibration rows of ``paths`` (see module docstring). Each row's SM-domain counts
+    """Fit :data:`COLUMNS` to the calibration rows of ``paths`` (see module docstring). Each row's dynamic counts
     (:data:`VF_COLUMNS`) are weighted by ``v(f)^2``, ``v(f) = 1 - vf_beta (1 - f / f_max)`` at the row's NVML median
-    SM clock, so the SM coefficients come out as boost-clock energies (the model's voltage line,
+    SM clock, so the coefficients come out as boost-clock energies (the model's voltage line,
     :data:`archsim.gpu.power.H200_VF`, fitted before this stage on ``campaigns/power_vf.py``'s rows); ``vf_beta``
     None: that line; 0: energies taken as clock-independent (the fit before the line, kept as a diagnosis).
     ``boost``: add the V/f campaign's boost-clock GEMM rows (:func:`boost_gemm_rows`); without them every GEMM row
@@ -345,8 +345,8 @@ def fit_padded(padded_csv: str | Path, response_csv: str | Path, power, device: 
             full_s = _gemm_seconds(m, n, k, rates)
             scale = power.vf_scale(min(1.0, full_s / _f(r, "time_s")))
             real, pad, other = _staged_parts(coeffs, tot)
-            stream = (coeffs.l2_j_per_byte + coeffs.hbm_j_per_byte) * tot["hbm_bytes"]  # as the main fit charges it
-            limits.append(power.static_w + scale * (real + phi * pad + other + stream) / _f(r, "time_s"))
+            hbm_j = stream * tot["hbm_bytes"]  # as the main fit charges a staged GEMM's HBM bytes
+            limits.append(power.static_w + scale * (real + phi * pad + other + hbm_j) / _f(r, "time_s"))
     series = sorted((_f(r, "since_start_s"), _f(r, "time_s")) for r in resp
                     if r["mode"] == "burst" and r["bench"] == "gemm_bf16_8192")
     if not limits or len(series) < 10:
