@@ -89,14 +89,6 @@ def _points_vf() -> list[dict]:
         ((2048, 8192, 8192, 5e-4), (64, 16384, 4096, 1e-4), (1024, 1024, 1024, 5e-5)))
 
 
-#: The second blind round (after the voltage line, :data:`archsim.gpu.power.H200_VF`): new points, priced and
-#: committed before ``campaigns/power_host.py --points`` measured them (twice on one device machine: :data:`RUNS_VF`)
-POINTS_VF = _points_vf()
-PREDICTIONS_VF = "power-h200-energy-blind-vf-predictions-2026-12-01.json"
-RUNS_VF = {"v1": ("power-h200-energy-blind-vf-2026-12-01.csv", "power-h200-energy-blind-vf-meta-2026-12-01.json"),
-           "v2": ("power-h200-energy-blind-vf-r2-2026-12-01.csv", "power-h200-energy-blind-vf-r2-meta-2026-12-01.json")}
-
-
 def _points_window() -> list[dict]:
     return _round_points(  # widths, token counts and batches none of the earlier rounds or calibration campaigns ran
         (("w2816", 2816, 22, 7552, 5, "prefill", 1, 128, 128), ("w4608", 4608, 36, 12288, 2, "prefill", 2, 96, 96),
@@ -104,15 +96,6 @@ def _points_window() -> list[dict]:
          ("w4608", 4608, 36, 12288, 2, "decode", 16, 1, 768), ("w1792", 1792, 14, 4864, 10, "decode", 4, 1, 2048)),
         ("gpt2-xl", 1600, 48, 25, "sdpa", 32),
         ((3072, 6144, 6144, 3e-4), (32, 28672, 8192, 1.5e-4), (512, 2048, 2048, 3e-5)))
-
-
-#: The third blind round (after the window clock and the L2-resident glue rule, commit 43b3f95): new points again
-POINTS_WINDOW = _points_window()
-PREDICTIONS_WINDOW = "power-h200-energy-blind-window-predictions-2026-12-01.json"
-RUNS_WINDOW = {"w1": ("power-h200-energy-blind-window-2026-12-01.csv",
-                      "power-h200-energy-blind-window-meta-2026-12-01.json"),
-               "w2": ("power-h200-energy-blind-window-r2-2026-12-01.csv",
-                      "power-h200-energy-blind-window-r2-meta-2026-12-01.json")}
 
 
 def _points_stream() -> list[dict]:
@@ -124,17 +107,22 @@ def _points_stream() -> list[dict]:
         ((6144, 4096, 4096, 2e-4), (48, 12288, 12288, 1e-4), (256, 4096, 1024, 2e-5)))
 
 
-#: The fourth blind round (after the staged-GEMM stream rules and the boost-clock GEMM rows, commit 3663e34)
-POINTS_STREAM = _points_stream()
-PREDICTIONS_STREAM = "power-h200-energy-blind-stream-predictions-2026-12-01.json"
-RUNS_STREAM = {"s1": ("power-h200-energy-blind-stream-2026-12-01.csv",
-                      "power-h200-energy-blind-stream-meta-2026-12-01.json"),
-               "s2": ("power-h200-energy-blind-stream-r2-2026-12-01.csv",
-                      "power-h200-energy-blind-stream-r2-meta-2026-12-01.json")}
-#: round name -> (points, committed prediction file, measured runs)
-ROUNDS = {"host": (POINTS, PREDICTIONS, RUNS), "vf": (POINTS_VF, PREDICTIONS_VF, RUNS_VF),
-          "window": (POINTS_WINDOW, PREDICTIONS_WINDOW, RUNS_WINDOW),
-          "stream": (POINTS_STREAM, PREDICTIONS_STREAM, RUNS_STREAM)}
+def _later_round(tag: str, run_prefix: str, points: list[dict]) -> tuple[list[dict], str, dict]:
+    """A later round's (points, committed prediction file, measured runs): ``power-h200-energy-blind-<tag>-*`` files,
+    two runs on one device machine named ``<run_prefix>1`` and ``<run_prefix>2`` (the second's files ``-r2-``)."""
+    stem, date = f"power-h200-energy-blind-{tag}", "2026-12-01"
+    return points, f"{stem}-predictions-{date}.json", {
+        f"{run_prefix}1": (f"{stem}-{date}.csv", f"{stem}-meta-{date}.json"),
+        f"{run_prefix}2": (f"{stem}-r2-{date}.csv", f"{stem}-r2-meta-{date}.json")}
+
+
+#: round name -> (points, committed prediction file, measured runs). The later rounds, each priced and committed
+#: before ``campaigns/power_host.py --points`` measured it twice: ``vf`` after the voltage line
+#: (:data:`archsim.gpu.power.H200_VF`), ``window`` after the window clock and the L2-resident glue rule (commit
+#: 43b3f95), ``stream`` after the staged-GEMM stream rules and the boost-clock GEMM rows (commit 3663e34)
+ROUNDS = {"host": (POINTS, PREDICTIONS, RUNS), "vf": _later_round("vf", "v", _points_vf()),
+          "window": _later_round("window", "w", _points_window()),
+          "stream": _later_round("stream", "s", _points_stream())}
 
 
 def _as_row(p: dict) -> dict:
