@@ -192,7 +192,9 @@ def section(cal, rows: list[dict], summary_fn) -> tuple[list[str], dict]:
         "boards). The split campaign (section below) measured the same kernel on a third board at 102.9 pJ/B (TN; NN "
         "98.0): the model now charges cuBLAS's 8-wide swap-AB tile (m <= 8, `LaunchSpec.weight_stream`) the mean "
         "of the two boards' TN figures (`power.H200_STREAM8_J_PER_BYTE`); the wider swap-AB tiles (m = 16..64) "
-        "keep the cp.async figure, which the split campaign's m = 16..64 rows match (-6..+3 %).",
+        "kept the cp.async figure, which the split campaign's m = 16..64 rows matched (-6..+3 %), until the V/f "
+        "campaign's boost-clock rows (m = 16, 64, another board) drew 1.2-1.3x it: every swap-AB tile now pays "
+        "the pooled TN figure.",
         "",
         "| constant | value | fitted on (rows) | never fitted on |", "|---|---:|---|---|",
         f"| static power | {cal.rates.power.static_w:.1f} W | `power-h200-2026-12-01(-r2).csv` idle, launch loop "

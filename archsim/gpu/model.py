@@ -98,7 +98,7 @@ class LaunchSpec:
     #: what a padded tile row holds: "zero" (TMA out-of-bounds fill, masked loads with other=0) or "stale"
     #: (shared memory the kernel never writes for those rows: FlashAttention-2's Q tile)
     padded_fill: str = "zero"
-    #: cuBLAS's 8-wide swap-AB GEMM (m <= 8): its HBM bytes cost the measured weight-stream energy (archsim.gpu.power)
+    #: cuBLAS's swap-AB GEMM (m <= 64): its HBM bytes cost the measured weight-stream energy (archsim.gpu.power)
     weight_stream: bool = False
     #: energy class with a measured per-op factor (archsim.gpu.power ``class_compute_scale``): "" none,
     #: "stream_wide" cuBLAS non-swap GEMMs m <= 256, "fa2_splitkv" FlashAttention-2's split-KV kernel

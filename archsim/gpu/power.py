@@ -83,8 +83,10 @@ per-launch time of a back-to-back burst: boost clock for the first ~0.07 s, then
 
 Assumptions and what is ignored: one voltage line for every part and kernel (fitted on bf16 GEMMs; the NVML median
 clock stands for a window's clock, which understates swings); the other GPUs get the H200's line. Temperature
-(leakage grows with it) is folded into the coefficients; the power manager's averaging window (tens of ms) is
-replaced by a per-launch limit, which moves time between launches of one step but not dynamic energy;
+(leakage grows with it) is folded into the coefficients; the power manager's averaging window (tens of ms) is a
+window clock per step in the energy path (:func:`archsim.gpu.power_validation.at_window_limit`), but a per-launch
+limit in the kernel model alone and in the whole-model time path (:class:`archsim.gpu.wholemodel.KernelPricer`),
+where a GEMM among glue kernels comes out capped and slow;
 deep idle (no CUDA context, 345 MHz) is reported but never part of a predicted run.
 """
 
@@ -113,11 +115,10 @@ class PowerCoefficients:
     hbm_j_per_byte: float
     #: energy of padded tile work relative to the same work on random operands (measured, see module docstring)
     padded_fraction: float = 1.0
-    #: cp.async kernels (and staged ones where ``gemm_stream_j_per_byte`` is None): J per HBM byte (HBM + L2 +
-    #: shared-memory fill); None: e_l2 + e_hbm as for load/store kernels
+    #: cp.async kernels: J per HBM byte (HBM + L2 + shared-memory fill); None: e_l2 + e_hbm as for load/store kernels
     tma_stream_j_per_byte: float | None = None
-    #: cuBLAS's 8-wide swap-AB GEMM (m <= 8, staged): J per HBM byte, measured on its TN (``F.linear``) kernel;
-    #: None: ``tma_stream_j_per_byte``
+    #: cuBLAS's swap-AB GEMMs (m <= 64, staged): J per HBM byte, measured on its 8-wide TN (``F.linear``) kernel;
+    #: None: e_l2 + e_hbm as for the other staged kernels
     gemm_stream_j_per_byte: float | None = None
     #: energy class (``LaunchSpec.energy_class``) -> measured factor on its compute parts (tensor-core, lane, SFU,
     #: padded work and shared-memory bytes; not the HBM/L2 stream): :data:`H200_SPLIT`
@@ -141,16 +142,17 @@ class PowerCoefficients:
         """Dynamic energy of ``totals`` (a launch's counts, see :class:`archsim.gpu.model.LaunchResult`) by part.
 
         ``staged``: a ``wgmma`` kernel, whose operand staging (L2 re-reads, shared memory) is part of
-        the per-FLOP energy (see :func:`charged_counts`). ``async_copy``: the kernel streams its operands
+        the per-FLOP energy (see :func:`charged_counts`); its HBM bytes cost ``e_l2 + e_hbm``, as the main fit
+        charged its GEMMs. ``async_copy``: the kernel streams its operands
         from global into shared memory by ``cp.async`` (FlashAttention-2, cuDNN's sm80 kernels, Triton's
-        pipelined loads), not through registers: its HBM bytes cost ``tma_stream_j_per_byte`` like a
-        TMA kernel's, its L2-hit bytes ``e_l2``. The work on padded tile rows is taken out of its part and
+        pipelined loads), not through registers: its HBM bytes cost ``tma_stream_j_per_byte``, its L2-hit
+        bytes ``e_l2``. The work on padded tile rows is taken out of its part and
         charged as ``compute:padded``: at ``padded_fraction`` of the full per-op energies where the rows hold
         zeros (``padded_fill == "zero"``), at the full energies where they hold stale shared memory
         (``"stale"``: FlashAttention-2 does not clear Q rows past ``seqlen_q``, and even a zero Q row gives a
         non-zero softmax row feeding the P.V MMA; measured: zero vs random stale content moved its decode
-        energy by 2-3 %, ``power-h200-2026-12-01-stale-padded.csv``). ``weight_stream``: cuBLAS's 8-wide swap-AB
-        GEMM (m <= 8, a staged kernel streaming its weight): HBM bytes at ``gemm_stream_j_per_byte``.
+        energy by 2-3 %, ``power-h200-2026-12-01-stale-padded.csv``). ``weight_stream``: cuBLAS's swap-AB
+        GEMM (m <= 64, a staged kernel streaming its weight): HBM bytes at ``gemm_stream_j_per_byte``.
         ``energy_class``: a kernel family whose compute parts were measured to cost a fixed share of the per-op
         charge (``class_compute_scale``; see :data:`H200_SPLIT`).
         """
@@ -163,7 +165,7 @@ class PowerCoefficients:
                                                         - (0.0 if staged else totals.get("padded_smem_bytes", 0.0))),
                  "memory:l2": self.l2_j_per_byte * t["l2_bytes"], "memory:hbm": self.hbm_j_per_byte * t["hbm_bytes"]}
         # staged kernels pay e_l2 + e_hbm per HBM byte, as the main fit charged the GEMMs their per-FLOP energy was
-        # fitted on, except cuBLAS's 8-wide swap-AB weight stream (measured apart); cp.async kernels the TMA stream
+        # fitted on, except cuBLAS's swap-AB weight stream (measured apart); cp.async kernels the TMA stream
         stream = self.gemm_stream_j_per_byte if staged and weight_stream and self.gemm_stream_j_per_byte is not None \
             else self.tma_stream_j_per_byte if async_copy else None
         if stream is not None:
