@@ -47,7 +47,7 @@ import math
 from dataclasses import dataclass, field
 
 from archsim.gpu.calibration import DeviceRates
-from archsim.gpu.power import MIN_CLOCK_FRACTION, follows_voltage, parts_at_clock
+from archsim.gpu.power import MIN_CLOCK_FRACTION
 
 PIPES = ("mma", "vec", "sfu", "smem")
 #: The counts of a launch (``LaunchResult.totals``): work, bytes and the padded part of the work.
@@ -237,10 +237,10 @@ def simulate_launch(spec: LaunchSpec, rates: DeviceRates, *, timeline: bool = Fa
     # measured fraction of the energy on random operands (archsim.gpu.power)
     async_copy = spec.mma_path == "mma_sync"  # cp.async into shared memory (archsim.gpu.power)
     fill = spec.padded_fill
-    # energies by part at the maximum clock; at a lower clock every dynamic part follows the voltage line
+    # dynamic energies by part at the maximum clock; at a lower clock every one follows the voltage line
     parts0 = power.parts_j(totals, spec.mma_dtype, staged, async_copy, fill, spec.weight_stream,
                            spec.energy_class) if power is not None else {}
-    dyn0 = sum(v for k, v in parts0.items() if follows_voltage(k))
+    dyn0 = sum(parts0.values())
 
     def timed_at(clock_hz: float) -> tuple:
         per_sm = _pipe_rates(spec, rates, clock_hz)
@@ -306,7 +306,8 @@ def simulate_launch(spec: LaunchSpec, rates: DeviceRates, *, timeline: bool = Fa
         bound = max(shared, key=lambda k: shared[k])
     busy = {**worst_parts, **{f"launch_{k}": v for k, v in shared.items()}, "schedule": sched,
             "power_floor": power_floor}
-    parts = {**parts_at_clock(parts0, power.vf_scale(clock / rates.clock_hz)),
+    scale = power.vf_scale(clock / rates.clock_hz) if power is not None else 1.0
+    parts = {**{k: v * scale for k, v in parts0.items()},
              "static": power.static_w * time_s} if power is not None else {}
     return LaunchResult(name=spec.name, time_s=time_s, bound=bound, grid=grid, ctas_per_sm=occ,
                         occupancy_limiter=limiter, waves=grid / slots, clock_hz=clock, busy_s=busy, totals=totals,

@@ -176,7 +176,7 @@ class PowerCoefficients:
         scale = self.class_compute_scale.get(energy_class, 1.0) if energy_class else 1.0
         if scale != 1.0:
             for k in parts:
-                if k.startswith("compute:") or k == "memory:smem":
+                if is_sm_part(k):
                     parts[k] *= scale
         return parts
 
@@ -214,18 +214,6 @@ def is_sm_part(part: str) -> bool:
     """Whether an ``energy_by_part`` key is SM-domain work (compute parts, shared-memory bytes): what a kernel-class
     factor (``class_compute_scale``) multiplies."""
     return part.startswith("compute:") or part == "memory:smem"
-
-
-def follows_voltage(part: str) -> bool:
-    """Whether an ``energy_by_part`` key's energy per op follows the voltage line: every dynamic part (the line was
-    fitted on whole GEMM energies, their weight streams included: :data:`H200_VF`), not the static power."""
-    return part != "static"
-
-
-def parts_at_clock(parts: dict[str, float], scale: float) -> dict[str, float]:
-    """``parts`` (boost-clock energies by part) with the parts that follow the voltage line times ``scale``
-    (:meth:`PowerCoefficients.vf_scale`)."""
-    return {k: v * scale if follows_voltage(k) else v for k, v in parts.items()}
 
 
 def charged_counts(totals: dict[str, float], staged: bool) -> dict[str, float]:

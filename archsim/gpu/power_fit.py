@@ -142,7 +142,7 @@ def _nnls(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return x
 
 
-#: design-matrix columns the voltage line scales: every dynamic energy (:func:`archsim.gpu.power.follows_voltage`)
+#: design-matrix columns the voltage line scales: every dynamic energy (not the static power)
 VF_COLUMNS = tuple(c for c in COLUMNS if c != "static_w")
 
 

@@ -27,7 +27,7 @@ def _class_split(power, launches, rates, scale: float = 1.0) -> tuple[float, flo
     """(J of the parts a class scale multiplies, J of the rest) of ``launches`` at class scale 1 (no power limit),
     every dynamic part times ``scale`` (the row's voltage-line factor, :func:`archsim.gpu.power_fit.row_vf_scale`)."""
     from archsim.gpu.model import simulate_launch
-    from archsim.gpu.power import follows_voltage, is_sm_part
+    from archsim.gpu.power import is_sm_part
     base = dataclasses.replace(power, class_compute_scale={})
     scaled = rest = 0.0
     for ln in launches:
@@ -35,7 +35,7 @@ def _class_split(power, launches, rates, scale: float = 1.0) -> tuple[float, flo
         parts = base.parts_j(tot, ln.mma_dtype, ln.mma_path == "wgmma", ln.mma_path == "mma_sync", ln.padded_fill,
                              ln.weight_stream, ln.energy_class)
         for k, v in parts.items():
-            v *= scale if follows_voltage(k) else 1.0
+            v *= scale  # every dynamic part follows the voltage line
             if ln.energy_class and is_sm_part(k):
                 scaled += v
             else:
