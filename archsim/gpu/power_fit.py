@@ -316,8 +316,8 @@ def fit_padded(padded_csv: str | Path, response_csv: str | Path, power, device: 
                                  "m <= 8 (campaigns/power_padded.py parts data, skinny)", file=str(padded_csv))
     tot_big = _gemm_totals(data[64], rates)
     skinny_tot = [(r, _gemm_totals(r, rates)) for r in skinny]
-    phi, tma = 1.0, power.l2_j_per_byte + power.hbm_j_per_byte
     stream = power.l2_j_per_byte + power.hbm_j_per_byte  # a staged GEMM's HBM byte, as the main fit charges it
+    phi, tma = 1.0, stream
     for _ in range(5):
         tmas = []
         for r, tot in skinny_tot:
