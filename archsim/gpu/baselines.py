@@ -130,7 +130,7 @@ def _scaled_glue(glue_model: GlueModel, ratio: float, device: str, l2_bytes: flo
         f = c.floor_s
         curves[key] = GlueCurve(cls=c.cls, mode=c.mode, points=tuple((b, f + (t - f) * ratio) for b, t in c.points))
     return GlueModel(device=device, source=f"{glue_model.source} (bandwidth part x {ratio:.2f})", l2_bytes=l2_bytes,
-                     curves=curves)
+                     curves=curves, templates=glue_model.templates)
 
 
 @lru_cache(maxsize=8)

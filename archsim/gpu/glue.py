@@ -31,7 +31,8 @@ from __future__ import annotations
 
 import math
 import statistics
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from archsim.data import read_csv_rows
@@ -121,6 +122,10 @@ class GlueModel:
     source: str
     l2_bytes: float
     curves: dict[tuple[str, str], GlueCurve]
+    #: operation class -> the kernel template its microbenchmark launched (most rows; the raw template, SiLU's
+    #: vectorised kernel is ``vec``): what an operation's energy per byte is taken from when only templates were
+    #: measured by the meter (:meth:`archsim.gpu.power_validation.EnergyPricer.glue_j`)
+    templates: dict[str, str] = field(default_factory=dict)
 
     def moved(self, device: str, l2_bytes: float, ref_bw: float, bw: float) -> GlueModel:
         """These curves moved to ``device`` (copy bandwidth ``bw``) from the GPU measured (``ref_bw``):
@@ -130,7 +135,7 @@ class GlueModel:
         ratio = ref_bw / bw
         return GlueModel(device=device, source=f"{self.source} (moved: copy bandwidth {ref_bw / 1e12:.2f} -> "
                          f"{bw / 1e12:.2f} TB/s)", l2_bytes=l2_bytes,
-                         curves={k: c.moved(ratio) for k, c in self.curves.items()})
+                         curves={k: c.moved(ratio) for k, c in self.curves.items()}, templates=self.templates)
 
     def time_s(self, cls: str, bytes_read: float, bytes_written: float) -> float:
         if cls not in CLASSES:
@@ -169,16 +174,24 @@ def load_glue(paths: str | Path | tuple[str | Path, ...], device: str, l2_bytes:
     """
     files = (paths,) if isinstance(paths, (str, Path)) else tuple(paths)
     samples: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    launched: dict[str, Counter] = {}
     for path in files:
-        _read_glue(Path(path), samples, l2_bytes)
+        _read_glue(Path(path), samples, l2_bytes, launched)
     curves = {key: GlueCurve(cls=key[0], mode=key[1], points=_points(v)) for key, v in samples.items()}
     absent = [f"{c}/{m}" for c in CLASSES for m in ("warm", "cold") if (c, m) not in curves]
     if absent:
         raise ConfigError.single(f"{', '.join(map(str, files))}: no glue measurements for {', '.join(absent)}")
-    return GlueModel(device=device, source=" + ".join(map(str, files)), l2_bytes=l2_bytes, curves=curves)
+    return GlueModel(device=device, source=" + ".join(map(str, files)), l2_bytes=l2_bytes, curves=curves,
+                     templates={op: c.most_common(1)[0][0] for op, c in sorted(launched.items())})
 
 
-def _read_glue(path: Path, samples: dict[tuple[str, str], list[tuple[float, float]]], l2_bytes: float) -> None:
+def _raw_template(kernel: str) -> str | None:
+    """The kernel template of a PyTorch kernel name (:data:`TEMPLATES`, SiLU's vectorised kernel kept ``vec``)."""
+    return next((cls for frag, cls in TEMPLATES if frag in kernel), None)
+
+
+def _read_glue(path: Path, samples: dict[tuple[str, str], list[tuple[float, float]]], l2_bytes: float,
+               launched: dict[str, Counter]) -> None:
     rows = read_csv_rows(path, REQUIRED, "glue microbenchmark CSV")
     for i, r in enumerate(rows, start=2):
         op = "add_fp32" if (r["op"], r.get("dtype")) == ("add", "fp32") else r["op"]
@@ -196,3 +209,6 @@ def _read_glue(path: Path, samples: dict[tuple[str, str], list[tuple[float, floa
                                      line=i) from None
         for cls in classes:
             samples.setdefault((cls, r["mode"]), []).append((moved, t))
+        raw = _raw_template(r["kernel"])
+        if op in OPS and raw is not None:
+            launched.setdefault(op, Counter())[raw] += 1
