@@ -258,7 +258,7 @@ def simulate_launch(spec: LaunchSpec, rates: DeviceRates, *, timeline: bool = Fa
         return fixed + makespan, sched, events, makespan, worst_parts
 
     def dyn_at(clock_hz: float) -> float:
-        return dyn0 * power.vf_scale(clock_hz / rates.clock_hz) if power is not None else 0.0
+        return dyn0 * power.op_scale(clock_hz / rates.clock_hz) if power is not None else 0.0
     # the power manager: the highest clock at which the launch's average dynamic power fits the headroom
     # (P(f) = E_dyn(f) / T(f) rises with f: a compute-bound launch by its time and the voltage line, a memory-bound
     # one by the voltage line alone); bracketed secant on ln P against ln f
@@ -306,7 +306,7 @@ def simulate_launch(spec: LaunchSpec, rates: DeviceRates, *, timeline: bool = Fa
         bound = max(shared, key=lambda k: shared[k])
     busy = {**worst_parts, **{f"launch_{k}": v for k, v in shared.items()}, "schedule": sched,
             "power_floor": power_floor}
-    scale = power.vf_scale(clock / rates.clock_hz) if power is not None else 1.0
+    scale = power.op_scale(clock / rates.clock_hz) if power is not None else 1.0
     parts = {**{k: v * scale for k, v in parts0.items()},
              "static": power.static_w * time_s} if power is not None else {}
     return LaunchResult(name=spec.name, time_s=time_s, bound=bound, grid=grid, ctas_per_sm=occ,

@@ -80,6 +80,13 @@ slower after 1 s back to back). Burst: a kernel timed within ~0.07 s of an idle 
 the slow controller has not acted, and only the fast electrical limit ``burst_limit_w`` holds (it acts below
 NVML's clock reading); measured from the same GEMMs timed by ``do_bench`` after 1.5 s idle and the
 per-launch time of a back-to-back burst: boost clock for the first ~0.07 s, then the 700 W clock).
+The fast limit slows the clock at the voltage the slow controller set (``voltage_fraction``): energy per op stays
+the window clock's. Evidence (``campaigns/power_vf.py`` duty windows, GEMMs between spin kernels, boost-clock
+NVML reading): the GEMMs drew 810-890 W of dynamic power (935-1010 W at the board) and their energy was
+1.10-1.30x what the voltage line at the time-implied clock gives; with the voltage held, the burst limit fitted
+from the ``do_bench`` times alone comes out 935 W (811 W with the voltage following the clock), and those duty
+rows 0.87-1.12x. It moves ``do_bench``-regime kernel times that the model holds power-bound (FA2 decode, cuDNN
+prefill) 2-7 % faster, exposing their full-clock time model's optimism (gpu-energy report, regime section).
 
 Assumptions and what is ignored: one voltage line for every part and kernel (fitted on bf16 GEMMs; the NVML median
 clock stands for a window's clock, which understates swings); the other GPUs get the H200's line. Temperature
@@ -133,6 +140,11 @@ class PowerCoefficients:
     #: step run back to back: :func:`archsim.gpu.power_validation.at_window_limit`); launches start there and only
     #: ``limit_w`` (then the fast limit) lowers them further. 1: the maximum clock
     clock_fraction: float = 1.0
+    #: the clock (a fraction of the maximum) whose voltage the launches run at when the fast limit holds them
+    #: below it: the fast limiter slows the clock, the voltage follows only the slow controller, so energy per op
+    #: stays ``v(voltage_fraction)^2`` at any lower clock (:meth:`op_scale`). None: the voltage follows the clock
+    #: (a sustained limit: the slow controller sets both)
+    voltage_fraction: float | None = None
     source: str = ""
     notes: tuple[str, ...] = field(default_factory=tuple)
 
@@ -199,6 +211,11 @@ class PowerCoefficients:
         v = 1.0 - self.vf_beta * (1.0 - min(1.0, max(0.0, clock_fraction)))
         return v * v
 
+    def op_scale(self, clock_fraction: float) -> float:
+        """Energy per op of a launch at ``clock_fraction`` over its boost value: :meth:`vf_scale` at the clock, or at
+        ``voltage_fraction`` where the fast limit holds the clock below the voltage's."""
+        return self.vf_scale(clock_fraction if self.voltage_fraction is None else self.voltage_fraction)
+
     @property
     def headroom_w(self) -> float | None:
         """Dynamic power the limit leaves (None: no limit)."""
@@ -240,7 +257,7 @@ def charged_counts(totals: dict[str, float], staged: bool) -> dict[str, float]:
 #: ``archsim/data/measurements/h200/power-h200-2026-12-01-padded.csv`` + ``power-h200-response-2026-12-01-padded.csv``,
 #: ``campaigns/power_padded.py``: NVIDIA H200, driver 580.159.04, torch 2.11.0+cu130, 2026-12-01; the main
 #: coefficients held fixed). ``tests/gpu/test_gpu_power.py`` re-derives these numbers from the CSVs.
-H200_PADDED = {"padded_fraction": 0.4799, "tma_stream_j_per_byte": 9.616e-11, "burst_limit_w": 810.6,
+H200_PADDED = {"padded_fraction": 0.4799, "tma_stream_j_per_byte": 9.616e-11, "burst_limit_w": 935.0,
                "limit_delay_s": 0.0692}
 #: Third-stage fit on the H200 (:func:`archsim.gpu.power_fit.fit_gaps` on ``power-h200-2026-12-01-gaps.csv``,
 #: ``campaigns/power_gaps.py``: NVIDIA H200, driver 580.159.04, torch 2.11.0+cu130, 2026-12-01; the main and
@@ -272,7 +289,8 @@ def burst_rates(rates):
     p = rates.power
     if p is None or p.burst_limit_w is None or p.limit_w is None:
         return rates
-    return dataclasses.replace(rates, power=dataclasses.replace(p, limit_w=p.burst_limit_w))
+    return dataclasses.replace(rates, power=dataclasses.replace(p, limit_w=p.burst_limit_w,
+                                                                voltage_fraction=p.clock_fraction))
 
 
 def coefficients_for(device: DeviceBase) -> PowerCoefficients:

@@ -67,13 +67,6 @@ def _f(row: dict[str, str], key: str) -> float:
     return float(v) if v not in ("", None) else 0.0
 
 
-def _gemm_seconds(m: int, n: int, k: int, rates) -> float:
-    """The GPU model's time of a bf16 cuBLAS GEMM at ``rates`` (without a power limit: at the full clock)."""
-    from archsim.gpu import kernels as K
-    from archsim.gpu.model import simulate_launch
-    return sum(simulate_launch(ln, rates).time_s for ln in K.cublas_gemm(m, n, k, "bf16", rates))
-
-
 def _gemm_totals(row: dict[str, str], rates) -> dict[str, float]:
     from archsim.gpu import kernels as K
     from archsim.gpu.model import simulate_launch
@@ -297,7 +290,8 @@ def fit_padded(padded_csv: str | Path, response_csv: str | Path, power, device: 
     - ``tma_stream_j_per_byte``: cuBLAS GEMMs m = 1..8 x 16384 x 8192 (a 256 MiB weight streamed once per call):
       ``(E_dyn - tensor-core and lane-op energy) / HBM bytes``, mean (``phi`` and this one iterated together);
     - ``burst_limit_w``: the GEMMs of :data:`BURST_GEMMS` timed by ``do_bench`` after 1.5 s idle: static power plus
-      their modelled dynamic energy over that time (the board's draw before the slow controller acts), mean;
+      their modelled dynamic energy at the boost voltage over that time (the board's draw before the slow controller
+      acts: the fast limit slows the clock, not the voltage), mean;
     - ``limit_delay_s``: the back-to-back burst of the 8192^3 GEMM after idle: first time from the burst start
       at which the launch time (median of 3 chunks) exceeds its first 30 ms by more than 5 %.
     """
@@ -339,11 +333,11 @@ def fit_padded(padded_csv: str | Path, response_csv: str | Path, power, device: 
     limits = []
     for r in resp:
         if r["mode"] == "do_bench" and r["bench"] in BURST_GEMMS:
-            # the clock the fast limit held: the model's full-clock time over the measured one (compute-bound GEMMs)
+            # the fast limit slows the clock at the voltage the slow controller set (boost, after the idle pause):
+            # the GEMM's boost-clock energy over its measured time
             m, n, k = BURST_GEMMS[r["bench"]]
             tot = _gemm_totals({"dtype": "bf16", "m": str(m), "n": str(n), "k": str(k)}, rates)
-            full_s = _gemm_seconds(m, n, k, rates)
-            scale = power.vf_scale(min(1.0, full_s / _f(r, "time_s")))
+            scale = power.vf_scale(1.0)
             real, pad, other = _staged_parts(coeffs, tot)
             hbm_j = stream * tot["hbm_bytes"]  # as the main fit charges a staged GEMM's HBM bytes
             limits.append(power.static_w + scale * (real + phi * pad + other + hbm_j) / _f(r, "time_s"))

@@ -105,7 +105,8 @@ class EnergyPricer:
         maximum: each launch starts there and only the fast limit (``burst_limit_w``) lowers it further."""
         key = round(fraction, 6)
         if key not in self.windows:
-            p = dataclasses.replace(self.power, limit_w=self.power.burst_limit_w, clock_fraction=key)
+            p = dataclasses.replace(self.power, limit_w=self.power.burst_limit_w, clock_fraction=key,
+                                    voltage_fraction=key)
             self.windows[key] = EnergyPricer(dataclasses.replace(self.cal, rates=dataclasses.replace(
                 self.cal.rates, power=p)))
         return self.windows[key]

@@ -129,12 +129,15 @@ def test_async_copy_kernels_stream_hbm_at_the_tma_energy():
     assert staged["memory:hbm"] == pytest.approx(0.1) and staged["memory:l2"] == pytest.approx(0.01)
 
 
-def test_burst_regime_raises_only_the_limit():
+def test_burst_regime_raises_the_limit_and_holds_the_voltage():
     from archsim.gpu.power import H200_PADDED, burst_rates
     rates = rates_for(load_hardware("h200"))
     burst = burst_rates(rates)
     assert burst.power.limit_w == pytest.approx(H200_PADDED["burst_limit_w"]) and rates.power.limit_w == 700.0
-    assert dataclasses.replace(burst.power, limit_w=700.0) == rates.power
+    assert dataclasses.replace(burst.power, limit_w=700.0, voltage_fraction=None) == rates.power
+    # the fast limit slows the clock at the boost voltage: energy per op stays the boost value at any clock
+    assert burst.power.op_scale(0.7) == 1.0 and rates.power.op_scale(0.7) == pytest.approx(rates.power.vf_scale(0.7))
+    assert rates.power.vf_scale(0.7) < 0.8
     none = dataclasses.replace(rates, power=dataclasses.replace(rates.power, burst_limit_w=None))
     assert burst_rates(none) is none
 
