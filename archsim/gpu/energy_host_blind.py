@@ -107,6 +107,15 @@ def _points_stream() -> list[dict]:
         ((6144, 4096, 4096, 2e-4), (48, 12288, 12288, 1e-4), (256, 4096, 1024, 2e-5)))
 
 
+def _points_glue() -> list[dict]:
+    return _round_points(  # widths none of the earlier rounds or calibration campaigns ran
+        (("y3840", 3840, 30, 10240, 3, "prefill", 1, 144, 144), ("y2432", 2432, 19, 6528, 5, "prefill", 2, 112, 112),
+         ("y5888", 5888, 46, 15872, 1, "prefill", 1, 160, 160), ("y1664", 1664, 13, 4480, 8, "prefill", 4, 72, 72),
+         ("y3840", 3840, 30, 10240, 3, "decode", 12, 1, 2560), ("y1664", 1664, 13, 4480, 8, "decode", 6, 1, 1024)),
+        ("gpt2-xl", 1600, 48, 25, "eager", 24),
+        ((5120, 5120, 5120, 2.5e-4), (24, 20480, 6144, 8e-5), (128, 3072, 3072, 2.5e-5)))
+
+
 def _later_round(tag: str, run_prefix: str, points: list[dict]) -> tuple[list[dict], str, dict]:
     """A later round's (points, committed prediction file, measured runs): ``power-h200-energy-blind-<tag>-*`` files,
     two runs on one device machine named ``<run_prefix>1`` and ``<run_prefix>2`` (the second's files ``-r2-``)."""
@@ -119,10 +128,13 @@ def _later_round(tag: str, run_prefix: str, points: list[dict]) -> tuple[list[di
 #: round name -> (points, committed prediction file, measured runs). The later rounds, each priced and committed
 #: before ``campaigns/power_host.py --points`` measured it twice: ``vf`` after the voltage line
 #: (:data:`archsim.gpu.power.H200_VF`), ``window`` after the window clock and the L2-resident glue rule (commit
-#: 43b3f95), ``stream`` after the staged-GEMM stream rules and the boost-clock GEMM rows (commit 3663e34)
+#: 43b3f95), ``stream`` after the staged-GEMM stream rules and the boost-clock GEMM rows (commit 3663e34), ``glue``
+#: after the glue operations' template energies, the GEMM + spin rows' host dispatch and the fast limit at the
+#: held voltage (commit e443eab)
 ROUNDS = {"host": (POINTS, PREDICTIONS, RUNS), "vf": _later_round("vf", "v", _points_vf()),
           "window": _later_round("window", "w", _points_window()),
-          "stream": _later_round("stream", "s", _points_stream())}
+          "stream": _later_round("stream", "s", _points_stream()),
+          "glue": _later_round("glue", "g", _points_glue())}
 
 
 def _as_row(p: dict) -> dict:
