@@ -386,7 +386,12 @@ ROUND_TEXT = {
     "stream": "after the staged-GEMM stream rules and the boost-clock GEMM rows: prefills 3328-wide x 176, 2176 at "
               "batch 2 x 80, one 5632-wide layer x 112, 1280 at batch 4 x 48; decode one 6656-wide layer at batch 24 "
               "over 1536 and 2176-wide at batch 2 over 3072; eager and graph; GPT-2 large SDPA `generate`; GEMMs "
-              "6144x4096x4096, 48x12288x12288, 256x4096x1024 + spins"}
+              "6144x4096x4096, 48x12288x12288, 256x4096x1024 + spins",
+    "glue": "after the glue operations' template energies, the GEMM + spin rows' host dispatch and the fast limit at "
+            "the held voltage: prefills 3840-wide x 144, 2432 at batch 2 x 112, one 5888-wide layer x 160, 1664 at "
+            "batch 4 x 72; decode 3840-wide at batch 12 over 2560 and 1664-wide at batch 6 over 1024; eager and "
+            "graph; GPT-2 XL eager `generate`; GEMMs 5120^3, 24x20480x6144, 128x3072x3072 + spins. This session's "
+            "starting model (5636620) on the same windows: energy 12.5 %, compute 10.6 %, memory 4.5 %, host 15.6 %"}
 #: the model at the start of the session that added rounds vf, window and stream (commit 87aff79) on their windows
 BASELINE_JSON = "energy-blind-rounds-baseline-87aff79-2026-12-01.json"  # package data, measurements/h200
 
@@ -397,10 +402,11 @@ def section_rounds(cal, summary_fn, baseline: dict | None = None) -> tuple[list[
     on that round as blind. ``baseline``: the session-start model's figures on the same windows (report file)."""
     from archsim.data import measurement
     md = ["## Later blind rounds: each model change, then new points (`campaigns/power_host.py --points`)", "",
-          "Three rounds, each priced and committed before the H200 measured it, each on points none of the earlier "
+          "Four rounds, each priced and committed before the H200 measured it, each on points none of the earlier "
           "rounds or calibration campaigns ran, each measured twice on one freshly started device machine (two "
           "passes per run, a host-speed probe around every window). The committed column of a round is blind to "
-          "that round; the model changed after rounds vf and window, so `now` on those two is not blind.", "",
+          "that round; the model changed after rounds vf, window and stream, so `now` on those three is not "
+          "blind.", "",
           "| round | model commit | windows | board energy MAPE | avg power compute | memory | host | the model at "
           "session start (87aff79): energy / compute / memory / host |", "|---|---|---:|---:|---:|---:|---:|---|"]
     data: dict = {}

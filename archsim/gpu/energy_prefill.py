@@ -63,12 +63,14 @@ def rows(cal) -> list[dict]:
 def markdown(cal) -> list[str]:
     """The report's table: per window, measured vs modelled dynamic energy and time, clocks."""
     got = rows(cal)
-    md = ["| shape | variant | pass | NVML MHz | model window MHz | measured W | model W | dyn energy model/meter | "
-          "time model/meter |", "|---|---|---|---:|---:|---:|---:|---:|---:|"]
-    md += [f"| {r['shape']} | {r['variant']} | {r['pass']} | {r['sm_clock_mhz']:.0f} | {r['window_mhz']:.0f} | "
+    md = ["| shape | variant | pass | kernels model / profiled | NVML MHz | model window MHz | measured W | model W | "
+          "dyn energy model/meter | step time model/meter | kernel time model/profiler |",
+          "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    md += [f"| {r['shape']} | {r['variant']} | {r['pass']} | {r['modeled_kernels']} / {r['measured_kernels']} | "
+           f"{r['sm_clock_mhz']:.0f} | {r['window_mhz']:.0f} | "
            f"{r['measured_power_w']:.0f} | {r['modeled_power_w']:.0f} | "
            f"{r['modeled_dyn_j'] / r['measured_dyn_j']:.2f} | "
-           f"{r['modeled_s'] / r['measured_s']:.2f} |" for r in got]
+           f"{r['modeled_s'] / r['measured_s']:.2f} | {r['modeled_gpu_s'] / r['measured_kernel_s']:.2f} |" for r in got]
     by: dict[str, list[float]] = {}
     for r in got:
         by.setdefault(r["variant"], []).append(r["modeled_dyn_j"] / r["measured_dyn_j"])
