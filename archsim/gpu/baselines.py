@@ -156,40 +156,29 @@ def calibration_for(hw: str) -> DeviceCalibration:
 
 
 class CostPricer:
-    """Seconds (calibrated kernel models) and dynamic joules (board power model) of each kernel item."""
+    """Seconds (calibrated kernel models) and dynamic joules (board power model) of each kernel item: the energy
+    path's pricer (:class:`archsim.gpu.power_validation.EnergyPricer`: GEMMs and attention by the kernel model,
+    glue by its class's measured J/B), with a GPU that has no GEMM calibration running batch-1 GEMMs as weight
+    streams (:func:`gemv_stream`) and a preset without a power model pricing time only (0 J)."""
 
     def __init__(self, cal: DeviceCalibration) -> None:
         self.cal = cal
         self.times = KernelPricer(cal)
         self.power = cal.rates.power
         self.cache: dict[tuple, tuple[float, float]] = {}
+        if self.power is not None:
+            from archsim.gpu.power_validation import EnergyPricer
+            self.energy = EnergyPricer(cal)
 
     def __call__(self, it: KernelItem) -> tuple[float, float]:
         if self.cal.mode == "transfer" and it.gemm is not None:
             it = gemv_stream(it)
+        if self.power is not None:
+            return self.energy(it)
         key = (it.glue, it.gemm, tuple(sorted(it.attention.items())) if it.attention else None)
         if key not in self.cache:
-            self.cache[key] = (self.times(it), self._dynamic_j(it))
+            self.cache[key] = (self.times(it), 0.0)
         return self.cache[key]
-
-    def _dynamic_j(self, it: KernelItem) -> float:
-        from archsim.gpu.predict import predict_attention, predict_gemm
-        p = self.power
-        if p is None:
-            return 0.0
-        if it.glue is not None:
-            cls, read, write = it.glue
-            cold = read > 0.5 * self.cal.glue.l2_bytes
-            return (read + write) * (p.l2_j_per_byte + (p.hbm_j_per_byte if cold else 0.0))
-        if it.gemm is not None:
-            m, n, k, groups = it.gemm
-            pred = predict_gemm(self.cal.device, m=m, n=n, k=k, rates=self.cal.rates)
-        else:
-            a = dict(it.attention or {})
-            impl = a.pop("impl")
-            pred, groups = predict_attention(self.cal.device, impl, rates=self.cal.rates, dtype="bf16", **a), 1
-        parts = pred.energy()["energy_by_part_j"]
-        return groups * sum(v for k, v in parts.items() if k != "static")
 
 
 def gemv_stream(it: KernelItem) -> KernelItem:

@@ -95,7 +95,17 @@ class EnergyPricer:
             from archsim.errors import ConfigError
             raise ConfigError.single(f"{cal.device}: the preset has no power model", key_path="hw")
         self.power: PowerCoefficients = power
-        self.glue = _glue_fit(power.static_w)
+        from archsim.gpu.power import H200_STREAM_J_PER_BYTE, coefficients_for
+        if cal.device == "h200":
+            self.glue = _glue_fit(power.static_w)
+        else:  # the H200 board's static power takes the metered windows to their dynamic energy
+            from archsim.presets import load_hardware
+            self.glue = _glue_fit(coefficients_for(load_hardware("h200")).static_w)
+        stream = power.l2_j_per_byte + power.hbm_j_per_byte
+        if cal.device != "h200" and abs(stream / H200_STREAM_J_PER_BYTE - 1.0) > 1e-9:
+            # the glue classes were metered on the H200 only: on another GPU each class keeps its share of the
+            # H200's per-byte stream energy (e_l2 + e_hbm), as the TMA stream does (archsim.gpu.power)
+            self.glue = {k: v * stream / H200_STREAM_J_PER_BYTE for k, v in self.glue.items()}
         from archsim.gpu.wholemodel import KernelPricer
         self.kernel_s = KernelPricer(cal)
         self.windows: dict[float, EnergyPricer] = {}
@@ -156,7 +166,8 @@ class EnergyPricer:
             else:
                 a = dict(it.attention or {})
                 impl = a.pop("impl")
-                p = predict_attention(hw, impl, rates=rates, dtype="bf16", **a)
+                a.setdefault("dtype", "bf16")  # as the time path prices it (KernelPricer)
+                p = predict_attention(hw, impl, rates=rates, **a)
                 self.cache[key] = (self.kernel_s.launches_s(p.launches), _dynamic(p.launches))
         return self.cache[key]
 
