@@ -45,3 +45,12 @@ def test_glue_operations_take_their_templates_energy(cal):
     small = 1e6  # L2-resident: the same less the HBM energy per byte
     assert pricer.glue_j("to_fp32", small, small) == pytest.approx(
         2 * small * (pricer.glue["unrolled"] - pricer.power.hbm_j_per_byte))
+
+
+def test_baseline_pricer_prices_glue_as_the_energy_path(cal):
+    from archsim.gpu.baselines import CostPricer
+    from archsim.gpu.stacks import KernelItem
+    it = KernelItem(category="norm", name="to_fp32", glue=("to_fp32", 4e6, 8e6))
+    t, e = CostPricer(cal)(it)
+    assert e == pytest.approx(EnergyPricer(cal).glue_j("to_fp32", 4e6, 8e6))
+    assert t == pytest.approx(cal.glue.time_s("to_fp32", 4e6, 8e6))

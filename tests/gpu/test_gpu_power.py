@@ -142,6 +142,25 @@ def test_burst_regime_raises_the_limit_and_holds_the_voltage():
     assert burst_rates(none) is none
 
 
+def test_a_launch_held_by_the_fast_limit_keeps_its_boost_energy():
+    from archsim.gpu.power import burst_rates
+    from archsim.gpu.predict import predict_gemm
+    rates = rates_for(load_hardware("h200"))
+    burst = burst_rates(rates)
+    free = dataclasses.replace(rates, power=dataclasses.replace(rates.power, limit_w=None))
+
+    def dyn(ln):
+        return sum(v for k, v in ln.energy_by_part.items() if k != "static")
+    b = predict_gemm("h200", m=8192, n=8192, k=8192, rates=burst).launches[0]
+    f = predict_gemm("h200", m=8192, n=8192, k=8192, rates=free).launches[0]
+    s = predict_gemm("h200", m=8192, n=8192, k=8192, rates=rates).launches[0]
+    assert b.clock_hz < 0.95 * rates.clock_hz  # the fast limit holds it below boost ...
+    assert dyn(b) == pytest.approx(dyn(f), rel=1e-9)  # ... at the boost voltage: the same joules per op
+    assert dyn(b) / b.time_s == pytest.approx(burst.power.limit_w - burst.power.static_w, rel=1e-3)
+    assert dyn(s) < 0.9 * dyn(f)  # the sustained limit lowers clock and voltage together
+    assert s.time_s > b.time_s
+
+
 def test_second_stage_fit_reproduces_the_constants():
     from archsim.gpu.power import H200_PADDED
     from archsim.gpu.power_fit import PADDED_CSV, RESPONSE_CSV, fit_padded
