@@ -204,6 +204,9 @@ def section(cal, rows: list[dict], summary_fn) -> tuple[list[str], dict]:
         f"| padded fraction, cp.async stream, burst limit | {cal.rates.power.padded_fraction:.3f}, "
         f"{cal.rates.power.tma_stream_j_per_byte * 1e12:.1f} pJ/B, {cal.rates.power.burst_limit_w:.0f} W | "
         "`power-h200-2026-12-01-padded.csv` gemm_data and skinny rows, clock response | its validation rows |",
+        f"| spike limit (a launch inside a window, at the window's voltage) | {cal.rates.power.spike_limit_w:.0f} W "
+        "| `power-h200-vf-2026-12-01.csv` duty windows whose GEMM the burst limit would hold "
+        "(`power_fit.fit_spike`) | every validation row |",
         f"| 8-wide GEMM weight stream | {got['gemm_stream_j_per_byte'] * 1e12:.1f} pJ/B (this board; the model: "
         "the mean with the split run's TN rows) | `power-h200-2026-12-01-gaps.csv` chain_gemv22k | every other row "
         "of that file |",

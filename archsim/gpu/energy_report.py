@@ -360,7 +360,8 @@ def reproduce(out_dir: Path) -> list[Path]:
         "only a launch that draws too much even at the lowest modelled clock is held to `E_dyn / (limit - "
         "P_static)`. A step run back to back is one window for the board's slow controller: one clock for the "
         "window, the highest at which the step's average power fits (`power_validation.at_window_limit`; prefill "
-        "section), the fast limit still capping a single launch; that is the sustained regime, the default. In the "
+        "section), a single launch capped by the spike limit at the window's voltage (V/f section); that is the "
+        "sustained regime, the default. In the "
         "burst regime (a kernel within ~70 ms of an idle pause) only the fast limit holds "
         "(`archsim.gpu.power.burst_rates`).",
         "",
@@ -425,7 +426,10 @@ def reproduce(out_dir: Path) -> list[Path]:
         "for the large shapes) and between one-warp spin kernels (the board well below it, boost clock); the spin "
         "kernel alone is the control. `python -m archsim.gpu.energy_vf` (`archsim.gpu.energy_vf`). The model's "
         "voltage line comes from these rows (calibration), and every later stage (padded, gaps, split) is refitted "
-        "at each row's clock.",
+        "at each row's clock. The duty windows also give the spike limit: a GEMM that short runs at the window's "
+        "voltage, so its energy is its boost-clock energy whatever its clock, and static power plus that energy over "
+        f"its measured time is the limit it met ({c.get('spike_limit_w', cal.rates.power.spike_limit_w):.0f} W, the "
+        "mean over the rows the burst limit would hold; `power_fit.fit_spike`).",
         "",
         vf_markdown(),
         "",

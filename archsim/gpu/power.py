@@ -80,13 +80,15 @@ slower after 1 s back to back). Burst: a kernel timed within ~0.07 s of an idle 
 the slow controller has not acted, and only the fast electrical limit ``burst_limit_w`` holds (it acts below
 NVML's clock reading); measured from the same GEMMs timed by ``do_bench`` after 1.5 s idle and the
 per-launch time of a back-to-back burst: boost clock for the first ~0.07 s, then the 700 W clock).
-The fast limit slows the clock at the voltage the slow controller set (``voltage_fraction``): energy per op stays
-the window clock's. Evidence (``campaigns/power_vf.py`` duty windows, GEMMs between spin kernels, boost-clock
-NVML reading): the GEMMs drew 810-890 W of dynamic power (935-1010 W at the board) and their energy was
-1.10-1.30x what the voltage line at the time-implied clock gives; with the voltage held, the burst limit fitted
-from the ``do_bench`` times alone comes out 935 W (811 W with the voltage following the clock), and those duty
-rows 0.87-1.12x. It moves ``do_bench``-regime kernel times that the model holds power-bound (FA2 decode, cuDNN
-prefill) 2-7 % faster, exposing their full-clock time model's optimism (gpu-energy report, regime section).
+A third limit holds for a single launch inside a window whose average the slow controller keeps below the
+board limit (a GEMM between glue kernels or host gaps: :func:`archsim.gpu.power_validation.at_window_limit`):
+such a launch is short against the voltage regulator's response, so it runs at the window clock's voltage
+(``voltage_fraction``: energy per op stays ``v(f_window)^2`` at any lower clock) and meets ``spike_limit_w``
+(:data:`H200_SPIKE`, 914 W), fitted on the V/f campaign's duty windows (GEMMs between one-warp spins at a
+1980 MHz NVML reading, drawing 935-1010 W at the board): with the voltage taken to follow the clock and the
+``do_bench`` burst limit, their GEMM energy came out 0.95-1.30x the model's, held 0.87-1.12x. ``do_bench``'s
+~50 ms of back-to-back launches keep the burst rule (the voltage follows the clock; its times fitted
+``burst_limit_w``), which the kernel-time validation supports.
 
 Assumptions and what is ignored: one voltage line for every part and kernel (fitted on bf16 GEMMs; the NVML median
 clock stands for a window's clock, which understates swings); the other GPUs get the H200's line. Temperature
@@ -133,6 +135,11 @@ class PowerCoefficients:
     #: fast electrical limit that holds before the slow controller acts (burst regime), and its delay
     burst_limit_w: float | None = None
     limit_delay_s: float | None = None
+    #: the limit a single launch meets inside a window the slow controller holds below the board limit (a GEMM
+    #: among glue kernels or between host gaps): such a launch is short against the voltage regulator's response,
+    #: so it runs at the window's voltage (``voltage_fraction``) and may draw above ``burst_limit_w``, which holds
+    #: over ``do_bench``'s ~50 ms of back-to-back launches (the voltage following the clock). :data:`H200_SPIKE`
+    spike_limit_w: float | None = None
     #: voltage line: ``v(f) = 1 - vf_beta (1 - f / f_max)``; every dynamic energy is its boost-clock value times
     #: ``v(f)^2`` at the launch's clock (:meth:`vf_scale`). 0: clock-independent. :data:`H200_VF`
     vf_beta: float = 0.0
@@ -257,8 +264,12 @@ def charged_counts(totals: dict[str, float], staged: bool) -> dict[str, float]:
 #: ``archsim/data/measurements/h200/power-h200-2026-12-01-padded.csv`` + ``power-h200-response-2026-12-01-padded.csv``,
 #: ``campaigns/power_padded.py``: NVIDIA H200, driver 580.159.04, torch 2.11.0+cu130, 2026-12-01; the main
 #: coefficients held fixed). ``tests/gpu/test_gpu_power.py`` re-derives these numbers from the CSVs.
-H200_PADDED = {"padded_fraction": 0.4799, "tma_stream_j_per_byte": 9.616e-11, "burst_limit_w": 935.0,
+H200_PADDED = {"padded_fraction": 0.4799, "tma_stream_j_per_byte": 9.616e-11, "burst_limit_w": 810.6,
                "limit_delay_s": 0.0692}
+#: Launch limit inside a window (:func:`archsim.gpu.power_fit.fit_spike` on the V/f campaign's duty windows,
+#: ``power-h200-vf-2026-12-01.csv``, ``campaigns/power_vf.py``: NVIDIA H200, driver 580.159.04, torch 2.11.0+cu130,
+#: 2026-12-01; the main and second-stage coefficients held fixed). ``tests/gpu/test_gpu_power.py`` re-derives it.
+H200_SPIKE = {"spike_limit_w": 914.3}
 #: Third-stage fit on the H200 (:func:`archsim.gpu.power_fit.fit_gaps` on ``power-h200-2026-12-01-gaps.csv``,
 #: ``campaigns/power_gaps.py``: NVIDIA H200, driver 580.159.04, torch 2.11.0+cu130, 2026-12-01; the main and
 #: second-stage coefficients held fixed). ``tests/gpu/test_gpu_power.py`` re-derives it from the CSV.
@@ -289,8 +300,7 @@ def burst_rates(rates):
     p = rates.power
     if p is None or p.burst_limit_w is None or p.limit_w is None:
         return rates
-    return dataclasses.replace(rates, power=dataclasses.replace(p, limit_w=p.burst_limit_w,
-                                                                voltage_fraction=p.clock_fraction))
+    return dataclasses.replace(rates, power=dataclasses.replace(p, limit_w=p.burst_limit_w))
 
 
 def coefficients_for(device: DeviceBase) -> PowerCoefficients:
@@ -319,10 +329,11 @@ def coefficients_for(device: DeviceBase) -> PowerCoefficients:
         gemm_stream_j_per_byte=gemm_share * (l2 + off.read_energy_j_per_byte),
         burst_limit_w=None if device.tdp_w is None else device.tdp_w * H200_PADDED["burst_limit_w"] / 700.0,
         limit_delay_s=H200_PADDED["limit_delay_s"], source=f"preset {device.name}",
+        spike_limit_w=None if device.tdp_w is None else device.tdp_w * H200_SPIKE["spike_limit_w"] / 700.0,
         class_compute_scale={k: H200_SPLIT[k] for k in ("stream_wide", "fa2_splitkv")}, vf_beta=H200_VF["vf_beta"],
         notes=() if device.name == "h200" else ("padded fraction, cp.async / GEMM stream energies, class scales, "
-                                                "voltage line, burst limit (as a share of the board limit) and its "
-                                                "delay: the H200's measurement (assumption)",))
+                                                "voltage line, burst and spike limits (as shares of the board "
+                                                "limit), the burst delay: the H200's measurement (assumption)",))
 
 
 @dataclass(frozen=True)

@@ -67,6 +67,13 @@ def _f(row: dict[str, str], key: str) -> float:
     return float(v) if v not in ("", None) else 0.0
 
 
+def _gemm_seconds(m: int, n: int, k: int, rates) -> float:
+    """The GPU model's time of a bf16 cuBLAS GEMM at ``rates`` (without a power limit: at the full clock)."""
+    from archsim.gpu import kernels as K
+    from archsim.gpu.model import simulate_launch
+    return sum(simulate_launch(ln, rates).time_s for ln in K.cublas_gemm(m, n, k, "bf16", rates))
+
+
 def _gemm_totals(row: dict[str, str], rates) -> dict[str, float]:
     from archsim.gpu import kernels as K
     from archsim.gpu.model import simulate_launch
@@ -174,6 +181,31 @@ def boost_gemm_rows(rates, path: str | Path | None = None) -> list[dict]:
         out.append({"label": f"gemm_bf16_{m}x{n}x{k}_boost_{pass_}", "m": int(m), "n": int(n), "k": int(k),
                     "calls": calls, "x": x, "e": e, "step_s": _f(d, "step_s"), "dt_s": x["static_w"]})
     return out
+
+
+def fit_spike(power, path: str | Path | None = None, device: str = "h200") -> float:
+    """The limit a single launch meets inside a window the slow controller holds below the board limit
+    (``PowerCoefficients.spike_limit_w``), from the V/f campaign's duty windows (:func:`boost_gemm_rows`: GEMMs
+    between one-warp spins, the window below 700 W, NVML reading the boost clock). A GEMM that short runs at the
+    window's voltage (the regulator does not follow the fast limiter within it), so its energy is its boost-clock
+    energy whatever its clock, and the limit is static power plus that energy over its measured time per call;
+    mean over the rows whose boost-clock model power exceeds the ``do_bench`` burst limit (the launches a
+    limit holds). ``power``: the coefficients of the earlier stages (``burst_limit_w`` set)."""
+    from archsim.gpu.calibration import rates_for
+    from archsim.gpu.predict import predict_gemm
+    from archsim.presets import load_hardware
+    rates = dataclasses.replace(rates_for(load_hardware(device)), power=dataclasses.replace(power, limit_w=None))
+    limits = []
+    for r in boost_gemm_rows(rates, path):
+        p = predict_gemm(device, m=r["m"], n=r["n"], k=r["k"], rates=rates)
+        boost_j = sum(v for ln in p.launches for k, v in ln.energy_by_part.items() if k != "static")
+        if power.static_w + boost_j / p.latency_s <= power.burst_limit_w:
+            continue
+        limits.append(power.static_w + boost_j / (r["dt_s"] / r["calls"]))
+    if not limits:
+        raise ConfigError.single("the V/f campaign has no duty window whose GEMM the burst limit holds",
+                                 file=str(path or BOOST_CSV))
+    return sum(limits) / len(limits)
 
 
 def fit(paths: list[str | Path], device: str = "h200", vf_beta: float | None = None, boost: bool = True) -> PowerFit:
@@ -290,8 +322,7 @@ def fit_padded(padded_csv: str | Path, response_csv: str | Path, power, device: 
     - ``tma_stream_j_per_byte``: cuBLAS GEMMs m = 1..8 x 16384 x 8192 (a 256 MiB weight streamed once per call):
       ``(E_dyn - tensor-core and lane-op energy) / HBM bytes``, mean (``phi`` and this one iterated together);
     - ``burst_limit_w``: the GEMMs of :data:`BURST_GEMMS` timed by ``do_bench`` after 1.5 s idle: static power plus
-      their modelled dynamic energy at the boost voltage over that time (the board's draw before the slow controller
-      acts: the fast limit slows the clock, not the voltage), mean;
+      their modelled dynamic energy over that time (the board's draw before the slow controller acts), mean;
     - ``limit_delay_s``: the back-to-back burst of the 8192^3 GEMM after idle: first time from the burst start
       at which the launch time (median of 3 chunks) exceeds its first 30 ms by more than 5 %.
     """
@@ -333,11 +364,11 @@ def fit_padded(padded_csv: str | Path, response_csv: str | Path, power, device: 
     limits = []
     for r in resp:
         if r["mode"] == "do_bench" and r["bench"] in BURST_GEMMS:
-            # the fast limit slows the clock at the voltage the slow controller set (boost, after the idle pause):
-            # the GEMM's boost-clock energy over its measured time
+            # the clock the fast limit held: the model's full-clock time over the measured one (compute-bound GEMMs)
             m, n, k = BURST_GEMMS[r["bench"]]
             tot = _gemm_totals({"dtype": "bf16", "m": str(m), "n": str(n), "k": str(k)}, rates)
-            scale = power.vf_scale(1.0)
+            full_s = _gemm_seconds(m, n, k, rates)
+            scale = power.vf_scale(min(1.0, full_s / _f(r, "time_s")))
             real, pad, other = _staged_parts(coeffs, tot)
             hbm_j = stream * tot["hbm_bytes"]  # as the main fit charges a staged GEMM's HBM bytes
             limits.append(power.static_w + scale * (real + phi * pad + other + hbm_j) / _f(r, "time_s"))

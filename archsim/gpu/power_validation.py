@@ -55,7 +55,8 @@ def at_window_limit(price, pricer: EnergyPricer) -> dict:
     """A step run back to back, priced under the board's slow controller: ``price(p)`` prices the step with the
     pricer ``p`` (a dict with ``modeled_wall_s`` and ``modeled_energy_j``). The controller averages power over tens
     of ms, many steps: it holds one clock for the window, the highest at which the step's average power fits the
-    board limit (every launch at that clock; the fast limit, ``burst_limit_w``, still caps a single launch).
+    board limit (every launch at that clock and its voltage; ``spike_limit_w`` still caps a single launch, whose
+    voltage stays the window's).
     Measured (``campaigns/power_prefill.py``): a prefill's GEMMs alone in a graph ran at 1440-1740 MHz at the limit,
     the same GEMMs between its glue kernels at 1890-1980 MHz, the step below the limit on average."""
     power = pricer.power
@@ -68,7 +69,7 @@ def at_window_limit(price, pricer: EnergyPricer) -> dict:
         return got["modeled_energy_j"] / got["modeled_wall_s"] > power.limit_w, got
     lo, hi = MIN_WINDOW_FRACTION, 1.0
     too_much, best = over(lo)
-    if too_much:  # even the lowest window clock searched draws too much: the fast limit's floors hold the launches
+    if too_much:  # even the lowest window clock searched draws too much: the spike limit's floors hold the launches
         return best
     while hi - lo >= 2e-3:  # bisection on the window clock (the step's average power rises with it)
         mid = 0.5 * (lo + hi)
@@ -112,11 +113,12 @@ class EnergyPricer:
 
     def at_clock(self, fraction: float) -> EnergyPricer:
         """This pricer for launches inside a window whose clock the slow controller holds at ``fraction`` of the
-        maximum: each launch starts there and only the fast limit (``burst_limit_w``) lowers it further."""
+        maximum: each launch starts there at that clock's voltage, and only the spike limit (``spike_limit_w``; else
+        ``burst_limit_w``) lowers its clock further, not its voltage."""
         key = round(fraction, 6)
         if key not in self.windows:
-            p = dataclasses.replace(self.power, limit_w=self.power.burst_limit_w, clock_fraction=key,
-                                    voltage_fraction=key)
+            limit = self.power.spike_limit_w or self.power.burst_limit_w
+            p = dataclasses.replace(self.power, limit_w=limit, clock_fraction=key, voltage_fraction=key)
             self.windows[key] = EnergyPricer(dataclasses.replace(self.cal, rates=dataclasses.replace(
                 self.cal.rates, power=p)))
         return self.windows[key]

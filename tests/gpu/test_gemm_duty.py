@@ -53,10 +53,7 @@ def test_burst_regime_prices_compute_bound_gemms_between_copies(rows):
 
 def test_whole_model_what_if_lists_dense_prefills_and_the_tables_render():
     wm = whole_model_gemm_regimes()
-    # burst runs at boost voltage (the fast limit slows the clock, not the voltage): a step whose sustained clock
-    # is low enough that its lower voltage pays for the lower limit can come out a little slower in burst
-    assert wm and all(r["measured_s"] > 0 and r["burst_s"] <= 1.02 * r["sustained_s"] for r in wm)
-    assert sum(r["burst_s"] < r["sustained_s"] for r in wm) > len(wm) / 2
+    assert wm and all(r["measured_s"] > 0 and r["burst_s"] <= r["sustained_s"] for r in wm)
     assert not any("mixtral" in r["model"] for r in wm)
     assert ("blind-2", "r001") in {(r["set"], r["run_id"]) for r in wm}
     md = markdown()

@@ -129,36 +129,47 @@ def test_async_copy_kernels_stream_hbm_at_the_tma_energy():
     assert staged["memory:hbm"] == pytest.approx(0.1) and staged["memory:l2"] == pytest.approx(0.01)
 
 
-def test_burst_regime_raises_the_limit_and_holds_the_voltage():
+def test_burst_regime_raises_only_the_limit():
     from archsim.gpu.power import H200_PADDED, burst_rates
     rates = rates_for(load_hardware("h200"))
     burst = burst_rates(rates)
     assert burst.power.limit_w == pytest.approx(H200_PADDED["burst_limit_w"]) and rates.power.limit_w == 700.0
-    assert dataclasses.replace(burst.power, limit_w=700.0, voltage_fraction=None) == rates.power
-    # the fast limit slows the clock at the boost voltage: energy per op stays the boost value at any clock
-    assert burst.power.op_scale(0.7) == 1.0 and rates.power.op_scale(0.7) == pytest.approx(rates.power.vf_scale(0.7))
-    assert rates.power.vf_scale(0.7) < 0.8
+    assert dataclasses.replace(burst.power, limit_w=700.0) == rates.power
     none = dataclasses.replace(rates, power=dataclasses.replace(rates.power, burst_limit_w=None))
     assert burst_rates(none) is none
 
 
-def test_a_launch_held_by_the_fast_limit_keeps_its_boost_energy():
-    from archsim.gpu.power import burst_rates
+def test_a_launch_held_inside_a_window_keeps_the_windows_voltage():
+    from archsim.gpu.devices import device_calibration
+    from archsim.gpu.power import H200_SPIKE
+    from archsim.gpu.power_validation import EnergyPricer
     from archsim.gpu.predict import predict_gemm
-    rates = rates_for(load_hardware("h200"))
-    burst = burst_rates(rates)
+    cal = device_calibration("h200")
+    rates = cal.rates
+    window = EnergyPricer(cal).at_clock(1.0).cal.rates
+    assert window.power.limit_w == pytest.approx(H200_SPIKE["spike_limit_w"]) and window.power.voltage_fraction == 1.0
     free = dataclasses.replace(rates, power=dataclasses.replace(rates.power, limit_w=None))
 
     def dyn(ln):
         return sum(v for k, v in ln.energy_by_part.items() if k != "static")
-    b = predict_gemm("h200", m=8192, n=8192, k=8192, rates=burst).launches[0]
+    w = predict_gemm("h200", m=8192, n=8192, k=8192, rates=window).launches[0]
     f = predict_gemm("h200", m=8192, n=8192, k=8192, rates=free).launches[0]
     s = predict_gemm("h200", m=8192, n=8192, k=8192, rates=rates).launches[0]
-    assert b.clock_hz < 0.95 * rates.clock_hz  # the fast limit holds it below boost ...
-    assert dyn(b) == pytest.approx(dyn(f), rel=1e-9)  # ... at the boost voltage: the same joules per op
-    assert dyn(b) / b.time_s == pytest.approx(burst.power.limit_w - burst.power.static_w, rel=1e-3)
+    assert w.clock_hz < 0.95 * rates.clock_hz  # the spike limit holds it below boost ...
+    assert dyn(w) == pytest.approx(dyn(f), rel=1e-9)  # ... at the window's voltage: the same joules per op
+    assert dyn(w) / w.time_s == pytest.approx(window.power.limit_w - window.power.static_w, rel=1e-3)
+    assert window.power.op_scale(0.7) == 1.0 and rates.power.op_scale(0.7) == pytest.approx(rates.power.vf_scale(0.7))
     assert dyn(s) < 0.9 * dyn(f)  # the sustained limit lowers clock and voltage together
-    assert s.time_s > b.time_s
+    assert s.time_s > w.time_s
+
+
+def test_spike_limit_fit_reproduces_the_constant():
+    from archsim.gpu.power import H200_PADDED, H200_SPIKE
+    from archsim.gpu.power_fit import fit_spike
+    power = rates_for(load_hardware("h200")).power
+    got = fit_spike(power)
+    assert got == pytest.approx(H200_SPIKE["spike_limit_w"], abs=0.1)
+    assert H200_PADDED["burst_limit_w"] < got < 1000.0  # short launches draw above the do_bench burst
 
 
 def test_second_stage_fit_reproduces_the_constants():
