@@ -116,6 +116,15 @@ def _points_glue() -> list[dict]:
         ((5120, 5120, 5120, 2.5e-4), (24, 20480, 6144, 8e-5), (128, 3072, 3072, 2.5e-5)))
 
 
+def _points_spike() -> list[dict]:
+    return _round_points(  # widths none of the earlier rounds or calibration campaigns ran
+        (("z4352", 4352, 34, 11648, 2, "prefill", 1, 208, 208), ("z2944", 2944, 23, 7936, 4, "prefill", 2, 96, 96),
+         ("z1408", 1408, 11, 3840, 10, "prefill", 4, 56, 56), ("z6400", 6400, 50, 17152, 1, "prefill", 1, 136, 136),
+         ("z5376", 5376, 42, 14336, 1, "decode", 20, 1, 1792), ("z2688", 2688, 21, 7168, 6, "decode", 3, 1, 2816)),
+        ("gpt2-medium", 1024, 24, 16, "eager", 40),
+        ((7168, 3584, 3584, 3.5e-4), (40, 14336, 5120, 6e-5), (192, 6144, 2048, 1.5e-5)))
+
+
 def _later_round(tag: str, run_prefix: str, points: list[dict]) -> tuple[list[dict], str, dict]:
     """A later round's (points, committed prediction file, measured runs): ``power-h200-energy-blind-<tag>-*`` files,
     two runs on one device machine named ``<run_prefix>1`` and ``<run_prefix>2`` (the second's files ``-r2-``)."""
@@ -130,11 +139,14 @@ def _later_round(tag: str, run_prefix: str, points: list[dict]) -> tuple[list[di
 #: (:data:`archsim.gpu.power.H200_VF`), ``window`` after the window clock and the L2-resident glue rule (commit
 #: 43b3f95), ``stream`` after the staged-GEMM stream rules and the boost-clock GEMM rows (commit 3663e34), ``glue``
 #: after the glue operations' template energies, the GEMM + spin rows' host dispatch and the fast limit at the
-#: held voltage (commit e443eab)
+#: held voltage (commit e443eab), ``spike`` after the burst rule went back to the voltage following the clock for
+#: ``do_bench`` and a launch inside a window got the spike limit at the window's voltage, and CostPricer's glue rule
+#: became the energy path's (commit 05a9b41)
 ROUNDS = {"host": (POINTS, PREDICTIONS, RUNS), "vf": _later_round("vf", "v", _points_vf()),
           "window": _later_round("window", "w", _points_window()),
           "stream": _later_round("stream", "s", _points_stream()),
-          "glue": _later_round("glue", "g", _points_glue())}
+          "glue": _later_round("glue", "g", _points_glue()),
+          "spike": _later_round("spike", "p", _points_spike())}
 
 
 def _as_row(p: dict) -> dict:
