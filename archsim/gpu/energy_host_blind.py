@@ -403,7 +403,12 @@ ROUND_TEXT = {
             "the held voltage: prefills 3840-wide x 144, 2432 at batch 2 x 112, one 5888-wide layer x 160, 1664 at "
             "batch 4 x 72; decode 3840-wide at batch 12 over 2560 and 1664-wide at batch 6 over 1024; eager and "
             "graph; GPT-2 XL eager `generate`; GEMMs 5120^3, 24x20480x6144, 128x3072x3072 + spins. This session's "
-            "starting model (5636620) on the same windows: energy 12.5 %, compute 10.6 %, memory 4.5 %, host 15.6 %"}
+            "starting model (5636620) on the same windows: energy 12.5 %, compute 10.6 %, memory 4.5 %, host 15.6 %",
+    "spike": "after the burst rule went back to the voltage following the clock for `do_bench` and a launch inside a "
+             "window got the spike limit at the window's voltage, and the baselines' glue rule became the energy "
+             "path's: prefills 4352-wide x 208, 2944 at batch 2 x 96, 1408 at batch 4 x 56, one 6400-wide layer x "
+             "136; decode one 5376-wide layer at batch 20 over 1792 and 2688-wide at batch 3 over 2816; eager and "
+             "graph; GPT-2 medium eager `generate`; GEMMs 7168x3584x3584, 40x14336x5120, 192x6144x2048 + spins"}
 #: the model at the start of the session that added rounds vf, window and stream (commit 87aff79) on their windows
 BASELINE_JSON = "energy-blind-rounds-baseline-87aff79-2026-12-01.json"  # package data, measurements/h200
 
@@ -414,11 +419,11 @@ def section_rounds(cal, summary_fn, baseline: dict | None = None) -> tuple[list[
     on that round as blind. ``baseline``: the session-start model's figures on the same windows (report file)."""
     from archsim.data import measurement
     md = ["## Later blind rounds: each model change, then new points (`campaigns/power_host.py --points`)", "",
-          "Four rounds, each priced and committed before the H200 measured it, each on points none of the earlier "
+          "Five rounds, each priced and committed before the H200 measured it, each on points none of the earlier "
           "rounds or calibration campaigns ran, each measured twice on one freshly started device machine (two "
           "passes per run, a host-speed probe around every window). The committed column of a round is blind to "
-          "that round; the model changed after rounds vf, window and stream, so `now` on those three is not "
-          "blind.", "",
+          "that round; the model changed after rounds vf, window, stream and glue, so `now` on those four is "
+          "not blind.", "",
           "| round | model commit | windows | board energy MAPE | avg power compute | memory | host | the model at "
           "session start (87aff79): energy / compute / memory / host |", "|---|---|---:|---:|---:|---:|---:|---|"]
     data: dict = {}
