@@ -15,8 +15,9 @@ their dynamic energy by part; glue kernels by their bytes) plus static power ove
 wall time (:mod:`archsim.gpu.wholemodel` host model: eager dispatch or graph replay), so host-bound
 gaps cost static power. Glue kernels (elementwise, norm, rotary, copies) are charged their class's
 measured energy per byte (:func:`archsim.gpu.power_fit.fit_glue`, the campaign's glue run: HBM-resident
-eager kernels) when their bytes exceed half the L2, else that figure scaled by ``e_l2 / (e_l2 + e_hbm)``
-(their input was just written by the previous kernel and stays in L2).
+eager kernels; an operation takes its kernel template's class) when their bytes exceed half the L2, else that
+figure less ``e_hbm`` (their input was just written by the previous kernel and stays in L2):
+:meth:`EnergyPricer.glue_j`, also the pricer of the GPU baselines (:class:`archsim.gpu.baselines.CostPricer`).
 
 Regimes (from the measurements, not the model): ``host`` when the step's wall time is over 1.5x its
 GPU time (eager rows: against the same step under CUDA-graph replay), else ``compute`` for prefill
