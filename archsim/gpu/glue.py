@@ -71,11 +71,14 @@ REPEAT_KV_MICRO_HEADS = 8
 
 
 def template_of(kernel: str) -> str | None:
-    """The glue class of a PyTorch kernel name, or None."""
-    for frag, cls in TEMPLATES:
-        if frag in kernel:
-            return "silu" if cls == "vec" and "silu_kernel" in kernel else cls
-    return None
+    """The glue class of a PyTorch kernel name, or None: its kernel template, SiLU's vectorised kernel apart."""
+    cls = _raw_template(kernel)
+    return "silu" if cls == "vec" and "silu_kernel" in kernel else cls
+
+
+def _raw_template(kernel: str) -> str | None:
+    """The kernel template of a PyTorch kernel name (:data:`TEMPLATES`, SiLU's vectorised kernel kept ``vec``)."""
+    return next((cls for frag, cls in TEMPLATES if frag in kernel), None)
 
 
 @dataclass(frozen=True)
@@ -183,11 +186,6 @@ def load_glue(paths: str | Path | tuple[str | Path, ...], device: str, l2_bytes:
         raise ConfigError.single(f"{', '.join(map(str, files))}: no glue measurements for {', '.join(absent)}")
     return GlueModel(device=device, source=" + ".join(map(str, files)), l2_bytes=l2_bytes, curves=curves,
                      templates={op: c.most_common(1)[0][0] for op, c in sorted(launched.items())})
-
-
-def _raw_template(kernel: str) -> str | None:
-    """The kernel template of a PyTorch kernel name (:data:`TEMPLATES`, SiLU's vectorised kernel kept ``vec``)."""
-    return next((cls for frag, cls in TEMPLATES if frag in kernel), None)
 
 
 def _read_glue(path: Path, samples: dict[tuple[str, str], list[tuple[float, float]]], l2_bytes: float,
