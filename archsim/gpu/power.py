@@ -28,7 +28,7 @@ the limit (a small prefill's, a GEMM between host waits) came out 13-50 % low; t
 The limit acts on a window, not a launch: the slow controller averages over tens of ms, so a step run back to back
 holds one clock, the highest at which its average power fits (:func:`archsim.gpu.power_validation.at_window_limit`;
 measured in ``campaigns/power_prefill.py``: a prefill's GEMMs alone ran capped at 1440-1740 MHz, the same GEMMs
-between its glue kernels at 1890-1980 MHz); within the window only the fast limit caps a launch.
+between its glue kernels at 1890-1980 MHz); within the window only the spike limit caps a launch (below).
 
 Padded tile rows (a 64-row tensor-core tile run for one decode query row, the 8-column cuBLAS tile of a
 1-row GEMM; kernels count them as ``padded_*`` work) cost ``padded_fraction`` of the energy of the same
@@ -83,7 +83,7 @@ per-launch time of a back-to-back burst: boost clock for the first ~0.07 s, then
 A third limit holds for a single launch inside a window whose average the slow controller keeps below the
 board limit (a GEMM between glue kernels or host gaps: :func:`archsim.gpu.power_validation.at_window_limit`):
 such a launch is short against the voltage regulator's response, so it runs at the window clock's voltage
-(``voltage_fraction``: energy per op stays ``v(f_window)^2`` at any lower clock) and meets ``spike_limit_w``
+(``voltage_held``: energy per op stays ``v(f_window)^2`` at any lower clock) and meets ``spike_limit_w``
 (:data:`H200_SPIKE`, 914 W), fitted on the V/f campaign's duty windows (GEMMs between one-warp spins at a
 1980 MHz NVML reading, drawing 935-1010 W at the board): with the voltage taken to follow the clock and the
 ``do_bench`` burst limit, their GEMM energy came out 0.95-1.30x the model's, held 0.87-1.12x. ``do_bench``'s
@@ -137,7 +137,7 @@ class PowerCoefficients:
     limit_delay_s: float | None = None
     #: the limit a single launch meets inside a window the slow controller holds below the board limit (a GEMM
     #: among glue kernels or between host gaps): such a launch is short against the voltage regulator's response,
-    #: so it runs at the window's voltage (``voltage_fraction``) and may draw above ``burst_limit_w``, which holds
+    #: so it runs at the window's voltage (``voltage_held``) and may draw above ``burst_limit_w``, which holds
     #: over ``do_bench``'s ~50 ms of back-to-back launches (the voltage following the clock). :data:`H200_SPIKE`
     spike_limit_w: float | None = None
     #: voltage line: ``v(f) = 1 - vf_beta (1 - f / f_max)``; every dynamic energy is its boost-clock value times
@@ -145,13 +145,13 @@ class PowerCoefficients:
     vf_beta: float = 0.0
     #: the clock (a fraction of the maximum) the board's slow controller holds over a window of launches (a model
     #: step run back to back: :func:`archsim.gpu.power_validation.at_window_limit`); launches start there and only
-    #: ``limit_w`` (then the fast limit) lowers them further. 1: the maximum clock
+    #: ``limit_w`` (in a window the spike limit) lowers them further. 1: the maximum clock
     clock_fraction: float = 1.0
-    #: the clock (a fraction of the maximum) whose voltage the launches run at when the fast limit holds them
-    #: below it: the fast limiter slows the clock, the voltage follows only the slow controller, so energy per op
-    #: stays ``v(voltage_fraction)^2`` at any lower clock (:meth:`op_scale`). None: the voltage follows the clock
-    #: (a sustained limit: the slow controller sets both)
-    voltage_fraction: float | None = None
+    #: True: the launches run at ``clock_fraction``'s voltage whatever clock the limit holds them at (a launch
+    #: inside a window: the limit slows its clock, the voltage follows only the slow controller), so energy per op
+    #: stays ``v(clock_fraction)^2`` (:meth:`op_scale`). False: the voltage follows the clock (a sustained limit: the
+    #: slow controller sets both)
+    voltage_held: bool = False
     source: str = ""
     notes: tuple[str, ...] = field(default_factory=tuple)
 
@@ -219,9 +219,9 @@ class PowerCoefficients:
         return v * v
 
     def op_scale(self, clock_fraction: float) -> float:
-        """Energy per op of a launch at ``clock_fraction`` over its boost value: :meth:`vf_scale` at the clock, or at
-        ``voltage_fraction`` where the fast limit holds the clock below the voltage's."""
-        return self.vf_scale(clock_fraction if self.voltage_fraction is None else self.voltage_fraction)
+        """Energy per op of a launch at ``clock_fraction`` over its boost value: :meth:`vf_scale` at that clock, or at
+        the window's (the attribute ``clock_fraction``) where the voltage is held while the limit slows the clock."""
+        return self.vf_scale(self.clock_fraction if self.voltage_held else clock_fraction)
 
     @property
     def headroom_w(self) -> float | None:

@@ -119,7 +119,7 @@ class EnergyPricer:
         key = round(fraction, 6)
         if key not in self.windows:
             limit = self.power.spike_limit_w or self.power.burst_limit_w
-            p = dataclasses.replace(self.power, limit_w=limit, clock_fraction=key, voltage_fraction=key)
+            p = dataclasses.replace(self.power, limit_w=limit, clock_fraction=key, voltage_held=True)
             self.windows[key] = EnergyPricer(dataclasses.replace(self.cal, rates=dataclasses.replace(
                 self.cal.rates, power=p)))
         return self.windows[key]

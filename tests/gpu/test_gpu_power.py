@@ -147,7 +147,8 @@ def test_a_launch_held_inside_a_window_keeps_the_windows_voltage():
     cal = device_calibration("h200")
     rates = cal.rates
     window = EnergyPricer(cal).at_clock(1.0).cal.rates
-    assert window.power.limit_w == pytest.approx(H200_SPIKE["spike_limit_w"]) and window.power.voltage_fraction == 1.0
+    assert window.power.limit_w == pytest.approx(H200_SPIKE["spike_limit_w"]) and window.power.voltage_held
+    assert window.power.clock_fraction == 1.0
     free = dataclasses.replace(rates, power=dataclasses.replace(rates.power, limit_w=None))
 
     def dyn(ln):
