@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 
 from archsim.data import measurement
+from archsim.gpu.power import launches_dynamic_j
 from archsim.gpu.power_fit import GAPS_CSV, fit_gaps, read_power_csv
 
 GAPS_META = "power-h200-meta-2026-12-01-gaps.json"
@@ -104,7 +105,7 @@ def decode_kv_energy(cal) -> list[str]:
         b, kv, ctx = int(r["batch"]), int(r["kv_heads"]), int(r["seq_kv"])
         p = predict_attention(cal.device, r["impl"], rates=cal.rates, batch=b, heads=int(r["heads"]), kv_heads=kv,
                               seq_q=1, seq_kv=ctx, head_dim=128, causal=False, dtype="bf16")
-        dyn = sum(v for ln in p.launches for k, v in ln.energy_by_part.items() if k != "static")
+        dyn = launches_dynamic_j(p.launches)
         pad = sum(ln.energy_by_part.get("compute:padded", 0.0) for ln in p.launches)
         kv_b = 2.0 * b * kv * ctx * 128 * 2
         meas = float(r["energy_per_step_j"]) - static * float(r["step_s"])

@@ -12,6 +12,7 @@ import csv
 import statistics
 
 from archsim.data import measurement
+from archsim.gpu.power import launches_dynamic_j
 from archsim.gpu.power_fit import PADDED_CSV, RESPONSE_CSV, fit_padded, read_power_csv
 
 DECODE_CSVS = ("h200-wm-decode-attention-2026-12-01.csv", "h200-wm-holdout-decode-attention-2026-12-01.csv")
@@ -30,7 +31,7 @@ def _modelled(row: dict, cal) -> tuple[float, float, float]:
     """(seconds, dynamic J, SM clock MHz) the sustained model predicts for a GEMM row of the padded CSV."""
     from archsim.gpu.predict import predict_gemm
     p = predict_gemm(cal.device, m=int(row["m"]), n=int(row["n"]), k=int(row["k"]), rates=cal.rates)
-    dyn = sum(v for ln in p.launches for k, v in ln.energy_by_part.items() if k != "static")
+    dyn = launches_dynamic_j(p.launches)
     return p.latency_s, dyn, p.launches[0].clock_hz / 1e6
 
 

@@ -19,6 +19,7 @@ import dataclasses
 from pathlib import Path
 
 from archsim.data import measurement
+from archsim.gpu.power import launches_dynamic_j
 from archsim.gpu.power_fit import read_power_csv
 from archsim.gpu.power_fit_split import SPLIT_CSV, SPLIT_FIT_ROWS, fit_split
 
@@ -61,7 +62,7 @@ def validate_split(cal, path: str | Path | None = None) -> list[dict]:
         n = float(r.get("launches") or 1)
         res, regime = _launches(r, cal)
         t = sum(x.time_s for x in res)
-        dyn = sum(v for x in res for k, v in x.energy_by_part.items() if k != "static")
+        dyn = launches_dynamic_j(res)
         pred = {"modeled_wall_s": t, "modeled_gpu_s": t, "modeled_dynamic_j": dyn, "modeled_energy_j": dyn + static * t,
                 "modeled_power_w": (dyn + static * t) / t}
         out.append(_row({"source": path.name, "bench": r["bench"], "window_s": float(r["wall_s"]), "regime": regime},
@@ -75,7 +76,7 @@ def _per_byte(r: dict, cal) -> tuple[float, float, float]:
     t, e = float(r["step_s"]) / n, float(r["energy_per_step_j"]) / n
     res, _ = _launches(r, cal)
     mt = sum(x.time_s for x in res)
-    dyn = sum(v for x in res for k, v in x.energy_by_part.items() if k != "static")
+    dyn = launches_dynamic_j(res)
     if r.get("kind") == "gemm":
         b = 2.0 * int(r["n"]) * int(r["k"])
     else:
@@ -89,7 +90,7 @@ def _energy_error(r: dict, cal) -> float:
     n = float(r.get("launches") or 1)
     res, _ = _launches(r, cal)
     t = sum(x.time_s for x in res)
-    model = sum(v for x in res for k, v in x.energy_by_part.items() if k != "static") + cal.rates.power.static_w * t
+    model = launches_dynamic_j(res) + cal.rates.power.static_w * t
     return model / (float(r["energy_per_step_j"]) / n) - 1.0
 
 

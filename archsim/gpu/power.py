@@ -354,6 +354,11 @@ class EnergyReport:
                 "static_j": self.static_j, "dynamic_by_part_j": self.dynamic_by_part_j}
 
 
+def launches_dynamic_j(launches) -> float:
+    """Dynamic joules of predicted launches (``LaunchResult.energy_by_part`` less its ``static`` part)."""
+    return sum(v for ln in launches for k, v in ln.energy_by_part.items() if k != "static")
+
+
 def timeline_energy(launches: list, coeffs: PowerCoefficients, gaps_s: float = 0.0) -> EnergyReport:
     """Integrate power over launches (``LaunchResult`` with ``time_s`` and ``energy_by_part``) and gaps.
 

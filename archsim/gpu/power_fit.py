@@ -30,7 +30,7 @@ import numpy as np
 
 from archsim.data import read_csv_rows
 from archsim.errors import ConfigError
-from archsim.gpu.power import charged_counts
+from archsim.gpu.power import charged_counts, launches_dynamic_j
 
 COLUMNS = ("static_w", "mma_bf16", "mma_fp16", "mma_tf32", "mma_fp32", "vec", "sfu", "smem", "l2", "hbm")
 #: Rows measured over less than this window are not fitted (too few steps for the mJ counter).
@@ -198,7 +198,7 @@ def fit_spike(power, path: str | Path | None = None, device: str = "h200") -> fl
     limits = []
     for r in boost_gemm_rows(rates, path):
         p = predict_gemm(device, m=r["m"], n=r["n"], k=r["k"], rates=rates)
-        boost_j = sum(v for ln in p.launches for k, v in ln.energy_by_part.items() if k != "static")
+        boost_j = launches_dynamic_j(p.launches)
         if power.static_w + boost_j / p.latency_s <= power.burst_limit_w:
             continue
         limits.append(power.static_w + boost_j / (r["dt_s"] / r["calls"]))

@@ -32,17 +32,13 @@ import math
 from pathlib import Path
 
 from archsim.gpu.devices import DeviceCalibration
-from archsim.gpu.power import PowerCoefficients
+from archsim.gpu.power import PowerCoefficients, launches_dynamic_j
 from archsim.gpu.power_fit import read_power_csv
 from archsim.gpu.stacks import KernelItem, ModelShape, Step, rmsnorm_eager, rotary_eager, sequence
 
 #: whole-model NVML windows shorter than this are reported apart (counter granularity)
 SHORT_WINDOW_S = 1.0
 HOST_BOUND_RATIO = 1.5
-
-
-def _dynamic(launches) -> float:
-    return sum(v for r in launches for k, v in r.energy_by_part.items() if k != "static")
 
 
 @functools.lru_cache(maxsize=4)
@@ -154,7 +150,7 @@ class EnergyPricer:
                 tokens, experts, top_k, n, k = it.grouped
                 m = max(1, -(-tokens * top_k // experts))
                 p = predict_gemm(self.cal.device, m=m, n=n, k=k, rates=self.cal.rates)
-                self.cache[key] = (self.kernel_s(it), experts * _dynamic(p.launches))
+                self.cache[key] = (self.kernel_s(it), experts * launches_dynamic_j(p.launches))
             return self.cache[key]
         key = (it.gemm, tuple(sorted(it.attention.items())) if it.attention else None)
         if key not in self.cache:
@@ -165,13 +161,14 @@ class EnergyPricer:
             if it.gemm is not None:
                 m, n, k, groups = it.gemm
                 p = predict_gemm(hw, m=m, n=n, k=k, rates=rates)
-                self.cache[key] = (groups * self.kernel_s.launches_s(p.launches), groups * _dynamic(p.launches))
+                self.cache[key] = (groups * self.kernel_s.launches_s(p.launches),
+                                   groups * launches_dynamic_j(p.launches))
             else:
                 a = dict(it.attention or {})
                 impl = a.pop("impl")
                 a.setdefault("dtype", "bf16")  # as the time path prices it (KernelPricer)
                 p = predict_attention(hw, impl, rates=rates, **a)
-                self.cache[key] = (self.kernel_s.launches_s(p.launches), _dynamic(p.launches))
+                self.cache[key] = (self.kernel_s.launches_s(p.launches), launches_dynamic_j(p.launches))
         return self.cache[key]
 
 
@@ -305,7 +302,7 @@ def predict_row(r: dict, cal: DeviceCalibration, pricer: EnergyPricer, extra: di
         p = predict_attention(cal.device, r["impl"], rates=cal.rates, batch=int(r["batch"]), heads=int(r["heads"]),
                               kv_heads=int(r["kv_heads"]), seq_q=int(r["seq_q"]), seq_kv=int(r["seq_kv"]),
                               head_dim=int(r["head_dim"]), causal=r["causal"] == "1", dtype=r["dtype"])
-        dyn = _dynamic(p.launches)
+        dyn = launches_dynamic_j(p.launches)
         pred = {"modeled_wall_s": p.latency_s, "modeled_gpu_s": p.latency_s, "modeled_dynamic_j": dyn,
                 "modeled_energy_j": dyn + pricer.power.static_w * p.latency_s}
         regime: str | None = "compute" if int(r["seq_q"]) > 1 else "memory"
@@ -319,7 +316,7 @@ def predict_row(r: dict, cal: DeviceCalibration, pricer: EnergyPricer, extra: di
             g = predict_gemm(cal.device, m=int(r["m"]), n=int(r["n"]), k=int(r["k"]), rates=pr.cal.rates)
             gpu = pr.kernel_s.launches_s(g.launches)
             wall = eager_wall_s([gpu], cal.host.per_kernel["linear"], cal.host.graph_gap_s) + float(r["gap_s"])
-            dyn = _dynamic(g.launches)
+            dyn = launches_dynamic_j(g.launches)
             return {"modeled_wall_s": wall, "modeled_gpu_s": gpu, "modeled_dynamic_j": dyn,
                     "modeled_energy_j": dyn + pr.power.static_w * wall}
         pred = at_window_limit(price, pricer)

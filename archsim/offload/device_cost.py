@@ -247,6 +247,7 @@ def _paged_fa2(hw: str, attention: tuple[tuple[str, Any], ...]) -> tuple[float, 
     as :class:`archsim.gpu.wholemodel.KernelPricer` does for every library kernel."""
     from archsim.gpu.kernels import fa2_decode
     from archsim.gpu.model import simulate_launch
+    from archsim.gpu.power import launches_dynamic_j
     from archsim.gpu.predict import attention_shape
     cal, times, _ = _pricers(hw)
     a = {k: v for k, v in attention if k != "impl"}
@@ -255,5 +256,4 @@ def _paged_fa2(hw: str, attention: tuple[tuple[str, Any], ...]) -> tuple[float, 
     shape = attention_shape(a["batch"], a["heads"], a["kv_heads"], 1, a["seq_kv"], a["head_dim"], False, "bf16")
     launches = [simulate_launch(dataclasses.replace(ln, mma_dtype="bf16"), cal.rates)
                 for ln in fa2_decode(shape, "vllm_paged_flash2", cal.rates.sm_count)]
-    seconds = sum(max(times.floor_s, r.time_s - times.event_overhead_s) for r in launches)
-    return seconds, sum(v for r in launches for k, v in r.energy_by_part.items() if k != "static")
+    return times.launches_s(launches), launches_dynamic_j(launches)
