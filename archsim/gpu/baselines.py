@@ -162,18 +162,17 @@ class CostPricer:
     streams (:func:`gemv_stream`) and a preset without a power model pricing time only (0 J)."""
 
     def __init__(self, cal: DeviceCalibration) -> None:
+        from archsim.gpu.power_validation import EnergyPricer
         self.cal = cal
-        self.times = KernelPricer(cal)
         self.power = cal.rates.power
+        self.energy = EnergyPricer(cal) if self.power is not None else None
+        self.times = self.energy.kernel_s if self.energy is not None else KernelPricer(cal)
         self.cache: dict[tuple, tuple[float, float]] = {}
-        if self.power is not None:
-            from archsim.gpu.power_validation import EnergyPricer
-            self.energy = EnergyPricer(cal)
 
     def __call__(self, it: KernelItem) -> tuple[float, float]:
         if self.cal.mode == "transfer" and it.gemm is not None:
             it = gemv_stream(it)
-        if self.power is not None:
+        if self.energy is not None:
             return self.energy(it)
         key = (it.glue, it.gemm, tuple(sorted(it.attention.items())) if it.attention else None)
         if key not in self.cache:

@@ -429,7 +429,7 @@ def reproduce(out_dir: Path) -> list[Path]:
         "voltage line comes from these rows (calibration), and every later stage (padded, gaps, split) is refitted "
         "at each row's clock. The duty windows also give the spike limit: a GEMM that short runs at the window's "
         "voltage, so its energy is its boost-clock energy whatever its clock, and static power plus that energy over "
-        f"its measured time is the limit it met ({c.get('spike_limit_w', cal.rates.power.spike_limit_w):.0f} W, the "
+        f"its measured time is the limit it met ({cal.rates.power.spike_limit_w:.0f} W, the "
         "mean over the rows the burst limit would hold; `power_fit.fit_spike`).",
         "",
         vf_markdown(),
