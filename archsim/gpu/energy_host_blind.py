@@ -79,52 +79,6 @@ def _round_points(shapes: tuple, generate: tuple, gemms: tuple) -> list[dict]:
     return pts
 
 
-def _points_vf() -> list[dict]:
-    return _round_points(  # widths, token counts and batches no earlier power campaign ran
-        (("l2b", 2560, 20, 6912, 6, "prefill", 1, 96, 96), ("l13b", 5120, 40, 13824, 2, "prefill", 1, 48, 48),
-         ("l7b", 4096, 32, 11008, 2, "prefill", 1, 256, 256), ("l15b", 1536, 12, 4096, 8, "prefill", 4, 64, 64),
-         ("l8k", 8192, 64, 28672, 1, "prefill", 1, 24, 24), ("l1b", 2048, 16, 5632, 4, "prefill", 1, 512, 512),
-         ("l13b", 5120, 40, 13824, 2, "decode", 8, 1, 1024), ("l2b", 2560, 20, 6912, 4, "decode", 48, 1, 512)),
-        ("gpt2-medium", 1024, 24, 16, "sdpa", 64),
-        ((2048, 8192, 8192, 5e-4), (64, 16384, 4096, 1e-4), (1024, 1024, 1024, 5e-5)))
-
-
-def _points_window() -> list[dict]:
-    return _round_points(  # widths, token counts and batches none of the earlier rounds or calibration campaigns ran
-        (("w2816", 2816, 22, 7552, 5, "prefill", 1, 128, 128), ("w4608", 4608, 36, 12288, 2, "prefill", 2, 96, 96),
-         ("w1792", 1792, 14, 4864, 10, "prefill", 1, 224, 224), ("w7168", 7168, 56, 19200, 1, "prefill", 1, 40, 40),
-         ("w4608", 4608, 36, 12288, 2, "decode", 16, 1, 768), ("w1792", 1792, 14, 4864, 10, "decode", 4, 1, 2048)),
-        ("gpt2-xl", 1600, 48, 25, "sdpa", 32),
-        ((3072, 6144, 6144, 3e-4), (32, 28672, 8192, 1.5e-4), (512, 2048, 2048, 3e-5)))
-
-
-def _points_stream() -> list[dict]:
-    return _round_points(  # widths none of the earlier rounds or calibration campaigns ran
-        (("x3328", 3328, 26, 8960, 3, "prefill", 1, 176, 176), ("x2176", 2176, 17, 5888, 6, "prefill", 2, 80, 80),
-         ("x5632", 5632, 44, 15104, 1, "prefill", 1, 112, 112), ("x1280", 1280, 10, 3456, 12, "prefill", 4, 48, 48),
-         ("x6656", 6656, 52, 17920, 1, "decode", 24, 1, 1536), ("x2176", 2176, 17, 5888, 6, "decode", 2, 1, 3072)),
-        ("gpt2-large", 1280, 36, 20, "sdpa", 40),
-        ((6144, 4096, 4096, 2e-4), (48, 12288, 12288, 1e-4), (256, 4096, 1024, 2e-5)))
-
-
-def _points_glue() -> list[dict]:
-    return _round_points(  # widths none of the earlier rounds or calibration campaigns ran
-        (("y3840", 3840, 30, 10240, 3, "prefill", 1, 144, 144), ("y2432", 2432, 19, 6528, 5, "prefill", 2, 112, 112),
-         ("y5888", 5888, 46, 15872, 1, "prefill", 1, 160, 160), ("y1664", 1664, 13, 4480, 8, "prefill", 4, 72, 72),
-         ("y3840", 3840, 30, 10240, 3, "decode", 12, 1, 2560), ("y1664", 1664, 13, 4480, 8, "decode", 6, 1, 1024)),
-        ("gpt2-xl", 1600, 48, 25, "eager", 24),
-        ((5120, 5120, 5120, 2.5e-4), (24, 20480, 6144, 8e-5), (128, 3072, 3072, 2.5e-5)))
-
-
-def _points_spike() -> list[dict]:
-    return _round_points(  # widths none of the earlier rounds or calibration campaigns ran
-        (("z4352", 4352, 34, 11648, 2, "prefill", 1, 208, 208), ("z2944", 2944, 23, 7936, 4, "prefill", 2, 96, 96),
-         ("z1408", 1408, 11, 3840, 10, "prefill", 4, 56, 56), ("z6400", 6400, 50, 17152, 1, "prefill", 1, 136, 136),
-         ("z5376", 5376, 42, 14336, 1, "decode", 20, 1, 1792), ("z2688", 2688, 21, 7168, 6, "decode", 3, 1, 2816)),
-        ("gpt2-medium", 1024, 24, 16, "eager", 40),
-        ((7168, 3584, 3584, 3.5e-4), (40, 14336, 5120, 6e-5), (192, 6144, 2048, 1.5e-5)))
-
-
 def _later_round(tag: str, run_prefix: str, points: list[dict]) -> tuple[list[dict], str, dict]:
     """A later round's (points, committed prediction file, measured runs): ``power-h200-energy-blind-<tag>-*`` files,
     two runs on one device machine named ``<run_prefix>1`` and ``<run_prefix>2`` (the second's files ``-r2-``)."""
@@ -134,19 +88,70 @@ def _later_round(tag: str, run_prefix: str, points: list[dict]) -> tuple[list[di
         f"{run_prefix}2": (f"{stem}-r2-{date}.csv", f"{stem}-r2-meta-{date}.json")}
 
 
-#: round name -> (points, committed prediction file, measured runs). The later rounds, each priced and committed
-#: before ``campaigns/power_host.py --points`` measured it twice: ``vf`` after the voltage line
-#: (:data:`archsim.gpu.power.H200_VF`), ``window`` after the window clock and the L2-resident glue rule (commit
-#: 43b3f95), ``stream`` after the staged-GEMM stream rules and the boost-clock GEMM rows (commit 3663e34), ``glue``
-#: after the glue operations' template energies, the GEMM + spin rows' host dispatch and the fast limit at the
-#: held voltage (commit e443eab), ``spike`` after the burst rule went back to the voltage following the clock for
-#: ``do_bench`` and a launch inside a window got the spike limit at the window's voltage, and CostPricer's glue rule
-#: became the energy path's (commit 05a9b41)
-ROUNDS = {"host": (POINTS, PREDICTIONS, RUNS), "vf": _later_round("vf", "v", _points_vf()),
-          "window": _later_round("window", "w", _points_window()),
-          "stream": _later_round("stream", "s", _points_stream()),
-          "glue": _later_round("glue", "g", _points_glue()),
-          "spike": _later_round("spike", "p", _points_spike())}
+#: the later rounds: name -> (run-name prefix, MiniLlama shapes (``_ml`` arguments but the mode; each eager and
+#: graph), one HF GPT-2 ``generate`` (model, hidden, layers, heads, attention, new tokens), GEMMs (m, n, k, host gap
+#: s), report text: the model change it came after and its points). Each round's widths, token counts and batches
+#: are ones no earlier round or calibration campaign ran; each round was priced and committed before
+#: ``campaigns/power_host.py --points`` measured it twice.
+LATER_ROUNDS: dict[str, tuple] = {
+    "vf": ("v",
+        (("l2b", 2560, 20, 6912, 6, "prefill", 1, 96, 96), ("l13b", 5120, 40, 13824, 2, "prefill", 1, 48, 48),
+         ("l7b", 4096, 32, 11008, 2, "prefill", 1, 256, 256), ("l15b", 1536, 12, 4096, 8, "prefill", 4, 64, 64),
+         ("l8k", 8192, 64, 28672, 1, "prefill", 1, 24, 24), ("l1b", 2048, 16, 5632, 4, "prefill", 1, 512, 512),
+         ("l13b", 5120, 40, 13824, 2, "decode", 8, 1, 1024), ("l2b", 2560, 20, 6912, 4, "decode", 48, 1, 512)),
+        ("gpt2-medium", 1024, 24, 16, "sdpa", 64),
+        ((2048, 8192, 8192, 5e-4), (64, 16384, 4096, 1e-4), (1024, 1024, 1024, 5e-5)),
+        "after the voltage line: MiniLlama prefills 2560-wide x 96 tokens, 5120 x 48, 4096 x 256, 1536 at batch 4"
+        " x 64, one 8192-wide layer x 24, 2048 x 512; decode 5120-wide at batch 8 over 1024 and 2560-wide at "
+        "batch 48 over 512; each eager and graph; GPT-2 medium SDPA `generate`; GEMMs 2048x8192x8192, "
+        "64x16384x4096 and 1024^3 followed by host spins"),
+    "window": ("w",
+        (("w2816", 2816, 22, 7552, 5, "prefill", 1, 128, 128), ("w4608", 4608, 36, 12288, 2, "prefill", 2, 96, 96),
+         ("w1792", 1792, 14, 4864, 10, "prefill", 1, 224, 224), ("w7168", 7168, 56, 19200, 1, "prefill", 1, 40, 40),
+         ("w4608", 4608, 36, 12288, 2, "decode", 16, 1, 768), ("w1792", 1792, 14, 4864, 10, "decode", 4, 1, 2048)),
+        ("gpt2-xl", 1600, 48, 25, "sdpa", 32),
+        ((3072, 6144, 6144, 3e-4), (32, 28672, 8192, 1.5e-4), (512, 2048, 2048, 3e-5)),
+        "after the window clock and the L2-resident glue rule: prefills 2816-wide x 128, 4608 at batch 2 x 96, "
+        "1792 x 224, one 7168-wide layer x 40; decode 4608-wide at batch 16 over 768 and 1792-wide at batch 4 "
+        "over 2048; eager and graph; GPT-2 XL SDPA `generate`; GEMMs 3072x6144x6144, 32x28672x8192, 512x2048x2048"
+        " + spins"),
+    "stream": ("s",
+        (("x3328", 3328, 26, 8960, 3, "prefill", 1, 176, 176), ("x2176", 2176, 17, 5888, 6, "prefill", 2, 80, 80),
+         ("x5632", 5632, 44, 15104, 1, "prefill", 1, 112, 112), ("x1280", 1280, 10, 3456, 12, "prefill", 4, 48, 48),
+         ("x6656", 6656, 52, 17920, 1, "decode", 24, 1, 1536), ("x2176", 2176, 17, 5888, 6, "decode", 2, 1, 3072)),
+        ("gpt2-large", 1280, 36, 20, "sdpa", 40),
+        ((6144, 4096, 4096, 2e-4), (48, 12288, 12288, 1e-4), (256, 4096, 1024, 2e-5)),
+        "after the staged-GEMM stream rules and the boost-clock GEMM rows: prefills 3328-wide x 176, 2176 at "
+        "batch 2 x 80, one 5632-wide layer x 112, 1280 at batch 4 x 48; decode one 6656-wide layer at batch 24 "
+        "over 1536 and 2176-wide at batch 2 over 3072; eager and graph; GPT-2 large SDPA `generate`; GEMMs "
+        "6144x4096x4096, 48x12288x12288, 256x4096x1024 + spins"),
+    "glue": ("g",
+        (("y3840", 3840, 30, 10240, 3, "prefill", 1, 144, 144), ("y2432", 2432, 19, 6528, 5, "prefill", 2, 112, 112),
+         ("y5888", 5888, 46, 15872, 1, "prefill", 1, 160, 160), ("y1664", 1664, 13, 4480, 8, "prefill", 4, 72, 72),
+         ("y3840", 3840, 30, 10240, 3, "decode", 12, 1, 2560), ("y1664", 1664, 13, 4480, 8, "decode", 6, 1, 1024)),
+        ("gpt2-xl", 1600, 48, 25, "eager", 24),
+        ((5120, 5120, 5120, 2.5e-4), (24, 20480, 6144, 8e-5), (128, 3072, 3072, 2.5e-5)),
+        "after the glue operations' template energies, the GEMM + spin rows' host dispatch and the fast limit at "
+        "the held voltage: prefills 3840-wide x 144, 2432 at batch 2 x 112, one 5888-wide layer x 160, 1664 at "
+        "batch 4 x 72; decode 3840-wide at batch 12 over 2560 and 1664-wide at batch 6 over 1024; eager and "
+        "graph; GPT-2 XL eager `generate`; GEMMs 5120^3, 24x20480x6144, 128x3072x3072 + spins. This session's "
+        "starting model (5636620) on the same windows: energy 12.5 %, compute 10.6 %, memory 4.5 %, host 15.6 %"),
+    "spike": ("p",
+        (("z4352", 4352, 34, 11648, 2, "prefill", 1, 208, 208), ("z2944", 2944, 23, 7936, 4, "prefill", 2, 96, 96),
+         ("z1408", 1408, 11, 3840, 10, "prefill", 4, 56, 56), ("z6400", 6400, 50, 17152, 1, "prefill", 1, 136, 136),
+         ("z5376", 5376, 42, 14336, 1, "decode", 20, 1, 1792), ("z2688", 2688, 21, 7168, 6, "decode", 3, 1, 2816)),
+        ("gpt2-medium", 1024, 24, 16, "eager", 40),
+        ((7168, 3584, 3584, 3.5e-4), (40, 14336, 5120, 6e-5), (192, 6144, 2048, 1.5e-5)),
+        "after the burst rule went back to the voltage following the clock for `do_bench` and a launch inside a "
+        "window got the spike limit at the window's voltage, and the baselines' glue rule became the energy "
+        "path's: prefills 4352-wide x 208, 2944 at batch 2 x 96, 1408 at batch 4 x 56, one 6400-wide layer x 136;"
+        " decode one 5376-wide layer at batch 20 over 1792 and 2688-wide at batch 3 over 2816; eager and graph; "
+        "GPT-2 medium eager `generate`; GEMMs 7168x3584x3584, 40x14336x5120, 192x6144x2048 + spins"),
+}
+#: round name -> (points, committed prediction file, measured runs)
+ROUNDS = {"host": (POINTS, PREDICTIONS, RUNS),
+          **{name: _later_round(name, prefix, _round_points(shapes, generate, gemms))
+             for name, (prefix, shapes, generate, gemms, _) in LATER_ROUNDS.items()}}
 
 
 def _as_row(p: dict) -> dict:
@@ -386,29 +391,7 @@ def section(cal, summary_fn) -> tuple[list[str], dict]:
 
 
 #: what each later round's points are (report text)
-ROUND_TEXT = {
-    "vf": "after the voltage line: MiniLlama prefills 2560-wide x 96 tokens, 5120 x 48, 4096 x 256, 1536 at batch 4 x "
-          "64, one 8192-wide layer x 24, 2048 x 512; decode 5120-wide at batch 8 over 1024 and 2560-wide at batch 48 "
-          "over 512; each eager and graph; GPT-2 medium SDPA `generate`; GEMMs 2048x8192x8192, 64x16384x4096 and "
-          "1024^3 followed by host spins",
-    "window": "after the window clock and the L2-resident glue rule: prefills 2816-wide x 128, 4608 at batch 2 x 96, "
-              "1792 x 224, one 7168-wide layer x 40; decode 4608-wide at batch 16 over 768 and 1792-wide at batch 4 "
-              "over 2048; eager and graph; GPT-2 XL SDPA `generate`; GEMMs 3072x6144x6144, 32x28672x8192, "
-              "512x2048x2048 + spins",
-    "stream": "after the staged-GEMM stream rules and the boost-clock GEMM rows: prefills 3328-wide x 176, 2176 at "
-              "batch 2 x 80, one 5632-wide layer x 112, 1280 at batch 4 x 48; decode one 6656-wide layer at batch 24 "
-              "over 1536 and 2176-wide at batch 2 over 3072; eager and graph; GPT-2 large SDPA `generate`; GEMMs "
-              "6144x4096x4096, 48x12288x12288, 256x4096x1024 + spins",
-    "glue": "after the glue operations' template energies, the GEMM + spin rows' host dispatch and the fast limit at "
-            "the held voltage: prefills 3840-wide x 144, 2432 at batch 2 x 112, one 5888-wide layer x 160, 1664 at "
-            "batch 4 x 72; decode 3840-wide at batch 12 over 2560 and 1664-wide at batch 6 over 1024; eager and "
-            "graph; GPT-2 XL eager `generate`; GEMMs 5120^3, 24x20480x6144, 128x3072x3072 + spins. This session's "
-            "starting model (5636620) on the same windows: energy 12.5 %, compute 10.6 %, memory 4.5 %, host 15.6 %",
-    "spike": "after the burst rule went back to the voltage following the clock for `do_bench` and a launch inside a "
-             "window got the spike limit at the window's voltage, and the baselines' glue rule became the energy "
-             "path's: prefills 4352-wide x 208, 2944 at batch 2 x 96, 1408 at batch 4 x 56, one 6400-wide layer x "
-             "136; decode one 5376-wide layer at batch 20 over 1792 and 2688-wide at batch 3 over 2816; eager and "
-             "graph; GPT-2 medium eager `generate`; GEMMs 7168x3584x3584, 40x14336x5120, 192x6144x2048 + spins"}
+ROUND_TEXT = {name: spec[-1] for name, spec in LATER_ROUNDS.items()}
 #: the model at the start of the session that added rounds vf, window and stream (commit 87aff79) on their windows
 BASELINE_JSON = "energy-blind-rounds-baseline-87aff79-2026-12-01.json"  # package data, measurements/h200
 
