@@ -36,10 +36,15 @@ def gpt2_kernel_sum_s(model: str) -> float | None:
 def generate_pred(r: dict, attn: str = "eager") -> dict:
     """Prediction per generated token of an HF GPT-2 ``generate`` row (:func:`archsim.gpu.baselines.gpt2_generate`)
     at attention implementation ``attn``."""
-    from archsim.gpu.baselines import gpt2_generate
+    import dataclasses
+
+    from archsim.gpu.baselines import gpt2_generate, gpt2_host
+    from archsim.gpu.power_validation import host_factor
     from archsim.presets import load_model
     tokens = int(r["new_tokens"])
-    c = gpt2_generate("h200", load_model(r["model"]), tokens, attn).scaled(1.0 / tokens)
+    line, f = gpt2_host(attn), host_factor(r, f"generate-{attn}")  # host speed: the row's probe or the typical one
+    host = dataclasses.replace(line, fixed_s=line.fixed_s * f, per_layer_s=line.per_layer_s * f)
+    c = gpt2_generate("h200", load_model(r["model"]), tokens, attn, host).scaled(1.0 / tokens)
     return {"modeled_wall_s": c.wall_s, "modeled_gpu_s": c.gpu_s, "modeled_dynamic_j": c.dynamic_j,
             "modeled_energy_j": c.energy_j}
 

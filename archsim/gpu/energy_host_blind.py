@@ -82,12 +82,14 @@ def _round_points(shapes: tuple, generate: tuple, gemms: tuple) -> list[dict]:
 def _later_round(tag: str, run_prefix: str, points: list[dict]) -> tuple[list[dict], str, dict]:
     """A later round's (points, committed prediction file, measured runs): ``power-h200-energy-blind-<tag>-*`` files,
     two runs on one device machine named ``<run_prefix>1`` and ``<run_prefix>2`` (the second's files ``-r2-``)."""
-    stem, date = f"power-h200-energy-blind-{tag}", "2026-12-01"
+    stem, date = f"power-h200-energy-blind-{tag}", ROUND_DATES.get(tag, "2026-12-01")
     return points, f"{stem}-predictions-{date}.json", {
         f"{run_prefix}1": (f"{stem}-{date}.csv", f"{stem}-meta-{date}.json"),
         f"{run_prefix}2": (f"{stem}-r2-{date}.csv", f"{stem}-r2-meta-{date}.json")}
 
 
+#: the date in a later round's file names where it is not 2026-12-01
+ROUND_DATES = {"probe": "2026-12-02"}
 #: the later rounds: name -> (run-name prefix, MiniLlama shapes (``_ml`` arguments but the mode; each eager and
 #: graph), one HF GPT-2 ``generate`` (model, hidden, layers, heads, attention, new tokens), GEMMs (m, n, k, host gap
 #: s), report text: the model change it came after and its points). Each round's widths, token counts and batches
@@ -147,7 +149,21 @@ LATER_ROUNDS: dict[str, tuple] = {
         "path's: prefills 4352-wide x 208, 2944 at batch 2 x 96, 1408 at batch 4 x 56, one 6400-wide layer x 136;"
         " decode one 5376-wide layer at batch 20 over 1792 and 2688-wide at batch 3 over 2816; eager and graph; "
         "GPT-2 medium eager `generate`; GEMMs 7168x3584x3584, 40x14336x5120, 192x6144x2048 + spins"),
+    "probe": ("q",
+        (("q3584", 3584, 28, 9728, 3, "prefill", 1, 120, 120), ("q2304", 2304, 18, 6144, 6, "prefill", 2, 88, 88),
+         ("q1152", 1152, 9, 3072, 12, "prefill", 4, 40, 40), ("q6144", 6144, 48, 16384, 1, "prefill", 1, 184, 184),
+         ("q4864", 4864, 38, 13056, 2, "decode", 10, 1, 2304), ("q2304", 2304, 18, 6144, 6, "decode", 5, 1, 1280)),
+        ("gpt2-small", 768, 12, 12, "eager", 64),
+        ((4608, 4608, 4608, 3e-4), (56, 10240, 10240, 7e-5), (320, 5120, 2560, 2e-5)),
+        "after the host-speed input (`archsim.gpu.host_speed`: host cost x (add_ probe / the model's reference)"
+        "^1.09 from the interleaved `campaigns/host_probe.py` calibration; with no probe, the geometric mean of its"
+        " two states): prefills 3584-wide x 120, 2304 at batch 2 x 88, 1152 at batch 4 x 40, one 6144-wide layer "
+        "x 184; decode 4864-wide at batch 10 over 2304 and 2304-wide at batch 5 over 1280; eager and graph; GPT-2 "
+        "small eager `generate`; GEMMs 4608^3, 56x10240x10240, 320x5120x2560 + spins. Committed twice: at the "
+        "point probe, and on a grid of probes (6-16 us) that the window's probe-before picks from"),
 }
+#: probes (us per eager ``add_``) at which a round's committed file also prices every point (``predictions_at_probe``)
+PROBE_GRID = tuple(float(a) for a in range(6, 17))
 #: round name -> (points, committed prediction file, measured runs)
 ROUNDS = {"host": (POINTS, PREDICTIONS, RUNS),
           **{name: _later_round(name, prefix, _round_points(shapes, generate, gemms))
@@ -173,13 +189,15 @@ def generate_pred(r: dict) -> tuple[dict, str]:
 EXTRA = {"generate": generate_pred}
 
 
-def predict_points(cal, points: list[dict] = POINTS) -> list[dict]:
-    """The model's wall, GPU time, energy and average power of every point (one step / one token)."""
+def predict_points(cal, points: list[dict] = POINTS, host_add_us: float | None = None) -> list[dict]:
+    """The model's wall, GPU time, energy and average power of every point (one step / one token); ``host_add_us``:
+    the host-speed probe given as an input (:mod:`archsim.gpu.host_speed`), None for the point estimate."""
     from archsim.gpu.power_validation import EnergyPricer, predict_row
     pricer = EnergyPricer(cal)
     out = []
     for p in points:
-        got = predict_row(_as_row(p), cal, pricer, EXTRA)
+        row = _as_row(p) if host_add_us is None else {**_as_row(p), "host_add_us": str(host_add_us)}
+        got = predict_row(row, cal, pricer, EXTRA)
         if got is None:
             raise ConfigError.single(f"blind point {p['bench']}: kind {p['kind']!r} is not priced", key_path="kind")
         pred, _ = got
@@ -200,6 +218,9 @@ def write_predictions(path: Path, round_name: str = "host") -> Path:
            "date_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "model_commit": commit,
            "device": "h200", "calibration": "own", "round": round_name, "points": ROUNDS[round_name][0],
            "predictions": predict_points(device_calibration("h200", "own"), ROUNDS[round_name][0])}
+    if round_name == "probe":  # the rounds since the host-speed input: the same points at a grid of host probes
+        doc["predictions_at_probe"] = {f"{a:g}": predict_points(device_calibration("h200", "own"),
+                                                                 ROUNDS[round_name][0], a) for a in PROBE_GRID}
     path.write_text(json.dumps(doc, indent=1) + "\n")
     return path
 
@@ -241,7 +262,8 @@ def compare(cal, runs: tuple[str, ...] | None = None, round_name: str = "host") 
         path = measurement("h200", run_files[run][0])
         raw = [r for r in read_power_csv(path) if r["set"] == "validation"]
         rows = validate_power_csv(path, cal, extra=EXTRA)
-        for m, r in zip(raw, rows, strict=True):
+        given = validate_power_csv(path, cal, extra=EXTRA, host_probe=True)  # the host probe before the window
+        for m, r, g in zip(raw, rows, given, strict=True):
             if r["bench"] not in blind:
                 raise ConfigError.single(f"{path}: row {r['bench']!r} is not a committed blind point", file=str(path))
             b = blind[r["bench"]]
@@ -249,7 +271,8 @@ def compare(cal, runs: tuple[str, ...] | None = None, round_name: str = "host") 
             out.append({**r, "run": run, "pass": m.get("pass", ""), "host_state": host_state(m), "blind_power_w": bp,
                         "blind_power_error": (bp - r["measured_power_w"]) / r["measured_power_w"],
                         "blind_energy_error": (b["modeled_energy_j"] - r["measured_energy_j"])
-                        / r["measured_energy_j"]})
+                        / r["measured_energy_j"],
+                        **{f"probe_{k}": g[k] for k in ("power_error", "energy_error", "time_error")}})
     return out
 
 

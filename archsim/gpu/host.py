@@ -77,6 +77,15 @@ class HostModel:
     #: per-kernel host cost in a model's mixed operator order / in a tight loop (1.0: loop costs as measured)
     mixed_factor: float = 1.0
 
+    def scaled(self, factor: float) -> HostModel:
+        """The same machine with every host cost (per kernel, per layer, graph launch) x ``factor``; the GPU-side
+        graph gap unchanged (a host-speed state, :class:`archsim.gpu.host_speed.HostSpeed`)."""
+        from dataclasses import replace
+        return replace(self, per_kernel={k: v * factor for k, v in self.per_kernel.items()},
+                       stack_layer={k: (a * factor, b * factor) for k, (a, b) in self.stack_layer.items()},
+                       graph_launch_s=self.graph_launch_s * factor,
+                       graph_host_per_node_s=self.graph_host_per_node_s * factor)
+
     def eager_host_s(self, stack: str | None, phase: str, layers: int, categories: list[str]) -> float:
         """Host time of one eager step: per-layer calibration if the stack has one (``stack`` None: code
         without one), else per kernel."""

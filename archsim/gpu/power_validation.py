@@ -258,6 +258,15 @@ def minillama_host_line(hidden: int) -> tuple[float, float]:
     return path_lines("minillama-decode", width).line("point")
 
 
+def host_factor(r: dict, path: str) -> float:
+    """Host-cost multiplier of a power-campaign row's code path (:class:`archsim.gpu.host_speed.HostSpeed`) at the
+    row's ``host_add_us`` (a host-speed probe given as an input: :func:`validate_power_csv` ``host_probe``), else
+    at the calibration's typical probe."""
+    from archsim.gpu.host_speed import h200_host_speed
+    add = r.get("host_add_us")
+    return h200_host_speed().factor(path, float(add) if add not in (None, "") else None)
+
+
 def _twin(r: dict) -> tuple:
     """Key pairing an eager model row with its CUDA-graph twin (same shape, phase, batch, lengths)."""
     return (r.get("model", ""), r.get("hidden", ""), r["phase"], int(r["batch"]), int(r["seq_q"]), int(r["seq_kv"]))
@@ -275,11 +284,15 @@ def _model_pred(r: dict, cal: DeviceCalibration, pricer: EnergyPricer) -> dict:
     # sweep (archsim.gpu.host.path_lines("minillama-decode"), the point estimate between the host's two speed
     # states, at the nearer measured width); prefill: the per-kernel dispatch model. Nothing fitted to these rows.
     # The power campaigns run steps back to back inside each NVML window (no synchronisation between them).
-    stack, hm = None, None
+    # Host speed (archsim.gpu.host_speed): the row's ``host_add_us`` probe when it names one, else the typical probe
+    # of the host-speed calibration; the eager host cost of the path x its factor (graph replays too: their launch).
+    stack, hm = None, cal.host.scaled(host_factor(r, f"minillama-{step.phase}"))
     if step.phase == "decode":
         stack = "minillama"
-        hm = dataclasses.replace(cal.host, stack_layer={**cal.host.stack_layer,
-                                                        ("minillama", "decode"): minillama_host_line(w["hidden"])})
+        f = host_factor(r, "minillama-decode")
+        fixed, per_layer = minillama_host_line(w["hidden"])
+        hm = dataclasses.replace(hm, stack_layer={**hm.stack_layer, ("minillama", "decode"): (fixed * f,
+                                                                                              per_layer * f)})
     return predict_sequence(seq, host, cal, pricer, stack, step.phase, int(r["layers"]), back_to_back=True,
                             host_model=hm)
 
@@ -315,7 +328,8 @@ def predict_row(r: dict, cal: DeviceCalibration, pricer: EnergyPricer, extra: di
         def price(pr: EnergyPricer) -> dict:
             g = predict_gemm(cal.device, m=int(r["m"]), n=int(r["n"]), k=int(r["k"]), rates=pr.cal.rates)
             gpu = pr.kernel_s.launches_s(g.launches)
-            wall = eager_wall_s([gpu], cal.host.per_kernel["linear"], cal.host.graph_gap_s) + float(r["gap_s"])
+            wall = eager_wall_s([gpu], cal.host.per_kernel["linear"] * host_factor(r, "gemm-sync"),
+                                cal.host.graph_gap_s) + float(r["gap_s"])
             dyn = launches_dynamic_j(g.launches)
             return {"modeled_wall_s": wall, "modeled_gpu_s": gpu, "modeled_dynamic_j": dyn,
                     "modeled_energy_j": dyn + pr.power.static_w * wall}
@@ -334,11 +348,16 @@ def predict_row(r: dict, cal: DeviceCalibration, pricer: EnergyPricer, extra: di
     return pred, regime
 
 
-def validate_power_csv(path: str | Path, cal: DeviceCalibration, extra: dict | None = None) -> list[dict]:
+def validate_power_csv(path: str | Path, cal: DeviceCalibration, extra: dict | None = None,
+                       host_probe: bool = False) -> list[dict]:
     """Energy parity of the validation rows of one power campaign CSV. ``extra``: row kind -> a callable
     ``row -> (prediction dict, regime)`` or None (skip) for kinds this module does not price (HF GPT-2
-    ``generate``: :func:`archsim.gpu.energy_host.generate_row`, whose pricing lives above this layer)."""
+    ``generate``: :func:`archsim.gpu.energy_host.generate_row`, whose pricing lives above this layer).
+    ``host_probe``: price each row at the host-speed probe taken before its window (``add_before_us``, where the
+    campaign recorded one) instead of the typical probe: the prediction given the host's state as an input."""
     rows = [r for r in read_power_csv(path) if r["set"] == "validation"]
+    if host_probe:
+        rows = [{**r, "host_add_us": r.get("add_before_us", "")} for r in rows]
     pricer = EnergyPricer(cal)
     graph_step = {_twin(r): float(r["step_s"]) for r in rows if r.get("kind") == "model" and r.get("mode") == "graph"}
     out = []
