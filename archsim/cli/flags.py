@@ -53,6 +53,20 @@ def finite(minimum: float | None = None, maximum: float | None = None, *, above:
     return check
 
 
+def host_probe(value: str | None) -> str | None:
+    """Callback of ``--host-probe``: ``point``, ``row``, or a positive finite number (us per eager ``add_``, at most
+    1000: a host 100x slower than the calibration's is not a speed state)."""
+    if value is None or value in ("point", "row"):
+        return value
+    try:
+        x = float(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not point, row or a probe in us") from None
+    if not (math.isfinite(x) and 0.0 < x <= 1000.0):
+        raise typer.BadParameter(f"{value} is not a probe in (0, 1000] us")
+    return value
+
+
 def power_of_two(minimum: int, maximum: int) -> Callable[[int | None], int | None]:
     """Callback for an optional int flag that must be a power of two in [minimum, maximum]."""
 

@@ -231,14 +231,19 @@ def is_energy_csv(path: str | Path) -> bool:
     return "energy_per_step_j" in fields or ("energy_j" in fields and "energy_window_s" in fields)
 
 
-def energy_parity(path: str | Path, hw: str) -> tuple[list[dict], dict]:
-    """(rows, summary) of modeled vs measured board energy, average power and time for one CSV."""
+def energy_parity(path: str | Path, hw: str, host_probe: str = "point") -> tuple[list[dict], dict]:
+    """(rows, summary) of modeled vs measured board energy, average power and time for one CSV; ``host_probe``
+    (power campaign CSVs): ``point``, ``row`` or a probe in us (:func:`validate_power_csv`)."""
     from archsim.gpu.devices import device_calibration
     from archsim.gpu.power_validation import summarise, validate_power_csv, validate_whole
     cal = device_calibration(hw)
     with open(path, newline="") as fh:
         fields = next(csv.reader(fh), [])
-    rows = validate_power_csv(path, cal) if "energy_per_step_j" in fields else validate_whole(path, cal)
+    probe: bool | float = {"point": False, "row": True}.get(host_probe, False)
+    if host_probe not in ("point", "row"):
+        probe = float(host_probe)
+    rows = (validate_power_csv(path, cal, host_probe=probe) if "energy_per_step_j" in fields
+            else validate_whole(path, cal))
     return rows, summarise(rows)
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import subprocess
 from pathlib import Path
 
@@ -256,7 +257,9 @@ def compare(cal, runs: tuple[str, ...] | None = None, round_name: str = "host") 
     from archsim.gpu.power_fit import read_power_csv
     from archsim.gpu.power_validation import validate_power_csv
     _, predictions, run_files = ROUNDS[round_name]
-    blind = {p["bench"]: p for p in committed(predictions)["predictions"]}
+    doc = committed(predictions)
+    blind = {p["bench"]: p for p in doc["predictions"]}
+    grid = {float(a): {p["bench"]: p for p in preds} for a, preds in doc.get("predictions_at_probe", {}).items()}
     out = []
     for run in runs if runs is not None else tuple(run_files):
         path = measurement("h200", run_files[run][0])
@@ -272,8 +275,27 @@ def compare(cal, runs: tuple[str, ...] | None = None, round_name: str = "host") 
                         "blind_power_error": (bp - r["measured_power_w"]) / r["measured_power_w"],
                         "blind_energy_error": (b["modeled_energy_j"] - r["measured_energy_j"])
                         / r["measured_energy_j"],
-                        **{f"probe_{k}": g[k] for k in ("power_error", "energy_error", "time_error")}})
+                        **{f"probe_{k}": g[k] for k in ("power_error", "energy_error", "time_error")},
+                        **(_grid_errors(grid, r, m) if grid else {})})
     return out
+
+
+def _grid_errors(grid: dict[float, dict], r: dict, m: dict) -> dict:
+    """Committed prediction at the window's probe-before (``add_before_us``), interpolated in log probe between the
+    committed grid's two nearest probes (clamped at its ends): ``blind_probe_power_error`` / ``_energy_error``."""
+    probes = sorted(grid)
+    a = min(max(float(m["add_before_us"]), probes[0]), probes[-1])
+    hi = next(p for p in probes if p >= a)
+    lo = max(p for p in probes if p <= a)
+    w = 0.0 if hi == lo else math.log(a / lo) / math.log(hi / lo)
+
+    def at(key: str) -> float:
+        return math.exp((1 - w) * math.log(grid[lo][r["bench"]][key]) + w * math.log(grid[hi][r["bench"]][key]))
+    energy, wall = at("modeled_energy_j"), at("modeled_wall_s")
+    power = energy / wall
+    return {"blind_probe_power_error": (power - r["measured_power_w"]) / r["measured_power_w"],
+            "blind_probe_energy_error": (energy - r["measured_energy_j"]) / r["measured_energy_j"],
+            "blind_probe_time_error": (wall - r["measured_s"]) / r["measured_s"]}
 
 
 def _board(cal, run: str, run_files: dict | None = None) -> dict:
@@ -425,13 +447,15 @@ def section_rounds(cal, summary_fn, baseline: dict | None = None) -> tuple[list[
     on that round as blind. ``baseline``: the session-start model's figures on the same windows (report file)."""
     from archsim.data import measurement
     md = ["## Later blind rounds: each model change, then new points (`campaigns/power_host.py --points`)", "",
-          "Five rounds, each priced and committed before the H200 measured it, each on points none of the earlier "
-          "rounds or calibration campaigns ran, each measured twice on one freshly started device machine (two "
-          "passes per run, a host-speed probe around every window). The committed column of a round is blind to "
-          "that round; the model changed after rounds vf, window, stream and glue, so `now` on those four is "
-          "not blind.", "",
-          "| round | model commit | windows | board energy MAPE | avg power compute | memory | host | the model at "
-          "session start (87aff79): energy / compute / memory / host |", "|---|---|---:|---:|---:|---:|---:|---|"]
+          f"{len(ROUND_TEXT)} rounds, each priced and committed before the H200 measured it, each on points none of"
+          " the earlier rounds or calibration campaigns ran, each measured twice on one freshly started device "
+          "machine (two passes per run, a host-speed probe around every window). The committed column of a round is"
+          " blind to that round; the model changed after every round but the last, so `now` on those is not blind. "
+          "`host, now given the probe`: the model today with each window's host-speed probe before it as an input "
+          "(`archsim.gpu.host_speed`; the committed grid of the last round: `host, committed grid`).", "",
+          "| round | model commit | windows | board energy MAPE | avg power compute | memory | host | host, now at "
+          "the point probe | host, now given the probe | the model at session start (87aff79): energy / compute / "
+          "memory / host |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
     data: dict = {}
     detail: list[str] = []
     for name in ROUND_TEXT:
@@ -439,6 +463,11 @@ def section_rounds(cal, summary_fn, baseline: dict | None = None) -> tuple[list[
         rows = compare(cal, round_name=name)
         doc = committed(predictions)
         now, then = summaries(rows, summary_fn)
+        given = summary_fn([{**r, **{k: r[f"probe_{k}"] for k in ("power_error", "energy_error", "time_error")}}
+                            for r in rows])
+        grid = (summary_fn([{**r, "power_error": r["blind_probe_power_error"],
+                             "energy_error": r["blind_probe_energy_error"]} for r in rows])
+                if rows and "blind_probe_power_error" in rows[0] else None)
         metas = {run: json.loads(Path(measurement("h200", run_files[run][1])).read_text()) for run in run_files}
         boards = {run: _board(cal, run, run_files) for run in run_files}
         b = (baseline or {}).get(name)
@@ -447,7 +476,11 @@ def section_rounds(cal, summary_fn, baseline: dict | None = None) -> tuple[list[
         br = then["by_regime"]
         md.append(f"| {name} | `{doc['model_commit'][:7]}` | {then['long_windows']['n']} | "
                   f"**{then['long_windows']['energy_mape'] * 100:.1f}%** | {br['compute']['power_mape'] * 100:.1f}% | "
-                  f"{br['memory']['power_mape'] * 100:.1f}% | {br['host']['power_mape'] * 100:.1f}% | {base} |")
+                  f"{br['memory']['power_mape'] * 100:.1f}% | {br['host']['power_mape'] * 100:.1f}% | "
+                  f"{now['by_regime']['host']['power_mape'] * 100:.1f}% | "
+                  f"{given['by_regime']['host']['power_mape'] * 100:.1f}%"
+                  + (f" (committed grid {grid['by_regime']['host']['power_mape'] * 100:.1f}%)" if grid else "")
+                  + f" | {base} |")
         m1 = next(iter(metas.values()))
         detail += [f"### Round {name}", "",
                    f"{len(doc['points'])} points ({ROUND_TEXT[name]}); predictions `{predictions}` "
@@ -463,7 +496,8 @@ def section_rounds(cal, summary_fn, baseline: dict | None = None) -> tuple[list[
                      f"{r['measured_power_w']:.0f} | {r['blind_power_w']:.0f} | {_pct(r['blind_power_error'])} | "
                      f"{_pct(r['blind_energy_error'])} | {_pct(r['time_error'])} | "
                      f"{_pct(r['power_at_measured_time_error'])} |" for r in rows], "", "</details>", ""]
-        data[name] = {"rows": rows, "summary_blind": then, "summary_now": now, "boards": boards}
+        data[name] = {"rows": rows, "summary_blind": then, "summary_now": now, "summary_given_probe": given,
+                      "summary_committed_grid": grid, "boards": boards}
     return md + [""] + detail, data
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from archsim.data import measurement
 from archsim.gpu.energy_vendor import VENDOR, reproductions, vendor_section
 from archsim.gpu.power_fit import MAIN_CSVS
+from archsim.gpu.power_validation import SHORT_WINDOW_S
 
 POWER_CSVS = MAIN_CSVS  # the main fit's runs (archsim.gpu.power_fit)
 #: the padded-tile campaign (campaigns/power_padded.py): its validation rows join the energy validation set
@@ -265,6 +266,7 @@ def reproduce(out_dir: Path) -> list[Path]:
     baseline = json.loads(measurement("h200", BASELINE_JSON).read_text())
     rounds_md, rounds_data = section_rounds(cal, summarise, baseline.get("rounds"))
     from archsim.gpu.energy_prefill import markdown as prefill_markdown
+    from archsim.gpu.host_speed import markdown as host_speed_markdown
     bn, bb = blind_data["summary_now"], blind_data["summary_blind"]
     r2n = blind_data["per_run"]["r2"]["now"]
     al = summarise(val + blind_data["rows"])
@@ -308,7 +310,9 @@ def reproduce(out_dir: Path) -> list[Path]:
         f"wait; their predicted time is {_host_time(val)} of the measured, the power at the measured time "
         f"{_mape(vs['by_regime']['host']['power_at_measured_time_mape'])} MAPE: the host model's time is the "
         "limiting error, then the decode GEMV's weight stream, which differs by board (split section); host gaps "
-        "draw idle power, measured, section below).",
+        "draw idle power, measured, section below. These early campaigns recorded no host-speed probe, so they are "
+        "priced at the point probe of the host-speed calibration (section below); the time error says their host "
+        "ran faster than that point).",
         f"- Blind host-bound round ({bn['long_windows']['n']} windows of 23 points priced and committed before the "
         "H200 measured them, two runs on two boards, section below). Committed predictions, both runs: average "
         f"power host-bound **{_mape(bb['by_regime']['host']['power_mape'])}** over {bb['by_regime']['host']['n']} "
@@ -401,6 +405,7 @@ def reproduce(out_dir: Path) -> list[Path]:
         *split_md,
         "",
         *blind_md,
+        *host_speed_markdown(cal),
         *rounds_md,
         "## A prefill step's kernel groups at boost clock (`campaigns/power_prefill.py`, calibration)",
         "",
@@ -548,6 +553,10 @@ def _last_round_bullet(rounds_data: dict, baseline: dict) -> str:
     t_host = sum(abs(r["time_error"]) for r in host_rows) / max(1, len(host_rows))
     mt_host = sum(abs(r["power_at_measured_time_error"]) for r in host_rows) / max(1, len(host_rows))
     slow = sum(r["host_state"] != "fast" for r in host_rows)
+    every = [r for d in rounds_data.values() for r in d["rows"]
+             if r["regime"] == "host" and r["window_s"] >= SHORT_WINDOW_S]
+    pooled = {"n": len(every), "point": sum(abs(r["power_error"]) for r in every) / max(1, len(every)),
+              "given": sum(abs(r["probe_power_error"]) for r in every) / max(1, len(every))}
     return (f"- **Later blind rounds** ({len(ROUND_TEXT)}, each after a model change, each on new points priced and "
             "committed before the H200 measured them; section below). The last model, committed predictions (round "
             f"{name}, {s['long_windows']['n']} windows): board energy **{_mape(s['long_windows']['energy_mape'])}** "
@@ -556,8 +565,9 @@ def _last_round_bullet(rounds_data: dict, baseline: dict) -> str:
             f"{_mape(br['memory']['power_mape'])} ({_met(br['memory']['power_mape'], 0.10)}), host-bound "
             f"{_mape(br['host']['power_mape'])} ({_met(br['host']['power_mape'], 0.10)}); the model at the start of "
             f"the blind-round work (87aff79) on the same windows: energy {_mape(base.get('energy_mape', math.nan))}, "
-            f"compute-bound {_mape(base.get('compute', math.nan))}. What is left is host time: the host-bound "
-            f"windows' predicted time is off by {_mape(t_host)} on average ({slow} of {len(host_rows)} windows with "
-            f"the host in its slow state or changing state during the window), while their power at the measured "
-            f"time is off by {_mape(mt_host)}: energy follows the host's speed state, which the model does not "
-            "know in advance (it predicts between the two states).")
+            f"compute-bound {_mape(base.get('compute', math.nan))}. Host time is still the largest error: the "
+            f"host-bound windows' predicted time is off by {_mape(t_host)} on average ({slow} of {len(host_rows)} "
+            f"windows with the host in its slow or changing state), their power at the measured time by "
+            f"{_mape(mt_host)}. The host's speed state is an input now (`archsim.gpu.host_speed`, host-speed "
+            f"section): over every later round's {pooled['n']} host-bound windows, the model today at the point "
+            f"probe: {_mape(pooled['point'])}; given each window's probe before it: {_mape(pooled['given'])}.")

@@ -349,15 +349,18 @@ def predict_row(r: dict, cal: DeviceCalibration, pricer: EnergyPricer, extra: di
 
 
 def validate_power_csv(path: str | Path, cal: DeviceCalibration, extra: dict | None = None,
-                       host_probe: bool = False) -> list[dict]:
+                       host_probe: bool | float = False) -> list[dict]:
     """Energy parity of the validation rows of one power campaign CSV. ``extra``: row kind -> a callable
     ``row -> (prediction dict, regime)`` or None (skip) for kinds this module does not price (HF GPT-2
     ``generate``: :func:`archsim.gpu.energy_host.generate_row`, whose pricing lives above this layer).
-    ``host_probe``: price each row at the host-speed probe taken before its window (``add_before_us``, where the
-    campaign recorded one) instead of the typical probe: the prediction given the host's state as an input."""
+    ``host_probe``: True prices each row at the host-speed probe taken before its window (``add_before_us``, where
+    the campaign recorded one), a number every row at that probe (us per eager ``add_``), instead of the point
+    probe (:mod:`archsim.gpu.host_speed`): the prediction given the host's state as an input."""
     rows = [r for r in read_power_csv(path) if r["set"] == "validation"]
-    if host_probe:
+    if host_probe is True:
         rows = [{**r, "host_add_us": r.get("add_before_us", "")} for r in rows]
+    elif host_probe is not False:
+        rows = [{**r, "host_add_us": str(float(host_probe))} for r in rows]
     pricer = EnergyPricer(cal)
     graph_step = {_twin(r): float(r["step_s"]) for r in rows if r.get("kind") == "model" and r.get("mode") == "graph"}
     out = []

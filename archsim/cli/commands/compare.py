@@ -52,6 +52,11 @@ def compare_cmd(
     calibration: Annotated[str, typer.Option(
         help="whole-model CSVs: own (H200-from-H200, default) | cross (H200-from-H100)",
         callback=flags.choice(("own", "cross")))] = "own",
+    host_probe: Annotated[str, typer.Option(
+        "--host-probe", help="power campaign CSVs: the host's speed (archsim.gpu.host_speed) — point (the "
+        "calibration's two states' geometric mean, default) | row (each row's probe before its window, column "
+        "add_before_us) | a number: us per eager add_ of the host that ran them (host_dispatch.speed_probe)",
+        callback=flags.host_probe)] = "point",
 ) -> None:
     """Print per-row modeled vs measured time and error, then MAPE and max error by kernel family."""
     from archsim.errors import ConfigError
@@ -59,6 +64,9 @@ def compare_cmd(
     from archsim.gpu.wholemodel import is_whole_model_csv, steps_without_energy
     from archsim.textsafe import clean
 
+    if host_probe != "point" and not (is_energy_csv(measured) and not is_whole_model_csv(measured)):
+        raise ConfigError.single(f"{host_probe}: only a power campaign CSV (column energy_per_step_j) takes a "
+                                 "host-speed probe; this one is not", file=str(measured), key_path="--host-probe")
     if is_whole_model_csv(measured):  # whole-model time parity, then its NVML energy parity
         _whole(measured, hw, calibration, plot, markdown, json_out, rows_shown)
         missing = steps_without_energy(measured)
@@ -70,7 +78,7 @@ def compare_cmd(
             _energy(measured, hw, None, None, "none")
         return
     if is_energy_csv(measured):
-        _energy(measured, hw, markdown, json_out, rows_shown)
+        _energy(measured, hw, markdown, json_out, rows_shown, host_probe)
         return
     rows, skipped = compare(measured, hw)
     if not rows:
@@ -137,11 +145,12 @@ def _whole(measured: Path, hw: str, calibration: str, plot: Path | None, markdow
         _json(json_out, {"rows": rows, "summary": summary}, default=str)
 
 
-def _energy(measured: Path, hw: str, markdown: Path | None, json_out: Path | None, rows_shown: str) -> None:
+def _energy(measured: Path, hw: str, markdown: Path | None, json_out: Path | None, rows_shown: str,
+            host_probe: str = "point") -> None:
     """Board energy parity (power campaign or whole-model CSV with NVML energy), time parity beside it."""
     from archsim.gpu.compare import energy_markdown, energy_parity
 
-    rows, summary = energy_parity(measured, hw)
+    rows, summary = energy_parity(measured, hw, host_probe)
     if rows_shown != "none":
         shown = rows if rows_shown == "all" else sorted(rows, key=lambda r: -abs(r["energy_error"]))[:25]
         typer.echo(f"{'run':58} {'regime':7} {'meas_J':>9} {'model_J':>9} {'E err':>7} {'meas_W':>6} {'model_W':>7} "
