@@ -21,6 +21,10 @@ modules ``host_dispatch``, ``power``, ``power_gaps``, ``baselines_gpu``, ``csv_s
 
     OUT=dir PYTHONPATH=campaigns python3 campaigns/host_probe.py [--budget-s 200] [--smoke]
 
+``--map``: the power campaigns' own host-speed rows instead (``gap_add4k_0us``'s eager ``torch.add`` and
+``launch_empty_loop``'s Triton launch, 200 back to back per call) beside two of the paths above, so that a campaign
+that recorded no probe can be given one from its own calibration row (``h200-host-probe-map-<date>.*``).
+
 Files under ``$OUT``: ``h200-host-probe-<date>.csv`` (one row per call: configuration, round, time, seconds per
 step, the probe's Python-loop and ``add_`` figures) and ``h200-host-probe-meta-<date>.json``.
 """
@@ -42,7 +46,7 @@ from csv_sink import Sink
 BF16 = torch.bfloat16
 FIELDS = ["path", "layers", "width", "round", "t_s", "calls", "step_s", "py_loop_us", "add_us"]
 #: back-to-back steps per timed call of a MiniLlama configuration / of the GEMM dispatch
-MODEL_STEPS, GEMM_STEPS, GEN_TOKENS = 12, 40, 8
+MODEL_STEPS, GEMM_STEPS, GEN_TOKENS, LOOP_STEPS = 12, 40, 8, 200
 
 
 def model_call(phase: str, layers: int):
@@ -86,6 +90,29 @@ def gemm_call():
     return call, GEMM_STEPS
 
 
+def loop_call(name: str):
+    """The power campaigns' own host-speed calibration rows, as a call: ``power_gaps.kernels()[name]`` (``add4k``: the
+    ``gap_add4k_0us`` row's eager ``torch.add``; ``empty``: ``power.py``'s ``launch_empty_loop`` Triton launch)
+    back to back, seconds per launch."""
+    fn = pg.kernels(torch.device("cuda"))[name][0]
+
+    def call() -> float:
+        torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        for _ in range(LOOP_STEPS):
+            fn()
+        torch.cuda.synchronize()
+        return (time.perf_counter() - t0) / LOOP_STEPS
+    return call, LOOP_STEPS
+
+
+def map_configs() -> dict:
+    """``--map``: the campaigns' own host rows beside two paths of the main calibration (a check of its stability)."""
+    return {("loop-add4k", 1, 4096): lambda: loop_call("add4k"), ("loop-empty", 1, 1): lambda: loop_call("empty"),
+            ("minillama-decode", 4, 256): lambda: model_call("decode", 4),
+            ("generate-eager", 6, 64): lambda: generate_call("eager", 6)}
+
+
 def configs(smoke: bool) -> dict:
     depths = (1, 4) if smoke else (1, 4, 8)
     plan = {("minillama-decode", L, 256): (lambda L=L: model_call("decode", L)) for L in depths}
@@ -99,15 +126,17 @@ def configs(smoke: bool) -> dict:
 def main() -> None:
     from torch.nn.attention import SDPBackend, sdpa_kernel
     ap = power.campaign_parser(200.0)
+    ap.add_argument("--map", action="store_true", help="the campaigns' own host rows against the probe instead")
     args = ap.parse_args()
     import transformers
     camp = power.Campaign("host_probe.py", args, "/tmp/host_probe")
     camp.info.update(transformers=transformers.__version__, cpu_start=hd.cpu_info(), probe_start=hd.speed_probe())
     date = camp.info["date_utc"][:10]
-    sink = Sink(str(camp.out_dir / f"h200-host-probe-{date}.csv"), FIELDS)
+    kind = "host-probe-map" if args.map else "host-probe"
+    sink = Sink(str(camp.out_dir / f"h200-{kind}-{date}.csv"), FIELDS)
     calls: dict = {}
     with torch.no_grad(), sdpa_kernel(SDPBackend.FLASH_ATTENTION):  # as power_host.model_row
-        for key, build in configs(args.smoke).items():
+        for key, build in (map_configs() if args.map else configs(args.smoke)).items():
             fn, n = build()
             for _ in range(3):  # warm-up: allocator, cuBLAS handles, cuDNN plans
                 fn()
@@ -127,7 +156,7 @@ def main() -> None:
     camp.sampler.join()
     camp.info.update(rounds=rounds, wall_s=time.perf_counter() - camp.t_start, probe_end=hd.speed_probe(),
                      cpu_end=hd.cpu_info(), model_steps=MODEL_STEPS, gemm_steps=GEMM_STEPS, gen_tokens=GEN_TOKENS)
-    Path(camp.out_dir / f"h200-host-probe-meta-{date}.json").write_text(json.dumps(camp.info, indent=1))
+    Path(camp.out_dir / f"h200-{kind}-meta-{date}.json").write_text(json.dumps(camp.info, indent=1))
     print(f"done: {rounds} rounds in {camp.info['wall_s']:.0f} s", flush=True)
 
 
