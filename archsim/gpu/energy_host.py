@@ -63,10 +63,12 @@ def generate_row(r: dict) -> tuple[dict, str] | None:
     return generate_pred(r), generate_regime(r, busy)
 
 
-def validate_gaps(cal) -> list[dict]:
-    """Energy parity of the host-gap campaign's validation rows (MiniLlama steps and GPT-2 ``generate``)."""
+def validate_gaps(cal, host_probe: bool = False) -> list[dict]:
+    """Energy parity of the host-gap campaign's validation rows (MiniLlama steps and GPT-2 ``generate``);
+    ``host_probe``: at the run's own host speed (:func:`archsim.gpu.power_validation.validate_power_csv`)."""
     from archsim.gpu.power_validation import validate_power_csv
-    return validate_power_csv(measurement("h200", GAPS_CSV), cal, extra={"generate": generate_row})
+    return validate_power_csv(measurement("h200", GAPS_CSV), cal, extra={"generate": generate_row},
+                              host_probe=host_probe)
 
 
 def _pct(x: float) -> str:
@@ -241,10 +243,10 @@ def section(cal, rows: list[dict], summary_fn) -> tuple[list[str], dict]:
         f"Host-bound rows: at the measured step time the power model is within {_pct(host_pat[0])}.."
         f"{_pct(host_pat[-1])}; "
         f"the predicted step time is {_pct(host_t[0])}..{_pct(host_t[-1])} off (`archsim/gpu/host.py`'s host "
-        "time: eager MiniLlama per-kernel dispatch, GPT-2 `generate`'s per-token line fitted on another machine "
-        "whose host ran slower), and the average power follows the time (static power over too long or too "
-        "short a step). Eager MiniLlama decode now takes its own per-layer host line from the host-width sweep "
-        "(`host.path_lines(\"minillama-decode\")`, point estimate between the host's two speed states). The graph "
+        "time: eager MiniLlama per-kernel dispatch, GPT-2 `generate`'s per-token line, each scaled to this run's "
+        "host speed, `archsim.gpu.host_speed`: the run's `gap_add4k_0us` row mapped to the probe), and the average "
+        "power follows the time (static power over too long or too short a step). Eager MiniLlama decode takes its "
+        "own per-layer host line from the host-width sweep (`host.path_lines(\"minillama-decode\")`). The graph "
         "twins: the power campaigns run replays back to back, so `host.graph_wall_s(back_to_back=True)` hides the "
         f"replay's host launch ({cal.host.graph_launch_s * 1e6:.1f} us + {cal.host.graph_host_per_node_s * 1e6:.2f} "
         "us per node) behind the previous replay (the whole-model campaign synchronises every call and keeps the "

@@ -238,15 +238,21 @@ def reproduce(out_dir: Path) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     f = fit([measurement("h200", n) for n in POWER_CSVS])
     cal = device_calibration("h200")
-    first = [r for n in POWER_CSVS for r in validate_power_csv(measurement("h200", n), cal)]
+    # each run at its own host speed (archsim.gpu.host_speed.run_probe_us: the run's eager-add or empty-launch
+    # calibration row mapped to the probe; the point where a run has none); the point probe beside it
+    first = [r for n in POWER_CSVS for r in validate_power_csv(measurement("h200", n), cal, host_probe=True)]
+    first_point = [r for n in POWER_CSVS for r in validate_power_csv(measurement("h200", n), cal)]
     fs = summarise(first)
     from archsim.gpu.energy_host import validate_gaps
-    gaps = validate_gaps(cal)
+    gaps = validate_gaps(cal, host_probe=True)
+    gaps_point = validate_gaps(cal)
     from archsim.gpu.energy_split import section as split_section
     from archsim.gpu.energy_split import validate_split
     split = validate_split(cal)
-    val = first + validate_power_csv(measurement("h200", PADDED_VALIDATION_CSV), cal) + gaps + split
+    padded_val = validate_power_csv(measurement("h200", PADDED_VALIDATION_CSV), cal)
+    val = first + padded_val + gaps + split
     vs = summarise(val)
+    vs_point = summarise(first_point + padded_val + gaps_point + split)
     from archsim.gpu.energy_host import section as host_section
     host_md, host_data = host_section(cal, gaps, summarise)
     from archsim.gpu.energy_padded import section
@@ -310,9 +316,11 @@ def reproduce(out_dir: Path) -> list[Path]:
         f"wait; their predicted time is {_host_time(val)} of the measured, the power at the measured time "
         f"{_mape(vs['by_regime']['host']['power_at_measured_time_mape'])} MAPE: the host model's time is the "
         "limiting error, then the decode GEMV's weight stream, which differs by board (split section); host gaps "
-        "draw idle power, measured, section below. These early campaigns recorded no host-speed probe, so they are "
-        "priced at the point probe of the host-speed calibration (section below); the time error says their host "
-        "ran faster than that point).",
+        "draw idle power, measured, section below. Each run is priced at its own host speed: these campaigns took "
+        "no probe, but each ran an eager-add or empty-launch calibration row, which the host-speed section maps to "
+        f"the probe; at the point probe instead, host-bound {_mape(vs_point['by_regime']['host']['power_mape'])}, "
+        f"time {_mape(vs_point['by_regime']['host']['time_mape'])}, board energy "
+        f"{_mape(vs_point['long_windows']['energy_mape'])}: their host ran faster than the point).",
         f"- Blind host-bound round ({bn['long_windows']['n']} windows of 23 points priced and committed before the "
         "H200 measured them, two runs on two boards, section below). Committed predictions, both runs: average "
         f"power host-bound **{_mape(bb['by_regime']['host']['power_mape'])}** over {bb['by_regime']['host']['n']} "

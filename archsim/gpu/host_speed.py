@@ -146,6 +146,39 @@ def fit(path: str | Path, cal) -> HostSpeed:
                      slow_add_us=statistics.median(slow), source=Path(path).name)
 
 
+#: the mapping campaign (``campaigns/host_probe.py --map``): the power campaigns' own host rows against the probe
+MAP_CSV = "h200-host-probe-map-2026-12-02.csv"
+#: a power campaign's own host-speed calibration row (bench) -> the mapping campaign's configuration of the same call
+OWN_ROWS = {"gap_add4k_0us": "loop-add4k", "launch_empty_loop": "loop-empty"}
+
+
+@lru_cache(maxsize=2)
+def own_row_ratios(path: str | None = None) -> dict[str, float]:
+    """Per :data:`OWN_ROWS` configuration: seconds per launch (us) / the probe before it, the calls' geometric mean
+    (``h200-host-probe-map``: both follow the probe with exponent ~1.0, so a ratio is the whole mapping)."""
+    from archsim.data import measurement
+    src = path or measurement("h200", MAP_CSV)
+    calls = _calls(src)
+    out = {}
+    for cfg in OWN_ROWS.values():
+        v = [c for (p, _), cs in calls.items() if p == cfg for c in cs]
+        if not v:
+            raise ConfigError.single(f"{src}: no calls of {cfg!r}", file=str(src))
+        out[cfg] = math.exp(sum(math.log(s * 1e6 / a) for a, _, s in v) / len(v))
+    return out
+
+
+def run_probe_us(rows: list[dict]) -> tuple[float, str] | None:
+    """(probe us, the row it came from) of a power campaign run from its own host-speed calibration row (one of
+    :data:`OWN_ROWS`, seconds per launch over its NVML window / the mapping ratio), or None if it has none."""
+    ratios = own_row_ratios()
+    for r in rows:
+        cfg = OWN_ROWS.get(r.get("bench", ""))
+        if cfg and r.get("set") != "validation" and r.get("step_s"):
+            return float(r["step_s"]) * 1e6 / ratios[cfg], r["bench"]
+    return None
+
+
 @lru_cache(maxsize=2)
 def h200_host_speed(path: str | None = None) -> HostSpeed:
     """The H200 device machine's :class:`HostSpeed` (:data:`PROBE_CSV`, the H200 device calibration)."""
@@ -167,6 +200,11 @@ def markdown(cal) -> list[str]:
     meta = json.loads(measurement("h200", PROBE_CSV.replace("-probe-", "-probe-meta-").replace(".csv", ".json"))
                       .read_text())
     n = sum(len(v) for v in calls.values())
+    from archsim.gpu.power_fit import GAPS_CSV, MAIN_CSVS, read_power_csv
+    ratios = own_row_ratios()
+    own = {name: run_probe_us(read_power_csv(measurement("h200", name))) for name in (*MAIN_CSVS, GAPS_CSV)}
+    map_meta = json.loads(measurement("h200", MAP_CSV.replace("-map-", "-map-meta-").replace(".csv", ".json"))
+                          .read_text())
     return [
         "## Host speed as an input (`archsim.gpu.host_speed`, `campaigns/host_probe.py`)", "",
         f"Calibration: {n} calls in {meta['rounds']} interleaved rounds ({meta['device_name']}, driver "
@@ -181,4 +219,11 @@ def markdown(cal) -> list[str]:
         "of the same tiny configurations): " + ", ".join(f"{p} {a:.2f} us" for p, a in hs.ref_add_us.items())
         + f", so at the point probe the model's host costs are x{hs.factor('minillama-decode'):.2f} "
         f"(MiniLlama decode) .. x{max(hs.factor(p) for p in PATHS):.2f}. Not changed: the whole-model, serving and "
-        "baseline reports' host models, which carry their own runs' host microbenchmarks.", ""]
+        "baseline reports' host models, which carry their own runs' host microbenchmarks.", "",
+        f"Runs that took no probe: `campaigns/host_probe.py --map` ({map_meta['rounds']} rounds, "
+        f"{map_meta['date_utc']}) ran the power campaigns' own host rows after the probe: "
+        + ", ".join(f"`{b}` {ratios[c]:.3f} x the probe" for b, c in OWN_ROWS.items())
+        + " (each follows the probe with exponent ~1.0). So a run's own row gives its probe: "
+        + ", ".join(f"`{n}` {v[0]:.2f} us (from `{v[1]}`)" for n, v in own.items() if v)
+        + ". The validation set below prices each run at that probe; the blind rounds at each window's probe-before "
+        "(`host, now given the probe`) and at the point.", ""]

@@ -354,11 +354,17 @@ def validate_power_csv(path: str | Path, cal: DeviceCalibration, extra: dict | N
     ``row -> (prediction dict, regime)`` or None (skip) for kinds this module does not price (HF GPT-2
     ``generate``: :func:`archsim.gpu.energy_host.generate_row`, whose pricing lives above this layer).
     ``host_probe``: True prices each row at the host-speed probe taken before its window (``add_before_us``, where
-    the campaign recorded one), a number every row at that probe (us per eager ``add_``), instead of the point
-    probe (:mod:`archsim.gpu.host_speed`): the prediction given the host's state as an input."""
-    rows = [r for r in read_power_csv(path) if r["set"] == "validation"]
+    the campaign recorded one), else at the run's own host-speed calibration row mapped to the probe
+    (:func:`archsim.gpu.host_speed.run_probe_us`), else at the point; a number prices every row at that probe (us
+    per eager ``add_``); False at the point probe (:mod:`archsim.gpu.host_speed`). The host's speed is an input
+    measured by a microbenchmark, never the validation row's outcome."""
+    every = read_power_csv(path)
+    rows = [r for r in every if r["set"] == "validation"]
     if host_probe is True:
-        rows = [{**r, "host_add_us": r.get("add_before_us", "")} for r in rows]
+        from archsim.gpu.host_speed import run_probe_us
+        own = run_probe_us(every)
+        run = "" if own is None else repr(own[0])
+        rows = [{**r, "host_add_us": r.get("add_before_us") or run} for r in rows]
     elif host_probe is not False:
         rows = [{**r, "host_add_us": str(float(host_probe))} for r in rows]
     pricer = EnergyPricer(cal)

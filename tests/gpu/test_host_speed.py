@@ -121,3 +121,31 @@ def test_compare_takes_a_host_probe_for_power_csvs_only(tmp_path):
     r = run_archsim("compare", whole, "--hw", "h200", "--rows", "none", "--host-probe", "9", cwd=tmp_path)
     assert r.returncode == 2 and "--host-probe" in r.stderr and "h200-wm-whole" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_a_run_without_probes_takes_its_own_calibration_row_as_its_host_speed():
+    from archsim.gpu.power_fit import read_power_csv
+    ratios = hs.own_row_ratios()
+    assert set(ratios) == set(hs.OWN_ROWS.values()) and all(0.5 < v < 3.0 for v in ratios.values())
+    rows = read_power_csv(measurement("h200", "power-h200-2026-12-01-gaps.csv"))
+    probe, bench = hs.run_probe_us(rows)
+    step = next(float(r["step_s"]) for r in rows if r["bench"] == "gap_add4k_0us")
+    assert bench == "gap_add4k_0us" and probe == pytest.approx(step * 1e6 / ratios["loop-add4k"])
+    assert hs.run_probe_us([r for r in rows if r["set"] == "validation"]) is None  # never from a validation row
+
+
+def test_validation_at_the_run_host_speed_prices_each_row_at_that_probe():
+    from archsim.gpu.devices import device_calibration
+    from archsim.gpu.power_validation import validate_power_csv
+    cal = device_calibration("h200")
+    path = measurement("h200", "power-h200-2026-12-01-gaps.csv")
+    point = {r["bench"]: r for r in validate_power_csv(path, cal)}
+    own = {r["bench"]: r for r in validate_power_csv(path, cal, host_probe=True)}
+    from archsim.gpu.power_fit import read_power_csv
+    probe, _ = hs.run_probe_us(read_power_csv(path))
+    fixed = {r["bench"]: r for r in validate_power_csv(path, cal, host_probe=probe)}
+    eager = [b for b in own if b.endswith("_eager") and "decode" in b]
+    assert eager
+    for b in eager:
+        assert own[b]["modeled_wall_s"] == pytest.approx(fixed[b]["modeled_wall_s"])
+        assert own[b]["modeled_wall_s"] < point[b]["modeled_wall_s"]  # this run's host was faster than the point
