@@ -61,12 +61,12 @@ from archsim.data import measurement, read_csv_rows
 from archsim.errors import ConfigError
 from archsim.gpu.devices import DeviceCalibration, device_calibration
 from archsim.gpu.glue import GlueCurve, GlueModel
-from archsim.gpu.host import eager_wall_s
+from archsim.gpu.host import HW_GEN_CSV, eager_wall_s
 from archsim.gpu.stacks import KernelItem
 from archsim.gpu.wholemodel import KernelPricer
 from archsim.schemas.model import ModelSpec
 
-HOST_CSV = "h200-hw-gen-2026-12-01.csv"
+HOST_CSV = HW_GEN_CSV
 #: earlier calibrations, kept for comparison (``gpt2_host(..., path=)`` reads them too): the 1- and 3-layer tiny
 #: GPT-2 runs and the 1..24-layer sweep of ``campaigns/host_dispatch.py`` (not interleaved, one median per depth)
 HOST_CSV_TWO_POINT = "h200-bl-host-2026-12-01.csv"
@@ -231,12 +231,11 @@ def gpt2_host(attn: str = "eager", path: str | None = None, state: str = "point"
     ``host_width`` sweep (``role == calib`` rows; ``state`` ``point`` | ``fast`` | ``slow``, see
     :class:`archsim.gpu.host.StateLines`), or a least-squares line over the older formats (``host-generate``
     sweep rows ``part == generate``, ``bl-host`` rows), which have no states."""
-    from archsim.gpu.host import fit_per_layer, load_state_lines
+    from archsim.gpu.host import fit_per_layer, generate_line
     src = path or str(measurement("h200", HOST_CSV))
     rows = read_csv_rows(src, ("layers",), "baseline host CSV")
     if rows and "role" in rows[0]:
-        lines = load_state_lines(src, {"part": "gen", "role": "calib", "attn": attn}, per_token=True)
-        fixed, per_layer = lines.line(state)
+        fixed, per_layer = generate_line(attn, state, src)
         return HostPerToken(attn=attn, fixed_s=fixed, per_layer_s=per_layer, source=f"{src} ({state} state)")
     rows = read_csv_rows(src, ("layers", "wall_s_per_token"), "baseline host CSV")
     points = []

@@ -270,6 +270,14 @@ HW_GEN_CSV = "h200-hw-gen-2026-12-01.csv"
 HW_PATHS_CSV = "h200-hw-paths-2026-12-01.csv"
 
 
+def generate_line(attn: str, state: str = "point", gen_csv: str | Path | None = None) -> tuple[float, float]:
+    """(fixed s, s per layer) per generated token of HF GPT-2 ``generate`` at attention ``attn``: the tiny-GPT-2
+    calibration rows of the interleaved sweep (``role == calib``), at host ``state`` (:meth:`StateLines.line`)."""
+    from archsim.data import measurement
+    return load_state_lines(gen_csv or measurement("h200", HW_GEN_CSV),
+                            {"part": "gen", "role": "calib", "attn": attn}, per_token=True).line(state)
+
+
 def state_ratio(gen_csv: str | Path | None = None) -> tuple[float, float]:
     """(fixed, per-layer) slow-state / fast-state ratios of the host cost, from the tiny-GPT-2 eager ``generate``
     calibration rows of the interleaved sweep (the one sweep that caught the machine in both states)."""

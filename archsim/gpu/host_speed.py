@@ -114,9 +114,10 @@ def model_host_s(cal, path: str, layers: int) -> float:
         seq = mini_llama_sequence(layers, Step(phase="prefill", batch=1, seq_len=16, context=0), 256, 2, 512,
                                   context=16)
         return cal.host.eager_host_s(None, "prefill", layers, [it.category for it in seq])
-    if path.startswith("generate-"):
-        from archsim.gpu.baselines import gpt2_host
-        return gpt2_host(path.split("-", 1)[1]).host_s(layers)
+    if path.startswith("generate-"):  # baselines.gpt2_host's line (its default source)
+        from archsim.gpu.host import generate_line
+        fixed, per_layer = generate_line(path.split("-", 1)[1])
+        return fixed + layers * per_layer
     if path == "gemm-sync":
         from archsim.gpu.predict import predict_gemm
         gpu = predict_gemm(cal.device, m=64, n=64, k=64, rates=cal.rates).latency_s
