@@ -23,7 +23,8 @@ modules ``host_dispatch``, ``power``, ``power_gaps``, ``baselines_gpu``, ``csv_s
 
 ``--map``: the power campaigns' own host-speed rows instead (``gap_add4k_0us``'s eager ``torch.add`` and
 ``launch_empty_loop``'s Triton launch, 200 back to back per call) beside two of the paths above, so that a campaign
-that recorded no probe can be given one from its own calibration row (``h200-host-probe-map-<date>.*``).
+that recorded no probe can be given one from its own calibration row (``h200-host-probe-map-<date>.*``); and
+``wm_micro``'s ``add_inplace`` host row (the whole-model runs').
 
 Files under ``$OUT``: ``h200-host-probe-<date>.csv`` (one row per call: configuration, round, time, seconds per
 step, the probe's Python-loop and ``add_`` figures) and ``h200-host-probe-meta-<date>.json``.
@@ -106,9 +107,24 @@ def loop_call(name: str):
     return call, LOOP_STEPS
 
 
+def bf16_add_call():
+    """``wm_micro.host_cases``' ``add_inplace`` (the whole-model runs' host row): ``x.add_(1.0)`` on 64 bf16 values."""
+    x = torch.randn(64, device="cuda", dtype=BF16)
+
+    def call() -> float:
+        torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        for _ in range(LOOP_STEPS):
+            x.add_(1.0)
+        torch.cuda.synchronize()
+        return (time.perf_counter() - t0) / LOOP_STEPS
+    return call, LOOP_STEPS
+
+
 def map_configs() -> dict:
     """``--map``: the campaigns' own host rows beside two paths of the main calibration (a check of its stability)."""
     return {("loop-add4k", 1, 4096): lambda: loop_call("add4k"), ("loop-empty", 1, 1): lambda: loop_call("empty"),
+            ("wm-add-inplace", 1, 64): bf16_add_call,
             ("minillama-decode", 4, 256): lambda: model_call("decode", 4),
             ("generate-eager", 6, 64): lambda: generate_call("eager", 6)}
 

@@ -57,7 +57,8 @@ WHOLE_FIELDS = ["run_id", "model", "impl", "phase", "batch", "seq_len", "context
                 "hidden", "heads", "kv_heads", "ffn", "vocab", "experts", "top_k", "reps", "wall_s", "wall_s_p20",
                 "wall_s_p80", "host_s", "event_s", "kernel_sum_s", "n_kernels", "gpu_span_s"] + \
                [f"{c}_s" for c in wm_trace.CATEGORIES] + ["energy_j", "energy_window_s", "avg_power_w",
-                                                          "sm_clock_mhz", "ok", "error"]
+                                                          "sm_clock_mhz", "ok", "error", "probe_py_us",
+                                                          "add_before_us"]
 KERNEL_FIELDS = ["run_id", "kernel", "op", "scope", "category", "calls_per_step", "us_per_step"]
 CAL_FIELDS = ["bench", "size_bytes", "ctas", "threads", "unroll", "time_s", "bytes_moved", "value", "unit", "note"]
 VAL_FIELDS = ["set", "family", "impl", "batch", "heads", "kv_heads", "seq_q", "seq_kv", "head_dim", "causal",
@@ -227,6 +228,14 @@ class Runner:
         self.budget, self.nvml, self.log = budget, nvml, log
         self.n = 0
 
+    def probe(self) -> dict:
+        """``--energy-window-s`` sets: the host-speed probe (``host_dispatch.speed_probe``) before a window, else {}."""
+        if ENERGY_WINDOW_S <= 0.0:
+            return {}
+        import host_dispatch
+        p = host_dispatch.speed_probe()
+        return {"probe_py_us": p["py_loop_us_per_100k"], "add_before_us": p["add_inplace_us"]}
+
     def case(self, base: dict, call, graph: bool) -> bool:
         """Eager (and optionally graph) measurement of one case; returns whether graph capture worked."""
         self.n += 1
@@ -235,12 +244,13 @@ class Runner:
         try:
             for _ in range(2):
                 call()
+            probe = self.probe()
             t = time_calls(call, self.nvml)
             ks = profile_calls(call)
             sums, rows = summarise_kernels(ks, 2)
             names = {k["kernel"]: k["category"] for k in ks}
             self.whole.row(run_id=rid, **base, mode="eager", **t, **sums, sm_clock_mhz=self.nvml.clocks().get(
-                "sm_clock_mhz"), ok=1, error="")
+                "sm_clock_mhz"), ok=1, error="", **probe)
             for r in rows:
                 self.kernels.row(run_id=rid, **r)
             self.log(f"{rid} {base['impl']} {base['model']} {base['phase']} b{base['batch']} s{base['seq_len']} "
@@ -255,10 +265,11 @@ class Runner:
         rid_g = rid + "g"
         try:
             g = capture(call)
+            probe = self.probe()
             t = time_calls(g.replay, self.nvml)
             sums, rows = summarise_kernels(profile_calls(g.replay), 2, names)
             self.whole.row(run_id=rid_g, **base, mode="graph", **t, **sums,
-                           sm_clock_mhz=self.nvml.clocks().get("sm_clock_mhz"), ok=1, error="")
+                           sm_clock_mhz=self.nvml.clocks().get("sm_clock_mhz"), ok=1, error="", **probe)
             for r in rows:
                 self.kernels.row(run_id=rid_g, **r)
             self.log(f"{rid_g} graph wall {t['wall_s'] * 1e3:.2f} ms kernels {sums['kernel_sum_s'] * 1e3:.2f} ms")
@@ -352,7 +363,8 @@ ENERGY_MOE_DECODE = [(12, 1280)]
 
 def energy_set(args, budget: Budget, nvml: Nvml, info: dict, log) -> int:
     """Whole models only (plain and HF Llama-2-7B and Llama-3-8B shapes, HF Mixtral), eager and graph, each NVML
-    window at least ``--energy-window-s``: a board-energy validation set at windows the counter resolves."""
+    window at least ``--energy-window-s``, the host-speed probe before each: a board-energy validation set at windows
+    the counter resolves."""
     global ENERGY_WINDOW_S
     ENERGY_WINDOW_S = args.energy_window_s
     info.update(set="energy", energy_window_s=ENERGY_WINDOW_S)
