@@ -243,7 +243,7 @@ def energy_parity(path: str | Path, hw: str, host_probe: str = "point") -> tuple
     if host_probe not in ("point", "row"):
         probe = float(host_probe)
     rows = (validate_power_csv(path, cal, host_probe=probe) if "energy_per_step_j" in fields
-            else validate_whole(path, cal))
+            else validate_whole(path, cal, host_probe=host_probe == "row"))
     return rows, summarise(rows)
 
 

@@ -24,6 +24,9 @@ PADDED_VALIDATION_CSV = "power-h200-2026-12-01-padded.csv"
 TRACE_CSV = "power-h200-traces-2026-12-01-r2.csv"
 WHOLE_CSV = "h200-wm-whole-2026-12-01.csv"
 HOLDOUT_CSV = "h200-wm-holdout-whole-2026-12-01.csv"  # the whole-model campaign's held-out run
+#: whole models at >= 2 s NVML windows (``campaigns/whole_model.py --energy-window-s 2``, 2026-12-02): the first run
+#: without, the second with the host-speed probe before every window
+ENERGY_SET_CSVS = ("h200-wm-energy-whole-2026-12-02.csv", "h200-wm-energy-r2-whole-2026-12-02.csv")
 
 
 
@@ -264,6 +267,14 @@ def reproduce(out_dir: Path) -> list[Path]:
     over = [r for r in whole if r["measured_power_w"] > (load_hardware("h200").tdp_w or 0)]
     held = validate_whole(measurement("h200", HOLDOUT_CSV), cal)
     hs = summarise(held)
+    eset = {(name, probe): validate_whole(measurement("h200", name), cal, host_probe=probe)
+            for name in ENERGY_SET_CSVS for probe in (False, True)}
+    esum = {k: summarise(v) for k, v in eset.items()}
+    emeta = json.loads(measurement("h200", ENERGY_SET_CSVS[1].replace("-whole-", "-meta-").replace(".csv", ".json"))
+                       .read_text())
+    probes = sorted(float(r["add_before_us"]) for r in csv.DictReader(open(measurement("h200", ENERGY_SET_CSVS[1]),
+                                                                            newline="")) if r.get("add_before_us"))
+    emeta["probe_range"] = f"{probes[0]:.1f}-{probes[-1]:.1f} us, median {probes[len(probes) // 2]:.1f}"
     vendor, vendor_data = vendor_section()
     from archsim.gpu.energy_host_blind import section as blind_section
     from archsim.gpu.energy_vf import markdown as vf_markdown
@@ -352,6 +363,7 @@ def reproduce(out_dir: Path) -> list[Path]:
         f"{hs['short_windows']['n']} steps; compute-bound {_mape(hs['short_by_regime']['compute']['energy_mape'])}, "
         f"memory-bound {_mape(hs['short_by_regime']['memory']['energy_mape'])}, host-bound "
         f"{_mape(hs['short_by_regime']['host']['energy_mape'])}.",
+        _energy_set_bullet(esum, emeta),
         "",
         "## The model",
         "",
@@ -545,10 +557,38 @@ def reproduce(out_dir: Path) -> list[Path]:
                                     "split_campaign": split_data, "blind_host_round": blind_data,
                                     "later_blind_rounds": rounds_data,
                                     "whole_model": {"rows": whole, "summary": ws},
-                                    "whole_model_holdout": {"rows": held, "summary": hs}, "vendor": vendor_data,
+                                    "whole_model_holdout": {"rows": held, "summary": hs},
+                                    "whole_model_energy_sets": {f"{n} host_probe={p}": {"rows": v, "summary": esum[
+                                        (n, p)]} for (n, p), v in eset.items()}, "vendor": vendor_data,
                                     "vendor_sources": VENDOR}, indent=1, default=str))
     _trace_svg(paths[2])
     return paths
+
+
+def _energy_set_bullet(esum: dict, meta: dict) -> str:
+    """The results bullet of the whole-model energy sets (>= 2 s windows; the second with host probes)."""
+    first, second = ENERGY_SET_CSVS
+
+    def fig(s: dict) -> str:
+        br = s["by_regime"]
+        return (f"board energy **{_mape(s['long_windows']['energy_mape'])}** ({s['long_windows']['n']} windows), "
+                f"average power compute-bound {_mape(br['compute']['power_mape'])}, memory-bound "
+                f"{_mape(br['memory']['power_mape'])}, host-bound {_mape(br['host']['power_mape'])}")
+    return (f"- Whole models at windows the counter resolves (`campaigns/whole_model.py --energy-window-s "
+            f"{meta['energy_window_s']:g}`, {meta['device_name']}, driver {meta['driver']}, torch {meta['torch']}, "
+            f"transformers {meta['transformers']}, {meta['date_utc'][:10]}; plain and HF Llama-2-7B / Llama-3-8B "
+            "shapes at 8 layers and HF Mixtral at 4, prefill and decode at points no earlier whole-model set ran but "
+            "one (Llama-3-8B decode, batch 24 over 3072, held-out set), eager and CUDA graph; nothing fitted to "
+            "them): "
+            f"`{first}` {fig(esum[(first, False)])}; `{second}`, at the device calibration's host speed "
+            f"{fig(esum[(second, False)])}; given each window's host probe (`archsim.gpu.host_speed."
+            f"whole_model_host_factor`) {fig(esum[(second, True)])}. The first set showed two bugs of the energy path, "
+            "mended before the second ran: `validate_whole` lowered every step as eager (HF GQA decode under CUDA "
+            "graphs copies K/V, `repeat_kv`, as the time path had it) and priced HF eager steps with the per-kernel "
+            "host model instead of their stack's tiny-model host line (the time path's `host_stack`); so the first "
+            "set's figures are after the fix, the second's blind to it. Host-bound rows at the calibration's host "
+            "speed follow the host's state (this machine's probes read "
+            f"{meta.get('probe_range', '')}), as in the power campaigns.")
 
 
 def _last_round_bullet(rounds_data: dict, baseline: dict) -> str:

@@ -147,26 +147,41 @@ def fit(path: str | Path, cal) -> HostSpeed:
                      slow_add_us=statistics.median(slow), source=Path(path).name)
 
 
-#: the mapping campaign (``campaigns/host_probe.py --map``): the power campaigns' own host rows against the probe
-MAP_CSV = "h200-host-probe-map-2026-12-02.csv"
+#: the mapping campaigns (``campaigns/host_probe.py --map``, twice): the campaigns' own host rows against the probe
+MAP_CSVS = ("h200-host-probe-map-2026-12-02.csv", "h200-host-probe-map2-2026-12-02.csv")
+MAP_CSV = MAP_CSVS[0]
 #: a power campaign's own host-speed calibration row (bench) -> the mapping campaign's configuration of the same call
 OWN_ROWS = {"gap_add4k_0us": "loop-add4k", "launch_empty_loop": "loop-empty"}
+#: the whole-model runs' host microbenchmark row (``wm_micro.host_cases``) -> its mapping configuration
+WM_HOST_ROW = ("add_inplace", "wm-add-inplace")
 
 
 @lru_cache(maxsize=2)
-def own_row_ratios(path: str | None = None) -> dict[str, float]:
-    """Per :data:`OWN_ROWS` configuration: seconds per launch (us) / the probe before it, the calls' geometric mean
-    (``h200-host-probe-map``: both follow the probe with exponent ~1.0, so a ratio is the whole mapping)."""
+def own_row_ratios(paths: tuple[str, ...] | None = None) -> dict[str, float]:
+    """Per mapping configuration (:data:`OWN_ROWS`, :data:`WM_HOST_ROW`): seconds per launch (us) / the probe before
+    it, the geometric mean over the calls of every mapping run (each follows the probe with exponent ~0.9-1.0, so a
+    ratio is the whole mapping)."""
     from archsim.data import measurement
-    src = path or measurement("h200", MAP_CSV)
-    calls = _calls(src)
+    srcs = paths or tuple(str(measurement("h200", f)) for f in MAP_CSVS)
+    calls: dict = {}
+    for src in srcs:
+        for k, v in _calls(src).items():
+            calls.setdefault(k, []).extend(v)
     out = {}
-    for cfg in OWN_ROWS.values():
+    for cfg in (*OWN_ROWS.values(), WM_HOST_ROW[1]):
         v = [c for (p, _), cs in calls.items() if p == cfg for c in cs]
         if not v:
-            raise ConfigError.single(f"{src}: no calls of {cfg!r}", file=str(src))
+            raise ConfigError.single(f"{', '.join(srcs)}: no calls of {cfg!r}", file=srcs[0])
         out[cfg] = math.exp(sum(math.log(s * 1e6 / a) for a, _, s in v) / len(v))
     return out
+
+
+def whole_model_host_factor(cal, add_us: float) -> float:
+    """Multiplier on the device calibration's whole-model host costs (``cal.host``: the first whole-model run's
+    host microbenchmarks) for a run whose host probe read ``add_us``: that run's ``add_inplace`` row mapped to the
+    probe (:data:`WM_HOST_ROW`) is the probe at which ``cal.host`` holds."""
+    ref = cal.host.per_kernel[WM_HOST_ROW[0]] * 1e6 / own_row_ratios()[WM_HOST_ROW[1]]
+    return (float(add_us) / ref) ** h200_host_speed().alpha
 
 
 def run_probe_us(rows: list[dict]) -> tuple[float, str] | None:

@@ -381,9 +381,11 @@ def validate_power_csv(path: str | Path, cal: DeviceCalibration, extra: dict | N
     return out
 
 
-def validate_whole(whole_csv: str | Path, cal: DeviceCalibration) -> list[dict]:
-    """Energy parity of the whole-model campaign's rows that carry NVML energy."""
-    from archsim.gpu.wholemodel import IMPL_STACK, MODE_HOST, WHOLE_REQUIRED, _read, shape_of
+def validate_whole(whole_csv: str | Path, cal: DeviceCalibration, host_probe: bool = False) -> list[dict]:
+    """Energy parity of the whole-model campaign's rows that carry NVML energy; ``host_probe``: rows with the probe
+    taken before their window (``add_before_us``, the energy sets) at that host speed
+    (:func:`archsim.gpu.host_speed.whole_model_host_factor`), else at the device calibration's."""
+    from archsim.gpu.wholemodel import IMPL_STACK, MODE_HOST, WHOLE_REQUIRED, _read, host_stack, shape_of
     pricer = EnergyPricer(cal)
     out = []
     for r in _read(Path(whole_csv), WHOLE_REQUIRED):
@@ -394,7 +396,14 @@ def validate_whole(whole_csv: str | Path, cal: DeviceCalibration) -> list[dict]:
         model: ModelShape = shape_of(r)
         stack, host = IMPL_STACK[r["impl"]], MODE_HOST[r["mode"]]
         step = Step(phase=r["phase"], batch=int(r["batch"]), seq_len=int(r["seq_len"]), context=int(r["context"]))
-        pred = predict_sequence(sequence(model, step, stack), host, cal, pricer, stack, step.phase, model.layers)
+        # the time path's lowering and host calibration (wholemodel.predict_step): the step as launched in this
+        # host mode (HF under capture copies K/V for GQA, stacks.sequence) and the stack's tiny-model host line
+        hm = None
+        if host_probe and r.get("add_before_us"):
+            from archsim.gpu.host_speed import whole_model_host_factor
+            hm = cal.host.scaled(whole_model_host_factor(cal, float(r["add_before_us"])))
+        pred = predict_sequence(sequence(model, step, stack, host), host, cal, pricer, host_stack(model, stack),
+                                step.phase, model.layers, host_model=hm)
         reps, wall, gpu = float(r["reps"]), float(r["wall_s"]), float(r["kernel_sum_s"])
         window = float(r["energy_window_s"])
         measured_j = float(r["energy_j"]) / reps

@@ -101,6 +101,11 @@ class KernelPricer:
         return sum(max(self.floor_s, ln.time_s - self.event_overhead_s) for ln in launches)
 
 
+def host_stack(model: ModelShape, stack: str) -> str:
+    """The host calibration's name of a stack's eager path (its tiny-model rows: ``hf-llama``, ``hf-mixtral``)."""
+    return ("hf-mixtral" if model.experts else "hf-llama") if stack == "hf" else stack
+
+
 def predict_step(model: ModelShape, step: Step, stack: str, host_mode: str, cal: DeviceCalibration,
                  pricer: KernelPricer | None = None) -> StepPrediction:
     """GPU and wall time of one step (see module docstring)."""
@@ -120,8 +125,7 @@ def predict_step(model: ModelShape, step: Step, stack: str, host_mode: str, cal:
         host = gpt2_eager_host_s(model, step, stack, cal)
         wall = eager_wall_s(times, host, cal.host.graph_gap_s)
     elif host_mode == "eager":
-        key = ("hf-mixtral" if model.experts else "hf-llama") if stack == "hf" else stack  # tiny-model names
-        host = cal.host.eager_host_s(key, step.phase, model.layers, [it.category for it in seq])
+        host = cal.host.eager_host_s(host_stack(model, stack), step.phase, model.layers, [it.category for it in seq])
         wall = eager_wall_s(times, host, cal.host.graph_gap_s)
     else:
         host = cal.host.graph_host_s(len(seq))

@@ -126,7 +126,7 @@ def test_compare_takes_a_host_probe_for_power_csvs_only(tmp_path):
 def test_a_run_without_probes_takes_its_own_calibration_row_as_its_host_speed():
     from archsim.gpu.power_fit import read_power_csv
     ratios = hs.own_row_ratios()
-    assert set(ratios) == set(hs.OWN_ROWS.values()) and all(0.5 < v < 3.0 for v in ratios.values())
+    assert set(ratios) == {*hs.OWN_ROWS.values(), hs.WM_HOST_ROW[1]} and all(0.5 < v < 3.0 for v in ratios.values())
     rows = read_power_csv(measurement("h200", "power-h200-2026-12-01-gaps.csv"))
     probe, bench = hs.run_probe_us(rows)
     step = next(float(r["step_s"]) for r in rows if r["bench"] == "gap_add4k_0us")
@@ -149,3 +149,32 @@ def test_validation_at_the_run_host_speed_prices_each_row_at_that_probe():
     for b in eager:
         assert own[b]["modeled_wall_s"] == pytest.approx(fixed[b]["modeled_wall_s"])
         assert own[b]["modeled_wall_s"] < point[b]["modeled_wall_s"]  # this run's host was faster than the point
+
+
+ENERGY_SET = "h200-wm-energy-r2-whole-2026-12-02.csv"
+
+
+def test_whole_model_host_factor_is_one_at_the_whole_model_runs_own_probe():
+    from archsim.gpu.devices import device_calibration
+    cal = device_calibration("h200")
+    ref = cal.host.per_kernel["add_inplace"] * 1e6 / hs.own_row_ratios()["wm-add-inplace"]
+    assert hs.whole_model_host_factor(cal, ref) == pytest.approx(1.0)
+    assert hs.whole_model_host_factor(cal, 2 * ref) == pytest.approx(2 ** hs.h200_host_speed().alpha)
+
+
+def test_whole_model_energy_lowers_each_step_as_launched_and_takes_the_window_probe():
+    from archsim.gpu.devices import device_calibration
+    from archsim.gpu.power_validation import validate_whole
+    from archsim.gpu.wholemodel import _read
+    cal = device_calibration("h200")
+    path = measurement("h200", ENERGY_SET)
+    point = {r["bench"].split()[0]: r for r in validate_whole(path, cal)}
+    given = {r["bench"].split()[0]: r for r in validate_whole(path, cal, host_probe=True)}
+    measured = {r["run_id"]: r for r in _read(path, ("run_id", "kernel_sum_s", "add_before_us"))}
+    # HF Llama-3-8B (GQA) decode under a CUDA graph: repeat_kv copies K/V per query head (most of the step)
+    g = point["r023g"]
+    assert g["modeled_gpu_s"] == pytest.approx(float(measured["r023g"]["kernel_sum_s"]), rel=0.3)
+    eager = [k for k in given if not k.endswith("g") and "decode" in given[k]["bench"]]
+    assert eager and all(measured[k]["add_before_us"] for k in eager)
+    moved = [k for k in eager if given[k]["modeled_wall_s"] != pytest.approx(point[k]["modeled_wall_s"], rel=1e-6)]
+    assert len(moved) == len(eager)  # every eager decode step's host follows its own window's probe

@@ -55,7 +55,8 @@ def compare_cmd(
     host_probe: Annotated[str, typer.Option(
         "--host-probe", help="power campaign CSVs: the host's speed (archsim.gpu.host_speed) — point (the "
         "calibration's two states' geometric mean, default) | row (each row's probe before its window, column "
-        "add_before_us) | a number: us per eager add_ of the host that ran them (host_dispatch.speed_probe)",
+        "add_before_us; whole-model energy CSVs too) | a number: us per eager add_ of the host that ran them "
+        "(host_dispatch.speed_probe)",
         callback=flags.host_probe)] = "point",
 ) -> None:
     """Print per-row modeled vs measured time and error, then MAPE and max error by kernel family."""
@@ -64,10 +65,12 @@ def compare_cmd(
     from archsim.gpu.wholemodel import is_whole_model_csv, steps_without_energy
     from archsim.textsafe import clean
 
-    if host_probe != "point" and not (is_energy_csv(measured) and not is_whole_model_csv(measured)):
-        raise ConfigError.single(f"{host_probe}: only a power campaign CSV (column energy_per_step_j) takes a "
-                                 "host-speed probe; this one is not", file=str(measured), key_path="--host-probe")
-    if is_whole_model_csv(measured):  # whole-model time parity, then its NVML energy parity
+    whole_csv = is_whole_model_csv(measured)
+    if host_probe != "point" and not is_energy_csv(measured) or (whole_csv and host_probe not in ("point", "row")):
+        raise ConfigError.single(f"{host_probe}: a host-speed probe is for a power campaign CSV (column "
+                                 "energy_per_step_j; point, row or a probe in us) or a whole-model CSV with energy "
+                                 "(point or row)", file=str(measured), key_path="--host-probe")
+    if whole_csv:  # whole-model time parity, then its NVML energy parity
         _whole(measured, hw, calibration, plot, markdown, json_out, rows_shown)
         missing = steps_without_energy(measured)
         if missing:
@@ -75,7 +78,7 @@ def compare_cmd(
                        f"(counter granularity): {', '.join(missing)}")
         elif is_energy_csv(measured):
             typer.echo("\nboard energy (NVML) parity of the same steps:")
-            _energy(measured, hw, None, None, "none")
+            _energy(measured, hw, None, None, "none", host_probe)
         return
     if is_energy_csv(measured):
         _energy(measured, hw, markdown, json_out, rows_shown, host_probe)
