@@ -50,21 +50,25 @@ FIELDS = ["path", "layers", "width", "round", "t_s", "calls", "step_s", "py_loop
 MODEL_STEPS, GEMM_STEPS, GEN_TOKENS, LOOP_STEPS = 12, 40, 8, 200
 
 
+def back_to_back(fn, n: int):
+    """(call, n): a timed call of ``n`` back-to-back ``fn()`` between two synchronisations, seconds per ``fn``."""
+    def call() -> float:
+        torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        for _ in range(n):
+            fn()
+        torch.cuda.synchronize()
+        return (time.perf_counter() - t0) / n
+    return call, n
+
+
 def model_call(phase: str, layers: int):
     dev = torch.device("cuda")
     shape = pg.Shape("tiny", 256, 2, 512, layers)
     m = power.MiniLlama(layers, shape.hidden, shape.heads, shape.inter)
     step = (pg.decode_step(m, shape, 1, 64, False, dev) if phase == "decode"
             else pg.prefill_step(m, shape, 1, 16, False, dev))
-
-    def call() -> float:
-        torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        for _ in range(MODEL_STEPS):
-            step()
-        torch.cuda.synchronize()
-        return (time.perf_counter() - t0) / MODEL_STEPS
-    return call, MODEL_STEPS
+    return back_to_back(step, MODEL_STEPS)
 
 
 def generate_call(attn: str, layers: int):
@@ -77,48 +81,28 @@ def generate_call(attn: str, layers: int):
 
 
 def gemm_call():
+    """The GEMM + host-spin rows' dispatch: a 64^3 bf16 ``torch.matmul`` then ``torch.cuda.synchronize``."""
     dev = torch.device("cuda")
     a, b = torch.randn(64, 64, device=dev, dtype=BF16), torch.randn(64, 64, device=dev, dtype=BF16)
     c = torch.empty(64, 64, device=dev, dtype=BF16)
 
-    def call() -> float:
+    def step() -> None:
+        torch.matmul(a, b, out=c)
         torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        for _ in range(GEMM_STEPS):
-            torch.matmul(a, b, out=c)
-            torch.cuda.synchronize()
-        return (time.perf_counter() - t0) / GEMM_STEPS
-    return call, GEMM_STEPS
+    return back_to_back(step, GEMM_STEPS)
 
 
 def loop_call(name: str):
     """The power campaigns' own host-speed calibration rows, as a call: ``power_gaps.kernels()[name]`` (``add4k``: the
     ``gap_add4k_0us`` row's eager ``torch.add``; ``empty``: ``power.py``'s ``launch_empty_loop`` Triton launch)
     back to back, seconds per launch."""
-    fn = pg.kernels(torch.device("cuda"))[name][0]
-
-    def call() -> float:
-        torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        for _ in range(LOOP_STEPS):
-            fn()
-        torch.cuda.synchronize()
-        return (time.perf_counter() - t0) / LOOP_STEPS
-    return call, LOOP_STEPS
+    return back_to_back(pg.kernels(torch.device("cuda"))[name][0], LOOP_STEPS)
 
 
 def bf16_add_call():
     """``wm_micro.host_cases``' ``add_inplace`` (the whole-model runs' host row): ``x.add_(1.0)`` on 64 bf16 values."""
     x = torch.randn(64, device="cuda", dtype=BF16)
-
-    def call() -> float:
-        torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        for _ in range(LOOP_STEPS):
-            x.add_(1.0)
-        torch.cuda.synchronize()
-        return (time.perf_counter() - t0) / LOOP_STEPS
-    return call, LOOP_STEPS
+    return back_to_back(lambda: x.add_(1.0), LOOP_STEPS)
 
 
 def map_configs() -> dict:
