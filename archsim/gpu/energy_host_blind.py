@@ -336,6 +336,10 @@ def burst_gemm_energy(cal, rows: list[dict]) -> list[tuple[str, float, float]]:
     return out
 
 
+def _mape_of(rows: list[dict], key: str) -> str:
+    return f"{sum(abs(r[key]) for r in rows) / max(1, len(rows)) * 100:.1f}%"
+
+
 def _pct(x: float) -> str:
     return f"{x * 100:+.1f}%"
 
@@ -408,7 +412,10 @@ def section(cal, summary_fn) -> tuple[list[str], dict]:
         "+43..+70 % with the host spread over a single step. Host-bound time error by host state (eager rows, both "
         "runs): " + "; ".join(f"{k} {len(v)} rows {_pct(min(v))}..{_pct(max(v))}" for k, v in sorted(states.items()))
         + ". The host model predicts the point between the two states, so a window run wholly in one state is off "
-        "by about +-20-40 %, and the energy of a host-bound step follows its time (static power over the step).",
+        "by about +-20-40 %, and the energy of a host-bound step follows its time (static power over the step). "
+        "Given each window's probe before it instead (`archsim.gpu.host_speed`): host-bound average power "
+        f"{_mape_of(host, 'probe_power_error')}, time {_mape_of(host, 'probe_time_error')} (at the point: "
+        f"{_mape_of(host, 'power_error')}, {_mape_of(host, 'time_error')}).",
         "",
         "Same GEMM at boost clock vs power-capped (dynamic J per call; the GEMM + host-spin rows against the "
         "back-to-back calibration rows of the main fit): " + "; ".join(
