@@ -42,7 +42,7 @@ def generate_pred(r: dict, attn: str = "eager") -> dict:
     from archsim.gpu.power_validation import host_factor
     from archsim.presets import load_model
     tokens = int(r["new_tokens"])
-    line, f = gpt2_host(attn), host_factor(r, f"generate-{attn}")  # host speed: the row's probe or the typical one
+    line, f = gpt2_host(attn), host_factor(r, f"generate-{attn}")  # host speed: the row's probe or the point
     host = dataclasses.replace(line, fixed_s=line.fixed_s * f, per_layer_s=line.per_layer_s * f)
     c = gpt2_generate("h200", load_model(r["model"]), tokens, attn, host).scaled(1.0 / tokens)
     return {"modeled_wall_s": c.wall_s, "modeled_gpu_s": c.gpu_s, "modeled_dynamic_j": c.dynamic_j,

@@ -261,7 +261,7 @@ def minillama_host_line(hidden: int) -> tuple[float, float]:
 def host_factor(r: dict, path: str) -> float:
     """Host-cost multiplier of a power-campaign row's code path (:class:`archsim.gpu.host_speed.HostSpeed`) at the
     row's ``host_add_us`` (a host-speed probe given as an input: :func:`validate_power_csv` ``host_probe``), else
-    at the calibration's typical probe."""
+    at the host-speed calibration's point probe (the geometric mean of its two states)."""
     from archsim.gpu.host_speed import h200_host_speed
     add = r.get("host_add_us")
     return h200_host_speed().factor(path, float(add) if add not in (None, "") else None)
@@ -281,10 +281,10 @@ def _model_pred(r: dict, cal: DeviceCalibration, pricer: EnergyPricer) -> dict:
     host = {"graph": "cuda-graph"}.get(r["mode"], r["mode"])
     # MiniLlama is its own code path (no profiler scopes, no sdpa_kernel context, plain tensors), not the
     # whole-model campaign's PlainLlama. Eager decode: its own per-layer host line, measured by the host-width
-    # sweep (archsim.gpu.host.path_lines("minillama-decode"), the point estimate between the host's two speed
-    # states, at the nearer measured width); prefill: the per-kernel dispatch model. Nothing fitted to these rows.
+    # sweep (archsim.gpu.host.path_lines("minillama-decode") at the nearer measured width); prefill: the per-kernel
+    # dispatch model. Nothing fitted to these rows.
     # The power campaigns run steps back to back inside each NVML window (no synchronisation between them).
-    # Host speed (archsim.gpu.host_speed): the row's ``host_add_us`` probe when it names one, else the typical probe
+    # Host speed (archsim.gpu.host_speed): the row's ``host_add_us`` probe when it names one, else the point probe
     # of the host-speed calibration; the eager host cost of the path x its factor (graph replays too: their launch).
     stack, hm = None, cal.host.scaled(host_factor(r, f"minillama-{step.phase}"))
     if step.phase == "decode":
