@@ -426,6 +426,7 @@ def reproduce(out_dir: Path) -> list[Path]:
         "",
         *blind_md,
         *host_speed_markdown(cal),
+        *_energy_set_section(eset),
         *rounds_md,
         "## A prefill step's kernel groups at boost clock (`campaigns/power_prefill.py`, calibration)",
         "",
@@ -563,6 +564,30 @@ def reproduce(out_dir: Path) -> list[Path]:
                                     "vendor_sources": VENDOR}, indent=1, default=str))
     _trace_svg(paths[2])
     return paths
+
+
+def _energy_set_section(eset: dict) -> list[str]:
+    """Every window of the whole-model energy sets: at the device calibration's host speed and, where the run took a
+    probe, given it."""
+    md = ["## Whole models at >= 2 s windows (`campaigns/whole_model.py --energy-window-s 2`)", "",
+          "Priced by `power_validation.validate_whole` (the time path's lowering and host lines, the energy model); "
+          "`given probe`: the host costs x `host_speed.whole_model_host_factor` at the probe taken before the window.",
+          "", "<details><summary>every window</summary>", "",
+          "| set | step | regime | measured W | modeled W | energy err | power err | time err | probe us | energy err "
+          "given probe | power err given probe |", "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for name in ENERGY_SET_CSVS:
+        given = {r["bench"]: r for r in eset[(name, True)]}
+        probes = {r["run_id"]: r.get("add_before_us", "") for r in csv.DictReader(open(measurement("h200", name),
+                                                                                      newline=""))}
+        for r in eset[(name, False)]:
+            g, probe = given[r["bench"]], probes.get(r["bench"].split()[0], "")
+            got = (f"{float(probe):.1f} | {_pct(g['energy_error'])} | {_pct(g['power_error'])}" if probe
+                   else "- | - | -")
+            md.append(f"| {name.split('-whole-')[0][5:]} | {r['bench']} | {r['regime']} | "
+                      f"{r['measured_power_w']:.0f} | {r['modeled_power_w']:.0f} | {_pct(r['energy_error'])} | "
+                      f"{_pct(r['power_error'])} | "
+                      f"{_pct(r['time_error'])} | {got} |")
+    return md + ["", "</details>", ""]
 
 
 def _energy_set_bullet(esum: dict, meta: dict) -> str:
