@@ -239,9 +239,7 @@ def energy_parity(path: str | Path, hw: str, host_probe: str = "point") -> tuple
     cal = device_calibration(hw)
     with open(path, newline="") as fh:
         fields = next(csv.reader(fh), [])
-    probe: bool | float = {"point": False, "row": True}.get(host_probe, False)
-    if host_probe not in ("point", "row"):
-        probe = float(host_probe)
+    probe: bool | float = host_probe == "row" if host_probe in ("point", "row") else float(host_probe)
     rows = (validate_power_csv(path, cal, host_probe=probe) if "energy_per_step_j" in fields
             else validate_whole(path, cal, host_probe=host_probe == "row"))
     return rows, summarise(rows)

@@ -337,7 +337,8 @@ def burst_gemm_energy(cal, rows: list[dict]) -> list[tuple[str, float, float]]:
 
 
 def _mape_of(rows: list[dict], key: str) -> str:
-    return f"{sum(abs(r[key]) for r in rows) / max(1, len(rows)) * 100:.1f}%"
+    from archsim.gpu.power_validation import mean_abs
+    return f"{mean_abs(rows, key) * 100:.1f}%"
 
 
 def _pct(x: float) -> str:
@@ -357,10 +358,16 @@ def _class_table(now: dict, then: dict) -> list[str]:
                           f"{lw['power_at_measured_time_mape'] * 100:.1f}% | {lw['time_mape'] * 100:.1f}% |"]
 
 
+def swapped(rows: list[dict], prefix: str, keys: tuple[str, ...] = ("power_error", "energy_error")) -> list[dict]:
+    """Compare rows with the ``<prefix>_<key>`` columns as their ``key`` columns (``blind``: the committed
+    predictions, ``probe``: the model given the window's probe, ``blind_probe``: the committed probe grid), for
+    ``power_validation.summarise``."""
+    return [{**r, **{k: r[f"{prefix}_{k}"] for k in keys}} for r in rows]
+
+
 def summaries(rows: list[dict], summary_fn) -> tuple[dict, dict]:
     """(model now, committed predictions) summaries of compare rows (``summary_fn``: power_validation.summarise)."""
-    blind = [{**r, "power_error": r["blind_power_error"], "energy_error": r["blind_energy_error"]} for r in rows]
-    return summary_fn(rows), summary_fn(blind)
+    return summary_fn(rows), summary_fn(swapped(rows, "blind"))
 
 
 def section(cal, summary_fn) -> tuple[list[str], dict]:
@@ -470,11 +477,8 @@ def section_rounds(cal, summary_fn, baseline: dict | None = None) -> tuple[list[
         rows = compare(cal, round_name=name)
         doc = committed(predictions)
         now, then = summaries(rows, summary_fn)
-        given = summary_fn([{**r, **{k: r[f"probe_{k}"] for k in ("power_error", "energy_error", "time_error")}}
-                            for r in rows])
-        grid = (summary_fn([{**r, "power_error": r["blind_probe_power_error"],
-                             "energy_error": r["blind_probe_energy_error"]} for r in rows])
-                if rows and "blind_probe_power_error" in rows[0] else None)
+        given = summary_fn(swapped(rows, "probe", ("power_error", "energy_error", "time_error")))
+        grid = summary_fn(swapped(rows, "blind_probe")) if rows and "blind_probe_power_error" in rows[0] else None
         metas = {run: json.loads(Path(measurement("h200", run_files[run][1])).read_text()) for run in run_files}
         boards = {run: _board(cal, run, run_files) for run in run_files}
         b = (baseline or {}).get(name)

@@ -16,7 +16,7 @@ from pathlib import Path
 from archsim.data import measurement
 from archsim.gpu.energy_vendor import VENDOR, reproductions, vendor_section
 from archsim.gpu.power_fit import MAIN_CSVS
-from archsim.gpu.power_validation import SHORT_WINDOW_S
+from archsim.gpu.power_validation import SHORT_WINDOW_S, mean_abs
 
 POWER_CSVS = MAIN_CSVS  # the main fit's runs (archsim.gpu.power_fit)
 #: the padded-tile campaign (campaigns/power_padded.py): its validation rows join the energy validation set
@@ -272,9 +272,7 @@ def reproduce(out_dir: Path) -> list[Path]:
     esum = {k: summarise(v) for k, v in eset.items()}
     emeta = json.loads(measurement("h200", ENERGY_SET_CSVS[1].replace("-whole-", "-meta-").replace(".csv", ".json"))
                        .read_text())
-    probes = sorted(float(r["add_before_us"]) for r in csv.DictReader(open(measurement("h200", ENERGY_SET_CSVS[1]),
-                                                                            newline="")) if r.get("add_before_us"))
-    emeta["probe_range"] = f"{probes[0]:.1f}-{probes[-1]:.1f} us, median {probes[len(probes) // 2]:.1f}"
+    eprobes = {name: _window_probes(name) for name in ENERGY_SET_CSVS}
     vendor, vendor_data = vendor_section()
     from archsim.gpu.energy_host_blind import section as blind_section
     from archsim.gpu.energy_vf import markdown as vf_markdown
@@ -363,7 +361,7 @@ def reproduce(out_dir: Path) -> list[Path]:
         f"{hs['short_windows']['n']} steps; compute-bound {_mape(hs['short_by_regime']['compute']['energy_mape'])}, "
         f"memory-bound {_mape(hs['short_by_regime']['memory']['energy_mape'])}, host-bound "
         f"{_mape(hs['short_by_regime']['host']['energy_mape'])}.",
-        _energy_set_bullet(esum, emeta),
+        _energy_set_bullet(esum, emeta, eprobes[ENERGY_SET_CSVS[1]]),
         "",
         "## The model",
         "",
@@ -426,7 +424,7 @@ def reproduce(out_dir: Path) -> list[Path]:
         "",
         *blind_md,
         *host_speed_markdown(cal),
-        *_energy_set_section(eset),
+        *_energy_set_section(eset, eprobes),
         *rounds_md,
         "## A prefill step's kernel groups at boost clock (`campaigns/power_prefill.py`, calibration)",
         "",
@@ -566,7 +564,18 @@ def reproduce(out_dir: Path) -> list[Path]:
     return paths
 
 
-def _energy_set_section(eset: dict) -> list[str]:
+def _probe_range(probes: dict[str, float]) -> str:
+    xs = sorted(probes.values())
+    return f"{xs[0]:.1f}-{xs[-1]:.1f} us, median {xs[len(xs) // 2]:.1f}"
+
+
+def _window_probes(name: str) -> dict[str, float]:
+    """run id -> the host-speed probe (us per eager ``add_``) taken before its window, for the rows that have one."""
+    with open(measurement("h200", name), newline="") as fh:
+        return {r["run_id"]: float(r["add_before_us"]) for r in csv.DictReader(fh) if r.get("add_before_us")}
+
+
+def _energy_set_section(eset: dict, probes: dict[str, dict[str, float]]) -> list[str]:
     """Every window of the whole-model energy sets: at the device calibration's host speed and, where the run took a
     probe, given it."""
     md = ["## Whole models at >= 2 s windows (`campaigns/whole_model.py --energy-window-s 2`)", "",
@@ -577,11 +586,9 @@ def _energy_set_section(eset: dict) -> list[str]:
           "given probe | power err given probe |", "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name in ENERGY_SET_CSVS:
         given = {r["bench"]: r for r in eset[(name, True)]}
-        probes = {r["run_id"]: r.get("add_before_us", "") for r in csv.DictReader(open(measurement("h200", name),
-                                                                                      newline=""))}
         for r in eset[(name, False)]:
-            g, probe = given[r["bench"]], probes.get(r["bench"].split()[0], "")
-            got = (f"{float(probe):.1f} | {_pct(g['energy_error'])} | {_pct(g['power_error'])}" if probe
+            g, probe = given[r["bench"]], probes[name].get(r["bench"].split()[0])
+            got = (f"{probe:.1f} | {_pct(g['energy_error'])} | {_pct(g['power_error'])}" if probe is not None
                    else "- | - | -")
             md.append(f"| {name.split('-whole-')[0][5:]} | {r['bench']} | {r['regime']} | "
                       f"{r['measured_power_w']:.0f} | {r['modeled_power_w']:.0f} | {_pct(r['energy_error'])} | "
@@ -590,7 +597,7 @@ def _energy_set_section(eset: dict) -> list[str]:
     return md + ["", "</details>", ""]
 
 
-def _energy_set_bullet(esum: dict, meta: dict) -> str:
+def _energy_set_bullet(esum: dict, meta: dict, probes: dict[str, float]) -> str:
     """The results bullet of the whole-model energy sets (>= 2 s windows; the second with host probes)."""
     first, second = ENERGY_SET_CSVS
 
@@ -613,7 +620,7 @@ def _energy_set_bullet(esum: dict, meta: dict) -> str:
             "host model instead of their stack's tiny-model host line (the time path's `host_stack`); so the first "
             "set's figures are after the fix, the second's blind to it. Host-bound rows at the calibration's host "
             "speed follow the host's state (this machine's probes read "
-            f"{meta.get('probe_range', '')}), as in the power campaigns.")
+            f"{_probe_range(probes)}), as in the power campaigns.")
 
 
 def _last_round_bullet(rounds_data: dict, baseline: dict) -> str:
@@ -623,13 +630,11 @@ def _last_round_bullet(rounds_data: dict, baseline: dict) -> str:
     s = rounds_data[name]["summary_blind"]
     br, base = s["by_regime"], baseline["rounds"].get(name, {})
     host_rows = [r for r in rounds_data[name]["rows"] if r["regime"] == "host"]
-    t_host = sum(abs(r["time_error"]) for r in host_rows) / max(1, len(host_rows))
-    mt_host = sum(abs(r["power_at_measured_time_error"]) for r in host_rows) / max(1, len(host_rows))
+    t_host, mt_host = mean_abs(host_rows, "time_error"), mean_abs(host_rows, "power_at_measured_time_error")
     slow = sum(r["host_state"] != "fast" for r in host_rows)
     every = [r for d in rounds_data.values() for r in d["rows"]
              if r["regime"] == "host" and r["window_s"] >= SHORT_WINDOW_S]
-    pooled = {"n": len(every), "point": sum(abs(r["power_error"]) for r in every) / max(1, len(every)),
-              "given": sum(abs(r["probe_power_error"]) for r in every) / max(1, len(every))}
+    pooled = {"n": len(every), "point": mean_abs(every, "power_error"), "given": mean_abs(every, "probe_power_error")}
     return (f"- **Later blind rounds** ({len(ROUND_TEXT)}, each after a model change, each on new points priced and "
             "committed before the H200 measured them; section below). The last model, committed predictions (round "
             f"{name}, {s['long_windows']['n']} windows): board energy **{_mape(s['long_windows']['energy_mape'])}** "

@@ -132,9 +132,10 @@ def fit(path: str | Path, cal) -> HostSpeed:
     below and above the geometric mean of their 10th and 90th percentiles."""
     calls = _calls(path)
     alpha, _ = fit_exponent(calls)
+    model = {(name, layers): model_host_s(cal, name, layers) for name, layers in calls if name in PATHS}
     ref: dict[str, float] = {}
     for p in PATHS:
-        logs = [math.log(a) + math.log(model_host_s(cal, p, layers) / s) / alpha
+        logs = [math.log(a) + math.log(model[(name, layers)] / s) / alpha
                 for (name, layers), v in calls.items() if name == p for a, _, s in v]
         if not logs:
             raise ConfigError.single(f"{path}: no calls of code path {p!r}", file=str(path))

@@ -286,10 +286,10 @@ def _model_pred(r: dict, cal: DeviceCalibration, pricer: EnergyPricer) -> dict:
     # The power campaigns run steps back to back inside each NVML window (no synchronisation between them).
     # Host speed (archsim.gpu.host_speed): the row's ``host_add_us`` probe when it names one, else the point probe
     # of the host-speed calibration; the eager host cost of the path x its factor (graph replays too: their launch).
-    stack, hm = None, cal.host.scaled(host_factor(r, f"minillama-{step.phase}"))
+    f = host_factor(r, f"minillama-{step.phase}")
+    stack, hm = None, cal.host.scaled(f)
     if step.phase == "decode":
         stack = "minillama"
-        f = host_factor(r, "minillama-decode")
         fixed, per_layer = minillama_host_line(w["hidden"])
         hm = dataclasses.replace(hm, stack_layer={**hm.stack_layer, ("minillama", "decode"): (fixed * f,
                                                                                               per_layer * f)})
@@ -414,16 +414,19 @@ def validate_whole(whole_csv: str | Path, cal: DeviceCalibration, host_probe: bo
     return out
 
 
+def mean_abs(rows: list[dict], key: str) -> float:
+    """Mean of ``|row[key]|`` over ``rows`` (a MAPE when ``key`` is a relative error); 0 for no rows."""
+    return sum(abs(r[key]) for r in rows) / max(1, len(rows))
+
+
 def summarise(rows: list[dict]) -> dict:
     """Energy and average-power MAPE overall and per regime; whole-model rows split by window length."""
     def stats(sub: list[dict]) -> dict:
         if not sub:
             return {"n": 0, "energy_mape": math.nan, "power_mape": math.nan, "max_energy_error": math.nan}
-        return {"n": len(sub), "energy_mape": sum(abs(r["energy_error"]) for r in sub) / len(sub),
-                "power_mape": sum(abs(r["power_error"]) for r in sub) / len(sub),
-                "power_at_measured_time_mape": sum(abs(r["power_at_measured_time_error"]) for r in sub) / len(sub),
-                "time_mape": sum(abs(r["time_error"]) for r in sub) / len(sub),
-                "max_energy_error": max(abs(r["energy_error"]) for r in sub)}
+        return {"n": len(sub), "energy_mape": mean_abs(sub, "energy_error"), "power_mape": mean_abs(sub, "power_error"),
+                "power_at_measured_time_mape": mean_abs(sub, "power_at_measured_time_error"),
+                "time_mape": mean_abs(sub, "time_error"), "max_energy_error": max(abs(r["energy_error"]) for r in sub)}
     long = [r for r in rows if r["window_s"] >= SHORT_WINDOW_S]
     short = [r for r in rows if r["window_s"] < SHORT_WINDOW_S]
     regimes = ("compute", "memory", "host")
